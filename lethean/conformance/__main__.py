@@ -1,0 +1,5 @@
+import sys
+
+from lethean.conformance import main
+
+sys.exit(main())

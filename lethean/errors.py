@@ -1,0 +1,47 @@
+"""
+The root of every exception lethean raises.
+
+Each layer subclasses these; the docstring of a class is the text a user
+sees for it (only the CLI turns errors into messages and exit codes), and
+``kind`` is the stable machine-readable name the conformance vectors use.
+"""
+
+__all__ = [
+    "LetheanError",
+    "MalformedError",
+    "TruncatedError",
+    "LimitExceededError",
+    "IntegrityError",
+]
+
+
+class LetheanError(Exception):
+    """Something went wrong in lethean."""
+
+    kind = "error"
+    #: Exit status the ``lethean`` command uses for this error.
+    exit_code = 1
+
+
+class MalformedError(LetheanError):
+    """The data is malformed."""
+
+    kind = "malformed"
+
+
+class TruncatedError(MalformedError):
+    """The data ends before the structure it declares."""
+
+    kind = "truncated"
+
+
+class LimitExceededError(MalformedError):
+    """The data declares a size or count over a configured limit."""
+
+    kind = "limit_exceeded"
+
+
+class IntegrityError(LetheanError):
+    """The data failed an integrity or authenticity check."""
+
+    kind = "integrity"
