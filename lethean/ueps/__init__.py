@@ -1,0 +1,56 @@
+"""
+UEPS: small TLV packets signed with HMAC-SHA256, wire-compatible with the Go
+reference's ``ueps`` package.
+
+:func:`encode` and :func:`decode` handle one frame; :class:`UEPSDecoder`
+reads a stream of them without I/O; :class:`UEPSProtocol` and
+:class:`UEPSFactory` carry them over TCP or (stacked) WebSocket.
+"""
+
+from lethean.ueps._codec import (
+    DEFAULT_MAX_ELEMENTS,
+    DEFAULT_MAX_FRAME_BYTES,
+    MAX_BUILT_FRAME_BYTES,
+    MAX_VALUE_BYTES,
+    decode,
+    encode,
+    read_frame,
+)
+from lethean.ueps._decoder import UEPSDecoder
+from lethean.ueps._errors import (
+    FrameTooLargeError,
+    FrameTruncatedError,
+    HMACMismatchError,
+    MalformedFrameError,
+    MissingHMACError,
+    TooManyElementsError,
+    UEPSError,
+    ValueTooLargeError,
+)
+from lethean.ueps._packet import DEFAULT_LAYER, DEFAULT_VERSION, Header, Packet
+from lethean.ueps._protocol import UEPSFactory, UEPSProtocol
+
+__all__ = [
+    "Header",
+    "Packet",
+    "encode",
+    "decode",
+    "read_frame",
+    "UEPSDecoder",
+    "UEPSProtocol",
+    "UEPSFactory",
+    "UEPSError",
+    "FrameTruncatedError",
+    "MalformedFrameError",
+    "MissingHMACError",
+    "HMACMismatchError",
+    "ValueTooLargeError",
+    "FrameTooLargeError",
+    "TooManyElementsError",
+    "DEFAULT_VERSION",
+    "DEFAULT_LAYER",
+    "MAX_VALUE_BYTES",
+    "MAX_BUILT_FRAME_BYTES",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_ELEMENTS",
+]

@@ -1,0 +1,169 @@
+"""
+Build and read UEPS frames: TLV elements signed with HMAC-SHA256.
+
+Both directions follow the Go reference byte for byte (``ueps/packet.go``,
+``ueps/reader.go``).  The reader shares the reference's tolerance (unknown,
+repeated and reordered elements are signed in stream order, the last HMAC
+wins, the payload element ends the frame and later bytes are left alone) but
+returns an error where the reference crashes, and bounds the frame's size and
+element count, which the reference does not.
+"""
+
+import hmac
+import struct
+
+from lethean.ueps._errors import (
+    FrameTooLargeError,
+    FrameTruncatedError,
+    HMACMismatchError,
+    MalformedFrameError,
+    MissingHMACError,
+    TooManyElementsError,
+    ValueTooLargeError,
+)
+from lethean.ueps._packet import Header, Packet
+
+__all__ = [
+    "encode",
+    "decode",
+    "read_frame",
+    "MAX_VALUE_BYTES",
+    "MAX_BUILT_FRAME_BYTES",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_ELEMENTS",
+]
+
+TAG_VERSION = 0x01
+TAG_CURRENT_LAYER = 0x02
+TAG_TARGET_LAYER = 0x03
+TAG_INTENT = 0x04
+TAG_THREAT_SCORE = 0x05
+TAG_HMAC = 0x06
+TAG_PAYLOAD = 0xFF
+
+#: The most a value's 2-byte length can declare.
+MAX_VALUE_BYTES = 0xFFFF
+_HMAC_BYTES = 32
+#: Tag and 2-byte length in front of every value.
+_TL_BYTES = 3
+_TL = struct.Struct(">BH")
+#: The five header elements exactly as the builder writes them (21 bytes).
+_HEADER = struct.Struct(">BHB BHB BHB BHB BHH")
+_HMAC_TL = _TL.pack(TAG_HMAC, _HMAC_BYTES)
+
+#: A frame from the builder (ours or Go's) is never larger than this.
+MAX_BUILT_FRAME_BYTES = _HEADER.size + _TL_BYTES + _HMAC_BYTES + _TL_BYTES + MAX_VALUE_BYTES
+#: Default reader limit: any built frame, plus about 64 KiB of the unknown or
+#: repeated elements a compatible reader must also accept.
+DEFAULT_MAX_FRAME_BYTES = 128 * 1024
+#: Default reader limit on elements per frame; the builder writes 7.
+DEFAULT_MAX_ELEMENTS = 64
+
+
+def encode(packet, secret):
+    """
+    Build the signed frame of ``packet`` with the shared ``secret``.
+
+    Raises :class:`ValueTooLargeError` for a payload over 65535 bytes, which
+    the payload element's 2-byte length cannot declare.
+    """
+    payload = packet.payload
+    if len(payload) > MAX_VALUE_BYTES:
+        raise ValueTooLargeError(
+            "payload of {} bytes; at most {}".format(len(payload), MAX_VALUE_BYTES))
+    h = packet.header
+    signed = _HEADER.pack(
+        TAG_VERSION, 1, h.version,
+        TAG_CURRENT_LAYER, 1, h.current_layer,
+        TAG_TARGET_LAYER, 1, h.target_layer,
+        TAG_INTENT, 1, h.intent_id,
+        TAG_THREAT_SCORE, 2, h.threat_score,
+    )
+    mac = hmac.digest(secret, signed + payload, "sha256")
+    return b"".join((signed, _HMAC_TL, mac, _TL.pack(TAG_PAYLOAD, len(payload)), payload))
+
+
+def read_frame(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
+               max_elements=DEFAULT_MAX_ELEMENTS):
+    """
+    Read and verify the frame at the start of ``data``.
+
+    Returns ``(packet, consumed)``: the reader stops right after the payload
+    element, so ``data[consumed:]`` is whatever follows the frame.  Raises a
+    :class:`UEPSError` (:class:`FrameTruncatedError` if ``data`` ends first).
+    """
+    packet, end = parse_frame(data, 0, secret, max_frame_bytes, max_elements)
+    if packet is None:
+        raise FrameTruncatedError(
+            "{} bytes; the frame needs at least {}".format(len(data), end))
+    return packet, end
+
+
+def decode(data, secret, **limits):
+    """
+    Read and verify the frame at the start of ``data``; returns its packet.
+
+    Like the reference reader, bytes after the frame are ignored; use
+    :func:`read_frame` to know where the frame ends.  ``limits`` are those of
+    :func:`read_frame`.
+    """
+    return read_frame(data, secret, **limits)[0]
+
+
+def parse_frame(buf, start, secret, max_frame_bytes, max_elements):
+    """
+    Parse the frame at ``buf[start:]``, checking each declared length
+    against ``max_frame_bytes`` before waiting for the bytes behind it.
+
+    Returns ``(packet, end)`` for a whole, verified frame ending at
+    ``buf[end]``, or ``(None, need)`` while ``buf`` is shorter than the
+    ``need`` bytes the frame is known to reach.  Raises a :class:`UEPSError`.
+    """
+    limit = start + max_frame_bytes
+    have = len(buf)
+    pos = start
+    signed = []
+    fields = [0, 0, 0, 0, 0]  # version, current, target, intent, threat
+    signature = b""
+    for _ in range(max_elements):
+        end = pos + _TL_BYTES
+        if end <= have:
+            tag, length = _TL.unpack_from(buf, pos)
+            end += length
+        if end > limit:
+            raise FrameTooLargeError(
+                "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
+        if end > have:
+            return None, end
+        if tag == TAG_PAYLOAD:
+            payload = bytes(buf[pos + _TL_BYTES:end])
+            break
+        if tag == TAG_HMAC:
+            signature = bytes(buf[pos + _TL_BYTES:end])
+        else:
+            if TAG_VERSION <= tag <= TAG_INTENT:
+                if length < 1:
+                    raise MalformedFrameError("element {:#04x} has no value".format(tag))
+                fields[tag - 1] = buf[pos + _TL_BYTES]
+            elif tag == TAG_THREAT_SCORE:
+                if length < 2:
+                    raise MalformedFrameError(
+                        "threat score element has {} of 2 bytes".format(length))
+                fields[4] = (buf[pos + _TL_BYTES] << 8) | buf[pos + _TL_BYTES + 1]
+            signed.append(buf[pos:end])
+        pos = end
+    else:
+        raise TooManyElementsError(
+            "no payload within {} elements".format(max_elements))
+    if not signature:
+        raise MissingHMACError()
+    signed.append(payload)
+    expected = hmac.digest(secret, b"".join(signed), "sha256")
+    if not hmac.compare_digest(expected, signature):
+        raise HMACMismatchError()
+    version, current, target, intent, threat = fields
+    header = Header(
+        version=version, current_layer=current, target_layer=target,
+        intent_id=intent, threat_score=threat,
+    )
+    return Packet(header, payload), end

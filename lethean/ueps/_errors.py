@@ -1,0 +1,77 @@
+"""
+The errors a UEPS frame can fail with.
+
+Each ``kind`` is the ``error_kind`` string of the shared conformance vectors,
+and each docstring's first line is the text a user sees.  Catch
+:class:`UEPSError` for "this UEPS frame is bad, whatever the reason".
+"""
+
+from lethean.errors import (
+    IntegrityError,
+    LetheanError,
+    LimitExceededError,
+    MalformedError,
+    TruncatedError,
+)
+
+__all__ = [
+    "UEPSError",
+    "FrameTruncatedError",
+    "MalformedFrameError",
+    "MissingHMACError",
+    "HMACMismatchError",
+    "ValueTooLargeError",
+    "FrameTooLargeError",
+    "TooManyElementsError",
+]
+
+
+class UEPSError(LetheanError):
+    """The UEPS frame was refused."""
+
+    #: Packets a :class:`~lethean.ueps.UEPSDecoder` verified in the same
+    #: ``feed()`` call before it met the bad bytes.  They are genuine, so a
+    #: receiver may still act on them before it drops the connection.
+    packets = ()
+
+
+class FrameTruncatedError(UEPSError, TruncatedError):
+    """The UEPS frame ends before its payload element is complete."""
+
+    kind = "truncated"
+
+
+class MalformedFrameError(UEPSError, MalformedError):
+    """A UEPS header element is too short for its field."""
+
+    kind = "malformed"
+
+
+class MissingHMACError(UEPSError, IntegrityError):
+    """The UEPS frame carries no HMAC signature."""
+
+    kind = "missing_hmac"
+
+
+class HMACMismatchError(UEPSError, IntegrityError):
+    """The UEPS frame's HMAC does not match: wrong secret or altered data."""
+
+    kind = "hmac_mismatch"
+
+
+class ValueTooLargeError(UEPSError):
+    """A UEPS value is over 65535 bytes, the most a 2-byte length can declare."""
+
+    kind = "value_too_large"
+
+
+class FrameTooLargeError(UEPSError, LimitExceededError):
+    """The UEPS frame is larger than the configured frame-size limit."""
+
+    kind = "frame_too_large"
+
+
+class TooManyElementsError(UEPSError, LimitExceededError):
+    """The UEPS frame has more elements than the configured limit."""
+
+    kind = "too_many_elements"

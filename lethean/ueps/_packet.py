@@ -1,0 +1,43 @@
+"""UEPS packet data: the header fields and the payload they travel with."""
+
+from attrs import field, frozen
+from attrs.validators import and_, ge, instance_of, le
+
+__all__ = [
+    "Header",
+    "Packet",
+    "DEFAULT_VERSION",
+    "DEFAULT_LAYER",
+]
+
+#: Version the reference builder writes (``NewBuilder``).
+DEFAULT_VERSION = 0x09
+#: Current and target layer the reference builder writes.
+DEFAULT_LAYER = 5
+
+_u8 = and_(instance_of(int), ge(0), le(0xFF))
+_u16 = and_(instance_of(int), ge(0), le(0xFFFF))
+
+
+@frozen
+class Header:
+    """
+    The signed header fields of a UEPS packet.
+
+    Only ``intent_id`` is required, as in the reference builder; the other
+    fields default to what it writes.  The reader validates none of them.
+    """
+
+    version: int = field(default=DEFAULT_VERSION, kw_only=True, validator=_u8)
+    current_layer: int = field(default=DEFAULT_LAYER, kw_only=True, validator=_u8)
+    target_layer: int = field(default=DEFAULT_LAYER, kw_only=True, validator=_u8)
+    intent_id: int = field(validator=_u8)
+    threat_score: int = field(default=0, kw_only=True, validator=_u16)
+
+
+@frozen
+class Packet:
+    """A UEPS packet: a header and the application's payload bytes."""
+
+    header: Header = field(validator=instance_of(Header))
+    payload: bytes = field(default=b"", validator=instance_of(bytes))
