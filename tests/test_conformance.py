@@ -1,8 +1,10 @@
 """The conformance runner, on the shared vectors and on files of our own."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
@@ -29,9 +31,11 @@ class RunnerTests(SynchronousTestCase):
     """The command-line runner reports and exits as documented."""
 
     def run_runner(self, directory):
+        # The checkout under test, not whatever copy is installed.
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
         return subprocess.run(
             [sys.executable, "-m", "lethean.conformance", directory],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, env=env,
         )
 
     def test_unknown_file_is_skipped_not_passed(self):
