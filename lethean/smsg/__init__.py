@@ -1,0 +1,65 @@
+"""
+SMSG: the encrypted frame every post-handshake mesh message travels in.
+
+Layers, outside in: a Trix container (:func:`pack_trix`,
+:func:`unpack_trix`), the Enchantrix sigil cipher (:func:`encrypt`,
+:func:`decrypt`, :func:`derive_key`) and the SMSG message object whose
+``body`` carries the mesh envelope.  Deploy bundles reuse the container
+and the cipher.
+"""
+
+from lethean.smsg._errors import (
+    BadHeaderJSONError,
+    BadMagicError,
+    BadVersionError,
+    ChecksumMismatchError,
+    ContainerError,
+    DecryptionError,
+    HeaderTooLargeError,
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    PlaintextTooLargeError,
+    TruncatedContainerError,
+    UnsupportedFormatError,
+)
+from lethean.smsg._gojson import RawJSON
+from lethean.smsg._gotime import InvalidTimestampError, Timestamp
+from lethean.smsg._sigil import (
+    KEY_BYTES,
+    NONCE_BYTES,
+    OVERHEAD_BYTES,
+    TAG_BYTES,
+    decrypt,
+    derive_key,
+    encrypt,
+)
+from lethean.smsg._trix import MAX_HEADER_BYTES, TRIX_VERSION, pack_trix, unpack_trix
+
+__all__ = [
+    "BadHeaderJSONError",
+    "BadMagicError",
+    "BadVersionError",
+    "ChecksumMismatchError",
+    "ContainerError",
+    "DecryptionError",
+    "HeaderTooLargeError",
+    "InvalidPayloadError",
+    "InvalidTimestampError",
+    "KEY_BYTES",
+    "MAX_HEADER_BYTES",
+    "NONCE_BYTES",
+    "OVERHEAD_BYTES",
+    "PayloadTooLargeError",
+    "PlaintextTooLargeError",
+    "RawJSON",
+    "TAG_BYTES",
+    "TRIX_VERSION",
+    "Timestamp",
+    "TruncatedContainerError",
+    "UnsupportedFormatError",
+    "decrypt",
+    "derive_key",
+    "encrypt",
+    "pack_trix",
+    "unpack_trix",
+]

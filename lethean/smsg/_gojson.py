@@ -1,0 +1,228 @@
+"""
+JSON text exactly as Go's ``encoding/json`` writes it.
+
+The Go reference signs nothing over JSON, but golden files, conformance
+vectors and byte-for-byte interoperability tests compare the text, so the
+details matter: compact separators, raw UTF-8, ``\\u2028``/``\\u2029``
+always escaped, ``<``, ``>`` and ``&`` escaped when HTML escaping is on,
+shortest round-trip floats in Go's notation, ``[]byte`` as padded base64
+and map keys sorted (struct fields keep their declaration order, which in
+Python is the ``dict`` insertion order).
+
+Values understood by :func:`marshal`: ``dict`` (keys are strings),
+``list``/``tuple``, ``str``, ``bool``, ``int``, ``float``, ``None``,
+``bytes``-like (base64), :class:`RawJSON` (inserted compacted, like Go's
+``json.RawMessage``), :class:`~lethean.smsg.Timestamp`, and any object
+with a ``to_json_value()`` method returning one of those.
+"""
+
+import base64
+import codecs
+import json
+import re
+from decimal import Decimal
+
+import attrs
+
+__all__ = [
+    "RawJSON",
+    "go_float",
+    "go_string",
+    "marshal",
+    "utf8",
+    "compact",
+    "loads_strict",
+]
+
+_encode_basestring = json.encoder.encode_basestring  # C: no ASCII escaping
+
+
+def _fffd(error):
+    """Codec error handler: a lone surrogate becomes U+FFFD, as in Go."""
+    return ("\ufffd", error.end)
+
+
+codecs.register_error("lethean.go-fffd", _fffd)
+
+
+def utf8(text):
+    """UTF-8 bytes of ``text``; lone surrogates become U+FFFD (Go's rune error)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "lethean.go-fffd")
+
+
+def _html_escape(text):
+    if "<" in text:
+        text = text.replace("<", "\\u003c")
+    if ">" in text:
+        text = text.replace(">", "\\u003e")
+    if "&" in text:
+        text = text.replace("&", "\\u0026")
+    return text
+
+
+def _line_sep_escape(text):
+    if "\u2028" in text:
+        text = text.replace("\u2028", "\\u2028")
+    if "\u2029" in text:
+        text = text.replace("\u2029", "\\u2029")
+    return text
+
+
+def go_string(value, html=True):
+    """A JSON string literal for ``value`` as Go writes it."""
+    text = _line_sep_escape(_encode_basestring(value))
+    return _html_escape(text) if html else text
+
+
+def go_float(value):
+    """
+    A float in Go's JSON notation: shortest round-trip digits, plain decimal
+    for 1e-6 <= |x| < 1e21, otherwise ``1e-7`` / ``1e+21`` style.
+    """
+    if value != value or value in (_INF, -_INF):
+        raise ValueError("NaN and infinities cannot be written as JSON")
+    text = repr(value)
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        # repr() already uses the exponent form in this range ("1e-07");
+        # Go drops the exponent's leading zero ("1e-7").
+        mantissa, _, exponent = text.partition("e")
+        return "{}e{}{}".format(mantissa, exponent[0], exponent[1:].lstrip("0"))
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text
+
+
+_INF = float("inf")
+
+
+@attrs.frozen
+class RawJSON:
+    """
+    Pre-encoded JSON inserted as is (after compaction), like Go's
+    ``json.RawMessage``; use it for values that must keep their exact text.
+    """
+
+    text: str = attrs.field()
+
+    @text.validator
+    def _check(self, attribute, value):
+        if not isinstance(value, str):
+            raise TypeError("RawJSON text must be str")
+        loads_strict(value)  # raises ValueError when it is not JSON
+
+
+_WHITESPACE_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
+
+
+def compact(text):
+    """``text`` (valid JSON) with the whitespace between tokens removed."""
+    return _WHITESPACE_OR_STRING.sub(
+        lambda m: m.group(0) if m.group(0)[0] == '"' else "", text)
+
+
+def _reject_constant(name):
+    raise ValueError("{} is not JSON".format(name))
+
+
+def _go_float_literal(text):
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError("number {} overflows a float64".format(text[:40]))
+    return value
+
+
+def loads_strict(text, object_pairs_hook=None):
+    """
+    ``json.loads`` that rejects what Go rejects (``NaN``, ``Infinity``,
+    floats beyond float64) and turns deep nesting into ``ValueError``
+    rather than ``RecursionError``.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_go_float_literal,
+                          object_pairs_hook=object_pairs_hook)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def marshal(value, *, html=True, sort_keys=False):
+    """
+    Compact JSON text of ``value`` as Go writes it.
+
+    ``html`` is Go's ``SetEscapeHTML`` (on for ``json.Marshal``);
+    ``sort_keys`` sorts every object's keys, as Go does for maps (struct
+    fields keep their order, so leave it off for those).  Raises
+    ``TypeError``/``ValueError`` for values Go could not encode either.
+    """
+    parts = []
+    _encode(value, parts.append, html, sort_keys)
+    text = "".join(parts)
+    return text
+
+
+def _encode(value, out, html, sort_keys):
+    kind = type(value)
+    if kind is str:
+        out(go_string(value, html))
+    elif kind is dict:
+        if not value:
+            out("{}")
+            return
+        items = sorted(value.items()) if sort_keys else value.items()
+        sep = "{"
+        for key, item in items:
+            if type(key) is not str:
+                raise TypeError("JSON object keys must be str, not {}".format(type(key).__name__))
+            out(sep)
+            out(go_string(key, html))
+            out(":")
+            _encode(item, out, html, sort_keys)
+            sep = ","
+        out("}")
+    elif kind is int:
+        out(int.__repr__(value))
+    elif value is None:
+        out("null")
+    elif kind is bool:
+        out("true" if value else "false")
+    elif kind is float:
+        out(go_float(value))
+    elif kind is list or kind is tuple:
+        if not value:
+            out("[]")
+            return
+        sep = "["
+        for item in value:
+            out(sep)
+            _encode(item, out, html, sort_keys)
+            sep = ","
+        out("]")
+    elif kind is RawJSON:
+        text = compact(value.text)
+        if html:
+            text = _line_sep_escape(_html_escape(text))
+        out(text)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        out('"' + base64.b64encode(value).decode("ascii") + '"')
+    elif hasattr(value, "to_json_value"):
+        _encode(value.to_json_value(), out, html, sort_keys)
+    elif isinstance(value, bool):
+        out("true" if value else "false")
+    elif isinstance(value, int):
+        out(int.__repr__(int(value)))
+    elif isinstance(value, float):
+        out(go_float(float(value)))
+    elif isinstance(value, str):
+        out(go_string(str(value), html))
+    elif isinstance(value, dict):
+        _encode(dict(value), out, html, sort_keys)
+    elif isinstance(value, (list, tuple)):
+        _encode(list(value), out, html, sort_keys)
+    else:
+        raise TypeError("cannot encode {} as JSON".format(type(value).__name__))
