@@ -1,0 +1,399 @@
+"""
+A Levin connection: invokes, notifications and answers to a peer's requests.
+
+Levin has no request ids.  A response carries the command id of the invoke
+it answers, and a peer answers the invokes of one command in the order it
+received them, so responses are matched to pending invokes **by command, in
+FIFO order**.  A peer may interleave its own requests and notifications
+(monerod sends a timed sync about once a minute, a support-flags request
+after the handshake, and notifications at any time); they are told apart
+from responses by the header (``expect_response`` and the RESPONSE flag),
+never mistaken for a reply.
+
+An invoke that times out closes the connection, as epee does: a late reply
+could not be told apart from the reply to the next invoke of that command.
+A cancelled invoke instead keeps its place in the queue, and its reply is
+discarded when it arrives.
+"""
+
+from collections import deque
+from collections.abc import Mapping
+
+from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+
+from lethean.errors import LetheanError
+
+from ._decoder import LevinDecoder
+from ._errors import (
+    ConnectionLostError,
+    InvokeTimeoutError,
+    LevinError,
+    PayloadTooBigError,
+    ReturnCodeError,
+)
+from ._header import (
+    MAX_PAYLOAD_SIZE,
+    RETURN_ERROR_CONNECTION,
+    RETURN_ERROR_HANDLER_NOT_DEFINED,
+    Header,
+    encode_header,
+)
+from ._storage import MAX_DEPTH, MAX_ITEMS, decode_storage, encode_storage
+from ._values import Section
+
+__all__ = ["LevinProtocol", "LevinFactory", "INVOKE_TIMEOUT_S", "RETURN_SUCCESS"]
+
+_log = Logger()
+
+#: Default time an invoke waits for its response (the Go reference's read
+#: timeout per packet).
+INVOKE_TIMEOUT_S = 120.0
+#: Return code of our successful responses.  epee handlers return 1 and
+#: epee callers treat a code ``<= 0`` as a failure, so 0 (what the Go
+#: reference writes) would fail a daemon's invoke; we read ``>= 0`` as success.
+RETURN_SUCCESS = 1
+
+
+class _Invoke:
+    """One invoke waiting for its response."""
+
+    __slots__ = ("command", "deferred", "timer", "timeout", "cancelled")
+
+    def __init__(self, command, timeout):
+        self.command = command
+        self.timeout = timeout
+        self.deferred = None
+        self.timer = None
+        self.cancelled = False
+
+    def stop_timer(self):
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+
+class _ReplySlot:
+    """A response owed to the peer; sent once it and every earlier one are ready."""
+
+    __slots__ = ("command", "packet")
+
+    def __init__(self, command):
+        self.command = command
+        self.packet = None
+
+
+def _describe_peer(transport):
+    peer = transport.getPeer() if transport is not None else None
+    host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+    if host is not None and port is not None:
+        return "{}:{}".format(host, port)
+    return str(peer)
+
+
+class LevinProtocol(Protocol):
+    """
+    One Levin connection; the configuration lives on its :class:`LevinFactory`.
+
+    Use :meth:`invoke` and :meth:`notify` to talk to the peer.  The peer's
+    requests and notifications go to :meth:`requestReceived` and
+    :meth:`notificationReceived`, which by default call the handler
+    registered for the command in ``factory.handlers``; override them (or
+    :meth:`packetReceived`, which sees every packet) in a subclass.
+
+    Bad input (wrong signature, a payload over the limit) is logged once and
+    the connection is aborted; nothing raises out of :meth:`dataReceived`.
+    """
+
+    factory = None
+
+    def __init__(self):
+        self._decoder = LevinDecoder()
+        self._pending = {}
+        self._replies = deque()
+        self._connected = False
+        self._closing = False
+        self.peer = "?"
+
+    @property
+    def max_payload_size(self):
+        """Largest payload accepted from the peer (from the next packet on)."""
+        return self._decoder.max_payload_size
+
+    @max_payload_size.setter
+    def max_payload_size(self, size):
+        self._decoder.max_payload_size = size
+
+    # -- Twisted's side ------------------------------------------------------
+
+    def connectionMade(self):
+        self._connected = True
+        self.peer = _describe_peer(self.transport)
+        self._decoder.max_payload_size = self.factory.max_payload_size
+
+    def dataReceived(self, data):
+        if self._closing:
+            return
+        try:
+            packets = self._decoder.feed(data)
+            while packets:
+                for header, payload in packets:
+                    self._dispatch(header, payload)
+                    if self._closing:
+                        return
+                packets = self._decoder.feed(b"")
+        except LevinError as e:
+            self._drop(e)
+
+    def connectionLost(self, reason=None):
+        self._connected = False
+        self._closing = True
+        self._replies.clear()
+        pending, self._pending = self._pending, {}
+        detail = reason.getErrorMessage() if reason is not None else "connection closed"
+        for queue in pending.values():
+            for entry in queue:
+                entry.stop_timer()
+                if not entry.cancelled:
+                    entry.deferred.errback(ConnectionLostError(detail))
+
+    # -- talking to the peer -------------------------------------------------
+
+    def invoke(self, command, section, *, timeout=None):
+        """
+        Send ``section`` as an invoke of ``command``; a Deferred firing with
+        the response's :class:`Section`.
+
+        Fails with :class:`ReturnCodeError` when the response's return code
+        is negative, :class:`InvokeTimeoutError` after ``timeout`` seconds
+        (default ``factory.invoke_timeout``; the connection is then closed),
+        :class:`ConnectionLostError` if the connection closes first, or a
+        decoding error if the response body is unreadable.  An empty
+        response body reads as an empty section.
+        """
+        try:
+            payload = self._encode(section)
+        except LetheanError:
+            return fail()
+        d = self.invoke_packet(command, payload, timeout=timeout)
+        d.addCallback(self._reply_section)
+        return d
+
+    def invoke_packet(self, command, payload, *, timeout=None):
+        """
+        Send raw ``payload`` bytes as an invoke of ``command``; a Deferred
+        firing with the response's ``(Header, payload bytes)`` whatever its
+        return code.  Fails like :meth:`invoke`.
+        """
+        if not self._connected or self._closing:
+            return fail(ConnectionLostError("not connected"))
+        if len(payload) > MAX_PAYLOAD_SIZE:
+            return fail(PayloadTooBigError("payload of {} bytes".format(len(payload))))
+        if timeout is None:
+            timeout = self.factory.invoke_timeout
+        entry = _Invoke(command, timeout)
+        entry.deferred = Deferred(lambda d: self._cancel(entry))
+        if timeout is not None:
+            entry.timer = self.factory.reactor.callLater(timeout, self._timed_out, entry)
+        self._pending.setdefault(command, deque()).append(entry)
+        self.send_packet(Header.request(command, len(payload)), payload)
+        return entry.deferred
+
+    def notify(self, command, section):
+        """Send ``section`` as a notification of ``command`` (no response)."""
+        if not self._connected or self._closing:
+            raise ConnectionLostError("not connected")
+        payload = self._encode(section)
+        self.send_packet(Header.notification(command, len(payload)), payload)
+
+    def send_packet(self, header, payload):
+        """Write one packet; ``header.payload_size`` must be ``len(payload)``."""
+        if header.payload_size != len(payload):
+            raise PayloadTooBigError("header declares {} bytes, payload has {}".format(
+                header.payload_size, len(payload)))
+        self.transport.write(encode_header(header) + bytes(payload))
+
+    # -- hooks ---------------------------------------------------------------
+
+    def packetReceived(self, header, payload):
+        """
+        Route one packet: responses to the pending invokes, invokes to
+        :meth:`requestReceived`, everything else to :meth:`notificationReceived`.
+        """
+        if header.is_response:
+            self._response_received(header, payload)
+        elif header.expect_response:
+            self._request_received(header, payload)
+        else:
+            self._notification_received(header, payload)
+
+    def requestReceived(self, header, section):
+        """
+        Answer the peer's invoke; return (or fire a Deferred with) the
+        response :class:`Section` (``None`` means an empty one).
+
+        Raise :class:`ReturnCodeError` to answer with that return code.  The
+        default calls ``factory.handlers[header.command](self, header,
+        section)``, and answers -6 (no handler) when there is none.
+        """
+        handler = self.factory.handlers.get(header.command)
+        if handler is None:
+            raise ReturnCodeError(RETURN_ERROR_HANDLER_NOT_DEFINED, header.command,
+                                  "no handler for command {}".format(header.command))
+        return handler(self, header, section)
+
+    def notificationReceived(self, header, section):
+        """
+        Handle the peer's notification.  The default calls the handler in
+        ``factory.handlers`` and ignores notifications without one.
+        """
+        handler = self.factory.handlers.get(header.command)
+        if handler is None:
+            _log.debug("ignored Levin notification {command} from {peer}",
+                       command=header.command, peer=self.peer)
+            return None
+        return handler(self, header, section)
+
+    # -- internals -----------------------------------------------------------
+
+    def _encode(self, section):
+        if isinstance(section, Mapping) and not isinstance(section, Section):
+            section = Section(section)
+        return encode_storage(section, epee_arrays=self.factory.epee_arrays,
+                              max_depth=self.factory.max_depth)
+
+    def _decode(self, payload):
+        if not payload:
+            return Section()
+        return decode_storage(payload, epee_arrays=self.factory.epee_arrays,
+                              max_depth=self.factory.max_depth,
+                              max_items=self.factory.max_items)
+
+    def _dispatch(self, header, payload):
+        try:
+            self.packetReceived(header, payload)
+        except Exception:
+            _log.failure("bug handling Levin packet {command} from {peer}",
+                         command=header.command, peer=self.peer)
+
+    def _drop(self, error):
+        self._closing = True
+        _log.warn("dropping Levin connection from {peer}: {reason} ({error})",
+                  peer=self.peer, reason=error.kind, error=str(error))
+        abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
+        abort()
+
+    def _response_received(self, header, payload):
+        queue = self._pending.get(header.command)
+        if not queue:
+            _log.info("ignored unsolicited Levin response {command} from {peer}",
+                      command=header.command, peer=self.peer)
+            return
+        entry = queue.popleft()
+        if not queue:
+            del self._pending[header.command]
+        entry.stop_timer()
+        if not entry.cancelled:
+            entry.deferred.callback((header, payload))
+
+    def _reply_section(self, packet):
+        header, payload = packet
+        if header.return_code < 0:
+            raise ReturnCodeError(header.return_code, header.command)
+        return self._decode(payload)
+
+    def _cancel(self, entry):
+        entry.cancelled = True
+        entry.stop_timer()
+
+    def _timed_out(self, entry):
+        entry.timer = None
+        queue = self._pending.get(entry.command)
+        if queue is not None and entry in queue:
+            queue.remove(entry)
+            if not queue:
+                del self._pending[entry.command]
+        _log.warn("Levin invoke {command} to {peer} timed out after {timeout}s; closing",
+                  command=entry.command, peer=self.peer, timeout=entry.timeout,
+                  reason="timeout")
+        self._closing = True
+        entry.deferred.errback(InvokeTimeoutError(
+            "no response to command {} within {} s".format(entry.command, entry.timeout)))
+        self.transport.loseConnection()
+
+    def _request_received(self, header, payload):
+        slot = _ReplySlot(header.command)
+        self._replies.append(slot)
+        try:
+            section = self._decode(payload)
+        except LevinError as e:
+            _log.warn("unreadable Levin request {command} from {peer}: {reason} ({error})",
+                      command=header.command, peer=self.peer, reason=e.kind, error=str(e))
+            self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
+            return
+        d = maybeDeferred(self.requestReceived, header, section)
+        d.addCallbacks(self._answer, self._answer_failed,
+                       callbackArgs=(slot,), errbackArgs=(slot,))
+        d.addErrback(lambda f: _log.failure(
+            "bug answering Levin request {command} from {peer}", f,
+            command=header.command, peer=self.peer))
+
+    def _answer(self, result, slot):
+        if result is None:
+            result = Section()
+        try:
+            payload = self._encode(result)
+        except LetheanError:
+            _log.failure("Levin handler for {command} returned an unencodable response",
+                         command=slot.command, peer=self.peer)
+            self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
+            return
+        self._reply_ready(slot, self.factory.success_return_code, payload)
+
+    def _answer_failed(self, failure, slot):
+        if failure.check(ReturnCodeError):
+            _log.info("answering Levin request {command} from {peer} with {return_code}",
+                      command=slot.command, peer=self.peer,
+                      return_code=failure.value.return_code)
+            self._reply_ready(slot, failure.value.return_code, b"")
+            return
+        _log.failure("Levin handler for {command} failed", failure,
+                     command=slot.command, peer=self.peer)
+        self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
+
+    def _reply_ready(self, slot, return_code, payload):
+        slot.packet = (Header.response(slot.command, len(payload), return_code), payload)
+        # Responses leave in the order the requests came, so that the peer's
+        # FIFO matching by command holds even when handlers finish out of order.
+        while self._replies and self._replies[0].packet is not None:
+            header, body = self._replies.popleft().packet
+            if self._connected and not self._closing:
+                self.send_packet(header, body)
+
+
+class LevinFactory(Factory):
+    """
+    Configuration shared by the Levin connections it builds (client or server).
+
+    ``reactor`` is the clock for invoke timeouts.  ``handlers`` maps command
+    ids to ``handler(protocol, header, section)`` for the peer's requests and
+    notifications.  ``max_payload_size`` caps what a peer may send (checked
+    on the header, before buffering); lower it for untrusted peers, for
+    example before a handshake.  ``epee_arrays``, ``max_depth`` and
+    ``max_items`` are passed to the storage codec.
+    """
+
+    protocol = LevinProtocol
+
+    def __init__(self, reactor, *, handlers=None, max_payload_size=MAX_PAYLOAD_SIZE,
+                 invoke_timeout=INVOKE_TIMEOUT_S, success_return_code=RETURN_SUCCESS,
+                 epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+        self.reactor = reactor
+        self.handlers = dict(handlers or {})
+        self.max_payload_size = max_payload_size
+        self.invoke_timeout = invoke_timeout
+        self.success_return_code = success_return_code
+        self.epee_arrays = epee_arrays
+        self.max_depth = max_depth
+        self.max_items = max_items

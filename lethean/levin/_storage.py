@@ -1,0 +1,282 @@
+"""
+The epee portable-storage codec (binary key-value sections).
+
+Layout: a 9-byte header (``01 11 01 01 01 01 02 01 01``), then the root
+section: a varint entry count, then entries of ``u8 name length, name,
+u8 type tag, value``.  See :mod:`lethean.levin._values` for the typed values.
+
+The decoder never trusts a count: packed arrays are checked against the
+bytes present before they are sliced, sections and arrays of strings or
+objects are read element by element (each element takes at least one byte,
+so a lying count ends in ``truncated`` after at most ``len(data)`` steps), and
+the total number of items and the nesting depth are capped.
+
+By default arrays are limited to what the Go reference reads (uint64,
+uint32, string, object) so that we agree with it on every input; pass
+``epee_arrays=True`` to read and write every epee array type as Monero does.
+"""
+
+import struct
+
+from ._errors import (
+    BadSignatureError,
+    BadVersionError,
+    LevinLimitError,
+    LevinMalformedError,
+    LevinTruncatedError,
+    UnknownTypeError,
+)
+from ._values import (
+    SCALARS,
+    Array,
+    Bool,
+    Double,
+    Section,
+    String,
+    Uint32,
+    Uint64,
+    decode_name,
+    encode_name,
+)
+from ._varint import decode_varint, encode_varint
+
+__all__ = [
+    "encode_storage",
+    "decode_storage",
+    "STORAGE_HEADER",
+    "STORAGE_SIGNATURE_A",
+    "STORAGE_SIGNATURE_B",
+    "STORAGE_VERSION",
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "REFERENCE_ARRAY_TYPES",
+]
+
+STORAGE_SIGNATURE_A = 0x01011101
+STORAGE_SIGNATURE_B = 0x01020101
+STORAGE_VERSION = 1
+#: The 9 bytes every portable-storage blob starts with.
+STORAGE_HEADER = struct.pack("<IIB", STORAGE_SIGNATURE_A, STORAGE_SIGNATURE_B, STORAGE_VERSION)
+
+#: Deepest nesting of sections and arrays accepted (epee's recursion limit).
+MAX_DEPTH = 100
+#: Most entries plus array elements accepted in one blob.
+MAX_ITEMS = 65536
+
+#: Array element types the Go reference reads and writes.
+REFERENCE_ARRAY_TYPES = frozenset({Uint64, Uint32, String, Section})
+
+_ARRAY_FLAG = 0x80
+_STRUCTS = {tag: struct.Struct("<" + cls.FORMAT) for tag, cls in SCALARS.items()}
+
+
+def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
+    """
+    The portable-storage bytes of ``section`` (a :class:`Section` or a dict
+    of typed values), entries sorted by the bytes of their names.
+
+    Arrays other than :data:`REFERENCE_ARRAY_TYPES` need ``epee_arrays=True``
+    (Go peers cannot read them).  Raises :class:`UnknownTypeError`,
+    :class:`NameTooLongError` or :class:`LevinLimitError` (too deep).
+    """
+    if not isinstance(section, Section):
+        section = Section(section)
+    out = bytearray(STORAGE_HEADER)
+    _Writer(out, epee_arrays, max_depth).section(section, 1)
+    return bytes(out)
+
+
+class _Writer:
+    def __init__(self, out, epee_arrays, max_depth):
+        self.out = out
+        self.epee_arrays = epee_arrays
+        self.max_depth = max_depth
+
+    def deeper(self, depth):
+        if depth > self.max_depth:
+            raise LevinLimitError("nesting deeper than {} levels".format(self.max_depth))
+
+    def section(self, section, depth):
+        self.deeper(depth)
+        entries = sorted((encode_name(name), value) for name, value in section.items())
+        self.out += encode_varint(len(entries))
+        for raw, value in entries:
+            self.out.append(len(raw))
+            self.out += raw
+            if isinstance(value, Array):
+                self.out.append(self.array_tag(value))
+                self.array_body(value, depth + 1)
+            else:
+                self.out.append(value.TAG)
+                self.value(value, depth)
+
+    def value(self, value, depth):
+        if isinstance(value, Section):
+            self.section(value, depth + 1)
+        elif isinstance(value, String):
+            self.out += encode_varint(len(value.value))
+            self.out += value.value
+        else:
+            self.out += _STRUCTS[value.TAG].pack(value.value)
+
+    def array_tag(self, array):
+        if not self.epee_arrays and array.element_type not in REFERENCE_ARRAY_TYPES:
+            raise UnknownTypeError(
+                "array of {} is not readable by the Go reference "
+                "(pass epee_arrays=True)".format(array.element_type.__name__))
+        return array.tag
+
+    def array_body(self, array, depth):
+        self.deeper(depth)
+        self.out += encode_varint(len(array.items))
+        if array.element_type is Array:
+            for inner in array.items:
+                self.out.append(self.array_tag(inner))
+                self.array_body(inner, depth + 1)
+        else:
+            for item in array.items:
+                self.value(item, depth)
+
+
+def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+    """
+    Decode portable-storage bytes into a :class:`Section`.
+
+    Accepts what the Go reference accepts (entries in any order, duplicate
+    names with the last one winning, any non-zero bool byte as true,
+    non-minimal varints, trailing bytes after the root section) and rejects
+    empty names.  Raises only :class:`lethean.levin.LevinError` subclasses:
+    ``truncated``, ``bad_signature``, ``bad_version``, ``unknown_type``,
+    ``malformed`` and ``limit_exceeded``.
+    """
+    data = bytes(data)
+    if len(data) < len(STORAGE_HEADER):
+        raise LevinTruncatedError("truncated storage header: {} of {} bytes".format(
+            len(data), len(STORAGE_HEADER)))
+    signature_a, signature_b, version = struct.unpack_from("<IIB", data)
+    if signature_a != STORAGE_SIGNATURE_A or signature_b != STORAGE_SIGNATURE_B:
+        raise BadSignatureError("bad storage signature {}".format(data[:8].hex()))
+    if version != STORAGE_VERSION:
+        raise BadVersionError("unsupported storage version {}".format(version))
+    reader = _Reader(data, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
+    return reader.section(1)
+
+
+class _Reader:
+    def __init__(self, data, offset, epee_arrays, max_depth, max_items):
+        self.data = data
+        self.offset = offset
+        self.epee_arrays = epee_arrays
+        self.max_depth = max_depth
+        self.items_left = max_items
+        self.max_items = max_items
+
+    def deeper(self, depth):
+        if depth > self.max_depth:
+            raise LevinLimitError("nesting deeper than {} levels".format(self.max_depth))
+
+    def count_items(self, n):
+        self.items_left -= n
+        if self.items_left < 0:
+            raise LevinLimitError("more than {} entries and array elements".format(
+                self.max_items))
+
+    def take(self, n):
+        end = self.offset + n
+        if end > len(self.data):
+            raise LevinTruncatedError("truncated storage data: need {} bytes at offset {}, "
+                                      "have {}".format(n, self.offset, len(self.data) - self.offset))
+        chunk = self.data[self.offset:end]
+        self.offset = end
+        return chunk
+
+    def byte(self):
+        return self.take(1)[0]
+
+    def varint(self):
+        value, consumed = decode_varint(self.data, self.offset)
+        self.offset += consumed
+        return value
+
+    def section(self, depth):
+        self.deeper(depth)
+        count = self.varint()
+        entries = {}
+        # No allocation from ``count``: every entry consumes bytes, so a
+        # count larger than the data fails as truncated when they run out.
+        for _ in range(count):
+            self.count_items(1)
+            name_length = self.byte()
+            if name_length == 0:
+                raise LevinMalformedError("empty entry name at offset {}".format(self.offset - 1))
+            name = decode_name(self.take(name_length))
+            tag = self.byte()
+            entries[name] = self.entry_value(tag, depth)
+        return Section._trusted(entries)
+
+    def entry_value(self, tag, depth):
+        if tag & _ARRAY_FLAG:
+            return self.array(tag & ~_ARRAY_FLAG, depth + 1)
+        if tag == Array.TAG and self.epee_arrays:
+            # epee reads a bare "array" entry as a type byte plus an array.
+            inner = self.byte()
+            if not inner & _ARRAY_FLAG:
+                raise UnknownTypeError("array entry with non-array type {:#04x}".format(inner))
+            return self.array(inner & ~_ARRAY_FLAG, depth + 1)
+        return self.scalar(tag, depth)
+
+    def scalar(self, tag, depth):
+        if tag == String.TAG:
+            return String(self.take(self.varint()))
+        if tag == Section.TAG:
+            return self.section(depth + 1)
+        if tag == Bool.TAG:
+            return Bool(self.byte() != 0)
+        if tag in _STRUCTS:
+            unpacker = _STRUCTS[tag]
+            value = unpacker.unpack(self.take(unpacker.size))[0]
+            if tag == Double.TAG:
+                return Double(value)
+            return SCALARS[tag](value)
+        raise UnknownTypeError("unknown type tag {:#04x}".format(tag))
+
+    def array(self, element_tag, depth):
+        element = _ARRAY_ELEMENT_TYPES.get(element_tag)
+        if element is None or not (self.epee_arrays or element in REFERENCE_ARRAY_TYPES):
+            raise UnknownTypeError("unknown type tag {:#04x} (array of {:#04x})".format(
+                element_tag | _ARRAY_FLAG, element_tag))
+        self.deeper(depth)
+        count = self.varint()
+        if element_tag in _STRUCTS:
+            unpacker = _STRUCTS[element_tag]
+            # Checked against the bytes present before anything is sliced.
+            raw = self.take(_checked_size(count, unpacker.size, len(self.data) - self.offset))
+            self.count_items(count)
+            if element is Bool:
+                return Array(Bool, [Bool(b != 0) for b in raw])
+            return Array(element, [element(v) for (v,) in unpacker.iter_unpack(raw)])
+        items = []
+        for _ in range(count):
+            self.count_items(1)
+            if element is Array:
+                inner = self.byte()
+                if not inner & _ARRAY_FLAG:
+                    raise UnknownTypeError("array element with non-array type {:#04x}".format(
+                        inner))
+                items.append(self.array(inner & ~_ARRAY_FLAG, depth + 1))
+            else:
+                items.append(self.scalar(element_tag, depth))
+        return Array(element, items)
+
+
+def _checked_size(count, size, remaining):
+    if count > remaining // size:
+        raise LevinTruncatedError("truncated storage data: array of {} x {} bytes, "
+                                  "{} bytes left".format(count, size, remaining))
+    return count * size
+
+
+_ARRAY_ELEMENT_TYPES = dict(SCALARS)
+_ARRAY_ELEMENT_TYPES[String.TAG] = String
+_ARRAY_ELEMENT_TYPES[Section.TAG] = Section
+_ARRAY_ELEMENT_TYPES[Array.TAG] = Array
