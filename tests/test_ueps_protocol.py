@@ -187,6 +187,7 @@ class BadInputTests(SynchronousTestCase):
         [event] = self.warnings()
         self.assertEqual(event["reason"], "hmac_mismatch")
         self.assertEqual(event["peer"], str(PEER))
+        self.assertIn("HMAC does not match", event["error"])
         self.assertEqual(proto.packets, [])
 
     def test_malformed_frame_closes_gracefully(self):

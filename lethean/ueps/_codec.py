@@ -99,15 +99,17 @@ def read_frame(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
     return packet, end
 
 
-def decode(data, secret, **limits):
+def decode(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
+           max_elements=DEFAULT_MAX_ELEMENTS):
     """
     Read and verify the frame at the start of ``data``; returns its packet.
 
     Like the reference reader, bytes after the frame are ignored; use
-    :func:`read_frame` to know where the frame ends.  ``limits`` are those of
-    :func:`read_frame`.
+    :func:`read_frame` to know where the frame ends.
     """
-    return read_frame(data, secret, **limits)[0]
+    packet, _ = read_frame(
+        data, secret, max_frame_bytes=max_frame_bytes, max_elements=max_elements)
+    return packet
 
 
 def parse_frame(buf, start, secret, max_frame_bytes, max_elements):

@@ -80,7 +80,7 @@ class UEPSProtocol(Protocol):
         self._dropped = True
         _log.warn(
             "dropping UEPS peer {peer}: {reason} ({error})",
-            peer=self._peer(), reason=error.kind, error=str(error) or type(error).__doc__,
+            peer=self._peer(), reason=error.kind, error=_describe(error),
         )
         if isinstance(error, _HOSTILE):
             self.transport.abortConnection()
@@ -89,6 +89,11 @@ class UEPSProtocol(Protocol):
 
     def _peer(self):
         return str(self.transport.getPeer())
+
+
+def _describe(error):
+    """The error's detail, or the first line of its docstring if it has none."""
+    return str(error) or type(error).__doc__.strip().splitlines()[0]
 
 
 class UEPSFactory(Factory):
