@@ -1,0 +1,122 @@
+"""
+Creating bundles exactly as the reference does.
+
+* Encrypted profile: TIM(config = profile JSON, empty rootfs = 1,024 zero
+  bytes) -> STIM -> checksum of the STIM bytes.
+* Unencrypted profile: ``data`` is the profile JSON itself.
+* Miner: a rootfs tar with one entry named after the binary -- stored 0600,
+  because the reference re-serialises every file that way -- and config =
+  the profile JSON or, without one, the default TIM config.
+"""
+
+import json
+import os
+import time
+
+from lethean.bundles._bundle import (
+    BUNDLE_FULL,
+    BUNDLE_MINER,
+    BUNDLE_PROFILE,
+    Bundle,
+    is_plain_json,
+)
+from lethean.bundles._errors import BundleTooLargeError, InvalidBundleError
+from lethean.bundles._names import validate_bundle_name
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim
+from lethean.bundles._tar import EMPTY_TAR, MAX_MEMBER_BYTES, write_tar
+
+__all__ = [
+    "create_profile_bundle",
+    "create_plain_profile_bundle",
+    "create_miner_bundle",
+    "read_miner",
+]
+
+#: Mode the reference gives every file of a rootfs tar.
+ROOTFS_FILE_MODE = 0o600
+
+
+def _check_profile(profile_json):
+    if not isinstance(profile_json, bytes):
+        raise TypeError("profile JSON is bytes")
+    try:
+        json.loads(profile_json.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise InvalidBundleError("the profile is not valid JSON: {}".format(e)) from None
+
+
+def create_profile_bundle(profile_json, name, password, *, config_nonce=None, rootfs_nonce=None):
+    """
+    An encrypted profile bundle: the profile is the TIM config.
+
+    ``profile_json`` is the profile's JSON bytes; ``password`` must not be
+    empty.  The nonces are for reproducing test vectors only.
+    """
+    _check_profile(profile_json)
+    stim = seal_stim(
+        profile_json, EMPTY_TAR, password, config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
+    return Bundle.seal(BUNDLE_PROFILE, name, stim)
+
+
+def create_plain_profile_bundle(profile_json, name):
+    """
+    An unencrypted profile bundle (for tests or trusted networks).
+
+    The profile must be a JSON object or array: the receiver tells plain
+    from encrypted bundles by the leading ``{`` or ``[``.
+    """
+    _check_profile(profile_json)
+    if not is_plain_json(profile_json):
+        raise InvalidBundleError("a plain profile must be a JSON object or array")
+    return Bundle.seal(BUNDLE_PROFILE, name, profile_json)
+
+
+def _check_file_name(miner_name):
+    if (not isinstance(miner_name, str) or miner_name in ("", ".", "..")
+            or "/" in miner_name or "\\" in miner_name or "\0" in miner_name):
+        raise InvalidBundleError("miner file name {!r} must be a plain file name".format(
+            miner_name))
+
+
+def create_miner_bundle(miner_name, miner_content, name, password, *, profile_json=None,
+                        bundle_type=BUNDLE_MINER, mtime=None,
+                        config_nonce=None, rootfs_nonce=None):
+    """
+    An encrypted miner bundle holding one binary and an optional profile.
+
+    ``miner_name`` is the binary's file name (no folders), ``name`` the
+    bundle name the worker installs under (validated: it becomes a folder).
+    ``mtime`` (whole seconds) defaults to now, as in the reference.
+    """
+    validate_bundle_name(name)
+    _check_file_name(miner_name)
+    if bundle_type not in (BUNDLE_MINER, BUNDLE_FULL):
+        raise InvalidBundleError("a miner bundle's type is miner or full")
+    if len(miner_content) > MAX_MEMBER_BYTES:
+        raise BundleTooLargeError("miner of {} bytes is over the {} byte per-file limit".format(
+            len(miner_content), MAX_MEMBER_BYTES))
+    if profile_json is None:
+        config = DEFAULT_TIM_CONFIG
+    else:
+        _check_profile(profile_json)
+        config = profile_json
+    if mtime is None:
+        mtime = int(time.time())
+    rootfs = write_tar([(miner_name, bytes(miner_content))], mtime=mtime, mode=ROOTFS_FILE_MODE)
+    stim = seal_stim(
+        config, rootfs, password, config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
+    return Bundle.seal(bundle_type, name, stim)
+
+
+def read_miner(path, *, max_bytes=MAX_MEMBER_BYTES):
+    """
+    ``(file name, content)`` of a miner binary on disk, size-capped.
+
+    Blocking file I/O: reactor code calls it in a thread.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        content = f.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise BundleTooLargeError("{} is over the {} byte per-file limit".format(path, max_bytes))
+    return os.path.basename(path), content

@@ -1,0 +1,244 @@
+"""
+Opening bundles: extraction for profiles and miners, and inspection.
+
+Extraction follows the reference's order -- checksum, plain-JSON test,
+password, STIM, decryption of config then rootfs -- and then does what the
+reference does not: vets the rootfs before writing, extracts atomically,
+marks the miner executable (the reference loses the execute bit, so its
+"miner path" is always empty) and never saves the default TIM config as a
+profile.  Every refusal raises and logs one event.
+"""
+
+from attrs import field, frozen
+
+from lethean.bundles._bundle import MAX_BUNDLE_DATA_BYTES, is_plain_json
+from lethean.bundles._errors import PlaintextRefusedError
+from lethean.bundles._extract import extract_tar_unlogged, log_rejection
+from lethean.bundles._names import install_dir, validate_bundle_name
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim
+from lethean.bundles._tar import ExtractLimits, member_content, scan_tar
+from lethean.errors import LetheanError
+
+__all__ = [
+    "ExtractedMiner",
+    "BundleInfo",
+    "FileInfo",
+    "extract_profile_bundle",
+    "extract_miner_bundle",
+    "install_miner_bundle",
+    "inspect_bundle",
+    "pick_miner",
+]
+
+
+@frozen
+class ExtractedMiner:
+    """An installed miner bundle."""
+
+    #: Absolute folder the files were written to.
+    root: str
+    #: Absolute path of the executable miner, or None if the bundle has none.
+    miner_path: object
+    #: Relative paths of every file written, in archive order.
+    files: tuple
+    #: The TIM config (the profile JSON, or the default TIM config).
+    config: bytes = field(repr=False)
+
+    @property
+    def profile_json(self):
+        """
+        The bundled profile, or None.
+
+        None when the config is empty or the default TIM config, which the
+        reference would wrongly save as a profile.
+        """
+        config = self.config.strip()
+        if not config or config == DEFAULT_TIM_CONFIG:
+            return None
+        return self.config
+
+
+@frozen
+class FileInfo:
+    """One file of a bundle's rootfs."""
+
+    path: str
+    size: int
+    mode: int
+
+
+@frozen
+class BundleInfo:
+    """What :func:`inspect_bundle` found, without writing anything."""
+
+    type: str
+    name: str
+    checksum: str
+    checksum_ok: bool
+    data_bytes: int
+    encrypted: bool
+    #: STIM header (None for a plain bundle).
+    stim_header: object = None
+    #: Sizes of the encrypted parts (None for a plain bundle).
+    config_part_bytes: object = None
+    rootfs_part_bytes: object = None
+    #: Decrypted config (plain bundles: the profile), None without password.
+    config: object = field(default=None, repr=False)
+    #: Decrypted rootfs tar size and files, None without password.
+    rootfs_bytes: object = None
+    files: object = None
+
+    def to_dict(self):
+        """A JSON-ready summary (config as text)."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "checksum": self.checksum,
+            "checksum_ok": self.checksum_ok,
+            "data_bytes": self.data_bytes,
+            "encrypted": self.encrypted,
+            "stim_header": self.stim_header,
+            "config_part_bytes": self.config_part_bytes,
+            "rootfs_part_bytes": self.rootfs_part_bytes,
+            "decrypted": self.config is not None,
+            "config": None if self.config is None else self.config.decode("utf-8", "replace"),
+            "rootfs_bytes": self.rootfs_bytes,
+            "files": None if self.files is None else [
+                {"path": f.path, "size": f.size, "mode": "{:04o}".format(f.mode)}
+                for f in self.files
+            ],
+        }
+
+
+def pick_miner(rootfs, members):
+    """
+    The relative path of the miner binary in a vetted rootfs, or None.
+
+    The first file with an execute bit; failing that (the reference stores
+    every file 0600) the first file whose content is not JSON -- the very
+    test the reference's creator used to give a file mode 0755 before the
+    mode was lost.
+    """
+    files = [m for m in members if not m.is_dir]
+    for member in files:
+        if member.mode & 0o111:
+            return member.path
+    for member in files:
+        if not is_plain_json(member_content(rootfs, member)):
+            return member.path
+    return None
+
+
+def _logged(what, bundle, function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except LetheanError as e:
+        log_rejection(what, e, bundle=bundle.name, bundle_type=bundle.type)
+        raise
+
+
+def extract_profile_bundle(bundle, password, *, allow_plain=False, limits=ExtractLimits(),
+                           max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    The profile JSON bytes of a profile bundle.
+
+    Verifies the checksum; a plain JSON bundle is returned as it is only
+    with ``allow_plain=True`` (the reference accepts one from any peer);
+    otherwise the STIM is decrypted with ``password`` and its rootfs vetted.
+    """
+    return _logged("profile bundle", bundle, _extract_profile,
+                   bundle, password, allow_plain, limits, max_data_bytes)
+
+
+def _extract_profile(bundle, password, allow_plain, limits, max_data_bytes):
+    bundle.verify()
+    if bundle.is_plain:
+        if not allow_plain:
+            raise PlaintextRefusedError("bundle {!r} is unencrypted".format(bundle.name))
+        return bundle.data
+    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
+    scan_tar(tim.rootfs, limits)
+    return tim.config
+
+
+def extract_miner_bundle(bundle, password, dest, *, replace=False, limits=ExtractLimits(),
+                         max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    Decrypt a miner (or full) bundle and extract its files into ``dest``.
+
+    Returns an :class:`ExtractedMiner` whose ``miner_path`` is the
+    executable miner.  ``dest`` must not exist or be empty, unless
+    ``replace=True`` (then its whole content is replaced atomically).
+    Blocking: reactor code uses :func:`extract_miner_bundle_in_thread`.
+    """
+    return _logged("miner bundle", bundle, _extract_miner,
+                   bundle, password, dest, replace, limits, max_data_bytes)
+
+
+def _extract_miner(bundle, password, dest, replace, limits, max_data_bytes):
+    bundle.verify()
+    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
+    miner = pick_miner(tim.rootfs, scan_tar(tim.rootfs, limits))
+    tree = extract_tar_unlogged(
+        tim.rootfs, dest, limits=limits, replace=replace, executable=miner)
+    return ExtractedMiner(
+        root=tree.root, miner_path=tree.executable, files=tree.files, config=tim.config)
+
+
+def install_miner_bundle(bundle, password, miners_root, *, limits=ExtractLimits(),
+                         max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    Install a miner bundle as the worker does: into ``<miners_root>/<name>``.
+
+    The name is validated (it can never leave ``miners_root``) and a
+    previous install of the same name is replaced atomically.
+    """
+    def install():
+        dest = install_dir(miners_root, validate_bundle_name(bundle.name))
+        return _extract_miner(bundle, password, dest, True, limits, max_data_bytes)
+    return _logged("miner bundle", bundle, install)
+
+
+def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
+                   max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    Describe a bundle without extracting it.
+
+    Without a password an encrypted bundle shows its STIM header and part
+    sizes; with one, the config and the rootfs file list too.  The checksum
+    is reported, not enforced, so a damaged bundle can still be examined.
+    """
+    base = dict(
+        type=bundle.type,
+        name=bundle.name,
+        checksum=bundle.checksum,
+        checksum_ok=_checksum_ok(bundle),
+        data_bytes=len(bundle.data),
+    )
+    if is_plain_json(bundle.data):
+        return BundleInfo(encrypted=False, config=bundle.data, rootfs_bytes=0, files=(), **base)
+    layout = parse_stim(bundle.data, max_data_bytes=max_data_bytes)
+    stim = dict(
+        encrypted=True,
+        stim_header=layout.header,
+        config_part_bytes=len(layout.config_part),
+        rootfs_part_bytes=len(layout.rootfs_part),
+    )
+    if not password:
+        return BundleInfo(**base, **stim)
+    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
+    files = tuple(
+        FileInfo(path=m.path, size=m.size, mode=m.mode)
+        for m in scan_tar(tim.rootfs, limits) if not m.is_dir
+    )
+    return BundleInfo(config=tim.config, rootfs_bytes=len(tim.rootfs), files=files,
+                      **base, **stim)
+
+
+def _checksum_ok(bundle):
+    try:
+        bundle.verify()
+    except LetheanError:
+        return False
+    return True
+

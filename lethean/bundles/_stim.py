@@ -1,0 +1,152 @@
+"""
+STIM: an encrypted TIM (config bytes plus a rootfs tar).
+
+``"STIM" | 0x02 | header length (u32 BE) | header JSON |
+config length C (u32 BE) | sigil(config) (C bytes) | sigil(rootfs tar)``
+
+Both parts use the SMSG sigil (XChaCha20-Poly1305 with XOR
+pre-obfuscation, key SHA-256(password)) with independent nonces.  The
+reference ignores the header when reading; we also check that it
+describes the payload, which Go always writes consistently.
+"""
+
+import struct
+
+from attrs import field, frozen
+
+from lethean.bundles._bundle import MAX_BUNDLE_DATA_BYTES
+from lethean.bundles._errors import (
+    InvalidStimHeaderError,
+    InvalidStimPayloadError,
+    PasswordRequiredError,
+)
+from lethean.smsg import decrypt, derive_key, encrypt, pack_trix, unpack_trix
+
+__all__ = [
+    "STIM_MAGIC",
+    "STIM_ALGORITHM",
+    "STIM_VERSION",
+    "DEFAULT_TIM_CONFIG",
+    "Tim",
+    "StimLayout",
+    "seal_stim",
+    "parse_stim",
+    "open_stim",
+]
+
+STIM_MAGIC = b"STIM"
+STIM_ALGORITHM = "chacha20poly1305"
+STIM_VERSION = "1.0"
+#: The config of a fresh TIM (the JSON of an empty trix object).
+DEFAULT_TIM_CONFIG = b'{"Header":{},"Payload":null}'
+#: Go writes about 110 bytes of header; anything near this is hostile.
+MAX_STIM_HEADER_BYTES = 64 * 1024
+
+_U32 = struct.Struct(">I")
+
+
+@frozen
+class Tim:
+    """A decrypted TIM: the config bytes and the rootfs tar bytes."""
+
+    config: bytes = field(repr=False)
+    rootfs: bytes = field(repr=False)
+
+
+@frozen
+class StimLayout:
+    """The parts of a STIM container, located but not decrypted."""
+
+    header: dict
+    config_part: bytes = field(repr=False)
+    rootfs_part: bytes = field(repr=False)
+
+
+def _key(password):
+    if not isinstance(password, str) or not password:
+        raise PasswordRequiredError("the bundle is encrypted: a password is required")
+    return derive_key(password)
+
+
+def seal_stim(config, rootfs, password, *, config_nonce=None, rootfs_nonce=None):
+    """
+    The STIM bytes of ``config`` and the ``rootfs`` tar under ``password``.
+
+    The nonces default to fresh random ones; pass them only to reproduce
+    test vectors (reusing a nonce with the same password breaks the cipher).
+    """
+    key = _key(password)
+    config_part = encrypt(key, config, config_nonce)
+    rootfs_part = encrypt(key, rootfs, rootfs_nonce)
+    header = {
+        "config_size": len(config_part),
+        "encryption_algorithm": STIM_ALGORITHM,
+        "rootfs_size": len(rootfs_part),
+        "tim": True,
+        "version": STIM_VERSION,
+    }
+    return pack_trix(STIM_MAGIC, header, _U32.pack(len(config_part)) + config_part + rootfs_part)
+
+
+def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    Locate the parts of a STIM container without decrypting them.
+
+    Raises :class:`~lethean.smsg.ContainerError` (kind ``invalid_container``)
+    for a bad container, :class:`InvalidStimPayloadError` when the length
+    prefix is missing or overruns the payload (the reference's checks), and
+    :class:`InvalidStimHeaderError` when the header disagrees with the parts.
+    """
+    header, payload = unpack_trix(
+        data, STIM_MAGIC,
+        max_header_bytes=MAX_STIM_HEADER_BYTES, max_payload_bytes=max_data_bytes,
+    )
+    if len(payload) < _U32.size:
+        raise InvalidStimPayloadError("STIM payload of {} bytes has no config length".format(
+            len(payload)))
+    (config_size,) = _U32.unpack_from(payload)
+    end = _U32.size + config_size
+    if end > len(payload):
+        raise InvalidStimPayloadError("config of {} bytes overruns a {} byte payload".format(
+            config_size, len(payload)))
+    layout = StimLayout(
+        header=header, config_part=payload[_U32.size:end], rootfs_part=payload[end:])
+    _check_header(layout)
+    return layout
+
+
+def _is_count(value, expected):
+    return type(value) is int and value == expected
+
+
+def _check_header(layout):
+    header = layout.header
+    problems = []
+    if not _is_count(header.get("config_size"), len(layout.config_part)):
+        problems.append("config_size")
+    if not _is_count(header.get("rootfs_size"), len(layout.rootfs_part)):
+        problems.append("rootfs_size")
+    if header.get("tim") is not True:
+        problems.append("tim")
+    if header.get("version") != STIM_VERSION:
+        problems.append("version")
+    if header.get("encryption_algorithm") != STIM_ALGORITHM:
+        problems.append("encryption_algorithm")
+    if problems:
+        raise InvalidStimHeaderError("STIM header does not match its payload: {}".format(
+            ", ".join(problems)))
+
+
+def open_stim(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    Decrypt a STIM container into a :class:`Tim`.
+
+    An empty password raises :class:`PasswordRequiredError` before anything
+    is read; a wrong password or any flipped bit raises
+    :class:`~lethean.smsg.DecryptionError` (kind ``decryption_failed``).
+    """
+    key = _key(password)
+    layout = parse_stim(data, max_data_bytes=max_data_bytes)
+    config = decrypt(key, layout.config_part)
+    rootfs = decrypt(key, layout.rootfs_part)
+    return Tim(config=config, rootfs=rootfs)

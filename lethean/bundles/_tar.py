@@ -1,0 +1,282 @@
+"""
+The rootfs tar: writing it as the reference does, and vetting it.
+
+Writing: one USTAR entry per file, no directory entries, uid/gid 0, empty
+owner names, ``devmajor``/``devminor`` written as octal zeros, two zero
+blocks and no further padding -- byte for byte what Go's ``archive/tar``
+writes, so an empty tree is exactly 1,024 zero bytes.  (Python's own
+``tarfile`` would pad to 10,240 bytes and leave the device fields blank.)
+
+Vetting: :func:`scan_tar` reads every header and rejects, before anything
+touches a disk, each member that could hurt the extracting host: absolute
+or climbing paths, links, devices, FIFOs, duplicates, and sizes or counts
+over :class:`ExtractLimits`.  Only regular files and directories pass.
+"""
+
+import io
+import tarfile
+
+from attrs import field, frozen, validators
+
+from lethean.bundles._errors import (
+    AbsolutePathError,
+    ArchiveTooLargeError,
+    CorruptArchiveError,
+    DuplicateMemberError,
+    DeviceMemberError,
+    FifoMemberError,
+    HardlinkMemberError,
+    MemberTooLargeError,
+    PathTraversalError,
+    SpecialMemberError,
+    SymlinkMemberError,
+    TooManyMembersError,
+)
+
+__all__ = [
+    "BLOCK_BYTES",
+    "EMPTY_TAR",
+    "ExtractLimits",
+    "ArchiveMember",
+    "write_tar",
+    "scan_tar",
+    "member_content",
+    "open_tar",
+    "vetted_members",
+    "TAR_ERRORS",
+]
+
+BLOCK_BYTES = 512
+#: An archive with no members, as Go writes it.
+EMPTY_TAR = bytes(2 * BLOCK_BYTES)
+
+#: The reference's per-file cap (100 MiB).
+MAX_MEMBER_BYTES = 100 * 1024 * 1024
+#: Our cap on the sum of all file sizes; the reference has none.
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
+#: Our cap on the number of members; the reference has none.
+MAX_MEMBERS = 1024
+
+_positive = [validators.instance_of(int), validators.ge(1)]
+
+
+@frozen
+class ExtractLimits:
+    """Caps applied to an archive before any of it is written."""
+
+    max_member_bytes: int = field(default=MAX_MEMBER_BYTES, validator=_positive)
+    max_total_bytes: int = field(default=MAX_TOTAL_BYTES, validator=_positive)
+    max_members: int = field(default=MAX_MEMBERS, validator=_positive)
+
+
+@frozen
+class ArchiveMember:
+    """One vetted member: a regular file or a directory."""
+
+    #: Normalised relative path, ``/``-separated, no ``.`` or empty parts.
+    path: str
+    is_dir: bool
+    #: Content length (0 for directories).
+    size: int
+    #: Permission bits from the header (``0o7777`` masked).
+    mode: int
+    #: Where the content starts inside the archive bytes.
+    offset: int
+
+
+def _octal(value, width):
+    """Go's ``formatOctal``: zero-padded digits then a NUL, ``width`` bytes."""
+    digits = "{:0{}o}".format(value, width - 1).encode("ascii")
+    if len(digits) > width - 1:
+        raise ValueError("value does not fit a {}-byte tar field".format(width))
+    return digits + b"\0"
+
+
+def _go_ustar_header(name, size, mode, mtime):
+    """A USTAR header block exactly as Go writes it, or None if it cannot be."""
+    try:
+        raw = name.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if not raw or len(raw) > 100 or b"\0" in raw:
+        return None
+    header = bytearray(BLOCK_BYTES)
+    header[0:len(raw)] = raw
+    header[100:108] = _octal(mode, 8)
+    header[108:116] = _octal(0, 8)  # uid
+    header[116:124] = _octal(0, 8)  # gid
+    header[124:136] = _octal(size, 12)
+    header[136:148] = _octal(mtime, 12)
+    header[148:156] = b"        "  # checksum placeholder
+    header[156:157] = b"0"  # regular file
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[329:337] = _octal(0, 8)  # devmajor
+    header[337:345] = _octal(0, 8)  # devminor
+    header[148:156] = "{:06o}".format(sum(header)).encode("ascii") + b"\0 "
+    return bytes(header)
+
+
+def _pax_header(name, size, mode, mtime):
+    """Fallback for names USTAR cannot hold (Go would use PAX here too)."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = mode
+    info.mtime = mtime
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def write_tar(files, *, mtime, mode=0o600):
+    """
+    A tar archive of ``files`` (``(name, content)`` pairs) as Go writes it.
+
+    Every entry gets ``mode`` (the reference re-serialises every file 0600)
+    and ``mtime`` (whole seconds).  Names are written as given: callers pass
+    plain relative paths.
+    """
+    out = io.BytesIO()
+    for name, content in files:
+        header = _go_ustar_header(name, len(content), mode, mtime)
+        if header is None:
+            header = _pax_header(name, len(content), mode, mtime)
+        out.write(header)
+        out.write(content)
+        out.write(bytes(-len(content) % BLOCK_BYTES))
+    out.write(EMPTY_TAR)
+    return out.getvalue()
+
+
+def member_content(data, member):
+    """The content of a vetted file member, as a memoryview into ``data``."""
+    return memoryview(data)[member.offset:member.offset + member.size]
+
+
+def _normalise(name, is_dir):
+    """A member name as a safe relative path; raises for anything else."""
+    if name.startswith("/"):
+        raise AbsolutePathError("absolute path not allowed: {!r}".format(name))
+    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise PathTraversalError("not a plain path: {!r}".format(name))
+    if not is_dir and name.endswith("/"):
+        raise PathTraversalError("file name ends in '/': {!r}".format(name))
+    parts = []
+    for part in name.split("/"):
+        if part == "..":
+            raise PathTraversalError("path traversal attempt: {!r}".format(name))
+        if part not in ("", "."):
+            parts.append(part)
+    if not parts and not is_dir:
+        raise PathTraversalError("empty file name: {!r}".format(name))
+    return "/".join(parts)
+
+
+def _check_kind(info):
+    """True for a folder, False for a regular file; raises for anything else."""
+    if info.issym():
+        raise SymlinkMemberError("symbolic link not allowed: {!r} -> {!r}".format(
+            info.name, info.linkname))
+    if info.islnk():
+        raise HardlinkMemberError("hard link not allowed: {!r} -> {!r}".format(
+            info.name, info.linkname))
+    if info.isdir():
+        return True
+    if info.isreg() and not info.issparse():
+        return False
+    if info.isdev() and not info.isfifo():
+        raise DeviceMemberError("device not allowed: {!r}".format(info.name))
+    if info.isfifo():
+        raise FifoMemberError("FIFO not allowed: {!r}".format(info.name))
+    raise SpecialMemberError("special entry (type {!r}) not allowed: {!r}".format(
+        info.type, info.name))
+
+
+class _Tree:
+    """Paths claimed so far, to refuse duplicates and file/folder clashes."""
+
+    def __init__(self):
+        self.files = set()
+        self.dirs = set()
+
+    def claim(self, path, is_dir, name):
+        parents = path.split("/")[:-1]
+        for i in range(1, len(parents) + 1):
+            parent = "/".join(parents[:i])
+            if parent in self.files:
+                raise DuplicateMemberError("{!r} is inside the file {!r}".format(name, parent))
+            self.dirs.add(parent)
+        if path in self.files or (not is_dir and path in self.dirs):
+            raise DuplicateMemberError("path appears twice: {!r}".format(name))
+        (self.dirs if is_dir else self.files).add(path)
+
+
+def _open(data):
+    # "r:" -- never transparent decompression: no bombs behind the limits.
+    return tarfile.open(fileobj=io.BytesIO(data), mode="r:", errorlevel=2)
+
+
+#: What tarfile may raise on hostile headers; all mean "not a tar we accept".
+TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError)
+
+
+def open_tar(data):
+    """``data`` as a read-only, uncompressed :class:`tarfile.TarFile`."""
+    try:
+        return _open(data)
+    except TAR_ERRORS as e:
+        raise CorruptArchiveError("not a readable tar archive: {}".format(e)) from None
+
+
+def vetted_members(archive, data, limits):
+    """
+    Yield ``(TarInfo, ArchiveMember)`` for each member of ``archive``.
+
+    Raises on the first member that fails a check; consume the whole
+    iterator before acting on any member.
+    """
+    tree = _Tree()
+    count = 0
+    total = 0
+    try:
+        while True:
+            info = archive.next()
+            if info is None:
+                break
+            count += 1
+            if count > limits.max_members:
+                raise TooManyMembersError("more than {} members".format(limits.max_members))
+            is_dir = _check_kind(info)
+            path = _normalise(info.name, is_dir)
+            if not path:
+                continue  # "./": the destination itself
+            size = 0 if is_dir else info.size
+            if size > limits.max_member_bytes:
+                raise MemberTooLargeError("file {!r} is {} bytes, over the {} byte limit".format(
+                    info.name, size, limits.max_member_bytes))
+            total += size
+            if total > limits.max_total_bytes:
+                raise ArchiveTooLargeError("files add up to more than {} bytes".format(
+                    limits.max_total_bytes))
+            if info.offset_data + size > len(data):
+                raise CorruptArchiveError("file {!r} is cut short".format(info.name))
+            tree.claim(path, is_dir, info.name)
+            yield info, ArchiveMember(
+                path=path, is_dir=is_dir, size=size,
+                mode=info.mode & 0o7777, offset=info.offset_data,
+            )
+    except TAR_ERRORS as e:
+        raise CorruptArchiveError("not a readable tar archive: {}".format(e)) from None
+
+
+def scan_tar(data, limits=ExtractLimits()):
+    """
+    Vet every member of the tar archive ``data`` without writing anything.
+
+    Returns the :class:`ArchiveMember` list in archive order, or raises the
+    :class:`~lethean.bundles.UnsafeArchiveError` subclass for the first
+    problem.  An empty ``data`` is an empty archive.
+    """
+    if not data:
+        return []  # Go's reader takes an empty stream as an empty tree.
+    with open_tar(data) as archive:
+        return [member for _, member in vetted_members(archive, data, limits)]

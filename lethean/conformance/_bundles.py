@@ -1,0 +1,202 @@
+"""
+Conformance checks for ``bundles.json``.
+
+Everything the vectors fix byte for byte is compared byte for byte: the
+bundle JSON, the STIM bytes, the STIM header text, part lengths and
+nonces, the decrypted config, and the rootfs tar (which our writer must
+reproduce from the files, mode 0600 and the reference's mtime).
+
+One documented divergence: the reference extracts the miner without its
+execute bit and returns an empty miner path (``expected_returned_miner_path``
+is ``""``).  Lethean fixes that (README weakness 7), so for such a vector we
+require the returned path to be the extracted ``miner_file_name`` with its
+execute bit set, and compare file modes with the execute bits masked out.
+A non-empty expected path must be matched exactly (relative to the
+destination).
+"""
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import tempfile
+
+from lethean.bundles import (
+    BUNDLE_PROFILE,
+    Bundle,
+    create_miner_bundle,
+    create_profile_bundle,
+    extract_miner_bundle,
+    extract_profile_bundle,
+    open_stim,
+    parse_stim,
+    scan_tar,
+    seal_stim,
+    write_tar,
+)
+from lethean.bundles._tar import member_content
+from lethean.conformance._expect import equal, raises_kind
+
+__all__ = ["cases"]
+
+
+def cases(document):
+    """Yield ``(name, check)`` for every case of ``bundles.json``."""
+    for vector in document.get("profile_bundles", []):
+        name = "profile_bundles/" + vector["name"]
+        yield name + "/create", _bind(_check_profile_create, vector)
+        yield name + "/stim", _bind(_check_stim, vector)
+        yield name + "/extract", _bind(_check_profile_extract, vector)
+    for i, vector in enumerate(document.get("plain_bundles", [])):
+        yield "plain_bundles/{}".format(i), _bind(_check_plain, vector)
+    miner = document.get("miner_bundle")
+    if miner:
+        yield "miner_bundle/stim", _bind(_check_stim, miner)
+        yield "miner_bundle/create", _bind(_check_miner_create, miner)
+        yield "miner_bundle/extract", _bind(_check_miner_extract, miner)
+    for vector in document.get("errors", []):
+        yield "errors/" + vector["name"], _bind(_check_error, vector)
+
+
+def _bind(function, *args):
+    return lambda: function(*args)
+
+
+def _bundle(vector):
+    return Bundle.from_json(vector["bundle_json"].encode("utf-8"))
+
+
+def _check_round_trip(vector):
+    bundle = _bundle(vector)
+    equal("bundle_json round trip", bundle.to_json().decode("utf-8"), vector["bundle_json"])
+    bundle.verify()
+    return bundle
+
+
+def _check_profile_create(vector):
+    stim = vector["stim"]
+    bundle = create_profile_bundle(
+        vector["profile_json"].encode("utf-8"), vector["bundle_name"], vector["password"],
+        config_nonce=bytes.fromhex(stim["config_nonce_hex"]),
+        rootfs_nonce=bytes.fromhex(stim["rootfs_nonce_hex"]),
+    )
+    equal("stim_hex", bundle.data.hex(), vector["stim_hex"])
+    equal("checksum", bundle.checksum, vector["checksum"])
+    equal("bundle_json", bundle.to_json().decode("utf-8"), vector["bundle_json"])
+    _check_round_trip(vector)
+
+
+def _check_stim(vector):
+    data = _bundle(vector).data
+    stim = vector["stim"]
+    password = vector["password"]
+    header_length = int.from_bytes(data[5:9], "big")
+    equal("header_json", data[9:9 + header_length].decode("utf-8"), stim["header_json"])
+    layout = parse_stim(data)
+    equal("config_ciphertext_len", len(layout.config_part), stim["config_ciphertext_len"])
+    equal("config nonce", layout.config_part[:24].hex(), stim["config_nonce_hex"])
+    equal("rootfs nonce", layout.rootfs_part[:24].hex(), stim["rootfs_nonce_hex"])
+    tim = open_stim(data, password)
+    equal("config plaintext", tim.config.decode("utf-8"), stim["config_plaintext_utf8"])
+    equal("rootfs_tar_len", len(tim.rootfs), stim["rootfs_tar_len"])
+    equal("rootfs sha256", hashlib.sha256(tim.rootfs).hexdigest(), stim["rootfs_tar_sha256_hex"])
+    members = [m for m in scan_tar(tim.rootfs) if not m.is_dir]
+    got = [
+        {"name": m.path, "mode": "{:04o}".format(m.mode), "typeflag": "0",
+         "content_hex": bytes(member_content(tim.rootfs, m)).hex()}
+        for m in members
+    ]
+    expected = [
+        {k: f[k] for k in ("name", "mode", "typeflag", "content_hex")}
+        for f in stim["rootfs_files"]
+    ]
+    equal("rootfs files", got, expected)
+    # Our writer must give back the reference's tar from the same files.
+    rebuilt = write_tar(
+        [(m.path, bytes(member_content(tim.rootfs, m))) for m in members],
+        mtime=_first_mtime(tim.rootfs), mode=0o600,
+    )
+    equal("rebuilt rootfs tar", rebuilt.hex(), tim.rootfs.hex())
+    resealed = seal_stim(
+        tim.config, rebuilt, password,
+        config_nonce=layout.config_part[:24], rootfs_nonce=layout.rootfs_part[:24],
+    )
+    equal("resealed STIM", resealed.hex(), data.hex())
+
+
+def _first_mtime(tar):
+    if not tar.strip(b"\0"):
+        return 0
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
+        return archive.next().mtime
+
+
+def _check_profile_extract(vector):
+    bundle = _check_round_trip(vector)
+    profile = extract_profile_bundle(bundle, vector["password"])
+    equal("profile", profile.decode("utf-8"), vector["expected_profile_json"])
+
+
+def _check_plain(vector):
+    bundle = _check_round_trip(vector)
+    equal("type", bundle.type, BUNDLE_PROFILE)
+    resealed = Bundle.seal(bundle.type, bundle.name, bundle.data)
+    equal("plain bundle_json", resealed.to_json().decode("utf-8"), vector["bundle_json"])
+    profile = extract_profile_bundle(bundle, vector.get("password", ""), allow_plain=True)
+    equal("profile", profile.decode("utf-8"), vector["expected_profile_json"])
+
+
+def _check_miner_create(vector):
+    reference = _check_round_trip(vector)
+    stim = vector["stim"]
+    tim = open_stim(reference.data, vector["password"])
+    profile = vector.get("profile_json")
+    bundle = create_miner_bundle(
+        vector["miner_file_name"], bytes.fromhex(vector["miner_content_hex"]),
+        reference.name, vector["password"],
+        profile_json=None if profile is None else profile.encode("utf-8"),
+        bundle_type=reference.type,
+        mtime=_first_mtime(tim.rootfs),
+        config_nonce=bytes.fromhex(stim["config_nonce_hex"]),
+        rootfs_nonce=bytes.fromhex(stim["rootfs_nonce_hex"]),
+    )
+    equal("miner bundle_json", bundle.to_json().decode("utf-8"), vector["bundle_json"])
+
+
+def _check_miner_extract(vector):
+    bundle = _check_round_trip(vector)
+    with tempfile.TemporaryDirectory(prefix="lethean-conformance-") as scratch:
+        dest = os.path.join(scratch, "miner")
+        result = extract_miner_bundle(bundle, vector["password"], dest)
+        equal("config", result.config.decode("utf-8"), vector["expected_config_utf8"])
+        expected_files = vector["expected_extracted_files"]
+        equal("extracted paths", sorted(result.files), sorted(f["path"] for f in expected_files))
+        for f in expected_files:
+            path = os.path.join(dest, f["path"])
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            equal(f["path"] + " mode (execute bits aside)",
+                  "{:04o}".format(mode & ~0o111), "{:04o}".format(int(f["mode"], 8) & ~0o111))
+            with open(path, "rb") as opened:
+                equal(f["path"] + " content", opened.read().hex(), f["content_hex"])
+        expected_path = vector["expected_returned_miner_path"]
+        if expected_path:
+            relative = os.path.relpath(result.miner_path or "", dest)
+            equal("miner path", expected_path.endswith("/" + relative) or expected_path == relative,
+                  True)
+        else:
+            equal("miner path (reference returns '', lethean the binary)",
+                  result.miner_path, os.path.join(dest, vector["miner_file_name"]))
+            equal("miner is executable",
+                  bool(os.lstat(result.miner_path).st_mode & stat.S_IXUSR), True)
+
+
+def _check_error(vector):
+    def attempt():
+        bundle = Bundle.from_json(vector["bundle_json"].encode("utf-8"))
+        password = vector.get("password", "")
+        if bundle.type == BUNDLE_PROFILE:
+            return extract_profile_bundle(bundle, password, allow_plain=True)
+        with tempfile.TemporaryDirectory(prefix="lethean-conformance-") as scratch:
+            return extract_miner_bundle(bundle, password, os.path.join(scratch, "miner"))
+    raises_kind(vector["error_kind"], attempt)
