@@ -1,0 +1,122 @@
+"""
+The seams between lethean's layers, as ``zope.interface`` interfaces.
+
+A layer depends on the interface, never on another layer's class, so tests
+and applications can substitute their own implementation; tests check
+implementations with ``zope.interface.verify.verifyObject``.
+"""
+
+from zope.interface import Attribute, Interface
+
+__all__ = ["IPeerRegistry"]
+
+
+class IPeerRegistry(Interface):
+    """
+    The set of known peers: records, scores, selection and who may connect.
+
+    Records are immutable ``lethean.peers.Peer`` values; mutations replace
+    them and are saved to disk shortly after (see ``flush``).
+    """
+
+    auth_mode = Attribute("The current ``lethean.peers.AuthMode`` (read-only; see set_auth_mode).")
+
+    def __len__():
+        """The number of registered peers."""
+
+    def add_peer(peer):
+        """
+        Register a new peer and return the stored record.
+
+        Fills ``added_at`` and the default score; raises InvalidPeerError,
+        InvalidPeerNameError or PeerExistsError.
+        """
+
+    def update_peer(peer):
+        """Replace the record with ``peer.id``; raises PeerNotFoundError."""
+
+    def remove_peer(peer_id):
+        """Forget a peer; raises PeerNotFoundError."""
+
+    def get_peer(peer_id):
+        """The record for ``peer_id``, or None."""
+
+    def list_peers():
+        """Every record, as a new list."""
+
+    def update_metrics(peer_id, ping_ms, geo_km, hops):
+        """Set the peer's latency, distance and hop count, and mark it seen now."""
+
+    def update_score(peer_id, score):
+        """Set the peer's score, clamped to 0-100; raises PeerNotFoundError."""
+
+    def record_success(peer_id):
+        """A request to the peer succeeded: +1 (capped at 100), seen now."""
+
+    def record_failure(peer_id):
+        """A request to the peer failed: -5 (floored at 0)."""
+
+    def record_timeout(peer_id):
+        """A request to the peer timed out: -3 (floored at 0)."""
+
+    def record_outcome(peer_id, result):
+        """
+        Score the peer by how the Deferred ``result`` ends, and return it.
+
+        Success, timeout and failure call the three methods above; a local
+        cancellation changes nothing.
+        """
+
+    def set_connected(peer_id, connected):
+        """Record whether a live connection to the peer exists (not saved on its own)."""
+
+    def is_connected(peer_id):
+        """True while the peer is marked connected."""
+
+    def connected_peers():
+        """The records of the connected peers."""
+
+    def peers_by_score():
+        """Every record, highest score first, ties by node id."""
+
+    def select_optimal(only_connected=False):
+        """The best peer by the registry's selection metric, or None."""
+
+    def select_nearest(n, only_connected=False):
+        """The ``n`` best peers, best first."""
+
+    def set_auth_mode(mode):
+        """Switch between open and allowlist mode; the choice is saved."""
+
+    def allow_public_key(public_key):
+        """Add a key to the allowlist (saved at once)."""
+
+    def revoke_public_key(public_key):
+        """Remove a key from the allowlist (saved at once)."""
+
+    def is_public_key_allowed(public_key):
+        """True if the key is on the allowlist."""
+
+    def allowed_public_keys():
+        """The allowlist, sorted."""
+
+    def known_key(node_id):
+        """The public key stored for ``node_id``, or None: what a connection must present."""
+
+    def check_peer(claimed_id, public_key):
+        """
+        Raise PeerRejectedError unless this identity may connect.
+
+        The id must be derived from the key, a registered id must present
+        its stored key, and in allowlist mode the peer must be registered or
+        its key allowlisted.
+        """
+
+    def is_peer_allowed(claimed_id, public_key):
+        """``check_peer`` as a boolean."""
+
+    def flush():
+        """A Deferred that fires when every change so far is on disk."""
+
+    def close():
+        """Cancel the pending save timer and write pending changes; returns a Deferred."""

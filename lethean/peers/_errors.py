@@ -1,0 +1,81 @@
+"""
+What can go wrong in the peer registry.
+
+Each docstring's first line is the message a user sees; ``str(error)`` adds
+the detail (the reference's own error text where it has one).
+"""
+
+from lethean.errors import LetheanError
+
+__all__ = [
+    "PeerError",
+    "InvalidPeerError",
+    "InvalidPeerNameError",
+    "InvalidPublicKeyError",
+    "PeerExistsError",
+    "PeerNotFoundError",
+    "PeerRejectedError",
+    "IdentityMismatchError",
+    "KeyMismatchError",
+    "PeerNotAllowedError",
+]
+
+
+class PeerError(LetheanError):
+    """The peer registry refused the operation."""
+
+    kind = "peer"
+
+
+class InvalidPeerError(PeerError):
+    """The peer record is invalid."""
+
+    kind = "invalid_peer"
+
+
+class InvalidPeerNameError(InvalidPeerError):
+    """The peer name is invalid: use 1-64 letters, digits, hyphens, underscores or spaces."""
+
+    kind = "invalid_peer_name"
+
+
+class InvalidPublicKeyError(InvalidPeerError):
+    """The public key is not a base64-encoded 32-byte X25519 key."""
+
+    kind = "invalid_public_key"
+
+
+class PeerExistsError(PeerError):
+    """The peer is already registered."""
+
+    kind = "peer_exists"
+
+
+class PeerNotFoundError(PeerError):
+    """The peer is not registered."""
+
+    kind = "peer_not_found"
+
+
+class PeerRejectedError(PeerError):
+    """The peer may not connect."""
+
+    kind = "peer_rejected"
+
+
+class IdentityMismatchError(PeerRejectedError):
+    """The node id is not derived from the public key the peer presented."""
+
+    kind = "id_mismatch"
+
+
+class KeyMismatchError(PeerRejectedError):
+    """The peer presented a different public key than the one registered for its node id."""
+
+    kind = "key_mismatch"
+
+
+class PeerNotAllowedError(PeerRejectedError):
+    """The peer is neither registered nor in the allowlist."""
+
+    kind = "not_allowed"

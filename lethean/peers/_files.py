@@ -1,0 +1,197 @@
+"""
+Writing the registry's files so that a crash never leaves half a file.
+
+Every file is written whole to ``<path>.tmp``, fsynced, renamed over
+``<path>`` and the directory fsynced: after a crash the final path holds the
+old content or the new, never a mix (the reference skips both fsyncs).  The
+disk work can run in a thread; :class:`SerialFile` makes sure only one write
+per file is in flight and folds requests made meanwhile into one more write.
+"""
+
+import os
+import time
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+
+__all__ = [
+    "FILE_MODE",
+    "DIRECTORY_MODE",
+    "write_atomic",
+    "write_now",
+    "threaded_writer",
+    "default_writer",
+    "move_aside",
+    "SerialFile",
+    "default_peers_path",
+]
+
+#: Mode of the registry files and of a directory created for them (as Go).
+FILE_MODE = 0o644
+DIRECTORY_MODE = 0o755
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def default_peers_path():
+    """
+    Where the reference keeps peers.json: ``<XDG config home>/lethean-desktop/peers.json``.
+
+    ``$XDG_CONFIG_HOME`` wins when set, as with Go's adrg/xdg; otherwise the
+    platform's config directory (``~/.config`` on Linux).
+    """
+    import platformdirs
+
+    base = os.environ.get("XDG_CONFIG_HOME") or platformdirs.user_config_dir()
+    return os.path.join(base, "lethean-desktop", "peers.json")
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - e.g. file systems without directory fsync
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, data, mode=FILE_MODE):
+    """
+    Replace ``path`` with ``data`` atomically and durably (blocking).
+
+    The temporary file is ``<path>.tmp`` in the same directory, as the
+    reference uses; on any failure it is removed and the old file is left
+    untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
+    temporary = path + ".tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def write_now(path, content):
+    """A writer that encodes and writes at once, in the calling thread."""
+    write_atomic(path, content())
+
+
+def threaded_writer(reactor):
+    """A writer that encodes and writes in the reactor's thread pool."""
+    def write(path, content):
+        return deferToThreadPool(reactor, reactor.getThreadPool(), write_now, path, content)
+    return write
+
+
+def default_writer(reactor):
+    """
+    In a thread when the reactor has threads, otherwise at once.
+
+    A real reactor never waits for the disk; a ``task.Clock`` in tests has no
+    threads, so saves happen synchronously when its timer fires.
+    """
+    if IReactorThreads.providedBy(reactor):
+        return threaded_writer(reactor)
+    return write_now
+
+
+def move_aside(path, now_s):
+    """
+    Rename a damaged ``path`` to ``<path>.corrupt-<UTC timestamp>`` and return the new name.
+
+    A numeric suffix avoids clobbering an earlier copy from the same second.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
+    target = "{}.corrupt-{}".format(path, stamp)
+    candidate, attempt = target, 0
+    while os.path.lexists(candidate):
+        attempt += 1
+        candidate = "{}.{}".format(target, attempt)
+    os.rename(path, candidate)
+    return candidate
+
+
+class SerialFile:
+    """
+    One file, written by ``writer(path, content)`` one write at a time.
+
+    ``content`` is a zero-argument callable returning the bytes, so encoding
+    happens where the writer runs.  A save requested while a write is in
+    flight waits for it, and all such requests share the one next write,
+    which encodes the newest state.  ``blocked`` (a reason) refuses writes,
+    for a damaged file that could not be moved aside.
+    """
+
+    def __init__(self, path, writer):
+        self.path = path
+        self.blocked = None
+        self._writer = writer
+        self._running = None
+        self._next = None
+        self._waiting = []
+
+    def save(self, content):
+        """A Deferred that fires once ``content`` (or newer) is on disk."""
+        done = Deferred()
+        if self._running is None:
+            self._start(content, [done])
+        else:
+            self._next = content
+            self._waiting.append(done)
+        return done
+
+    def idle(self):
+        """A Deferred that fires (never fails) once no write is in flight or queued."""
+        done = Deferred()
+        if self._running is None:
+            done.callback(None)
+        elif self._next is not None:
+            self._waiting.append(done)
+        else:
+            self._running.addBoth(lambda result: (done.callback(None), result)[1])
+        return done.addErrback(lambda failure: None)
+
+    def _start(self, content, waiting):
+        if self.blocked is not None:
+            running = maybeDeferred(_refuse, self.path, self.blocked)
+        else:
+            running = maybeDeferred(self._writer, self.path, content)
+        self._running = running
+        running.addBoth(self._finished, waiting)
+
+    def _finished(self, result, waiting):
+        self._running = None
+        if self._next is not None:
+            content, self._next = self._next, None
+            queued, self._waiting = self._waiting, []
+            self._start(content, queued)
+        for done in waiting:
+            if isinstance(result, Failure):
+                done.errback(result)
+            else:
+                done.callback(None)
+        return None
+
+
+def _refuse(path, reason):
+    raise OSError("refusing to overwrite {}: {}".format(path, reason))

@@ -1,0 +1,312 @@
+"""
+The peer record, its name rule, and peers.json as the reference reads and writes it.
+
+Reading is forgiving the way a recovery tool is: every array element that
+parses is kept, and the reasons for the rest are returned, so the registry
+can start with what survived and move the damaged file aside instead of
+overwriting it (the reference starts empty and overwrites it).
+"""
+
+import datetime
+import json
+import math
+import re
+
+import attr
+from attrs import field, frozen
+
+from lethean.peers._errors import InvalidPeerError, InvalidPeerNameError
+from lethean.peers._gojson import format_time, go_float, go_string, parse_time
+
+__all__ = [
+    "Peer",
+    "DEFAULT_SCORE",
+    "MIN_SCORE",
+    "MAX_SCORE",
+    "MAX_NAME_BYTES",
+    "validate_peer_name",
+    "as_finite_float",
+    "encode_peers",
+    "decode_peers",
+    "decode_string_array",
+]
+
+#: Score of a new peer (also given to a peer added with score exactly 0).
+DEFAULT_SCORE = 50.0
+MIN_SCORE = 0.0
+MAX_SCORE = 100.0
+#: Longest peer name, in UTF-8 bytes.
+MAX_NAME_BYTES = 64
+
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+# peers.md 5; fullmatch + ASCII so that "abc\n" and non-ASCII digits fail as in Go.
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_ ]{0,62}[a-zA-Z0-9]|[a-zA-Z0-9]", re.ASCII)
+
+TOO_LONG = "peer name too long"
+BAD_CHARACTERS = (
+    "peer name contains invalid characters "
+    "(use alphanumeric, hyphens, underscores, spaces)"
+)
+
+
+def validate_peer_name(name):
+    """
+    Raise InvalidPeerNameError unless ``name`` is a valid peer name.
+
+    Exactly the reference rule: empty is valid; otherwise at most 64 bytes,
+    ASCII letters, digits, ``-``, ``_`` and space, starting and ending with
+    a letter or digit.
+    """
+    if not isinstance(name, str):
+        raise InvalidPeerNameError(BAD_CHARACTERS)
+    if name == "":
+        return
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidPeerNameError(TOO_LONG)
+    if _NAME_RE.fullmatch(name) is None:
+        raise InvalidPeerNameError(BAD_CHARACTERS)
+
+
+def _string(instance, attribute, value):
+    if not isinstance(value, str):
+        raise InvalidPeerError("{} must be a string".format(attribute.name))
+
+
+def as_finite_float(value):
+    """``value`` as a finite float; InvalidPeerError for anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidPeerError("expected a number, got {}".format(type(value).__name__))
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InvalidPeerError("number out of float64 range") from None
+    if not math.isfinite(value):
+        raise InvalidPeerError("number is not finite")
+    return value
+
+
+def _hops(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPeerError("hops must be an integer")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidPeerError("hops out of int64 range")
+
+
+def _moment(instance, attribute, value):
+    if value is None:
+        return
+    if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
+        raise InvalidPeerError("{} must be an aware datetime or None".format(attribute.name))
+
+
+@frozen
+class Peer:
+    """
+    One registered node, field for field the reference's ``Peer``.
+
+    Immutable: the registry swaps whole records, so a record you hold never
+    changes under you and a save can encode a snapshot in another thread.
+    ``None`` times mean "never" (Go's zero time).  Whether the peer is
+    connected is runtime state kept by the registry, not part of the record.
+    """
+
+    id: str = field(validator=_string)
+    name: str = field(default="", validator=_string)
+    public_key: str = field(default="", validator=_string)
+    address: str = field(default="", validator=_string)
+    role: str = field(default="", validator=_string)
+    added_at: datetime.datetime = field(default=None, validator=_moment)
+    last_seen: datetime.datetime = field(default=None, validator=_moment)
+    ping_ms: float = field(default=0.0, converter=as_finite_float)
+    hops: int = field(default=0, validator=_hops)
+    geo_km: float = field(default=0.0, converter=as_finite_float)
+    score: float = field(default=DEFAULT_SCORE, converter=as_finite_float)
+
+    def evolve(self, **changes):
+        """A copy with ``changes`` applied (validated like a new record)."""
+        return attr.evolve(self, **changes)
+
+
+# JSON key, attribute, kind; in Go's struct order, which is the file's order.
+_FIELDS = (
+    ("id", "id", "str"),
+    ("name", "name", "str"),
+    ("publicKey", "public_key", "str"),
+    ("address", "address", "str"),
+    ("role", "role", "str"),
+    ("addedAt", "added_at", "time"),
+    ("lastSeen", "last_seen", "time"),
+    ("pingMs", "ping_ms", "float"),
+    ("hops", "hops", "int"),
+    ("geoKm", "geo_km", "float"),
+    ("score", "score", "float"),
+)
+_BY_KEY = {key: (name, kind) for key, name, kind in _FIELDS}
+_BY_FOLDED_KEY = {key.lower(): (name, kind) for key, name, kind in _FIELDS}
+
+
+def _fold(key):
+    # Go matches keys case-insensitively with Unicode simple folding; of the
+    # non-ASCII letters only the Kelvin sign and the long s fold onto ours.
+    return key.lower().replace("\u017f", "s")
+
+
+def _encode_value(kind, value):
+    if kind == "str":
+        return go_string(value)
+    if kind == "time":
+        return go_string(format_time(value))
+    if kind == "int":
+        return str(value)
+    return go_float(value)
+
+
+def _encode_peer(peer):
+    lines = [
+        "    {}: {}".format(go_string(key), _encode_value(kind, getattr(peer, name)))
+        for key, name, kind in _FIELDS
+    ]
+    return "  {\n" + ",\n".join(lines) + "\n  }"
+
+
+def encode_peers(peers):
+    """
+    peers.json for ``peers`` exactly as Go writes it.
+
+    Two-space indentation, HTML escaping, no trailing newline, and the
+    literal ``null`` for an empty registry.
+    """
+    peers = list(peers)
+    if not peers:
+        return b"null"
+    return ("[\n" + ",\n".join(_encode_peer(p) for p in peers) + "\n]").encode("utf-8")
+
+
+def _decode_value(kind, value):
+    if kind == "str":
+        if not isinstance(value, str):
+            raise InvalidPeerError("expected a string")
+        return value
+    if kind == "time":
+        if not isinstance(value, str):
+            raise InvalidPeerError("expected a timestamp string")
+        try:
+            return parse_time(value)
+        except ValueError as e:
+            raise InvalidPeerError(str(e)) from None
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidPeerError("expected an integer")
+        return value
+    return as_finite_float(value)
+
+
+def peer_from_json(pairs):
+    """
+    A Peer from one decoded JSON object (a list of key/value pairs), as Go reads it.
+
+    Keys match exactly or else case-insensitively, unknown keys are ignored,
+    ``null`` and missing keys leave Go's zero value, the last duplicate wins,
+    a value of the wrong type rejects the element.
+    """
+    if not isinstance(pairs, _Pairs):
+        raise InvalidPeerError("not a JSON object")
+    values = {name: default for name, default in _ZERO_VALUES.items()}
+    for key, value in pairs:
+        spec = _BY_KEY.get(key) or _BY_FOLDED_KEY.get(_fold(key))
+        if spec is None or value is None:
+            continue
+        name, kind = spec
+        try:
+            values[name] = _decode_value(kind, value)
+        except InvalidPeerError as e:
+            raise InvalidPeerError("{}: {}".format(key, e)) from None
+    return Peer(**values)
+
+
+_ZERO_VALUES = {
+    "id": "", "name": "", "public_key": "", "address": "", "role": "",
+    "added_at": None, "last_seen": None,
+    "ping_ms": 0.0, "hops": 0, "geo_km": 0.0, "score": 0.0,
+}
+
+
+class _Pairs(list):
+    """A JSON object as its key/value pairs, in order, duplicates kept."""
+
+
+def _reject_constant(name):
+    raise ValueError("{} is not valid JSON".format(name))
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_reject_constant)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _scan_array(data):
+    """
+    The elements of the JSON array in ``data`` that parse, and what went wrong.
+
+    Parsing goes element by element, so a file cut short by a torn write
+    still yields every element before the cut.
+    """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    pos = _WHITESPACE.match(text).end()
+    if pos == len(text):
+        return [], ["file is empty"]
+    if text.startswith("null", pos) and _WHITESPACE.match(text, pos + 4).end() == len(text):
+        return [], []
+    if text[pos] != "[":
+        return [], ["not a JSON array"]
+    items, pos = [], _WHITESPACE.match(text, pos + 1).end()
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            try:
+                value, pos = _DECODER.raw_decode(text, pos)
+            except ValueError:
+                return items, ["unreadable after element {} (character {})".format(len(items), pos)]
+            items.append(value)
+            pos = _WHITESPACE.match(text, pos).end()
+            if text.startswith(",", pos):
+                pos = _WHITESPACE.match(text, pos + 1).end()
+            elif text.startswith("]", pos):
+                pos += 1
+                break
+            else:
+                return items, ["array cut short after element {} (character {})".format(len(items), pos)]
+    if _WHITESPACE.match(text, pos).end() != len(text):
+        return items, ["data after the array (character {})".format(pos)]
+    return items, []
+
+
+def decode_peers(data):
+    """
+    ``(peers, problems)`` from the bytes of a peers.json.
+
+    ``problems`` is empty for a file Go would read in full; otherwise it says
+    why elements were lost, and ``peers`` holds the elements that survived.
+    Records are not validated beyond their JSON types (peers.md 2.1).
+    """
+    items, problems = _scan_array(data)
+    peers = []
+    for index, item in enumerate(items):
+        try:
+            peers.append(peer_from_json(item))
+        except InvalidPeerError as e:
+            problems.append("element {}: {}".format(index, e))
+    return peers, problems
+
+
+def decode_string_array(data):
+    """``(strings, problems)`` from a JSON array of strings such as the allowlist."""
+    items, problems = _scan_array(data)
+    strings = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            strings.append(item)
+        elif item is not None:  # Go reads null as ""
+            problems.append("element {}: not a string".format(index))
+    return strings, problems
