@@ -20,7 +20,7 @@ from lethean.bundles._bundle import (
     Bundle,
     is_plain_json,
 )
-from lethean.bundles._errors import BundleTooLargeError, InvalidBundleError
+from lethean.bundles._errors import BundleFileError, BundleTooLargeError, InvalidBundleError
 from lethean.bundles._names import validate_bundle_name
 from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim
 from lethean.bundles._tar import EMPTY_TAR, MAX_MEMBER_BYTES, write_tar
@@ -115,8 +115,11 @@ def read_miner(path, *, max_bytes=MAX_MEMBER_BYTES):
     Blocking file I/O: reactor code calls it in a thread.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        content = f.read(max_bytes + 1)
+    try:
+        with open(path, "rb") as f:
+            content = f.read(max_bytes + 1)
+    except OSError as e:
+        raise BundleFileError("cannot read the miner {}: {}".format(path, e.strerror)) from None
     if len(content) > max_bytes:
         raise BundleTooLargeError("{} is over the {} byte per-file limit".format(path, max_bytes))
     return os.path.basename(path), content

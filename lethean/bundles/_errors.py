@@ -45,6 +45,7 @@ __all__ = [
     "TooManyMembersError",
     "UnsafeDestinationError",
     "ExtractionError",
+    "BundleFileError",
 ]
 
 
@@ -215,3 +216,9 @@ class ExtractionError(BundleError):
     """The bundle's files could not be written."""
 
     kind = "extraction_failed"
+
+
+class BundleFileError(BundleError):
+    """A bundle, profile or miner file could not be read or written."""
+
+    kind = "file_error"

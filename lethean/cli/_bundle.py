@@ -1,0 +1,316 @@
+"""
+``lethean bundle``: create, inspect and extract deployment bundles.
+
+Operator commands working on local files, so they run synchronously (no
+reactor).  Passwords come from ``--password-file``, ``--password-env`` or
+the ``LETHEAN_BUNDLE_PASSWORD`` variable, so they need not appear on the
+command line (``--password`` exists but is visible to other local users).
+Every command prints one JSON object on stdout.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+from lethean.bundles import (
+    BUNDLE_FULL,
+    BUNDLE_MINER,
+    BUNDLE_PROFILE,
+    MAX_BUNDLE_DATA_BYTES,
+    BundleFileError,
+    BundleTooLargeError,
+    ExtractLimits,
+    PasswordRequiredError,
+    UnsafeDestinationError,
+    create_miner_bundle,
+    create_plain_profile_bundle,
+    create_profile_bundle,
+    extract_miner_bundle,
+    extract_profile_bundle,
+    inspect_bundle,
+    read_bundle,
+    read_miner,
+)
+
+__all__ = ["register", "PASSWORD_ENV"]
+
+#: Environment variable read when no password option is given.
+PASSWORD_ENV = "LETHEAN_BUNDLE_PASSWORD"
+_MAX_PASSWORD_FILE_BYTES = 64 * 1024
+
+
+def register(subparsers):
+    """Add ``lethean bundle ...`` to the ``lethean`` parser."""
+    bundle = subparsers.add_parser(
+        "bundle",
+        help="create, inspect and extract deployment bundles (TIM/STIM)",
+        description="Deployment bundles carry a mining profile or a miner binary to a worker, "
+        "encrypted (STIM) with a password. Each command prints JSON.",
+    )
+    commands = bundle.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
+    _register_create(commands)
+    _register_inspect(commands)
+    _register_extract(commands)
+
+
+def _add_password_options(parser, required_for):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--password-file", metavar="FILE",
+        help="read the password from the first line of FILE (trailing newline removed)")
+    group.add_argument(
+        "--password-env", metavar="VAR",
+        help="read the password from environment variable VAR (default: {} if set)".format(
+            PASSWORD_ENV))
+    group.add_argument(
+        "--password", metavar="PASSWORD",
+        help="the password itself (visible in the process list; prefer the two options "
+        "above). " + required_for)
+
+
+def _add_data_limit(parser):
+    parser.add_argument(
+        "--max-bundle-bytes", type=_positive_int, default=MAX_BUNDLE_DATA_BYTES, metavar="N",
+        help="refuse bundles whose data is larger than N bytes (default %(default)s)")
+
+
+def _register_create(commands):
+    create = commands.add_parser(
+        "create", help="create a profile or miner bundle",
+        description="Create a bundle; writes the bundle JSON to --output (default stdout).")
+    kinds = create.add_subparsers(dest="bundle_kind", metavar="KIND", required=True)
+
+    profile = kinds.add_parser(
+        "profile", help="bundle a mining profile (JSON file)",
+        description="Bundle a mining profile, encrypted unless --plain.")
+    profile.add_argument("profile", metavar="PROFILE_JSON", help="file holding the profile JSON")
+    profile.add_argument("--name", required=True, help="bundle name shown to the worker")
+    profile.add_argument(
+        "--plain", action="store_true",
+        help="do not encrypt (workers refuse plain bundles unless they allow them)")
+    _add_password_options(profile, "Required unless --plain.")
+    _add_output(profile)
+    profile.set_defaults(func=_create_profile)
+
+    miner = kinds.add_parser(
+        "miner", help="bundle a miner binary and an optional profile",
+        description="Bundle a miner binary (stored under its file name) and optionally a "
+        "profile; always encrypted.")
+    miner.add_argument("miner", metavar="MINER_BINARY", help="the miner executable")
+    miner.add_argument(
+        "--name", required=True,
+        help="bundle name; the worker installs into miners/NAME (letters, digits, '.', '_', "
+        "'-'; at most 64)")
+    miner.add_argument("--profile", metavar="PROFILE_JSON",
+                       help="file holding a profile JSON to ship with the miner")
+    miner.add_argument("--type", choices=(BUNDLE_MINER, BUNDLE_FULL), default=BUNDLE_MINER,
+                       help="bundle type (default %(default)s; 'full' is handled like 'miner')")
+    _add_password_options(miner, "A password is required.")
+    _add_output(miner)
+    miner.set_defaults(func=_create_miner)
+
+
+def _add_output(parser):
+    parser.add_argument(
+        "-o", "--output", default="-", metavar="FILE",
+        help="where to write the bundle JSON ('-' = stdout, the default); with a FILE a "
+        "JSON summary is printed instead")
+
+
+def _register_inspect(commands):
+    inspect = commands.add_parser(
+        "inspect", help="describe a bundle without extracting it",
+        description="Print a bundle's type, name, checksum status and sizes; with a password "
+        "also its config and file list. Nothing is written.")
+    inspect.add_argument("file", metavar="FILE", help="bundle file ('-' = stdin)")
+    _add_password_options(inspect, "Optional: without one only the outer layer is shown.")
+    _add_data_limit(inspect)
+    inspect.set_defaults(func=_inspect)
+
+
+def _register_extract(commands):
+    extract = commands.add_parser(
+        "extract", help="verify, decrypt and extract a bundle",
+        description="Extract a bundle. A profile is written as JSON to the file DEST; a miner "
+        "bundle's files go into the folder DEST, which must not exist or be empty (see "
+        "--replace). Hostile archives are refused and nothing is left behind.")
+    extract.add_argument("file", metavar="FILE", help="bundle file ('-' = stdin)")
+    extract.add_argument("dest", metavar="DEST", help="profile: output file; miner: folder")
+    extract.add_argument("--replace", action="store_true",
+                         help="replace an existing DEST (its whole content, atomically)")
+    extract.add_argument("--allow-plain", action="store_true",
+                         help="accept an unencrypted profile bundle")
+    extract.add_argument("--max-file-bytes", type=_positive_int,
+                         default=ExtractLimits().max_member_bytes, metavar="N",
+                         help="refuse archives with a file over N bytes (default %(default)s)")
+    extract.add_argument("--max-total-bytes", type=_positive_int,
+                         default=ExtractLimits().max_total_bytes, metavar="N",
+                         help="refuse archives whose files add up to over N bytes "
+                         "(default %(default)s)")
+    extract.add_argument("--max-files", type=_positive_int,
+                         default=ExtractLimits().max_members, metavar="N",
+                         help="refuse archives with more than N entries (default %(default)s)")
+    _add_password_options(extract, "Required for encrypted bundles.")
+    _add_data_limit(extract)
+    extract.set_defaults(func=_extract)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: {!r}".format(text)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def password_from(args, environ=None):
+    """The password the options select, or None when none was given."""
+    environ = os.environ if environ is None else environ
+    if getattr(args, "password", None) is not None:
+        return args.password
+    if getattr(args, "password_file", None):
+        text = _read_file(args.password_file, _MAX_PASSWORD_FILE_BYTES).decode("utf-8", "replace")
+        return text.splitlines()[0] if text else ""
+    if getattr(args, "password_env", None):
+        if args.password_env not in environ:
+            raise PasswordRequiredError("environment variable {} is not set".format(
+                args.password_env))
+        return environ[args.password_env]
+    return environ.get(PASSWORD_ENV)
+
+
+def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
+    """The bytes of ``path`` ('-' = stdin), refusing more than ``limit``."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise BundleFileError("cannot read {}: {}".format(path, e.strerror)) from None
+    if len(data) > limit:
+        raise BundleTooLargeError("{} is over {} bytes".format(path, limit))
+    return data
+
+
+def _write_atomically(path, data, replace):
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    path = os.path.abspath(path)
+    if os.path.islink(path):
+        raise UnsafeDestinationError("{} is a symbolic link".format(path))
+    if os.path.lexists(path) and not replace:
+        raise UnsafeDestinationError("{} exists (pass --replace)".format(path))
+    folder = os.path.dirname(path)
+    try:
+        fd, staging = tempfile.mkstemp(prefix=".lethean-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(staging, 0o600)
+            os.replace(staging, path)
+        except BaseException:
+            os.unlink(staging)
+            raise
+    except OSError as e:
+        raise BundleFileError("cannot write {}: {}".format(path, e.strerror)) from None
+    return path
+
+
+def _emit(obj):
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _finish_create(args, bundle):
+    if args.output == "-":
+        sys.stdout.buffer.write(bundle.to_json())
+        sys.stdout.flush()
+        return 0
+    path = _write_atomically(args.output, bundle.to_json(), replace=True)
+    return _emit({
+        "type": bundle.type,
+        "name": bundle.name,
+        "checksum": bundle.checksum,
+        "data_bytes": len(bundle.data),
+        "encrypted": not bundle.is_plain,
+        "output": path,
+    })
+
+
+def _require_password(args):
+    password = password_from(args)
+    if not password:
+        raise PasswordRequiredError(
+            "give --password-file, --password-env or set {}".format(PASSWORD_ENV))
+    return password
+
+
+def _create_profile(args):
+    profile = _read_file(args.profile)
+    if args.plain:
+        bundle = create_plain_profile_bundle(profile, args.name)
+    else:
+        bundle = create_profile_bundle(profile, args.name, _require_password(args))
+    return _finish_create(args, bundle)
+
+
+def _create_miner(args):
+    password = _require_password(args)
+    profile = None if args.profile is None else _read_file(args.profile)
+    miner_name, content = read_miner(args.miner)
+    bundle = create_miner_bundle(
+        miner_name, content, args.name, password, profile_json=profile, bundle_type=args.type)
+    return _finish_create(args, bundle)
+
+
+def _load(args):
+    try:
+        if args.file == "-":
+            return read_bundle(sys.stdin.buffer, max_data_bytes=args.max_bundle_bytes)
+        with open(args.file, "rb") as f:
+            return read_bundle(f, max_data_bytes=args.max_bundle_bytes)
+    except OSError as e:
+        raise BundleFileError("cannot read {}: {}".format(args.file, e.strerror)) from None
+
+
+def _inspect(args):
+    bundle = _load(args)
+    info = inspect_bundle(bundle, password_from(args), max_data_bytes=args.max_bundle_bytes)
+    return _emit(info.to_dict())
+
+
+def _extract(args):
+    bundle = _load(args)
+    password = password_from(args) or ""
+    limits = ExtractLimits(
+        max_member_bytes=args.max_file_bytes,
+        max_total_bytes=args.max_total_bytes,
+        max_members=args.max_files,
+    )
+    if bundle.type == BUNDLE_PROFILE:
+        profile = extract_profile_bundle(
+            bundle, password, allow_plain=args.allow_plain, limits=limits,
+            max_data_bytes=args.max_bundle_bytes)
+        path = _write_atomically(args.dest, profile, args.replace)
+        return _emit({"type": bundle.type, "name": bundle.name, "profile_file": path,
+                      "profile_bytes": len(profile)})
+    result = extract_miner_bundle(
+        bundle, password, args.dest, replace=args.replace, limits=limits,
+        max_data_bytes=args.max_bundle_bytes)
+    profile = result.profile_json
+    return _emit({
+        "type": bundle.type,
+        "name": bundle.name,
+        "dest": result.root,
+        "miner_path": result.miner_path,
+        "files": list(result.files),
+        "profile": None if profile is None else profile.decode("utf-8", "replace"),
+    })
