@@ -1,0 +1,177 @@
+"""
+``lethean levin``: talk to a CryptoNote daemon (monerod, letheand) over Levin.
+
+``ping`` sends COMMAND_PING; ``handshake`` performs COMMAND_HANDSHAKE and one
+COMMAND_TIMED_SYNC.  Both print the peer's replies as JSON and exit 0; any
+failure is one line on stderr and a non-zero status (see ``docs/levin.md``).
+"""
+
+import argparse
+import json
+import re
+import secrets
+import sys
+
+from twisted.internet.endpoints import quoteStringArgument
+
+from lethean.cli._main import run_in_reactor
+from lethean.levin import _p2p
+
+__all__ = ["register", "PeerAddress", "parse_peer"]
+
+#: Default seconds for connecting and for each answer.
+DEFAULT_TIMEOUT_S = 10.0
+
+_HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})\Z")
+
+
+class PeerAddress:
+    """Where to connect: a host and port, or a Twisted client endpoint string."""
+
+    def __init__(self, text, host=None, port=None):
+        self.text = text
+        self.host = host
+        self.port = port
+
+    def endpoint(self, timeout):
+        """The client endpoint string (``timeout`` applies to ``HOST:PORT`` only)."""
+        if self.host is None:
+            return self.text
+        return "tcp:host={}:port={}:timeout={}".format(
+            quoteStringArgument(self.host), self.port, max(1, int(round(timeout))))
+
+
+def parse_peer(text):
+    """
+    A :class:`PeerAddress` from ``HOST:PORT``, ``[IPV6]:PORT`` or an
+    endpoint string (recognised by its ``=``, e.g. ``tcp:host=H:port=P``).
+    """
+    if "=" in text:
+        return PeerAddress(text)
+    match = _HOST_PORT.match(text.strip())
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not HOST:PORT, [IPV6]:PORT or an endpoint string".format(text))
+    return PeerAddress(text, match["v6"] or match["host"], int(match["port"]))
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("{!r} is not a positive number of seconds".format(text))
+    return value
+
+
+def _network(text):
+    try:
+        return _p2p.resolve_network(text)
+    except _p2p.UnknownNetworkError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _genesis(text):
+    try:
+        return _p2p.parse_hash(text, _p2p.HASH_SIZE, "a genesis hash")
+    except _p2p.UnknownNetworkError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_PEER_HELP = ("the daemon's P2P address: HOST:PORT, [IPV6]:PORT, or a Twisted client "
+              "endpoint string such as tcp:host=H:port=P (monerod testnet listens on 28080)")
+_TIMEOUT_HELP = ("seconds to wait for the connection and for each reply "
+                 "(default {:g})".format(DEFAULT_TIMEOUT_S))
+
+
+def register(subparsers):
+    """Add ``levin ping`` and ``levin handshake`` to the ``lethean`` parser."""
+    levin = subparsers.add_parser(
+        "levin", help="talk to a CryptoNote/Lethean daemon over Levin (P2P port)",
+        description="Talk to a CryptoNote daemon (monerod, letheand) on its P2P port. "
+        "Prints the daemon's replies as JSON; on failure prints one line on stderr "
+        "and exits 1 (2 for a bad command line).")
+    actions = levin.add_subparsers(dest="levin_command", metavar="ACTION", required=True)
+
+    ping = actions.add_parser(
+        "ping", help="send COMMAND_PING and print the reply",
+        description="Send COMMAND_PING (1003) and print the reply: status OK and the "
+        "daemon's peer id. Needs no handshake and no network id.")
+    ping.add_argument("peer", metavar="HOST:PORT", type=parse_peer, help=_PEER_HELP)
+    ping.add_argument("--timeout", metavar="S", type=_seconds, default=DEFAULT_TIMEOUT_S,
+                      help=_TIMEOUT_HELP)
+    ping.set_defaults(func=lambda args: run_in_reactor(ping_command, args))
+
+    handshake = actions.add_parser(
+        "handshake", help="handshake, then one timed sync; print both replies",
+        description="Send COMMAND_HANDSHAKE (1001) as a peer holding only the genesis "
+        "block, then one COMMAND_TIMED_SYNC (1002), and print both replies (node data, "
+        "chain height and top block, peer list). A daemon on another network closes "
+        "the connection without a reply: that fails with 'handshake rejected'.")
+    handshake.add_argument("peer", metavar="HOST:PORT", type=parse_peer, help=_PEER_HELP)
+    handshake.add_argument(
+        "--network", metavar="NAME|HEX", type=_network, default=_p2p.MONERO_MAINNET,
+        help="the daemon's network: mainnet (default), testnet, stagenet (monerod "
+        "--testnet/--stagenet), or its 16-byte network id as 32 hex digits")
+    handshake.add_argument(
+        "--genesis", metavar="HEX", type=_genesis, default=None,
+        help="genesis block hash (64 hex digits) sent as our top block; known for the "
+        "named networks, 32 zero bytes otherwise (a daemon accepts an unknown top block)")
+    handshake.add_argument("--timeout", metavar="S", type=_seconds,
+                           default=DEFAULT_TIMEOUT_S, help=_TIMEOUT_HELP)
+    handshake.set_defaults(func=lambda args: run_in_reactor(handshake_command, args))
+
+
+def _print(document):
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+async def ping_command(reactor, args):
+    """``lethean levin ping``: print ``{"peer", "ping"}``; returns the exit status."""
+    protocol = await _p2p.connect_peer(
+        reactor, args.peer.endpoint(args.timeout), timeout=args.timeout)
+    try:
+        reply = await _p2p.ping_peer(protocol, timeout=args.timeout)
+    finally:
+        await _p2p.close_peer(protocol)
+    _print({"peer": args.peer.text, "ping": _p2p.reply_to_json(reply)})
+    return 0
+
+
+def handshake_request_for(network, genesis=None, peer_id=None):
+    """
+    Our handshake body: a fresh random peer id, no listening port, support
+    flags 0 (the daemon then asks for them, and we answer), and a chain of
+    one block (the genesis) so the daemon neither syncs from us nor to us.
+    """
+    node_data = _p2p.monero_node_data(
+        network.network_id, secrets.randbits(64) if peer_id is None else peer_id, 0,
+        support_flags=0)
+    sync_data = _p2p.monero_sync_data(network.genesis_hash if genesis is None else genesis)
+    return _p2p.handshake_request(node_data, sync_data)
+
+
+async def handshake_command(reactor, args):
+    """
+    ``lethean levin handshake``: print ``{"peer", "network", "network_id",
+    "handshake", "timed_sync"}``; returns the exit status.
+    """
+    request = handshake_request_for(args.network, args.genesis)
+    protocol = await _p2p.connect_peer(
+        reactor, args.peer.endpoint(args.timeout), timeout=args.timeout,
+        handlers=_p2p.polite_handlers(request["payload_data"]))
+    try:
+        reply, sync = await _p2p.handshake_peer(protocol, request, timeout=args.timeout)
+    finally:
+        await _p2p.close_peer(protocol)
+    _print({
+        "peer": args.peer.text,
+        "network": args.network.name,
+        "network_id": args.network.network_id.hex(),
+        "handshake": _p2p.reply_to_json(reply),
+        "timed_sync": _p2p.reply_to_json(sync),
+    })
+    return 0
