@@ -24,3 +24,131 @@ ueps_headers = st.builds(
 )
 ueps_payloads = st.binary(max_size=2048)
 ueps_packets = st.builds(Packet, ueps_headers, ueps_payloads)
+
+
+# --- Levin ----------------------------------------------------------------
+
+from functools import partial as _partial  # noqa: E402
+
+from lethean import levin as _levin  # noqa: E402
+
+#: Levin headers with every field anywhere in its range (payload sizes up to
+#: the 100 MiB maximum, so they all decode).
+levin_headers = st.builds(
+    _levin.Header,
+    payload_size=st.integers(min_value=0, max_value=_levin.MAX_PAYLOAD_SIZE),
+    expect_response=st.booleans(),
+    command=st.integers(min_value=0, max_value=2**32 - 1),
+    return_code=st.integers(min_value=-(2**31), max_value=2**31 - 1),
+    flags=st.integers(min_value=0, max_value=2**32 - 1),
+    protocol_version=st.integers(min_value=0, max_value=2**32 - 1),
+)
+
+#: Varint values, weighted towards every width boundary.
+levin_varint_values = st.one_of(
+    st.integers(min_value=0, max_value=_levin.VARINT_MAX),
+    st.sampled_from([0, 63, 64, 2**14 - 1, 2**14, 2**30 - 1, 2**30, _levin.VARINT_MAX]),
+)
+
+_LEVIN_INTEGERS = {
+    _levin.Int64: (-(2**63), 2**63 - 1), _levin.Int32: (-(2**31), 2**31 - 1),
+    _levin.Int16: (-(2**15), 2**15 - 1), _levin.Int8: (-(2**7), 2**7 - 1),
+    _levin.Uint64: (0, 2**64 - 1), _levin.Uint32: (0, 2**32 - 1),
+    _levin.Uint16: (0, 2**16 - 1), _levin.Uint8: (0, 2**8 - 1),
+}
+#: One strategy per scalar value class (every class but Section and Array).
+levin_scalar_by_type = {
+    cls: st.integers(min_value=low, max_value=high).map(cls)
+    for cls, (low, high) in _LEVIN_INTEGERS.items()
+}
+levin_scalar_by_type[_levin.Double] = st.integers(
+    min_value=0, max_value=2**64 - 1).map(_levin.Double.from_bits)
+levin_scalar_by_type[_levin.String] = st.binary(max_size=40).map(_levin.String)
+levin_scalar_by_type[_levin.Bool] = st.booleans().map(_levin.Bool)
+levin_scalars = st.one_of(*levin_scalar_by_type.values())
+
+#: Entry names: text, and raw bytes that need not be UTF-8.
+levin_names = st.one_of(
+    st.text(min_size=1, max_size=12),
+    st.binary(min_size=1, max_size=_levin.MAX_NAME_LENGTH).map(
+        lambda raw: raw.decode("utf-8", "surrogateescape")),
+)
+
+
+def _levin_scalar_arrays(epee_arrays):
+    types = levin_scalar_by_type if epee_arrays else (
+        _levin.Uint64, _levin.Uint32, _levin.String)
+    return st.one_of(*(
+        st.lists(levin_scalar_by_type[cls], max_size=5).map(_partial(_levin.Array, cls))
+        for cls in types))
+
+
+def levin_sections(epee_arrays=False, max_leaves=30):
+    """
+    Typed sections with nested objects and arrays.  Arrays are limited to the
+    Go reference's types unless ``epee_arrays`` (then every epee array type,
+    arrays of arrays included).
+    """
+    scalar_arrays = _levin_scalar_arrays(epee_arrays)
+
+    def extend(children):
+        values = [levin_scalars, children, scalar_arrays,
+                  st.lists(children, max_size=3).map(_partial(_levin.Array, _levin.Section))]
+        if epee_arrays:
+            values.append(st.lists(scalar_arrays, max_size=3).map(
+                _partial(_levin.Array, _levin.Array)))
+        return st.dictionaries(levin_names, st.one_of(*values), max_size=5).map(_levin.Section)
+
+    leaves = st.dictionaries(levin_names, st.one_of(levin_scalars, scalar_arrays), max_size=5)
+    return st.recursive(leaves.map(_levin.Section), extend, max_leaves=max_leaves)
+
+
+# --- Bundles --------------------------------------------------------------
+
+import json as _json  # noqa: E402
+
+from lethean import bundles as _bundles  # noqa: E402
+
+#: Names a worker accepts as an install folder.
+bundle_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,30}", fullmatch=True)
+#: Any text a bundle may carry as its name on the wire (HTML characters,
+#: U+2028, control characters and quotes included).
+bundle_wire_names = st.one_of(
+    bundle_names,
+    st.text(max_size=30),
+    st.sampled_from(["<b>&amp;</b>", "\u2028\u2029", "a\"b\\c", "\x00\x1f\t\n", "../../x"]),
+)
+#: Valid bundles of every type with arbitrary data (checksum correct).
+bundles = st.builds(
+    _bundles.Bundle.seal,
+    st.sampled_from(sorted(_bundles.BUNDLE_TYPES)),
+    bundle_wire_names,
+    st.binary(max_size=512),
+)
+_json_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=20))
+#: Profile JSON bytes: a JSON object or array, as workers expect.
+bundle_profiles = st.one_of(
+    st.dictionaries(st.text(max_size=10), st.recursive(
+        _json_leaves, lambda inner: st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=10), max_size=5),
+    st.lists(_json_leaves, max_size=5),
+).map(lambda value: _json.dumps(value).encode("utf-8"))
+#: Plain relative file paths for a rootfs tar (one to three parts).
+bundle_file_paths = st.lists(
+    st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,12}", fullmatch=True), min_size=1, max_size=3,
+).map("/".join)
+
+
+def _no_clashes(files):
+    """Drop files whose path is a folder of another (a tar cannot hold both)."""
+    paths = {path for path, _ in files}
+    return [(path, content) for path, content in files
+            if not any(other.startswith(path + "/") for other in paths)]
+
+
+#: ``(path, content)`` lists for a rootfs tar: unique paths, no file/folder clash.
+bundle_tree_files = st.lists(
+    st.tuples(bundle_file_paths, st.binary(max_size=300)),
+    max_size=6, unique_by=lambda pair: pair[0],
+).map(_no_clashes)

@@ -1,0 +1,381 @@
+"""epee portable storage: typed values, the encoder and the hardened decoder."""
+
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from lethean.levin import (
+    MAX_DEPTH,
+    STORAGE_HEADER,
+    Array,
+    BadSignatureError,
+    BadVersionError,
+    Bool,
+    Double,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    LevinError,
+    LevinLimitError,
+    LevinMalformedError,
+    LevinTruncatedError,
+    NameTooLongError,
+    Section,
+    String,
+    Uint8,
+    Uint16,
+    Uint32,
+    Uint64,
+    UnknownTypeError,
+    ValueOutOfRangeError,
+    decode_storage,
+    encode_storage,
+)
+from tests.strategies import levin_sections
+
+#: Spec levin.md 2.8: arrays, a double and an int8.
+ARRAYS_HEX = (
+    "01110101010102010114"
+    "0161860801000000" "02000000"
+    "01628a040478"
+    "01638c0404016b0807"
+    "0164090000000000" "00f83f"
+    "016504ff"
+)
+ARRAYS = Section({
+    "a": Array(Uint32, [1, 2]),
+    "b": Array(String, [b"x"]),
+    "c": Array(Section, [{"k": Uint8(7)}]),
+    "d": Double(1.5),
+    "e": Int8(-1),
+})
+
+#: Spec levin.md 2.8: a Lethean-style handshake request (281 bytes).
+HANDSHAKE_HEX = (
+    "01110101010102010108096e6f64655f646174610c100a6c6f63616c5f74696d6501a53557690000"
+    "0000076d795f706f7274064e9000000a6e6574776f726b5f69640a40101112131415161718191a1b"
+    "1c1d1e1f07706565725f69640508070605040302010c7061796c6f61645f646174610c180e636c69"
+    "656e745f76657273696f6e0a14362e302e3009636f72655f74696d6505a5355769000000000e6375"
+    "7272656e745f686569676874056400000000000000166c6173745f636865636b706f696e745f6865"
+    "69676874050000000000000000186e6f6e5f7072756e696e675f6d6f64655f656e61626c65640b01"
+    "06746f705f69640a80" + "00" * 32
+)
+HANDSHAKE = Section({
+    "node_data": {
+        "local_time": Int64(1767323045),
+        "my_port": Uint32(36942),
+        "network_id": String(bytes(range(0x10, 0x20))),
+        "peer_id": Uint64(0x0102030405060708),
+    },
+    "payload_data": {
+        "client_version": String("6.0.0"),
+        "core_time": Uint64(1767323045),
+        "current_height": Uint64(100),
+        "last_checkpoint_height": Uint64(0),
+        "non_pruning_mode_enabled": Bool(True),
+        "top_id": String(bytes(32)),
+    },
+})
+
+
+def storage(body_hex):
+    """Storage bytes: the 9-byte header then ``body_hex``."""
+    return STORAGE_HEADER + bytes.fromhex(body_hex)
+
+
+def nested(levels):
+    """A root section with ``levels`` objects nested one inside the other."""
+    return storage(("04" "0161" "0c") * levels + "00")
+
+
+class ValueTests(SynchronousTestCase):
+    """Typed values keep their wire type and refuse what does not fit."""
+
+    def test_types_are_distinct(self):
+        """The same number in two types is two different values."""
+        self.assertNotEqual(Int64(5), Uint64(5))
+        self.assertNotEqual(Section({"x": Uint32(5)}), Section({"x": Uint64(5)}))
+
+    def test_integer_ranges(self):
+        """Each integer type refuses values outside its width, and bools."""
+        for cls, low, high in ((Int8, -128, 127), (Int16, -2**15, 2**15 - 1),
+                               (Int32, -2**31, 2**31 - 1), (Int64, -2**63, 2**63 - 1),
+                               (Uint8, 0, 255), (Uint16, 0, 2**16 - 1),
+                               (Uint32, 0, 2**32 - 1), (Uint64, 0, 2**64 - 1)):
+            self.assertEqual(cls(low).value, low)
+            self.assertEqual(cls(high).value, high)
+            self.assertRaises(ValueOutOfRangeError, cls, low - 1)
+            self.assertRaises(ValueOutOfRangeError, cls, high + 1)
+            self.assertRaises(ValueOutOfRangeError, cls, True)
+            self.assertRaises(ValueOutOfRangeError, cls, 1.0)
+
+    def test_double_compares_bits(self):
+        """Doubles are equal when their bits are: NaN equals itself, -0.0 is not 0.0."""
+        nan = Double.from_bits(0x7FF8000000000001)
+        self.assertEqual(nan, Double.from_bits(0x7FF8000000000001))
+        self.assertNotEqual(nan, Double.from_bits(0x7FF8000000000002))
+        self.assertNotEqual(Double(0.0), Double(-0.0))
+        self.assertEqual(nan.bits, 0x7FF8000000000001)
+        self.assertEqual(Double(2), Double(2.0))
+        self.assertRaises(ValueOutOfRangeError, Double, "1.5")
+        self.assertRaises(ValueOutOfRangeError, Double, 10**400)
+
+    def test_string_and_bool(self):
+        """Strings hold bytes (text becomes UTF-8); Bool holds only True or False."""
+        self.assertEqual(String("é").value, b"\xc3\xa9")
+        self.assertEqual(String(bytearray(b"ab")).value, b"ab")
+        self.assertRaises(ValueOutOfRangeError, String, 5)
+        self.assertRaises(ValueOutOfRangeError, Bool, 1)
+
+    def test_section_needs_typed_values(self):
+        """Plain dicts become sections; bare numbers are refused, never guessed."""
+        section = Section({"inner": {"n": Uint8(1)}})
+        self.assertIsInstance(section["inner"], Section)
+        self.assertRaises(ValueOutOfRangeError, Section, {"n": 1})
+        self.assertRaises(ValueOutOfRangeError, Section, {"n": "text"})
+
+    def test_section_names(self):
+        """Names are 1..255 bytes; bytes names are kept exactly."""
+        self.assertRaises(LevinMalformedError, Section, {"": Uint8(1)})
+        self.assertRaises(NameTooLongError, Section, {"n" * 256: Uint8(1)})
+        self.assertRaises(NameTooLongError, Section, {"é" * 128: Uint8(1)})
+        self.assertRaises(LevinMalformedError, Section, {"\ud800": Uint8(1)})
+        self.assertRaises(LevinMalformedError, Section, {5: Uint8(1)})
+        section = Section({b"\xff\x00": Uint8(1)})
+        self.assertEqual(list(section), ["\udcff\x00"])
+
+    def test_section_is_an_immutable_mapping(self):
+        """Sections compare like dicts, hash, and cannot be changed in place."""
+        a = Section([("x", Uint8(1)), ("y", Bool(False))])
+        b = Section({"y": Bool(False), "x": Uint8(1)})
+        self.assertEqual(a, b)
+        self.assertEqual(hash(a), hash(b))
+        self.assertEqual(list(a), ["x", "y"])
+        self.assertEqual(a, {"x": Uint8(1), "y": Bool(False)})
+        self.assertRaises(AttributeError, setattr, a, "_entries", {})
+        with self.assertRaises(TypeError):
+            a["x"] = Uint8(2)
+        c = a.updated({"x": Uint8(2)}, z=String(""))
+        self.assertEqual(c, {"x": Uint8(2), "y": Bool(False), "z": String(b"")})
+        self.assertEqual(a["x"], Uint8(1))
+
+    def test_array_wraps_items(self):
+        """Plain items are wrapped in the element type; typed ones must match it."""
+        self.assertEqual(Array(Uint32, [7]), Array(Uint32, (Uint32(7),)))
+        self.assertEqual(Array(Section, [{}]).items, (Section(),))
+        self.assertEqual(Array(Uint64).tag, 0x85)
+        self.assertNotEqual(Array(Uint64), Array(Uint32))
+        self.assertRaises(ValueOutOfRangeError, Array, Uint32, [Uint64(1)])
+        self.assertRaises(ValueOutOfRangeError, Array, Uint32, [-1])
+        self.assertRaises(ValueOutOfRangeError, Array, Array, [[1]])
+        self.assertRaises(ValueOutOfRangeError, Array, int, [])
+
+
+class EncodeTests(SynchronousTestCase):
+    """The encoder writes the reference's bytes."""
+
+    def test_spec_arrays_example(self):
+        """Spec 2.8's arrays example."""
+        self.assertEqual(encode_storage(ARRAYS, epee_arrays=False).hex(), ARRAYS_HEX)
+
+    def test_spec_handshake(self):
+        """Spec 2.8's Lethean handshake request, 281 bytes."""
+        encoded = encode_storage(HANDSHAKE)
+        self.assertEqual(encoded.hex(), HANDSHAKE_HEX)
+        self.assertEqual(len(encoded), 281)
+
+    def test_empty(self):
+        """An empty root section is the header and a zero count."""
+        self.assertEqual(encode_storage(Section()).hex(), "01110101010102010100")
+        self.assertEqual(encode_storage({}), encode_storage(Section()))
+
+    def test_names_sorted_by_bytes(self):
+        """Order follows the names' bytes, not their code points."""
+        # "\udc80" stands for the byte 0x80, which sorts before "é" (c3 a9).
+        encoded = encode_storage(Section({"é": Uint8(1), "\udc80": Uint8(2), "B": Uint8(3)}))
+        self.assertEqual(encoded, storage("0c" "0142" "0803" "0180" "0802" "02c3a9" "0801"))
+
+    def test_epee_arrays_need_opting_in(self):
+        """Arrays the Go reference cannot read are refused unless asked for."""
+        section = Section({"a": Array(Uint8, [1, 2])})
+        self.assertRaises(UnknownTypeError, encode_storage, section)
+        self.assertEqual(encode_storage(section, epee_arrays=True),
+                         storage("04" "0161" "88" "08" "0102"))
+        inner = Section({"a": Array(Array, [Array(Uint64)])})
+        self.assertRaises(UnknownTypeError, encode_storage, inner)
+        nested_refused = Section({"a": Array(Array, [Array(Uint8)])})
+        self.assertRaises(UnknownTypeError, encode_storage, nested_refused)
+
+    def test_too_deep(self):
+        """The encoder refuses what the decoder would refuse as too deep."""
+        section = Section({"a": Uint8(1)})
+        for _ in range(MAX_DEPTH):
+            section = Section({"a": section})
+        self.assertRaises(LevinLimitError, encode_storage, section)
+        self.assertIsInstance(encode_storage(section, max_depth=MAX_DEPTH + 1), bytes)
+
+
+class DecodeTests(SynchronousTestCase):
+    """The decoder reads what the reference reads and refuses the rest safely."""
+
+    def test_spec_examples(self):
+        """Spec 2.8's examples decode to their typed sections."""
+        self.assertEqual(decode_storage(bytes.fromhex(ARRAYS_HEX)), ARRAYS)
+        self.assertEqual(decode_storage(bytes.fromhex(HANDSHAKE_HEX)), HANDSHAKE)
+
+    def test_reference_quirks(self):
+        """Duplicates (last wins), any non-zero bool, trailing bytes, wide counts."""
+        self.assertEqual(decode_storage(storage("08" "0178" "0801" "0178" "0a0461")),
+                         {"x": String("a")})
+        self.assertEqual(decode_storage(storage("04" "0162" "0b02")), {"b": Bool(True)})
+        self.assertEqual(decode_storage(storage("00" "ffff")), Section())
+        self.assertEqual(decode_storage(storage("06000000" "0178" "0809")), {"x": Uint8(9)})
+
+    def test_header_errors(self):
+        """Short, foreign or future-version data is refused with its kind."""
+        self.assertRaises(LevinTruncatedError, decode_storage, STORAGE_HEADER[:8])
+        self.assertRaises(BadSignatureError, decode_storage, b"\x00" * 10)
+        self.assertRaises(BadVersionError, decode_storage, STORAGE_HEADER[:8] + b"\x02\x00")
+
+    def test_empty_name_refused(self):
+        """A zero-length name is malformed (epee refuses it too)."""
+        error = self.assertRaises(LevinMalformedError, decode_storage, storage("04" "00" "0801"))
+        self.assertEqual(error.kind, "malformed")
+
+    def test_non_utf8_names_round_trip(self):
+        """Names that are not UTF-8 decode, and encode back to the same bytes."""
+        data = storage("04" "02ff00" "0801")
+        section = decode_storage(data)
+        self.assertEqual(list(section), ["\udcff\x00"])
+        self.assertEqual(encode_storage(section), data)
+
+    def test_unknown_types(self):
+        """Tag 0, 13 and 14+ are unknown; so are non-reference arrays by default."""
+        for tag in ("00", "0d", "0e", "7f"):
+            self.assertRaises(UnknownTypeError, decode_storage, storage("04" "0161" + tag + "00"))
+        for tag in ("81", "82", "83", "84", "87", "88", "89", "8b", "8d", "8e", "ff"):
+            self.assertRaises(UnknownTypeError, decode_storage, storage("04" "0161" + tag + "00"))
+
+    def test_lying_counts_are_cheap(self):
+        """Counts of up to 2**62 with no data behind them fail at once, allocating nothing."""
+        big = "ff" * 8
+        inputs = [
+            storage(big),
+            storage("04" "0161" "85" + big),
+            storage("04" "0161" "86" + big + "00000000"),
+            storage("04" "0161" "8a" + big + "00"),
+            storage("04" "0161" "8c" + big + "00"),
+            storage("04" "0161" "0a" + big + "41"),
+        ]
+        start = time.monotonic()
+        for data in inputs:
+            self.assertRaises(LevinTruncatedError, decode_storage, data)
+        self.assertLess(time.monotonic() - start, 1.0)
+
+    def test_depth_limit(self):
+        """100 levels of nesting are read; 101 are refused."""
+        self.assertIsInstance(decode_storage(nested(MAX_DEPTH - 1)), Section)
+        self.assertRaises(LevinLimitError, decode_storage, nested(MAX_DEPTH))
+        self.assertRaises(LevinLimitError, decode_storage, nested(3), max_depth=3)
+        # Each level is an array of objects holding one object: two levels.
+        deep_arrays = storage("04" + ("0161" "8c04" "04") * 29 + "0161" "8c04" "00")
+        self.assertIsInstance(decode_storage(deep_arrays, max_depth=61), Section)
+        self.assertRaises(LevinLimitError, decode_storage, deep_arrays, max_depth=60)
+
+    def test_item_limit(self):
+        """Entries and array elements count against ``max_items``."""
+        four = storage("10" + "0161080101620801" "0163080101640801")
+        self.assertEqual(len(decode_storage(four, max_items=4)), 4)
+        self.assertRaises(LevinLimitError, decode_storage, four, max_items=3)
+        array = storage("04" "0161" "86" "10" + "01000000" * 4)
+        self.assertEqual(len(decode_storage(array, max_items=5)["a"]), 4)
+        self.assertRaises(LevinLimitError, decode_storage, array, max_items=4)
+
+    def test_epee_arrays(self):
+        """With ``epee_arrays`` every epee array type reads, arrays of arrays too."""
+        uint8s = storage("04" "0161" "88" "08" "0902")
+        self.assertRaises(UnknownTypeError, decode_storage, uint8s)
+        self.assertEqual(decode_storage(uint8s, epee_arrays=True),
+                         {"a": Array(Uint8, [9, 2])})
+        bools = storage("04" "0162" "8b" "0c" "000102")
+        self.assertEqual(decode_storage(bools, epee_arrays=True)["b"],
+                         Array(Bool, [False, True, True]))
+        doubles = storage("04" "0164" "89" "04" "000000000000f83f")
+        self.assertEqual(decode_storage(doubles, epee_arrays=True)["d"],
+                         Array(Double, [1.5]))
+        arrays = storage("04" "0161" "8d" "08" "8804" "07" "8a04" "0478")
+        self.assertEqual(decode_storage(arrays, epee_arrays=True)["a"],
+                         Array(Array, [Array(Uint8, [7]), Array(String, [b"x"])]))
+        self.assertRaises(UnknownTypeError, decode_storage,
+                          storage("04" "0161" "8d" "04" "0807"), epee_arrays=True)
+
+    def test_bare_array_tag_with_epee_arrays(self):
+        """epee's tag 13 entry (a type byte, then an array) reads with ``epee_arrays``."""
+        data = storage("04" "0161" "0d" "85" "04" + "01" + "00" * 7)
+        self.assertRaises(UnknownTypeError, decode_storage, data)
+        self.assertEqual(decode_storage(data, epee_arrays=True), {"a": Array(Uint64, [1])})
+        self.assertRaises(UnknownTypeError, decode_storage,
+                          storage("04" "0178" "0d" "09"), epee_arrays=True)
+
+    def test_nan_payload_survives(self):
+        """A NaN's exact bits come back out of a round trip."""
+        data = storage("04" "016e" "09" "010000000000f87f")
+        self.assertEqual(encode_storage(decode_storage(data)), data)
+
+
+def mutations():
+    """(section, how to damage its encoding) pairs."""
+    damage = st.one_of(
+        st.tuples(st.just("flip"), st.integers(min_value=0), st.integers(0, 255)),
+        st.tuples(st.just("cut"), st.integers(min_value=0), st.just(0)),
+        st.tuples(st.just("insert"), st.integers(min_value=0), st.integers(0, 255)),
+    )
+    return st.tuples(levin_sections(), damage)
+
+
+class PropertyTests(SynchronousTestCase):
+    """Round trips hold and hostile bytes raise nothing but our errors."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(levin_sections())
+    def test_round_trip(self, section):
+        """Decoding an encoded section gives back the same typed values."""
+        self.assertEqual(decode_storage(encode_storage(section)), section)
+
+    @settings(max_examples=200, deadline=None)
+    @given(levin_sections(epee_arrays=True))
+    def test_round_trip_every_epee_type(self, section):
+        """With ``epee_arrays`` every array type round-trips too."""
+        encoded = encode_storage(section, epee_arrays=True)
+        self.assertEqual(decode_storage(encoded, epee_arrays=True), section)
+
+    @settings(max_examples=300)
+    @given(st.binary(max_size=200), st.booleans())
+    def test_random_bytes(self, body, epee_arrays):
+        """Random bodies behind a valid header decode or raise a Levin error."""
+        try:
+            decode_storage(STORAGE_HEADER + body, epee_arrays=epee_arrays)
+        except LevinError:
+            pass
+
+    @settings(max_examples=300, deadline=None)
+    @given(mutations())
+    def test_mutated_encodings(self, case):
+        """A damaged encoding raises a Levin error or decodes to a re-encodable section."""
+        section, (how, where, byte) = case
+        data = bytearray(encode_storage(section))
+        where %= len(data) + 1
+        if how == "flip" and where < len(data):
+            data[where] = byte
+        elif how == "cut":
+            del data[where:]
+        else:
+            data.insert(where, byte)
+        try:
+            decoded = decode_storage(bytes(data))
+        except LevinError:
+            return
+        self.assertEqual(decode_storage(encode_storage(decoded)), decoded)
