@@ -86,9 +86,15 @@ def _string(raw, strings):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.hex()
-    if all(c in "\t\n" or unicodedata.category(c)[0] not in "CZ" or c == " " for c in text):
+    if all(_printable(c) for c in text):
         return text
     return raw.hex()
+
+
+def _printable(character):
+    # Control, format, unassigned and separator characters (but the plain
+    # space, tab and newline) suggest binary data rather than text.
+    return character in " \t\n" or unicodedata.category(character)[0] not in "CZ"
 
 
 def to_typed_json(section):
