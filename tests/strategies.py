@@ -152,3 +152,32 @@ bundle_tree_files = st.lists(
     st.tuples(bundle_file_paths, st.binary(max_size=300)),
     max_size=6, unique_by=lambda pair: pair[0],
 ).map(_no_clashes)
+
+
+# --- Levin P2P replies -----------------------------------------------------
+
+#: Every field name of the P2P command bodies (spec levin.md section 3), so
+#: that random sections hit the reply parsers' fields with any type.
+_LEVIN_P2P_NAMES = st.sampled_from([
+    "node_data", "payload_data", "local_peerlist_new", "local_peerlist", "maintrs_entry",
+    "network_id", "peer_id", "my_port", "rpc_port", "rpc_credits_per_hash", "support_flags",
+    "local_time", "current_height", "cumulative_difficulty", "cumulative_difficulty_top64",
+    "top_id", "top_version", "pruning_seed", "last_checkpoint_height", "core_time",
+    "client_version", "non_pruning_mode_enabled", "adr", "addr", "type", "m_ip", "m_port",
+    "id", "last_seen", "status",
+])
+
+
+def _levin_p2p_children(children):
+    objects = st.dictionaries(_LEVIN_P2P_NAMES, children, max_size=6).map(_levin.Section)
+    return st.one_of(objects, st.lists(objects, max_size=3).map(
+        _partial(_levin.Array, _levin.Section)))
+
+
+#: Sections shaped like P2P replies: schema names, values of any type.
+levin_p2p_replies = st.dictionaries(
+    _LEVIN_P2P_NAMES,
+    st.recursive(st.one_of(levin_scalars, _levin_scalar_arrays(False)),
+                 _levin_p2p_children, max_leaves=20),
+    max_size=6,
+).map(_levin.Section)

@@ -160,7 +160,7 @@ class PeerUnreachableError(LevinError):
 
 
 class HandshakeRejectedError(LevinError):
-    """The peer rejected the Levin handshake (a daemon drops peers of another network)."""
+    """The peer rejected the Levin handshake."""
 
     kind = "handshake_rejected"
 
@@ -713,6 +713,15 @@ async def close_peer(protocol):
     await protocol.lost
 
 
+def _network_label(network_id):
+    if network_id is None:
+        return "no network id"
+    names = [n.name for n in NETWORKS.values() if n.network_id == network_id]
+    if names:
+        return "{} ({})".format(names[0], network_id.hex())
+    return "network id {}".format(network_id.hex())
+
+
 async def ping_peer(protocol, *, timeout=None):
     """
     COMMAND_PING; returns the reply :class:`Section` after checking that
@@ -740,13 +749,12 @@ async def handshake_peer(protocol, request, *, timeout=None):
         reply = await protocol.invoke(COMMAND_HANDSHAKE, request, timeout=timeout)
     except ConnectionLostError:
         raise HandshakeRejectedError(
-            "the peer closed the connection without answering; is it on network {}?".format(
-                network_id.hex())) from None
+            "it closed the connection without a reply, as a daemon does to a peer of "
+            "another network; we sent {}".format(_network_label(network_id))) from None
     parsed = parse_handshake_reply(reply)
     if parsed.node_data.network_id != network_id:
-        their = parsed.node_data.network_id
-        raise HandshakeRejectedError("the peer is on network {}, not {}".format(
-            their.hex() if their is not None else "(none)", network_id.hex()))
+        raise HandshakeRejectedError("it is on {}, we sent {}".format(
+            _network_label(parsed.node_data.network_id), _network_label(network_id)))
     _log.info("Levin handshake with {peer} done: peer_id {peer_id}, height {height}",
               peer=protocol.peer, peer_id=parsed.node_data.peer_id,
               height=parsed.payload_data.current_height)
