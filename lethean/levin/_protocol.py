@@ -314,12 +314,16 @@ class LevinProtocol(Protocol):
             queue.remove(entry)
             if not queue:
                 del self._pending[entry.command]
+        error = InvokeTimeoutError(
+            "no response to command {} within {} s".format(entry.command, entry.timeout))
+        if self._closing:
+            entry.deferred.errback(error)
+            return
         _log.warn("Levin invoke {command} to {peer} timed out after {timeout}s; closing",
                   command=entry.command, peer=self.peer, timeout=entry.timeout,
                   reason="timeout")
         self._closing = True
-        entry.deferred.errback(InvokeTimeoutError(
-            "no response to command {} within {} s".format(entry.command, entry.timeout)))
+        entry.deferred.errback(error)
         self.transport.loseConnection()
 
     def _request_received(self, header, payload):
@@ -337,6 +341,18 @@ class LevinProtocol(Protocol):
                        callbackArgs=(slot,), errbackArgs=(slot,))
         d.addErrback(lambda f: _log.failure(
             "bug answering Levin request {command} from {peer}", f,
+            command=header.command, peer=self.peer))
+
+    def _notification_received(self, header, payload):
+        try:
+            section = self._decode(payload)
+        except LevinError as e:
+            _log.warn("unreadable Levin notification {command} from {peer}: {reason} ({error})",
+                      command=header.command, peer=self.peer, reason=e.kind, error=str(e))
+            return
+        d = maybeDeferred(self.notificationReceived, header, section)
+        d.addErrback(lambda f: _log.failure(
+            "Levin notification handler for {command} failed", f,
             command=header.command, peer=self.peer))
 
     def _answer(self, result, slot):
