@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from twisted.internet import task
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.protocol import Protocol
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -461,6 +462,38 @@ class ClientTests(SynchronousTestCase):
         pump.flush()
         self.successResultOf(d)
         self.successResultOf(Deferred.fromCoroutine(_p2p.close_peer(client)))
+
+
+class _Chatter(Protocol):
+    """Not a Levin peer: greets with a line of text."""
+
+    def connectionMade(self):
+        self.transport.write(b"SSH-2.0-OpenSSH\r\n")
+
+
+class NotLevinTests(SynchronousTestCase):
+    """A peer whose first bytes are not a Levin signature is named as such."""
+
+    def run_against_chatter(self, flow):
+        clock = task.Clock()
+        client_factory = _p2p._ClientFactory(clock, invoke_timeout=30)
+        client, server, pump = connectedServerAndClient(
+            _Chatter, lambda: client_factory.buildProtocol(None), clock=clock)
+        d = Deferred.fromCoroutine(flow(client))
+        pump.flush()
+        return self.failureResultOf(d, _p2p.NotLevinError)
+
+    def test_ping(self):
+        """ping fails with NotLevinError quoting the peer's bytes."""
+        failure = self.run_against_chatter(_p2p.ping_peer)
+        self.assertIn("SSH-2.0-", str(failure.value))
+        self.assertEqual(failure.value.kind, "bad_signature")
+
+    def test_handshake(self):
+        """A handshake fails with NotLevinError, not as a rejected handshake."""
+        request = _p2p.handshake_request(
+            _p2p.monero_node_data(TESTNET.network_id, 1), _p2p.monero_sync_data(bytes(32)))
+        self.run_against_chatter(lambda client: _p2p.handshake_peer(client, request))
 
 
 class _Endpoint:

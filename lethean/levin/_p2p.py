@@ -28,7 +28,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectError, DNSLookupError
 from twisted.logger import Logger
 
-from ._errors import ConnectionLostError, LevinError, LevinMalformedError
+from ._errors import BadSignatureError, ConnectionLostError, LevinError, LevinMalformedError
 from ._header import (
     COMMAND_GET_TXPOOL_COMPLEMENT,
     COMMAND_HANDSHAKE,
@@ -43,6 +43,7 @@ from ._header import (
     COMMAND_RESPONSE_CHAIN_ENTRY,
     COMMAND_RESPONSE_GET_OBJECTS,
     COMMAND_TIMED_SYNC,
+    LEVIN_SIGNATURE,
 )
 from ._json import to_json_value
 from ._protocol import LevinFactory, LevinProtocol
@@ -102,6 +103,7 @@ __all__ = [
     "UnknownNetworkError",
     "PeerUnreachableError",
     "HandshakeRejectedError",
+    "NotLevinError",
     "polite_handlers",
     "connect_peer",
     "close_peer",
@@ -163,6 +165,10 @@ class HandshakeRejectedError(LevinError):
     """The peer rejected the Levin handshake."""
 
     kind = "handshake_rejected"
+
+
+class NotLevinError(BadSignatureError):
+    """The peer does not speak Levin; is that its P2P port?"""
 
 
 class UnknownNetworkError(LevinError):
@@ -653,12 +659,29 @@ def polite_handlers(payload_data, support_flags=0):
     }
 
 
+_SIGNATURE_BYTES = LEVIN_SIGNATURE.to_bytes(8, "little")
+
+
 class _ClientProtocol(LevinProtocol):
-    """A :class:`LevinProtocol` whose ``lost`` Deferred fires when it closes."""
+    """
+    A :class:`LevinProtocol` whose ``lost`` Deferred fires when it closes,
+    and which remembers in ``not_levin`` a peer whose first bytes are not a
+    Levin signature (so the user hears "wrong port", not "connection lost").
+    """
 
     def __init__(self):
         super().__init__()
         self.lost = Deferred()
+        self.not_levin = None
+        self._prefix = b""
+
+    def dataReceived(self, data):
+        if len(self._prefix) < len(_SIGNATURE_BYTES):
+            self._prefix += data[:len(_SIGNATURE_BYTES) - len(self._prefix)]
+            if not _SIGNATURE_BYTES.startswith(self._prefix):
+                self.not_levin = NotLevinError("it sent {} {!r}".format(
+                    self._prefix.hex(), self._prefix))
+        super().dataReceived(data)
 
     def connectionLost(self, reason=None):
         super().connectionLost(reason)
@@ -713,6 +736,16 @@ async def close_peer(protocol):
     await protocol.lost
 
 
+async def _invoke(protocol, command, section, timeout):
+    try:
+        return await protocol.invoke(command, section, timeout=timeout)
+    except ConnectionLostError:
+        not_levin = getattr(protocol, "not_levin", None)
+        if not_levin is not None:
+            raise not_levin from None
+        raise
+
+
 def _network_label(network_id):
     if network_id is None:
         return "no network id"
@@ -727,7 +760,7 @@ async def ping_peer(protocol, *, timeout=None):
     COMMAND_PING; returns the reply :class:`Section` after checking that
     its status is ``OK`` (:class:`UnexpectedReplyError` otherwise).
     """
-    reply = await protocol.invoke(COMMAND_PING, ping_request(), timeout=timeout)
+    reply = await _invoke(protocol, COMMAND_PING, ping_request(), timeout)
     parsed = parse_ping_reply(reply)
     if not parsed.ok:
         raise UnexpectedReplyError("ping status {!r}, expected {!r}".format(
@@ -746,7 +779,7 @@ async def handshake_peer(protocol, request, *, timeout=None):
     """
     network_id = request["node_data"]["network_id"].value
     try:
-        reply = await protocol.invoke(COMMAND_HANDSHAKE, request, timeout=timeout)
+        reply = await _invoke(protocol, COMMAND_HANDSHAKE, request, timeout)
     except ConnectionLostError:
         raise HandshakeRejectedError(
             "it closed the connection without a reply, as a daemon does to a peer of "
@@ -758,7 +791,7 @@ async def handshake_peer(protocol, request, *, timeout=None):
     _log.info("Levin handshake with {peer} done: peer_id {peer_id}, height {height}",
               peer=protocol.peer, peer_id=parsed.node_data.peer_id,
               height=parsed.payload_data.current_height)
-    sync = await protocol.invoke(
-        COMMAND_TIMED_SYNC, timed_sync_request(request["payload_data"]), timeout=timeout)
+    sync = await _invoke(
+        protocol, COMMAND_TIMED_SYNC, timed_sync_request(request["payload_data"]), timeout)
     parse_timed_sync_reply(sync)
     return reply, sync
