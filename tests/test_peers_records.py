@@ -158,6 +158,15 @@ class GoJsonTests(SynchronousTestCase):
             self.assertEqual(go_float(value), text, value)
         self.assertRaises(ValueError, go_float, float("nan"))
 
+    @settings(max_examples=300)
+    @given(finite)
+    def test_floats_round_trip_in_go_notation(self, value):
+        """Every float reads back exactly, in exponent notation only outside [1e-6, 1e21)."""
+        text = go_float(value)
+        self.assertEqual(float(text), value)
+        self.assertEqual("e" in text, value != 0 and not 1e-6 <= abs(value) < 1e21)
+        self.assertFalse(text.endswith(".0"))
+
     def test_strings(self):
         """HTML characters and U+2028/9 are escaped, other text is raw UTF-8, lone surrogates become U+FFFD."""
         self.assertEqual(go_string("a<b>&c"), '"a\\u003cb\\u003e\\u0026c"')

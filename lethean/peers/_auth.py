@@ -36,6 +36,9 @@ class AuthMode(enum.IntEnum):
     #: Registered peers and allowlisted keys only.
     ALLOWLIST = 1
 
+    def __str__(self):
+        return _MODE_NAMES[self]
+
 
 _MODE_NAMES = {AuthMode.OPEN: "open", AuthMode.ALLOWLIST: "allowlist"}
 _MODES_BY_NAME = {name: mode for mode, name in _MODE_NAMES.items()}

@@ -37,6 +37,8 @@ _GO_ESCAPES = {
 }
 _GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Anything that makes a string literal differ from '"' + text + '"'.
+_NEEDS_ESCAPE_RE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 
 _RFC3339_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
@@ -52,6 +54,8 @@ def go_string(text):
     Lone surrogates cannot be UTF-8; Go writes U+FFFD for invalid text, and
     so does this.
     """
+    if _NEEDS_ESCAPE_RE.search(text) is None:
+        return '"' + text + '"'
     text = _SURROGATE_RE.sub("\ufffd", text)
     literal = json.dumps(text, ensure_ascii=False)
     return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group()], literal)
@@ -71,6 +75,10 @@ def go_float(value):
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     magnitude = abs(value)
+    if 1e-4 <= magnitude < 1e16:
+        # Python's repr is plain notation here, with the same shortest digits.
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
     if magnitude < 1e-6 or magnitude >= 1e21:
         text = repr(value)  # Python uses exponent form throughout this range
         if len(text) >= 4 and text[-4] == "e" and text[-3] == "-" and text[-2] == "0":
