@@ -181,3 +181,38 @@ levin_p2p_replies = st.dictionaries(
                  _levin_p2p_children, max_leaves=20),
     max_size=6,
 ).map(_levin.Section)
+
+
+# --- SMSG frames and the mesh envelope ------------------------------------
+
+from lethean.mesh._envelope import Message  # noqa: E402
+from lethean.smsg import Timestamp  # noqa: E402
+
+#: Instants Go can write: years 0000-9999 whatever the zone offset.
+timestamps = st.builds(
+    Timestamp,
+    seconds=st.integers(min_value=-62167219200 + 86400, max_value=253402300799 - 86400),
+    nanos=st.integers(min_value=0, max_value=999_999_999),
+    offset=st.integers(min_value=-1439, max_value=1439).map(lambda minutes: minutes * 60),
+)
+#: JSON data as Go peers exchange it (no NaN or infinities, int64 range).
+json_values = st.recursive(
+    st.none() | st.booleans() | st.text()
+    | st.integers(min_value=-2**63, max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+#: 32-byte X25519 shared secrets (any 32 bytes work as SMSG key material).
+shared_secrets = st.binary(min_size=32, max_size=32)
+messages = st.builds(
+    Message,
+    id=st.text(max_size=40),
+    type=st.sampled_from(["ping", "pong", "stats", "logs", "deploy", "error"]) | st.text(max_size=12),
+    from_=st.text(max_size=40),
+    to=st.text(max_size=40),
+    ts=timestamps,
+    payload=json_values,
+    reply_to=st.text(max_size=40),
+)

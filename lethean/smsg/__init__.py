@@ -1,7 +1,8 @@
 """
 SMSG: the encrypted frame every post-handshake mesh message travels in.
 
-Layers, outside in: a Trix container (:func:`pack_trix`,
+:class:`FrameCipher` (one per connection) seals a mesh message into a frame
+and opens frames back into messages.  Layers, outside in: a Trix container (:func:`pack_trix`,
 :func:`unpack_trix`), the Enchantrix sigil cipher (:func:`encrypt`,
 :func:`decrypt`, :func:`derive_key`) and the SMSG message object whose
 ``body`` carries the mesh envelope.  Deploy bundles reuse the container
@@ -15,12 +16,26 @@ from lethean.smsg._errors import (
     ChecksumMismatchError,
     ContainerError,
     DecryptionError,
+    FrameTooLargeError,
     HeaderTooLargeError,
     InvalidPayloadError,
     PayloadTooLargeError,
     PlaintextTooLargeError,
     TruncatedContainerError,
     UnsupportedFormatError,
+)
+from lethean.smsg._frame import (
+    FRAME_OVERHEAD_BYTES,
+    MAX_FRAME_BYTES,
+    SMSG_HEADER,
+    SMSG_MAGIC,
+    FrameCipher,
+    decode_plaintext,
+    encode_plaintext,
+    frame_key,
+    frame_password,
+    open_frame,
+    seal,
 )
 from lethean.smsg._gojson import RawJSON
 from lethean.smsg._gotime import InvalidTimestampError, Timestamp
@@ -36,6 +51,18 @@ from lethean.smsg._sigil import (
 from lethean.smsg._trix import MAX_HEADER_BYTES, TRIX_VERSION, pack_trix, unpack_trix
 
 __all__ = [
+    "FRAME_OVERHEAD_BYTES",
+    "FrameCipher",
+    "FrameTooLargeError",
+    "MAX_FRAME_BYTES",
+    "SMSG_HEADER",
+    "SMSG_MAGIC",
+    "decode_plaintext",
+    "encode_plaintext",
+    "frame_key",
+    "frame_password",
+    "open_frame",
+    "seal",
     "BadHeaderJSONError",
     "BadMagicError",
     "BadVersionError",

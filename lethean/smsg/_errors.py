@@ -5,7 +5,7 @@ Errors of the SMSG layer (Trix container, sigil cipher, SMSG body).
 also says which rule failed in ``container_error``.
 """
 
-from lethean.errors import LetheanError, MalformedError
+from lethean.errors import LetheanError, LimitExceededError, MalformedError
 
 __all__ = [
     "ContainerError",
@@ -20,6 +20,7 @@ __all__ = [
     "InvalidPayloadError",
     "UnsupportedFormatError",
     "PlaintextTooLargeError",
+    "FrameTooLargeError",
 ]
 
 
@@ -91,3 +92,9 @@ class UnsupportedFormatError(InvalidPayloadError):
 
 class PlaintextTooLargeError(InvalidPayloadError):
     """The frame's plaintext expands beyond the size limit."""
+
+
+class FrameTooLargeError(LimitExceededError):
+    """The SMSG frame is larger than the size limit."""
+
+    kind = "frame_too_large"

@@ -32,6 +32,8 @@ __all__ = [
     "utf8",
     "compact",
     "loads_strict",
+    "fold_key",
+    "top_level_pairs",
 ]
 
 _encode_basestring = json.encoder.encode_basestring  # C: no ASCII escaping
@@ -39,7 +41,7 @@ _encode_basestring = json.encoder.encode_basestring  # C: no ASCII escaping
 
 def _fffd(error):
     """Codec error handler: a lone surrogate becomes U+FFFD, as in Go."""
-    return ("\ufffd", error.end)
+    return (b"\xef\xbf\xbd" * (error.end - error.start), error.end)
 
 
 codecs.register_error("lethean.go-fffd", _fffd)
@@ -137,6 +139,9 @@ def _go_float_literal(text):
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_go_float_literal)
+
+
 def loads_strict(text, object_pairs_hook=None):
     """
     ``json.loads`` that rejects what Go rejects (``NaN``, ``Infinity``,
@@ -144,11 +149,38 @@ def loads_strict(text, object_pairs_hook=None):
     rather than ``RecursionError``.
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant,
-                          parse_float=_go_float_literal,
-                          object_pairs_hook=object_pairs_hook)
+        if object_pairs_hook is None:
+            return _DECODER.decode(text)
+        return json.JSONDecoder(parse_constant=_reject_constant, parse_float=_go_float_literal,
+                                object_pairs_hook=object_pairs_hook).decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def fold_key(key):
+    """
+    A key folded the way Go matches JSON keys to struct fields: ASCII case
+    plus the two non-ASCII letters that fold to ASCII (Kelvin sign, long s).
+    """
+    return key.lower().replace("\u212a", "k").replace("\u017f", "s")
+
+
+def top_level_pairs(text):
+    """
+    The ``(key, value)`` pairs of a JSON object in document order, duplicates
+    included (Go assigns fields in that order, so the last one wins, and a
+    ``null`` leaves the field as it was).  ``ValueError`` when ``text`` is not
+    JSON or not an object.
+    """
+    holder = []
+
+    def hook(pairs):
+        holder.append(pairs)
+        return dict(pairs)
+
+    if type(loads_strict(text, object_pairs_hook=hook)) is not dict:
+        raise ValueError("not a JSON object")
+    return holder[-1]
 
 
 def marshal(value, *, html=True, sort_keys=False):

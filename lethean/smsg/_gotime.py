@@ -24,6 +24,7 @@ class InvalidTimestampError(MalformedError):
 
 _NS = 1_000_000_000
 _DAY_S = 86400
+_EPOCH = datetime.datetime(1970, 1, 1)
 
 # Go's strict RFC 3339 reader: fixed-width date and time, "T", optional
 # fraction (Go keeps 9 digits and ignores the rest), then "Z" or +hh:mm.
@@ -68,6 +69,15 @@ def _civil_from_days(days):
     return yoe + era * 400 + (month <= 2), month, day
 
 
+def _year_zero(text, match):
+    """Seconds since the epoch of a valid year-0 time (``datetime`` stops at 1)."""
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
+    if (year != 0 or not 1 <= month <= 12 or not 1 <= day <= _days_in(month, year)
+            or hour >= 24 or minute >= 60 or second >= 60):
+        raise InvalidTimestampError("date or time out of range: {!r}".format(text))
+    return _days_from_civil(year, month, day) * _DAY_S + hour * 3600 + minute * 60 + second
+
+
 @attrs.frozen(order=False, repr=False)
 class Timestamp:
     """
@@ -81,6 +91,7 @@ class Timestamp:
     seconds: int
     nanos: int = 0
     offset: int = 0
+    _text: str = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self):
         if not 0 <= self.nanos < _NS:
@@ -94,14 +105,16 @@ class Timestamp:
         match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidTimestampError("not an RFC 3339 timestamp: {!r}".format(text)[:200])
-        (year, month, day, hour, minute, second, fraction,
-         zulu, sign, zone_hour, zone_minute) = match.groups()
-        year, month, day = int(year), int(month), int(day)
-        hour, minute, second = int(hour), int(minute), int(second)
-        if not (1 <= month <= 12 and 1 <= day <= _days_in(month, year)
-                and hour < 24 and minute < 60 and second < 60):
-            raise InvalidTimestampError("date or time out of range: {!r}".format(text))
+        try:
+            # The pattern fixed the shape; the C parser checks the ranges
+            # (month, day of month, 23:59:59) and does the calendar.
+            delta = datetime.datetime.fromisoformat(text[:19]) - _EPOCH
+            local = delta.days * _DAY_S + delta.seconds
+        except ValueError:
+            local = _year_zero(text, match)
+        fraction, zulu, sign, zone_hour, zone_minute = match.group(7, 8, 9, 10, 11)
         offset = 0
+        canonical = True
         if not zulu:
             zone_hour, zone_minute = int(zone_hour), int(zone_minute)
             if zone_hour >= 24 or zone_minute >= 60:
@@ -109,9 +122,16 @@ class Timestamp:
             offset = (zone_hour * 60 + zone_minute) * 60
             if sign == "-":
                 offset = -offset
-        nanos = int((fraction or "")[:9].ljust(9, "0"))
-        local = _days_from_civil(year, month, day) * _DAY_S + hour * 3600 + minute * 60 + second
-        return cls(local - offset, nanos, offset)
+            canonical = offset != 0
+        if fraction is None:
+            nanos = 0
+        else:
+            nanos = int(fraction[:9].ljust(9, "0"))
+            canonical = canonical and len(fraction) <= 9 and fraction[-1] != "0"
+        stamp = cls(local - offset, nanos, offset)
+        if canonical:
+            object.__setattr__(stamp, "_text", text)
+        return stamp
 
     @classmethod
     def from_unix(cls, seconds, offset=0):
@@ -165,6 +185,13 @@ class Timestamp:
         return self == ZERO_TIME
 
     def __str__(self):
+        text = self._text
+        if text is None:
+            text = self._format()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _format(self):
         local = self.seconds + self.offset
         days, rest = divmod(local, _DAY_S)
         year, month, day = _civil_from_days(days)

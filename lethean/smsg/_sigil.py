@@ -12,12 +12,7 @@ import hashlib
 import os
 import struct
 
-from nacl.bindings import (
-    crypto_aead_xchacha20poly1305_ietf_decrypt as _aead_decrypt,
-    crypto_aead_xchacha20poly1305_ietf_encrypt as _aead_encrypt,
-)
-from nacl.exceptions import CryptoError
-
+from lethean.smsg._aead import open_sealed, seal
 from lethean.smsg._errors import DecryptionError
 
 __all__ = [
@@ -50,12 +45,16 @@ def derive_key(password):
 
 def _keystream(nonce, length):
     blocks = -(-length // _BLOCK)
-    base = _sha256(nonce)
+    copy = _sha256(nonce).copy
     parts = []
     append = parts.append
-    for i in range(blocks):
-        h = base.copy()
-        h.update(_COUNTERS[i] if i < 2048 else struct.pack(">Q", i))
+    for counter in _COUNTERS[:blocks]:
+        h = copy()
+        h.update(counter)
+        append(h.digest())
+    for i in range(len(_COUNTERS), blocks):
+        h = copy()
+        h.update(struct.pack(">Q", i))
         append(h.digest())
     return b"".join(parts)
 
@@ -84,8 +83,7 @@ def encrypt(key, plaintext, nonce=None):
     elif len(nonce) != NONCE_BYTES:
         raise ValueError("a sigil nonce is 24 bytes")
     nonce = bytes(nonce)
-    sealed = _aead_encrypt(xor_obfuscate(plaintext, nonce), None, nonce, bytes(key))
-    return nonce + sealed
+    return nonce + seal(xor_obfuscate(plaintext, nonce), nonce, bytes(key))
 
 
 def decrypt(key, payload):
@@ -99,8 +97,4 @@ def decrypt(key, payload):
         raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
             len(payload)))
     nonce = bytes(payload[:NONCE_BYTES])
-    try:
-        obfuscated = _aead_decrypt(bytes(payload[NONCE_BYTES:]), None, nonce, bytes(key))
-    except CryptoError:
-        raise DecryptionError("authentication failed") from None
-    return xor_obfuscate(obfuscated, nonce)
+    return xor_obfuscate(open_sealed(payload, NONCE_BYTES, nonce, bytes(key)), nonce)

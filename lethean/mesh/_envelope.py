@@ -1,0 +1,274 @@
+"""
+The mesh message envelope: ``{"id","type","from","to","ts","payload","replyTo"}``.
+
+Encoding is byte-identical to the Go reference's mesh encoder (fields in
+declaration order, HTML escaping off, ``payload`` ``null`` when absent,
+``replyTo`` omitted when empty, RFC 3339 ``ts`` with trimmed nanoseconds).
+Decoding has the Go decoder's tolerance (keys matched case-insensitively,
+unknown keys ignored, the last duplicate wins, ``null`` leaves a field
+unset) and raises only :class:`InvalidMessageJSONError`.
+
+The payload is plain JSON data (``dict``/``list``/...), a
+:class:`~lethean.smsg.RawJSON`, or any object with ``to_json_value()``;
+dict keys are written in insertion order, which is how Go writes struct
+fields.
+"""
+
+import uuid
+
+import attrs
+
+from lethean.errors import MalformedError
+from lethean.smsg._gojson import fold_key, go_string, loads_strict, marshal, top_level_pairs, utf8
+from lethean.smsg._gotime import InvalidTimestampError, Timestamp, ZERO_TIME
+
+__all__ = [
+    "InvalidMessageJSONError",
+    "Message",
+    "new_message",
+    "reply",
+    "error_reply",
+    "encode_message",
+    "decode_message",
+    "MESSAGE_TYPES",
+    "HANDSHAKE",
+    "HANDSHAKE_ACK",
+    "PING",
+    "PONG",
+    "DISCONNECT",
+    "GET_STATS",
+    "STATS",
+    "START_MINER",
+    "STOP_MINER",
+    "MINER_ACK",
+    "DEPLOY",
+    "DEPLOY_ACK",
+    "GET_LOGS",
+    "LOGS",
+    "ERROR",
+    "ERROR_UNKNOWN",
+    "ERROR_INVALID_MESSAGE",
+    "ERROR_UNAUTHORIZED",
+    "ERROR_NOT_FOUND",
+    "ERROR_OPERATION_FAILED",
+    "ERROR_TIMEOUT",
+    "DISCONNECT_NORMAL",
+    "DISCONNECT_GOING_AWAY",
+    "DISCONNECT_PROTOCOL_ERROR",
+    "DISCONNECT_IDLE_TIMEOUT",
+    "DISCONNECT_SHUTDOWN",
+    "PROTOCOL_VERSION",
+    "SUPPORTED_PROTOCOL_VERSIONS",
+]
+
+# Message types (envelope.md section 3); compared exactly, case-sensitive.
+HANDSHAKE = "handshake"
+HANDSHAKE_ACK = "handshake_ack"
+PING = "ping"
+PONG = "pong"
+DISCONNECT = "disconnect"
+GET_STATS = "get_stats"
+STATS = "stats"
+START_MINER = "start_miner"
+STOP_MINER = "stop_miner"
+MINER_ACK = "miner_ack"
+DEPLOY = "deploy"
+DEPLOY_ACK = "deploy_ack"
+GET_LOGS = "get_logs"
+LOGS = "logs"
+ERROR = "error"
+#: Every type the reference defines.
+MESSAGE_TYPES = frozenset((
+    HANDSHAKE, HANDSHAKE_ACK, PING, PONG, DISCONNECT, GET_STATS, STATS,
+    START_MINER, STOP_MINER, MINER_ACK, DEPLOY, DEPLOY_ACK, GET_LOGS, LOGS, ERROR,
+))
+
+# Error payload codes (envelope.md section 5); the reference only sends 1004.
+ERROR_UNKNOWN = 1000
+ERROR_INVALID_MESSAGE = 1001
+ERROR_UNAUTHORIZED = 1002
+ERROR_NOT_FOUND = 1003
+ERROR_OPERATION_FAILED = 1004
+ERROR_TIMEOUT = 1005
+
+# Disconnect payload codes (envelope.md 4.6); not WebSocket close codes.
+DISCONNECT_NORMAL = 1000
+DISCONNECT_GOING_AWAY = 1001
+DISCONNECT_PROTOCOL_ERROR = 1002
+DISCONNECT_IDLE_TIMEOUT = 1003
+DISCONNECT_SHUTDOWN = 1004
+
+#: The protocol version an initiator states, and the set a responder accepts.
+PROTOCOL_VERSION = "1.0"
+SUPPORTED_PROTOCOL_VERSIONS = ("1.0",)
+
+
+class InvalidMessageJSONError(MalformedError):
+    """The message is not a valid mesh envelope."""
+
+    kind = "invalid_message_json"
+
+
+@attrs.frozen
+class Message:
+    """
+    One mesh message.  ``from_`` is the JSON ``from`` and ``reply_to`` the
+    JSON ``replyTo``; ``payload`` is ``None`` when there is none.
+
+    The string fields are not validated on construction (messages are
+    built on the hot path); encoding a non-string raises ``TypeError``.
+    """
+
+    id: str
+    type: str
+    from_: str
+    to: str
+    ts: Timestamp = attrs.field(validator=attrs.validators.instance_of(Timestamp))
+    payload: object = None
+    reply_to: str = ""
+
+    def to_json(self):
+        """The envelope text, exactly as the Go mesh encoder writes it."""
+        return encode_message(self)
+
+    def to_bytes(self):
+        """The envelope as UTF-8 bytes (what a handshake text frame carries)."""
+        return utf8(encode_message(self))
+
+    @classmethod
+    def from_json(cls, data):
+        """Decode envelope text or bytes; see :func:`decode_message`."""
+        return decode_message(data)
+
+
+def encode_message(message):
+    """
+    The envelope text of ``message`` (Go mesh encoder: HTML escaping off).
+
+    Raises ``ValueError``/``TypeError`` for a payload Go could not encode
+    either (NaN, infinities, non-string keys, unknown objects).
+    """
+    text = "".join((
+        '{"id":', go_string(message.id, False),
+        ',"type":', go_string(message.type, False),
+        ',"from":', go_string(message.from_, False),
+        ',"to":', go_string(message.to, False),
+        ',"ts":"', str(message.ts),
+        '","payload":', marshal(message.payload, html=False),
+    ))
+    if message.reply_to:
+        return text + ',"replyTo":' + go_string(message.reply_to, False) + "}"
+    return text + "}"
+
+
+# Field name as Go matches it (case-insensitively) -> attribute.
+_FIELDS = {"id": "id", "type": "type", "from": "from_", "to": "to", "ts": "ts",
+           "payload": "payload", "replyto": "reply_to"}
+_CANONICAL = frozenset(("id", "type", "from", "to", "ts", "payload", "replyTo"))
+
+
+def decode_message(data):
+    """
+    A :class:`Message` from envelope JSON (``str`` or UTF-8 ``bytes``).
+
+    Missing fields take Go's zero values (``""``, the zero time, ``None``);
+    a present field of the wrong JSON type, an invalid ``ts`` or anything
+    that is not a JSON object raises :class:`InvalidMessageJSONError`.
+    """
+    if not isinstance(data, str):
+        # Go replaces invalid UTF-8 inside strings; outside them it is a
+        # syntax error either way.
+        data = bytes(data).decode("utf-8", "replace")
+    try:
+        document = loads_strict(data)
+    except ValueError as e:
+        raise InvalidMessageJSONError("not JSON: {}".format(e)) from None
+    if type(document) is not dict:
+        raise InvalidMessageJSONError("a message is a JSON object, not {}".format(
+            type(document).__name__))
+    get = document.get
+    message_id, message_type, from_, to, ts, reply_to = (
+        get("id", ""), get("type", ""), get("from", ""), get("to", ""), get("ts"),
+        get("replyTo", ""))
+    if (type(message_id) is str and type(message_type) is str and type(from_) is str
+            and type(to) is str and type(ts) is str and type(reply_to) is str
+            and document.keys() <= _CANONICAL):
+        # What every Go sender writes: the canonical keys, each a string.
+        try:
+            ts = Timestamp.parse(ts)
+        except InvalidTimestampError as e:
+            raise InvalidMessageJSONError(str(e)) from None
+        return Message(message_id, message_type, from_, to, ts, get("payload"), reply_to)
+    # Other spellings, nulls or bad types: replay the keys in order as Go
+    # does, so that the last occurrence of a field wins.
+    return _build(top_level_pairs(data))
+
+
+def _build(pairs):
+    fields = {"id": "", "type": "", "from_": "", "to": "", "ts": None,
+              "payload": None, "reply_to": ""}
+    for key, value in pairs:
+        name = _FIELDS.get(key) or _FIELDS.get(fold_key(key))
+        if name is None:
+            continue
+        if name == "payload":
+            fields["payload"] = value
+        elif value is None:
+            continue  # Go: null leaves a non-pointer field as it was
+        elif type(value) is not str:
+            raise InvalidMessageJSONError("field {!r} must be a string, not {}".format(
+                key, type(value).__name__))
+        else:
+            fields[name] = value
+    ts = fields["ts"]
+    if ts is None:
+        fields["ts"] = ZERO_TIME
+    else:
+        try:
+            fields["ts"] = Timestamp.parse(ts)
+        except InvalidTimestampError as e:
+            raise InvalidMessageJSONError(str(e)) from None
+    return Message(**fields)
+
+
+def _new_id():
+    return str(uuid.uuid4())
+
+
+def _now(clock):
+    return Timestamp.from_unix(clock.seconds())
+
+
+def new_message(type, from_, to, payload=None, *, clock, message_id=None):
+    """
+    A new message stamped by ``clock`` (``IReactorTime``), in UTC.
+
+    ``message_id`` defaults to a random UUID v4, as the reference uses.
+    """
+    return Message(id=message_id or _new_id(), type=type, from_=from_, to=to,
+                   ts=_now(clock), payload=payload)
+
+
+def reply(request, type, payload=None, *, clock, from_=None, message_id=None):
+    """
+    A reply to ``request`` (envelope.md 1.2): ``to`` is the request's
+    ``from`` and ``replyTo`` its ``id``.
+
+    The reference puts the request's ``to`` in ``from``; pass your own node
+    id as ``from_`` instead (recommended: no Go peer checks it, and it is
+    then true).
+    """
+    return Message(id=message_id or _new_id(), type=type,
+                   from_=request.to if from_ is None else from_,
+                   to=request.from_, ts=_now(clock), payload=payload,
+                   reply_to=request.id)
+
+
+def error_reply(request, message, *, from_, clock, code=ERROR_OPERATION_FAILED,
+                message_id=None):
+    """
+    The ``error`` reply a worker sends when handling ``request`` failed:
+    payload ``{"code":code,"message":message}``, ``from`` our own id.
+    """
+    return reply(request, ERROR, {"code": code, "message": message}, clock=clock,
+                 from_=from_, message_id=message_id)

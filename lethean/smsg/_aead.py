@@ -1,0 +1,91 @@
+"""
+XChaCha20-Poly1305 (IETF, no associated data) straight through libsodium.
+
+PyNaCl's ``nacl.bindings`` wrappers cost about as much per call as the
+cipher itself on a mesh-sized message; calling the same libsodium functions
+through PyNaCl's cffi handle halves that and lets :func:`open_sealed` read
+from inside a received frame without copying it.  Sizes are checked here,
+before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
+the public bindings are used instead.
+"""
+
+from lethean.smsg._errors import DecryptionError
+
+__all__ = ["seal", "open_sealed"]
+
+_KEY = 32
+_NONCE = 24
+_TAG = 16
+
+try:
+    from nacl._sodium import ffi as _ffi, lib as _lib
+    from nacl.bindings import sodium_init
+
+    sodium_init()
+    _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
+    _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
+except (ImportError, AttributeError):  # pragma: no cover - depends on PyNaCl
+    _ffi = None
+
+
+def _check(nonce, key):
+    if len(key) != _KEY or len(nonce) != _NONCE:
+        raise ValueError("XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce")
+
+
+if _ffi is not None:
+    _NULL = _ffi.NULL
+    _new = _ffi.new
+    _buffer = _ffi.buffer
+    _from_buffer = _ffi.from_buffer
+    _encrypt = _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
+    _decrypt = _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
+
+    def seal(plaintext, nonce, key):
+        """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
+        _check(nonce, key)
+        size = len(plaintext) + _TAG
+        out = _new("unsigned char[]", size)
+        _encrypt(out, _NULL, plaintext, len(plaintext), _NULL, 0, _NULL, nonce, key)
+        return _buffer(out, size)[:]
+
+    def open_sealed(data, offset, nonce, key):
+        """
+        The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
+        :class:`DecryptionError` when it is too short or does not verify.
+        """
+        _check(nonce, key)
+        size = len(data) - offset - _TAG
+        if size < 0 or offset < 0:
+            raise DecryptionError("ciphertext shorter than its tag")
+        source = data if type(data) is bytes and not offset else _from_buffer(data) + offset
+        out = _new("unsigned char[]", size or 1)
+        failed = _decrypt(out, _NULL, _NULL, source, size + _TAG, _NULL, 0, nonce, key)
+        if failed:
+            raise DecryptionError("authentication failed")
+        return _buffer(out, size)[:]
+
+else:  # pragma: no cover - depends on PyNaCl
+    from nacl.bindings import (
+        crypto_aead_xchacha20poly1305_ietf_decrypt as _binding_decrypt,
+        crypto_aead_xchacha20poly1305_ietf_encrypt as _binding_encrypt,
+    )
+    from nacl.exceptions import CryptoError
+
+    def seal(plaintext, nonce, key):
+        """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
+        _check(nonce, key)
+        return _binding_encrypt(bytes(plaintext), None, bytes(nonce), bytes(key))
+
+    def open_sealed(data, offset, nonce, key):
+        """
+        The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
+        :class:`DecryptionError` when it is too short or does not verify.
+        """
+        _check(nonce, key)
+        if len(data) - offset < _TAG:
+            raise DecryptionError("ciphertext shorter than its tag")
+        try:
+            return _binding_decrypt(bytes(data[offset:]), None, bytes(nonce), bytes(key))
+        except CryptoError:
+            raise DecryptionError("authentication failed") from None

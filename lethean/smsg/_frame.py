@@ -1,0 +1,286 @@
+"""
+Sealing and opening mesh frames: the envelope text goes into the ``body``
+of an SMSG message object, which is encrypted with the sigil and wrapped in
+an ``SMSG`` Trix container (smsg.md).
+
+A :class:`FrameCipher` is built once per connection from the peers' shared
+secret; it derives the frame key (``SHA-256(base64(secret))``) once, so
+sealing a frame costs one JSON string escape, one key stream and one AEAD
+call.
+"""
+
+import base64
+import hashlib
+import os
+import struct
+import zlib
+
+from lethean.smsg._aead import open_sealed, seal as _aead_seal
+from lethean.smsg._errors import (
+    DecryptionError,
+    FrameTooLargeError,
+    InvalidPayloadError,
+    PlaintextTooLargeError,
+    UnsupportedFormatError,
+)
+from lethean.smsg._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
+from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
+from lethean.smsg._trix import pack_trix, unpack_trix
+
+__all__ = [
+    "FrameCipher",
+    "MAX_FRAME_BYTES",
+    "SMSG_MAGIC",
+    "SMSG_HEADER",
+    "FRAME_OVERHEAD_BYTES",
+    "frame_password",
+    "frame_key",
+    "seal",
+    "open_frame",
+    "encode_plaintext",
+    "decode_plaintext",
+]
+
+#: The container magic of mesh frames.
+SMSG_MAGIC = b"SMSG"
+#: The header every reference sender writes (and the only one we write).
+SMSG_HEADER = {"algorithm": "chacha20poly1305", "version": "1.0"}
+#: Largest frame sealed or opened by default: the Go receiver's WebSocket
+#: read limit (``MaxMessageSize``, 1 MiB); a bigger frame kills the
+#: connection on the Go side.
+MAX_FRAME_BYTES = 1024 * 1024
+
+# Container prefix up to the sigil payload: magic, version, length, header.
+_PREFIX = pack_trix(SMSG_MAGIC, SMSG_HEADER, b"")
+_PREFIX_LEN = len(_PREFIX)
+#: Bytes a frame adds to its plaintext (97).
+FRAME_OVERHEAD_BYTES = _PREFIX_LEN + OVERHEAD_BYTES
+_PAYLOAD_START = _PREFIX_LEN + NONCE_BYTES
+_U32 = struct.Struct(">I")
+
+
+def frame_password(shared_secret):
+    """The SMSG password of a shared secret: its padded standard base64."""
+    return base64.b64encode(shared_secret).decode("ascii")
+
+
+def frame_key(shared_secret):
+    """The frame (and deploy bundle) key: SHA-256 of :func:`frame_password`."""
+    return hashlib.sha256(base64.b64encode(shared_secret)).digest()
+
+
+def encode_plaintext(body, timestamp):
+    """
+    The SMSG message object as Go's ``json.Marshal`` writes it:
+    ``{"body":"...","timestamp":N}`` with HTML escaping on (``timestamp``
+    is omitted when 0, as Go's ``omitempty`` does).
+    """
+    text = '{"body":' + go_string(body, True)
+    if timestamp:
+        text += ',"timestamp":' + int.__repr__(int(timestamp))
+    return utf8(text + "}")
+
+
+# Go types of the smsg.Message fields; a present value of another JSON type
+# fails Go's decoding of the whole object.
+_SMSG_FIELDS = {"subject": str, "body": str, "from": str, "timestamp": int,
+                "attachments": list, "reply_key": dict, "meta": dict}
+_FAST_KEYS = frozenset(("body", "timestamp"))
+_INT64 = range(-2**63, 2**63)
+
+
+def decode_plaintext(plaintext):
+    """
+    The ``body`` of an SMSG message object (``""`` when absent).
+
+    Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
+    object or a known field has the wrong JSON type.
+    """
+    text = plaintext.decode("utf-8", "replace")
+    try:
+        document = loads_strict(text)
+    except ValueError as e:
+        raise InvalidPayloadError("plaintext is not JSON: {}".format(e)) from None
+    if type(document) is not dict:
+        raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
+            type(document).__name__))
+    body = document.get("body")
+    timestamp = document.get("timestamp", 0)
+    if (type(body) is str and type(timestamp) is int and timestamp in _INT64
+            and document.keys() <= _FAST_KEYS):
+        return body
+    # Other keys, spellings or nulls: replay the pairs in order as Go does.
+    body = ""
+    for key, value in top_level_pairs(text):
+        name = key if key in _SMSG_FIELDS else fold_key(key)
+        expected = _SMSG_FIELDS.get(name)
+        if expected is None or value is None:
+            continue
+        if type(value) is not expected or (expected is int and value not in _INT64):
+            raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
+        if name == "body":
+            body = value
+    return body
+
+
+def _gunzip(data, limit):
+    """Concatenated gzip members, refusing to produce more than ``limit`` bytes."""
+    out = []
+    total = 0
+    try:
+        while True:
+            inflater = zlib.decompressobj(31)
+            chunk = inflater.decompress(data, limit - total + 1)
+            total += len(chunk)
+            if total > limit:
+                raise PlaintextTooLargeError("gzip plaintext over {} bytes".format(limit))
+            if not inflater.eof:
+                raise InvalidPayloadError("truncated gzip plaintext")
+            out.append(chunk)
+            data = inflater.unused_data
+            if not data:
+                return b"".join(out)
+    except zlib.error as e:
+        raise InvalidPayloadError("bad gzip plaintext: {}".format(e)) from None
+
+
+class FrameCipher:
+    """
+    Seals and opens the SMSG frames of one peer pair.
+
+    Build it once per connection with the shared secret (identity.md 4);
+    the key is kept out of ``repr``.  ``max_frame_bytes`` bounds both
+    directions: :meth:`seal` refuses to produce a frame the peer would
+    drop, and :meth:`open` refuses bigger input before decrypting.
+    """
+
+    __slots__ = ("_key", "max_frame_bytes")
+
+    def __init__(self, shared_secret, *, max_frame_bytes=MAX_FRAME_BYTES):
+        if len(shared_secret) != 32:
+            raise ValueError("a shared secret is 32 bytes")
+        self._key = frame_key(bytes(shared_secret))
+        self.max_frame_bytes = max_frame_bytes
+
+    @classmethod
+    def from_key(cls, key, *, max_frame_bytes=MAX_FRAME_BYTES):
+        """A cipher for an already derived 32-byte frame key."""
+        if len(key) != KEY_BYTES:
+            raise ValueError("a frame key is 32 bytes")
+        cipher = cls.__new__(cls)
+        cipher._key = bytes(key)
+        cipher.max_frame_bytes = max_frame_bytes
+        return cipher
+
+    def __repr__(self):
+        return "<FrameCipher max_frame_bytes={}>".format(self.max_frame_bytes)
+
+    def seal(self, message, *, timestamp, nonce=None):
+        """
+        One frame carrying ``message`` (a ``Message`` or its envelope text).
+
+        ``timestamp`` is the SMSG timestamp, Unix seconds; ``nonce`` is for
+        reproducible tests only.  Raises :class:`FrameTooLargeError` when
+        the frame would exceed ``max_frame_bytes``.
+        """
+        body = message if isinstance(message, str) else message.to_json()
+        if not body:
+            raise ValueError("an SMSG body cannot be empty")
+        return self.seal_plaintext(encode_plaintext(body, timestamp), nonce)
+
+    def seal_plaintext(self, plaintext, nonce=None):
+        """One frame around an already encoded SMSG plaintext."""
+        size = FRAME_OVERHEAD_BYTES + len(plaintext)
+        if size > self.max_frame_bytes:
+            raise FrameTooLargeError("frame of {} bytes, limit {}".format(
+                size, self.max_frame_bytes))
+        if nonce is None:
+            nonce = os.urandom(NONCE_BYTES)
+        elif len(nonce) != NONCE_BYTES:
+            raise ValueError("a nonce is 24 bytes")
+        else:
+            nonce = bytes(nonce)
+        sealed = _aead_seal(xor_obfuscate(plaintext, nonce), nonce, self._key)
+        return b"".join((_PREFIX, nonce, sealed))
+
+    def open_plaintext(self, frame):
+        """
+        The decrypted SMSG plaintext of a frame (decompressed if it was a
+        gzip frame, within ``max_frame_bytes``).
+
+        Raises :class:`FrameTooLargeError`, a
+        :class:`~lethean.smsg.ContainerError`, :class:`DecryptionError` or
+        :class:`InvalidPayloadError`.
+        """
+        size = len(frame)
+        if size > self.max_frame_bytes:
+            raise FrameTooLargeError("frame of {} bytes, limit {}".format(
+                size, self.max_frame_bytes))
+        if frame[:_PREFIX_LEN] == _PREFIX:
+            # What every reference sender writes: no header to parse, and
+            # the cipher reads the ciphertext in place.
+            header = None
+            data = frame
+            start = _PREFIX_LEN
+        else:
+            header, data = unpack_trix(frame, SMSG_MAGIC)
+            start = 0
+        if len(data) - start < OVERHEAD_BYTES:
+            raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
+                len(data) - start))
+        nonce = bytes(data[start:start + NONCE_BYTES])
+        plaintext = xor_obfuscate(
+            open_sealed(data, start + NONCE_BYTES, nonce, self._key), nonce)
+        if header:
+            plaintext = self._apply_header(header, plaintext)
+        return plaintext
+
+    def _apply_header(self, header, plaintext):
+        """Undo the optional ``compression`` and ``format`` a Go receiver honours."""
+        compression = header.get("compression")
+        if compression == "gzip":
+            # Go inflates without any bound (a decompression bomb); we stop
+            # at the frame limit, which an honest sender cannot exceed.
+            plaintext = _gunzip(plaintext, self.max_frame_bytes)
+        elif compression == "zstd":
+            raise UnsupportedFormatError("zstd-compressed frames are refused")
+        if header.get("format") == "v2":
+            if len(plaintext) < 4:
+                raise InvalidPayloadError("v2 plaintext shorter than its length prefix")
+            (length,) = _U32.unpack_from(plaintext)
+            if length > len(plaintext) - 4:
+                raise InvalidPayloadError("v2 JSON length {} overruns the plaintext".format(length))
+            plaintext = plaintext[4:4 + length]
+        return plaintext
+
+    def open_body(self, frame):
+        """The envelope text a frame carries (see :meth:`open_plaintext`)."""
+        return decode_plaintext(self.open_plaintext(frame))
+
+    def open(self, frame):
+        """
+        The :class:`~lethean.mesh.Message` a frame carries.
+
+        Raises only lethean errors: container, decryption, payload errors,
+        or ``InvalidMessageJSONError`` when the body is not an envelope.
+        """
+        return _decode_message(self.open_body(frame))
+
+
+def _decode_message(body):
+    # Imported on first use: lethean.mesh imports this package.
+    global _decode_message
+    from lethean.mesh._envelope import decode_message
+    _decode_message = decode_message
+    return decode_message(body)
+
+
+def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_FRAME_BYTES):
+    """One frame for ``message``; build a :class:`FrameCipher` to send many."""
+    cipher = FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes)
+    return cipher.seal(message, timestamp=timestamp, nonce=nonce)
+
+
+def open_frame(shared_secret, frame, *, max_frame_bytes=MAX_FRAME_BYTES):
+    """The message in one frame; build a :class:`FrameCipher` to open many."""
+    return FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes).open(frame)
