@@ -4,6 +4,7 @@ import base64
 import datetime
 import hashlib
 
+from hypothesis import given, settings, strategies as st
 from twisted.internet import defer, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
@@ -13,6 +14,7 @@ from zope.interface.verify import verifyObject
 from lethean.interfaces import IPeerRegistry
 from lethean.peers import (
     DEFAULT_SCORE,
+    PeerError,
     AuthMode,
     IdentityMismatchError,
     InvalidPeerError,
@@ -378,3 +380,18 @@ class AuthTests(SynchronousTestCase):
         self.registry.set_auth_mode(AuthMode.ALLOWLIST)
         [event] = [e for e in events if "mode" in e]
         self.assertEqual((event["log_level"], event["mode"]), (LogLevel.info, "allowlist"))
+
+    @settings(max_examples=200)
+    @given(st.one_of(st.text(max_size=50), st.sampled_from([ID_A, ID_B])),
+           st.one_of(st.text(max_size=60), st.sampled_from([KEY_A, KEY_B, KEY_A[:-2] + "x=", KEY_A + "="])),
+           st.sampled_from(list(AuthMode)))
+    def test_any_claim_is_answered(self, claimed_id, public_key, mode):
+        """Whatever a peer claims, check_peer raises only PeerError and is_peer_allowed agrees."""
+        self.registry.set_auth_mode(mode)
+        try:
+            self.registry.check_peer(claimed_id, public_key)
+        except PeerError:
+            self.assertFalse(self.registry.is_peer_allowed(claimed_id, public_key))
+        else:
+            self.assertTrue(self.registry.is_peer_allowed(claimed_id, public_key))
+            self.assertEqual(claimed_id, node_id_for(public_key))

@@ -4,6 +4,7 @@ import json
 import os
 import threading
 
+from hypothesis import given, settings, strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
@@ -317,6 +318,23 @@ class DamagedFileTests(FileTestCase):
         self.assertEqual(len(self.aside()), 1)
         self.assertEqual(self.open().auth_mode, AuthMode.ALLOWLIST)
         self.assertTrue(self.warnings())
+
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.binary(max_size=120), st.binary(max_size=60), st.binary(max_size=40))
+    def test_any_file_content_starts(self, peers_data, allowlist_data, auth_data):
+        """Whatever the three files hold, the registry starts, and damaged ones are set aside."""
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+        self.path = os.path.join(self.directory, "peers.json")
+        self.write(peers_data)
+        self.write(allowlist_data, ".allowlist.json")
+        self.write(auth_data, ".auth.json")
+        registry = self.open()
+        self.assertIn(registry.auth_mode, list(AuthMode))
+        self.successResultOf(registry.close())
+        for name in ("peers.json", "peers.json.allowlist.json", "peers.json.auth.json"):
+            self.assertTrue(os.path.exists(os.path.join(self.directory, name)), name)
 
 
 class AtomicWriteTests(SynchronousTestCase):

@@ -5,7 +5,15 @@ import datetime
 from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from lethean.peers import InvalidPeerError, InvalidPeerNameError, Peer, decode_peers, encode_peers, validate_peer_name
+from lethean.peers import (
+    InvalidPeerError,
+    InvalidPeerNameError,
+    Peer,
+    decode_peers,
+    encode_peers,
+    sanitise_peer_name,
+    validate_peer_name,
+)
 from lethean.peers._gojson import format_time, go_float, go_string, parse_time
 from lethean.peers._record import decode_string_array
 
@@ -244,3 +252,23 @@ class NameTests(SynchronousTestCase):
             self.assertEqual(
                 str(e), "peer name contains invalid characters (use alphanumeric, hyphens, underscores, spaces)",
                 repr(name))
+
+    def test_sanitise_examples(self):
+        """Host names and other foreign names become the nearest valid name."""
+        cases = [("node.example.com", "node-example-com"), ("  -x-  ", "x"), ("a..b", "a-b"),
+                 ("héllo wörld", "h-llo w-rld"), ("...", ""), ("", ""), ("ok name", "ok name"),
+                 ("a" * 63 + ".b", "a" * 63)]
+        for name, expected in cases:
+            self.assertEqual(sanitise_peer_name(name), expected, name)
+
+    @settings(max_examples=300)
+    @given(st.text(max_size=100))
+    def test_sanitised_names_are_valid(self, name):
+        """Whatever goes in, a valid name comes out, and valid names are kept as they are."""
+        clean = sanitise_peer_name(name)
+        validate_peer_name(clean)
+        try:
+            validate_peer_name(name)
+        except InvalidPeerNameError:
+            return
+        self.assertEqual(clean, name)

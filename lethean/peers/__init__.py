@@ -30,6 +30,7 @@ from lethean.peers._record import (
     Peer,
     decode_peers,
     encode_peers,
+    sanitise_peer_name,
     validate_peer_name,
 )
 from lethean.peers._registry import (
@@ -80,6 +81,7 @@ __all__ = [
     "encode_peers",
     "node_id_for",
     "rank_peers",
+    "sanitise_peer_name",
     "validate_peer_name",
     "write_atomic",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_SCORE",
     "MAX_NAME_BYTES",
     "validate_peer_name",
+    "sanitise_peer_name",
     "as_finite_float",
     "encode_peers",
     "decode_peers",
@@ -66,6 +67,25 @@ def validate_peer_name(name):
         raise InvalidPeerNameError(TOO_LONG)
     if _NAME_RE.fullmatch(name) is None:
         raise InvalidPeerNameError(BAD_CHARACTERS)
+
+
+_INVALID_RUN_RE = re.compile(r"[^a-zA-Z0-9\-_ ]+", re.ASCII)
+_EDGE_RE = re.compile(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", re.ASCII)
+
+
+def sanitise_peer_name(name):
+    """
+    The nearest valid peer name to ``name`` (possibly empty, which is valid).
+
+    For names chosen by someone else, such as a connecting node's host name:
+    the reference fails to register ``node.example.com`` at all, lethean
+    registers it as ``node-example-com``.  Runs of other characters become
+    one hyphen, the ends are trimmed to a letter or digit, and the result is
+    cut to 64 characters.
+    """
+    name = _INVALID_RUN_RE.sub("-", name)
+    name = _EDGE_RE.sub("", name)
+    return _EDGE_RE.sub("", name[:MAX_NAME_BYTES])
 
 
 def _string(instance, attribute, value):

@@ -180,7 +180,7 @@ class PeerRegistry:
                        path=saved.path, reason=reason, error=str(e), kept=kept)
             return
         _log.warn("{path} is damaged ({reason}); moved it to {moved_to} and kept {kept} entries",
-                  path=saved.path, reason=reason, moved_to=moved_to, kept=kept)
+                  path=saved.path, reason=reason, error=reason, moved_to=moved_to, kept=kept)
         saved.dirty = True
 
     def _load_peers(self):
