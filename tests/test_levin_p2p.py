@@ -18,6 +18,7 @@ from lethean.levin import (
     COMMAND_TIMED_SYNC,
     Array,
     Bool,
+    ConnectionLostError,
     Header,
     InvokeTimeoutError,
     LevinFactory,
@@ -471,17 +472,32 @@ class _Chatter(Protocol):
         self.transport.write(b"SSH-2.0-OpenSSH\r\n")
 
 
+class _Hangup(Protocol):
+    """Not a Levin peer: closes without a word."""
+
+    def dataReceived(self, data):
+        self.transport.loseConnection()
+
+
 class NotLevinTests(SynchronousTestCase):
     """A peer whose first bytes are not a Levin signature is named as such."""
 
-    def run_against_chatter(self, flow):
+    def run_against(self, server, flow, error=_p2p.NotLevinError):
         clock = task.Clock()
         client_factory = _p2p._ClientFactory(clock, invoke_timeout=30)
         client, server, pump = connectedServerAndClient(
-            _Chatter, lambda: client_factory.buildProtocol(None), clock=clock)
+            server, lambda: client_factory.buildProtocol(None), clock=clock)
         d = Deferred.fromCoroutine(flow(client))
         pump.flush()
-        return self.failureResultOf(d, _p2p.NotLevinError)
+        return self.failureResultOf(d, error)
+
+    def run_against_chatter(self, flow):
+        return self.run_against(_Chatter, flow)
+
+    def test_silent_close(self):
+        """A peer that closes without sending a byte is asked about the port."""
+        failure = self.run_against(_Hangup, _p2p.ping_peer, ConnectionLostError)
+        self.assertIn("without sending anything", str(failure.value))
 
     def test_ping(self):
         """ping fails with NotLevinError quoting the peer's bytes."""

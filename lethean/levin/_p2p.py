@@ -673,14 +673,15 @@ class _ClientProtocol(LevinProtocol):
         super().__init__()
         self.lost = Deferred()
         self.not_levin = None
-        self._prefix = b""
+        #: The peer's first bytes (up to a signature's worth).
+        self.prefix = b""
 
     def dataReceived(self, data):
-        if len(self._prefix) < len(_SIGNATURE_BYTES):
-            self._prefix += data[:len(_SIGNATURE_BYTES) - len(self._prefix)]
-            if not _SIGNATURE_BYTES.startswith(self._prefix):
+        if len(self.prefix) < len(_SIGNATURE_BYTES):
+            self.prefix += data[:len(_SIGNATURE_BYTES) - len(self.prefix)]
+            if not _SIGNATURE_BYTES.startswith(self.prefix):
                 self.not_levin = NotLevinError("it sent {} {!r}".format(
-                    self._prefix.hex(), self._prefix))
+                    self.prefix.hex(), self.prefix))
         super().dataReceived(data)
 
     def connectionLost(self, reason=None):
@@ -743,6 +744,9 @@ async def _invoke(protocol, command, section, timeout):
         not_levin = getattr(protocol, "not_levin", None)
         if not_levin is not None:
             raise not_levin from None
+        if getattr(protocol, "prefix", None) == b"":
+            raise ConnectionLostError(
+                "the peer closed it without sending anything; is that its P2P port?") from None
         raise
 
 
