@@ -25,6 +25,7 @@ from lethean.levin import (
     COMMAND_REQUEST_SUPPORT_FLAGS,
     COMMAND_TIMED_SYNC,
     INVOKE_TIMEOUT_S,
+    MAX_PAYLOAD_SIZE,
     RETURN_ERROR_CONNECTION,
     RETURN_ERROR_HANDLER_NOT_DEFINED,
     RETURN_SUCCESS,
@@ -285,6 +286,16 @@ class TimeoutTests(SynchronousTestCase):
         protocol.connectionLost(Failure(ConnectionDone()))
         self.failureResultOf(other, ConnectionLostError)
 
+    def test_simultaneous_timeouts(self):
+        """Invokes timing out together all fail, with one log event and one close."""
+        protocol, transport, clock = connect()
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        waiting = [protocol.invoke(COMMAND_PING, {}), protocol.invoke(COMMAND_HANDSHAKE, {})]
+        clock.advance(INVOKE_TIMEOUT_S)
+        for d in waiting:
+            self.failureResultOf(d, InvokeTimeoutError)
+        self.assertEqual(len([e for e in events if e.get("reason") == "timeout"]), 1)
+
     def test_per_call_timeout(self):
         """``timeout=`` overrides the factory's."""
         protocol, _, clock = connect(invoke_timeout=60)
@@ -473,6 +484,25 @@ class AnswerTests(SynchronousTestCase):
         protocol.dataReceived(request(77, {}))
         [(_, payload)] = written(transport)
         self.assertEqual(payload, encode_storage({"echo": Uint32(77)}))
+
+
+class ConfigurationTests(SynchronousTestCase):
+    """The factory refuses settings that cannot work."""
+
+    def test_bad_settings(self):
+        """Negative or oversized limits, zero timeouts and odd codes are refused."""
+        clock = task.Clock()
+        for bad in (dict(max_payload_size=-1), dict(max_payload_size=MAX_PAYLOAD_SIZE + 1),
+                    dict(max_payload_size=1.5), dict(invoke_timeout=0),
+                    dict(invoke_timeout="soon"), dict(success_return_code=2**31),
+                    dict(max_depth=0), dict(max_items=-1)):
+            self.assertRaises(ValueOutOfRangeError, LevinFactory, clock, **bad)
+
+    def test_protocol_limit_checked(self):
+        """A connection's payload limit is checked like the factory's."""
+        protocol, _, _ = connect()
+        with self.assertRaises(ValueOutOfRangeError):
+            protocol.max_payload_size = -5
 
 
 class BadInputTests(SynchronousTestCase):

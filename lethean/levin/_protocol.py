@@ -32,6 +32,7 @@ from ._errors import (
     LevinError,
     PayloadTooBigError,
     ReturnCodeError,
+    ValueOutOfRangeError,
 )
 from ._header import (
     MAX_PAYLOAD_SIZE,
@@ -84,6 +85,12 @@ class _ReplySlot:
         self.packet = None
 
 
+def _check_payload_limit(size):
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_PAYLOAD_SIZE:
+        raise ValueOutOfRangeError("a payload limit is 0..{} bytes, not {!r}".format(
+            MAX_PAYLOAD_SIZE, size))
+
+
 def _describe_peer(transport):
     peer = transport.getPeer() if transport is not None else None
     host, port = getattr(peer, "host", None), getattr(peer, "port", None)
@@ -123,6 +130,7 @@ class LevinProtocol(Protocol):
 
     @max_payload_size.setter
     def max_payload_size(self, size):
+        _check_payload_limit(size)
         self._decoder.max_payload_size = size
 
     # -- Twisted's side ------------------------------------------------------
@@ -405,6 +413,18 @@ class LevinFactory(Factory):
     def __init__(self, reactor, *, handlers=None, max_payload_size=MAX_PAYLOAD_SIZE,
                  invoke_timeout=INVOKE_TIMEOUT_S, success_return_code=RETURN_SUCCESS,
                  epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+        _check_payload_limit(max_payload_size)
+        if invoke_timeout is not None and not (
+                isinstance(invoke_timeout, (int, float)) and invoke_timeout > 0):
+            raise ValueOutOfRangeError(
+                "invoke_timeout must be a positive number of seconds or None, not {!r}".format(
+                    invoke_timeout))
+        if not isinstance(max_depth, int) or max_depth < 1:
+            raise ValueOutOfRangeError("max_depth must be at least 1, not {!r}".format(max_depth))
+        if not isinstance(max_items, int) or max_items < 0:
+            raise ValueOutOfRangeError("max_items must be at least 0, not {!r}".format(max_items))
+        # Validated as a header field would be.
+        Header.response(0, 0, success_return_code)
         self.reactor = reactor
         self.handlers = dict(handlers or {})
         self.max_payload_size = max_payload_size
