@@ -329,8 +329,9 @@ class ModeTests(HostileArchiveMixin, SynchronousTestCase):
         tree = self.extract(member("bin", tarfile.DIRTYPE, mode=0o777),
                             member("bin/xmrig", data=b"x"), member("etc/c.json", data=b"{}"))
         self.assertEqual(tree.files, ("bin/xmrig", "etc/c.json"))
-        self.assertTrue(os.path.isdir(os.path.join(self.dest, "bin")))
-        self.assertEqual(stat.S_IMODE(os.stat(self.dest).st_mode), 0o755)
+        for folder in ("", "bin", "etc"):
+            mode = os.stat(os.path.join(self.dest, folder)).st_mode
+            self.assertEqual(stat.S_IMODE(mode), 0o755, folder)
 
     def test_executable_marked(self):
         """The member named as executable gains x wherever it has r."""

@@ -184,7 +184,10 @@ def _make_executable(path):
 
 
 def _verify(staging, expected_files, limits):
-    """Walk what was written, never following links; only expected files may be there."""
+    """
+    Walk what was written, never following links: only the expected regular
+    files (and folders) may be there.  Also fsyncs each file.
+    """
     found = set()
     total = 0
     for folder, dirnames, filenames in os.walk(staging):
@@ -192,6 +195,9 @@ def _verify(staging, expected_files, limits):
             path = os.path.join(folder, name)
             st = os.lstat(path)
             if stat.S_ISDIR(st.st_mode):
+                # tarfile leaves folder entries 0700 and implicit parents
+                # umask-dependent; make them all the reference's 0755.
+                os.chmod(path, DIR_MODE)
                 continue
             relative = os.path.relpath(path, staging).replace(os.sep, "/")
             if not stat.S_ISREG(st.st_mode):
