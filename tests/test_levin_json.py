@@ -13,6 +13,7 @@ from lethean.levin import (
     LevinMalformedError,
     Section,
     String,
+    Uint8,
     Uint32,
     Uint64,
     from_typed_json,
@@ -53,6 +54,12 @@ class PlainJsonTests(SynchronousTestCase):
         self.assertEqual(to_json_value(String(b"\xff")), "ff")
         self.assertEqual(to_json_value(String("tab\there\n")), "tab\there\n")
         self.assertEqual(to_json_value(String("")), "")
+
+    def test_names_always_printable(self):
+        """Name bytes that are not UTF-8 show as escapes, so the JSON encodes as UTF-8."""
+        plain = to_json_value(Section({b"a\xff": Uint8(1)}))
+        self.assertEqual(plain, {"a\\xff": 1})
+        json.dumps(plain, ensure_ascii=False).encode("utf-8")
 
     def test_modes(self):
         """``hex`` and ``utf8`` force one form for every string."""

@@ -147,6 +147,13 @@ class ValueTests(SynchronousTestCase):
         section = Section({b"\xff\x00": Uint8(1)})
         self.assertEqual(list(section), ["\udcff\x00"])
 
+    def test_one_spelling_per_wire_name(self):
+        """Names that encode to the same bytes are one name, spelt as decoding spells it."""
+        section = Section([("é", Uint8(1)), ("\udcc3\udca9", Uint8(2))])
+        self.assertEqual(list(section), ["é"])
+        self.assertEqual(section["é"], Uint8(2))
+        self.assertEqual(encode_storage(section), storage("04" "02c3a9" "0802"))
+
     def test_section_is_an_immutable_mapping(self):
         """Sections compare like dicts, hash, and cannot be changed in place."""
         a = Section([("x", Uint8(1)), ("y", Bool(False))])
@@ -284,6 +291,14 @@ class DecodeTests(SynchronousTestCase):
         deep_arrays = storage("04" + ("0161" "8c04" "04") * 29 + "0161" "8c04" "00")
         self.assertIsInstance(decode_storage(deep_arrays, max_depth=61), Section)
         self.assertRaises(LevinLimitError, decode_storage, deep_arrays, max_depth=60)
+
+    def test_python_recursion_limit(self):
+        """Nesting past what Python can recurse is a limit error, whatever max_depth says."""
+        self.assertRaises(LevinLimitError, decode_storage, nested(5000), max_depth=10**6)
+        section = Section({"a": Uint8(1)})
+        for _ in range(5000):
+            section = Section({"a": section})
+        self.assertRaises(LevinLimitError, encode_storage, section, max_depth=10**6)
 
     def test_item_limit(self):
         """Entries and array elements count against ``max_items``."""

@@ -57,6 +57,9 @@ def to_json_value(value, *, strings="auto"):
       hashes and ids show as hex, versions and statuses as text.
     * ``"hex"``: always lowercase hex (unambiguous).
     * ``"utf8"``: always text, undecodable bytes replaced by U+FFFD.
+
+    Entry names that are not UTF-8 show their odd bytes as ``\\xNN``, so the
+    result always encodes as UTF-8 (use :func:`to_typed_json` to keep them).
     """
     if strings not in _STRING_MODES:
         raise ValueError("strings must be one of {}".format(", ".join(_STRING_MODES)))
@@ -65,7 +68,7 @@ def to_json_value(value, *, strings="auto"):
 
 def _plain(value, strings):
     if isinstance(value, Section):
-        return {name: _plain(item, strings) for name, item in value.items()}
+        return {_display_name(name): _plain(item, strings) for name, item in value.items()}
     if isinstance(value, Array):
         return [_plain(item, strings) for item in value.items]
     if isinstance(value, String):
@@ -75,6 +78,12 @@ def _plain(value, strings):
             return value.value
         return "nan" if math.isnan(value.value) else ("inf" if value.value > 0 else "-inf")
     return value.value
+
+
+def _display_name(name):
+    # Bytes of a name that are not UTF-8 show as \xNN, so the result can
+    # always be written out as UTF-8.
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _string(raw, strings):

@@ -82,7 +82,10 @@ def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
     if not isinstance(section, Section):
         section = Section(section)
     out = bytearray(STORAGE_HEADER)
-    _Writer(out, epee_arrays, max_depth).section(section, 1)
+    try:
+        _Writer(out, epee_arrays, max_depth).section(section, 1)
+    except RecursionError:
+        raise LevinLimitError("nesting too deep for this Python") from None
     return bytes(out)
 
 
@@ -98,7 +101,8 @@ class _Writer:
 
     def section(self, section, depth):
         self.deeper(depth)
-        entries = sorted((encode_name(name), value) for name, value in section.items())
+        entries = sorted(((encode_name(name), value) for name, value in section.items()),
+                         key=lambda entry: entry[0])
         self.out += encode_varint(len(entries))
         for raw, value in entries:
             self.out.append(len(raw))
@@ -159,7 +163,11 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
     if version != STORAGE_VERSION:
         raise BadVersionError("unsupported storage version {}".format(version))
     reader = _Reader(data, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
-    return reader.section(1)
+    try:
+        return reader.section(1)
+    except RecursionError:
+        # Only reachable with a max_depth far above the default.
+        raise LevinLimitError("nesting too deep for this Python") from None
 
 
 class _Reader:

@@ -255,9 +255,8 @@ class Section(Mapping):
         checked = {}
         items = entries.items() if isinstance(entries, Mapping) else entries
         for name, value in items:
-            raw = encode_name(name)
-            if not isinstance(name, str):
-                name = decode_name(raw)
+            # One spelling per wire name: "\udcc3\udca9" and "é" are both c3 a9.
+            name = decode_name(encode_name(name))
             checked[name] = _check_value(name, value)
         object.__setattr__(self, "_entries", checked)
         object.__setattr__(self, "_hash", None)
