@@ -1,31 +1,19 @@
 """
-The few pieces of Go's ``encoding/json`` that peers.json needs, byte for byte.
+The two pieces of Go's ``encoding/json`` that peers.json needs, byte for byte.
 
 A Go peer and a Python peer should be able to share one registry file, and
-an unchanged registry should not churn on every save, so numbers, strings
-and timestamps are written exactly as Go writes them: integral floats
-without ``.0``, ``<``, ``>`` and ``&`` escaped, RFC 3339 times with trailing
-fractional zeros trimmed and ``0001-01-01T00:00:00Z`` for "never".
+an unchanged registry should not churn on every save, so numbers and
+strings are written exactly as Go writes them: integral floats without
+``.0``, ``<``, ``>`` and ``&`` escaped.  (Times use
+:class:`lethean.smsg.Timestamp`.)
 """
 
-import datetime
 import json
 import math
 import re
 from decimal import Decimal
 
-__all__ = [
-    "ZERO_TIME",
-    "go_float",
-    "go_string",
-    "format_time",
-    "parse_time",
-]
-
-#: Go's zero ``time.Time`` as ``encoding/json`` writes it; Python uses None.
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-_ZERO_INSTANT = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+__all__ = ["go_float", "go_string"]
 
 # Go additionally escapes these inside strings (HTML escaping is on).
 _GO_ESCAPES = {
@@ -40,11 +28,6 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # Anything that makes a string literal differ from '"' + text + '"'.
 _NEEDS_ESCAPE_RE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 
-_RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:(Z)|([+-])(\d{2}):(\d{2}))\Z",
-    re.ASCII,
-)
 
 
 def go_string(text):
@@ -88,62 +71,3 @@ def go_float(value):
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
-
-
-def format_time(moment):
-    """
-    An aware datetime (or None for Go's zero time) in Go's RFC 3339 form.
-
-    UTC is written ``Z``; other offsets as ``+hh:mm``; the fraction keeps
-    only its significant digits.
-    """
-    if moment is None:
-        return ZERO_TIME
-    offset = moment.utcoffset()
-    text = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(
-        moment.year, moment.month, moment.day,
-        moment.hour, moment.minute, moment.second,
-    )
-    if moment.microsecond:
-        text += ".{:06d}".format(moment.microsecond).rstrip("0")
-    if not offset:
-        return text + "Z"
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "-"
-    hours, minutes = divmod(abs(minutes), 60)
-    return text + "{}{:02d}:{:02d}".format(sign, hours, minutes)
-
-
-def parse_time(text):
-    """
-    An RFC 3339 timestamp as Go accepts it, as an aware datetime.
-
-    Go's zero time (at any offset) becomes None.  Fractions finer than a
-    microsecond are truncated: Python's datetime stops there.  Raises
-    ValueError for anything else.
-    """
-    match = _RFC3339_RE.match(text)
-    if match is None:
-        raise ValueError("not an RFC 3339 timestamp: {!r}".format(text[:40]))
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zulu, sign, off_h, off_m = match.groups()[6:]
-    microsecond = int((fraction or "0")[:6].ljust(6, "0"))
-    if zulu:
-        tz = datetime.timezone.utc
-    else:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise ValueError("bad time zone offset in {!r}".format(text[:40]))
-        delta = datetime.timedelta(hours=int(off_h), minutes=int(off_m))
-        tz = datetime.timezone(-delta if sign == "-" else delta)
-        if not delta:
-            tz = datetime.timezone.utc
-    try:
-        moment = datetime.datetime(year, month, day, hour, minute, second, microsecond, tz)
-    except (ValueError, OverflowError) as e:
-        raise ValueError(str(e)) from None
-    try:
-        if moment == _ZERO_INSTANT:
-            return None
-    except OverflowError:  # pragma: no cover - comparison near datetime.min
-        pass
-    return moment

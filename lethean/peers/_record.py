@@ -16,7 +16,12 @@ import attr
 from attrs import field, frozen
 
 from lethean.peers._errors import InvalidPeerError, InvalidPeerNameError
-from lethean.peers._gojson import format_time, go_float, go_string, parse_time
+from lethean.peers._gojson import go_float, go_string
+from lethean.smsg import InvalidTimestampError, Timestamp
+
+#: Go's zero time, which the reference writes for "never".
+ZERO_TIME_TEXT = "0001-01-01T00:00:00Z"
+_ZERO = Timestamp.parse(ZERO_TIME_TEXT)
 
 __all__ = [
     "Peer",
@@ -113,11 +118,18 @@ def _hops(instance, attribute, value):
         raise InvalidPeerError("hops out of int64 range")
 
 
-def _moment(instance, attribute, value):
+def _to_moment(value):
+    """A Timestamp or None ("never"); aware datetimes are converted, Go's zero time is None."""
     if value is None:
-        return
-    if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
-        raise InvalidPeerError("{} must be an aware datetime or None".format(attribute.name))
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.utcoffset() is None:
+            raise InvalidPeerError("a naive datetime has no time zone; attach one")
+        value = Timestamp.from_datetime(value)
+    if not isinstance(value, Timestamp):
+        raise InvalidPeerError("expected a Timestamp, an aware datetime or None")
+    # Go's IsZero looks at the instant only, whatever the zone.
+    return None if (value.seconds, value.nanos) == (_ZERO.seconds, _ZERO.nanos) else value
 
 
 @frozen
@@ -127,7 +139,10 @@ class Peer:
 
     Immutable: the registry swaps whole records, so a record you hold never
     changes under you and a save can encode a snapshot in another thread.
-    ``None`` times mean "never" (Go's zero time).  Whether the peer is
+    Times are :class:`lethean.smsg.Timestamp` values (nanoseconds and zone
+    offset kept, so a Go-written file is written back unchanged; pass an
+    aware ``datetime`` if you like, and use ``.to_datetime()`` to get one);
+    ``None`` means "never" (Go's zero time).  Whether the peer is
     connected is runtime state kept by the registry, not part of the record.
     """
 
@@ -136,8 +151,8 @@ class Peer:
     public_key: str = field(default="", validator=_string)
     address: str = field(default="", validator=_string)
     role: str = field(default="", validator=_string)
-    added_at: datetime.datetime = field(default=None, validator=_moment)
-    last_seen: datetime.datetime = field(default=None, validator=_moment)
+    added_at: Timestamp = field(default=None, converter=_to_moment)
+    last_seen: Timestamp = field(default=None, converter=_to_moment)
     ping_ms: float = field(default=0.0, converter=as_finite_float)
     hops: int = field(default=0, validator=_hops)
     geo_km: float = field(default=0.0, converter=as_finite_float)
@@ -176,7 +191,7 @@ def _encode_value(kind, value):
     if kind == "str":
         return go_string(value)
     if kind == "time":
-        return go_string(format_time(value))
+        return go_string(ZERO_TIME_TEXT if value is None else str(value))
     if kind == "int":
         return str(value)
     return go_float(value)
@@ -212,8 +227,8 @@ def _decode_value(kind, value):
         if not isinstance(value, str):
             raise InvalidPeerError("expected a timestamp string")
         try:
-            return parse_time(value)
-        except ValueError as e:
+            return _to_moment(Timestamp.parse(value))
+        except InvalidTimestampError as e:
             raise InvalidPeerError(str(e)) from None
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):

@@ -8,7 +8,6 @@ writes are durable and happen off the reactor thread, selection is
 deterministic and normalised by default.
 """
 
-import datetime
 import functools
 import os
 
@@ -49,6 +48,7 @@ from lethean.peers._record import (
     validate_peer_name,
 )
 from lethean.peers._select import NORMALISED_METRIC, RankIndex
+from lethean.smsg import Timestamp
 
 __all__ = [
     "PeerRegistry",
@@ -239,7 +239,7 @@ class PeerRegistry:
     # -- saving -----------------------------------------------------------
 
     def _now(self):
-        return datetime.datetime.fromtimestamp(self._reactor.seconds(), datetime.timezone.utc)
+        return Timestamp.from_unix(self._reactor.seconds())
 
     def _schedule_save(self):
         self._peers_file.dirty = True
