@@ -4,7 +4,7 @@ import json
 
 from hypothesis import given, settings
 from twisted.internet import task
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.protocol import Protocol
 from twisted.test.iosim import connectedServerAndClient
@@ -513,10 +513,14 @@ class NotLevinTests(SynchronousTestCase):
 
 
 class _Endpoint:
-    def __init__(self, result):
+    def __init__(self, result=None):
         self.result = result
+        self.factory = None
 
     def connect(self, factory):
+        self.factory = factory
+        if self.result is None:
+            return succeed(factory.buildProtocol(None))
         return self.result
 
 
@@ -539,3 +543,14 @@ class ConnectTests(SynchronousTestCase):
         clock.advance(0.1)
         failure = self.failureResultOf(d, _p2p.PeerUnreachableError)
         self.assertIn("5 s", str(failure.value))
+
+    def test_client_settings(self):
+        """The client's factory has the handlers, the timeout and a modest packet cap."""
+        endpoint = _Endpoint()
+        handlers = _p2p.polite_handlers(Section())
+        d = Deferred.fromCoroutine(_p2p.connect_peer(
+            task.Clock(), endpoint, timeout=5, handlers=handlers))
+        self.successResultOf(d)
+        self.assertEqual(endpoint.factory.handlers, handlers)
+        self.assertEqual(endpoint.factory.invoke_timeout, 5)
+        self.assertEqual(endpoint.factory.max_payload_size, _p2p.CLIENT_MAX_PAYLOAD_SIZE)

@@ -106,6 +106,7 @@ __all__ = [
     "NotLevinError",
     "polite_handlers",
     "connect_peer",
+    "CLIENT_MAX_PAYLOAD_SIZE",
     "close_peer",
     "ping_peer",
     "handshake_peer",
@@ -641,6 +642,11 @@ def _json_value(name, value):
 
 # --- a small client -------------------------------------------------------
 
+#: Largest packet the client accepts.  P2P replies are tens of kilobytes (a
+#: full peer list of 250 entries is about 20 KB); a block notification that
+#: slips in stays well under this.  The Go reference's 100 MiB is for nodes.
+CLIENT_MAX_PAYLOAD_SIZE = 4 * 1024 * 1024
+
 def polite_handlers(payload_data, support_flags=0):
     """
     Handlers answering what a daemon asks a connected peer: its support
@@ -703,18 +709,21 @@ class _ClientFactory(LevinFactory):
     protocol = _ClientProtocol
 
 
-async def connect_peer(reactor, endpoint, *, timeout, handlers=None):
+async def connect_peer(reactor, endpoint, *, timeout, handlers=None,
+                       max_payload_size=CLIENT_MAX_PAYLOAD_SIZE):
     """
     Connect to a Levin peer; returns the connected :class:`LevinProtocol`.
 
     ``endpoint`` is an ``IStreamClientEndpoint`` or a client endpoint string
     (``tcp:host=H:port=P``).  ``handlers`` answer the peer's requests (see
     :func:`polite_handlers`); ``timeout`` bounds the connection attempt and
-    is each invoke's default.  Raises :class:`PeerUnreachableError`.
+    is each invoke's default; a packet over ``max_payload_size`` drops the
+    connection.  Raises :class:`PeerUnreachableError`.
     """
     if isinstance(endpoint, str):
         endpoint = clientFromString(reactor, endpoint)
-    factory = _ClientFactory(reactor, handlers=handlers, invoke_timeout=timeout)
+    factory = _ClientFactory(reactor, handlers=handlers, invoke_timeout=timeout,
+                             max_payload_size=max_payload_size)
     connecting = endpoint.connect(factory)
     connecting.addTimeout(timeout, reactor)
     try:
