@@ -256,6 +256,14 @@ class InvokeTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
         self.failureResultOf(protocol.invoke(COMMAND_PING, {"a": 1}), ValueOutOfRangeError)
 
+    def test_bad_command_or_timeout(self):
+        """A command id or timeout that cannot work fails the invoke; nothing is sent."""
+        protocol, transport, clock = connect()
+        self.failureResultOf(protocol.invoke(-1, {}), ValueOutOfRangeError)
+        self.failureResultOf(protocol.invoke(COMMAND_PING, {}, timeout=0), ValueOutOfRangeError)
+        self.assertEqual((transport.value(), clock.getDelayedCalls()), (b"", []))
+        self.assertEqual(protocol._pending, {})
+
     def test_unsolicited_response_ignored(self):
         """A response nobody waits for is logged and dropped."""
         protocol, transport, _ = connect()

@@ -91,6 +91,14 @@ def _check_payload_limit(size):
             MAX_PAYLOAD_SIZE, size))
 
 
+def _check_timeout(timeout):
+    if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            or not timeout > 0):
+        raise ValueOutOfRangeError(
+            "a timeout is a positive number of seconds or None, not {!r}".format(timeout))
+
+
 def _describe_peer(transport):
     peer = transport.getPeer() if transport is not None else None
     host, port = getattr(peer, "host", None), getattr(peer, "port", None)
@@ -200,12 +208,17 @@ class LevinProtocol(Protocol):
             return fail(PayloadTooBigError("payload of {} bytes".format(len(payload))))
         if timeout is None:
             timeout = self.factory.invoke_timeout
+        try:
+            _check_timeout(timeout)
+            header = Header.request(command, len(payload))
+        except LetheanError:
+            return fail()
         entry = _Invoke(command, timeout)
         entry.deferred = Deferred(lambda d: self._cancel(entry))
         if timeout is not None:
             entry.timer = self.factory.reactor.callLater(timeout, self._timed_out, entry)
         self._pending.setdefault(command, deque()).append(entry)
-        self.send_packet(Header.request(command, len(payload)), payload)
+        self.send_packet(header, payload)
         return entry.deferred
 
     def notify(self, command, section):
@@ -414,11 +427,7 @@ class LevinFactory(Factory):
                  invoke_timeout=INVOKE_TIMEOUT_S, success_return_code=RETURN_SUCCESS,
                  epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
         _check_payload_limit(max_payload_size)
-        if invoke_timeout is not None and not (
-                isinstance(invoke_timeout, (int, float)) and invoke_timeout > 0):
-            raise ValueOutOfRangeError(
-                "invoke_timeout must be a positive number of seconds or None, not {!r}".format(
-                    invoke_timeout))
+        _check_timeout(invoke_timeout)
         if not isinstance(max_depth, int) or max_depth < 1:
             raise ValueOutOfRangeError("max_depth must be at least 1, not {!r}".format(max_depth))
         if not isinstance(max_items, int) or max_items < 0:
