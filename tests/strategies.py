@@ -216,3 +216,26 @@ messages = st.builds(
     payload=json_values,
     reply_to=st.text(max_size=40),
 )
+
+
+# --- Peer registry ----------------------------------------------------------
+
+from lethean.peers import Peer  # noqa: E402
+
+_finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+#: Peer records with any field content peers.json can hold (times from the
+#: SMSG section, so nanoseconds and zone offsets; None is "never").
+peer_records = st.builds(
+    Peer,
+    id=st.text(max_size=40),
+    name=st.text(max_size=20),
+    public_key=st.text(max_size=50),
+    address=st.text(max_size=30),
+    role=st.sampled_from(["controller", "worker", "dual", "", "<&>"]) | st.text(max_size=8),
+    added_at=st.none() | timestamps,
+    last_seen=st.none() | timestamps,
+    ping_ms=_finite_floats,
+    hops=st.integers(min_value=-2**63, max_value=2**63 - 1),
+    geo_km=_finite_floats,
+    score=_finite_floats,
+)

@@ -16,7 +16,8 @@ from lethean.peers import (
 )
 from lethean.peers._gojson import go_float, go_string
 from lethean.peers._record import decode_string_array
-from lethean.smsg import Timestamp
+
+from tests.strategies import peer_records
 
 UTC = datetime.timezone.utc
 
@@ -39,30 +40,6 @@ SPEC_PEER = Peer(
 )
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
-# Go times from year 1 to 9998, nanoseconds and zone offsets included.
-moments = st.one_of(
-    st.none(),
-    st.builds(
-        Timestamp,
-        seconds=st.integers(-62135596800 + 86400, 253370764800),
-        nanos=st.integers(0, 999_999_999),
-        offset=st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda minutes: minutes * 60),
-    ),
-)
-peers = st.builds(
-    Peer,
-    id=st.text(max_size=40),
-    name=st.text(max_size=20),
-    public_key=st.text(max_size=50),
-    address=st.text(max_size=30),
-    role=st.sampled_from(["controller", "worker", "dual", "", "<&>"]),
-    added_at=moments,
-    last_seen=moments,
-    ping_ms=finite,
-    hops=st.integers(-(2 ** 63), 2 ** 63 - 1),
-    geo_km=finite,
-    score=finite,
-)
 
 
 class FileFormatTests(SynchronousTestCase):
@@ -140,13 +117,13 @@ class FileFormatTests(SynchronousTestCase):
             self.assertTrue(problems, data)
 
     @settings(max_examples=100)
-    @given(st.lists(peers, max_size=5))
+    @given(st.lists(peer_records, max_size=5))
     def test_round_trip(self, records):
         """Whatever we write reads back to the same records, with no problems."""
         self.assertEqual(decode_peers(encode_peers(records)), (records, []))
 
     @settings(max_examples=200)
-    @given(st.lists(peers, min_size=1, max_size=4), st.data())
+    @given(st.lists(peer_records, min_size=1, max_size=4), st.data())
     def test_any_truncation_keeps_a_prefix(self, records, data):
         """A file cut anywhere yields a prefix of its records and a reason, never an exception."""
         encoded = encode_peers(records)
