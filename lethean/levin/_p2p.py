@@ -2,19 +2,18 @@
 The P2P commands CryptoNote daemons speak over Levin: handshake, timed sync,
 ping and support flags, for the Monero family and for Lethean.
 
-Three parts:
+Four parts:
 
 * constants: command names, the Monero network ids and genesis hashes;
 * builders of request (and our response) sections, with the field names
   and types daemons expect (a ``uint32`` port is not an ``int64``);
 * parsers of replies into small attrs records.  Daemons omit fields that hold
   their default, so every field is optional; a field that is present with
-  the wrong type or size is refused with :class:`UnexpectedReplyError`.
-
-and a small client: :func:`connect_peer`, then :func:`ping_peer` or
-:func:`handshake_peer`, then :func:`close_peer`; while connected it answers
-the daemon's own requests (support flags, timed sync) as a polite peer does
-(spec/levin.md section 5).
+  the wrong type or size is refused with :class:`UnexpectedReplyError`;
+* a small client: :func:`connect_peer`, then :func:`ping_peer` or
+  :func:`handshake_peer`, then :func:`close_peer`.  While connected it
+  answers the daemon's own requests (support flags, timed sync) as a polite
+  peer does (spec/levin.md section 5).
 """
 
 import ipaddress
@@ -646,6 +645,7 @@ def _json_value(name, value):
 #: full peer list of 250 entries is about 20 KB); a block notification that
 #: slips in stays well under this.  The Go reference's 100 MiB is for nodes.
 CLIENT_MAX_PAYLOAD_SIZE = 4 * 1024 * 1024
+
 
 def polite_handlers(payload_data, support_flags=0):
     """
