@@ -94,6 +94,25 @@ class BundleJSONTests(SynchronousTestCase):
         self.assertEqual(Bundle.from_json(text).name, "a\ufffdb")
 
 
+class DeployPayloadTests(SynchronousTestCase):
+    """The mesh ``deploy`` payload form of a bundle."""
+
+    def test_key_order(self):
+        """The payload keys are in the mesh order: type, data, checksum, name."""
+        payload = Bundle.seal("miner", "m", b"STIM").to_deploy_payload()
+        self.assertEqual(list(payload), ["type", "data", "checksum", "name"])
+        self.assertEqual(payload["data"], "U1RJTQ==")
+
+    def test_round_trip(self):
+        """A parsed deploy payload gives back the same bundle."""
+        bundle = Bundle.seal("full", "m", b"\x00\xff")
+        self.assertEqual(Bundle.from_mapping(bundle.to_deploy_payload()), bundle)
+
+    def test_not_a_mapping(self):
+        """A payload that is not a JSON object is an invalid bundle."""
+        self.assertRaises(InvalidBundleError, Bundle.from_mapping, ["type"])
+
+
 class BundleRejectionTests(SynchronousTestCase):
     """Malformed bundle JSON raises our errors, never anything else."""
 
