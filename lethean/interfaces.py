@@ -105,11 +105,13 @@ class IPeerRegistry(Interface):
 
     def check_peer(claimed_id, public_key):
         """
-        Raise PeerRejectedError unless this identity may connect.
+        Raise a PeerRejectedError unless this identity may connect.
 
-        The id must be derived from the key, a registered id must present
-        its stored key, and in allowlist mode the peer must be registered or
-        its key allowlisted.
+        The id must be derived from the key (IdentityMismatchError), a
+        registered id must present its stored key (KeyMismatchError), and in
+        allowlist mode the peer must be registered or its key allowlisted
+        (PeerNotAllowedError).  A key that is not base64 of 32 bytes raises
+        InvalidPublicKeyError.
         """
 
     def is_peer_allowed(claimed_id, public_key):
