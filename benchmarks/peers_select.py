@@ -17,6 +17,7 @@ index moves one entry, and the reference rebuilds its tree.
 
 Prints one JSON line per measurement:
 ``{"name": ..., "peers": N, "ops_per_s": ...}``.
+Run from the checkout: ``python -m benchmarks.peers_select``.
 """
 
 import argparse
