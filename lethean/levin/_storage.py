@@ -89,15 +89,22 @@ def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
     return bytes(out)
 
 
-class _Writer:
-    def __init__(self, out, epee_arrays, max_depth):
-        self.out = out
+class _Walker:
+    """What the writer and the reader share: the array mode and the depth cap."""
+
+    def __init__(self, epee_arrays, max_depth):
         self.epee_arrays = epee_arrays
         self.max_depth = max_depth
 
     def deeper(self, depth):
         if depth > self.max_depth:
             raise LevinLimitError("nesting deeper than {} levels".format(self.max_depth))
+
+
+class _Writer(_Walker):
+    def __init__(self, out, epee_arrays, max_depth):
+        super().__init__(epee_arrays, max_depth)
+        self.out = out
 
     def section(self, section, depth):
         self.deeper(depth)
@@ -170,18 +177,13 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
         raise LevinLimitError("nesting too deep for this Python") from None
 
 
-class _Reader:
+class _Reader(_Walker):
     def __init__(self, data, offset, epee_arrays, max_depth, max_items):
+        super().__init__(epee_arrays, max_depth)
         self.data = data
         self.offset = offset
-        self.epee_arrays = epee_arrays
-        self.max_depth = max_depth
         self.items_left = max_items
         self.max_items = max_items
-
-    def deeper(self, depth):
-        if depth > self.max_depth:
-            raise LevinLimitError("nesting deeper than {} levels".format(self.max_depth))
 
     def count_items(self, n):
         self.items_left -= n
