@@ -58,7 +58,8 @@ class LevinDecoder:
                 end = offset + self._header.payload_size
                 if len(buffer) < end:
                     break
-                packets.append((self._header, bytes(buffer[offset:end])))
+                with memoryview(buffer) as view:  # one copy of a large payload, not two
+                    packets.append((self._header, bytes(view[offset:end])))
                 self._header = None
                 offset = end
         except LevinError as e:
