@@ -2,6 +2,8 @@
 
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError
@@ -175,6 +177,30 @@ class InvokeTests(SynchronousTestCase):
                 protocol.dataReceived(reply[start:end])
                 start = end
             self.assertEqual(self.successResultOf(d), PING_REPLY)
+
+    @settings(max_examples=100)
+    @given(st.lists(st.integers(min_value=0), max_size=8))
+    def test_daemon_stream_split_anywhere(self, cuts):
+        """A daemon's mixed traffic gives the same results however it is split."""
+        stream = (notification(2010, {"n": Uint8(1)})
+                  + request(COMMAND_REQUEST_SUPPORT_FLAGS, {})
+                  + response(COMMAND_TIMED_SYNC, SYNC)
+                  + response(COMMAND_PING, PING_REPLY))
+
+        def run(cut_points):
+            protocol, transport, _ = connect(handlers={
+                COMMAND_REQUEST_SUPPORT_FLAGS: lambda p, h, s: {"support_flags": Uint32(1)}})
+            sync = protocol.invoke(COMMAND_TIMED_SYNC, SYNC)
+            pong = protocol.invoke(COMMAND_PING, {})
+            transport.clear()
+            start = 0
+            for end in sorted(c % (len(stream) + 1) for c in cut_points) + [len(stream)]:
+                protocol.dataReceived(stream[start:end])
+                start = end
+            return (self.successResultOf(sync), self.successResultOf(pong),
+                    transport.value(), protocol.notifications)
+
+        self.assertEqual(run(cuts), run([]))
 
     def test_fifo_per_command(self):
         """Responses match invokes by command, oldest first."""
