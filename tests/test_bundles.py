@@ -33,6 +33,20 @@ def every_vector_bundle_json():
     return [case["bundle_json"] for case in cases] + [document["miner_bundle"]["bundle_json"]]
 
 
+class Trickle:
+    """A binary stream whose reads return at most the next of ``sizes`` bytes."""
+
+    def __init__(self, data, sizes):
+        self.data = io.BytesIO(data)
+        self.sizes = sizes
+        self.reads = 0
+
+    def read(self, n):
+        size = self.sizes[self.reads % len(self.sizes)]
+        self.reads += 1
+        return self.data.read(min(n, size))
+
+
 class BundleJSONTests(SynchronousTestCase):
     """``Bundle.to_json`` / ``from_json`` match the reference's stand-alone form."""
 
@@ -225,18 +239,16 @@ class StreamTests(SynchronousTestCase):
         stream.seek(0)
         self.assertEqual(read_bundle(stream), bundle)
 
-    def test_short_reads(self):
-        """A stream that returns a few bytes per read is read to the end."""
-        text = Bundle.seal("profile", "p", b"{}" * 100).to_json()
+    def test_byte_by_byte(self):
+        """A stream that returns one byte per read is read to the end."""
+        bundle = Bundle.seal("profile", "p", b"{}" * 100)
+        self.assertEqual(read_bundle(Trickle(bundle.to_json(), [1])), bundle)
 
-        class Trickle:
-            def __init__(self):
-                self.data = io.BytesIO(text)
-
-            def read(self, n):
-                return self.data.read(min(n, 7))
-
-        self.assertEqual(read_bundle(Trickle()).data, b"{}" * 100)
+    @settings(max_examples=100)
+    @given(strategies.bundles, st.lists(st.integers(1, 64), min_size=1, max_size=20))
+    def test_split_reads(self, bundle, sizes):
+        """However the stream splits its reads, the same bundle comes out."""
+        self.assertEqual(read_bundle(Trickle(bundle.to_json(), sizes)), bundle)
 
     def test_oversized_stream(self):
         """A stream longer than the cap allows is refused after cap + 1 bytes."""

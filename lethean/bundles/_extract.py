@@ -120,7 +120,7 @@ def extract_tar_unlogged(data, dest, *, limits=ExtractLimits(), replace=False, e
         try:
             os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
             staging = tempfile.mkdtemp(
-                prefix=".{}.extract-".format(os.path.basename(dest)), dir=parent)
+                prefix=".{}.extract-".format(os.path.basename(dest)[:32]), dir=parent)
         except OSError as e:
             raise ExtractionError("cannot create a folder next to {}: {}".format(dest, e)) from None
         try:
