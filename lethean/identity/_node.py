@@ -1,0 +1,209 @@
+"""
+The public node identity (``node.json``, the handshake's ``identity``) and
+the local identity that also holds the private key.
+"""
+
+import re
+import socket
+
+import attrs
+
+from lethean.identity._errors import (
+    IdentityMismatchError,
+    InvalidIdentityError,
+    InvalidNodeNameError,
+    InvalidPublicKeyError,
+)
+from lethean.identity._keys import PrivateKey, decode_public_key, node_id_for
+from lethean.smsg import FrameCipher
+from lethean.smsg._gojson import fold_key, go_string, top_level_pairs, utf8
+from lethean.smsg._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
+
+__all__ = [
+    "ROLE_CONTROLLER",
+    "ROLE_WORKER",
+    "ROLE_DUAL",
+    "ROLES",
+    "DEFAULT_NODE_NAME",
+    "NodeIdentity",
+    "LocalIdentity",
+    "default_node_name",
+    "validate_node_name",
+]
+
+ROLE_CONTROLLER = "controller"
+ROLE_WORKER = "worker"
+ROLE_DUAL = "dual"
+#: The roles the reference defines (informational: nothing checks them).
+ROLES = (ROLE_CONTROLLER, ROLE_WORKER, ROLE_DUAL)
+#: The reference's fallback when the host name is unavailable.
+DEFAULT_NODE_NAME = "lethean-node"
+
+# peers.md 5, matched whole and ASCII-only as Go's regexp does.
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_ ]{0,62}[a-zA-Z0-9]|[a-zA-Z0-9]", re.ASCII)
+_NOT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9\-_ ]+", re.ASCII)
+_UNTRIMMED = re.compile(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", re.ASCII)
+
+
+def validate_node_name(name):
+    """
+    Raise :class:`InvalidNodeNameError` unless peers would accept ``name``:
+    1-64 ASCII letters, digits, ``-``, ``_`` or spaces, starting and ending
+    with a letter or digit (peers.md 5).
+    """
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise InvalidNodeNameError("{!r} is not a valid node name".format(name))
+
+
+def default_node_name(hostname=None):
+    """
+    A valid node name from the host name: its first label, other characters
+    turned into ``-``, trimmed and cut to 64 characters.
+
+    The reference uses the raw host name, so a dotted name such as
+    ``node.example.com`` makes every peer's auto-registration fail silently.
+    """
+    if hostname is None:
+        try:
+            hostname = socket.gethostname()
+        except OSError:
+            hostname = ""
+    label = hostname.split(".", 1)[0]
+    name = _UNTRIMMED.sub("", _NOT_NAME_CHARS.sub("-", label))
+    name = _UNTRIMMED.sub("", name[:64])
+    return name or DEFAULT_NODE_NAME
+
+
+@attrs.frozen
+class NodeIdentity:
+    """
+    What a node tells others about itself (envelope.md 4.1).
+
+    ``public_key`` is the padded base64 text as sent; ``created_at`` is a
+    :class:`~lethean.smsg.Timestamp`.  Received identities are not trusted:
+    call :meth:`verify_binding` before believing the ``id``.
+    """
+
+    id: str
+    name: str
+    public_key: str
+    created_at: Timestamp = attrs.field(validator=attrs.validators.instance_of(Timestamp))
+    role: str = ROLE_DUAL
+
+    @property
+    def raw_public_key(self):
+        """The 32 key bytes (raises ``InvalidPublicKeyError``)."""
+        return decode_public_key(self.public_key)
+
+    def verify_binding(self):
+        """
+        Check that ``id`` is the id of ``public_key``; the reference never
+        does, which lets any key claim any id.  Raises
+        ``InvalidPublicKeyError`` or :class:`IdentityMismatchError`.
+        """
+        expected = node_id_for(self.public_key)
+        if self.id != expected:
+            raise IdentityMismatchError("claimed id {!r} is not the id of its key ({})".format(
+                self.id[:64], expected))
+
+    def to_json_value(self):
+        """The JSON object, fields in the reference's order."""
+        return {"id": self.id, "name": self.name, "publicKey": self.public_key,
+                "createdAt": str(self.created_at), "role": self.role}
+
+    def to_node_json(self):
+        """
+        ``node.json`` bytes as Go's ``MarshalIndent`` writes them: two-space
+        indent, HTML escaping on, no trailing newline.
+        """
+        lines = ",\n".join("  {}: {}".format(go_string(key), go_string(value))
+                           for key, value in self.to_json_value().items())
+        return utf8("{\n" + lines + "\n}")
+
+    @classmethod
+    def from_json_value(cls, value):
+        """
+        An identity from decoded JSON, with Go's tolerance: keys matched
+        case-insensitively, unknown keys ignored, ``null`` leaves a field
+        empty.  A field of the wrong type or a bad ``createdAt`` raises
+        :class:`InvalidIdentityError`.
+        """
+        if type(value) is not dict:
+            raise InvalidIdentityError("an identity is a JSON object")
+        return cls._from_pairs(value.items())
+
+    @classmethod
+    def from_node_json(cls, data):
+        """An identity from ``node.json`` bytes (see :meth:`from_json_value`)."""
+        try:
+            text = bytes(data).decode("utf-8", "replace")
+            pairs = top_level_pairs(text)
+        except ValueError as e:
+            raise InvalidIdentityError("not a JSON object: {}".format(e)) from None
+        return cls._from_pairs(pairs)
+
+    @classmethod
+    def _from_pairs(cls, pairs):
+        fields = {"id": "", "name": "", "public_key": "", "created_at": None, "role": ""}
+        for key, value in pairs:
+            name = _FIELDS.get(fold_key(key))
+            if name is None or value is None:
+                continue
+            if type(value) is not str:
+                raise InvalidIdentityError("identity field {!r} must be a string".format(key))
+            fields[name] = value
+        created = fields["created_at"]
+        try:
+            fields["created_at"] = ZERO_TIME if created is None else Timestamp.parse(created)
+        except InvalidTimestampError as e:
+            raise InvalidIdentityError(str(e)) from None
+        return cls(**fields)
+
+
+_FIELDS = {"id": "id", "name": "name", "publickey": "public_key", "createdat": "created_at",
+           "role": "role"}
+
+
+@attrs.frozen
+class LocalIdentity:
+    """
+    This node: its public :class:`NodeIdentity` and the private key that
+    goes with it (kept out of ``repr``).  Everything the handshake and the
+    frame layer need from the identity.
+    """
+
+    identity: NodeIdentity
+    private_key: PrivateKey = attrs.field(repr=False)
+
+    @classmethod
+    def create(cls, private_key, name, role, created_at):
+        """The identity of ``private_key`` with the given name, role and time."""
+        identity = NodeIdentity(id=private_key.node_id, name=name,
+                                public_key=private_key.public_key_b64,
+                                created_at=created_at, role=role)
+        return cls(identity, private_key)
+
+    @property
+    def id(self):
+        """Our node id."""
+        return self.identity.id
+
+    def check(self):
+        """Raise :class:`IdentityMismatchError` unless the identity is the key's."""
+        try:
+            same = decode_public_key(self.identity.public_key) == self.private_key.public_key
+        except InvalidPublicKeyError:
+            same = False
+        if not same:
+            raise IdentityMismatchError("node.json publicKey does not belong to the private key")
+        if self.identity.id != self.private_key.node_id:
+            raise IdentityMismatchError("node.json id {!r} is not the id of the private key ({})".format(
+                self.identity.id[:64], self.private_key.node_id))
+
+    def shared_secret(self, peer_public_key):
+        """The secret shared with a peer (raw bytes or base64 key; identity.md 4)."""
+        return self.private_key.shared_secret(peer_public_key)
+
+    def frame_cipher(self, peer_public_key, **kwargs):
+        """A :class:`~lethean.smsg.FrameCipher` for the link to a peer."""
+        return FrameCipher(self.shared_secret(peer_public_key), **kwargs)

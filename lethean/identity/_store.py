@@ -1,0 +1,319 @@
+"""
+Where the identity lives on disk, and how it is written and read.
+
+Files (identity.md 7): ``<data home>/lethean-desktop/node/private.key``
+holds the raw 32-byte private key, ``<config home>/lethean-desktop/node.json``
+the public identity.  Unlike the reference, lethean creates the key file
+0600 from the first byte, writes both files atomically and durably (temp
+file, fsync, rename, directory fsync), refuses or repairs a key file other
+users can read, and refuses a ``node.json`` that does not belong to the key.
+
+These calls block on small local files; call them at startup or from a
+thread, not from a running reactor's hot path.
+"""
+
+import os
+import stat
+import time
+
+from twisted.logger import Logger
+
+from lethean.identity._errors import (
+    IdentityExistsError,
+    IdentityFileError,
+    InsecureKeyFileError,
+    InvalidIdentityError,
+    NoIdentityError,
+)
+from lethean.identity._keys import KEY_BYTES, PrivateKey
+from lethean.identity._node import (
+    ROLE_DUAL,
+    ROLES,
+    LocalIdentity,
+    NodeIdentity,
+    default_node_name,
+    validate_node_name,
+)
+from lethean.smsg._gotime import Timestamp
+
+__all__ = [
+    "APP_DIRECTORY",
+    "KEY_FILE_MODE",
+    "IDENTITY_FILE_MODE",
+    "DIRECTORY_MODE",
+    "REPAIR",
+    "REFUSE",
+    "default_key_path",
+    "default_identity_path",
+    "NodeManager",
+]
+
+_log = Logger()
+
+#: The reference's application directory under the XDG homes.
+APP_DIRECTORY = "lethean-desktop"
+KEY_FILE_MODE = 0o600
+IDENTITY_FILE_MODE = 0o644
+#: Mode of directories we create (the reference's XDG lookup uses 0700).
+DIRECTORY_MODE = 0o700
+#: What to do with a private key file other users can read.
+REPAIR = "repair"
+REFUSE = "refuse"
+
+_POSIX = os.name == "posix"
+
+
+def _xdg_home(variable, platform_default):
+    """An XDG base directory: the variable when set to an absolute path."""
+    value = os.path.expanduser(os.environ.get(variable, ""))
+    if value and os.path.isabs(value):
+        return value
+    import platformdirs
+    return getattr(platformdirs, platform_default)()
+
+
+def default_key_path():
+    """``<XDG data home>/lethean-desktop/node/private.key``, as the reference."""
+    return os.path.join(_xdg_home("XDG_DATA_HOME", "user_data_dir"), APP_DIRECTORY, "node",
+                        "private.key")
+
+
+def default_identity_path():
+    """``<XDG config home>/lethean-desktop/node.json``, as the reference."""
+    return os.path.join(_xdg_home("XDG_CONFIG_HOME", "user_config_dir"), APP_DIRECTORY,
+                        "node.json")
+
+
+def _fsync_directory(directory):
+    if not _POSIX:  # pragma: no cover - directories cannot be opened elsewhere
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path, data, mode):
+    """
+    Replace ``path`` with ``data``: a new file created with ``mode`` (never
+    wider, whatever happens later), fsynced, renamed into place, and the
+    directory fsynced.  On failure the old file is untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
+        | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        temporary = os.path.join(directory, ".{}.{}.tmp".format(
+            os.path.basename(path), os.urandom(6).hex()))
+        try:
+            fd = os.open(temporary, flags, mode)
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _read_file(path, limit):
+    """Up to ``limit`` bytes of a regular file; ``None`` when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return None, None, None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise IdentityFileError("{} is not a regular file".format(path))
+        chunks = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), info, fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class NodeManager:
+    """
+    Generates, loads, saves and deletes this node's identity.
+
+    ``key_path`` and ``identity_path`` default to the reference's XDG
+    locations (:func:`default_key_path`, :func:`default_identity_path`);
+    :meth:`in_directory` puts both in one folder.  ``insecure_key`` says what
+    :meth:`load` does with a key file other users can read: ``"repair"``
+    (chmod 0600, with a warning) or ``"refuse"`` (an error).  ``clock`` (an
+    ``IReactorTime``) stamps new identities; by default the system time.
+
+    All methods block on small local files (see the module docstring).
+    """
+
+    def __init__(self, key_path=None, identity_path=None, *, insecure_key=REPAIR, clock=None):
+        if insecure_key not in (REPAIR, REFUSE):
+            raise ValueError("insecure_key must be 'repair' or 'refuse'")
+        self.key_path = key_path or default_key_path()
+        self.identity_path = identity_path or default_identity_path()
+        self.insecure_key = insecure_key
+        self._clock = clock
+        #: The identity loaded or created last, or ``None``.
+        self.local = None
+
+    @classmethod
+    def in_directory(cls, directory, **kwargs):
+        """A manager keeping ``private.key`` and ``node.json`` in ``directory``."""
+        return cls(os.path.join(directory, "private.key"), os.path.join(directory, "node.json"),
+                   **kwargs)
+
+    def __repr__(self):
+        return "<NodeManager key_path={!r} identity_path={!r}>".format(
+            self.key_path, self.identity_path)
+
+    def _now(self):
+        seconds = self._clock.seconds() if self._clock is not None else time.time()
+        return Timestamp.from_unix(seconds)
+
+    def exists(self):
+        """Whether either identity file is present."""
+        return os.path.lexists(self.key_path) or os.path.lexists(self.identity_path)
+
+    def load(self):
+        """
+        The identity on disk, checked: the key file is 32 bytes and private,
+        and ``node.json`` holds that key's public key and id.
+
+        Raises :class:`NoIdentityError` when ``node.json`` is missing,
+        :class:`IdentityFileError` (or :class:`InsecureKeyFileError`) for a
+        damaged or exposed file and :class:`IdentityMismatchError` when the
+        files do not belong together.
+        """
+        data, _, fd = _read_file(self.identity_path, 64 * 1024 + 1)
+        if data is None:
+            raise NoIdentityError("no {}".format(self.identity_path))
+        os.close(fd)
+        if len(data) > 64 * 1024:
+            raise IdentityFileError("{} is larger than 64 KiB".format(self.identity_path))
+        try:
+            identity = NodeIdentity.from_node_json(data)
+        except InvalidIdentityError as e:
+            raise IdentityFileError("{}: {}".format(self.identity_path, e)) from None
+        private_key = self._load_key()
+        if private_key is None:
+            raise IdentityFileError("{} exists but the private key {} does not".format(
+                self.identity_path, self.key_path))
+        local = LocalIdentity(identity, private_key)
+        local.check()
+        self.local = local
+        return local
+
+    def _load_key(self):
+        data, info, fd = _read_file(self.key_path, KEY_BYTES + 1)
+        if data is None:
+            return None
+        try:
+            if _POSIX and info.st_mode & 0o077:
+                self._insecure(fd, info.st_mode)
+        finally:
+            os.close(fd)
+        if len(data) != KEY_BYTES:
+            raise IdentityFileError("{} is not exactly {} bytes".format(self.key_path, KEY_BYTES))
+        return PrivateKey(data)
+
+    def _insecure(self, fd, mode):
+        fields = dict(path=self.key_path, mode="{:04o}".format(stat.S_IMODE(mode)),
+                      reason="key file readable or writable by other users")
+        if self.insecure_key == REFUSE:
+            _log.error("refusing private key {path}: mode {mode} ({reason})",
+                       action="refused", **fields)
+            raise InsecureKeyFileError("{} has mode {}".format(self.key_path, fields["mode"]))
+        os.fchmod(fd, KEY_FILE_MODE)
+        _log.warn("repaired private key {path}: mode {mode} changed to 0600 ({reason})",
+                  action="repaired", **fields)
+
+    def save(self, local):
+        """Write ``local`` (key first, then ``node.json``), replacing any files."""
+        local.check()
+        _write_atomic(self.key_path, local.private_key.secret_bytes(), KEY_FILE_MODE)
+        _write_atomic(self.identity_path, local.identity.to_node_json(), IDENTITY_FILE_MODE)
+        self.local = local
+
+    def generate(self, name=None, role=ROLE_DUAL, *, force=False):
+        """
+        Create, save and return a new identity.
+
+        ``name`` defaults to :func:`default_node_name` (always a valid peer
+        name); a given name must be valid too.  Refuses to replace existing
+        files unless ``force`` is true, since that changes the node id.
+        """
+        if not force and self.exists():
+            raise IdentityExistsError("{} or {} exists".format(self.identity_path, self.key_path))
+        local = LocalIdentity.create(PrivateKey.generate(), self._name(name), self._role(role),
+                                     self._now())
+        self.save(local)
+        _log.info("created node identity {node_id} named {name!r}",
+                  node_id=local.id, name=local.identity.name)
+        return local
+
+    @staticmethod
+    def _name(name):
+        if not name:
+            return default_node_name()
+        validate_node_name(name)
+        return name
+
+    @staticmethod
+    def _role(role):
+        if role not in ROLES:
+            raise ValueError("role must be one of {}".format(", ".join(ROLES)))
+        return role
+
+    def load_or_create(self, name=None, role=ROLE_DUAL):
+        """
+        :meth:`load`, or :meth:`generate` when there is no identity.
+
+        If the key exists without ``node.json`` (a crash between the two
+        writes, or a deleted ``node.json``), the identity is rebuilt around
+        the existing key so the node id does not change; the reference would
+        silently make a new key.
+        """
+        try:
+            return self.load()
+        except NoIdentityError:
+            pass
+        private_key = self._load_key()
+        if private_key is None:
+            return self.generate(name, role)
+        local = LocalIdentity.create(private_key, self._name(name), self._role(role), self._now())
+        _write_atomic(self.identity_path, local.identity.to_node_json(), IDENTITY_FILE_MODE)
+        self.local = local
+        _log.warn("rebuilt {path} for the existing private key of node {node_id}",
+                  path=self.identity_path, node_id=local.id, reason="node.json missing")
+        return local
+
+    def delete(self):
+        """Remove both files if present and forget the identity."""
+        for path in (self.key_path, self.identity_path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.local = None
