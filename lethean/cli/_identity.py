@@ -1,0 +1,87 @@
+"""
+``lethean identity``: show or create this node's identity.
+
+Local file operations, so they run synchronously (no reactor).  Output is
+the public identity as JSON plus where its files are; the private key is
+never printed.
+"""
+
+import json
+
+from lethean.identity import REFUSE, REPAIR, ROLE_DUAL, ROLES, NodeManager
+
+__all__ = ["register"]
+
+
+def register(subparsers):
+    """Add ``lethean identity ...`` to the ``lethean`` parser."""
+    identity = subparsers.add_parser(
+        "identity",
+        help="show or create this node's identity (X25519 key and node id)",
+        description="A node's identity is an X25519 keypair, its node id (derived from the "
+        "public key), a name and a role. The private key stays in its 0600 file and is never "
+        "printed.",
+    )
+    commands = identity.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
+
+    show = commands.add_parser(
+        "show", help="print the identity as JSON",
+        description="Load the identity, check that node.json belongs to the private key and "
+        "that the key file is private, and print the public identity as JSON.")
+    _add_location(show)
+    show.add_argument(
+        "--insecure-key", choices=(REPAIR, REFUSE), default=REPAIR,
+        help="what to do if other users can read the private key file: 'repair' chmods it to "
+        "0600 (default), 'refuse' fails")
+    show.set_defaults(func=_show)
+
+    new = commands.add_parser(
+        "new", help="create a new identity and print it as JSON",
+        description="Generate a new keypair and write private.key (mode 0600) and node.json. "
+        "Refuses to replace an existing identity unless --force is given, because that changes "
+        "the node id every peer knows this node by.")
+    _add_location(new)
+    new.add_argument(
+        "--name", metavar="NAME",
+        help="node name: 1-64 letters, digits, '-', '_' or spaces, starting and ending with a "
+        "letter or digit (default: the first label of the host name)")
+    new.add_argument(
+        "--role", choices=ROLES, default=ROLE_DUAL,
+        help="informational role announced to peers (default %(default)s)")
+    new.add_argument(
+        "--force", action="store_true",
+        help="replace an existing identity (its node id is lost)")
+    new.set_defaults(func=_new)
+
+
+def _add_location(parser):
+    parser.add_argument(
+        "--data-dir", metavar="DIR",
+        help="keep private.key and node.json in DIR instead of the XDG locations "
+        "(<data home>/lethean-desktop/node/private.key and "
+        "<config home>/lethean-desktop/node.json)")
+
+
+def _manager(args, **kwargs):
+    if args.data_dir:
+        return NodeManager.in_directory(args.data_dir, **kwargs)
+    return NodeManager(**kwargs)
+
+
+def _print(manager, local):
+    document = local.identity.to_json_value()
+    document["keyPath"] = manager.key_path
+    document["identityPath"] = manager.identity_path
+    print(json.dumps(document, indent=2))
+
+
+def _show(args):
+    manager = _manager(args, insecure_key=args.insecure_key)
+    _print(manager, manager.load())
+    return 0
+
+
+def _new(args):
+    manager = _manager(args)
+    _print(manager, manager.generate(name=args.name, role=args.role, force=args.force))
+    return 0
