@@ -9,7 +9,6 @@ the reference's docs is wrong.
 """
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -19,6 +18,7 @@ from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
 
 from lethean.identity._errors import InvalidPublicKeyError, LowOrderPointError
+from lethean.smsg._gojson import decode_base64
 
 __all__ = [
     "KEY_BYTES",
@@ -53,12 +53,10 @@ def decode_public_key(text):
     standard alphabet, CR and LF skipped anywhere (so a key wrapped over
     lines is the same key), nothing else tolerated.
     """
-    if not isinstance(text, str):
-        raise InvalidPublicKeyError("a public key is a base64 string")
     try:
-        raw = base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidPublicKeyError("public key is not valid base64") from None
+        raw = decode_base64(text)
+    except ValueError:
+        raise InvalidPublicKeyError("public key is not padded standard base64") from None
     if len(raw) != KEY_BYTES:
         raise InvalidPublicKeyError("public key is {} bytes, not 32".format(len(raw)))
     return raw

@@ -19,7 +19,16 @@ import uuid
 import attrs
 
 from lethean.errors import MalformedError
-from lethean.smsg._gojson import fold_key, go_string, loads_strict, marshal, top_level_pairs, utf8
+from lethean.smsg._gojson import (
+    RawJSON,
+    decode_base64,
+    fold_key,
+    go_string,
+    loads_strict,
+    marshal,
+    top_level_pairs,
+    utf8,
+)
 from lethean.smsg._gotime import InvalidTimestampError, Timestamp, ZERO_TIME
 
 __all__ = [
@@ -30,6 +39,10 @@ __all__ = [
     "error_reply",
     "encode_message",
     "decode_message",
+    "decode_base64",
+    "RawJSON",
+    "Timestamp",
+    "InvalidTimestampError",
     "MESSAGE_TYPES",
     "HANDSHAKE",
     "HANDSHAKE_ACK",

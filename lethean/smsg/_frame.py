@@ -177,13 +177,19 @@ class FrameCipher:
 
     def seal(self, message, *, timestamp, nonce=None):
         """
-        One frame carrying ``message`` (a ``Message`` or its envelope text).
+        One frame carrying ``message`` (a ``Message``, or its envelope text
+        as ``str`` or UTF-8 bytes).
 
         ``timestamp`` is the SMSG timestamp, Unix seconds; ``nonce`` is for
         reproducible tests only.  Raises :class:`FrameTooLargeError` when
         the frame would exceed ``max_frame_bytes``.
         """
-        body = message if isinstance(message, str) else message.to_json()
+        if isinstance(message, str):
+            body = message
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            body = bytes(message).decode("utf-8")
+        else:
+            body = message.to_json()
         if not body:
             raise ValueError("an SMSG body cannot be empty")
         return self.seal_plaintext(encode_plaintext(body, timestamp), nonce)

@@ -17,6 +17,7 @@ with a ``to_json_value()`` method returning one of those.
 """
 
 import base64
+import binascii
 import codecs
 import json
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "loads_strict",
     "fold_key",
     "top_level_pairs",
+    "decode_base64",
 ]
 
 _encode_basestring = json.encoder.encode_basestring  # C: no ASCII escaping
@@ -139,7 +141,14 @@ def _go_float_literal(text):
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_go_float_literal)
+def _go_int_literal(text):
+    # Go reads "-0" into a float64 as negative zero, and writes it back as "-0".
+    return -0.0 if text == "-0" else int(text)
+
+
+_HOOKS = dict(parse_constant=_reject_constant, parse_float=_go_float_literal,
+              parse_int=_go_int_literal)
+_DECODER = json.JSONDecoder(**_HOOKS)
 
 
 def loads_strict(text, object_pairs_hook=None):
@@ -151,10 +160,23 @@ def loads_strict(text, object_pairs_hook=None):
     try:
         if object_pairs_hook is None:
             return _DECODER.decode(text)
-        return json.JSONDecoder(parse_constant=_reject_constant, parse_float=_go_float_literal,
-                                object_pairs_hook=object_pairs_hook).decode(text)
+        return json.JSONDecoder(object_pairs_hook=object_pairs_hook, **_HOOKS).decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def decode_base64(text):
+    """
+    The bytes of a JSON ``[]byte`` string, read as Go reads it: padded
+    standard base64, CR and LF ignored anywhere, nothing else tolerated
+    (``ValueError`` otherwise).
+    """
+    if not isinstance(text, str):
+        raise ValueError("base64 data must be a string")
+    try:
+        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not padded standard base64") from None
 
 
 def fold_key(key):
