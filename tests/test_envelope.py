@@ -9,6 +9,7 @@ from lethean.mesh._envelope import (
     ERROR_OPERATION_FAILED,
     InvalidMessageJSONError,
     Message,
+    decode_base64,
     decode_message,
     encode_message,
     error_reply,
@@ -129,6 +130,17 @@ class GoFloatTests(SynchronousTestCase):
         """json.Marshal of a map: sorted keys, HTML escaped."""
         self.assertEqual(marshal({"b": "<", "a": [1.0, True, None]}, sort_keys=True),
                          '{"a":[1,true,null],"b":"\\u003c"}')
+
+
+class Base64Tests(SynchronousTestCase):
+    """[]byte fields are read as Go reads them."""
+
+    def test_go_rules(self):
+        """Padded standard base64 with CR/LF skipped; everything else refused."""
+        self.assertEqual(decode_base64("AAEC/f7/\r\nU1RJTQ=="), bytes.fromhex("000102fdfeff5354494d"))
+        self.assertEqual(decode_base64(""), b"")
+        for bad in ("AAEC_f7-", "AAE", "AA E=", "AAEC/f7/U1RJTQ", None, b"AA=="):
+            self.assertRaises(ValueError, decode_base64, bad)
 
 
 class DecodeTests(SynchronousTestCase):

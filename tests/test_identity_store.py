@@ -151,7 +151,8 @@ class GenerateTests(StoreTestCase):
         def broken_write(fd, data):
             raise OSError("disk full")
         self.patch(os, "write", broken_write)
-        self.assertRaises(OSError, self.manager.generate, name="beta", force=True)
+        error = self.assertRaises(IdentityFileError, self.manager.generate, name="beta", force=True)
+        self.assertIn("disk full", str(error))
         self.assertEqual(FilePath(self.manager.identity_path).getContent(), before)
         self.assertEqual(sorted(os.listdir(os.path.dirname(self.manager.key_path))),
                          ["node.json", "private.key"])
@@ -215,6 +216,21 @@ class LoadTests(StoreTestCase):
             FilePath(self.manager.key_path).setContent(content)
             os.chmod(self.manager.key_path, 0o600)
             self.assertRaises(IdentityFileError, self.manager.load)
+
+    def test_unreadable_files(self):
+        """Files we may not read give an IdentityFileError naming them."""
+        import errno
+        self.save_alpha()
+        real_open = os.open
+
+        def denied(path, *args, **kwargs):
+            if path == self.manager.identity_path:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real_open(path, *args, **kwargs)
+        self.patch(os, "open", denied)
+        error = self.assertRaises(IdentityFileError, self.manager.load)
+        self.assertIn(self.manager.identity_path, str(error))
+        self.assertIn("Permission denied", str(error))
 
     def test_key_not_a_regular_file(self):
         """A folder where the key should be is refused."""

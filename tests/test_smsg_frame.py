@@ -84,6 +84,10 @@ class SealTests(SynchronousTestCase):
         cipher = FrameCipher(SECRET_AB)
         self.assertEqual(cipher.seal(decode_message(PING), timestamp=1767323045, nonce=NONCE), FRAME)
 
+    def test_seal_utf8_bytes(self):
+        """Envelope text given as UTF-8 bytes seals the same frame."""
+        self.assertEqual(seal(SECRET_AB, PING.encode(), timestamp=1767323045, nonce=NONCE), FRAME)
+
     def test_from_key(self):
         """A cipher built from the derived key seals the same frame."""
         cipher = FrameCipher.from_key(frame_key(SECRET_AB))

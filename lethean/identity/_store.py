@@ -98,8 +98,16 @@ def _write_atomic(path, data, mode):
     """
     Replace ``path`` with ``data``: a new file created with ``mode`` (never
     wider, whatever happens later), fsynced, renamed into place, and the
-    directory fsynced.  On failure the old file is untouched.
+    directory fsynced.  On failure the old file is untouched and
+    :class:`IdentityFileError` says why.
     """
+    try:
+        _replace(path, data, mode)
+    except OSError as e:
+        raise IdentityFileError("cannot write {}: {}".format(path, e.strerror or e)) from None
+
+
+def _replace(path, data, mode):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
@@ -136,6 +144,8 @@ def _read_file(path, limit):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         return None, None, None
+    except OSError as e:
+        raise IdentityFileError("cannot read {}: {}".format(path, e.strerror)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -149,6 +159,9 @@ def _read_file(path, limit):
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks), info, fd
+    except OSError as e:
+        os.close(fd)
+        raise IdentityFileError("cannot read {}: {}".format(path, e.strerror)) from None
     except BaseException:
         os.close(fd)
         raise
@@ -245,7 +258,11 @@ class NodeManager:
             _log.error("refusing private key {path}: mode {mode} ({reason})",
                        action="refused", **fields)
             raise InsecureKeyFileError("{} has mode {}".format(self.key_path, fields["mode"]))
-        os.fchmod(fd, KEY_FILE_MODE)
+        try:
+            os.fchmod(fd, KEY_FILE_MODE)
+        except OSError as e:
+            raise InsecureKeyFileError("{} has mode {} and cannot be repaired: {}".format(
+                self.key_path, fields["mode"], e.strerror)) from None
         _log.warn("repaired private key {path}: mode {mode} changed to 0600 ({reason})",
                   action="repaired", **fields)
 
@@ -316,4 +333,6 @@ class NodeManager:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+            except OSError as e:
+                raise IdentityFileError("cannot delete {}: {}".format(path, e.strerror)) from None
         self.local = None
