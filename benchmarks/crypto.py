@@ -67,8 +67,7 @@ def identity_benchmarks():
 
 def smsg_benchmarks():
     """Seal and open one ~1 KB mesh message."""
-    from lethean.smsg import Timestamp
-    from lethean.smsg._frame import FrameCipher
+    from lethean.smsg import FrameCipher, Timestamp
     from lethean.mesh._envelope import Message
 
     cipher = FrameCipher(os.urandom(32))
