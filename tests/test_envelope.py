@@ -218,6 +218,16 @@ class DecodeTests(SynchronousTestCase):
                      "[" * 50000 + "]" * 50000, "hello"):
             self.assertRaises(InvalidMessageJSONError, decode_message, text)
 
+    def test_received_numbers_keep_their_text(self):
+        """A received payload is written back exactly, as Go's RawMessage keeps it."""
+        text = ('{"id":"a","type":"start_miner","from":"","to":"","ts":"2026-01-01T00:00:00Z",'
+                '"payload":{"config":{"threads":4.0,"ratio":1E3,"tiny":1e-07,"neg":-0,"n":7}}}')
+        message = decode_message(text)
+        self.assertEqual(message.to_json(), text)
+        self.assertEqual(message.payload["config"]["threads"], 4)
+        self.assertEqual(message.payload["config"]["ratio"] * 2, 2000.0)
+        self.assertEqual(go_float(message.payload["config"]["tiny"]), "1e-7")
+
     def test_invalid_utf8(self):
         """Invalid UTF-8 inside strings becomes U+FFFD; outside them it is an error."""
         self.assertEqual(decode_message(b'{"id":"a\xffb"}').id, "a\ufffdb")

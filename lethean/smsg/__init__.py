@@ -38,7 +38,7 @@ from lethean.smsg._frame import (
     seal,
 )
 from lethean.smsg._gojson import RawJSON
-from lethean.smsg._gotime import InvalidTimestampError, Timestamp
+from lethean.smsg._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
 from lethean.smsg._sigil import (
     KEY_BYTES,
     NONCE_BYTES,

@@ -13,7 +13,9 @@ Values understood by :func:`marshal`: ``dict`` (keys are strings),
 ``list``/``tuple``, ``str``, ``bool``, ``int``, ``float``, ``None``,
 ``bytes``-like (base64), :class:`RawJSON` (inserted compacted, like Go's
 ``json.RawMessage``), :class:`~lethean.smsg.Timestamp`, and any object
-with a ``to_json_value()`` method returning one of those.
+with a ``to_json_value()`` method returning one of those.  Floats read by
+:func:`loads_strict` are :class:`ReadFloat` and are written back with the
+text they were read from.
 """
 
 import base64
@@ -27,6 +29,7 @@ import attrs
 
 __all__ = [
     "RawJSON",
+    "ReadFloat",
     "go_float",
     "go_string",
     "marshal",
@@ -134,16 +137,27 @@ def _reject_constant(name):
     raise ValueError("{} is not JSON".format(name))
 
 
+class ReadFloat(float):
+    """
+    A float read from JSON that remembers its text, so that a received
+    payload is written back exactly as it came (``4.0`` stays ``4.0``, as
+    Go's ``json.RawMessage`` keeps it).  Arithmetic gives plain floats.
+    """
+
+    __slots__ = ("text",)
+
+
 def _go_float_literal(text):
-    value = float(text)
+    value = ReadFloat(text)
     if value in (_INF, -_INF):
         raise ValueError("number {} overflows a float64".format(text[:40]))
+    value.text = text
     return value
 
 
 def _go_int_literal(text):
-    # Go reads "-0" into a float64 as negative zero, and writes it back as "-0".
-    return -0.0 if text == "-0" else int(text)
+    # "-0" is negative zero to Go's float64: keep it a float (and its text).
+    return int(text) if text != "-0" else _go_float_literal(text)
 
 
 _HOOKS = dict(parse_constant=_reject_constant, parse_float=_go_float_literal,
@@ -257,6 +271,8 @@ def _encode(value, out, html, sort_keys):
             _encode(item, out, html, sort_keys)
             sep = ","
         out("]")
+    elif kind is ReadFloat:
+        out(value.text)
     elif kind is RawJSON:
         text = compact(value.text)
         if html:
