@@ -84,6 +84,7 @@ __all__ = [
     "Timestamp",
     "TruncatedContainerError",
     "UnsupportedFormatError",
+    "ZERO_TIME",
     "decrypt",
     "derive_key",
     "encrypt",
