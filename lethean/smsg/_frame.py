@@ -55,7 +55,6 @@ _PREFIX = pack_trix(SMSG_MAGIC, SMSG_HEADER, b"")
 _PREFIX_LEN = len(_PREFIX)
 #: Bytes a frame adds to its plaintext (97).
 FRAME_OVERHEAD_BYTES = _PREFIX_LEN + OVERHEAD_BYTES
-_PAYLOAD_START = _PREFIX_LEN + NONCE_BYTES
 _U32 = struct.Struct(">I")
 
 
