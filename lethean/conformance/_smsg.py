@@ -18,7 +18,7 @@ from lethean.smsg import (
     frame_password,
     seal,
 )
-from lethean.smsg._gojson import marshal
+from lethean._gojson import marshal
 from lethean.smsg._sigil import xor_obfuscate
 
 __all__ = ["cases"]

@@ -18,7 +18,7 @@ from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
 
 from lethean.identity._errors import InvalidPublicKeyError, LowOrderPointError
-from lethean.smsg._gojson import decode_base64
+from lethean._gojson import decode_base64
 
 __all__ = [
     "KEY_BYTES",

@@ -34,7 +34,7 @@ from lethean.identity._node import (
     default_node_name,
     validate_node_name,
 )
-from lethean.smsg._gotime import Timestamp
+from lethean._gotime import Timestamp
 
 __all__ = [
     "APP_DIRECTORY",

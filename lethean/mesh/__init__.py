@@ -1,11 +1,57 @@
 """
-The encrypted WebSocket mesh, and WebSocket stacking for stream protocols.
+The encrypted WebSocket mesh, its message envelope, and WebSocket stacking
+for stream protocols.
+
+:class:`Message` and its helpers are the JSON envelope every mesh peer
+exchanges, encoded byte for byte as the Go reference does.
 
 :func:`stacked_server_factory` and :func:`stacked_client_factory` run any
 byte-stream ``Protocol`` (UEPS, Levin, your own) inside a WebSocket
 connection, with every Autobahn limit set and compression refused.
 """
 
+from lethean.mesh._envelope import (
+    DEPLOY,
+    DEPLOY_ACK,
+    DISCONNECT,
+    DISCONNECT_GOING_AWAY,
+    DISCONNECT_IDLE_TIMEOUT,
+    DISCONNECT_NORMAL,
+    DISCONNECT_PROTOCOL_ERROR,
+    DISCONNECT_SHUTDOWN,
+    ERROR,
+    ERROR_INVALID_MESSAGE,
+    ERROR_NOT_FOUND,
+    ERROR_OPERATION_FAILED,
+    ERROR_TIMEOUT,
+    ERROR_UNAUTHORIZED,
+    ERROR_UNKNOWN,
+    GET_LOGS,
+    GET_STATS,
+    HANDSHAKE,
+    HANDSHAKE_ACK,
+    InvalidMessageJSONError,
+    InvalidTimestampError,
+    LOGS,
+    MESSAGE_TYPES,
+    MINER_ACK,
+    Message,
+    PING,
+    PONG,
+    PROTOCOL_VERSION,
+    RawJSON,
+    START_MINER,
+    STATS,
+    STOP_MINER,
+    SUPPORTED_PROTOCOL_VERSIONS,
+    Timestamp,
+    decode_base64,
+    decode_message,
+    encode_message,
+    error_reply,
+    new_message,
+    reply,
+)
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -16,6 +62,46 @@ from lethean.mesh._stacking import (
 )
 
 __all__ = [
+    "DEPLOY",
+    "DEPLOY_ACK",
+    "DISCONNECT",
+    "DISCONNECT_GOING_AWAY",
+    "DISCONNECT_IDLE_TIMEOUT",
+    "DISCONNECT_NORMAL",
+    "DISCONNECT_PROTOCOL_ERROR",
+    "DISCONNECT_SHUTDOWN",
+    "ERROR",
+    "ERROR_INVALID_MESSAGE",
+    "ERROR_NOT_FOUND",
+    "ERROR_OPERATION_FAILED",
+    "ERROR_TIMEOUT",
+    "ERROR_UNAUTHORIZED",
+    "ERROR_UNKNOWN",
+    "GET_LOGS",
+    "GET_STATS",
+    "HANDSHAKE",
+    "HANDSHAKE_ACK",
+    "InvalidMessageJSONError",
+    "InvalidTimestampError",
+    "LOGS",
+    "MESSAGE_TYPES",
+    "MINER_ACK",
+    "Message",
+    "PING",
+    "PONG",
+    "PROTOCOL_VERSION",
+    "RawJSON",
+    "START_MINER",
+    "STATS",
+    "STOP_MINER",
+    "SUPPORTED_PROTOCOL_VERSIONS",
+    "Timestamp",
+    "decode_base64",
+    "decode_message",
+    "encode_message",
+    "error_reply",
+    "new_message",
+    "reply",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ReactorTimer",
     "WebSocketTransport",

@@ -19,7 +19,7 @@ import uuid
 import attrs
 
 from lethean.errors import MalformedError
-from lethean.smsg._gojson import (
+from lethean._gojson import (
     RawJSON,
     decode_base64,
     fold_key,
@@ -29,7 +29,7 @@ from lethean.smsg._gojson import (
     top_level_pairs,
     utf8,
 )
-from lethean.smsg._gotime import InvalidTimestampError, Timestamp, ZERO_TIME
+from lethean._gotime import InvalidTimestampError, Timestamp, ZERO_TIME
 
 __all__ = [
     "InvalidMessageJSONError",

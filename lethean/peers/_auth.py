@@ -11,7 +11,7 @@ opens, so both can share one directory.
 import enum
 import json
 
-from lethean.peers._gojson import go_string
+from lethean._gojson import go_string
 
 __all__ = [
     "AuthMode",

@@ -16,7 +16,7 @@ import attr
 from attrs import field, frozen
 
 from lethean.peers._errors import InvalidPeerError, InvalidPeerNameError
-from lethean.peers._gojson import go_float, go_string
+from lethean._gojson import go_float, go_string
 from lethean.smsg import InvalidTimestampError, Timestamp
 
 #: Go's zero time, which the reference writes for "never".

@@ -37,8 +37,8 @@ from lethean.smsg._frame import (
     open_frame,
     seal,
 )
-from lethean.smsg._gojson import RawJSON
-from lethean.smsg._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
+from lethean._gojson import RawJSON
+from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
 from lethean.smsg._sigil import (
     KEY_BYTES,
     NONCE_BYTES,

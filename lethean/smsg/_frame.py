@@ -23,7 +23,7 @@ from lethean.smsg._errors import (
     PlaintextTooLargeError,
     UnsupportedFormatError,
 )
-from lethean.smsg._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
+from lethean._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
 from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
 from lethean.smsg._trix import pack_trix, unpack_trix
 

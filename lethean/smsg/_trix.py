@@ -23,7 +23,7 @@ from lethean.smsg._errors import (
     PayloadTooLargeError,
     TruncatedContainerError,
 )
-from lethean.smsg._gojson import loads_strict, marshal, utf8
+from lethean._gojson import loads_strict, marshal, utf8
 
 __all__ = [
     "TRIX_VERSION",

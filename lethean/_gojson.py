@@ -78,9 +78,15 @@ def _line_sep_escape(text):
     return text
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def go_string(value, html=True):
-    """A JSON string literal for ``value`` as Go writes it."""
-    text = _line_sep_escape(_encode_basestring(value))
+    """
+    A JSON string literal for ``value`` as Go writes it; lone surrogates
+    (not valid UTF-8) become U+FFFD, as Go writes invalid text.
+    """
+    text = _line_sep_escape(_encode_basestring(_LONE_SURROGATE.sub("\ufffd", value)))
     return _html_escape(text) if html else text
 
 
