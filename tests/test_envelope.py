@@ -17,7 +17,7 @@ from lethean.mesh._envelope import (
     reply,
 )
 from lethean.smsg import InvalidTimestampError, RawJSON, Timestamp
-from lethean.smsg._gojson import go_float, marshal
+from lethean._gojson import go_float, marshal
 from tests.strategies import json_values, messages, timestamps
 
 A = "aaa8fff703b50b2297f4f6e13508f724"

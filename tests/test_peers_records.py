@@ -14,7 +14,7 @@ from lethean.peers import (
     sanitise_peer_name,
     validate_peer_name,
 )
-from lethean.peers._gojson import go_float, go_string
+from lethean._gojson import go_float, go_string
 from lethean.peers._record import decode_string_array
 
 from tests.strategies import peer_records
