@@ -8,7 +8,13 @@ implementations with ``zope.interface.verify.verifyObject``.
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IPeerRegistry"]
+__all__ = [
+    "IPeerRegistry",
+    "IMeshTransport",
+    "IMeshConnection",
+    "IMessageConsumer",
+    "IPacketConsumer",
+]
 
 
 class IPeerRegistry(Interface):
@@ -122,3 +128,86 @@ class IPeerRegistry(Interface):
 
     def close():
         """Cancel the pending save timer and write pending changes; returns a Deferred."""
+
+
+class IMeshConnection(Interface):
+    """One authenticated link to a peer, after the mesh handshake."""
+
+    peer = Attribute("The peer's ``lethean.identity.NodeIdentity`` (from the handshake).")
+    peer_id = Attribute("The peer's node id (derived from its key, never just claimed).")
+    outbound = Attribute("True if this node dialled the peer.")
+    shared_secret = Attribute("The 32-byte shared secret of this pair (also the deploy-bundle key source).")
+
+    def send(message):
+        """
+        Seal and send one ``lethean.mesh.Message``.
+
+        Raises NotConnectedError once the link is closed and
+        MessageTooLargeError when the sealed frame would exceed the
+        peer's limit (the reference sends it anyway and loses the link).
+        """
+
+    def close(reason=None, code=None):
+        """Close the link; with a ``reason``, first send a sealed ``disconnect``."""
+
+
+class IMessageConsumer(Interface):
+    """Something that wants the decrypted, de-duplicated messages of a transport."""
+
+    def messageReceived(connection, message):
+        """
+        ``message`` (a ``lethean.mesh.Message``) arrived on ``connection``.
+
+        May return a Deferred; errors are logged, never raised into the
+        transport.  Every consumer sees every message (controller and
+        worker can share one transport, unlike the reference).
+        """
+
+
+class IPacketConsumer(Interface):
+    """Something that wants the verified UEPS packets carried by mesh links."""
+
+    def packetReceived(connection, packet):
+        """A ``lethean.ueps.Packet`` verified with the link's shared secret arrived."""
+
+
+class IMeshTransport(Interface):
+    """The mesh: listen, dial, and exchange sealed messages with peers."""
+
+    identity = Attribute("This node's ``lethean.identity.LocalIdentity``.")
+
+    def connect(address, *, peer_id=None, scheme=None):
+        """
+        Dial ``host:port`` and perform the handshake.
+
+        Returns a Deferred firing with the ``IMeshConnection`` (an existing
+        one is reused).  When the registry knows the peer (``peer_id``, or
+        the address), the responder's key is pinned.
+        """
+
+    def send(peer_id, message):
+        """Send ``message`` on the link to ``peer_id``; NotConnectedError if none."""
+
+    def broadcast(message):
+        """Send ``message`` to every connected peer except ``message.from_``."""
+
+    def connection(peer_id):
+        """The ``IMeshConnection`` to ``peer_id``, or None."""
+
+    def connections():
+        """Every live ``IMeshConnection``, as a new list."""
+
+    def add_consumer(consumer):
+        """Deliver every incoming message to ``consumer`` (an ``IMessageConsumer``)."""
+
+    def remove_consumer(consumer):
+        """Stop delivering to ``consumer``."""
+
+    def add_packet_consumer(consumer):
+        """Deliver every verified UEPS packet to ``consumer`` (an ``IPacketConsumer``)."""
+
+    def remove_packet_consumer(consumer):
+        """Stop delivering packets to ``consumer``."""
+
+    def send_packet(peer_id, packet):
+        """Sign ``packet`` with the link's shared secret and send it to ``peer_id``."""
