@@ -1,0 +1,79 @@
+"""``lethean peers``: the registry files edited from the command line."""
+
+import io
+import json
+import os
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from lethean.cli._main import build_parser
+from lethean.identity import PrivateKey
+from lethean.peers import AuthMode, PeerNotFoundError, PeerRegistry
+from twisted.internet.task import Clock
+
+
+class PeersCommandTests(SynchronousTestCase):
+    """Each command changes the files a node loads, and prints text or JSON."""
+
+    def setUp(self):
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+        self.key = PrivateKey.generate()
+
+    def run_command(self, *argv):
+        """Run ``lethean peers ARGV --data-dir FOLDER``; returns (status, stdout)."""
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        args = build_parser().parse_args(["peers", *argv, "--data-dir", self.folder])
+        return args.func(args), out.getvalue()
+
+    def reload(self):
+        """The registry a node would load from the folder now."""
+        return PeerRegistry(Clock(), os.path.join(self.folder, "peers.json"))
+
+    def test_add_then_list(self):
+        """add registers the peer under the id its key implies; list shows it."""
+        status, _ = self.run_command("add", "127.0.0.1:9091", "--public-key",
+                                     self.key.public_key_b64, "--name", "bravo",
+                                     "--role", "worker")
+        self.assertEqual(status, 0)
+        peer = self.reload().get_peer(self.key.node_id)
+        self.assertEqual((peer.name, peer.address, peer.role),
+                         ("bravo", "127.0.0.1:9091", "worker"))
+        self.assertIsNotNone(peer.added_at)
+        status, out = self.run_command("list", "--json")
+        self.assertEqual(status, 0)
+        self.assertEqual([p["id"] for p in json.loads(out)], [self.key.node_id])
+        status, out = self.run_command("list")
+        self.assertIn("bravo", out.splitlines()[1])
+
+    def test_empty_list(self):
+        """An empty registry lists as 'no peers', or [] in JSON."""
+        self.assertEqual(self.run_command("list"), (0, "no peers\n"))
+        self.assertEqual(json.loads(self.run_command("list", "--json")[1]), [])
+
+    def test_remove(self):
+        """remove forgets the peer; an unknown id is a lethean error."""
+        self.run_command("add", "h:1", "--public-key", self.key.public_key_b64)
+        self.assertEqual(self.run_command("remove", self.key.node_id)[0], 0)
+        self.assertIsNone(self.reload().get_peer(self.key.node_id))
+        self.assertRaises(PeerNotFoundError, self.run_command, "remove", self.key.node_id)
+
+    def test_allow_revoke_and_auth(self):
+        """allow/revoke edit the allowlist; auth sets and shows the saved mode."""
+        self.run_command("allow", self.key.public_key_b64)
+        self.assertTrue(self.reload().is_public_key_allowed(self.key.public_key_b64))
+        self.run_command("revoke", self.key.public_key_b64)
+        self.assertFalse(self.reload().is_public_key_allowed(self.key.public_key_b64))
+        self.assertEqual(self.run_command("auth", "allowlist")[0], 0)
+        self.assertEqual(self.reload().auth_mode, AuthMode.ALLOWLIST)
+        status, out = self.run_command("auth", "--json")
+        self.assertEqual(json.loads(out), {"auth": "allowlist"})
+
+    def test_bad_key_is_refused(self):
+        """A key that is not 32 bytes of base64 is refused and nothing is written."""
+        from lethean.errors import LetheanError
+
+        self.assertRaises(LetheanError, self.run_command, "add", "h:1", "--public-key", "AAAA")
+        self.assertEqual(self.reload().list_peers(), [])
