@@ -4,7 +4,9 @@ Levin: the CryptoNote binary protocol spoken by monerod and letheand.
 A packet is a 33-byte :class:`Header` plus a payload, usually an epee
 portable-storage :class:`Section` of typed values.  This package holds the
 codecs (header, varint, storage), a sans-IO stream decoder, and a Twisted
-:class:`LevinProtocol` / :class:`LevinFactory` pair.  See ``docs/levin.md``.
+:class:`LevinProtocol` / :class:`LevinFactory` pair, plus a client for a
+daemon's P2P commands (handshake, timed sync, ping, support flags).  See
+``docs/levin.md``.
 """
 
 from ._decoder import LevinDecoder
@@ -59,6 +61,55 @@ from ._header import (
     encode_header,
 )
 from ._json import from_typed_json, to_json_value, to_typed_json
+from ._p2p import (
+    CLIENT_MAX_PAYLOAD_SIZE,
+    COMMAND_NAMES,
+    LETHEAN_MAINNET_PORT,
+    LETHEAN_TESTNET_PORT,
+    MONERO_MAINNET,
+    MONERO_STAGENET,
+    MONERO_TESTNET,
+    NETWORKS,
+    P2P_SUPPORT_FLAG_FLUFFY_BLOCKS,
+    PING_OK_STATUS,
+    HandshakeRejectedError,
+    HandshakeReply,
+    Network,
+    NodeData,
+    NotLevinError,
+    PeerEntry,
+    PeerUnreachableError,
+    PingReply,
+    SupportFlagsReply,
+    SyncData,
+    TimedSyncReply,
+    UnexpectedReplyError,
+    UnknownNetworkError,
+    close_peer,
+    connect_peer,
+    handshake_peer,
+    handshake_request,
+    lethean_node_data,
+    lethean_sync_data,
+    monero_node_data,
+    monero_sync_data,
+    parse_handshake_reply,
+    parse_hash,
+    parse_node_data,
+    parse_ping_reply,
+    parse_support_flags_reply,
+    parse_sync_data,
+    parse_timed_sync_reply,
+    ping_peer,
+    ping_request,
+    polite_handlers,
+    reply_to_json,
+    resolve_network,
+    support_flags_request,
+    support_flags_response,
+    timed_sync_request,
+    timed_sync_response,
+)
 from ._protocol import INVOKE_TIMEOUT_S, RETURN_SUCCESS, LevinFactory, LevinProtocol
 from ._storage import (
     MAX_DEPTH,
@@ -111,6 +162,19 @@ __all__ = [
     "to_json_value", "to_typed_json", "from_typed_json",
     # protocol
     "LevinDecoder", "LevinProtocol", "LevinFactory", "INVOKE_TIMEOUT_S",
+    # daemon client (handshake, timed sync, ping, support flags)
+    "COMMAND_NAMES", "Network", "NETWORKS", "MONERO_MAINNET", "MONERO_TESTNET",
+    "MONERO_STAGENET", "LETHEAN_MAINNET_PORT", "LETHEAN_TESTNET_PORT", "resolve_network",
+    "parse_hash", "PING_OK_STATUS", "P2P_SUPPORT_FLAG_FLUFFY_BLOCKS", "monero_node_data",
+    "monero_sync_data", "lethean_node_data", "lethean_sync_data", "handshake_request",
+    "timed_sync_request", "timed_sync_response", "ping_request", "support_flags_request",
+    "support_flags_response", "NodeData", "SyncData", "PeerEntry", "HandshakeReply",
+    "TimedSyncReply", "PingReply", "SupportFlagsReply", "parse_node_data",
+    "parse_sync_data", "parse_handshake_reply", "parse_timed_sync_reply",
+    "parse_ping_reply", "parse_support_flags_reply", "reply_to_json",
+    "UnexpectedReplyError", "UnknownNetworkError", "PeerUnreachableError",
+    "HandshakeRejectedError", "NotLevinError", "polite_handlers", "connect_peer",
+    "CLIENT_MAX_PAYLOAD_SIZE", "close_peer", "ping_peer", "handshake_peer",
     # errors
     "LevinError", "LevinMalformedError", "LevinTruncatedError", "BadSignatureError",
     "BadVersionError", "UnknownTypeError", "PayloadTooBigError", "NameTooLongError",
