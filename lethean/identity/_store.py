@@ -34,6 +34,7 @@ from lethean.identity._node import (
     default_node_name,
     validate_node_name,
 )
+from lethean._files import write_atomic
 from lethean._gotime import Timestamp
 
 __all__ = [
@@ -84,15 +85,6 @@ def default_identity_path():
                         "node.json")
 
 
-def _fsync_directory(directory):
-    if not _POSIX:  # pragma: no cover - directories cannot be opened elsewhere
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _write_atomic(path, data, mode):
     """
@@ -102,40 +94,9 @@ def _write_atomic(path, data, mode):
     :class:`IdentityFileError` says why.
     """
     try:
-        _replace(path, data, mode)
+        write_atomic(path, data, mode, DIRECTORY_MODE)
     except OSError as e:
         raise IdentityFileError("cannot write {}: {}".format(path, e.strerror or e)) from None
-
-
-def _replace(path, data, mode):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
-        | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    while True:
-        temporary = os.path.join(directory, ".{}.{}.tmp".format(
-            os.path.basename(path), os.urandom(6).hex()))
-        try:
-            fd = os.open(temporary, flags, mode)
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits collided
-            continue
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
 
 
 def _read_file(path, limit):

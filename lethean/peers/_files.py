@@ -1,7 +1,7 @@
 """
 Writing the registry's files so that a crash never leaves half a file.
 
-Every file is written whole to ``<path>.tmp``, fsynced, renamed over
+Every file is written whole to a fresh temporary file beside it, fsynced, renamed over
 ``<path>`` and the directory fsynced: after a crash the final path holds the
 old content or the new, never a mix (the reference skips both fsyncs).  The
 disk work can run in a thread; :class:`SerialFile` makes sure only one write
@@ -15,6 +15,8 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
+
+from lethean._files import write_atomic as _write_atomic
 
 __all__ = [
     "FILE_MODE",
@@ -32,7 +34,6 @@ __all__ = [
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_peers_path():
@@ -48,47 +49,9 @@ def default_peers_path():
     return os.path.join(base, "lethean-desktop", "peers.json")
 
 
-def _fsync_directory(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - platforms that cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - e.g. file systems without directory fsync
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path, data, mode=FILE_MODE):
-    """
-    Replace ``path`` with ``data`` atomically and durably (blocking).
-
-    The temporary file is ``<path>.tmp`` in the same directory, as the
-    reference uses; on any failure it is removed and the old file is left
-    untouched.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
-    temporary = path + ".tmp"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    """Replace ``path`` with ``data`` atomically and durably (blocking)."""
+    _write_atomic(path, data, mode, DIRECTORY_MODE)
 
 
 def write_now(path, content):
