@@ -32,6 +32,7 @@ from lethean.levin import (
     RETURN_ERROR_HANDLER_NOT_DEFINED,
     RETURN_SUCCESS,
     Array,
+    BadSignatureError,
     ConnectionLostError,
     Header,
     InvokeTimeoutError,
@@ -39,6 +40,7 @@ from lethean.levin import (
     LevinFactory,
     LevinProtocol,
     LevinTruncatedError,
+    PayloadTooBigError,
     ReturnCodeError,
     Section,
     String,
@@ -566,6 +568,24 @@ class BadInputTests(SynchronousTestCase):
         [event] = self.warnings()
         self.assertEqual(event["reason"], "payload_too_big")
         self.assertEqual(transport.value(), b"")
+
+    def test_pending_invokes_fail_with_the_drop_reason(self):
+        """Invokes waiting when bad bytes drop the connection fail with that error."""
+        protocol, transport, _ = connect()
+        d = protocol.invoke(COMMAND_PING, {})
+        protocol.dataReceived(b"SSH-2.0-OpenSSH_9.6\r\n")
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.failureResultOf(d, BadSignatureError).value.kind, "bad_signature")
+
+    def test_pending_invokes_fail_with_the_limit_error(self):
+        """A payload over the limit fails the waiting invokes with payload_too_big."""
+        protocol, transport, _ = connect(max_payload_size=1000)
+        first = protocol.invoke(COMMAND_PING, {})
+        second = protocol.invoke(COMMAND_HANDSHAKE, {})
+        protocol.dataReceived(encode_header(Header.response(COMMAND_PING, 1001, 1)))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(first, PayloadTooBigError)
+        self.failureResultOf(second, PayloadTooBigError)
 
     def test_limit_adjustable_per_connection(self):
         """max_payload_size on the protocol changes its limit."""

@@ -749,11 +749,11 @@ async def close_peer(protocol):
 async def _invoke(protocol, command, section, timeout):
     try:
         return await protocol.invoke(command, section, timeout=timeout)
-    except ConnectionLostError:
+    except (ConnectionLostError, BadSignatureError) as e:
         not_levin = getattr(protocol, "not_levin", None)
         if not_levin is not None:
             raise not_levin from None
-        if getattr(protocol, "prefix", None) == b"":
+        if isinstance(e, ConnectionLostError) and getattr(protocol, "prefix", None) == b"":
             raise ConnectionLostError(
                 "the peer closed it without sending anything; is that its P2P port?") from None
         raise

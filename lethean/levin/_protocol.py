@@ -118,7 +118,8 @@ class LevinProtocol(Protocol):
     :meth:`packetReceived`, which sees every packet) in a subclass.
 
     Bad input (wrong signature, a payload over the limit) is logged once and
-    the connection is aborted; nothing raises out of :meth:`dataReceived`.
+    the connection is aborted, failing pending invokes with that error;
+    nothing raises out of :meth:`dataReceived`.
     """
 
     factory = None
@@ -166,13 +167,8 @@ class LevinProtocol(Protocol):
         self._connected = False
         self._closing = True
         self._replies.clear()
-        pending, self._pending = self._pending, {}
         detail = reason.getErrorMessage() if reason is not None else "connection closed"
-        for queue in pending.values():
-            for entry in queue:
-                entry.stop_timer()
-                if not entry.cancelled:
-                    entry.deferred.errback(ConnectionLostError(detail))
+        self._fail_pending(ConnectionLostError(detail))
 
     # -- talking to the peer -------------------------------------------------
 
@@ -302,8 +298,18 @@ class LevinProtocol(Protocol):
         self._closing = True
         _log.warn("dropping Levin connection from {peer}: {reason} ({error})",
                   peer=self.peer, reason=error.kind, error=str(error))
+        # The waiting invokes hear why, not just that the connection closed.
+        self._fail_pending(error)
         abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
         abort()
+
+    def _fail_pending(self, error):
+        pending, self._pending = self._pending, {}
+        for queue in pending.values():
+            for entry in queue:
+                entry.stop_timer()
+                if not entry.cancelled:
+                    entry.deferred.errback(error)
 
     def _response_received(self, header, payload):
         queue = self._pending.get(header.command)
