@@ -1,0 +1,59 @@
+"""Errors of the mesh transport; each docstring's first line is the user-facing text."""
+
+from lethean.errors import LetheanError, LimitExceededError
+
+__all__ = [
+    "MeshError",
+    "NotConnectedError",
+    "MessageTooLargeError",
+    "HandshakeError",
+    "HandshakeRejectedError",
+    "PeerKeyMismatchError",
+    "HandshakeTimeoutError",
+]
+
+
+class MeshError(LetheanError):
+    """The mesh transport failed."""
+
+    kind = "mesh"
+
+
+class NotConnectedError(MeshError):
+    """The peer is not connected."""
+
+    kind = "not_connected"
+
+
+class MessageTooLargeError(MeshError, LimitExceededError):
+    """The sealed message is larger than the peer accepts."""
+
+    kind = "limit_exceeded"
+
+
+class HandshakeError(MeshError):
+    """The mesh handshake failed."""
+
+    kind = "handshake"
+
+
+class HandshakeRejectedError(HandshakeError):
+    """The peer rejected the handshake."""
+
+    kind = "handshake_rejected"
+
+    def __init__(self, reason):
+        super().__init__("handshake rejected: {}".format(reason))
+        self.reason = reason
+
+
+class PeerKeyMismatchError(HandshakeError):
+    """The peer answered with a key other than the one pinned for it."""
+
+    kind = "key_mismatch"
+
+
+class HandshakeTimeoutError(HandshakeError):
+    """The mesh handshake did not finish in time."""
+
+    kind = "timeout"

@@ -1,0 +1,234 @@
+"""
+The mesh handshake without I/O: build the two text frames and decide.
+
+The responder's decision is one of :class:`Accept` (send the ack, then
+sealed frames), :class:`Reject` (send the rejection ack, then close) or
+:class:`Drop` (close without a word), in the reference's order of checks:
+version, key, authorisation (handshake.md 2).  Ours add: the claimed id
+must be the id of the key, and a known id must present its stored key
+(both inside ``IPeerRegistry.check_peer``).
+
+The initiator's :func:`verify_ack` applies the size limit to the ack (the
+reference reads it unbounded), checks the challenge MAC and pins the key.
+"""
+
+import base64
+
+import attrs
+
+from lethean._gojson import decode_base64, fold_key
+from lethean.errors import LetheanError
+from lethean.identity import (
+    LowOrderPointError,
+    NodeIdentity,
+    node_id_for,
+    sign_challenge,
+    verify_challenge,
+)
+from lethean.identity import InvalidPublicKeyError as InvalidKeyError
+from lethean.mesh._envelope import (
+    HANDSHAKE,
+    HANDSHAKE_ACK,
+    PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOL_VERSIONS,
+    Message,
+    Timestamp,
+    decode_message,
+    new_message,
+)
+from lethean.mesh._errors import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
+from lethean.peers import IdentityMismatchError, PeerRejectedError
+from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
+
+__all__ = [
+    "REASON_UNAUTHORIZED",
+    "Accept",
+    "Reject",
+    "Drop",
+    "handshake_message",
+    "ack_message",
+    "rejection_message",
+    "respond",
+    "verify_ack",
+    "version_reason",
+]
+
+#: The reason text of an allowlist (or key) refusal, exactly as the reference.
+REASON_UNAUTHORIZED = "peer not authorized"
+
+
+def version_reason(version):
+    """The reference's exact rejection text for an unsupported version."""
+    return "incompatible protocol version {}, supported: [{}]".format(
+        version, " ".join(SUPPORTED_PROTOCOL_VERSIONS))
+
+
+def _b64(data):
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _message(type, from_, to, payload, clock, message_id, ts):
+    if ts is None:
+        return new_message(type, from_, to, payload, clock=clock, message_id=message_id)
+    if not isinstance(ts, Timestamp):
+        ts = Timestamp.parse(ts)
+    return Message(id=message_id, type=type, from_=from_, to=to, ts=ts, payload=payload)
+
+
+def handshake_message(local, to, challenge, *, clock=None, version=PROTOCOL_VERSION,
+                      message_id=None, ts=None):
+    """The initiator's ``handshake`` envelope (give ``ts`` and ``message_id`` for fixed bytes)."""
+    payload = {"identity": local.identity.to_json_value(), "challenge": _b64(challenge),
+               "version": version}
+    return _message(HANDSHAKE, local.id, to, payload, clock, message_id, ts)
+
+
+def ack_message(local, to, challenge_response, *, clock=None, message_id=None, ts=None):
+    """The responder's accepting ``handshake_ack`` (no ``challengeResponse`` if empty)."""
+    payload = {"identity": local.identity.to_json_value()}
+    if challenge_response:
+        payload["challengeResponse"] = _b64(challenge_response)
+    payload["accepted"] = True
+    return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
+
+
+def rejection_message(local, to, reason, *, clock=None, message_id=None, ts=None):
+    """The responder's refusing ``handshake_ack`` (handshake.md 3)."""
+    payload = {"identity": local.identity.to_json_value(), "accepted": False, "reason": reason}
+    return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
+
+
+@attrs.frozen
+class Accept:
+    """Send ``ack``; the link to ``peer`` is then sealed with ``shared_secret``."""
+
+    ack: Message
+    peer: NodeIdentity
+    shared_secret: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Reject:
+    """Send ``ack`` (``accepted: false``), then close."""
+
+    ack: Message
+    peer_id: str
+    reason: str
+
+
+@attrs.frozen
+class Drop:
+    """Close without a reply; ``reason`` is for the log only."""
+
+    peer_id: str
+    reason: str
+
+
+def _payload_fields(payload, names):
+    """Go's struct decoding of a payload: keys case-folded, unknown keys ignored."""
+    if type(payload) is not dict:
+        raise ValueError("payload is not a JSON object")
+    found = {}
+    for key, value in payload.items():
+        name = names.get(fold_key(key))
+        if name is not None and value is not None:
+            found[name] = value
+    return found
+
+
+_HANDSHAKE_FIELDS = {"identity": "identity", "challenge": "challenge", "version": "version"}
+_ACK_FIELDS = {"identity": "identity", "challengeresponse": "challenge_response",
+               "accepted": "accepted", "reason": "reason"}
+
+
+def _parse_identity(value):
+    if value is None:
+        value = {}
+    return NodeIdentity.from_json_value(value)
+
+
+def _parse_handshake(message):
+    fields = _payload_fields(message.payload, _HANDSHAKE_FIELDS)
+    identity = _parse_identity(fields.get("identity"))
+    challenge = decode_base64(fields.get("challenge", ""))
+    version = fields.get("version", "")
+    if type(version) is not str:
+        raise ValueError("version must be a string")
+    return identity, challenge, version
+
+
+def respond(local, registry, data, *, clock):
+    """
+    The responder's decision on the first frame ``data`` (bytes or text).
+
+    ``registry`` is an ``IPeerRegistry``; nothing is registered here: the
+    initiator is unproven until its first sealed frame decrypts.
+    """
+    try:
+        message = decode_message(data)
+        if message.type != HANDSHAKE:
+            return Drop("", "expected handshake, got {!r}".format(message.type[:64]))
+        peer, challenge, version = _parse_handshake(message)
+    except (LetheanError, ValueError) as e:
+        return Drop("", "bad handshake: {}".format(e))
+    if version not in SUPPORTED_PROTOCOL_VERSIONS:
+        reason = version_reason(version)
+        return Reject(rejection_message(local, peer.id, reason, clock=clock), peer.id[:64], reason)
+    try:
+        secret = local.shared_secret(peer.public_key)
+    except (InvalidKeyError, LowOrderPointError, ValueError) as e:
+        return Drop(peer.id[:64], "bad public key: {}".format(e))
+    try:
+        registry.check_peer(peer.id, peer.public_key)
+    except (IdentityMismatchError, InvalidPeerKeyError) as e:
+        return Drop(peer.id[:64], "identity does not match its key: {}".format(e))
+    except PeerRejectedError as e:
+        return Reject(rejection_message(local, peer.id, REASON_UNAUTHORIZED, clock=clock),
+                      peer.id, "{}: {}".format(REASON_UNAUTHORIZED, e))
+    response = sign_challenge(secret, challenge) if challenge else b""
+    return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret)
+
+
+def verify_ack(local, data, challenge, *, max_bytes, expected_key=None):
+    """
+    Check the responder's ack; returns ``(NodeIdentity, shared_secret)``.
+
+    Raises :class:`HandshakeRejectedError` for ``accepted: false``,
+    :class:`PeerKeyMismatchError` when ``expected_key`` (base64) is given
+    and the responder presents another, and :class:`HandshakeError` for
+    anything else.
+    """
+    if len(data) > max_bytes:
+        raise HandshakeError("handshake_ack of {} bytes, limit {}".format(len(data), max_bytes))
+    try:
+        message = decode_message(data)
+    except LetheanError as e:
+        raise HandshakeError("bad handshake_ack: {}".format(e)) from None
+    if message.type != HANDSHAKE_ACK:
+        raise HandshakeError("expected handshake_ack, got {}".format(message.type[:64]))
+    try:
+        fields = _payload_fields(message.payload, _ACK_FIELDS)
+        accepted = fields.get("accepted", False)
+        reason = fields.get("reason", "")
+        if type(accepted) is not bool or type(reason) is not str:
+            raise ValueError("accepted must be a boolean and reason a string")
+        if not accepted:
+            raise HandshakeRejectedError(reason[:200])
+        peer = _parse_identity(fields.get("identity"))
+        response = decode_base64(fields.get("challenge_response", ""))
+    except (ValueError, LetheanError) as e:
+        if isinstance(e, HandshakeRejectedError):
+            raise
+        raise HandshakeError("bad handshake_ack payload: {}".format(e)) from None
+    try:
+        peer.verify_binding()
+        secret = local.shared_secret(peer.public_key)
+    except (LetheanError, ValueError) as e:
+        raise HandshakeError("responder key: {}".format(e)) from None
+    if expected_key is not None and node_id_for(expected_key) != peer.id:
+        raise PeerKeyMismatchError("responder presented a key other than the pinned one")
+    if not response:
+        raise HandshakeError("server did not provide challenge response")
+    if not verify_challenge(secret, challenge, response):
+        raise HandshakeError("challenge response verification failed")
+    return peer, secret
