@@ -1,0 +1,479 @@
+"""
+The worker: answers a controller's requests (controller-worker.md 3).
+
+:class:`Worker` is an ``IMessageConsumer``; add it to a mesh transport and
+it replies to ``get_stats``, ``start_miner``, ``stop_miner``, ``get_logs``
+and ``deploy`` exactly as the Go reference does, including its ``error``
+replies (code 1004) and their texts.  Every other type is ignored, so a
+controller sharing the transport sees its responses (weakness 8).  The
+transport answers ``ping`` itself; the worker does not, unless asked.
+
+Deploys get the fixes of weakness 7: the bundle name is validated, the
+miner is executable, a default TIM config is not saved as a profile,
+extraction runs in a thread with size limits, plaintext profiles are
+refused unless enabled, and bundles too large for one frame arrive as
+``deploy_chunk`` messages from lethean controllers.
+"""
+
+import inspect
+import os
+from datetime import datetime, timezone
+
+import attrs
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from lethean.bundles import (
+    BUNDLE_FULL,
+    BUNDLE_MINER,
+    BUNDLE_PROFILE,
+    MAX_BUNDLE_DATA_BYTES,
+    Bundle,
+    extract_profile_bundle,
+    in_thread,
+    install_miner_bundle,
+)
+from lethean.errors import LetheanError
+from lethean.interfaces import IMessageConsumer
+from lethean.mesh import (
+    DEPLOY,
+    DEPLOY_ACK,
+    GET_LOGS,
+    GET_STATS,
+    LOGS,
+    MINER_ACK,
+    PING,
+    PONG,
+    START_MINER,
+    STATS,
+    STOP_MINER,
+    error_reply,
+    reply,
+)
+from lethean._gojson import loads_strict
+from lethean.node._payloads import (
+    DEPLOY_CHUNK,
+    DEPLOY_CHUNK_ACK,
+    DeployAckPayload,
+    DeployChunkAckPayload,
+    DeployChunkPayload,
+    DeployPayload,
+    GetLogsPayload,
+    InvalidPayloadError,
+    LogsPayload,
+    MinerAckPayload,
+    MinerStatsItem,
+    PingPayload,
+    PongPayload,
+    StartMinerPayload,
+    StatsPayload,
+    StopMinerPayload,
+)
+from lethean.smsg import frame_password
+
+__all__ = [
+    "Worker",
+    "WorkerError",
+    "default_miners_root",
+    "MAX_LOG_LINES",
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOADS_PER_PEER",
+    "UPLOAD_IDLE_TIMEOUT_S",
+]
+
+_log = Logger()
+
+#: The most log lines one ``get_logs`` returns (and what 0 or less means).
+MAX_LOG_LINES = 10000
+#: The largest bundle a chunked deploy may carry.
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+#: Chunked deploys one peer may have open at once.
+MAX_UPLOADS_PER_PEER = 2
+#: A chunked deploy with no new chunk for this long is dropped.
+UPLOAD_IDLE_TIMEOUT_S = 60.0
+
+
+class WorkerError(LetheanError):
+    """The worker could not handle the request."""
+
+    kind = "worker"
+
+
+def default_miners_root():
+    """``<XDG data home>/lethean-desktop/miners``, where the reference installs miners."""
+    home = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share")
+    return os.path.join(home, "lethean-desktop", "miners")
+
+
+async def _result(value):
+    """The value of a manager call, which may return a Deferred or coroutine."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _unix_ms(clock):
+    return int(clock.seconds() * 1000)
+
+
+def _number(value):
+    return type(value) is not bool and isinstance(value, (int, float))
+
+
+def _stats_item(name, miner_type, stats):
+    """A MinerStatsItem from a miner's stats, mapped as the reference does."""
+    if hasattr(stats, "to_json_value"):
+        stats = stats.to_json_value()
+    fields = {}
+    if isinstance(stats, dict) and all(isinstance(key, str) for key in stats):
+        if _number(stats.get("hashrate")):
+            fields["hashrate"] = float(stats["hashrate"])
+        for key in ("shares", "rejected", "uptime"):
+            if _number(stats.get(key)):
+                fields[key] = int(stats[key])
+        for key in ("pool", "algorithm"):
+            if isinstance(stats.get(key), str):
+                fields[key] = stats[key]
+    return MinerStatsItem(name=name, type=miner_type, **fields)
+
+
+@attrs.define
+class _Upload:
+    """A chunked deploy being received."""
+
+    first: DeployChunkPayload
+    parts: list
+    received: int
+    timer: object
+
+
+@implementer(IMessageConsumer)
+class Worker:
+    """
+    Handle controller requests arriving on a mesh transport.
+
+    :param reactor: ``IReactorTime`` (and ``IReactorThreads`` for real
+        deploys): timestamps, uptime, upload timeouts.
+    :param identity: this node's ``LocalIdentity``, or None (then stats and
+        error replies are refused, as in the reference).
+    :param miner_manager: an ``IMinerManager`` or None.
+    :param profile_manager: an ``IProfileManager`` or None.
+    :param miners_root: where miner bundles are installed (default
+        :func:`default_miners_root`).
+    :param allow_plain_profiles: accept unencrypted profile bundles (the
+        reference does, from any peer).
+    :param answer_pings: reply ``pong`` to ``ping``; leave off when the
+        transport answers pings itself (lethean's does).
+    :param run_in_thread: ``run_in_thread(reactor, f, *args)`` -> Deferred;
+        extraction runs there (tests pass a synchronous one).
+    """
+
+    def __init__(self, reactor, identity, *, miner_manager=None, profile_manager=None,
+                 miners_root=None, allow_plain_profiles=False, answer_pings=False,
+                 run_in_thread=in_thread, max_upload_bytes=MAX_UPLOAD_BYTES,
+                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S):
+        self._reactor = reactor
+        self.identity = identity
+        self.miner_manager = miner_manager
+        self.profile_manager = profile_manager
+        self.miners_root = miners_root
+        self.allow_plain_profiles = allow_plain_profiles
+        self._in_thread = run_in_thread
+        self.max_upload_bytes = max_upload_bytes
+        self.upload_idle_timeout_s = upload_idle_timeout_s
+        self.started_at = reactor.seconds()
+        self._uploads = {}
+        #: Message type -> ``async handler(connection, message)`` returning
+        #: ``(reply_type, payload)`` or None; add entries to serve more types.
+        self.handlers = {
+            GET_STATS: self.handle_get_stats,
+            START_MINER: self.handle_start_miner,
+            STOP_MINER: self.handle_stop_miner,
+            GET_LOGS: self.handle_get_logs,
+            DEPLOY: self.handle_deploy,
+            DEPLOY_CHUNK: self.handle_deploy_chunk,
+        }
+        if answer_pings:
+            self.handlers[PING] = self.handle_ping
+
+    # -- IMessageConsumer --------------------------------------------------
+
+    def messageReceived(self, connection, message):
+        """Run the handler for ``message.type``, if any, and send its reply."""
+        handler = self.handlers.get(message.type)
+        if handler is None:
+            return None
+        return defer.Deferred.fromCoroutine(self._handle(handler, connection, message))
+
+    def connectionLost(self, connection):
+        """Drop the chunked deploys of a link that closed."""
+        for key in [key for key in self._uploads if key[0] == connection.peer_id]:
+            self._drop_upload(key)
+
+    def stop(self):
+        """Drop every unfinished chunked deploy (call on service stop)."""
+        for key in list(self._uploads):
+            self._drop_upload(key)
+
+    async def _handle(self, handler, connection, message):
+        try:
+            result = await handler(connection, message)
+        except WorkerError as e:
+            self._send_error(connection, message, str(e))
+            return
+        except Exception as e:
+            _log.failure("worker handler for {intent} from {peer_id} failed",
+                         intent=message.type, peer_id=connection.peer_id)
+            self._send_error(connection, message, "Worker: {}: {}".format(message.type, e))
+            return
+        if result is None:
+            return
+        reply_type, payload = result
+        from_ = self.identity.id if self.identity is not None else None
+        self._send(connection, reply(message, reply_type, payload, clock=self._reactor, from_=from_))
+
+    def _send_error(self, connection, request, text):
+        if self.identity is None:
+            _log.warn("no identity: cannot send error reply to {peer_id}: {reason}",
+                      peer_id=connection.peer_id, reason=text)
+            return
+        self._send(connection, error_reply(request, text, from_=self.identity.id,
+                                           clock=self._reactor))
+
+    def _send(self, connection, message):
+        try:
+            connection.send(message)
+        except Exception as e:
+            _log.warn("failed to send {intent} to {peer_id}: {reason}",
+                      intent=message.type, peer_id=connection.peer_id, reason=str(e))
+
+    def _need_miner_manager(self):
+        if self.miner_manager is None:
+            raise WorkerError("node: miner manager not configured")
+        return self.miner_manager
+
+    @staticmethod
+    def _parse(cls, message, what):
+        try:
+            return cls.from_json_value(message.payload)
+        except InvalidPayloadError as e:
+            raise WorkerError("{}: {}".format(what, e)) from None
+
+    # -- handlers ----------------------------------------------------------
+
+    async def handle_ping(self, connection, message):
+        """``ping`` -> ``pong`` (only registered with ``answer_pings``)."""
+        ping = self._parse(PingPayload, message, "Worker.handlePing: invalid ping payload")
+        return PONG, PongPayload(sent_at=ping.sent_at, received_at=_unix_ms(self._reactor))
+
+    async def handle_get_stats(self, connection, message):
+        """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""
+        if self.identity is None:
+            raise WorkerError("node: node identity not initialized")
+        miners = []
+        if self.miner_manager is not None:
+            for instance in await _result(self.miner_manager.list_miners()):
+                try:
+                    stats = await _result(instance.get_stats())
+                except Exception as e:
+                    _log.debug("skipping miner {miner} in stats: {reason}",
+                               miner=instance.get_name(), reason=str(e))
+                    continue
+                miners.append(_stats_item(instance.get_name(), instance.get_type(), stats))
+        identity = self.identity.identity
+        return STATS, StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
+                                   uptime=int(self._reactor.seconds() - self.started_at))
+
+    async def handle_start_miner(self, connection, message):
+        """``start_miner`` -> ``miner_ack``; the config comes from the request or the profile."""
+        manager = self._need_miner_manager()
+        request = self._parse(StartMinerPayload, message,
+                              "Worker.handleStartMiner: invalid start miner payload")
+        if not request.miner_type:
+            raise WorkerError("Worker.handleStartMiner: miner type is required")
+        if request.config is not None:
+            config = loads_strict(request.config.text)
+        elif self.profile_manager is not None:
+            try:
+                config = await _result(self.profile_manager.get_profile(request.profile_id))
+            except Exception:
+                raise WorkerError("Worker.handleStartMiner: profile not found: {}".format(
+                    request.profile_id)) from None
+        else:
+            raise WorkerError("Worker.handleStartMiner: no config provided and no profile "
+                              "manager configured")
+        try:
+            instance = await _result(manager.start_miner(request.miner_type, config))
+        except Exception as e:
+            return MINER_ACK, MinerAckPayload(success=False, error=str(e))
+        return MINER_ACK, MinerAckPayload(success=True, miner_name=instance.get_name())
+
+    async def handle_stop_miner(self, connection, message):
+        """``stop_miner`` -> ``miner_ack`` with the outcome."""
+        manager = self._need_miner_manager()
+        request = self._parse(StopMinerPayload, message,
+                              "Worker.handleStopMiner: invalid stop miner payload")
+        try:
+            await _result(manager.stop_miner(request.miner_name))
+        except Exception as e:
+            return MINER_ACK, MinerAckPayload(success=False, miner_name=request.miner_name,
+                                              error=str(e))
+        return MINER_ACK, MinerAckPayload(success=True, miner_name=request.miner_name)
+
+    async def handle_get_logs(self, connection, message):
+        """``get_logs`` -> ``logs``; ``since`` is Unix milliseconds."""
+        manager = self._need_miner_manager()
+        request = self._parse(GetLogsPayload, message,
+                              "Worker.handleGetLogs: invalid get logs payload")
+        lines = request.lines
+        if lines <= 0 or lines > MAX_LOG_LINES:
+            lines = MAX_LOG_LINES
+        try:
+            instance = await _result(manager.get_miner(request.miner_name))
+        except Exception:
+            instance = None
+        if instance is None:
+            raise WorkerError("Worker.handleGetLogs: miner not found: {}".format(
+                request.miner_name))
+        since = None
+        if request.since > 0:
+            since = datetime.fromtimestamp(request.since / 1000, timezone.utc)
+        history = await _result(instance.get_console_history_since(lines, since))
+        history = None if history is None else list(history)
+        return LOGS, LogsPayload(miner_name=request.miner_name, lines=history,
+                                 has_more=history is not None and len(history) >= lines)
+
+    async def handle_deploy(self, connection, message):
+        """``deploy`` -> ``deploy_ack`` (profile, miner or full bundle)."""
+        request = self._parse(DeployPayload, message,
+                              "Worker.handleDeploy: invalid deploy payload")
+        return await self.deploy(connection, request)
+
+    async def deploy(self, connection, request):
+        """Install the bundle of a ``deploy`` (or a finished chunked upload)."""
+        password = frame_password(connection.shared_secret)
+        if request.type == BUNDLE_PROFILE:
+            return await self._deploy_profile(request, password)
+        if request.type in (BUNDLE_MINER, BUNDLE_FULL):
+            return await self._deploy_miner(request, password)
+        raise WorkerError("Worker.handleDeploy: unknown bundle type: {}".format(request.type))
+
+    async def _deploy_profile(self, request, password):
+        if self.profile_manager is None:
+            raise WorkerError("Worker.handleDeploy: profile manager not configured")
+        bundle = Bundle(type=request.type, name=request.name, data=request.data,
+                        checksum=request.checksum)
+        try:
+            data = await self._in_thread(self._reactor, extract_profile_bundle, bundle, password,
+                                         allow_plain=self.allow_plain_profiles)
+        except LetheanError as e:
+            raise WorkerError("Worker.handleDeploy: failed to extract profile bundle: "
+                              "ExtractProfileBundle: {}".format(e)) from None
+        try:
+            profile = loads_strict(data.decode("utf-8", "replace"))
+        except ValueError as e:
+            raise WorkerError("Worker.handleDeploy: invalid profile data JSON: {}".format(e)) from None
+        try:
+            await _result(self.profile_manager.save_profile(profile))
+        except Exception as e:
+            return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
+        return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
+
+    async def _deploy_miner(self, request, password):
+        bundle = Bundle(type=request.type, name=request.name, data=request.data,
+                        checksum=request.checksum)
+        root = self.miners_root or default_miners_root()
+        try:
+            installed = await self._in_thread(self._reactor, install_miner_bundle, bundle,
+                                              password, root)
+        except LetheanError as e:
+            raise WorkerError("Worker.handleDeploy: failed to extract miner bundle: "
+                              "ExtractMinerBundle: {}".format(e)) from None
+        profile_json = installed.profile_json
+        if profile_json is not None and self.profile_manager is not None:
+            try:
+                profile = loads_strict(profile_json.decode("utf-8", "replace"))
+                await _result(self.profile_manager.save_profile(profile))
+            except Exception as e:
+                _log.warn("could not save the profile bundled with {bundle}: {reason}",
+                          bundle=request.name, reason=str(e))
+        return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
+
+    # -- chunked deploys (lethean extension) --------------------------------
+
+    async def handle_deploy_chunk(self, connection, message):
+        """
+        ``deploy_chunk`` -> ``deploy_chunk_ack``, or for the last chunk the
+        ``deploy_ack`` of the whole bundle.
+        """
+        chunk = self._parse(DeployChunkPayload, message,
+                            "Worker.handleDeployChunk: invalid deploy chunk payload")
+        key = (connection.peer_id, chunk.upload_id)
+        upload = self._uploads.get(key)
+        try:
+            if upload is None:
+                upload = self._start_upload(key, chunk)
+            self._add_chunk(upload, chunk)
+        except WorkerError as e:
+            self._drop_upload(key)
+            _log.warn("dropped deploy upload from {peer_id}: {reason}",
+                      peer_id=connection.peer_id, reason=str(e))
+            raise
+        if chunk.index + 1 < chunk.total:
+            upload.timer.reset(self.upload_idle_timeout_s)
+            return DEPLOY_CHUNK_ACK, DeployChunkAckPayload(upload_id=chunk.upload_id,
+                                                           index=chunk.index)
+        self._drop_upload(key)
+        first = upload.first
+        return await self.deploy(connection, DeployPayload(
+            type=first.type, data=b"".join(upload.parts), checksum=first.checksum,
+            name=first.name))
+
+    def _start_upload(self, key, chunk):
+        what = "Worker.handleDeployChunk"
+        if not chunk.upload_id or len(chunk.upload_id) > 64:
+            raise WorkerError("{}: invalid upload id".format(what))
+        if chunk.index != 0:
+            raise WorkerError("{}: unknown upload {}".format(what, chunk.upload_id))
+        limit = min(self.max_upload_bytes, MAX_BUNDLE_DATA_BYTES)
+        if not 0 < chunk.size <= limit:
+            raise WorkerError("{}: bundle of {} bytes is over the {} byte limit".format(
+                what, chunk.size, limit))
+        if not 1 <= chunk.total <= chunk.size:
+            raise WorkerError("{}: invalid chunk count {}".format(what, chunk.total))
+        if sum(1 for k in self._uploads if k[0] == key[0]) >= MAX_UPLOADS_PER_PEER:
+            raise WorkerError("{}: too many uploads in progress".format(what))
+        timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
+        upload = _Upload(first=chunk, parts=[], received=0, timer=timer)
+        self._uploads[key] = upload
+        return upload
+
+    def _add_chunk(self, upload, chunk):
+        what = "Worker.handleDeployChunk"
+        first = upload.first
+        if chunk.index != len(upload.parts):
+            raise WorkerError("{}: chunk {} out of order, expected {}".format(
+                what, chunk.index, len(upload.parts)))
+        if (chunk.total, chunk.size, chunk.type, chunk.name, chunk.checksum) != (
+                first.total, first.size, first.type, first.name, first.checksum):
+            raise WorkerError("{}: chunk {} does not match the upload".format(what, chunk.index))
+        upload.received += len(chunk.data)
+        if upload.received > first.size:
+            raise WorkerError("{}: more data than the declared {} bytes".format(what, first.size))
+        if chunk.index + 1 == chunk.total and upload.received != first.size:
+            raise WorkerError("{}: {} bytes received, {} declared".format(
+                what, upload.received, first.size))
+        upload.parts.append(bytes(chunk.data))
+
+    def _expire_upload(self, key):
+        upload = self._uploads.pop(key, None)
+        if upload is not None:
+            _log.warn("dropped deploy upload from {peer_id}: {reason}", peer_id=key[0],
+                      reason="no chunk for {} s".format(self.upload_idle_timeout_s))
+
+    def _drop_upload(self, key):
+        upload = self._uploads.pop(key, None)
+        if upload is not None and upload.timer.active():
+            upload.timer.cancel()

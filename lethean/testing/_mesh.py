@@ -1,0 +1,269 @@
+"""
+An in-memory mesh: several nodes in one process, linked without sockets.
+
+:class:`MemoryMesh` is the network; :meth:`MemoryMesh.add_node` gives each
+node a :class:`MemoryMeshTransport` that provides ``IMeshTransport``, so a
+controller, a worker or your own ``IMessageConsumer`` can be tested exactly
+as it runs on the real transport.  Messages really are sealed into SMSG
+frames with the pair's shared secret and opened again on the other side,
+so a payload that Go could not decode, or a frame over the 1 MiB limit,
+fails here too.
+
+Delivery is synchronous but never re-entrant: a message sent while another
+is being delivered is queued and delivered when the current one returns,
+so by the time a ``send`` made outside a consumer returns, every message
+it caused has been delivered.  Pass ``autoflush=False`` to queue instead,
+and deliver with :meth:`MemoryMesh.flush` (as ``iosim``'s ``pump.flush``).
+"""
+
+from collections import deque
+
+from twisted.internet import defer
+from twisted.internet.error import ConnectionRefusedError
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from lethean.interfaces import IMeshConnection, IMeshTransport
+from lethean.mesh import DISCONNECT, PING, PONG, new_message, reply
+from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
+
+from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
+
+__all__ = [
+    "MemoryMesh",
+    "MemoryMeshTransport",
+    "MemoryMeshConnection",
+]
+
+_log = Logger()
+
+
+class MemoryMesh:
+    """
+    The in-memory network.
+
+    :param reactor: ``IReactorTime`` for message timestamps and pongs
+        (a ``task.Clock`` in tests).
+    :param max_frame_bytes: the largest sealed frame a node accepts.
+    :param autoflush: deliver at once (default) or only on :meth:`flush`.
+    """
+
+    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True):
+        self.reactor = reactor
+        self.max_frame_bytes = max_frame_bytes
+        self.autoflush = autoflush
+        self._nodes = {}
+        self._queue = deque()
+        self._delivering = False
+
+    def add_node(self, identity, address=None, *, answer_pings=True):
+        """
+        A new node with ``identity`` (a ``LocalIdentity``) reachable at
+        ``address`` (default ``"memory:<node id>"``).
+
+        With ``answer_pings`` the transport answers ``ping`` with ``pong``
+        itself, as the real transport does.
+        """
+        address = address or "memory:" + identity.id
+        if address in self._nodes:
+            raise ValueError("address {!r} is taken".format(address))
+        node = MemoryMeshTransport(self, identity, address, answer_pings)
+        self._nodes[address] = node
+        return node
+
+    def node_at(self, address):
+        """The transport listening at ``address``, or None."""
+        return self._nodes.get(address)
+
+    def _enqueue(self, call, *args):
+        self._queue.append((call, args))
+        if self.autoflush:
+            self.flush()
+
+    def flush(self):
+        """Deliver queued messages (and what they cause) until none are left."""
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._queue:
+                call, args = self._queue.popleft()
+                call(*args)
+        finally:
+            self._delivering = False
+
+
+@implementer(IMeshConnection)
+class MemoryMeshConnection:
+    """One end of an in-memory link."""
+
+    def __init__(self, local, remote, outbound):
+        self._local = local
+        self._remote = remote
+        self.peer = remote.identity.identity
+        self.peer_id = self.peer.id
+        self.outbound = outbound
+        self.shared_secret = local.identity.shared_secret(self.peer.public_key)
+        self._cipher = FrameCipher(self.shared_secret, max_frame_bytes=local.mesh.max_frame_bytes)
+        self.other_end = None
+        self.closed = False
+        self._waiters = []
+
+    def __repr__(self):
+        return "<MemoryMeshConnection {} -> {}>".format(self._local.identity.id, self.peer_id)
+
+    def send(self, message):
+        """Seal ``message`` and queue it for the other end."""
+        if self.closed:
+            raise NotConnectedError("not connected to {}".format(self.peer_id))
+        try:
+            frame = self._cipher.seal(message, timestamp=int(self._local.mesh.reactor.seconds()))
+        except FrameTooLargeError as e:
+            raise MessageTooLargeError(str(e)) from None
+        self._local.mesh._enqueue(self.other_end._frame_received, frame)
+
+    def _frame_received(self, frame):
+        if self.closed:
+            return
+        self._local._message_received(self, self._cipher.open(frame))
+
+    def close(self, reason=None, code=None):
+        """Close both ends; with a ``reason``, send a ``disconnect`` first."""
+        if self.closed:
+            return self.when_lost()
+        if reason is not None:
+            message = new_message(DISCONNECT, self._local.identity.id, self.peer_id,
+                                  {"reason": reason, "code": code or 0},
+                                  clock=self._local.mesh.reactor)
+            self.send(message)
+        lost = self.when_lost()
+        self._local.mesh._enqueue(self._lose)
+        return lost
+
+    def when_lost(self):
+        """A Deferred firing (with None) once this end is closed."""
+        if self.closed:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._waiters.append(d)
+        return d
+
+    def _lose(self):
+        for end in (self, self.other_end):
+            if not end.closed:
+                end.closed = True
+                end._local._connection_lost(end)
+                waiters, end._waiters = end._waiters, []
+                for d in waiters:
+                    d.callback(None)
+
+
+@implementer(IMeshTransport)
+class MemoryMeshTransport:
+    """
+    One node of a :class:`MemoryMesh`.  Consumers that also have a
+    ``connectionLost(connection)`` method are told when a link closes.
+    """
+
+    def __init__(self, mesh, identity, address, answer_pings):
+        self.mesh = mesh
+        self.identity = identity
+        self.address = address
+        self.answer_pings = answer_pings
+        self._links = {}
+        self._consumers = []
+        self._packet_consumers = []
+        #: Every message this node received, in order (handy in tests).
+        self.received = []
+
+    def __repr__(self):
+        return "<MemoryMeshTransport {} at {}>".format(self.identity.id, self.address)
+
+    def connect(self, address, *, peer_id=None, scheme=None):
+        """Link to the node at ``address``; a Deferred firing with our end."""
+        remote = self.mesh.node_at(address)
+        if remote is None or remote is self:
+            return defer.fail(ConnectionRefusedError(address))
+        if peer_id is not None and peer_id != remote.identity.id:
+            return defer.fail(ConnectionRefusedError(
+                "{} is {}, not {}".format(address, remote.identity.id, peer_id)))
+        existing = self._links.get(remote.identity.id)
+        if existing is not None:
+            return defer.succeed(existing)
+        ours = MemoryMeshConnection(self, remote, outbound=True)
+        theirs = MemoryMeshConnection(remote, self, outbound=False)
+        ours.other_end, theirs.other_end = theirs, ours
+        self._links[ours.peer_id] = ours
+        remote._links[theirs.peer_id] = theirs
+        return defer.succeed(ours)
+
+    def send(self, peer_id, message):
+        connection = self._links.get(peer_id)
+        if connection is None:
+            raise NotConnectedError("not connected to {}".format(peer_id))
+        connection.send(message)
+
+    def broadcast(self, message):
+        for connection in self.connections():
+            if connection.peer_id != message.from_:
+                connection.send(message)
+
+    def connection(self, peer_id):
+        return self._links.get(peer_id)
+
+    def connections(self):
+        return list(self._links.values())
+
+    def add_consumer(self, consumer):
+        self._consumers.append(consumer)
+
+    def remove_consumer(self, consumer):
+        self._consumers.remove(consumer)
+
+    def add_packet_consumer(self, consumer):
+        self._packet_consumers.append(consumer)
+
+    def remove_packet_consumer(self, consumer):
+        self._packet_consumers.remove(consumer)
+
+    def send_packet(self, peer_id, packet):
+        connection = self._links.get(peer_id)
+        if connection is None:
+            raise NotConnectedError("not connected to {}".format(peer_id))
+        self.mesh._enqueue(connection.other_end._local._packet_received,
+                           connection.other_end, packet)
+
+    def disconnect(self, peer_id, reason=None, code=None):
+        """Close the link to ``peer_id`` (a no-op when there is none)."""
+        connection = self._links.get(peer_id)
+        if connection is not None:
+            connection.close(reason, code)
+
+    def _packet_received(self, connection, packet):
+        for consumer in list(self._packet_consumers):
+            _call(consumer.packetReceived, connection, packet)
+
+    def _message_received(self, connection, message):
+        self.received.append(message)
+        if message.type == PING and self.answer_pings:
+            sent_at = message.payload.get("sentAt", 0) if isinstance(message.payload, dict) else 0
+            pong = reply(message, PONG, {"sentAt": sent_at,
+                                         "receivedAt": int(self.mesh.reactor.seconds() * 1000)},
+                         clock=self.mesh.reactor, from_=self.identity.id)
+            connection.send(pong)
+        for consumer in list(self._consumers):
+            _call(consumer.messageReceived, connection, message)
+
+    def _connection_lost(self, connection):
+        if self._links.get(connection.peer_id) is connection:
+            del self._links[connection.peer_id]
+        for consumer in list(self._consumers):
+            lost = getattr(consumer, "connectionLost", None)
+            if lost is not None:
+                _call(lost, connection)
+
+
+def _call(function, *args):
+    result = defer.maybeDeferred(function, *args)
+    result.addErrback(lambda failure: _log.failure(
+        "consumer {consumer} failed", failure, consumer=function))
