@@ -8,6 +8,9 @@ exchanges, encoded byte for byte as the Go reference does.
 :func:`stacked_server_factory` and :func:`stacked_client_factory` run any
 byte-stream ``Protocol`` (UEPS, Levin, your own) inside a WebSocket
 connection, with every Autobahn limit set and compression refused.
+
+:class:`MeshTransport` is the encrypted mesh itself: the reference's
+handshake, then SMSG-sealed messages to and from authenticated peers.
 """
 
 from lethean.mesh._envelope import (
@@ -52,6 +55,20 @@ from lethean.mesh._envelope import (
     new_message,
     reply,
 )
+from lethean.mesh._config import TransportConfig
+from lethean.mesh._connection import MeshConnection
+from lethean.mesh._errors import (
+    HandshakeError,
+    HandshakeRejectedError,
+    HandshakeTimeoutError,
+    MeshError,
+    MessageTooLargeError,
+    NotConnectedError,
+    PeerKeyMismatchError,
+)
+from lethean.mesh._handshake import REASON_UNAUTHORIZED
+from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
+from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -108,4 +125,19 @@ __all__ = [
     "use_reactor_timers",
     "stacked_client_factory",
     "stacked_server_factory",
+    "TransportConfig",
+    "MeshConnection",
+    "MeshTransport",
+    "MeshServerProtocol",
+    "MeshClientProtocol",
+    "MeshError",
+    "NotConnectedError",
+    "MessageTooLargeError",
+    "HandshakeError",
+    "HandshakeRejectedError",
+    "HandshakeTimeoutError",
+    "PeerKeyMismatchError",
+    "REASON_UNAUTHORIZED",
+    "SHUTDOWN_REASON",
+    "UEPS",
 ]

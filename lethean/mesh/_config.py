@@ -21,6 +21,9 @@ class TransportConfig:
     ws_path: str = "/ws"
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: How dialled ``wss`` peers are verified: ``"system"`` roots, ``"none"``
+    #: (the handshake's key pinning then authenticates), or a PEM path to pin.
+    tls_verify: str = "system"
     #: Inbound connections, including those still handshaking (HTTP 503 over
     #: it).  Outbound connections are not counted.
     max_connections: int = 100
