@@ -124,6 +124,14 @@ class RecordTests(SynchronousTestCase):
         """A public key must be base64 of 32 bytes."""
         self.assertRaises(InvalidPublicKeyError, self.registry.add_peer, Peer(id="x", public_key="abc"))
 
+    def test_malformed_key_is_also_the_identity_error(self):
+        """The registry's key error is the identity layer's too, with the same kind."""
+        import lethean.identity
+        with self.assertRaises(lethean.identity.InvalidPublicKeyError) as caught:
+            self.registry.add_peer(Peer(id="x", public_key="abc"))
+        self.assertIsInstance(caught.exception, InvalidPublicKeyError)
+        self.assertEqual(caught.exception.kind, "invalid_public_key")
+
     def test_add_allows_keyless_placeholder(self):
         """A peer known only by id and address (no key yet) can be added."""
         self.registry.add_peer(Peer(id="placeholder", address="10.0.0.9:9091"))

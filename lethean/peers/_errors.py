@@ -6,6 +6,7 @@ the detail (the reference's own error text where it has one).
 """
 
 from lethean.errors import LetheanError
+from lethean.identity import _errors as _identity_errors
 
 __all__ = [
     "PeerError",
@@ -39,7 +40,8 @@ class InvalidPeerNameError(InvalidPeerError):
     kind = "invalid_peer_name"
 
 
-class InvalidPublicKeyError(InvalidPeerError):
+# Also the identity layer's error, so one ``except`` serves both layers.
+class InvalidPublicKeyError(InvalidPeerError, _identity_errors.InvalidPublicKeyError):
     """The public key is not a base64-encoded 32-byte X25519 key."""
 
     kind = "invalid_public_key"

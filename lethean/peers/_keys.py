@@ -3,19 +3,19 @@ Public keys as the registry compares them, and the id each key implies.
 
 Keys travel as padded standard base64 of 32 raw bytes (identity.md 2).  Go
 decodes leniently, so one key has several spellings; the registry compares
-the decoded bytes, never the strings.
+the decoded bytes, never the strings.  Reading a key and deriving its id
+are the identity layer's; here they raise the registry's own
+:class:`InvalidPublicKeyError`.
 """
 
-import base64
-import binascii
-import hashlib
-
+from lethean.identity import _errors as _identity_errors
+from lethean.identity import _keys as _identity_keys
 from lethean.peers._errors import InvalidPublicKeyError
 
 __all__ = ["PUBLIC_KEY_BYTES", "decode_public_key", "canonical_public_key", "node_id_for", "key_prefix"]
 
 #: Raw size of an X25519 public key.
-PUBLIC_KEY_BYTES = 32
+PUBLIC_KEY_BYTES = _identity_keys.KEY_BYTES
 
 
 def decode_public_key(text):
@@ -23,22 +23,19 @@ def decode_public_key(text):
     if not isinstance(text, str):
         raise InvalidPublicKeyError("public key must be a string")
     try:
-        raw = base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidPublicKeyError("public key is not valid base64") from None
-    if len(raw) != PUBLIC_KEY_BYTES:
-        raise InvalidPublicKeyError("public key is {} bytes, not {}".format(len(raw), PUBLIC_KEY_BYTES))
-    return raw
+        return _identity_keys.decode_public_key(text)
+    except _identity_errors.InvalidPublicKeyError as e:
+        raise InvalidPublicKeyError(str(e)) from None
 
 
 def canonical_public_key(text):
     """The one spelling Go itself writes for the key ``text``."""
-    return base64.b64encode(decode_public_key(text)).decode("ascii")
+    return _identity_keys.encode_public_key(decode_public_key(text))
 
 
 def node_id_for(public_key):
     """The node id a key implies: hex of the first 16 bytes of SHA-256 (identity.md 3)."""
-    return hashlib.sha256(decode_public_key(public_key)).digest()[:16].hex()
+    return _identity_keys.node_id_for(decode_public_key(public_key))
 
 
 def key_prefix(public_key):
