@@ -11,6 +11,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+import lethean.identity
 from lethean.interfaces import IPeerRegistry
 from lethean.peers import (
     DEFAULT_SCORE,
@@ -126,7 +127,6 @@ class RecordTests(SynchronousTestCase):
 
     def test_malformed_key_is_also_the_identity_error(self):
         """The registry's key error is the identity layer's too, with the same kind."""
-        import lethean.identity
         with self.assertRaises(lethean.identity.InvalidPublicKeyError) as caught:
             self.registry.add_peer(Peer(id="x", public_key="abc"))
         self.assertIsInstance(caught.exception, InvalidPublicKeyError)
