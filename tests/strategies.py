@@ -239,3 +239,52 @@ peer_records = st.builds(
     geo_km=_finite_floats,
     score=_finite_floats,
 )
+
+
+# --- Node payloads (controller / worker) --------------------------------------
+
+from lethean.node._payloads import (  # noqa: E402
+    DeployAckPayload,
+    DeployChunkPayload,
+    DeployPayload,
+    ErrorPayload,
+    GetLogsPayload,
+    LogsPayload,
+    MinerAckPayload,
+    MinerStatsItem,
+    PingPayload,
+    PongPayload,
+    StartMinerPayload,
+    StatsPayload,
+    StopMinerPayload,
+)
+from lethean._gojson import RawJSON, marshal as _marshal  # noqa: E402
+
+_int64s = st.integers(min_value=-2**63, max_value=2**63 - 1)
+_miner_stats_items = st.builds(
+    MinerStatsItem, name=st.text(max_size=12), type=st.text(max_size=8),
+    hashrate=st.floats(allow_nan=False, allow_infinity=False), shares=_int64s,
+    rejected=_int64s, uptime=_int64s, pool=st.text(max_size=12),
+    algorithm=st.text(max_size=8), cpu_threads=_int64s)
+#: Every controller/worker payload, with any field values Go could send.
+node_payloads = st.one_of(
+    st.builds(PingPayload, _int64s),
+    st.builds(PongPayload, _int64s, _int64s),
+    st.builds(StartMinerPayload, st.text(max_size=10), st.text(max_size=10),
+              st.none() | json_values.map(lambda v: RawJSON(_marshal(v, html=False)))),
+    st.builds(StopMinerPayload, st.text(max_size=10)),
+    st.builds(MinerAckPayload, st.booleans(), st.text(max_size=10), st.text(max_size=10)),
+    _miner_stats_items,
+    st.builds(StatsPayload, st.text(max_size=10), st.text(max_size=10),
+              st.lists(_miner_stats_items, max_size=3), _int64s),
+    st.builds(GetLogsPayload, st.text(max_size=10), _int64s, _int64s),
+    st.builds(LogsPayload, st.text(max_size=10),
+              st.none() | st.lists(st.text(max_size=10), max_size=4), st.booleans()),
+    st.builds(DeployPayload, st.text(max_size=8), st.binary(max_size=64), st.text(max_size=64),
+              st.text(max_size=10)),
+    st.builds(DeployAckPayload, st.booleans(), st.text(max_size=10), st.text(max_size=10)),
+    st.builds(ErrorPayload, _int64s, st.text(max_size=20), st.text(max_size=10)),
+    st.builds(DeployChunkPayload, st.text(max_size=36), _int64s, _int64s, _int64s,
+              st.text(max_size=8), st.text(max_size=10), st.text(max_size=64),
+              st.binary(max_size=64)),
+)

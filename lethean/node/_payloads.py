@@ -136,89 +136,111 @@ def _read_miners(key, value):
     return tuple(MinerStatsItem.from_json_value(item) for item in value)
 
 
-def _parse(cls, value, fields):
-    """
-    Field values for ``cls`` from a parsed JSON payload.
+@attrs.frozen
+class _Field:
+    """One payload field: its JSON key, attribute, reader and Go tags."""
 
-    ``fields`` is ``((json_key, attribute, reader, raw_null), ...)``; a
-    field whose ``raw_null`` is true keeps a JSON ``null`` (RawMessage).
+    key: str
+    attribute: str
+    read: object
+    #: Go ``omitempty``: left out when empty (``""``, 0, false, nil).
+    omitempty: bool = False
+    #: A ``json.RawMessage``: a JSON ``null`` is kept as the text ``null``.
+    keep_null: bool = False
+
+
+class _Payload:
     """
-    if isinstance(value, cls):
+    ``to_json_value``/``from_json_value`` driven by the class's ``_FIELDS``
+    (in Go declaration order).
+    """
+
+    _FIELDS = ()
+
+    def to_json_value(self):
+        """The payload as a dict in Go field order, ``omitempty`` applied."""
+        value = {}
+        for field in self._FIELDS:
+            item = getattr(self, field.attribute)
+            if field.omitempty and (item is None or (not item and not isinstance(item, RawJSON))):
+                continue
+            value[field.key] = item
         return value
-    if type(value) is RawJSON:
-        value = loads_strict(value.text)
-    if value is None:
-        return cls()
-    if type(value) is not dict:
-        raise InvalidPayloadError("json: cannot unmarshal {} into Go value of type {}".format(
-            _type_name(value), cls.__name__))
-    by_key = {fold_key(key): (key, name, reader, raw_null) for key, name, reader, raw_null in fields}
-    found = {}
-    for key, item in value.items():
-        field = by_key.get(fold_key(key))
-        if field is None:
-            continue
-        json_key, name, reader, raw_null = field
-        if item is None and not raw_null:
-            continue
-        found[name] = reader(json_key, item)
-    return cls(**found)
 
+    @classmethod
+    def from_json_value(cls, value):
+        """
+        Read a received payload (parsed JSON, ``RawJSON`` or an instance)
+        as Go's decoder does; raises :class:`InvalidPayloadError`.
+        """
+        if isinstance(value, cls):
+            return value
+        if type(value) is RawJSON:
+            value = loads_strict(value.text)
+        if value is None:
+            return cls()
+        if type(value) is not dict:
+            raise InvalidPayloadError("json: cannot unmarshal {} into Go value of type {}".format(
+                _type_name(value), cls.__name__))
+        by_key = cls._by_key()
+        found = {}
+        for key, item in value.items():
+            field = by_key.get(fold_key(key))
+            if field is None or (item is None and not field.keep_null):
+                continue
+            found[field.attribute] = field.read(field.key, item)
+        return cls(**found)
 
-def _omit_empty(pairs):
-    return {key: value for key, value in pairs if value}
+    @classmethod
+    def _by_key(cls):
+        table = cls.__dict__.get("_BY_KEY")
+        if table is None:
+            table = {fold_key(field.key): field for field in cls._FIELDS}
+            cls._BY_KEY = table
+        return table
 
 
 # -- the payloads --------------------------------------------------------------
 
 @attrs.frozen
-class PingPayload:
+class PingPayload(_Payload):
     """``ping``: the sender's clock in Unix milliseconds."""
 
     sent_at: int = 0
 
-    def to_json_value(self):
-        return {"sentAt": self.sent_at}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("sentAt", "sent_at", _read_int, False),))
+    _FIELDS = (
+        _Field("sentAt", "sent_at", _read_int),
+    )
 
 
 @attrs.frozen
-class PongPayload:
+class PongPayload(_Payload):
     """``pong``: the ping's ``sentAt`` and the responder's clock, Unix ms."""
 
     sent_at: int = 0
     received_at: int = 0
 
-    def to_json_value(self):
-        return {"sentAt": self.sent_at, "receivedAt": self.received_at}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("sentAt", "sent_at", _read_int, False),
-                                   ("receivedAt", "received_at", _read_int, False)))
+    _FIELDS = (
+        _Field("sentAt", "sent_at", _read_int),
+        _Field("receivedAt", "received_at", _read_int),
+    )
 
 
 @attrs.frozen
-class DisconnectPayload:
+class DisconnectPayload(_Payload):
     """``disconnect``: why the sender is closing the link."""
 
     reason: str = ""
     code: int = 0
 
-    def to_json_value(self):
-        return {"reason": self.reason, "code": self.code}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("reason", "reason", _read_str, False),
-                                   ("code", "code", _read_int, False)))
+    _FIELDS = (
+        _Field("reason", "reason", _read_str),
+        _Field("code", "code", _read_int),
+    )
 
 
 @attrs.frozen
-class StartMinerPayload:
+class StartMinerPayload(_Payload):
     """
     ``start_miner``.  ``config`` is a :class:`~lethean._gojson.RawJSON`
     (``RawJSON("null")`` when the key was present with ``null``) or None
@@ -229,57 +251,41 @@ class StartMinerPayload:
     profile_id: str = ""
     config: object = None
 
-    def to_json_value(self):
-        value = {"minerType": self.miner_type}
-        if self.profile_id:
-            value["profileId"] = self.profile_id
-        if self.config is not None:
-            value["config"] = self.config
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("minerType", "miner_type", _read_str, False),
-                                   ("profileId", "profile_id", _read_str, False),
-                                   ("config", "config", _read_raw, True)))
+    _FIELDS = (
+        _Field("minerType", "miner_type", _read_str),
+        _Field("profileId", "profile_id", _read_str, omitempty=True),
+        _Field("config", "config", _read_raw, omitempty=True, keep_null=True),
+    )
 
 
 @attrs.frozen
-class StopMinerPayload:
+class StopMinerPayload(_Payload):
     """``stop_miner``: the instance to stop."""
 
     miner_name: str = ""
 
-    def to_json_value(self):
-        return {"minerName": self.miner_name}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("minerName", "miner_name", _read_str, False),))
+    _FIELDS = (
+        _Field("minerName", "miner_name", _read_str),
+    )
 
 
 @attrs.frozen
-class MinerAckPayload:
+class MinerAckPayload(_Payload):
     """``miner_ack``: the outcome of a start or stop."""
 
     success: bool = False
     miner_name: str = ""
     error: str = ""
 
-    def to_json_value(self):
-        value = {"success": self.success}
-        value.update(_omit_empty((("minerName", self.miner_name), ("error", self.error))))
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("success", "success", _read_bool, False),
-                                   ("minerName", "miner_name", _read_str, False),
-                                   ("error", "error", _read_str, False)))
+    _FIELDS = (
+        _Field("success", "success", _read_bool),
+        _Field("minerName", "miner_name", _read_str, omitempty=True),
+        _Field("error", "error", _read_str, omitempty=True),
+    )
 
 
 @attrs.frozen
-class MinerStatsItem:
+class MinerStatsItem(_Payload):
     """One miner in a ``stats`` reply."""
 
     name: str = ""
@@ -292,29 +298,21 @@ class MinerStatsItem:
     algorithm: str = ""
     cpu_threads: int = 0
 
-    def to_json_value(self):
-        value = {"name": self.name, "type": self.type, "hashrate": float(self.hashrate),
-                 "shares": self.shares, "rejected": self.rejected, "uptime": self.uptime,
-                 "pool": self.pool, "algorithm": self.algorithm}
-        if self.cpu_threads:
-            value["cpuThreads"] = self.cpu_threads
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("name", "name", _read_str, False),
-                                   ("type", "type", _read_str, False),
-                                   ("hashrate", "hashrate", _read_float, False),
-                                   ("shares", "shares", _read_int, False),
-                                   ("rejected", "rejected", _read_int, False),
-                                   ("uptime", "uptime", _read_int, False),
-                                   ("pool", "pool", _read_str, False),
-                                   ("algorithm", "algorithm", _read_str, False),
-                                   ("cpuThreads", "cpu_threads", _read_int, False)))
+    _FIELDS = (
+        _Field("name", "name", _read_str),
+        _Field("type", "type", _read_str),
+        _Field("hashrate", "hashrate", _read_float),
+        _Field("shares", "shares", _read_int),
+        _Field("rejected", "rejected", _read_int),
+        _Field("uptime", "uptime", _read_int),
+        _Field("pool", "pool", _read_str),
+        _Field("algorithm", "algorithm", _read_str),
+        _Field("cpuThreads", "cpu_threads", _read_int, omitempty=True),
+    )
 
 
 @attrs.frozen
-class StatsPayload:
+class StatsPayload(_Payload):
     """``stats``: the worker's identity, uptime (s) and miners."""
 
     node_id: str = ""
@@ -322,41 +320,31 @@ class StatsPayload:
     miners: tuple = attrs.field(default=(), converter=tuple)
     uptime: int = 0
 
-    def to_json_value(self):
-        return {"nodeId": self.node_id, "nodeName": self.node_name,
-                "miners": list(self.miners), "uptime": self.uptime}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("nodeId", "node_id", _read_str, False),
-                                   ("nodeName", "node_name", _read_str, False),
-                                   ("miners", "miners", _read_miners, False),
-                                   ("uptime", "uptime", _read_int, False)))
+    _FIELDS = (
+        _Field("nodeId", "node_id", _read_str),
+        _Field("nodeName", "node_name", _read_str),
+        _Field("miners", "miners", _read_miners),
+        _Field("uptime", "uptime", _read_int),
+    )
 
 
 @attrs.frozen
-class GetLogsPayload:
+class GetLogsPayload(_Payload):
     """``get_logs``: ``since`` is Unix **milliseconds**, 0 for no filter."""
 
     miner_name: str = ""
     lines: int = 0
     since: int = 0
 
-    def to_json_value(self):
-        value = {"minerName": self.miner_name, "lines": self.lines}
-        if self.since:
-            value["since"] = self.since
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("minerName", "miner_name", _read_str, False),
-                                   ("lines", "lines", _read_int, False),
-                                   ("since", "since", _read_int, False)))
+    _FIELDS = (
+        _Field("minerName", "miner_name", _read_str),
+        _Field("lines", "lines", _read_int),
+        _Field("since", "since", _read_int, omitempty=True),
+    )
 
 
 @attrs.frozen
-class LogsPayload:
+class LogsPayload(_Payload):
     """``logs``: ``lines`` is None when the miner returned nothing (JSON ``null``)."""
 
     miner_name: str = ""
@@ -364,20 +352,15 @@ class LogsPayload:
         default=None, converter=attrs.converters.optional(tuple))
     has_more: bool = False
 
-    def to_json_value(self):
-        return {"minerName": self.miner_name,
-                "lines": None if self.lines is None else list(self.lines),
-                "hasMore": self.has_more}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("minerName", "miner_name", _read_str, False),
-                                   ("lines", "lines", _read_str_list, False),
-                                   ("hasMore", "has_more", _read_bool, False)))
+    _FIELDS = (
+        _Field("minerName", "miner_name", _read_str),
+        _Field("lines", "lines", _read_str_list),
+        _Field("hasMore", "has_more", _read_bool),
+    )
 
 
 @attrs.frozen
-class DeployPayload:
+class DeployPayload(_Payload):
     """
     ``deploy``: a bundle on the wire (``data`` is raw bytes, sent as base64).
 
@@ -390,61 +373,46 @@ class DeployPayload:
     checksum: str = ""
     name: str = ""
 
-    def to_json_value(self):
-        return {"type": self.type, "data": bytes(self.data), "checksum": self.checksum,
-                "name": self.name}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("type", "type", _read_str, False),
-                                   ("data", "data", _read_bytes, False),
-                                   ("checksum", "checksum", _read_str, False),
-                                   ("name", "name", _read_str, False)))
+    _FIELDS = (
+        _Field("type", "type", _read_str),
+        _Field("data", "data", _read_bytes),
+        _Field("checksum", "checksum", _read_str),
+        _Field("name", "name", _read_str),
+    )
 
 
 @attrs.frozen
-class DeployAckPayload:
+class DeployAckPayload(_Payload):
     """``deploy_ack``: the outcome of a deploy."""
 
     success: bool = False
     name: str = ""
     error: str = ""
 
-    def to_json_value(self):
-        value = {"success": self.success}
-        value.update(_omit_empty((("name", self.name), ("error", self.error))))
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("success", "success", _read_bool, False),
-                                   ("name", "name", _read_str, False),
-                                   ("error", "error", _read_str, False)))
+    _FIELDS = (
+        _Field("success", "success", _read_bool),
+        _Field("name", "name", _read_str, omitempty=True),
+        _Field("error", "error", _read_str, omitempty=True),
+    )
 
 
 @attrs.frozen
-class ErrorPayload:
+class ErrorPayload(_Payload):
     """``error``: a failed request; the reference only sends code 1004."""
 
     code: int = 0
     message: str = ""
     details: str = ""
 
-    def to_json_value(self):
-        value = {"code": self.code, "message": self.message}
-        if self.details:
-            value["details"] = self.details
-        return value
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("code", "code", _read_int, False),
-                                   ("message", "message", _read_str, False),
-                                   ("details", "details", _read_str, False)))
+    _FIELDS = (
+        _Field("code", "code", _read_int),
+        _Field("message", "message", _read_str),
+        _Field("details", "details", _read_str, omitempty=True),
+    )
 
 
 @attrs.frozen
-class DeployChunkPayload:
+class DeployChunkPayload(_Payload):
     """
     ``deploy_chunk`` (lethean only): part ``index`` of ``total`` of a bundle's
     data.  Every chunk repeats the bundle's type, name, checksum and total
@@ -461,34 +429,26 @@ class DeployChunkPayload:
     checksum: str = ""
     data: bytes = attrs.field(default=b"", repr=False)
 
-    def to_json_value(self):
-        return {"uploadId": self.upload_id, "index": self.index, "total": self.total,
-                "size": self.size, "type": self.type, "name": self.name,
-                "checksum": self.checksum, "data": bytes(self.data)}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("uploadId", "upload_id", _read_str, False),
-                                   ("index", "index", _read_int, False),
-                                   ("total", "total", _read_int, False),
-                                   ("size", "size", _read_int, False),
-                                   ("type", "type", _read_str, False),
-                                   ("name", "name", _read_str, False),
-                                   ("checksum", "checksum", _read_str, False),
-                                   ("data", "data", _read_bytes, False)))
+    _FIELDS = (
+        _Field("uploadId", "upload_id", _read_str),
+        _Field("index", "index", _read_int),
+        _Field("total", "total", _read_int),
+        _Field("size", "size", _read_int),
+        _Field("type", "type", _read_str),
+        _Field("name", "name", _read_str),
+        _Field("checksum", "checksum", _read_str),
+        _Field("data", "data", _read_bytes),
+    )
 
 
 @attrs.frozen
-class DeployChunkAckPayload:
+class DeployChunkAckPayload(_Payload):
     """``deploy_chunk_ack`` (lethean only): chunk ``index`` was stored."""
 
     upload_id: str = ""
     index: int = 0
 
-    def to_json_value(self):
-        return {"uploadId": self.upload_id, "index": self.index}
-
-    @classmethod
-    def from_json_value(cls, value):
-        return _parse(cls, value, (("uploadId", "upload_id", _read_str, False),
-                                   ("index", "index", _read_int, False)))
+    _FIELDS = (
+        _Field("uploadId", "upload_id", _read_str),
+        _Field("index", "index", _read_int),
+    )
