@@ -77,3 +77,29 @@ class PacketInbox:
         self.packets.append((connection, packet))
         d, self.next = self.next, defer.Deferred()
         d.callback((connection, packet))
+
+
+def clock_pair(testcase, **config):
+    """
+    Two MeshTransports on one ``task.Clock`` joined by ``iosim``: returns
+    ``(clock, server, client, server_protocol, client_protocol, pump)``.
+    The client's handshake is already done and flushed.
+    """
+    from twisted.test.iosim import connectedServerAndClient
+
+    from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
+
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    nodes = [MeshTransport(clock, make_identity(name), make_registry(testcase),
+                           TransportConfig(listen=None, **config))
+             for name in ("bravo", "alpha")]
+    server, client = nodes
+    server_factory = MeshServerFactory(server, url="ws://localhost/ws")
+    client_factory = MeshClientFactory(client, "ws://127.0.0.1:9091/ws")
+    client_factory.result.addCallback(client.outbound_ready, "127.0.0.1:9091")
+    client_protocol, server_protocol, pump = connectedServerAndClient(
+        lambda: server_factory.buildProtocol(None), lambda: client_factory.buildProtocol(None),
+        clock=clock)
+    pump.flush()
+    return clock, server, client, server_protocol, client_protocol, pump

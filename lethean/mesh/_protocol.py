@@ -54,7 +54,9 @@ def _options(config):
     return dict(
         maxMessagePayloadSize=config.max_message_bytes,
         maxFramePayloadSize=config.max_message_bytes,
-        openHandshakeTimeout=config.handshake_timeout_s,
+        # Our own deadline (``_arm``) covers the upgrade and the mesh
+        # handshake together; Autobahn's is only a backstop behind it.
+        openHandshakeTimeout=config.handshake_timeout_s + 1,
         # The reference never sends WebSocket pings and they would not keep
         # a Go peer alive anyway: keepalive is the sealed ``ping`` message.
         autoPingInterval=0,

@@ -268,6 +268,13 @@ class MeshTransport(Service):
             _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,
                       peer_id=peer_id or "", reason=str(e) or type(e).__name__)
             raise
+        return self.outbound_ready(connection, address)
+
+    def outbound_ready(self, connection, address):
+        """
+        A dialled link passed the handshake: remember the peer, prove our key
+        with a first ping, register the link; returns the surviving link.
+        """
         self._remember(connection, address)
         # Prove our key at once so the responder can register us (weakness 2).
         connection._tick()

@@ -1,0 +1,166 @@
+"""Mesh timers and per-frame policing, driven on a task.Clock over iosim."""
+
+from twisted.internet import task
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import EventLoggingObserver, StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from lethean.mesh import MeshTransport, TransportConfig, new_message
+from lethean.mesh._protocol import MeshServerFactory
+from tests._mesh import Inbox, clock_pair, make_identity, make_registry
+
+
+class HandshakeTimeoutTests(SynchronousTestCase):
+    """A peer that does not finish the handshake in 10 s is dropped."""
+
+    def test_silent_tcp_connection(self):
+        """A TCP connection that never sends anything is aborted after 10 s."""
+        clock = task.Clock()
+        node = MeshTransport(clock, make_identity(), make_registry(self),
+                             TransportConfig(listen=None))
+        protocol = MeshServerFactory(node).buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        clock.advance(9.9)
+        self.assertFalse(transport.disconnecting)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        clock.advance(0.2)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(node.counters["handshake_timeout"], 1)
+        warnings = [e for e in events if e.get("reason", "").startswith("no mesh handshake")]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("peer", warnings[0])
+        self.assertIn("peer_id", warnings[0])
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class FramePolicingTests(SynchronousTestCase):
+    """Rate limit, decryption, de-duplication and keepalive after the handshake."""
+
+    def setUp(self):
+        (self.clock, self.server, self.client, self.server_protocol,
+         self.client_protocol, self.pump) = clock_pair(self)
+        self.inbox = Inbox()
+        self.server.add_consumer(self.inbox)
+        self.link = self.client.connection(self.server.identity.id)
+        self.inbound = self.server.connection(self.client.identity.id)
+
+    def _message(self, **payload):
+        return new_message("x", self.client.identity.id, self.server.identity.id, payload,
+                           clock=self.clock)
+
+    def test_dedup(self):
+        """The same message id twice is delivered once."""
+        message = self._message(n=1)
+        self.link.send(message)
+        self.link.send(message)
+        self.pump.flush()
+        self.assertEqual([m for _, m in self.inbox.messages], [message])
+        self.assertEqual(self.server.counters["duplicates"], 1)
+
+    def test_dedup_expires(self):
+        """After the TTL the same id is delivered again."""
+        message = self._message(n=1)
+        self.link.send(message)
+        self.pump.flush()
+        for _ in range(11):
+            self.clock.advance(30)
+            self.pump.flush()
+        self.link.send(message)
+        self.pump.flush()
+        self.assertEqual(len(self.inbox.messages), 2)
+
+    def test_rate_limit(self):
+        """Past the burst, frames are dropped until tokens refill on the clock."""
+        for i in range(150):
+            self.link.send(self._message(n=i))
+        self.pump.flush()
+        # The initial ping used one token of the burst of 100.
+        self.assertEqual(len(self.inbox.messages), 99)
+        self.assertEqual(self.server.counters["rate_limited"], 51)
+        self.clock.advance(1)
+        self.link.send(self._message(n="late"))
+        self.pump.flush()
+        self.assertEqual(len(self.inbox.messages), 100)
+        self.assertIs(self.server.connection(self.client.identity.id), self.inbound)
+
+    def test_flooding_peer_dropped(self):
+        """A peer that keeps sending far past its bucket is dropped."""
+        for i in range(100 + 501 + 5):
+            self.link.send(self._message(n=i))
+        self.pump.flush()
+        self.assertEqual(self.server.counters["dropped_flooding"], 1)
+        self.assertIsNone(self.server.connection(self.client.identity.id))
+
+    def test_garbage_frames_dropped_not_fatal(self):
+        """Frames that do not decrypt are counted and dropped; the link stays."""
+        self.client_protocol.sendMessage(b"\x00" * 64, isBinary=True)
+        self.pump.flush()
+        self.assertEqual(self.server.counters["decrypt_failed"], 1)
+        message = self._message(n=2)
+        self.link.send(message)
+        self.pump.flush()
+        self.assertEqual([m for _, m in self.inbox.messages], [message])
+
+    def test_text_frame_after_handshake(self):
+        """A text frame after the handshake drops the peer."""
+        self.client_protocol.sendMessage(b"{}", isBinary=False)
+        self.pump.flush()
+        self.assertEqual(self.server.counters["dropped_text_frame"], 1)
+        self.assertIsNone(self.server.connection(self.client.identity.id))
+
+    def test_keepalive_pings(self):
+        """Each side sends a sealed ping every interval, which keeps both alive."""
+        for _ in range(5):
+            self.clock.advance(30)
+            self.pump.flush()
+        self.assertIs(self.server.connection(self.client.identity.id), self.inbound)
+        self.assertIs(self.client.connection(self.server.identity.id), self.link)
+        self.assertGreaterEqual(self.server.counters["messages_received"], 5)
+
+    def test_idle_peer_evicted(self):
+        """A peer silent for interval + grace is dropped; garbage does not count as activity."""
+        # The client neither pings nor answers pings.
+        self.link._keepalive.stop()
+        self.link.frame_received = lambda frame: None
+        self.clock.advance(30)
+        self.pump.flush()
+        self.assertIs(self.server.connection(self.client.identity.id), self.inbound)
+        self.client_protocol.sendMessage(b"\x01" * 80, isBinary=True)
+        self.pump.flush()
+        self.clock.advance(30)
+        self.pump.flush()
+        self.assertEqual(self.server.counters["dropped_idle"], 1)
+        self.assertIsNone(self.server.connection(self.client.identity.id))
+        self.assertIsNone(self.client.connection(self.server.identity.id))
+
+
+class PendingResponderTests(SynchronousTestCase):
+    """The responder registers an initiator only once a frame from it decrypted."""
+
+    def test_not_registered_before_first_frame(self):
+        """Until the initiator's first sealed frame, it is neither connected nor registered."""
+        from twisted.test.iosim import connectedServerAndClient
+
+        from lethean.mesh._protocol import MeshClientFactory
+
+        clock = task.Clock()
+        server = MeshTransport(clock, make_identity("bravo"), make_registry(self),
+                               TransportConfig(listen=None))
+        client = MeshTransport(clock, make_identity("alpha"), make_registry(self),
+                               TransportConfig(listen=None))
+        client_factory = MeshClientFactory(client, "ws://127.0.0.1:9091/ws")
+        _, _, pump = connectedServerAndClient(
+            lambda: MeshServerFactory(server).buildProtocol(None),
+            lambda: client_factory.buildProtocol(None), clock=clock)
+        pump.flush()
+        link = self.successResultOf(client_factory.result)
+        self.assertEqual(server.connections(), [])
+        self.assertIsNone(server.registry.get_peer(client.identity.id))
+        link.send(new_message("x", client.identity.id, "", clock=clock))
+        pump.flush()
+        self.assertEqual([c.peer_id for c in server.connections()], [client.identity.id])
+        self.assertIsNotNone(server.registry.get_peer(client.identity.id))
