@@ -15,30 +15,19 @@ Measures, one JSON line each (``{"name": ..., "ops_per_s": ...}``):
 A part whose layer is missing prints ``"ops_per_s": null`` with a
 ``skipped`` reason instead of failing the run.
 
-Run from the checkout: ``PYTHONPATH=. python benchmarks/crypto.py [--seconds S]``
-(or with lethean installed, from anywhere).
+Run from the checkout: ``python benchmarks/crypto.py [--seconds S]``.
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
-import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def rate(operation, seconds):
-    """Calls of ``operation()`` per second, measured for at least ``seconds``."""
-    operation()  # warm up (imports, caches)
-    calls = 0
-    start = time.perf_counter()
-    while True:
-        operation()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls / elapsed
+from benchmarks._timing import emit, rate  # noqa: E402
 
 
 def identity_benchmarks():
@@ -110,10 +99,6 @@ def bundle_benchmarks(scratch):
     return {"bundle_create_extract_10mb": create_extract}
 
 
-def _emit(line):
-    print(json.dumps(line), flush=True)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--seconds", type=float, default=1.0,
@@ -134,13 +119,13 @@ def main(argv=None):
                 built = build(**kwargs)
             except ImportError as e:
                 for name in names:
-                    _emit({"name": name, "ops_per_s": None,
+                    emit({"name": name, "ops_per_s": None,
                            "skipped": "layer not available: {}".format(e)})
                 continue
             if isinstance(built, tuple):
                 built, extra["message_bytes"] = built
             for name, operation in built.items():
-                _emit(dict({"name": name, "ops_per_s": round(rate(operation, args.seconds), 2)},
+                emit(dict({"name": name, "ops_per_s": round(rate(operation, args.seconds), 2)},
                            **extra))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -17,18 +17,21 @@ index moves one entry, and the reference rebuilds its tree.
 
 Prints one JSON line per measurement:
 ``{"name": ..., "peers": N, "ops_per_s": ...}``.
-Run from the checkout: ``python -m benchmarks.peers_select``.
+Run from the checkout: ``python benchmarks/peers_select.py`` (or
+``python -m benchmarks.peers_select``).
 """
 
 import argparse
 import heapq
-import json
 import random
 import sys
-import time
+from pathlib import Path
 
-from lethean.peers import Peer, REFERENCE_METRIC
-from lethean.peers._select import RankIndex
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._timing import emit, rate  # noqa: E402
+from lethean.peers import Peer, REFERENCE_METRIC  # noqa: E402
+from lethean.peers._select import RankIndex  # noqa: E402
 
 
 def make_peers(count, rng):
@@ -43,20 +46,6 @@ def make_peers(count, rng):
         )
         for _ in range(count)
     ]
-
-
-def rate(operation, seconds):
-    """Calls of ``operation()`` per second, measured for about ``seconds``."""
-    calls, start = 0, time.perf_counter()
-    batch = 1
-    while True:
-        for _ in range(batch):
-            operation()
-        calls += batch
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls / elapsed
-        batch = min(batch * 2, 1000)
 
 
 def scan_designs(peers, metric):
@@ -139,7 +128,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for count in args.peers:
         for row in measure(count, args.seconds, args.seed):
-            print(json.dumps(row), flush=True)
+            emit(row)
     return 0
 
 
