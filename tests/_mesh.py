@@ -103,3 +103,95 @@ def clock_pair(testcase, **config):
         clock=clock)
     pump.flush()
     return clock, server, client, server_protocol, client_protocol, pump
+
+
+class RawClient:
+    """
+    A bare TCP client for HTTP-level checks: send ``request``, collect the
+    answer until the server closes or ``until`` bytes appear.
+    """
+
+    def __init__(self, request=b"", until=None):
+        from twisted.internet.protocol import Protocol
+
+        outer = self
+        self.received = b""
+        self.done = defer.Deferred()
+        self._until = until
+
+        class _Protocol(Protocol):
+            def connectionMade(self):
+                outer.transport = self.transport
+                if request:
+                    self.transport.write(request)
+
+            def dataReceived(self, data):
+                outer.received += data
+                if outer._until is not None and outer._until in outer.received:
+                    self.transport.loseConnection()
+
+            def connectionLost(self, reason):
+                outer.done.callback(outer.received)
+
+        self.protocol = _Protocol
+
+
+def upgrade_request(path="/ws", origin=None):
+    """An RFC 6455 upgrade request for ``path``."""
+    lines = ["GET {} HTTP/1.1".format(path), "Host: 127.0.0.1", "Upgrade: websocket",
+             "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+             "Sec-WebSocket-Version: 13"]
+    if origin is not None:
+        lines.append("Origin: " + origin)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+async def raw_connect(testcase, reactor, node, raw):
+    """Connect ``raw`` (a RawClient) to ``node``'s port; closed at cleanup."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+    from twisted.internet.protocol import Factory
+
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", node.port.getHost().port)
+    protocol = await endpoint.connect(Factory.forProtocol(raw.protocol))
+
+    def close():
+        protocol.transport.loseConnection()
+        return raw.done
+
+    testcase.addCleanup(close)
+    return protocol
+
+
+async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
+    """
+    Open a WebSocket to ``node``, send ``first`` as the first frame and
+    return ``(frames received, whether the server closed)`` once it ends.
+    """
+    from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    from lethean.mesh import use_reactor_timers
+
+    received = []
+    done = defer.Deferred()
+
+    class Scripted(WebSocketClientProtocol):
+        def onOpen(self):
+            self.sendMessage(first, isBinary=binary)
+
+        def onMessage(self, payload, isBinary):
+            received.append((payload, isBinary))
+
+        def connectionLost(self, reason):
+            super().connectionLost(reason)
+            done.callback(received)
+
+    port = node.port.getHost().port
+    factory = WebSocketClientFactory("ws://127.0.0.1:{}/ws".format(port), reactor=reactor)
+    factory.protocol = Scripted
+    use_reactor_timers(factory, reactor)
+    factory.setProtocolOptions(autoPingInterval=0)
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    protocol = await endpoint.connect(factory)
+    testcase.addCleanup(lambda: protocol.transport.loseConnection() or done)
+    return await done
