@@ -16,6 +16,7 @@ from lethean.levin import (
     PayloadTooBigError,
     encode_header,
 )
+from tests._streams import feed_in_pieces
 from tests.strategies import levin_headers
 
 PACKETS = [
@@ -35,16 +36,6 @@ levin_packet_bytes = st.tuples(levin_headers, st.binary(max_size=80)).map(
     lambda hp: packet_bytes(attrs.evolve(hp[0], payload_size=len(hp[1])), hp[1]))
 
 STREAM = b"".join(packet_bytes(h, p) for h, p in PACKETS)
-
-
-def feed_in_chunks(decoder, data, cuts):
-    """Feed ``data`` cut at the sorted offsets ``cuts``; all packets returned."""
-    packets = []
-    start = 0
-    for end in sorted(cuts) + [len(data)]:
-        packets += decoder.feed(data[start:end])
-        start = end
-    return packets
 
 
 class FramingTests(SynchronousTestCase):
@@ -68,7 +59,7 @@ class FramingTests(SynchronousTestCase):
         rng = random.Random(1001)
         for _ in range(50):
             cuts = rng.sample(range(1, len(STREAM)), rng.randint(1, 20))
-            self.assertEqual(feed_in_chunks(LevinDecoder(), STREAM, cuts), PACKETS)
+            self.assertEqual(feed_in_pieces(LevinDecoder(), STREAM, cuts), PACKETS)
 
     def test_waits_for_the_payload(self):
         """A header without its payload yields nothing yet."""
@@ -84,7 +75,7 @@ class FramingTests(SynchronousTestCase):
         packets = [(attrs.evolve(h, payload_size=len(p)), p) for h, p in packets]
         data = b"".join(packet_bytes(h, p) for h, p in packets)
         cuts = [c % (len(data) + 1) for c in cuts]
-        self.assertEqual(feed_in_chunks(LevinDecoder(), data, cuts), packets)
+        self.assertEqual(feed_in_pieces(LevinDecoder(), data, cuts), packets)
         self.assertEqual(LevinDecoder().feed(data), packets)
 
 

@@ -51,6 +51,7 @@ from lethean.levin import (
     encode_header,
     encode_storage,
 )
+from tests._streams import close_on_cleanup
 
 PEER = IPv4Address("TCP", "192.0.2.7", 18080)
 PING_REPLY = Section({"status": String("OK"), "peer_id": Uint64(42)})
@@ -691,16 +692,6 @@ class LoopbackMixin:
     def server_factory(self):
         return BuiltRecorder(reactor, handlers={COMMAND_PING: ping})
 
-    def close_on_cleanup(self, client, server_factory):
-        """Close the connection at the end and wait until both ends saw it."""
-
-        def close():
-            client.transport.loseConnection()
-            ends = [client.closed()] + [server.closed() for server in server_factory.built]
-            return defer.gatherResults(ends)
-
-        self.addCleanup(close)
-
     async def round_trip(self, client, server_factory):
         self.assertEqual(await client.invoke(COMMAND_PING, {}), PING_REPLY)
         big = {"blob": String(bytes(range(256)) * 1024)}
@@ -720,7 +711,7 @@ class TCPTests(LoopbackMixin, TestCase):
         self.addCleanup(port.stopListening)
         endpoint = clientFromString(reactor, "tcp:127.0.0.1:{}".format(port.getHost().port))
         client = await endpoint.connect(BuiltRecorder(reactor))
-        self.close_on_cleanup(client, server_factory)
+        close_on_cleanup(self, client, server_factory)
         await self.round_trip(client, server_factory)
 
 
@@ -742,5 +733,5 @@ class WebSocketTests(LoopbackMixin, TestCase):
         # The Levin client exists once the WebSocket opening handshake is over.
         client = await client_factory.first
         self.assertIsInstance(client.transport, WebSocketTransport)
-        self.close_on_cleanup(client, server_factory)
+        close_on_cleanup(self, client, server_factory)
         await self.round_trip(client, server_factory)

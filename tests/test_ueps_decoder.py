@@ -17,6 +17,7 @@ from lethean.ueps import (
     UEPSError,
     encode,
 )
+from tests._streams import feed_in_pieces
 from tests.strategies import ueps_packets, ueps_secrets
 from tests.test_ueps_codec import tlv
 
@@ -28,16 +29,6 @@ PACKETS = [
     Packet(Header(0x30, version=1), bytes(range(256)) * 20),
 ]
 STREAM = b"".join(encode(p, SECRET) for p in PACKETS)
-
-
-def feed_chunks(decoder, data, cuts):
-    """Feed ``data`` cut at the sorted offsets ``cuts``; returns every packet."""
-    packets = []
-    start = 0
-    for cut in sorted(cuts) + [len(data)]:
-        packets += decoder.feed(data[start:cut])
-        start = cut
-    return packets
 
 
 class FeedTests(SynchronousTestCase):
@@ -68,7 +59,7 @@ class FeedTests(SynchronousTestCase):
         rng = random.Random(1234)
         for _ in range(50):
             cuts = rng.sample(range(1, len(STREAM)), rng.randint(1, 40))
-            self.assertEqual(feed_chunks(UEPSDecoder(SECRET), STREAM, cuts), PACKETS)
+            self.assertEqual(feed_in_pieces(UEPSDecoder(SECRET), STREAM, cuts), PACKETS)
 
     def test_empty_feed(self):
         """Feeding nothing returns nothing."""
@@ -147,7 +138,7 @@ class PropertyTests(SynchronousTestCase):
         """Any split of a stream of frames yields the packets the whole stream does."""
         stream = b"".join(encode(p, secret) for p in packets)
         cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=30), label="cuts")
-        self.assertEqual(feed_chunks(UEPSDecoder(secret), stream, cuts), packets)
+        self.assertEqual(feed_in_pieces(UEPSDecoder(secret), stream, cuts), packets)
         self.assertEqual(UEPSDecoder(secret).feed(stream), packets)
 
     @settings(max_examples=200, deadline=None)

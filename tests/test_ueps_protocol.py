@@ -24,6 +24,7 @@ from lethean.ueps import (
     UEPSProtocol,
     encode,
 )
+from tests._streams import close_on_cleanup
 from tests.test_ueps_codec import tlv
 
 SECRET = bytes(range(32))
@@ -289,16 +290,6 @@ class LoopbackMixin:
         await client.arrived(len(PACKETS))
         self.assertEqual(client.packets, [reply_to(p) for p in PACKETS])
 
-    def close_on_cleanup(self, client, server_factory):
-        """Close the connection at the end and wait until both ends saw it."""
-
-        def close():
-            client.transport.loseConnection()
-            ends = [client.closed()] + [server.closed() for server in server_factory.built]
-            return defer.gatherResults(ends)
-
-        self.addCleanup(close)
-
     async def forgery_closes(self, client, server_factory):
         client.sendPacket(PACKETS[0])
         client.transport.write(FORGED)
@@ -318,7 +309,7 @@ class TCPTests(LoopbackMixin, TestCase):
         self.addCleanup(port.stopListening)
         endpoint = clientFromString(reactor, "tcp:127.0.0.1:{}".format(port.getHost().port))
         client = await endpoint.connect(factory_for(Recorder))
-        self.close_on_cleanup(client, server_factory)
+        close_on_cleanup(self, client, server_factory)
         return client, server_factory
 
     async def test_round_trip(self):
@@ -348,7 +339,7 @@ class WebSocketTests(LoopbackMixin, TestCase):
         # The UEPS client exists once the WebSocket opening handshake is over.
         client = await client_factory.first
         self.assertIsInstance(client.transport, WebSocketTransport)
-        self.close_on_cleanup(client, server_factory)
+        close_on_cleanup(self, client, server_factory)
         return client, server_factory
 
     async def test_round_trip(self):
