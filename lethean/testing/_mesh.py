@@ -62,7 +62,7 @@ class MemoryMesh:
         ``address`` (default ``"memory:<node id>"``).
 
         With ``answer_pings`` the transport answers ``ping`` with ``pong``
-        itself, as the real transport does.
+        itself and does not deliver it, as the real transport does.
         """
         address = address or "memory:" + identity.id
         if address in self._nodes:
@@ -251,6 +251,7 @@ class MemoryMeshTransport:
                                          "receivedAt": int(self.mesh.reactor.seconds() * 1000)},
                          clock=self.mesh.reactor, from_=self.identity.id)
             connection.send(pong)
+            return  # as the real transport: answered, not delivered
         for consumer in list(self._consumers):
             _call(consumer.messageReceived, connection, message)
 

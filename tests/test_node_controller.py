@@ -1,0 +1,353 @@
+"""Tests for lethean.node._controller: requests, replies, timeouts and deploys."""
+
+import os
+
+from twisted.internet import defer, task
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from lethean.bundles import create_miner_bundle, create_profile_bundle
+from lethean.identity import NoIdentityError
+from lethean.interfaces import IMeshTransport, IMessageConsumer
+from lethean.mesh import new_message, reply
+from lethean.node._controller import (
+    SINGLE_DEPLOY_MAX_BYTES,
+    ConnectFailedError,
+    Controller,
+    ControllerError,
+    MinerCommandError,
+    PeerNotConnectedError,
+    RemoteError,
+    RequestAbortedError,
+    RequestTimeoutError,
+    UnexpectedResponseError,
+    UnknownPeerError,
+)
+from lethean.node._payloads import StatsPayload
+from lethean.node._worker import Worker
+from lethean.peers import Peer, PeerRegistry
+from lethean.smsg import frame_password
+from lethean.testing import MemoryMesh
+from tests.test_node_worker import (
+    FakeMiner,
+    FakeMinerManager,
+    FakeProfileManager,
+    make_identity,
+    synchronous,
+)
+
+
+class Silent:
+    """A consumer that never answers (a busy or Go-only worker)."""
+
+    def __init__(self):
+        self.received = []
+
+    def messageReceived(self, connection, message):
+        self.received.append(message)
+
+
+class ControllerHarness(SynchronousTestCase):
+    """A controller node, a worker node, and a registry on a task.Clock."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(1767323045)
+        self.mesh = MemoryMesh(self.clock)
+        self.home = self.mesh.add_node(make_identity("alpha"))
+        self.registry = PeerRegistry(self.clock, self.mktemp())
+        self.addCleanup(self.registry.close)
+        self.controller = Controller(self.clock, self.home, self.registry)
+        self.home.add_consumer(self.controller)
+        self.miners = FakeMinerManager([FakeMiner("xmrig-0", stats={"hashrate": 5.0},
+                                                  lines=["x", "y"])])
+        self.profiles = FakeProfileManager()
+        self.miners_root = self.mktemp()
+        self.far, self.worker = self.add_worker("bravo")
+
+    def add_worker(self, name, register=True):
+        node = self.mesh.add_node(make_identity(name))
+        worker = Worker(self.clock, node.identity, miner_manager=self.miners,
+                        profile_manager=self.profiles, miners_root=self.miners_root,
+                        run_in_thread=synchronous)
+        node.add_consumer(worker)
+        if register:
+            identity = node.identity.identity
+            self.registry.add_peer(Peer(id=identity.id, name=name, public_key=identity.public_key,
+                                        address=node.address))
+        return node, worker
+
+    def assertNoRequestTimers(self):
+        """No request timeout is left scheduled."""
+        self.assertEqual(self.controller._pending, {})
+        self.assertEqual([call for call in self.clock.getDelayedCalls()
+                          if call.func == self.controller._timed_out], [])
+
+    @property
+    def far_id(self):
+        return self.far.identity.id
+
+
+class RequestTests(ControllerHarness):
+    """Correlation, auto-connect and failures."""
+
+    def test_interfaces(self):
+        """The controller is a message consumer and the fake mesh a transport."""
+        self.assertTrue(verifyObject(IMessageConsumer, self.controller))
+        self.assertTrue(verifyObject(IMeshTransport, self.home))
+
+    def test_stats_auto_connects(self):
+        """A request to a registered, unconnected peer dials its address first."""
+        stats = self.successResultOf(self.controller.get_remote_stats(self.far_id))
+        self.assertIsInstance(stats, StatsPayload)
+        self.assertEqual((stats.node_id, stats.node_name), (self.far_id, "bravo"))
+        self.assertEqual(stats.miners[0].hashrate, 5.0)
+        self.assertIsNotNone(self.home.connection(self.far_id))
+        self.assertEqual(self.registry.get_peer(self.far_id).score, 51)
+
+    def test_unknown_peer(self):
+        """A peer neither connected nor registered fails with the reference's text."""
+        failure = self.failureResultOf(self.controller.get_remote_stats("f" * 32), UnknownPeerError)
+        self.assertEqual(str(failure.value), "peer not found: " + "f" * 32)
+
+    def test_connect_failure(self):
+        """A registered peer that cannot be dialled fails the request."""
+        peer = self.registry.get_peer(self.far_id)
+        self.registry.update_peer(peer.evolve(address="memory:nowhere"))
+        self.failureResultOf(self.controller.get_remote_stats(self.far_id), ConnectFailedError)
+
+    def test_timeout(self):
+        """No reply within 10 s fails with a timeout and scores the peer down."""
+        self.far.remove_consumer(self.worker)
+        self.far.add_consumer(Silent())
+        d = self.controller.get_remote_stats(self.far_id)
+        self.clock.advance(9.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.failureResultOf(d, RequestTimeoutError)
+        self.assertEqual(self.registry.get_peer(self.far_id).score, 47)
+        self.assertEqual(self.controller._pending, {})
+
+    def test_remote_error(self):
+        """An error reply becomes RemoteError with its code and text."""
+        failure = self.failureResultOf(self.controller.get_remote_logs(self.far_id, "nope", 5),
+                                       RemoteError)
+        self.assertEqual(failure.value.code, 1004)
+        self.assertEqual(str(failure.value),
+                         "remote error (1004): Worker.handleGetLogs: miner not found: nope")
+
+    def answer_with(self, message_type, payload):
+        """Replace the worker by one that answers every request with this."""
+        self.far.remove_consumer(self.worker)
+
+        class Answer:
+            def messageReceived(inner, connection, message):
+                connection.send(reply(message, message_type, payload, clock=self.clock))
+        self.far.add_consumer(Answer())
+
+    def test_unparsable_error(self):
+        """An error reply with a bad payload is code 1000."""
+        self.answer_with("error", ["nonsense"])
+        failure = self.failureResultOf(self.controller.get_remote_stats(self.far_id), RemoteError)
+        self.assertEqual(str(failure.value), "remote error (1000): unable to parse error response")
+
+    def test_unexpected_type(self):
+        """A reply of another type fails the request."""
+        self.answer_with("pong", {})
+        failure = self.failureResultOf(self.controller.get_remote_stats(self.far_id),
+                                       UnexpectedResponseError)
+        self.assertEqual(str(failure.value), "unexpected response type: expected stats, got pong")
+
+    def test_bad_reply_payload(self):
+        """A reply whose payload has the wrong shape fails the request."""
+        self.answer_with("stats", {"uptime": "long"})
+        self.failureResultOf(self.controller.get_remote_stats(self.far_id), UnexpectedResponseError)
+
+    def test_stray_reply_logged_and_dropped(self):
+        """A reply nobody asked for is logged with the peer id and dropped."""
+        connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        stray = new_message("stats", self.far_id, self.home.identity.id, {}, clock=self.clock)
+        stray = reply(stray, "stats", {}, clock=self.clock)
+        connection.other_end.send(stray)
+        events = [e for e in observer if e.get("intent") == "stats"]
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["peer_id"], self.far_id)
+
+    def test_second_reply_dropped(self):
+        """Only the first reply to a request is delivered."""
+        self.far.remove_consumer(self.worker)
+
+        class Twice:
+            def messageReceived(inner, connection, message):
+                for _ in range(2):
+                    connection.send(reply(message, "stats", {"uptime": 1}, clock=self.clock))
+        self.far.add_consumer(Twice())
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.assertEqual(self.successResultOf(self.controller.get_remote_stats(self.far_id)).uptime, 1)
+        self.assertEqual(len([e for e in observer if e.get("intent") == "stats"]), 1)
+
+    def test_connection_lost_fails_pending(self):
+        """Losing the link fails the requests waiting on it at once."""
+        self.far.remove_consumer(self.worker)
+        self.far.add_consumer(Silent())
+        d = self.controller.get_remote_stats(self.far_id)
+        self.far.disconnect(self.home.identity.id)
+        failure = self.failureResultOf(d, RequestAbortedError)
+        self.assertIn("lost", str(failure.value))
+        self.assertNoRequestTimers()
+
+    def test_stop_fails_pending_and_later(self):
+        """stop() fails every pending request, and later ones at once."""
+        self.far.remove_consumer(self.worker)
+        self.far.add_consumer(Silent())
+        d = self.controller.get_remote_stats(self.far_id)
+        self.controller.stop()
+        self.failureResultOf(d, RequestAbortedError)
+        self.failureResultOf(self.controller.get_remote_stats(self.far_id), RequestAbortedError)
+        self.assertNoRequestTimers()
+
+    def test_no_identity(self):
+        """Without an identity nothing is sent."""
+        self.home.identity = None
+        self.failureResultOf(self.controller.get_remote_stats(self.far_id), NoIdentityError)
+
+    def test_disconnect(self):
+        """disconnect_from_peer closes a link and refuses an unconnected peer."""
+        self.failureResultOf(self.controller.disconnect_from_peer(self.far_id),
+                             PeerNotConnectedError)
+        self.successResultOf(self.controller.connect_to_peer(self.far_id))
+        self.controller.disconnect_from_peer(self.far_id)
+        self.assertIsNone(self.home.connection(self.far_id))
+
+
+class OperationTests(ControllerHarness):
+    """The operations of controller-worker.md 2.2."""
+
+    def test_ping(self):
+        """Ping returns the RTT in ms and records it in the registry."""
+        self.mesh.autoflush = False
+        d = self.controller.ping_peer(self.far_id)
+        self.clock.advance(0.25)
+        self.mesh.flush()
+        self.assertEqual(self.successResultOf(d), 250.0)
+        self.assertEqual(self.registry.get_peer(self.far_id).ping_ms, 250.0)
+
+    def test_ping_timeout(self):
+        """A peer that never pongs fails after 5 s."""
+        self.far.answer_pings = False
+        self.far.remove_consumer(self.worker)
+        d = self.controller.ping_peer(self.far_id)
+        self.clock.advance(5)
+        self.failureResultOf(d, RequestTimeoutError)
+
+    def test_start_and_stop_miner(self):
+        """Start returns the instance name; stop the stopped name."""
+        self.assertEqual(self.successResultOf(self.controller.start_remote_miner(
+            self.far_id, "xmrig", config={"threads": 4})), "xmrig-0")
+        self.assertEqual(self.miners.started, [("xmrig", {"threads": 4})])
+        self.assertEqual(self.successResultOf(self.controller.stop_remote_miner(
+            self.far_id, "xmrig-0")), "xmrig-0")
+
+    def test_miner_failures(self):
+        """A miner_ack with success false fails with the reference's text."""
+        self.miners.start_error = "boom"
+        failure = self.failureResultOf(self.controller.start_remote_miner(
+            self.far_id, "xmrig", config={}), MinerCommandError)
+        self.assertEqual(str(failure.value), "miner start failed: boom")
+        self.miners.stop_error = "gone"
+        failure = self.failureResultOf(self.controller.stop_remote_miner(self.far_id, "x"),
+                                       MinerCommandError)
+        self.assertEqual(str(failure.value), "miner stop failed: gone")
+        self.failureResultOf(self.controller.start_remote_miner(self.far_id, ""), ControllerError)
+
+    def test_logs(self):
+        """Logs come back as a list; since is sent in milliseconds."""
+        self.assertEqual(self.successResultOf(self.controller.get_remote_logs(
+            self.far_id, "xmrig-0", 10, since=1767323045120)), ["x", "y"])
+        self.assertEqual(self.miners.miners["xmrig-0"].history_calls[0][1].timestamp(),
+                         1767323045.12)
+
+    def test_all_stats(self):
+        """Every connected peer is asked at once; failing peers are left out."""
+        third, third_worker = self.add_worker("charlie")
+        third.remove_consumer(third_worker)
+        third.add_consumer(Silent())
+        self.add_worker("delta")  # registered but not connected: not asked
+        for node in (self.far, third):
+            self.successResultOf(self.controller.connect_to_peer(node.identity.id))
+            self.registry.set_connected(node.identity.id, True)
+        d = self.controller.get_all_stats()
+        self.assertNoResult(d)
+        self.clock.advance(10)
+        stats = self.successResultOf(d)
+        self.assertEqual(list(stats), [self.far_id])
+
+
+class DeployTests(ControllerHarness):
+    """deploy_bundle."""
+
+    def password(self):
+        connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
+        return frame_password(connection.shared_secret)
+
+    def test_encrypted_profile(self):
+        """An encrypted profile reaches the worker's profile manager."""
+        bundle = create_profile_bundle(b'{"name":"gpu"}', "gpu", self.password())
+        ack = self.successResultOf(self.controller.deploy_bundle(self.far_id, bundle))
+        self.assertEqual((ack.success, ack.name), (True, "gpu"))
+        self.assertEqual(self.profiles.saved, [{"name": "gpu"}])
+        self.assertEqual([m.type for m in self.far.received], ["deploy"])
+
+    def test_failed_ack(self):
+        """deploy_ack with success false fails the deploy."""
+        self.profiles.save_error = "disk full"
+        bundle = create_profile_bundle(b'{"name":"gpu"}', "gpu", self.password())
+        failure = self.failureResultOf(self.controller.deploy_bundle(self.far_id, bundle),
+                                       ControllerError)
+        self.assertEqual(str(failure.value), "deploy failed: disk full")
+
+    def test_large_miner_is_chunked(self):
+        """A bundle over one frame goes as deploy_chunk parts and installs."""
+        binary = os.urandom(SINGLE_DEPLOY_MAX_BYTES + 400_000)
+        bundle = create_miner_bundle("xmrig", binary, "huge", self.password())
+        ack = self.successResultOf(self.controller.deploy_bundle(self.far_id, bundle))
+        self.assertTrue(ack.success)
+        with open(os.path.join(self.miners_root, "huge", "xmrig"), "rb") as f:
+            self.assertEqual(f.read(), binary)
+        self.assertEqual([m.type for m in self.far.received],
+                         ["deploy_chunk", "deploy_chunk", "deploy_chunk"])
+
+    def test_go_worker_ignores_chunks(self):
+        """A worker that does not know deploy_chunk makes the deploy time out."""
+        self.worker.handlers.pop("deploy_chunk")
+        bundle = create_miner_bundle("xmrig", os.urandom(SINGLE_DEPLOY_MAX_BYTES + 1000),
+                                     "huge", self.password())
+        d = self.controller.deploy_bundle(self.far_id, bundle, timeout_s=30)
+        self.clock.advance(30)
+        self.failureResultOf(d, RequestTimeoutError)
+
+
+class DualRoleTests(SynchronousTestCase):
+    """Controller and worker on one transport (weakness 8)."""
+
+    def test_both_directions(self):
+        """Two dual nodes ask each other for stats over one link."""
+        clock = task.Clock()
+        mesh = MemoryMesh(clock)
+        nodes = [mesh.add_node(make_identity(name)) for name in ("alpha", "bravo")]
+        controllers = []
+        for node in nodes:
+            controller = Controller(clock, node)
+            node.add_consumer(controller)
+            node.add_consumer(Worker(clock, node.identity))
+            controllers.append(controller)
+        self.successResultOf(nodes[0].connect(nodes[1].address))
+        a, b = (node.identity.id for node in nodes)
+        self.assertEqual(self.successResultOf(controllers[0].get_remote_stats(b)).node_name, "bravo")
+        self.assertEqual(self.successResultOf(controllers[1].get_remote_stats(a)).node_name, "alpha")
+        both = defer.gatherResults([controllers[0].get_remote_stats(b),
+                                    controllers[1].get_remote_stats(a)])
+        self.assertEqual([s.node_id for s in self.successResultOf(both)], [b, a])
