@@ -231,6 +231,14 @@ class ClaimTests(SynchronousTestCase):
         self.assertEqual(page_skip_reason("<!-- docs-test: skip-page needs a network -->"),
                          "needs a network")
 
+    def test_broken_pages_fail(self):
+        """A page whose example raises, or prints something else than claimed, fails."""
+        page = Path(self.mktemp() + ".md")
+        checker = DocsTests("check_page")
+        for body in ("x = 1\nraise ValueError(x)\n", "print(2)  # 3\n"):
+            page.write_text("# t\n\n```python\n" + body + "```\n")
+            self.assertRaises(checker.failureException, checker.check_page, page)
+
     def test_every_page_is_tested(self):
         """Each docs page has its test, and there are pages."""
         pages = sorted(DOCS.glob("*.md"))
