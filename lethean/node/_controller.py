@@ -255,14 +255,19 @@ class Controller:
         self._watched.add(connection)
         when_lost().addCallback(lambda _: self.connectionLost(connection))
 
-    async def request(self, peer_id, message_type, payload, timeout_s):
+    def request(self, peer_id, message_type, payload, timeout_s):
         """
-        Send one request to ``peer_id`` and return the reply ``Message``.
+        Send one request to ``peer_id``; a Deferred firing with the reply
+        ``Message``.
 
         Connects first when needed (that time is not part of ``timeout_s``).
-        An ``error`` reply, a timeout, a lost link or :meth:`stop` raise a
-        :class:`ControllerError`; the reply's type is not checked here.
+        An ``error`` reply, a timeout, a lost link or :meth:`stop` fail it
+        with a :class:`ControllerError`; the reply's type is not checked.
         """
+        return defer.Deferred.fromCoroutine(
+            self._request(peer_id, message_type, payload, timeout_s))
+
+    async def _request(self, peer_id, message_type, payload, timeout_s):
         if self._stopped:
             raise RequestAbortedError("controller stopped")
         identity = self._identity()
@@ -296,7 +301,7 @@ class Controller:
                 "request timeout after {} s".format(timeout_s)))
 
     async def _call(self, peer_id, message_type, payload, expected, payload_class, timeout_s):
-        response = await self.request(peer_id, message_type, payload, timeout_s)
+        response = await self._request(peer_id, message_type, payload, timeout_s)
         if response.type != expected:
             raise UnexpectedResponseError("unexpected response type: expected {}, got {}".format(
                 expected, response.type))
