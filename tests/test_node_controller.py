@@ -2,10 +2,10 @@
 
 import os
 
-from twisted.internet import defer, task
+from twisted.internet import defer, reactor, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from lethean.bundles import create_miner_bundle, create_profile_bundle
@@ -30,6 +30,7 @@ from lethean.node._worker import Worker
 from lethean.peers import Peer, PeerRegistry
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
+from tests._mesh import address_of, make_node
 from tests.test_node_worker import (
     FakeMiner,
     FakeMinerManager,
@@ -351,3 +352,48 @@ class DualRoleTests(SynchronousTestCase):
         both = defer.gatherResults([controllers[0].get_remote_stats(b),
                                     controllers[1].get_remote_stats(a)])
         self.assertEqual([s.node_id for s in self.successResultOf(both)], [b, a])
+
+
+class LoopbackTests(TestCase):
+    """Controller and worker on two real MeshTransports over loopback."""
+
+    def setUp(self):
+        self.alpha = make_node(self, reactor, "alpha")
+        self.bravo = make_node(self, reactor, "bravo")
+        self.profiles = FakeProfileManager()
+        self.bravo.add_consumer(Worker(reactor, self.bravo.identity,
+                                       profile_manager=self.profiles,
+                                       miners_root=self.mktemp()))
+        self.alpha_worker = Worker(reactor, self.alpha.identity)
+        self.alpha.add_consumer(self.alpha_worker)
+        self.controllers = []
+        for node in (self.alpha, self.bravo):
+            controller = Controller(reactor, node)
+            node.add_consumer(controller)
+            self.addCleanup(controller.stop)
+            self.controllers.append(controller)
+
+    async def test_requests_and_deploy(self):
+        """Stats, ping and an encrypted profile deploy work over real links, both ways."""
+        controller = self.controllers[0]
+        link = await self.alpha.connect(address_of(self.bravo))
+        bravo_id = self.bravo.identity.id
+        stats = await controller.get_remote_stats(bravo_id)
+        self.assertEqual(stats.node_name, "bravo")
+        self.assertGreaterEqual(await controller.ping_peer(bravo_id), 0.0)
+        bundle = create_profile_bundle(b'{"name":"gpu"}', "gpu",
+                                       frame_password(link.shared_secret))
+        ack = await controller.deploy_bundle(bravo_id, bundle)
+        self.assertEqual((ack.success, self.profiles.saved), (True, [{"name": "gpu"}]))
+        back = await self.controllers[1].get_remote_stats(self.alpha.identity.id)
+        self.assertEqual(back.node_name, "alpha")
+
+    async def test_lost_link_fails_pending(self):
+        """A request waiting on a link that closes fails at once."""
+        self.alpha.remove_consumer(self.alpha_worker)
+        self.alpha.add_consumer(Silent())
+        await self.bravo.connect(address_of(self.alpha))
+        pending = self.controllers[1].get_remote_stats(self.alpha.identity.id)
+        self.bravo.connection(self.alpha.identity.id).close()
+        with self.assertRaises(RequestAbortedError):
+            await pending
