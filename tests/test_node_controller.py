@@ -22,6 +22,7 @@ from lethean.node._controller import (
     RemoteError,
     RequestAbortedError,
     RequestTimeoutError,
+    SendFailedError,
     UnexpectedResponseError,
     UnknownPeerError,
 )
@@ -397,3 +398,15 @@ class LoopbackTests(TestCase):
         self.bravo.connection(self.alpha.identity.id).close()
         with self.assertRaises(RequestAbortedError):
             await pending
+
+
+class SendFailureTests(ControllerHarness):
+    """Requests whose message cannot be sent."""
+
+    def test_too_large(self):
+        """A message over the frame limit fails with SendFailedError and leaves nothing pending."""
+        self.successResultOf(self.controller.connect_to_peer(self.far_id))
+        failure = self.failureResultOf(self.controller.request(
+            self.far_id, "get_stats", "x" * (1024 * 1024), 5), SendFailedError)
+        self.assertTrue(str(failure.value).startswith("failed to send message: "))
+        self.assertNoRequestTimers()

@@ -163,10 +163,10 @@ class PeerNotConnectedError(ControllerError):
 class _Pending:
     """One request waiting for its reply."""
 
-    __slots__ = ("peer_id", "deferred", "timer")
+    __slots__ = ("connection", "deferred", "timer")
 
-    def __init__(self, peer_id, deferred, timer):
-        self.peer_id = peer_id
+    def __init__(self, connection, deferred, timer):
+        self.connection = connection
         self.deferred = deferred
         self.timer = timer
 
@@ -209,11 +209,13 @@ class Controller:
         pending.deferred.callback(message)
 
     def connectionLost(self, connection):
-        """Fail the requests waiting on ``connection``'s peer."""
+        """
+        Fail the requests sent on ``connection``: their replies can only
+        come back on it.  The controller watches the connections it uses
+        (``when_lost``), so transports need not call this.
+        """
         self._watched.discard(connection)
-        if self.transport.connection(connection.peer_id) not in (None, connection):
-            return  # a newer link to the same peer is up
-        self._abort(lambda p: p.peer_id == connection.peer_id,
+        self._abort(lambda p: p.connection is connection,
                     "connection to {} lost".format(connection.peer_id))
 
     def stop(self):
@@ -276,7 +278,7 @@ class Controller:
                               clock=self._reactor)
         waiting = defer.Deferred()
         timer = self._reactor.callLater(timeout_s, self._timed_out, message.id, timeout_s)
-        self._pending[message.id] = _Pending(connection.peer_id, waiting, timer)
+        self._pending[message.id] = _Pending(connection, waiting, timer)
         self._watch(connection)
         try:
             connection.send(message)
@@ -284,6 +286,7 @@ class Controller:
             pending = self._pending.pop(message.id, None)
             if pending is not None:
                 pending.timer.cancel()
+            waiting.addErrback(lambda _: None)  # already aborted if the link went
             raise SendFailedError("failed to send message: {}".format(e)) from None
         response = await waiting
         if response.type == ERROR:
