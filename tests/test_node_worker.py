@@ -4,6 +4,7 @@ import os
 import stat
 from datetime import datetime, timezone
 
+from hypothesis import given, settings, strategies as st
 from twisted.internet import defer, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
@@ -18,6 +19,7 @@ from lethean.node._payloads import DEPLOY_CHUNK, DeployChunkPayload
 from lethean.node._worker import MAX_UPLOADS_PER_PEER, Worker
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
+from tests.strategies import json_values
 
 
 def make_identity(name):
@@ -436,3 +438,22 @@ class DeployTests(WorkerHarness):
         self.link.close()
         self.assertEqual(self.worker._uploads, {})
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class AnyPayloadTests(WorkerHarness):
+    """Hostile payloads never break the worker."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.sampled_from(["get_stats", "start_miner", "stop_miner", "get_logs", "deploy",
+                            "deploy_chunk"]), json_values)
+    def test_one_reply_of_the_right_type(self, message_type, payload):
+        """Any payload gets exactly one reply: the type's reply or an error."""
+        expected = {"get_stats": "stats", "start_miner": "miner_ack", "stop_miner": "miner_ack",
+                    "get_logs": "logs", "deploy": "deploy_ack",
+                    "deploy_chunk": "deploy_chunk_ack"}[message_type]
+        reply = self.ask(message_type, payload)
+        self.assertIn(reply.type, (expected, "error", "deploy_ack"))
+        if reply.type == "error":
+            self.assertEqual(reply.payload["code"], 1004)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.worker.stop()
