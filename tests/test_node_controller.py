@@ -410,3 +410,13 @@ class SendFailureTests(ControllerHarness):
             self.far_id, "get_stats", "x" * (1024 * 1024), 5), SendFailedError)
         self.assertTrue(str(failure.value).startswith("failed to send message: "))
         self.assertNoRequestTimers()
+
+    def test_cancel(self):
+        """Cancelling a request forgets it and its timer."""
+        self.far.remove_consumer(self.worker)
+        self.far.add_consumer(Silent())
+        d = self.controller.get_remote_stats(self.far_id)
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertNoRequestTimers()
+        self.assertEqual(self.registry.get_peer(self.far_id).score, 50)

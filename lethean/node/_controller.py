@@ -276,7 +276,7 @@ class Controller:
         connection = await self._connection(peer_id)
         message = new_message(message_type, identity.id, connection.peer_id, payload,
                               clock=self._reactor)
-        waiting = defer.Deferred()
+        waiting = defer.Deferred(lambda _: self._forget(message.id))
         timer = self._reactor.callLater(timeout_s, self._timed_out, message.id, timeout_s)
         self._pending[message.id] = _Pending(connection, waiting, timer)
         self._watch(connection)
@@ -296,6 +296,12 @@ class Controller:
                 raise RemoteError(ERROR_UNKNOWN, "unable to parse error response") from None
             raise RemoteError(error.code, error.message)
         return response
+
+    def _forget(self, message_id):
+        """The caller cancelled: stop waiting for the reply."""
+        pending = self._pending.pop(message_id, None)
+        if pending is not None:
+            pending.timer.cancel()
 
     def _timed_out(self, message_id, timeout_s):
         pending = self._pending.pop(message_id, None)
