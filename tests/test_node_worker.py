@@ -457,3 +457,17 @@ class AnyPayloadTests(WorkerHarness):
             self.assertEqual(reply.payload["code"], 1004)
         self.assertEqual(self.flushLoggedErrors(), [])
         self.worker.stop()
+
+
+class LoggingTests(WorkerHarness):
+    """Refusals leave one structured log event."""
+
+    def test_refusal_logged_once(self):
+        """A refused request logs intent, peer_id and reason once."""
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.ask("get_logs", {"minerName": "nope"})
+        events = [e for e in observer if "reason" in e]
+        self.assertEqual(len(events), 1)
+        self.assertEqual((events[0]["intent"], events[0]["peer_id"], events[0]["reason"]),
+                         ("get_logs", self.client.identity.id,
+                          "Worker.handleGetLogs: miner not found: nope"))

@@ -221,6 +221,9 @@ class Worker:
         try:
             result = await handler(connection, message)
         except WorkerError as e:
+            if self.identity is not None:
+                _log.info("refused {intent} from {peer_id}: {reason}", intent=message.type,
+                          peer_id=connection.peer_id, reason=str(e))
             self._send_error(connection, message, str(e))
             return
         except Exception as e:
@@ -416,10 +419,8 @@ class Worker:
             if upload is None:
                 upload = self._start_upload(key, chunk)
             self._add_chunk(upload, chunk)
-        except WorkerError as e:
+        except WorkerError:
             self._drop_upload(key)
-            _log.warn("dropped deploy upload from {peer_id}: {reason}",
-                      peer_id=connection.peer_id, reason=str(e))
             raise
         if chunk.index + 1 < chunk.total:
             upload.timer.reset(self.upload_idle_timeout_s)
