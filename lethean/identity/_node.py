@@ -3,7 +3,6 @@ The public node identity (``node.json``, the handshake's ``identity``) and
 the local identity that also holds the private key.
 """
 
-import re
 import socket
 
 import attrs
@@ -17,6 +16,7 @@ from lethean.identity._errors import (
 from lethean.identity._keys import PrivateKey, decode_public_key, node_id_for
 from lethean.smsg import FrameCipher
 from lethean._gojson import fold_key, go_string, top_level_pairs, utf8
+from lethean._names import is_valid_name, sanitise_name
 from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
 
 __all__ = [
@@ -39,10 +39,6 @@ ROLES = (ROLE_CONTROLLER, ROLE_WORKER, ROLE_DUAL)
 #: The reference's fallback when the host name is unavailable.
 DEFAULT_NODE_NAME = "lethean-node"
 
-# peers.md 5, matched whole and ASCII-only as Go's regexp does.
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_ ]{0,62}[a-zA-Z0-9]|[a-zA-Z0-9]", re.ASCII)
-_NOT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9\-_ ]+", re.ASCII)
-_UNTRIMMED = re.compile(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", re.ASCII)
 
 
 def validate_node_name(name):
@@ -51,7 +47,7 @@ def validate_node_name(name):
     1-64 ASCII letters, digits, ``-``, ``_`` or spaces, starting and ending
     with a letter or digit (peers.md 5).
     """
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+    if not isinstance(name, str) or not is_valid_name(name):
         raise InvalidNodeNameError("{!r} is not a valid node name".format(name))
 
 
@@ -69,9 +65,7 @@ def default_node_name(hostname=None):
         except OSError:
             hostname = ""
     label = hostname.split(".", 1)[0]
-    name = _UNTRIMMED.sub("", _NOT_NAME_CHARS.sub("-", label))
-    name = _UNTRIMMED.sub("", name[:64])
-    return name or DEFAULT_NODE_NAME
+    return sanitise_name(label) or DEFAULT_NODE_NAME
 
 
 @attrs.frozen

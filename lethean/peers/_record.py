@@ -17,6 +17,7 @@ from attrs import field, frozen
 
 from lethean.peers._errors import InvalidPeerError, InvalidPeerNameError
 from lethean._gojson import go_float, go_string
+from lethean._names import MAX_NAME_CHARS, is_valid_name, sanitise_name
 from lethean.smsg import InvalidTimestampError, Timestamp
 
 #: Go's zero time, which the reference writes for "never".
@@ -42,12 +43,9 @@ DEFAULT_SCORE = 50.0
 MIN_SCORE = 0.0
 MAX_SCORE = 100.0
 #: Longest peer name, in UTF-8 bytes.
-MAX_NAME_BYTES = 64
+MAX_NAME_BYTES = MAX_NAME_CHARS
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-
-# peers.md 5; fullmatch + ASCII so that "abc\n" and non-ASCII digits fail as in Go.
-_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_ ]{0,62}[a-zA-Z0-9]|[a-zA-Z0-9]", re.ASCII)
 
 TOO_LONG = "peer name too long"
 BAD_CHARACTERS = (
@@ -70,12 +68,9 @@ def validate_peer_name(name):
         return
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise InvalidPeerNameError(TOO_LONG)
-    if _NAME_RE.fullmatch(name) is None:
+    if not is_valid_name(name):
         raise InvalidPeerNameError(BAD_CHARACTERS)
 
-
-_INVALID_RUN_RE = re.compile(r"[^a-zA-Z0-9\-_ ]+", re.ASCII)
-_EDGE_RE = re.compile(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", re.ASCII)
 
 
 def sanitise_peer_name(name):
@@ -88,9 +83,7 @@ def sanitise_peer_name(name):
     one hyphen, the ends are trimmed to a letter or digit, and the result is
     cut to 64 characters.
     """
-    name = _INVALID_RUN_RE.sub("-", name)
-    name = _EDGE_RE.sub("", name)
-    return _EDGE_RE.sub("", name[:MAX_NAME_BYTES])
+    return sanitise_name(name)
 
 
 def _string(instance, attribute, value):
