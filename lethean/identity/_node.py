@@ -16,8 +16,8 @@ from lethean.identity._errors import (
 from lethean.identity._keys import PrivateKey, decode_public_key, node_id_for
 from lethean.smsg import FrameCipher
 from lethean._gojson import fold_key, go_string, top_level_pairs, utf8
-from lethean._names import is_valid_name, sanitise_name
 from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
+from lethean._names import is_valid_name, sanitise_name
 
 __all__ = [
     "ROLE_CONTROLLER",
