@@ -55,6 +55,7 @@ class MeshConnection:
         self.closed = False
         self.last_activity = self._clock.seconds()
         self._paused = False
+        self._producing = False
         self._queue = deque()
         self._queued_bytes = 0
         self._lost = defer.Deferred()
@@ -78,6 +79,7 @@ class MeshConnection:
         transport = self._websocket.transport
         try:
             transport.registerProducer(self, True)
+            self._producing = True
         except RuntimeError:
             pass  # a producer is already registered; we then rely on the cap alone
         self._keepalive.start(self._config.ping_interval_s, now=False)
@@ -227,6 +229,13 @@ class MeshConnection:
         self.closed = True
         if self._keepalive.running:
             self._keepalive.stop()
+        if self._producing:
+            # A transport with a registered producer does not close (TLS
+            # would wait for it forever before its close_notify).
+            self._producing = False
+            transport = self._websocket.transport
+            if transport is not None:
+                transport.unregisterProducer()
         self._queue.clear()
         self._queued_bytes = 0
 

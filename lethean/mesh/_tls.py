@@ -57,7 +57,9 @@ def server_tls_options(cert_path, key_path):
     key_pem = _read(key_path, "private key")
     try:
         certificate = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
-        return certificate.options(
+        return ssl.CertificateOptions(
+            privateKey=certificate.privateKey.original,
+            certificate=certificate.original,
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(TLS12_CIPHERS),
         )

@@ -91,9 +91,11 @@ class MeshTransport(Service):
 
     def startService(self):
         super().startService()
+        if self.config.listen is not None:
+            self._listen()
         self._sweeper.start(DEDUP_SWEEP_S, now=False)
-        if self.config.listen is None:
-            return
+
+    def _listen(self):
         scheme = self.config.scheme
         factory = MeshServerFactory(self, self.routes, url="{}://localhost{}".format(
             scheme, self.config.ws_path))
@@ -251,6 +253,9 @@ class MeshTransport(Service):
                 if record.address == address and record.public_key:
                     peer_id, expected_key = record.id, record.public_key
                     break
+        existing = self._connections.get(peer_id) if peer_id else None
+        if existing is not None:
+            return existing
         scheme = scheme or self.config.scheme
         url_host = "[{}]".format(host) if ":" in host else host
         url = "{}://{}:{}{}".format(scheme, url_host, port, self.config.ws_path)
