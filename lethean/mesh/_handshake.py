@@ -114,6 +114,8 @@ class Reject:
     ack: Message
     peer_id: str
     reason: str
+    #: ``"version"`` or ``"unauthorized"``: a fixed name for counters.
+    kind: str
 
 
 @attrs.frozen
@@ -173,7 +175,8 @@ def respond(local, registry, data, *, clock):
         return Drop("", "bad handshake: {}".format(e))
     if version not in SUPPORTED_PROTOCOL_VERSIONS:
         reason = version_reason(version)
-        return Reject(rejection_message(local, peer.id, reason, clock=clock), peer.id[:64], reason)
+        return Reject(rejection_message(local, peer.id, reason, clock=clock), peer.id[:64],
+                      reason[:200], "version")
     try:
         secret = local.shared_secret(peer.public_key)
     except (InvalidKeyError, LowOrderPointError, ValueError) as e:
@@ -184,7 +187,7 @@ def respond(local, registry, data, *, clock):
         return Drop(peer.id[:64], "identity does not match its key: {}".format(e))
     except PeerRejectedError as e:
         return Reject(rejection_message(local, peer.id, REASON_UNAUTHORIZED, clock=clock),
-                      peer.id, "{}: {}".format(REASON_UNAUTHORIZED, e))
+                      peer.id, "{}: {}".format(REASON_UNAUTHORIZED, e), "unauthorized")
     response = sign_challenge(secret, challenge) if challenge else b""
     return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret)
 

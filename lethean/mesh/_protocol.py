@@ -88,8 +88,9 @@ class _MeshMixin:
         """Handshake failure: one warning, one count, drop the TCP connection."""
         owner = self.factory.owner
         owner.count(counter)
-        _log.warn("dropped {peer} ({peer_id}): {reason}", peer=self.peer, peer_id=peer_id,
-                  reason=reason)
+        # Reasons may quote attacker input: keep log lines bounded.
+        _log.warn("dropped {peer} ({peer_id}): {reason}", peer=self.peer, peer_id=peer_id[:64],
+                  reason=reason[:300])
         self._state = CLOSED
         self._disarm()
         self._handshake_failed(error(reason))
@@ -173,7 +174,7 @@ class MeshServerProtocol(_MeshMixin, StackedServerProtocol):
             owner.pending(self._open_link(decision.peer, decision.shared_secret, False))
         elif isinstance(decision, Reject):
             self.sendMessage(decision.ack.to_bytes(), isBinary=False)
-            owner.count("handshake_rejected:" + decision.ack.payload["reason"].split(",")[0])
+            owner.count("handshake_rejected:" + decision.kind)
             _log.warn("rejected {peer} ({peer_id}): {reason}", peer=self.peer,
                       peer_id=decision.peer_id, reason=decision.reason)
             self._state = CLOSED
