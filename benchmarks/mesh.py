@@ -1,0 +1,252 @@
+"""
+How fast is the encrypted mesh, and how does it compare with its ceilings?
+
+Two lethean nodes on 127.0.0.1, in one process (one reactor):
+
+* ``mesh_round_trip``: sealed request/response round trips per second with
+  200 B and 4 KB envelopes at windows 1 and 32 (the server's consumer
+  answers each request).  Each line also runs
+  ``../shared/bench/ws_echo_ceiling.py --crypto`` with the same size and
+  window (bare Autobahn + XChaCha20 + json, no framework) and prints
+  ``ceiling_msgs_per_s`` and ``ceiling_ratio``.
+* ``mesh_handshake``: full connects (TCP, WebSocket upgrade, mesh handshake,
+  first sealed frame) then close, one at a time, per second, with
+  ``handshake_ceiling.py``'s ``ws_connect_close`` rate as the ceiling.
+* ``mesh_idle_memory``: resident memory added per idle authenticated
+  connection, opening ``--idle`` connections (both ends live in this
+  process, so the figure covers one initiator and one responder side).
+* ``peer_selection``: ``PeerRegistry.select_optimal`` time at 1 000 and
+  100 000 peers.
+
+Prints one JSON line per measurement.  Run from the checkout:
+``python benchmarks/mesh.py`` (``--quick`` for a short smoke run).
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from twisted.internet import defer, task  # noqa: E402
+from zope.interface import implementer  # noqa: E402
+
+from benchmarks._timing import emit  # noqa: E402
+from lethean.identity import LocalIdentity, PrivateKey  # noqa: E402
+from lethean.interfaces import IMessageConsumer  # noqa: E402
+from lethean.mesh import MeshTransport, TransportConfig, new_message, reply  # noqa: E402
+from lethean.peers import Peer, PeerRegistry  # noqa: E402
+from lethean.smsg import Timestamp  # noqa: E402
+
+SHARED_BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
+
+
+def _registry(clock):
+    return PeerRegistry(clock, os.path.join(tempfile.mkdtemp(), "peers.json"),
+                        writer=lambda path, content: None)
+
+
+def _node(reactor, name, listen, **config):
+    identity = LocalIdentity.create(PrivateKey.generate(), name, "dual",
+                                    Timestamp.from_unix(reactor.seconds()))
+    # Ample limits: the benchmark measures throughput, not the rate limiter.
+    config.setdefault("rate_burst", 10**9)
+    config.setdefault("rate_per_s", 10**9)
+    return MeshTransport(reactor, identity, _registry(task.Clock()),
+                         TransportConfig(listen=listen, **config))
+
+
+@implementer(IMessageConsumer)
+class _Answer:
+    def __init__(self, node):
+        self.node = node
+
+    def messageReceived(self, connection, message):
+        if message.type == "bench":
+            connection.send(reply(message, "bench_ack", message.payload, clock=self.node.reactor,
+                                  from_=self.node.identity.id))
+
+
+@implementer(IMessageConsumer)
+class _Replies:
+    def __init__(self):
+        self.on_reply = None
+
+    def messageReceived(self, connection, message):
+        if message.type == "bench_ack":
+            self.on_reply(message)
+
+
+def _payload(size, node, peer_id, reactor):
+    """A payload making the envelope text about ``size`` bytes."""
+    empty = new_message("bench", node.identity.id, peer_id, {"d": ""}, clock=reactor)
+    return {"d": "x" * max(0, size - len(empty.to_json()))}
+
+
+async def _round_trips(reactor, server, client, link, size, window, count):
+    replies = _Replies()
+    client.add_consumer(replies)
+    payload = _payload(size, client, link.peer_id, reactor)
+    done = defer.Deferred()
+    state = {"sent": 0, "received": 0}
+
+    def send_one():
+        state["sent"] += 1
+        link.send(new_message("bench", client.identity.id, link.peer_id, payload, clock=reactor))
+
+    def on_reply(message):
+        state["received"] += 1
+        if state["received"] == count:
+            done.callback(None)
+        elif state["sent"] < count:
+            send_one()
+
+    replies.on_reply = on_reply
+    start = time.perf_counter()
+    for _ in range(min(window, count)):
+        send_one()
+    await done
+    elapsed = time.perf_counter() - start
+    client.remove_consumer(replies)
+    return count / elapsed
+
+
+def _ceiling(script, *args):
+    """The JSON lines a shared ceiling script prints, or [] if it cannot run."""
+    path = SHARED_BENCH / script
+    if not path.exists():
+        return []
+    try:
+        out = subprocess.run([sys.executable, str(path), *args], capture_output=True,
+                             text=True, timeout=600, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+async def _handshakes(reactor, server, address, count):
+    clients = [_node(reactor, "c{}".format(i), None) for i in range(count)]
+    latencies = []
+    start = time.perf_counter()
+    for client in clients:
+        t0 = time.perf_counter()
+        link = await client.connect(address)
+        latencies.append(time.perf_counter() - t0)
+        await link.close()
+    elapsed = time.perf_counter() - start
+    return count / elapsed, statistics.median(latencies) * 1000
+
+
+async def _idle_memory(reactor, server, address, count):
+    # Settle allocator state with a few connections first.
+    clients = [_node(reactor, "m{}".format(i), None) for i in range(count)]
+    before = _rss_bytes()
+    links = []
+    for client in clients:
+        links.append(await client.connect(address))
+    while len(server.connections()) < count:
+        await task.deferLater(reactor, 0.01, lambda: None)
+    after = _rss_bytes()
+    await defer.DeferredList([link.close() for link in links])
+    return (after - before) / count
+
+
+def _selection(peers, seconds):
+    registry = _registry(task.Clock())
+    rng = random.Random(1)
+    for i in range(peers):
+        key = PrivateKey(rng.randbytes(32)).public_key_b64
+        peer = registry.add_peer(Peer(id=_id(key), name="p{}".format(i), public_key=key))
+        registry.update_metrics(peer.id, rng.uniform(1, 500), rng.uniform(0, 20000),
+                                rng.randint(0, 10))
+    calls = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        registry.select_optimal()
+        calls += 1
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def _id(key):
+    from lethean.identity import node_id_for
+    return node_id_for(key)
+
+
+async def main(reactor, args):
+    server = _node(reactor, "server", "tcp:0:interface=127.0.0.1",
+                   max_connections=args.idle + 100)
+    server.add_consumer(_Answer(server))
+    server.startService()
+    address = "127.0.0.1:{}".format(server.port.getHost().port)
+    client = _node(reactor, "client", None)
+    client.startService()
+    link = await client.connect(address)
+
+    for size in (200, 4096):
+        for window in (1, 32):
+            count = args.count if window > 1 else max(1, args.count // 4)
+            rate = await _round_trips(reactor, server, client, link, size, window, count)
+            ceiling = _ceiling("ws_echo_ceiling.py", "--crypto", "--size", str(size),
+                               "--window", str(window), "--count", str(count))
+            ceiling_rate = ceiling[0]["msgs_per_s"] if ceiling else None
+            emit({"name": "mesh_round_trip", "size": size, "window": window, "count": count,
+                  "msgs_per_s": round(rate, 1), "ceiling_msgs_per_s": ceiling_rate,
+                  "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None})
+
+    rate, p50 = await _handshakes(reactor, server, address, args.handshakes)
+    ceiling = _ceiling("handshake_ceiling.py", "--only", "ws_connect_close",
+                       "--conn-count", str(max(args.handshakes, 100)))
+    ceiling_rate = ceiling[0]["ops_per_s"] if ceiling else None
+    emit({"name": "mesh_handshake", "count": args.handshakes, "ops_per_s": round(rate, 1),
+          "p50_ms": round(p50, 3), "ceiling_ops_per_s": ceiling_rate,
+          "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None})
+
+    per_connection = await _idle_memory(reactor, server, address, args.idle)
+    emit({"name": "mesh_idle_memory", "connections": args.idle,
+          "rss_bytes_per_connection": int(per_connection)})
+
+    await client.stopService()
+    await server.stopService()
+
+    for peers in args.peers:
+        emit({"name": "peer_selection", "peers": peers,
+              "us_per_select": round(_selection(peers, args.seconds), 3)})
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=20000,
+                        help="round trips per window-32 measurement (window 1 runs a quarter)")
+    parser.add_argument("--handshakes", type=int, default=500,
+                        help="connects measured for handshakes per second")
+    parser.add_argument("--idle", type=int, default=1000,
+                        help="idle connections opened for the memory figure")
+    parser.add_argument("--peers", type=int, nargs="*", default=[1000, 100000],
+                        help="registry sizes for the selection timing")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="how long each selection timing runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short smoke run (small counts)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.count, args.handshakes, args.idle = 200, 20, 20
+        args.peers, args.seconds = [1000], 0.1
+    return args
+
+
+if __name__ == "__main__":
+    options = parse(sys.argv[1:])
+    task.react(lambda reactor: defer.Deferred.fromCoroutine(main(reactor, options)))
