@@ -302,8 +302,10 @@ class Worker:
             try:
                 config = await _result(self.profile_manager.get_profile(request.profile_id))
             except Exception:
+                config = None
+            if config is None:
                 raise WorkerError("Worker.handleStartMiner: profile not found: {}".format(
-                    request.profile_id)) from None
+                    request.profile_id))
         else:
             raise WorkerError("Worker.handleStartMiner: no config provided and no profile "
                               "manager configured")
