@@ -1,5 +1,7 @@
 """Mesh timers and per-frame policing, driven on a task.Clock over iosim."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import task
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import EventLoggingObserver, StringTransport
@@ -164,3 +166,46 @@ class PendingResponderTests(SynchronousTestCase):
         pump.flush()
         self.assertEqual([c.peer_id for c in server.connections()], [client.identity.id])
         self.assertIsNotNone(server.registry.get_peer(client.identity.id))
+
+
+class RandomFrameTests(SynchronousTestCase):
+    """Whatever bytes a peer sends after the handshake, nothing raises."""
+
+    @settings(max_examples=200)
+    @given(st.binary(max_size=400))
+    def test_random_frames(self, frame):
+        """Random binary frames are counted as undecryptable and the link stays up."""
+        if not hasattr(self, "pair"):
+            self.pair = clock_pair(self, rate_burst=10**6)
+        clock, server, client, server_protocol, client_protocol, pump = self.pair
+        inbound = server.connection(client.identity.id)
+        before = server.counters["decrypt_failed"]
+        inbound.frame_received(frame)
+        self.assertEqual(server.counters["decrypt_failed"], before + 1)
+        self.assertIs(server.connection(client.identity.id), inbound)
+
+
+class InitiatorTimeoutTests(SynchronousTestCase):
+    """An initiator whose responder never answers gives up after 10 s."""
+
+    def test_silent_responder(self):
+        """connect's result fails with HandshakeTimeoutError and no timer is left."""
+        from twisted.internet.protocol import Protocol
+        from twisted.test.iosim import connectedServerAndClient
+
+        from lethean.mesh import HandshakeTimeoutError
+        from lethean.mesh._protocol import MeshClientFactory
+
+        clock = task.Clock()
+        client = MeshTransport(clock, make_identity("alpha"), make_registry(self),
+                               TransportConfig(listen=None))
+        factory = MeshClientFactory(client, "ws://127.0.0.1:9091/ws")
+        _, _, pump = connectedServerAndClient(Protocol, lambda: factory.buildProtocol(None),
+                                              clock=clock)
+        pump.flush()
+        self.assertNoResult(factory.result)
+        clock.advance(10)
+        pump.flush()
+        self.failureResultOf(factory.result, HandshakeTimeoutError)
+        self.assertEqual(client.counters["handshake_timeout"], 1)
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -6,7 +6,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from lethean.identity import generate_challenge
-from lethean.mesh import HandshakeRejectedError, PeerKeyMismatchError
+from lethean.mesh import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
 from lethean.mesh._handshake import handshake_message
 from lethean.peers import AuthMode, Peer
 from tests._mesh import (
@@ -159,3 +159,25 @@ class HTTPTests(TestCase):
         client.add_consumer(inbox)
         link = await client.connect(address_of(server))
         self.assertEqual(link.peer_id, server.identity.id)
+
+
+class NotAMeshNodeTests(TestCase):
+    """Dialling something that is not a mesh node fails cleanly."""
+
+    async def test_peer_closes_at_once(self):
+        """A listener that closes every connection makes connect fail, not hang."""
+        from twisted.internet.endpoints import serverFromString
+        from twisted.internet.protocol import Factory, Protocol
+
+        class Closer(Protocol):
+            def connectionMade(self):
+                self.transport.loseConnection()
+
+        port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            Factory.forProtocol(Closer))
+        self.addCleanup(port.stopListening)
+        client = make_node(self, reactor, "alpha", listen=None)
+        with self.assertRaises(HandshakeError):
+            await client.connect("127.0.0.1:{}".format(port.getHost().port))
+        self.assertEqual(client.connections(), [])
+        self.assertEqual(client.counters["connect_failed"], 1)
