@@ -30,7 +30,32 @@ from lethean.ueps._errors import (
 from lethean.ueps._packet import DEFAULT_LAYER, DEFAULT_VERSION, Header, Packet
 from lethean.ueps._protocol import UEPSFactory, UEPSProtocol
 
+from lethean.ueps._dispatcher import (
+    DispatchError,
+    Dispatcher,
+    INTENT_COMPUTE,
+    INTENT_CUSTOM,
+    INTENT_HANDSHAKE,
+    INTENT_REHAB,
+    NilPacketError,
+    PeerQuarantinedError,
+    THREAT_SCORE_THRESHOLD,
+    ThreatScoreExceededError,
+    UnknownIntentError,
+)
+
 __all__ = [
+    "DispatchError",
+    "Dispatcher",
+    "INTENT_COMPUTE",
+    "INTENT_CUSTOM",
+    "INTENT_HANDSHAKE",
+    "INTENT_REHAB",
+    "NilPacketError",
+    "PeerQuarantinedError",
+    "THREAT_SCORE_THRESHOLD",
+    "ThreatScoreExceededError",
+    "UnknownIntentError",
     "Header",
     "Packet",
     "encode",
