@@ -258,6 +258,13 @@ class InitiatorTests(SynchronousTestCase):
                                expected_key=self.responder.identity.public_key)
         self.assertEqual(peer.id, self.responder.id)
 
+    def test_expected_id(self):
+        """A responder answering with an id other than the dialled one is refused."""
+        self.assertRaises(PeerKeyMismatchError, self._verify, self.good.to_bytes(),
+                          expected_id="ab" * 16)
+        peer, _ = self._verify(self.good.to_bytes(), expected_id=self.responder.id)
+        self.assertEqual(peer.id, self.responder.id)
+
     def test_wrong_type(self):
         """A message that is not a handshake_ack is refused."""
         error = self.assertRaises(HandshakeError, self._verify,

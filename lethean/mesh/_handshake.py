@@ -192,13 +192,13 @@ def respond(local, registry, data, *, clock):
     return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret)
 
 
-def verify_ack(local, data, challenge, *, max_bytes, expected_key=None):
+def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None):
     """
     Check the responder's ack; returns ``(NodeIdentity, shared_secret)``.
 
     Raises :class:`HandshakeRejectedError` for ``accepted: false``,
-    :class:`PeerKeyMismatchError` when ``expected_key`` (base64) is given
-    and the responder presents another, and :class:`HandshakeError` for
+    :class:`PeerKeyMismatchError` when ``expected_key`` (base64) or
+    ``expected_id`` is given and the responder presents another, and :class:`HandshakeError` for
     anything else.
     """
     if len(data) > max_bytes:
@@ -230,6 +230,8 @@ def verify_ack(local, data, challenge, *, max_bytes, expected_key=None):
         raise HandshakeError("responder key: {}".format(e)) from None
     if expected_key is not None and node_id_for(expected_key) != peer.id:
         raise PeerKeyMismatchError("responder presented a key other than the pinned one")
+    if expected_id and expected_id != peer.id:
+        raise PeerKeyMismatchError("dialled {} but {} answered".format(expected_id[:64], peer.id))
     if not response:
         raise HandshakeError("server did not provide challenge response")
     if not verify_challenge(secret, challenge, response):

@@ -214,7 +214,8 @@ class MeshClientProtocol(_MeshMixin, WebSocketClientProtocol):
         try:
             peer, secret = verify_ack(owner.identity, payload, self._challenge,
                                       max_bytes=owner.config.max_message_bytes,
-                                      expected_key=self.factory.expected_key)
+                                      expected_key=self.factory.expected_key,
+                                      expected_id=self.factory.expected_id)
         except LetheanError as e:
             error = e
         else:
