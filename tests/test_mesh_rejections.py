@@ -181,3 +181,27 @@ class NotAMeshNodeTests(TestCase):
             await client.connect("127.0.0.1:{}".format(port.getHost().port))
         self.assertEqual(client.connections(), [])
         self.assertEqual(client.counters["connect_failed"], 1)
+
+
+class StopTests(TestCase):
+    """Stopping a node also ends connections still in the handshake."""
+
+    async def test_stop_aborts_half_open(self):
+        """A TCP connection that never finished the upgrade is closed by stopService."""
+        server = make_node(self, reactor, "bravo", start=False)
+        server.startService()
+        idle = RawClient()
+        await raw_connect(self, reactor, server, idle)
+        while not server.handshaking:
+            await _turn()
+        await server.stopService()
+        await idle.done
+        self.assertEqual(server.handshaking, set())
+
+
+def _turn():
+    from twisted.internet import defer
+
+    d = defer.Deferred()
+    reactor.callLater(0, d.callback, None)
+    return d

@@ -73,11 +73,13 @@ class _MeshMixin:
     def _arm(self):
         self._timer = self.factory.owner.reactor.callLater(
             self.factory.owner.config.handshake_timeout_s, self._timed_out)
+        self.factory.owner.handshaking.add(self)
 
     def _disarm(self):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        self.factory.owner.handshaking.discard(self)
 
     def _timed_out(self):
         self._timer = None

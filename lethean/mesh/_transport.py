@@ -82,6 +82,8 @@ class MeshTransport(Service):
         self.port = None
         self._connections = {}
         self._pending = set()
+        #: Protocols still in the upgrade or the handshake (aborted on stop).
+        self.handshaking = set()
         self._consumers = []
         self._packet_consumers = []
         self._sweeper = LoopingCall(self.dedup.sweep)
@@ -119,6 +121,8 @@ class MeshTransport(Service):
             self._sweeper.stop()
         closing = [c.close(SHUTDOWN_REASON, DISCONNECT_SHUTDOWN)
                    for c in list(self._connections.values()) + list(self._pending)]
+        for protocol in list(self.handshaking):
+            protocol.transport.abortConnection()
         if self.port is not None:
             port, self.port = self.port, None
             closing.append(defer.maybeDeferred(port.stopListening))
