@@ -110,6 +110,16 @@ class _MeshMixin:
         return self.connection
 
     def _mesh_message(self, payload, is_binary):
+        try:
+            self._route_frame(payload, is_binary)
+        except Exception:
+            # A bug, not bad input (that is handled below): never let it
+            # escape into Autobahn; drop this peer only.
+            _log.failure("mesh frame handling failed for {peer}", peer=self.peer)
+            if self.transport is not None:
+                self.transport.abortConnection()
+
+    def _route_frame(self, payload, is_binary):
         if self._state == OPEN:
             if not is_binary:
                 self.connection._drop("text frame after the handshake")
