@@ -98,10 +98,16 @@ class FramePolicingTests(SynchronousTestCase):
         self.assertIsNone(self.server.connection(self.client.identity.id))
 
     def test_garbage_frames_dropped_not_fatal(self):
-        """Frames that do not decrypt are counted and dropped; the link stays."""
+        """Frames that do not decrypt are counted, logged once with peer fields, and dropped."""
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         self.client_protocol.sendMessage(b"\x00" * 64, isBinary=True)
         self.pump.flush()
         self.assertEqual(self.server.counters["decrypt_failed"], 1)
+        warnings = [e for e in events if e.get("log_level").name == "warn"]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["peer_id"], self.client.identity.id)
+        self.assertIn("peer", warnings[0])
+        self.assertIn("reason", warnings[0])
         message = self._message(n=2)
         self.link.send(message)
         self.pump.flush()
