@@ -14,6 +14,8 @@ __all__ = [
     "IMeshConnection",
     "IMessageConsumer",
     "IPacketConsumer",
+    "IMinerManager",
+    "IProfileManager",
 ]
 
 
@@ -211,3 +213,46 @@ class IMeshTransport(Interface):
 
     def send_packet(peer_id, packet):
         """Sign ``packet`` with the link's shared secret and send it to ``peer_id``."""
+
+
+class IMinerManager(Interface):
+    """
+    What the worker needs to run miners (controller-worker.md 3.2).
+
+    Methods may return a value or a Deferred.  A miner instance has
+    ``get_name()``, ``get_type()``, ``get_stats()`` (a dict with any of
+    hashrate, shares, rejected, uptime, pool, algorithm) and
+    ``get_console_history_since(lines, since)`` (``since`` an aware
+    datetime or None).
+    """
+
+    def start_miner(miner_type, config):
+        """Start a miner of ``miner_type`` with ``config`` (JSON data); the instance."""
+
+    def stop_miner(name):
+        """Stop the miner ``name``; fails if there is none."""
+
+    def list_miners():
+        """Every miner instance."""
+
+    def get_miner(name):
+        """The instance called ``name``; fails if there is none."""
+
+    def stop_all():
+        """Stop every miner (node shutdown); a Deferred."""
+
+
+class IProfileManager(Interface):
+    """Where the worker keeps mining profiles (JSON objects with an ``id``)."""
+
+    def get_profile(profile_id):
+        """The profile ``profile_id``; fails if there is none."""
+
+    def save_profile(profile):
+        """Store ``profile`` under its ``id`` (or ``name``)."""
+
+    def list_profiles():
+        """Every stored profile id."""
+
+    def delete_profile(profile_id):
+        """Forget ``profile_id``; fails if there is none."""

@@ -1,0 +1,234 @@
+"""
+Miners as real child processes, so a fresh node answers every request.
+
+The worker asks an ``IMinerManager`` to start a miner of a type with a
+config; this one runs the configured miner command (``argv``) with the
+type and the JSON config in its environment (``LETHEAN_MINER_TYPE``,
+``LETHEAN_MINER_CONFIG``), keeps its recent console lines with their times,
+and stops it with SIGTERM, then SIGKILL if it lingers.  A miner may report
+its speed by printing lines such as ``hashrate 1234.5`` or ``{"hashrate":
+1234.5, "shares": 3}``; whatever it last reported is in its stats.
+"""
+
+import collections
+import itertools
+import json
+import os
+import re
+import shutil
+
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from lethean.errors import LetheanError
+from lethean.interfaces import IMinerManager
+
+__all__ = [
+    "ProcessMinerManager",
+    "MinerProcess",
+    "MinerError",
+    "MinerNotFoundError",
+    "MAX_CONSOLE_LINES",
+    "STOP_TIMEOUT_S",
+]
+
+_log = Logger()
+
+#: Console lines kept per miner (the most a ``get_logs`` may ask for).
+MAX_CONSOLE_LINES = 10000
+#: Seconds between SIGTERM and SIGKILL when stopping a miner.
+STOP_TIMEOUT_S = 10.0
+#: Longest console line kept; the rest of a longer line is cut off.
+MAX_LINE_BYTES = 4096
+
+_STATS_WORDS = re.compile(r"\b(hashrate|shares|rejected)\b[\s:=]+([0-9.]+)", re.IGNORECASE)
+
+
+class MinerError(LetheanError):
+    """The miner could not be started or stopped."""
+
+
+class MinerNotFoundError(MinerError):
+    """No miner runs under that name."""
+
+
+class MinerProcess(protocol.ProcessProtocol):
+    """One running miner: its console history, stats and exit."""
+
+    def __init__(self, reactor, name, miner_type, config):
+        self._reactor = reactor
+        self.name = name
+        self.type = miner_type
+        self.config = config
+        self.started_at = reactor.seconds()
+        self.lines = collections.deque(maxlen=MAX_CONSOLE_LINES)
+        self.reported = {}
+        self.exit_code = None
+        self.ended = defer.Deferred()
+        self._partial = {1: b"", 2: b""}
+
+    # -- MinerInstance (controller-worker.md 3.2) ----------------------------
+
+    def get_name(self):
+        return self.name
+
+    def get_type(self):
+        return self.type
+
+    def get_stats(self):
+        """Uptime, pool and algorithm from the config, and what the miner reported."""
+        if self.exit_code is not None:
+            raise MinerError("miner {} exited with status {}".format(self.name, self.exit_code))
+        config = self.config if isinstance(self.config, dict) else {}
+        stats = {
+            "uptime": int(self._reactor.seconds() - self.started_at),
+            "pool": str(config.get("pool", "")),
+            "algorithm": str(config.get("algorithm", config.get("algo", ""))),
+        }
+        stats.update(self.reported)
+        return stats
+
+    def get_console_history_since(self, lines, since):
+        """The last ``lines`` console lines, only those after ``since`` if given."""
+        cutoff = None if since is None else since.timestamp()
+        kept = [text for at, text in self.lines if cutoff is None or at > cutoff]
+        return kept[-lines:] if lines > 0 else kept
+
+    # -- ProcessProtocol ------------------------------------------------------
+
+    def childDataReceived(self, fd, data):
+        buffered = self._partial.get(fd, b"") + data
+        *complete, rest = buffered.split(b"\n")
+        if len(rest) > MAX_LINE_BYTES:
+            complete.append(rest[:MAX_LINE_BYTES])
+            rest = b""
+        self._partial[fd] = rest
+        for raw in complete:
+            self._line(raw[:MAX_LINE_BYTES].rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _line(self, text):
+        self.lines.append((self._reactor.seconds(), text))
+        self._parse_stats(text)
+
+    def _parse_stats(self, text):
+        if text.startswith("{"):
+            try:
+                document = json.loads(text)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                for key in ("hashrate", "shares", "rejected"):
+                    value = document.get(key)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        self.reported[key] = value
+                return
+        for key, value in _STATS_WORDS.findall(text):
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            self.reported[key.lower()] = number if key.lower() == "hashrate" else int(number)
+
+    def processEnded(self, reason):
+        for fd, rest in self._partial.items():
+            if rest:
+                self._line(rest.decode("utf-8", "replace"))
+        self._partial = {}
+        status = getattr(reason.value, "exitCode", None)
+        self.exit_code = status if status is not None else -1
+        _log.info("miner {miner} exited with status {status}", miner=self.name,
+                  status=self.exit_code)
+        self.ended.callback(self.exit_code)
+
+
+@implementer(IMinerManager)
+class ProcessMinerManager:
+    """
+    Runs ``miner_command`` (an argv list) as the miner for every type.
+
+    :param reactor: provides ``IReactorProcess`` and ``IReactorTime``.
+    :param miner_command: argv of the miner program; ``None`` refuses starts.
+    """
+
+    def __init__(self, reactor, miner_command=None, *, stop_timeout_s=STOP_TIMEOUT_S):
+        self._reactor = reactor
+        self.miner_command = list(miner_command) if miner_command else None
+        self.stop_timeout_s = stop_timeout_s
+        self._miners = {}
+        self._numbers = itertools.count()
+
+    def _resolve(self):
+        if not self.miner_command:
+            raise MinerError("no miner command configured (twistd lethean-node --miner-command)")
+        program = self.miner_command[0]
+        path = shutil.which(program)
+        if path is None:
+            raise MinerError("miner command not found: {}".format(program))
+        return path
+
+    def start_miner(self, miner_type, config):
+        """
+        Start a miner; returns its instance (named ``<type>-<n>``).  A miner
+        that dies stays listed, its console readable, until it is stopped.
+        """
+        executable = self._resolve()
+        name = "{}-{}".format(miner_type, next(self._numbers))
+        miner = MinerProcess(self._reactor, name, miner_type, config)
+        env = dict(os.environ, LETHEAN_MINER_TYPE=miner_type, LETHEAN_MINER_NAME=name,
+                   LETHEAN_MINER_CONFIG=json.dumps(config))
+        try:
+            self._reactor.spawnProcess(miner, executable, [executable] + self.miner_command[1:],
+                                       env=env)
+        except OSError as e:
+            raise MinerError("cannot start {}: {}".format(executable, e.strerror)) from None
+        self._miners[name] = miner
+        _log.info("started miner {miner} ({type})", miner=name, type=miner_type)
+        return miner
+
+    def stop_miner(self, name):
+        """Stop ``name``: SIGTERM, then SIGKILL after the timeout; a Deferred."""
+        miner = self._miners.pop(name, None)
+        if miner is None:
+            raise MinerNotFoundError("miner not found: {}".format(name))
+        return self._terminate(miner)
+
+    def _terminate(self, miner):
+        if miner.exit_code is not None:
+            return defer.succeed(None)
+        kill = None
+        try:
+            miner.transport.signalProcess("TERM")
+            kill = self._reactor.callLater(self.stop_timeout_s, self._kill, miner)
+        except Exception:  # the process went away meanwhile
+            pass
+        done = defer.Deferred()
+
+        def ended(status):
+            if kill is not None and kill.active():
+                kill.cancel()
+            done.callback(None)
+            return status
+        miner.ended.addCallback(ended)
+        return done
+
+    @staticmethod
+    def _kill(miner):
+        try:
+            miner.transport.signalProcess("KILL")
+        except Exception:
+            pass
+
+    def list_miners(self):
+        return list(self._miners.values())
+
+    def get_miner(self, name):
+        miner = self._miners.get(name)
+        if miner is None:
+            raise MinerNotFoundError("miner not found: {}".format(name))
+        return miner
+
+    def stop_all(self):
+        """Stop every miner (on node shutdown); a Deferred."""
+        miners, self._miners = list(self._miners.values()), {}
+        return defer.DeferredList([self._terminate(m) for m in miners], consumeErrors=True)

@@ -1,0 +1,100 @@
+"""
+Mining profiles kept as one JSON file each in a folder.
+
+A profile is a JSON object; its ``id`` (or, failing that, ``name``) names
+the file, validated like a bundle name so it can never leave the folder.
+Files are written atomically; they are small, so the calls are synchronous.
+"""
+
+import json
+import os
+
+from zope.interface import implementer
+
+from lethean._files import write_atomic
+from lethean.bundles import validate_bundle_name
+from lethean.errors import LetheanError
+from lethean.interfaces import IProfileManager
+
+__all__ = ["DirectoryProfileManager", "ProfileError", "ProfileNotFoundError",
+           "default_profiles_root", "MAX_PROFILE_BYTES"]
+
+#: Largest profile file read back.
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
+class ProfileError(LetheanError):
+    """The profile could not be stored or read."""
+
+
+class ProfileNotFoundError(ProfileError):
+    """No profile has that id."""
+
+
+def default_profiles_root():
+    """``<XDG data home>/lethean-desktop/profiles``."""
+    home = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share")
+    return os.path.join(home, "lethean-desktop", "profiles")
+
+
+def _profile_id(profile):
+    if not isinstance(profile, dict):
+        raise ProfileError("a profile is a JSON object")
+    profile_id = profile.get("id") or profile.get("name")
+    if not isinstance(profile_id, str) or not profile_id:
+        raise ProfileError("a profile needs a string 'id' or 'name'")
+    return profile_id
+
+
+@implementer(IProfileManager)
+class DirectoryProfileManager:
+    """Profiles in ``root``, one ``<id>.json`` each."""
+
+    def __init__(self, root):
+        self.root = os.fspath(root)
+
+    def _path(self, profile_id):
+        try:
+            validate_bundle_name(profile_id)
+        except LetheanError as e:
+            raise ProfileError(str(e)) from None
+        return os.path.join(self.root, profile_id + ".json")
+
+    def get_profile(self, profile_id):
+        path = self._path(profile_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_PROFILE_BYTES + 1)
+        except FileNotFoundError:
+            raise ProfileNotFoundError("profile not found: {}".format(profile_id)) from None
+        except OSError as e:
+            raise ProfileError("cannot read {}: {}".format(path, e.strerror)) from None
+        if len(data) > MAX_PROFILE_BYTES:
+            raise ProfileError("profile {} is over {} bytes".format(profile_id, MAX_PROFILE_BYTES))
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise ProfileError("profile {} is not JSON: {}".format(profile_id, e)) from None
+
+    def save_profile(self, profile):
+        path = self._path(_profile_id(profile))
+        data = json.dumps(profile, indent=2, sort_keys=True).encode("utf-8")
+        try:
+            write_atomic(path, data, 0o600, 0o700)
+        except OSError as e:
+            raise ProfileError("cannot write {}: {}".format(path, e.strerror)) from None
+
+    def list_profiles(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(name[:-5] for name in names
+                      if name.endswith(".json") and not name.startswith("."))
+
+    def delete_profile(self, profile_id):
+        try:
+            os.unlink(self._path(profile_id))
+        except FileNotFoundError:
+            raise ProfileNotFoundError("profile not found: {}".format(profile_id)) from None
