@@ -1,0 +1,130 @@
+"""
+Wire the layers into one node: registry, transport, worker, controller,
+dispatcher and diallers, as the ``MultiService`` ``twistd`` runs.
+
+Kept apart from ``tap.py`` (which only parses options and loads files) so
+an application can build the same node from its own configuration.
+"""
+
+import os
+import shlex
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from lethean.mesh import MeshTransport, TransportConfig
+from lethean.node._controller import Controller
+from lethean.node._dialler import PeerDialler
+from lethean.node._worker import Worker
+
+__all__ = ["NodeService", "RegistryService", "assemble_node"]
+
+_log = Logger()
+
+
+class RegistryService(service.Service):
+    """Owns the peer registry: its pending writes are flushed on stop."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def stopService(self):
+        super().stopService()
+        return self.registry.close()
+
+
+class NodeService(service.Service):
+    """
+    The application layer of a node: the worker and the controller as
+    consumers of the transport (both at once: the ``dual`` role works), the
+    UEPS dispatcher as its packet consumer, and the miners the worker runs.
+    """
+
+    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None):
+        self.transport = transport
+        self.worker = worker
+        self.controller = controller
+        self.dispatcher = dispatcher
+        self.miner_manager = miner_manager
+
+    def startService(self):
+        super().startService()
+        self.transport.add_consumer(self.worker)
+        self.transport.add_consumer(self.controller)
+        if self.dispatcher is not None:
+            self.transport.add_packet_consumer(self.dispatcher)
+        identity = self.transport.identity
+        _log.info("node {node_id} ({name}, {role}) is up", node_id=identity.id,
+                  name=identity.identity.name, role=identity.identity.role)
+
+    def stopService(self):
+        super().stopService()
+        self.transport.remove_consumer(self.worker)
+        self.transport.remove_consumer(self.controller)
+        if self.dispatcher is not None:
+            self.transport.remove_packet_consumer(self.dispatcher)
+        self.controller.stop()
+        self.worker.stop()
+        if self.miner_manager is not None:
+            return self.miner_manager.stop_all()
+        return None
+
+
+def _data_path(options, name):
+    """A folder under ``--data-dir``, or None for the library default."""
+    if options.get("data-dir") is None:
+        return None
+    return os.path.join(options["data-dir"], name)
+
+
+def _miner_manager(reactor, options):
+    from lethean.node._miners import ProcessMinerManager
+
+    command = options.get("miner-command")
+    argv = shlex.split(command) if command else None
+    return ProcessMinerManager(reactor, miner_command=argv)
+
+
+def _profile_manager(options):
+    from lethean.node._profiles import DirectoryProfileManager, default_profiles_root
+
+    path = _data_path(options, "profiles")
+    return DirectoryProfileManager(path if path is not None else default_profiles_root())
+
+
+def _dispatcher(reactor):
+    from lethean.ueps import Dispatcher
+
+    return Dispatcher(reactor)
+
+
+def assemble_node(reactor, identity, registry, options):
+    """
+    The node's ``MultiService``.
+
+    Start order is registry, transport, application, diallers; stopping runs
+    backwards, so peers are told ``server shutdown`` before the registry's
+    last write.
+    """
+    config = TransportConfig(
+        listen=options.get("listen", "tcp:9091"),
+        tls_cert=options.get("tls-cert"),
+        tls_key=options.get("tls-key"),
+        max_connections=options.get("max-conns", 100),
+    )
+    miner_manager = _miner_manager(reactor, options)
+    worker = Worker(reactor, identity, miner_manager=miner_manager,
+                    profile_manager=_profile_manager(options),
+                    miners_root=_data_path(options, "miners"))
+    transport = MeshTransport(reactor, identity, registry, config)
+    controller = Controller(reactor, transport, registry)
+
+    node = service.MultiService()
+    RegistryService(registry).setServiceParent(node)
+    transport.setName("transport")
+    transport.setServiceParent(node)
+    application = NodeService(transport, worker, controller, _dispatcher(reactor), miner_manager)
+    application.setName("application")
+    application.setServiceParent(node)
+    PeerDialler(reactor, transport, options.get("peer", ())).setServiceParent(node)
+    return node

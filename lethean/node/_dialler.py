@@ -1,0 +1,87 @@
+"""
+Keep mesh links to configured peers up, redialling with backoff.
+
+``twistd lethean-node --peer HOST:PORT`` should survive the peer restarting
+or not being up yet: each address gets its own loop that dials, waits for
+the link to close, and dials again after a growing, jittered delay (the
+policy ``ClientService`` uses), all on the injected clock.
+"""
+
+from twisted.application import service
+from twisted.application.internet import backoffPolicy
+from twisted.internet import defer
+from twisted.logger import Logger
+
+__all__ = ["PeerDialler"]
+
+_log = Logger()
+
+
+class PeerDialler(service.Service):
+    """
+    Dial every address in ``addresses`` through ``transport`` and redial.
+
+    :param reactor: ``IReactorTime`` for the backoff delays.
+    :param transport: an ``IMeshTransport``.
+    :param retry_policy: ``attempt -> seconds`` (default: ``backoffPolicy()``).
+    """
+
+    def __init__(self, reactor, transport, addresses, retry_policy=None):
+        self._reactor = reactor
+        self._transport = transport
+        self.addresses = list(addresses)
+        self._retry_policy = retry_policy or backoffPolicy()
+        self._loops = []
+        self._waiting = set()
+
+    def startService(self):
+        super().startService()
+        self._loops = [defer.Deferred.fromCoroutine(self._keep_up(address))
+                       for address in self.addresses]
+        for loop in self._loops:
+            loop.addErrback(lambda failure: None if failure.check(defer.CancelledError)
+                            else _log.failure("peer dialler stopped", failure))
+
+    def stopService(self):
+        super().stopService()
+        for pending in list(self._waiting):
+            pending.cancel()
+        loops, self._loops = self._loops, []
+        return defer.DeferredList(loops, consumeErrors=True)
+
+    def _wait(self, d):
+        self._waiting.add(d)
+        d.addBoth(lambda result: (self._waiting.discard(d), result)[1])
+        return d
+
+    async def _keep_up(self, address):
+        attempt = 0
+        while self.running:
+            try:
+                connection = await self._wait(self._transport.connect(address))
+            except defer.CancelledError:
+                return
+            except Exception as e:
+                attempt += 1
+                delay = self._retry_policy(attempt)
+                _log.info("cannot reach {address} ({reason}); retrying in {delay:.1f} s",
+                          address=address, reason=e, delay=delay)
+                try:
+                    await self._wait(self._sleep(delay))
+                except defer.CancelledError:
+                    return
+                continue
+            attempt = 0
+            try:
+                await self._wait(connection.when_lost())
+            except defer.CancelledError:
+                return
+            except Exception:
+                pass
+            if self.running:
+                _log.info("link to {address} closed; redialling", address=address)
+
+    def _sleep(self, seconds):
+        d = defer.Deferred(lambda d: call.cancel())
+        call = self._reactor.callLater(seconds, d.callback, None)
+        return d

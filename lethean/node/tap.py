@@ -1,0 +1,99 @@
+"""
+``twistd lethean-node``: a whole mesh node as one ``MultiService``.
+
+The services, in start order: the peer registry (flushed last on stop), the
+mesh transport (listening on ``--listen``), the dispatcher, worker and
+controller as its message consumers, and one dialler per ``--peer``.
+"""
+
+import os
+
+from twisted.python import usage
+
+from lethean.identity import ROLES, ROLE_DUAL, NodeManager
+from lethean.peers import AuthMode, PeerRegistry, default_peers_path
+
+__all__ = ["Options", "makeService"]
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd lethean-node``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run a Lethean mesh node: an encrypted WebSocket listener that peers "
+        "reach at ws[s]://HOST:PORT/ws, a worker answering controllers "
+        "(stats, miners, logs, deploys) and a UEPS dispatcher. With no "
+        "options it listens on tcp:9091 and keeps its identity and peers in "
+        "the XDG locations the Go reference uses; the first start creates the "
+        "identity and logs the node ID."
+    )
+
+    optParameters = [
+        ["listen", "l", "tcp:9091",
+         "Twisted endpoint to listen on (e.g. tcp:9091:interface=127.0.0.1, tcp:0)."],
+        ["name", "n", None,
+         "Node name used when the identity is first created (default: host name)."],
+        ["role", "r", ROLE_DUAL,
+         "Role when the identity is first created: controller, worker or dual."],
+        ["data-dir", "d", None,
+         "Keep private.key, node.json and peers.json in this folder instead "
+         "of the XDG locations."],
+        ["auth", None, None,
+         "Who may connect: 'open' (anyone with a valid key) or 'allowlist' "
+         "(registered peers and --allow keys). Saved; default: the saved "
+         "mode, else open."],
+        ["tls-cert", None, None, "PEM certificate: serve wss instead of ws."],
+        ["tls-key", None, None, "PEM private key for --tls-cert."],
+        ["max-conns", None, 100,
+         "Most inbound connections, handshakes included (HTTP 503 beyond).", int],
+        ["miner-command", None, None,
+         "Program (with arguments, shell-style) the worker runs as a miner."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["peer"] = []
+        self["allow"] = []
+
+    def opt_peer(self, address):
+        """Dial this HOST:PORT at start and keep the link up (repeatable)."""
+        self["peer"].append(address)
+
+    def opt_allow(self, public_key):
+        """Add this base64 public key to the allowlist (repeatable)."""
+        self["allow"].append(public_key)
+
+    def postOptions(self):
+        if self["role"] not in ROLES:
+            raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
+        if self["auth"] not in (None, "open", "allowlist"):
+            raise usage.UsageError("--auth must be 'open' or 'allowlist'")
+        if (self["tls-cert"] is None) != (self["tls-key"] is None):
+            raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
+        if self["max-conns"] < 1:
+            raise usage.UsageError("--max-conns must be at least 1")
+
+
+def _paths(data_dir):
+    """(identity manager, peers.json path) for ``--data-dir`` or XDG."""
+    if data_dir is None:
+        return NodeManager(), default_peers_path()
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    return NodeManager.in_directory(data_dir), os.path.join(data_dir, "peers.json")
+
+
+def makeService(options, reactor=None):
+    """The node's ``MultiService`` for ``options`` (an :class:`Options`)."""
+    if reactor is None:
+        from twisted.internet import reactor
+    from lethean.node._assembly import assemble_node
+
+    manager, peers_path = _paths(options["data-dir"])
+    identity = manager.load_or_create(name=options["name"], role=options["role"])
+    registry = PeerRegistry(reactor, peers_path)
+    if options["auth"] is not None:
+        registry.set_auth_mode(AuthMode[options["auth"].upper()])
+    for public_key in options["allow"]:
+        registry.allow_public_key(public_key)
+    return assemble_node(reactor, identity, registry, options)
