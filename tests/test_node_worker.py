@@ -471,3 +471,22 @@ class LoggingTests(WorkerHarness):
         self.assertEqual((events[0]["intent"], events[0]["peer_id"], events[0]["reason"]),
                          ("get_logs", self.client.identity.id,
                           "Worker.handleGetLogs: miner not found: nope"))
+
+
+class DirectoryProfileTests(WorkerHarness):
+    """The worker with lethean's DirectoryProfileManager."""
+
+    def test_deployed_profile_starts_a_miner(self):
+        """A deployed profile is stored, then used by start_miner's profileId."""
+        from lethean.node._profiles import DirectoryProfileManager
+        self.replace_worker(profile_manager=DirectoryProfileManager(self.mktemp()))
+        profile = b'{"id":"gpu","pools":[{"url":"pool.example:3333"}],"threads":8}'
+        bundle = create_profile_bundle(profile, "gpu", frame_password(self.link.shared_secret))
+        self.assertEqual(self.ask("deploy", bundle.to_deploy_payload()).payload,
+                         {"success": True, "name": "gpu"})
+        self.assertReply("start_miner", {"minerType": "xmrig", "profileId": "gpu"}, "miner_ack",
+                         {"success": True, "minerName": "xmrig-0"})
+        self.assertEqual(self.miners.started, [("xmrig", {
+            "id": "gpu", "pools": [{"url": "pool.example:3333"}], "threads": 8})])
+        self.assertError("start_miner", {"minerType": "xmrig", "profileId": "../x"},
+                         "Worker.handleStartMiner: profile not found: ../x")
