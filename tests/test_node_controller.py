@@ -2,9 +2,11 @@
 
 import os
 
+from hypothesis import given, settings, strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
@@ -32,6 +34,7 @@ from lethean.peers import Peer, PeerRegistry
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
 from tests._mesh import address_of, make_node
+from tests.strategies import json_values
 from tests.test_node_worker import (
     FakeMiner,
     FakeMinerManager,
@@ -80,6 +83,16 @@ class ControllerHarness(SynchronousTestCase):
             self.registry.add_peer(Peer(id=identity.id, name=name, public_key=identity.public_key,
                                         address=node.address))
         return node, worker
+
+    def answer_with(self, message_type, payload):
+        """Replace the worker by one that answers every request with this."""
+        for consumer in list(self.far._consumers):
+            self.far.remove_consumer(consumer)
+
+        class Answer:
+            def messageReceived(inner, connection, message):
+                connection.send(reply(message, message_type, payload, clock=self.clock))
+        self.far.add_consumer(Answer())
 
     def assertNoRequestTimers(self):
         """No request timeout is left scheduled."""
@@ -139,15 +152,6 @@ class RequestTests(ControllerHarness):
         self.assertEqual(failure.value.code, 1004)
         self.assertEqual(str(failure.value),
                          "remote error (1004): Worker.handleGetLogs: miner not found: nope")
-
-    def answer_with(self, message_type, payload):
-        """Replace the worker by one that answers every request with this."""
-        self.far.remove_consumer(self.worker)
-
-        class Answer:
-            def messageReceived(inner, connection, message):
-                connection.send(reply(message, message_type, payload, clock=self.clock))
-        self.far.add_consumer(Answer())
 
     def test_unparsable_error(self):
         """An error reply with a bad payload is code 1000."""
@@ -420,3 +424,23 @@ class SendFailureTests(ControllerHarness):
         self.failureResultOf(d, defer.CancelledError)
         self.assertNoRequestTimers()
         self.assertEqual(self.registry.get_peer(self.far_id).score, 50)
+
+
+class AnyReplyTests(ControllerHarness):
+    """Hostile replies never break the controller."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.sampled_from(["stats", "error", "miner_ack", "logs", "pong", "deploy_ack"]),
+           json_values)
+    def test_reply_parsed_or_controller_error(self, reply_type, payload):
+        """Any reply payload gives a parsed result or a ControllerError."""
+        self.answer_with(reply_type, payload)
+        for d in (self.controller.get_remote_stats(self.far_id),
+                  self.controller.get_remote_logs(self.far_id, "x", 1),
+                  self.controller.stop_remote_miner(self.far_id, "x")):
+            results = []
+            d.addBoth(results.append)
+            self.assertEqual(len(results), 1)
+            if isinstance(results[0], Failure):
+                results[0].trap(ControllerError)
+        self.assertEqual(self.controller._pending, {})
