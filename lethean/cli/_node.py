@@ -11,6 +11,7 @@ use), and a registered peer's key is pinned.
 import json
 import sys
 
+from lethean._gojson import marshal
 from lethean.cli._main import run_in_reactor
 from lethean.cli._peers import add_data_dir_option, peers_path
 from lethean.errors import LetheanError
@@ -122,7 +123,7 @@ async def _stats(reactor, args):
                 raise CommandLineError("give a target, or --all")
             peer_id = await _peer_id(reactor, args, transport, registry, args.target)
             results = {peer_id: await controller.get_remote_stats(peer_id)}
-        _print(args, {peer_id: stats.to_json_value() for peer_id, stats in results.items()},
+        _print(args, {peer_id: json.loads(marshal(stats)) for peer_id, stats in results.items()},
                "\n".join(_stats_text(p, s) for p, s in results.items()) or "no stats")
         return 0
     return await _session(reactor, args, work)

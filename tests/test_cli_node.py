@@ -1,0 +1,80 @@
+"""The controller commands of ``lethean`` against a real node on loopback."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import TestCase
+
+from lethean.identity import NodeManager
+from lethean.node._assembly import assemble_node
+from lethean.peers import PeerRegistry
+from tests.test_node_miners import wait_for_lines
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
+
+
+class ControllerCommandTests(TestCase):
+    """miner start/stop, logs, stats and deploy, each as a real CLI process."""
+
+    timeout = 60
+
+    def setUp(self):
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        self.cli_dir = os.path.join(folder, "cli")
+        node_dir = os.path.join(folder, "node")
+        identity = NodeManager.in_directory(node_dir).load_or_create(name="bravo", role="worker")
+        registry = PeerRegistry(reactor, os.path.join(node_dir, "peers.json"))
+        options = {"listen": "tcp:0:interface=127.0.0.1", "data-dir": node_dir, "peer": [],
+                   "miner-command": " ".join([sys.executable, "-c", json.dumps(MINER)])}
+        self.node = assemble_node(reactor, identity, registry, options)
+        self.node.startService()
+        self.addCleanup(self.node.stopService)
+        port = self.node.getServiceNamed("transport").port.getHost().port
+        self.address = "127.0.0.1:{}".format(port)
+        self.app = self.node.getServiceNamed("application")
+
+    async def lethean(self, *argv):
+        """Run ``lethean ARGV --json``; the parsed output, or fail on a non-zero exit."""
+        out, err, status = await getProcessOutputAndValue(
+            sys.executable, ["-c", "from lethean.cli import main; main()", *argv,
+                             "--data-dir", self.cli_dir, "--json"],
+            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        self.assertEqual(status, 0, err)
+        return json.loads(out)
+
+    async def test_miner_logs_and_deploy(self):
+        """A miner started from the CLI runs on the node, its logs come back, a profile deploys."""
+        started = (await self.lethean("miner", "start", self.address, "xmrig",
+                                      "--config", '{"pool": "p:1"}'))["started"]
+        await wait_for_lines(self.app.miner_manager.get_miner(started), 1)
+        logs = await self.lethean("logs", self.address, started, "--lines", "5")
+        self.assertEqual(logs["lines"], ["hashrate 7"])
+        stats = await self.lethean("stats", self.address)
+        [(node_id, node_stats)] = stats.items()
+        self.assertEqual([m["name"] for m in node_stats["miners"]], [started])
+        self.assertEqual((await self.lethean("miner", "stop", node_id, started))["stopped"], started)
+
+        profile = os.path.join(self.cli_dir, "gpu.json")
+        with open(profile, "w") as f:
+            json.dump({"id": "gpu", "threads": 2}, f)
+        deployed = await self.lethean("deploy", node_id, profile, "--kind", "profile",
+                                      "--name", "gpu")
+        self.assertTrue(deployed["success"])
+        self.assertEqual(self.app.worker.profile_manager.get_profile("gpu"),
+                         {"id": "gpu", "threads": 2})
+
+    async def test_unknown_miner_is_one_line_and_status_1(self):
+        """A remote error prints one line on stderr and exits 1."""
+        out, err, status = await getProcessOutputAndValue(
+            sys.executable, ["-c", "from lethean.cli import main; main()", "logs",
+                             self.address, "nope", "--data-dir", self.cli_dir],
+            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        self.assertEqual((status, out), (1, b""))
+        self.assertEqual(len(err.decode().strip().splitlines()), 1)
+        self.assertIn("miner not found: nope", err.decode())
