@@ -138,3 +138,15 @@ class DirectoryProfileManagerTests(SynchronousTestCase):
             self.assertRaises(ProfileError, self.profiles.get_profile, bad)
         self.assertRaises(ProfileError, self.profiles.save_profile, ["not", "an", "object"])
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(self.root), "x.json")))
+
+
+class ThreadedProfileTests(TestCase):
+    """With a threaded reactor, saving runs off the reactor thread."""
+
+    async def test_save_returns_a_deferred(self):
+        """save_profile returns a Deferred that fires once the file is written."""
+        profiles = DirectoryProfileManager(os.path.abspath(self.mktemp()), reactor)
+        d = profiles.save_profile({"id": "cpu"})
+        self.assertIsInstance(d, defer.Deferred)
+        await d
+        self.assertEqual(profiles.get_profile("cpu"), {"id": "cpu"})

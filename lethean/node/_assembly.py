@@ -85,11 +85,11 @@ def _miner_manager(reactor, options):
     return ProcessMinerManager(reactor, miner_command=argv)
 
 
-def _profile_manager(options):
+def _profile_manager(reactor, options):
     from lethean.node._profiles import DirectoryProfileManager, default_profiles_root
 
     path = _data_path(options, "profiles")
-    return DirectoryProfileManager(path if path is not None else default_profiles_root())
+    return DirectoryProfileManager(path if path is not None else default_profiles_root(), reactor)
 
 
 def _dispatcher(reactor):
@@ -114,7 +114,7 @@ def assemble_node(reactor, identity, registry, options):
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,
-                    profile_manager=_profile_manager(options),
+                    profile_manager=_profile_manager(reactor, options),
                     miners_root=_data_path(options, "miners"))
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)

@@ -3,12 +3,15 @@ Mining profiles kept as one JSON file each in a folder.
 
 A profile is a JSON object; its ``id`` (or, failing that, ``name``) names
 the file, validated like a bundle name so it can never leave the folder.
-Files are written atomically; they are small, so the calls are synchronous.
+Files are written atomically; with a reactor that has threads the write
+(and its fsyncs) runs in the thread pool, never in the reactor thread.
 """
 
 import json
 import os
 
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
 from lethean._files import write_atomic
@@ -49,10 +52,16 @@ def _profile_id(profile):
 
 @implementer(IProfileManager)
 class DirectoryProfileManager:
-    """Profiles in ``root``, one ``<id>.json`` each."""
+    """
+    Profiles in ``root``, one ``<id>.json`` each.
 
-    def __init__(self, root):
+    :param reactor: when it provides ``IReactorThreads``, ``save_profile``
+        writes in its thread pool and returns a Deferred.
+    """
+
+    def __init__(self, root, reactor=None):
         self.root = os.fspath(root)
+        self._reactor = reactor if IReactorThreads.providedBy(reactor) else None
 
     def _path(self, profile_id):
         try:
@@ -80,6 +89,13 @@ class DirectoryProfileManager:
     def save_profile(self, profile):
         path = self._path(_profile_id(profile))
         data = json.dumps(profile, indent=2, sort_keys=True).encode("utf-8")
+        if self._reactor is not None:
+            return deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
+                                     self._write, path, data)
+        return self._write(path, data)
+
+    @staticmethod
+    def _write(path, data):
         try:
             write_atomic(path, data, 0o600, 0o700)
         except OSError as e:
