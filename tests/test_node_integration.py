@@ -9,7 +9,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from lethean.bundles import create_profile_bundle
+from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NodeManager
 from lethean.node import RequestAbortedError
 from lethean.node._assembly import assemble_node
@@ -77,6 +77,18 @@ class ThreeNodeTests(TestCase):
         self.assertTrue(ack.success)
         self.assertEqual(self.charlie.app.worker.profile_manager.get_profile("gpu"),
                          {"id": "gpu", "threads": 4})
+
+    async def test_fifty_megabyte_miner_deploy(self):
+        """A 50 MB miner, far over one frame, reaches a lethean worker and installs executable."""
+        await self.asyncSetUp()
+        content = b"\x7fELF" + os.urandom(50 * 1024 * 1024)
+        password = frame_password(self.alpha.transport.connection(self.bravo.id).shared_secret)
+        bundle = create_miner_bundle("xmrig", content, "big-miner", password)
+        ack = await self.controller.deploy_bundle(self.bravo.id, bundle)
+        self.assertEqual((ack.success, ack.name), (True, "big-miner"))
+        installed = os.path.join(self.bravo.app.worker.miners_root, "big-miner", "xmrig")
+        self.assertEqual(os.path.getsize(installed), len(content))
+        self.assertTrue(os.access(installed, os.X_OK))
 
     async def test_ueps_packets_and_circuit_breaker(self):
         """Packets reach bravo's dispatcher; a peer sending threats is then ignored."""
