@@ -326,6 +326,19 @@ class DeployTests(ControllerHarness):
         self.assertEqual([m.type for m in self.far.received],
                          ["deploy_chunk", "deploy_chunk", "deploy_chunk"])
 
+    def test_deploy_progress(self):
+        """progress hears the start, each acknowledged chunk, and the end."""
+        binary = os.urandom(SINGLE_DEPLOY_MAX_BYTES + 400_000)
+        bundle = create_miner_bundle("xmrig", binary, "huge", self.password())
+        seen = []
+        self.successResultOf(self.controller.deploy_bundle(
+            self.far_id, bundle, progress=lambda sent, total: seen.append((sent, total))))
+        total = len(bundle.data)
+        self.assertEqual(seen[0], (0, total))
+        self.assertEqual(seen[-1], (total, total))
+        self.assertEqual(len(seen), 4)
+        self.assertEqual([sent for sent, _ in seen], sorted(sent for sent, _ in seen))
+
     def test_go_worker_ignores_chunks(self):
         """A worker that does not know deploy_chunk makes the deploy time out."""
         self.worker.handlers.pop("deploy_chunk")

@@ -158,7 +158,8 @@ def _progress(sent, total):
     if not sys.stderr.isatty() or not total:
         return
     width = 30
-    done = int(width * sent / total)
+    done = int(width * min(sent, total) / total)
+    sent = min(sent, total)
     sys.stderr.write("\r[{}{}] {:3d}%".format("#" * done, "." * (width - done),
                                               int(100 * sent / total)))
     if sent >= total:
@@ -186,9 +187,7 @@ async def _deploy(reactor, args):
             bundle = create_miner_bundle(args.miner_file_name or "miner", read_miner(args.file),
                                          args.name, password)
         total = len(bundle.data)
-        _progress(0, total)
-        ack = await controller.deploy_bundle(peer_id, bundle)
-        _progress(total, total)
+        ack = await controller.deploy_bundle(peer_id, bundle, progress=_progress)
         _print(args, {"peerId": peer_id, "name": ack.name or bundle.name, "success": ack.success,
                       "bytes": total},
                "deployed {} ({} bytes) to {}".format(bundle.name, total, peer_id))

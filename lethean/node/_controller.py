@@ -424,7 +424,7 @@ class Controller:
             return stats
         return defer.DeferredList(requests, consumeErrors=True).addCallback(collect)
 
-    def deploy_bundle(self, peer_id, bundle, timeout_s=DEPLOY_TIMEOUT_S):
+    def deploy_bundle(self, peer_id, bundle, timeout_s=DEPLOY_TIMEOUT_S, progress=None):
         """
         Send a :class:`~lethean.bundles.Bundle` (made with the base64 of the
         shared secret with that peer as password); fires with the
@@ -432,23 +432,28 @@ class Controller:
 
         Bundles up to :data:`SINGLE_DEPLOY_MAX_BYTES` go as one ``deploy``
         (any worker); larger ones as ``deploy_chunk`` parts, which only
-        lethean workers accept.
+        lethean workers accept.  ``progress(sent_bytes, total_bytes)``, if
+        given, is called at the start, after each acknowledged chunk, and
+        on success.
         """
-        return self._scored(peer_id, self._deploy(peer_id, bundle, timeout_s))
+        return self._scored(peer_id, self._deploy(peer_id, bundle, timeout_s, progress))
 
-    async def _deploy(self, peer_id, bundle, timeout_s):
+    async def _deploy(self, peer_id, bundle, timeout_s, progress):
+        progress = progress or (lambda sent, total: None)
+        progress(0, len(bundle.data))
         if len(bundle.data) <= SINGLE_DEPLOY_MAX_BYTES:
             payload = DeployPayload(type=bundle.type, data=bundle.data,
                                     checksum=bundle.checksum, name=bundle.name)
             ack = await self._call(peer_id, DEPLOY, payload, DEPLOY_ACK, DeployAckPayload,
                                    timeout_s)
         else:
-            ack = await self._deploy_chunks(peer_id, bundle, timeout_s)
+            ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
         if not ack.success:
             raise ControllerError("deploy failed: {}".format(ack.error))
+        progress(len(bundle.data), len(bundle.data))
         return ack
 
-    async def _deploy_chunks(self, peer_id, bundle, timeout_s):
+    async def _deploy_chunks(self, peer_id, bundle, timeout_s, progress):
         data = bundle.data
         upload_id = str(uuid.uuid4())
         total = -(-len(data) // DEPLOY_CHUNK_BYTES)
@@ -462,6 +467,7 @@ class Controller:
                                        DeployChunkAckPayload, timeout_s)
                 if ack.upload_id != upload_id or ack.index != index:
                     raise UnexpectedResponseError("deploy_chunk_ack for the wrong chunk")
+                progress((index + 1) * DEPLOY_CHUNK_BYTES, len(data))
             else:
                 return await self._call(peer_id, DEPLOY_CHUNK, chunk, DEPLOY_ACK,
                                         DeployAckPayload, timeout_s)
