@@ -36,8 +36,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="lethean",
         description="Operate a Lethean mesh node and talk to Lethean/CryptoNote "
-        "peers. Each command prints JSON on success and one line on stderr on "
-        "failure, with a non-zero exit status.",
+        "peers. Each command prints its result on stdout (JSON where it says "
+        "so, or with --json) and exits 0; a failure is one line on stderr and "
+        "exit status 1 (2 for a bad command line).",
     )
     parser.add_argument("--version", action="version", version="lethean " + __version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
