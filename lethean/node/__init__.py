@@ -1,6 +1,7 @@
 """
 A mesh node's application layer: the controller, the worker and the
-payloads they exchange.
+payloads they exchange, the miners and profiles the worker manages, and
+the assembly ``twistd lethean-node`` runs (:func:`assemble_node`).
 
 :class:`Controller` sends requests (stats, miners, logs, deploys) and waits
 for replies; :class:`Worker` answers them.  Both are message consumers of
@@ -57,6 +58,27 @@ from lethean.node._worker import (
     default_miners_root,
 )
 
+from lethean.node._assembly import (
+    NodeService,
+    RegistryService,
+    assemble_node,
+)
+from lethean.node._dialler import (
+    PeerDialler,
+)
+from lethean.node._miners import (
+    MinerError,
+    MinerNotFoundError,
+    MinerProcess,
+    ProcessMinerManager,
+)
+from lethean.node._profiles import (
+    DirectoryProfileManager,
+    ProfileError,
+    ProfileNotFoundError,
+    default_profiles_root,
+)
+
 __all__ = [
     "Controller",
     "ControllerError",
@@ -101,4 +123,16 @@ __all__ = [
     "DeployChunkAckPayload",
     "DEPLOY_CHUNK",
     "DEPLOY_CHUNK_ACK",
+    "NodeService",
+    "RegistryService",
+    "assemble_node",
+    "PeerDialler",
+    "MinerError",
+    "MinerNotFoundError",
+    "MinerProcess",
+    "ProcessMinerManager",
+    "DirectoryProfileManager",
+    "ProfileError",
+    "ProfileNotFoundError",
+    "default_profiles_root",
 ]
