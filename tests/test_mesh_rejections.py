@@ -112,10 +112,14 @@ class HTTPTests(TestCase):
         server = make_node(self, reactor, "bravo", max_connections=1)
         idle = RawClient()
         await raw_connect(self, reactor, server, idle)
-        refused = RawClient(upgrade_request(), until=b"\r\n\r\n")
+        refused = RawClient(upgrade_request())
         await raw_connect(self, reactor, server, refused)
         answer = await refused.done
-        self.assertTrue(answer.startswith(b"HTTP/1.1 503"), answer[:40])
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer[:40])
+        # The reference's exact answer: a plain-text body.
+        self.assertIn(b"Content-Type: text/plain; charset=utf-8\r\n", answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nToo many connections\n"), answer)
+        self.assertEqual(server.counters["rejected_capacity"], 1)
 
     async def test_foreign_origin_403(self):
         """A browser Origin other than loopback is refused with HTTP 403."""

@@ -32,6 +32,16 @@ __all__ = [
 
 _log = Logger()
 
+#: The reference's answer past MaxConns (Go net/http's http.Error).
+_TOO_MANY_BODY = b"Too many connections\n"
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"X-Content-Type-Options: nosniff\r\n"
+    b"Content-Length: %d\r\n"
+    b"Connection: close\r\n\r\n" % len(_TOO_MANY_BODY)
+) + _TOO_MANY_BODY
+
 AWAIT_HANDSHAKE = "await_handshake"
 AWAIT_ACK = "await_ack"
 OPEN = "open"
@@ -150,6 +160,17 @@ class MeshServerProtocol(_MeshMixin, StackedServerProtocol):
     def connectionMade(self):
         super().connectionMade()
         self._arm()
+
+    def failHandshake(self, reason, code=400, responseHeaders=None):
+        """Over the cap, answer as the reference does: 503, plain text."""
+        if code != 503:
+            return super().failHandshake(reason, code, responseHeaders)
+        self.wasNotCleanReason = reason
+        self.factory.owner.count("rejected_capacity")
+        _log.info("refused {peer}: {reason}", peer=self.peer, reason="too many connections")
+        self.sendData(_TOO_MANY_CONNECTIONS)
+        self.dropConnection(abort=False)
+        return None
 
     def onConnect(self, request):
         owner = self.factory.owner
