@@ -35,6 +35,7 @@ from lethean.identity._node import (
     validate_node_name,
 )
 from lethean._files import write_atomic
+from lethean._paths import APP_DIRECTORY, config_path, data_path
 from lethean._gotime import Timestamp
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
 
 _log = Logger()
 
-#: The reference's application directory under the XDG homes.
-APP_DIRECTORY = "lethean-desktop"
 KEY_FILE_MODE = 0o600
 IDENTITY_FILE_MODE = 0o644
 #: Mode of directories we create (the reference's XDG lookup uses 0700).
@@ -64,25 +63,14 @@ REFUSE = "refuse"
 _POSIX = os.name == "posix"
 
 
-def _xdg_home(variable, platform_default):
-    """An XDG base directory: the variable when set to an absolute path."""
-    value = os.path.expanduser(os.environ.get(variable, ""))
-    if value and os.path.isabs(value):
-        return value
-    import platformdirs
-    return getattr(platformdirs, platform_default)()
-
-
 def default_key_path():
     """``<XDG data home>/lethean-desktop/node/private.key``, as the reference."""
-    return os.path.join(_xdg_home("XDG_DATA_HOME", "user_data_dir"), APP_DIRECTORY, "node",
-                        "private.key")
+    return data_path("node", "private.key")
 
 
 def default_identity_path():
     """``<XDG config home>/lethean-desktop/node.json``, as the reference."""
-    return os.path.join(_xdg_home("XDG_CONFIG_HOME", "user_config_dir"), APP_DIRECTORY,
-                        "node.json")
+    return config_path("node.json")
 
 
 

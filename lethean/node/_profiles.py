@@ -15,6 +15,7 @@ from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
 from lethean._files import write_atomic
+from lethean._paths import data_path
 from lethean.bundles import validate_bundle_name
 from lethean.errors import LetheanError
 from lethean.interfaces import IProfileManager
@@ -36,9 +37,7 @@ class ProfileNotFoundError(ProfileError):
 
 def default_profiles_root():
     """``<XDG data home>/lethean-desktop/profiles``."""
-    home = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share")
-    return os.path.join(home, "lethean-desktop", "profiles")
+    return data_path("profiles")
 
 
 def _profile_id(profile):

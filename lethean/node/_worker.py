@@ -16,7 +16,6 @@ refused unless enabled, and bundles too large for one frame arrive as
 """
 
 import inspect
-import os
 from datetime import datetime, timezone
 
 import attrs
@@ -52,6 +51,7 @@ from lethean.mesh import (
     reply,
 )
 from lethean._gojson import loads_strict
+from lethean._paths import data_path
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
     DEPLOY_CHUNK_ACK,
@@ -102,9 +102,7 @@ class WorkerError(LetheanError):
 
 def default_miners_root():
     """``<XDG data home>/lethean-desktop/miners``, where the reference installs miners."""
-    home = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share")
-    return os.path.join(home, "lethean-desktop", "miners")
+    return data_path("miners")
 
 
 async def _result(value):

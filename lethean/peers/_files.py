@@ -17,6 +17,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
 from lethean._files import write_atomic as _write_atomic
+from lethean._paths import config_path
 
 __all__ = [
     "FILE_MODE",
@@ -43,10 +44,7 @@ def default_peers_path():
     ``$XDG_CONFIG_HOME`` wins when set, as with Go's adrg/xdg; otherwise the
     platform's config directory (``~/.config`` on Linux).
     """
-    import platformdirs
-
-    base = os.environ.get("XDG_CONFIG_HOME") or platformdirs.user_config_dir()
-    return os.path.join(base, "lethean-desktop", "peers.json")
+    return config_path("peers.json")
 
 
 def write_atomic(path, data, mode=FILE_MODE):
