@@ -9,7 +9,7 @@ policy ``ClientService`` uses), all on the injected clock.
 
 from twisted.application import service
 from twisted.application.internet import backoffPolicy
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 __all__ = ["PeerDialler"]
@@ -67,7 +67,7 @@ class PeerDialler(service.Service):
                 _log.info("cannot reach {address} ({reason}); retrying in {delay:.1f} s",
                           address=address, reason=e, delay=delay)
                 try:
-                    await self._wait(self._sleep(delay))
+                    await self._wait(task.deferLater(self._reactor, delay))
                 except defer.CancelledError:
                     return
                 continue
@@ -80,8 +80,3 @@ class PeerDialler(service.Service):
                 pass
             if self.running:
                 _log.info("link to {address} closed; redialling", address=address)
-
-    def _sleep(self, seconds):
-        d = defer.Deferred(lambda d: call.cancel())
-        call = self._reactor.callLater(seconds, d.callback, None)
-        return d
