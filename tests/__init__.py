@@ -1,0 +1,22 @@
+"""
+lethean's test suite (``python -m twisted.trial tests``).
+
+Hypothesis runs under one profile for the whole suite: no deadline,
+derandomized and no ``too_slow`` health check, so a loaded CI machine gives
+the same result as an idle one.  ``HYPOTHESIS_PROFILE=explore`` keeps the
+same limits but draws fresh random examples, for hunting new bugs locally.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "lethean",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", settings.get_profile("lethean"), derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lethean"))

@@ -1,10 +1,24 @@
-"""Where the tests find the shared conformance vectors."""
+"""Where the tests find the conformance vectors."""
 
 import os
 from pathlib import Path
 
-#: ``../shared/vectors`` next to the checkout, or ``$LETHEAN_VECTORS``.
-VECTORS = Path(os.environ.get(
-    "LETHEAN_VECTORS",
-    Path(__file__).resolve().parent.parent.parent / "shared" / "vectors",
-))
+_HERE = Path(__file__).resolve().parent
+
+#: The suite's own copy of the public vectors (``tests/vectors``), or
+#: ``$LETHEAN_VECTORS``; ``python tests/refresh_vectors.py`` refreshes it.
+VECTORS = Path(os.environ.get("LETHEAN_VECTORS", _HERE / "vectors"))
+
+#: The vectors published beside the checkout, if any (``../shared/vectors``).
+SHARED_VECTORS = _HERE.parent.parent / "shared" / "vectors"
+
+#: Every vector file the suite relies on: a missing one is a failure.
+VECTOR_FILES = (
+    "bundles.json",
+    "identity.json",
+    "levin_header.json",
+    "levin_storage.json",
+    "levin_varint.json",
+    "smsg.json",
+    "ueps.json",
+)

@@ -50,10 +50,6 @@ class Trickle:
 class BundleJSONTests(SynchronousTestCase):
     """``Bundle.to_json`` / ``from_json`` match the reference's stand-alone form."""
 
-    def setUp(self):
-        if not (VECTORS / "bundles.json").is_file():
-            self.skipTest("no shared vectors")
-
     def test_vectors_round_trip_byte_for_byte(self):
         """Every bundle_json of the vectors parses and serialises back identically."""
         for text in every_vector_bundle_json():

@@ -10,21 +10,39 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import check_directory
-from tests._paths import VECTORS
+from tests._paths import SHARED_VECTORS, VECTOR_FILES, VECTORS
 
 
-class SharedVectorsTests(SynchronousTestCase):
-    """Every case of ``../shared/vectors`` holds."""
+class VectorsTests(SynchronousTestCase):
+    """Every case of the suite's vectors (``tests/vectors``) holds."""
 
-    def setUp(self):
-        if not VECTORS.is_dir():
-            self.skipTest("no shared vectors at {}".format(VECTORS))
+    def test_every_vector_file_is_present(self):
+        """A missing vector file fails the suite instead of skipping its tests."""
+        missing = [name for name in VECTOR_FILES if not (VECTORS / name).is_file()]
+        self.assertEqual(missing, [])
 
     def test_every_case_passes(self):
-        """No vectors case fails."""
+        """No vectors case fails, and every file has a checker."""
         report = check_directory(VECTORS)
         self.assertEqual(report.failures, [])
+        self.assertEqual(report.skipped, [])
         self.assertGreater(report.passed, 0)
+
+
+class PublishedVectorsTests(SynchronousTestCase):
+    """The suite's copy matches the published vectors (``../shared/vectors``)."""
+
+    def setUp(self):
+        if not SHARED_VECTORS.is_dir():
+            self.skipTest("no published vectors at {} (a clone runs on tests/vectors)".format(
+                SHARED_VECTORS))
+
+    def test_copy_is_current(self):
+        """Each published file is in tests/vectors byte for byte (tests/refresh_vectors.py)."""
+        stale = [path.name for path in sorted(SHARED_VECTORS.glob("*.json"))
+                 if not (VECTORS / path.name).is_file()
+                 or (VECTORS / path.name).read_bytes() != path.read_bytes()]
+        self.assertEqual(stale, [])
 
 
 class RunnerTests(SynchronousTestCase):
