@@ -129,6 +129,21 @@ class FramePolicingTests(SynchronousTestCase):
         self.assertIs(self.client.connection(self.server.identity.id), self.link)
         self.assertGreaterEqual(self.server.counters["messages_received"], 5)
 
+    def test_link_figures(self):
+        """Each end counts frames and bytes both ways and times its keepalive round trip."""
+        opened = self.link.connected_at
+        self.clock.advance(30)
+        self.clock.advance(0.25)
+        self.pump.flush()
+        self.assertEqual(self.link.rtt_s, 0.25)
+        self.assertEqual(self.link.last_activity, opened + 30.25)
+        for end, other in ((self.link, self.inbound), (self.inbound, self.link)):
+            self.assertGreaterEqual(end.frames_out, 1)
+            self.assertEqual(end.frames_out, other.frames_in)
+            self.assertEqual(end.bytes_out, other.bytes_in)
+            self.assertGreater(end.bytes_out, 97 * end.frames_out)
+            self.assertEqual((end.session, end.features), ("v1", frozenset()))
+
     def test_idle_peer_evicted(self):
         """A peer silent for interval + grace is dropped; garbage does not count as activity."""
         # The client neither pings nor answers pings.

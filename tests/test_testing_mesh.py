@@ -61,6 +61,17 @@ class MemoryMeshTests(SynchronousTestCase):
         self.assertIs(self.successResultOf(self.a.connect(self.b.address)), link)
         self.assertEqual(frame_password(link.shared_secret), frame_password(back.shared_secret))
 
+    def test_link_figures(self):
+        """Each end counts sealed frames and bytes as the real transport does."""
+        link = self.successResultOf(self.a.connect(self.b.address))
+        back = self.b.connection(self.a.identity.id)
+        self.assertEqual((link.address, back.address), (self.b.address, self.a.address))
+        link.send(new_message("x", self.a.identity.id, self.b.identity.id, {}, clock=self.clock))
+        self.assertEqual((link.frames_out, back.frames_in), (1, 1))
+        self.assertEqual(link.bytes_out, back.bytes_in)
+        self.assertGreater(back.bytes_in, 97)
+        self.assertEqual((back.session, back.features, back.rtt_s), ("v1", frozenset(), None))
+
     def test_dial_failures(self):
         """Unknown addresses and a wrong expected peer id are refused."""
         self.failureResultOf(self.a.connect("memory:nowhere"), ConnectionRefusedError)

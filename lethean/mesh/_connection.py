@@ -53,14 +53,21 @@ class MeshConnection:
         #: proved it holds the key it presented (weakness 2).
         self.authenticated = outbound
         self.closed = False
-        self.last_activity = self._clock.seconds()
+        self.connected_at = self.last_activity = self._clock.seconds()
+        self.rtt_s = None
+        #: lethean extensions the peer announced; a Go peer announces none.
+        self.features = frozenset()
+        self.session = "v1"
+        self.frames_in = self.frames_out = 0
+        self.bytes_in = self.bytes_out = 0
         self._paused = False
         self._producing = False
         self._queue = deque()
         self._queued_bytes = 0
         self._lost = defer.Deferred()
-        #: Ids of our recent keepalive pings, whose pongs are ours, not the consumers'.
-        self._keepalive_pings = deque(maxlen=4)
+        #: Our recent keepalive pings (id -> sent at), whose pongs are ours,
+        #: not the consumers'.
+        self._keepalive_pings = {}
         self._keepalive = LoopingCall(self._tick)
         self._keepalive.clock = self._clock
 
@@ -103,7 +110,7 @@ class MeshConnection:
         if self.closed:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
         if not self._paused and not self._queue:
-            self._websocket.sendMessage(frame, isBinary=True)
+            self._write(frame)
             return
         self._queue.append(frame)
         self._queued_bytes += len(frame)
@@ -121,7 +128,12 @@ class MeshConnection:
         while self._queue and not self._paused and not self.closed:
             frame = self._queue.popleft()
             self._queued_bytes -= len(frame)
-            self._websocket.sendMessage(frame, isBinary=True)
+            self._write(frame)
+
+    def _write(self, frame):
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+        self._websocket.sendMessage(frame, isBinary=True)
 
     def stopProducing(self):
         self._queue.clear()
@@ -149,6 +161,8 @@ class MeshConnection:
                       peer_id=self.peer_id, reason=str(e))
             return
         self.last_activity = self._clock.seconds()
+        self.frames_in += 1
+        self.bytes_in += len(frame)
         if not self.authenticated:
             self.authenticated = True
             self._owner.authenticated(self)
@@ -163,7 +177,8 @@ class MeshConnection:
     def is_keepalive_pong(self, message):
         """True for the pong answering one of our keepalive pings."""
         if message.type == PONG and message.reply_to in self._keepalive_pings:
-            self._keepalive_pings.remove(message.reply_to)
+            sent_at = self._keepalive_pings.pop(message.reply_to)
+            self.rtt_s = max(0.0, self._clock.seconds() - sent_at)
             return True
         return False
 
@@ -179,7 +194,9 @@ class MeshConnection:
                            {"sentAt": int(self._clock.seconds() * 1000)}, clock=self._clock)
         try:
             self.send(ping)
-            self._keepalive_pings.append(ping.id)
+            self._keepalive_pings[ping.id] = self._clock.seconds()
+            while len(self._keepalive_pings) > 4:
+                del self._keepalive_pings[next(iter(self._keepalive_pings))]
         except LetheanError as e:
             self._drop("ping failed: {}".format(e))
 
@@ -207,7 +224,7 @@ class MeshConnection:
                 try:
                     # Straight to the socket buffer: queued frames go first.
                     self.resumeProducing()
-                    self._websocket.sendMessage(self.seal(message), isBinary=True)
+                    self._write(self.seal(message))
                 except LetheanError:
                     pass
             self._shutdown()

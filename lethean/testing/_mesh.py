@@ -108,6 +108,13 @@ class MemoryMeshConnection:
         self.other_end = None
         self.closed = False
         self._waiters = []
+        self.address = remote.address
+        self.connected_at = self.last_activity = local.mesh.reactor.seconds()
+        self.rtt_s = None
+        self.features = frozenset()
+        self.session = "v1"
+        self.frames_in = self.frames_out = 0
+        self.bytes_in = self.bytes_out = 0
 
     def __repr__(self):
         return "<MemoryMeshConnection {} -> {}>".format(self._local.identity.id, self.peer_id)
@@ -120,12 +127,18 @@ class MemoryMeshConnection:
             frame = self._cipher.seal(message, timestamp=int(self._local.mesh.reactor.seconds()))
         except FrameTooLargeError as e:
             raise MessageTooLargeError(str(e)) from None
+        self.frames_out += 1
+        self.bytes_out += len(frame)
         self._local.mesh._enqueue(self.other_end._frame_received, frame)
 
     def _frame_received(self, frame):
         if self.closed:
             return
-        self._local._message_received(self, self._cipher.open(frame))
+        message = self._cipher.open(frame)
+        self.frames_in += 1
+        self.bytes_in += len(frame)
+        self.last_activity = self._local.mesh.reactor.seconds()
+        self._local._message_received(self, message)
 
     def close(self, reason=None, code=None):
         """Close both ends; with a ``reason``, send a ``disconnect`` first."""
