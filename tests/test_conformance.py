@@ -10,6 +10,7 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import check_directory
+from tests._accel import PurePath
 from tests._paths import SHARED_VECTORS, VECTOR_FILES, VECTORS
 
 
@@ -71,3 +72,10 @@ class RunnerTests(SynchronousTestCase):
         result = self.run_runner(self.mktemp())
         self.assertEqual(result.returncode, 2)
         self.assertIn("no such folder", result.stderr)
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureVectorsTests(PurePath, VectorsTests):
+    """VectorsTests, on the pure-Python twins of the compiled functions."""

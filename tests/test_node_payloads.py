@@ -22,6 +22,7 @@ from lethean.node._payloads import (
     StopMinerPayload,
 )
 from tests.strategies import json_values, node_payloads
+from tests._accel import PurePath
 
 _ALL = (PingPayload, PongPayload, DisconnectPayload, StartMinerPayload, StopMinerPayload,
         MinerAckPayload, MinerStatsItem, StatsPayload, GetLogsPayload, LogsPayload,
@@ -175,3 +176,14 @@ class DecodingTests(SynchronousTestCase):
             cls.from_json_value(value)
         except LetheanError:
             pass
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureEncodingTests(PurePath, EncodingTests):
+    """EncodingTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureDecodingTests(PurePath, DecodingTests):
+    """DecodingTests, on the pure-Python twins of the compiled functions."""

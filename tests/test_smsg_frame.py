@@ -27,6 +27,7 @@ from lethean.smsg import (
     pack_trix,
     seal,
 )
+from tests._accel import PurePath
 from tests.strategies import messages, shared_secrets
 
 # smsg.md sections 2 and 7: identities A and B, their secret, the ping
@@ -329,3 +330,18 @@ class TimestampInFramesTests(SynchronousTestCase):
             frame = seal(SECRET_AB, PING, timestamp=timestamp)
             self.assertEqual(FrameCipher(SECRET_AB).open(frame).ts,
                              Timestamp.parse("2026-01-02T03:04:05.12Z"))
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureSealTests(PurePath, SealTests):
+    """SealTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureOpenTests(PurePath, OpenTests):
+    """OpenTests, on the pure-Python twins of the compiled functions."""
+
+
+class PurePropertyTests(PurePath, PropertyTests):
+    """PropertyTests, on the pure-Python twins of the compiled functions."""

@@ -12,6 +12,7 @@ import hashlib
 import os
 import struct
 
+from lethean._accel import pick
 from lethean.smsg._aead import open_sealed, seal
 from lethean.smsg._errors import DecryptionError
 
@@ -24,6 +25,7 @@ __all__ = [
     "encrypt",
     "decrypt",
     "xor_obfuscate",
+    "pure_xor_obfuscate",
 ]
 
 KEY_BYTES = 32
@@ -59,7 +61,7 @@ def _keystream(nonce, length):
     return b"".join(parts)
 
 
-def xor_obfuscate(data, nonce):
+def pure_xor_obfuscate(data, nonce):
     """``data`` XOR the SHA-256 key stream of ``nonce`` (its own inverse)."""
     length = len(data)
     if not length:
@@ -67,6 +69,10 @@ def xor_obfuscate(data, nonce):
     stream = _keystream(nonce, length)
     mixed = int.from_bytes(data, "little") ^ int.from_bytes(stream[:length], "little")
     return mixed.to_bytes(length, "little")
+
+
+#: :func:`pure_xor_obfuscate`, compiled when the accelerator is built.
+xor_obfuscate = pick(pure_xor_obfuscate, "xor_obfuscate")
 
 
 def encrypt(key, plaintext, nonce=None):

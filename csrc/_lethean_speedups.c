@@ -1,0 +1,606 @@
+/*
+ * _lethean_speedups: the optional compiled versions of lethean's hottest
+ * loops, all built on one SHA-256.
+ *
+ *   xor_obfuscate(data, nonce)   the SMSG sigil's pre-obfuscation: data XOR
+ *                                SHA-256(nonce || u64_be(i)) for each 32-byte
+ *                                block i (lethean/smsg/_sigil.py)
+ *   hmac_sha256(key, *chunks)    HMAC-SHA256 of the chunks joined (UEPS)
+ *   go_string(value, html=True)  a JSON string literal exactly as Go writes
+ *                                it (lethean/_gojson.py)
+ *
+ * The first two share one SHA-256.  Each has a pure-Python twin that gives
+ * the same results; lethean/_accel.py
+ * decides which one runs.  Nothing here parses wire input: bounds and errors
+ * stay in the Python codecs, these functions only turn bytes into bytes.
+ *
+ * SHA-256 runs on the x86 SHA extensions when the CPU has them (checked once
+ * with cpuid) and on portable C otherwise; set_backend() lets the tests run
+ * both.  Large inputs are processed without the GIL.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define LETHEAN_HAVE_SHANI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+#ifndef LETHEAN_SOURCE_SHA256
+#define LETHEAN_SOURCE_SHA256 ""
+#endif
+
+/* Inputs at least this long are hashed with the GIL released. */
+#define RELEASE_GIL_BYTES (64 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* SHA-256                                                             */
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static const uint32_t IV256[8] = {
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+};
+
+typedef void (*blocks_fn)(uint32_t state[8], const uint8_t *data, size_t nblocks);
+
+static inline uint32_t load_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    store_be32(p, (uint32_t)(v >> 32));
+    store_be32(p + 4, (uint32_t)v);
+}
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void blocks_portable(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    uint32_t w[64];
+    while (nblocks--) {
+        int i;
+        for (i = 0; i < 16; i++)
+            w[i] = load_be32(data + 4 * i);
+        for (i = 16; i < 64; i++) {
+            uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+        for (i = 0; i < 64; i++) {
+            uint32_t t1 = h + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g))
+                          + K256[i] + w[i];
+            uint32_t t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        state[0] += a;
+        state[1] += b;
+        state[2] += c;
+        state[3] += d;
+        state[4] += e;
+        state[5] += f;
+        state[6] += g;
+        state[7] += h;
+        data += 64;
+    }
+}
+
+#ifdef LETHEAN_HAVE_SHANI
+/*
+ * The SHA extensions keep the state as ABEF and CDGH and do two rounds per
+ * sha256rnds2; the message schedule runs four words at a time in a ring of
+ * four vectors.
+ */
+__attribute__((target("sha,ssse3,sse4.1")))
+static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);
+    __m128i state1 = _mm_loadu_si128((const __m128i *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);            /* CDAB */
+    state1 = _mm_shuffle_epi32(state1, 0x1B);      /* EFGH */
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8); /* ABEF */
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);   /* CDGH */
+
+    while (nblocks--) {
+        __m128i abef = state0, cdgh = state1, w[4];
+        int j;
+        for (j = 0; j < 4; j++)
+            w[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * j)), swap);
+        for (j = 0; j < 16; j++) {
+            if (j >= 4) {
+                /* w[t] = w[t-16] + s0(w[t-15]) + w[t-7] + s1(w[t-2]), four at a time */
+                __m128i t = _mm_sha256msg1_epu32(w[j & 3], w[(j + 1) & 3]);
+                t = _mm_add_epi32(t, _mm_alignr_epi8(w[(j + 3) & 3], w[(j + 2) & 3], 4));
+                w[j & 3] = _mm_sha256msg2_epu32(t, w[(j + 3) & 3]);
+            }
+            __m128i msg = _mm_add_epi32(w[j & 3], _mm_loadu_si128((const __m128i *)&K256[4 * j]));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+        }
+        state0 = _mm_add_epi32(state0, abef);
+        state1 = _mm_add_epi32(state1, cdgh);
+        data += 64;
+    }
+
+    tmp = _mm_shuffle_epi32(state0, 0x1B);         /* FEBA */
+    state1 = _mm_shuffle_epi32(state1, 0xB1);      /* DCHG */
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0);   /* DCBA */
+    state1 = _mm_alignr_epi8(state1, tmp, 8);      /* HGFE */
+    _mm_storeu_si128((__m128i *)&state[0], state0);
+    _mm_storeu_si128((__m128i *)&state[4], state1);
+}
+
+static int cpu_has_shani(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    if (!(c & (1u << 9)) || !(c & (1u << 19))) /* SSSE3, SSE4.1 */
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 29) & 1; /* SHA */
+}
+#endif
+
+static blocks_fn sha256_blocks = blocks_portable;
+static const char *backend_name = "portable";
+
+typedef struct {
+    uint32_t state[8];
+    uint64_t total;
+    uint8_t buf[64];
+    size_t used;
+} sha256_ctx;
+
+static void sha256_init(sha256_ctx *ctx)
+{
+    memcpy(ctx->state, IV256, sizeof IV256);
+    ctx->total = 0;
+    ctx->used = 0;
+}
+
+static void sha256_update(sha256_ctx *ctx, const uint8_t *p, size_t n)
+{
+    ctx->total += n;
+    if (ctx->used) {
+        size_t take = 64 - ctx->used;
+        if (take > n)
+            take = n;
+        memcpy(ctx->buf + ctx->used, p, take);
+        ctx->used += take;
+        p += take;
+        n -= take;
+        if (ctx->used < 64)
+            return;
+        sha256_blocks(ctx->state, ctx->buf, 1);
+        ctx->used = 0;
+    }
+    if (n >= 64) {
+        sha256_blocks(ctx->state, p, n / 64);
+        p += n & ~(size_t)63;
+        n &= 63;
+    }
+    if (n) {
+        memcpy(ctx->buf, p, n);
+        ctx->used = n;
+    }
+}
+
+static void sha256_final(sha256_ctx *ctx, uint8_t out[32])
+{
+    uint64_t bits = ctx->total * 8;
+    size_t used = ctx->used;
+    ctx->buf[used++] = 0x80;
+    if (used > 56) {
+        memset(ctx->buf + used, 0, 64 - used);
+        sha256_blocks(ctx->state, ctx->buf, 1);
+        used = 0;
+    }
+    memset(ctx->buf + used, 0, 56 - used);
+    store_be64(ctx->buf + 56, bits);
+    sha256_blocks(ctx->state, ctx->buf, 1);
+    for (int i = 0; i < 8; i++)
+        store_be32(out + 4 * i, ctx->state[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* The sigil's key stream                                              */
+
+/*
+ * data XOR SHA-256(nonce || u64_be(i)) block by block.  The nonce's whole
+ * 64-byte blocks are hashed once; each counter then costs one or two
+ * compressions of a prepared tail (rest of the nonce, counter, padding).
+ */
+static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
+                          const uint8_t *nonce, size_t nonce_length)
+{
+    uint32_t mid[8];
+    uint8_t tail[128];
+    size_t whole = nonce_length & ~(size_t)63;
+    size_t rest = nonce_length - whole;
+    size_t tail_blocks = rest + 8 + 9 <= 64 ? 1 : 2;
+
+    memcpy(mid, IV256, sizeof mid);
+    if (whole)
+        sha256_blocks(mid, nonce, whole / 64);
+    memset(tail, 0, sizeof tail);
+    memcpy(tail, nonce + whole, rest);
+    tail[rest + 8] = 0x80;
+    store_be64(tail + 64 * tail_blocks - 8, (uint64_t)(nonce_length + 8) * 8);
+
+    for (uint64_t counter = 0; length; counter++) {
+        uint32_t state[8];
+        uint8_t block[32];
+        size_t n = length < 32 ? length : 32;
+        store_be64(tail + rest, counter);
+        memcpy(state, mid, sizeof state);
+        sha256_blocks(state, tail, tail_blocks);
+        for (int i = 0; i < 8; i++)
+            store_be32(block + 4 * i, state[i]);
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] ^ block[i];
+        out += n;
+        in += n;
+        length -= n;
+    }
+}
+
+static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, nonce;
+    PyObject *result = NULL;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "xor_obfuscate() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &nonce, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    result = PyBytes_FromStringAndSize(NULL, data.len);
+    if (result != NULL && data.len) {
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+        if (data.len >= RELEASE_GIL_BYTES) {
+            Py_BEGIN_ALLOW_THREADS
+            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+            Py_END_ALLOW_THREADS
+        } else {
+            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+        }
+    }
+    PyBuffer_Release(&nonce);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* HMAC-SHA256                                                         */
+
+static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer key, chunk;
+    uint8_t pad[64], digest[32];
+    sha256_ctx inner, outer;
+    Py_ssize_t i;
+
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "hmac_sha256() needs a key");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0)
+        return NULL;
+    memset(pad, 0, sizeof pad);
+    if (key.len > 64) {
+        sha256_ctx k;
+        sha256_init(&k);
+        sha256_update(&k, key.buf, (size_t)key.len);
+        sha256_final(&k, pad);
+    } else {
+        memcpy(pad, key.buf, (size_t)key.len);
+    }
+    PyBuffer_Release(&key);
+
+    for (i = 0; i < 64; i++)
+        pad[i] ^= 0x36;
+    sha256_init(&inner);
+    sha256_update(&inner, pad, 64);
+    for (i = 1; i < nargs; i++) {
+        if (PyObject_GetBuffer(args[i], &chunk, PyBUF_SIMPLE) < 0)
+            return NULL;
+        if (chunk.len >= RELEASE_GIL_BYTES) {
+            Py_BEGIN_ALLOW_THREADS
+            sha256_update(&inner, chunk.buf, (size_t)chunk.len);
+            Py_END_ALLOW_THREADS
+        } else {
+            sha256_update(&inner, chunk.buf, (size_t)chunk.len);
+        }
+        PyBuffer_Release(&chunk);
+    }
+    sha256_final(&inner, digest);
+
+    for (i = 0; i < 64; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    sha256_init(&outer);
+    sha256_update(&outer, pad, 64);
+    sha256_update(&outer, digest, 32);
+    sha256_final(&outer, digest);
+    return PyBytes_FromStringAndSize((const char *)digest, 32);
+}
+
+/* ------------------------------------------------------------------ */
+/* Go's JSON string literals                                           */
+
+/*
+ * Python's json escapes (", \, \b \f \n \r \t, other controls as \u00xx),
+ * plus what Go adds: U+2028 and U+2029 always, <, > and & when ``html``;
+ * each surrogate code point (not valid UTF-8) becomes U+FFFD.
+ */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* Extra output characters of each Latin-1 character: 0, 1 or 5. */
+static unsigned char extra_plain[256], extra_html[256];
+
+static void init_escape_tables(void)
+{
+    for (int c = 0; c < 256; c++) {
+        unsigned char extra = 0;
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            extra = 1;
+        else if (c < 0x20)
+            extra = 5;
+        extra_plain[c] = extra;
+        extra_html[c] = (c == '<' || c == '>' || c == '&') ? 5 : extra;
+    }
+}
+
+/* Write the escape of ``c`` (one that needs one) at ``out``; returns its length. */
+static Py_ssize_t write_escape(Py_UCS4 c, Py_UCS4 *out)
+{
+    out[0] = '\\';
+    switch (c) {
+    case '"': out[1] = '"'; return 2;
+    case '\\': out[1] = '\\'; return 2;
+    case '\b': out[1] = 'b'; return 2;
+    case '\f': out[1] = 'f'; return 2;
+    case '\n': out[1] = 'n'; return 2;
+    case '\r': out[1] = 'r'; return 2;
+    case '\t': out[1] = 't'; return 2;
+    }
+    out[1] = 'u';
+    out[2] = hexdigits[(c >> 12) & 0xf];
+    out[3] = hexdigits[(c >> 8) & 0xf];
+    out[4] = hexdigits[(c >> 4) & 0xf];
+    out[5] = hexdigits[c & 0xf];
+    return 6;
+}
+
+static PyObject *go_string_latin1(const Py_UCS1 *in, Py_ssize_t length, int html)
+{
+    const unsigned char *extra = html ? extra_html : extra_plain;
+    Py_ssize_t size = length + 2, i;
+    Py_UCS1 maxchar = 0;
+    for (i = 0; i < length; i++) {
+        size += extra[in[i]];
+        maxchar |= in[i];
+    }
+    PyObject *result = PyUnicode_New(size, maxchar & 0x80 ? 0xff : 0x7f);
+    if (result == NULL)
+        return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(result);
+    *out++ = '"';
+    i = 0;
+    while (i < length) {
+        Py_ssize_t run = i;
+        while (run < length && !extra[in[run]])
+            run++;
+        memcpy(out, in + i, (size_t)(run - i));
+        out += run - i;
+        if (run == length)
+            break;
+        Py_UCS4 escape[6];
+        Py_ssize_t n = write_escape(in[run], escape);
+        for (Py_ssize_t k = 0; k < n; k++)
+            *out++ = (Py_UCS1)escape[k];
+        i = run + 1;
+    }
+    *out = '"';
+    return result;
+}
+
+/* Output characters of ``c`` and the largest character written for it. */
+static Py_ssize_t wide_size(Py_UCS4 c, int html, Py_UCS4 *written)
+{
+    *written = '\\';
+    if (c < 0x100) {
+        unsigned char extra = (html ? extra_html : extra_plain)[c];
+        if (!extra)
+            *written = c;
+        return 1 + extra;
+    }
+    if (c == 0x2028 || c == 0x2029)
+        return 6;
+    *written = (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c;
+    return 1;
+}
+
+static PyObject *go_string_wide(PyObject *value, int html)
+{
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(value), size = 2, i, at = 0;
+    Py_UCS4 maxchar = '"', written;
+    for (i = 0; i < length; i++) {
+        size += wide_size(PyUnicode_READ(kind, data, i), html, &written);
+        if (written > maxchar)
+            maxchar = written;
+    }
+    PyObject *result = PyUnicode_New(size, maxchar);
+    if (result == NULL)
+        return NULL;
+    int out_kind = PyUnicode_KIND(result);
+    void *out = PyUnicode_DATA(result);
+    PyUnicode_WRITE(out_kind, out, at++, '"');
+    for (i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i), escape[6];
+        Py_ssize_t n = wide_size(c, html, &written);
+        if (written == '\\' || n > 1) {
+            n = write_escape(c, escape);
+            for (Py_ssize_t k = 0; k < n; k++)
+                PyUnicode_WRITE(out_kind, out, at++, escape[k]);
+        } else {
+            PyUnicode_WRITE(out_kind, out, at++, written);
+        }
+    }
+    PyUnicode_WRITE(out_kind, out, at, '"');
+    return result;
+}
+
+static PyObject *py_go_string(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int html = 1;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "go_string() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "expected a str, not %.100s", Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    if (nargs == 2 && (html = PyObject_IsTrue(args[1])) < 0)
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(args[0]) < 0)
+        return NULL;
+#endif
+    if (PyUnicode_KIND(args[0]) == PyUnicode_1BYTE_KIND)
+        return go_string_latin1(PyUnicode_1BYTE_DATA(args[0]), PyUnicode_GET_LENGTH(args[0]), html);
+    return go_string_wide(args[0], html);
+}
+
+/* ------------------------------------------------------------------ */
+/* Backend choice (for the tests: both must give the same bytes)       */
+
+static PyObject *backends(void)
+{
+#ifdef LETHEAN_HAVE_SHANI
+    if (cpu_has_shani())
+        return Py_BuildValue("(ss)", "portable", "sha-ni");
+#endif
+    return Py_BuildValue("(s)", "portable");
+}
+
+static PyObject *py_get_backend(PyObject *module, PyObject *unused)
+{
+    return PyUnicode_FromString(backend_name);
+}
+
+static PyObject *py_set_backend(PyObject *module, PyObject *name)
+{
+    const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (text == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "the backend is a str");
+        return NULL;
+    }
+    if (strcmp(text, "portable") == 0) {
+        sha256_blocks = blocks_portable;
+        backend_name = "portable";
+        Py_RETURN_NONE;
+    }
+#ifdef LETHEAN_HAVE_SHANI
+    if (strcmp(text, "sha-ni") == 0 && cpu_has_shani()) {
+        sha256_blocks = blocks_shani;
+        backend_name = "sha-ni";
+        Py_RETURN_NONE;
+    }
+#endif
+    PyErr_Format(PyExc_ValueError, "SHA-256 backend %R is not available here", name);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"xor_obfuscate", (PyCFunction)(void (*)(void))py_xor_obfuscate, METH_FASTCALL,
+     "xor_obfuscate(data, nonce)\n--\n\n"
+     "``data`` XOR the SHA-256 key stream of ``nonce`` (the sigil pre-obfuscation)."},
+    {"hmac_sha256", (PyCFunction)(void (*)(void))py_hmac_sha256, METH_FASTCALL,
+     "hmac_sha256(key, *chunks)\n--\n\n"
+     "HMAC-SHA256 under ``key`` of the chunks joined."},
+    {"go_string", (PyCFunction)(void (*)(void))py_go_string, METH_FASTCALL,
+     "go_string(value, html=True)\n--\n\n"
+     "A JSON string literal for ``value`` as Go writes it."},
+    {"get_backend", py_get_backend, METH_NOARGS,
+     "get_backend()\n--\n\nThe SHA-256 implementation in use."},
+    {"set_backend", py_set_backend, METH_O,
+     "set_backend(name)\n--\n\nUse one of ``BACKENDS`` (tests run each)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_lethean_speedups",
+    "Compiled versions of lethean's hottest loops (optional; see lethean._accel).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__lethean_speedups(void)
+{
+    PyObject *module = PyModule_Create(&moduledef);
+    PyObject *names;
+    if (module == NULL)
+        return NULL;
+    init_escape_tables();
+#ifdef LETHEAN_HAVE_SHANI
+    if (cpu_has_shani()) {
+        sha256_blocks = blocks_shani;
+        backend_name = "sha-ni";
+    }
+#endif
+    names = backends();
+    if (names == NULL || PyModule_AddObject(module, "BACKENDS", names) < 0
+        || PyModule_AddStringConstant(module, "SOURCE_SHA256", LETHEAN_SOURCE_SHA256) < 0) {
+        Py_XDECREF(names);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
