@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean import _accel, _gojson
+from lethean.levin import _storage
 from lethean.smsg import _sigil
 from lethean.ueps import _codec
 from tests._accel import PurePath, can_build_extensions
@@ -18,7 +19,9 @@ from tests._accel import PurePath, can_build_extensions
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What pick() bound in each module, and the compiled function it must be.
-HOT = [(_sigil, "xor_obfuscate"), (_codec, "hmac_sha256"), (_gojson, "go_string")]
+HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"), (_codec, "hmac_sha256", "hmac_sha256"),
+       (_gojson, "go_string", "go_string"), (_storage, "_decode_common", "levin_decode"),
+       (_storage, "_encode_common", "levin_encode")]
 
 
 class LoadTests(SynchronousTestCase):
@@ -32,8 +35,8 @@ class LoadTests(SynchronousTestCase):
         if os.environ.get("LETHEAN_PURE_PYTHON"):
             self.skipTest("LETHEAN_PURE_PYTHON is set")
         self.assertIsNotNone(_accel.speedups, _accel.unavailable_reason)
-        for module, name in HOT:
-            self.assertIs(getattr(module, name), getattr(_accel.speedups, name))
+        for module, name, compiled in HOT:
+            self.assertIs(getattr(module, name), getattr(_accel.speedups, compiled))
 
     def test_pure_python_when_asked(self):
         """LETHEAN_PURE_PYTHON=1 runs everything on the pure-Python functions."""
@@ -163,3 +166,5 @@ class PurePathTests(PurePath, SynchronousTestCase):
         self.assertIs(_frame.xor_obfuscate, _sigil.pure_xor_obfuscate)
         self.assertIs(_codec.hmac_sha256, _codec.pure_hmac_sha256)
         self.assertIs(_gojson.go_string, _gojson.pure_go_string)
+        self.assertIs(_storage._decode_common, _storage._no_shortcut)
+        self.assertIs(_storage._encode_common, _storage._no_shortcut)
