@@ -5,9 +5,14 @@
  *   xor_obfuscate(data, nonce)   the SMSG sigil's pre-obfuscation: data XOR
  *                                SHA-256(nonce || u64_be(i)) for each 32-byte
  *                                block i (lethean/smsg/_sigil.py)
+ *   sigil_seal / sigil_open      the whole sigil in one call: that key stream
+ *                                and XChaCha20-Poly1305, calling the
+ *                                libsodium inside PyNaCl (sodium_register)
  *   hmac_sha256(key, *chunks)    HMAC-SHA256 of the chunks joined (UEPS)
  *   go_string(value, html=True)  a JSON string literal exactly as Go writes
  *                                it (lethean/_gojson.py)
+ *   smsg_body(plaintext)         the SMSG message object, the common case
+ *                                (lethean/smsg/_frame.py)
  *   levin_decode / levin_encode  epee portable storage, the common case:
  *                                sections of numbers, strings and sections
  *                                (lethean/levin/_storage.py)
@@ -247,6 +252,26 @@ static void sha256_final(sha256_ctx *ctx, uint8_t out[32])
 /* ------------------------------------------------------------------ */
 /* The sigil's key stream                                              */
 
+/* out = in XOR the first n (<= 32) bytes of the digest in ``state``. */
+static inline void xor_digest(uint8_t *out, const uint8_t *in, const uint32_t state[8], size_t n)
+{
+    uint8_t digest[32];
+    for (int i = 0; i < 8; i++)
+        store_be32(digest + 4 * i, state[i]);
+    if (n == 32) {
+        for (int i = 0; i < 32; i += 8) {
+            uint64_t x, y;
+            memcpy(&x, in + i, 8);
+            memcpy(&y, digest + i, 8);
+            x ^= y;
+            memcpy(out + i, &x, 8);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] ^ digest[i];
+}
+
 /*
  * data XOR SHA-256(nonce || u64_be(i)) block by block.  The nonce's whole
  * 64-byte blocks are hashed once; each counter then costs one or two
@@ -269,17 +294,14 @@ static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
     tail[rest + 8] = 0x80;
     store_be64(tail + 64 * tail_blocks - 8, (uint64_t)(nonce_length + 8) * 8);
 
-    for (uint64_t counter = 0; length; counter++) {
+    uint64_t counter = 0;
+    for (; length; counter++) {
         uint32_t state[8];
-        uint8_t block[32];
         size_t n = length < 32 ? length : 32;
         store_be64(tail + rest, counter);
         memcpy(state, mid, sizeof state);
         sha256_blocks(state, tail, tail_blocks);
-        for (int i = 0; i < 8; i++)
-            store_be32(block + 4 * i, state[i]);
-        for (size_t i = 0; i < n; i++)
-            out[i] = in[i] ^ block[i];
+        xor_digest(out, in, state, n);
         out += n;
         in += n;
         length -= n;
@@ -314,6 +336,155 @@ static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ss
     }
     PyBuffer_Release(&nonce);
     PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* The whole sigil: key stream and XChaCha20-Poly1305                  */
+
+/*
+ * PyNaCl carries libsodium; lethean/smsg/_aead.py passes the addresses of
+ * its two AEAD functions (through PyNaCl's cffi handle) and the error to
+ * raise when a ciphertext does not verify.  One call then does what the
+ * Python path does in three (key stream, AEAD, joining the frame), with
+ * one allocation and without the GIL for large inputs.
+ */
+
+typedef int (*aead_encrypt_fn)(unsigned char *c, unsigned long long *clen, const unsigned char *m,
+                               unsigned long long mlen, const unsigned char *ad,
+                               unsigned long long adlen, const unsigned char *nsec,
+                               const unsigned char *npub, const unsigned char *k);
+typedef int (*aead_decrypt_fn)(unsigned char *m, unsigned long long *mlen, unsigned char *nsec,
+                               const unsigned char *c, unsigned long long clen,
+                               const unsigned char *ad, unsigned long long adlen,
+                               const unsigned char *npub, const unsigned char *k);
+
+static aead_encrypt_fn aead_encrypt;
+static aead_decrypt_fn aead_decrypt;
+static PyObject *decryption_error;
+
+#define SIGIL_NONCE 24
+#define SIGIL_KEY 32
+#define SIGIL_TAG 16
+
+static PyObject *py_sodium_register(PyObject *module, PyObject *args)
+{
+    PyObject *encrypt, *decrypt, *error;
+    if (!PyArg_ParseTuple(args, "O!O!O:sodium_register", &PyLong_Type, &encrypt, &PyLong_Type, &decrypt, &error))
+        return NULL;
+    if (!PyExceptionClass_Check(error)) {
+        PyErr_SetString(PyExc_TypeError, "the third argument is an exception class");
+        return NULL;
+    }
+    void *e = PyLong_AsVoidPtr(encrypt), *d = PyLong_AsVoidPtr(decrypt);
+    if (PyErr_Occurred())
+        return NULL;
+    if (e == NULL || d == NULL) {
+        PyErr_SetString(PyExc_ValueError, "null function address");
+        return NULL;
+    }
+    aead_encrypt = (aead_encrypt_fn)e;
+    aead_decrypt = (aead_decrypt_fn)d;
+    Py_INCREF(error);
+    Py_XSETREF(decryption_error, error);
+    Py_RETURN_NONE;
+}
+
+/* Whether the registration the caller needs happened (an error if not). */
+static int registered(int done, const char *call)
+{
+    if (!done)
+        PyErr_Format(PyExc_RuntimeError, "%s() was not called", call);
+    return done;
+}
+
+static int sigil_check(Py_ssize_t nonce, Py_ssize_t key)
+{
+    if (nonce == SIGIL_NONCE && key == SIGIL_KEY)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce");
+    return 0;
+}
+
+/* sigil_seal(prefix, nonce, key, plaintext): prefix | nonce | AEAD(plaintext XOR stream) */
+static PyObject *py_sigil_seal(PyObject *module, PyObject *args)
+{
+    Py_buffer prefix, nonce, key, plaintext;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*:sigil_seal", &prefix, &nonce, &key, &plaintext))
+        return NULL;
+    if (!registered(aead_encrypt != NULL, "sodium_register") || !sigil_check(nonce.len, key.len))
+        goto done;
+    if (plaintext.len > PY_SSIZE_T_MAX - prefix.len - SIGIL_NONCE - SIGIL_TAG) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, prefix.len + SIGIL_NONCE + plaintext.len + SIGIL_TAG);
+    if (result == NULL)
+        goto done;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    memcpy(out, prefix.buf, (size_t)prefix.len);
+    memcpy(out + prefix.len, nonce.buf, SIGIL_NONCE);
+    uint8_t *body = out + prefix.len + SIGIL_NONCE;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS  /* cheap next to the work, and large frames need it */
+    keystream_xor(body, plaintext.buf, (size_t)plaintext.len, nonce.buf, SIGIL_NONCE);
+    failed = aead_encrypt(body, NULL, body, (unsigned long long)plaintext.len, NULL, 0, NULL,
+                          nonce.buf, key.buf);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        Py_CLEAR(result);
+        PyErr_SetString(PyExc_RuntimeError, "XChaCha20-Poly1305 encryption failed");
+    }
+done:
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&nonce);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&plaintext);
+    return result;
+}
+
+/* sigil_open(data, offset, key): the plaintext of the sigil payload at data[offset:] */
+static PyObject *py_sigil_open(PyObject *module, PyObject *args)
+{
+    Py_buffer data, key;
+    Py_ssize_t offset;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*ny*:sigil_open", &data, &offset, &key))
+        return NULL;
+    if (!registered(aead_encrypt != NULL, "sodium_register"))
+        goto done;
+    if (offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative offset");
+        goto done;
+    }
+    if (data.len - offset < SIGIL_NONCE + SIGIL_TAG) {
+        PyErr_Format(decryption_error, "payload of %zd bytes is shorter than nonce and tag",
+                     data.len - offset);
+        goto done;
+    }
+    if (!sigil_check(SIGIL_NONCE, key.len))
+        goto done;
+    Py_ssize_t size = data.len - offset - SIGIL_NONCE - SIGIL_TAG;
+    const uint8_t *nonce = (const uint8_t *)data.buf + offset;
+    result = PyBytes_FromStringAndSize(NULL, size);
+    if (result == NULL)
+        goto done;
+    uint8_t empty, *out = size ? (uint8_t *)PyBytes_AS_STRING(result) : &empty;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    failed = aead_decrypt(out, NULL, NULL, nonce + SIGIL_NONCE, (unsigned long long)size + SIGIL_TAG,
+                          NULL, 0, nonce, key.buf);
+    if (!failed)
+        keystream_xor(out, out, (size_t)size, nonce, SIGIL_NONCE);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        Py_CLEAR(result);
+        PyErr_SetString(decryption_error, "authentication failed");
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&key);
     return result;
 }
 
@@ -419,34 +590,111 @@ static Py_ssize_t write_escape(Py_UCS4 c, Py_UCS4 *out)
     return 6;
 }
 
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define LETHEAN_SIMD_SCAN 1
+#include <emmintrin.h>
+#endif
+
+/* The escape of a Latin-1 character that needs one, written at ``out``; its length. */
+static Py_ssize_t write_escape1(Py_UCS1 c, Py_UCS1 *out)
+{
+    Py_UCS4 escape[6];
+    Py_ssize_t n = write_escape(c, escape);
+    for (Py_ssize_t k = 0; k < n; k++)
+        out[k] = (Py_UCS1)escape[k];
+    return n;
+}
+
+#ifdef LETHEAN_SIMD_SCAN
+/* Sixteen characters at a time: which need a 2-character and which a 6-character escape. */
+typedef struct {
+    __m128i quote, backslash, control, b, t, n, f, r, lt, gt, amp;
+} escape_masks;
+
+static void escape_masks_init(escape_masks *k)
+{
+    k->quote = _mm_set1_epi8('"');
+    k->backslash = _mm_set1_epi8('\\');
+    k->control = _mm_set1_epi8(0x1f);
+    k->b = _mm_set1_epi8('\b');
+    k->t = _mm_set1_epi8('\t');
+    k->n = _mm_set1_epi8('\n');
+    k->f = _mm_set1_epi8('\f');
+    k->r = _mm_set1_epi8('\r');
+    k->lt = _mm_set1_epi8('<');
+    k->gt = _mm_set1_epi8('>');
+    k->amp = _mm_set1_epi8('&');
+}
+
+static inline void escape_masks_of(const escape_masks *k, __m128i v, int html, int *two, int *six)
+{
+    __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, k->control), k->control); /* v <= 0x1f */
+    __m128i named = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, k->b), _mm_cmpeq_epi8(v, k->t)),
+        _mm_or_si128(_mm_cmpeq_epi8(v, k->n), _mm_or_si128(_mm_cmpeq_epi8(v, k->f), _mm_cmpeq_epi8(v, k->r))));
+    __m128i short_ = _mm_or_si128(named, _mm_or_si128(_mm_cmpeq_epi8(v, k->quote), _mm_cmpeq_epi8(v, k->backslash)));
+    __m128i long_ = _mm_andnot_si128(named, control);
+    if (html)
+        long_ = _mm_or_si128(long_, _mm_or_si128(_mm_cmpeq_epi8(v, k->lt),
+                                                 _mm_or_si128(_mm_cmpeq_epi8(v, k->gt), _mm_cmpeq_epi8(v, k->amp))));
+    *two = _mm_movemask_epi8(short_);
+    *six = _mm_movemask_epi8(long_);
+}
+#endif
+
 static PyObject *go_string_latin1(const Py_UCS1 *in, Py_ssize_t length, int html)
 {
     const unsigned char *extra = html ? extra_html : extra_plain;
-    Py_ssize_t size = length + 2, i;
-    Py_UCS1 maxchar = 0;
-    for (i = 0; i < length; i++) {
-        size += extra[in[i]];
-        maxchar |= in[i];
+    Py_ssize_t size = length + 2, i = 0;
+    Py_UCS1 seen = 0;
+#ifdef LETHEAN_SIMD_SCAN
+    escape_masks k;
+    escape_masks_init(&k);
+    __m128i all = _mm_setzero_si128();
+    for (; i + 16 <= length; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+        int two, six;
+        escape_masks_of(&k, v, html, &two, &six);
+        size += __builtin_popcount((unsigned int)two) + 5 * __builtin_popcount((unsigned int)six);
+        all = _mm_or_si128(all, v);
     }
-    PyObject *result = PyUnicode_New(size, maxchar & 0x80 ? 0xff : 0x7f);
+    seen = _mm_movemask_epi8(all) ? 0x80 : 0;
+#endif
+    for (; i < length; i++) {
+        size += extra[in[i]];
+        seen |= in[i];
+    }
+    PyObject *result = PyUnicode_New(size, seen & 0x80 ? 0xff : 0x7f);
     if (result == NULL)
         return NULL;
     Py_UCS1 *out = PyUnicode_1BYTE_DATA(result);
     *out++ = '"';
     i = 0;
-    while (i < length) {
-        Py_ssize_t run = i;
-        while (run < length && !extra[in[run]])
-            run++;
-        memcpy(out, in + i, (size_t)(run - i));
-        out += run - i;
-        if (run == length)
-            break;
-        Py_UCS4 escape[6];
-        Py_ssize_t n = write_escape(in[run], escape);
-        for (Py_ssize_t k = 0; k < n; k++)
-            *out++ = (Py_UCS1)escape[k];
-        i = run + 1;
+#ifdef LETHEAN_SIMD_SCAN
+    for (; i + 16 <= length; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+        int two, six;
+        escape_masks_of(&k, v, html, &two, &six);
+        if (!(two | six)) {
+            _mm_storeu_si128((__m128i *)out, v);
+            out += 16;
+            continue;
+        }
+        for (int j = 0; j < 16; j++) {
+            Py_UCS1 c = in[i + j];
+            if (extra[c])
+                out += write_escape1(c, out);
+            else
+                *out++ = c;
+        }
+    }
+#endif
+    for (; i < length; i++) {
+        Py_UCS1 c = in[i];
+        if (extra[c])
+            out += write_escape1(c, out);
+        else
+            *out++ = c;
     }
     *out = '"';
     return result;
@@ -523,6 +771,140 @@ static PyObject *py_go_string(PyObject *module, PyObject *const *args, Py_ssize_
 }
 
 /* ------------------------------------------------------------------ */
+/* The SMSG message object: the common case                            */
+
+/*
+ * What every sender writes, ASCII only: {"body":"...","timestamp":N} (or
+ * without the timestamp).  Returns (body, timestamp), or None for
+ * anything else (other keys, whitespace, non-ASCII bytes, escapes of
+ * non-ASCII characters, odd numbers): lethean/smsg/_frame.py then reads
+ * it with the JSON module, which decides every error.
+ */
+
+static int hex_digit(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The character a \u escape at p (4 hex digits follow) stands for, or -1. */
+static int escaped_ascii(const uint8_t *p)
+{
+    int value = 0;
+    for (int i = 0; i < 4; i++) {
+        int digit = hex_digit(p[i]);
+        if (digit < 0)
+            return -1;
+        value = value * 16 + digit;
+    }
+    return value < 0x80 ? value : -1;
+}
+
+/* Index of the first byte of p[i:n] that is '"', '\\', a control or not ASCII (or n). */
+static size_t next_json_special(const uint8_t *p, size_t i, size_t n)
+{
+#ifdef LETHEAN_SIMD_SCAN
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1f);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, control), control));
+        int bits = _mm_movemask_epi8(m) | _mm_movemask_epi8(v); /* ... or a high bit */
+        if (bits)
+            return i + (size_t)__builtin_ctz((unsigned int)bits);
+    }
+#endif
+    for (; i < n; i++)
+        if (p[i] == '"' || p[i] == '\\' || p[i] < 0x20 || p[i] >= 0x80)
+            return i;
+    return n;
+}
+
+static PyObject *py_smsg_body(PyObject *module, PyObject *arg)
+{
+    static const char head[] = "{\"body\":\"", stamp[] = ",\"timestamp\":";
+    Py_buffer view;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = view.buf;
+    size_t n = (size_t)view.len, i = sizeof head - 1, size = 0;
+    if (n < sizeof head || memcmp(p, head, sizeof head - 1) != 0)
+        goto give_up;
+    /* The body: where it ends, and its length once unescaped. */
+    for (;;) {
+        size_t special = next_json_special(p, i, n);
+        size += special - i;
+        i = special;
+        if (i >= n || p[i] != '\\') {
+            if (i < n && p[i] == '"')
+                break;
+            goto give_up; /* the end, a control or not ASCII */
+        }
+        if (i + 1 < n && p[i + 1] != 0 && strchr("\"\\/bfnrt", p[i + 1]) != NULL)
+            i += 2;
+        else if (i + 6 <= n && p[i + 1] == 'u' && escaped_ascii(p + i + 2) >= 0)
+            i += 6;
+        else
+            goto give_up;
+        size++;
+    }
+    size_t end = i++;
+    long long timestamp = 0;
+    if (i < n && p[i] == ',') {
+        if (n - i < sizeof stamp - 1 || memcmp(p + i, stamp, sizeof stamp - 1) != 0)
+            goto give_up;
+        i += sizeof stamp - 1;
+        int negative = i < n && p[i] == '-';
+        i += negative;
+        size_t digits = i;
+        unsigned long long magnitude = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9' && i - digits < 19)
+            magnitude = magnitude * 10 + (p[i++] - '0');
+        if (i == digits || (p[digits] == '0' && (i - digits > 1 || negative)) || i >= n
+            || (p[i] >= '0' && p[i] <= '9') || magnitude > (unsigned long long)LLONG_MAX + negative)
+            goto give_up; /* no digits, a leading zero, -0, 20 digits or more, outside int64 */
+        timestamp = negative ? (long long)(0 - magnitude) : (long long)magnitude;
+    }
+    if (i + 1 != n || p[i] != '}')
+        goto give_up;
+
+    PyObject *text = PyUnicode_New((Py_ssize_t)size, 0x7f);
+    if (text == NULL)
+        goto done;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
+    for (i = sizeof head - 1; i < end;) {
+        size_t special = next_json_special(p, i, end);
+        memcpy(out, p + i, special - i);
+        out += special - i;
+        i = special;
+        if (i == end)
+            break;
+        switch (p[i + 1]) { /* an escape: the scan above checked each one */
+        case 'b': *out = '\b'; break;
+        case 'f': *out = '\f'; break;
+        case 'n': *out = '\n'; break;
+        case 'r': *out = '\r'; break;
+        case 't': *out = '\t'; break;
+        case 'u': *out = (Py_UCS1)escaped_ascii(p + i + 2); i += 4; break;
+        default: *out = p[i + 1]; break; /* " \ / */
+        }
+        out++;
+        i += 2;
+    }
+    result = Py_BuildValue("(NL)", text, timestamp);
+    goto done;
+give_up:
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
 /* Levin portable storage: the common case                             */
 
 /*
@@ -590,14 +972,6 @@ static PyObject *py_levin_register(PyObject *module, PyObject *args)
     if ((lv_entries = slot_of(section, "_entries")) == NULL || (lv_hash = slot_of(section, "_hash")) == NULL)
         return NULL;
     Py_RETURN_NONE;
-}
-
-static int lv_ready(void)
-{
-    if (lv_entries != NULL)
-        return 1;
-    PyErr_SetString(PyExc_RuntimeError, "levin_register() was not called");
-    return 0;
 }
 
 /* An instance of ``cls`` whose slot ``slot`` holds ``value`` (stolen). */
@@ -746,7 +1120,7 @@ static PyObject *py_levin_decode(PyObject *module, PyObject *args)
     int status;
     if (!PyArg_ParseTuple(args, "y*nlL:levin_decode", &data, &offset, &max_depth, &max_items))
         return NULL;
-    if (!lv_ready() || offset < 0 || offset > data.len) {
+    if (!registered(lv_entries != NULL, "levin_register") || offset < 0 || offset > data.len) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "offset outside the data");
         PyBuffer_Release(&data);
@@ -976,7 +1350,8 @@ static PyObject *py_levin_encode(PyObject *module, PyObject *args)
     long max_depth;
     lv_writer w = {NULL, 0, 0};
     int status;
-    if (!PyArg_ParseTuple(args, "Ol:levin_encode", &section, &max_depth) || !lv_ready())
+    if (!PyArg_ParseTuple(args, "Ol:levin_encode", &section, &max_depth)
+        || !registered(lv_entries != NULL, "levin_register"))
         return NULL;
     if ((PyObject *)Py_TYPE(section) != lv_class[12])
         Py_RETURN_NONE;
@@ -1034,12 +1409,24 @@ static PyMethodDef methods[] = {
     {"xor_obfuscate", (PyCFunction)(void (*)(void))py_xor_obfuscate, METH_FASTCALL,
      "xor_obfuscate(data, nonce)\n--\n\n"
      "``data`` XOR the SHA-256 key stream of ``nonce`` (the sigil pre-obfuscation)."},
+    {"sodium_register", py_sodium_register, METH_VARARGS,
+     "sodium_register(encrypt_address, decrypt_address, error)\n--\n\n"
+     "libsodium's XChaCha20-Poly1305 functions, and the error of a failed check."},
+    {"sigil_seal", py_sigil_seal, METH_VARARGS,
+     "sigil_seal(prefix, nonce, key, plaintext)\n--\n\n"
+     "``prefix | nonce | XChaCha20-Poly1305(plaintext XOR key stream)``."},
+    {"sigil_open", py_sigil_open, METH_VARARGS,
+     "sigil_open(data, offset, key)\n--\n\n"
+     "The plaintext of the sigil payload ``data[offset:]``."},
     {"hmac_sha256", (PyCFunction)(void (*)(void))py_hmac_sha256, METH_FASTCALL,
      "hmac_sha256(key, *chunks)\n--\n\n"
      "HMAC-SHA256 under ``key`` of the chunks joined."},
     {"go_string", (PyCFunction)(void (*)(void))py_go_string, METH_FASTCALL,
      "go_string(value, html=True)\n--\n\n"
      "A JSON string literal for ``value`` as Go writes it."},
+    {"smsg_body", py_smsg_body, METH_O,
+     "smsg_body(plaintext)\n--\n\n"
+     "``(body, timestamp)`` of a plain ASCII SMSG message object, or None."},
     {"levin_register", py_levin_register, METH_VARARGS,
      "levin_register(section_class, {tag: value_class})\n--\n\n"
      "The classes levin_decode makes and levin_encode reads."},

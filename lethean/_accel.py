@@ -16,7 +16,8 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["speedups", "unavailable_reason", "load", "pick", "twins", "SOURCE"]
+__all__ = ["speedups", "unavailable_reason", "load", "pick", "shortcut", "no_shortcut", "twins",
+           "SOURCE"]
 
 #: The C source; present in a checkout, not in an installed copy.
 SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "_lethean_speedups.c"
@@ -46,16 +47,32 @@ speedups, unavailable_reason = load()
 _twins = []
 
 
-def pick(pure, name):
+def pick(pure, name, usable=True):
     """
-    The compiled function ``name`` when the accelerator is loaded, else
-    ``pure`` (its pure-Python twin, which must give the same results).
+    The compiled function ``name`` when the accelerator is loaded (and
+    ``usable``: what it needs is there), else ``pure``, its pure-Python
+    twin, which must give the same results and errors.
     """
-    if speedups is None:
+    if speedups is None or not usable:
         return pure
     compiled = getattr(speedups, name)
     _twins.append((pure, compiled))
     return compiled
+
+
+def no_shortcut(*args):
+    """The pure-Python twin of every compiled shortcut: there is none (None)."""
+    return None
+
+
+def shortcut(name, usable=True):
+    """
+    A compiled shortcut: it does the common case and returns None for
+    anything else, which the caller then handles in Python from the start
+    (so every error comes from the Python code).  :func:`no_shortcut`
+    when the accelerator is not loaded.
+    """
+    return pick(no_shortcut, name, usable)
 
 
 def twins():

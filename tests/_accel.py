@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import sysconfig
+from contextlib import contextmanager
 from pathlib import Path
 
 from lethean import _accel
@@ -46,3 +47,24 @@ class PurePath:
                 if twin is not None and twin[0] is value:
                     self.patch(module, name, twin[1])
         super().setUp()
+
+
+def outcome(function, *args, **kwargs):
+    """What a call gives: ``("value", result)`` or ``("error", type, message)``."""
+    try:
+        return ("value", function(*args, **kwargs))
+    except Exception as e:
+        return ("error", type(e), str(e))
+
+
+@contextmanager
+def shortcuts_off(module, *names):
+    """Inside the block, ``module``'s compiled shortcuts ``names`` are off."""
+    saved = [getattr(module, name) for name in names]
+    for name in names:
+        setattr(module, name, _accel.no_shortcut)
+    try:
+        yield
+    finally:
+        for name, value in zip(names, saved):
+            setattr(module, name, value)

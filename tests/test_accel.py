@@ -12,15 +12,17 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean import _accel, _gojson
 from lethean.levin import _storage
-from lethean.smsg import _sigil
+from lethean.smsg import _frame, _sigil
 from lethean.ueps import _codec
-from tests._accel import PurePath, can_build_extensions
+from tests._accel import PurePath, can_build_extensions, outcome, shortcuts_off
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What pick() bound in each module, and the compiled function it must be.
-HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"), (_codec, "hmac_sha256", "hmac_sha256"),
-       (_gojson, "go_string", "go_string"), (_storage, "_decode_common", "levin_decode"),
+HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"), (_sigil, "seal_obfuscated", "sigil_seal"),
+       (_sigil, "open_obfuscated", "sigil_open"), (_codec, "hmac_sha256", "hmac_sha256"),
+       (_gojson, "go_string", "go_string"), (_frame, "_common_plaintext", "smsg_body"),
+       (_storage, "_decode_common", "levin_decode"),
        (_storage, "_encode_common", "levin_encode")]
 
 
@@ -109,6 +111,45 @@ class TwinTests(SynchronousTestCase):
             self.assertEqual(self.speedups.xor_obfuscate(bytearray(data), memoryview(nonce)),
                              expected)
 
+    @settings(max_examples=200)
+    @given(prefix=st.binary(max_size=60), plaintext=st.binary(max_size=2100),
+           nonce=st.binary(min_size=24, max_size=24), key=st.binary(min_size=32, max_size=32))
+    def test_sigil_seal(self, prefix, plaintext, nonce, key):
+        """The whole sigil (key stream and AEAD) seals to the same bytes."""
+        expected = _sigil.pure_seal_obfuscated(prefix, nonce, key, plaintext)
+        for _ in self.each_backend():
+            self.assertEqual(self.speedups.sigil_seal(prefix, nonce, key, plaintext), expected)
+
+    @settings(max_examples=300)
+    @given(plaintext=st.binary(max_size=300), offset=st.integers(0, 8), data=st.data())
+    def test_sigil_open(self, plaintext, offset, data):
+        """Intact, damaged and short payloads open, or fail, the same way."""
+        key = bytes(range(32))
+        sealed = bytearray(bytes(offset) + _sigil.pure_seal_obfuscated(b"", bytes(24), key, plaintext))
+        if data.draw(st.booleans(), label="damage"):
+            at = data.draw(st.integers(0, len(sealed) - 1), label="at")
+            sealed[at] ^= data.draw(st.integers(1, 255), label="mask")
+        cut = data.draw(st.integers(0, len(sealed)), label="cut")
+        for payload in (bytes(sealed), bytes(sealed[:cut])):
+            expected = outcome(_sigil.pure_open_obfuscated, payload, offset, key)
+            for _ in self.each_backend():
+                self.assertEqual(outcome(self.speedups.sigil_open, payload, offset, key), expected)
+
+    def test_sigil_bad_sizes(self):
+        """Wrong key and nonce sizes are the same ValueError on both paths."""
+        for args in ((b"", bytes(23), bytes(32), b"x"), (b"", bytes(24), bytes(31), b"x")):
+            self.assertEqual(outcome(self.speedups.sigil_seal, *args),
+                             outcome(_sigil.pure_seal_obfuscated, *args))
+        self.assertEqual(outcome(self.speedups.sigil_open, bytes(64), 0, bytes(31)),
+                         outcome(_sigil.pure_open_obfuscated, bytes(64), 0, bytes(31)))
+
+    def test_sigil_large(self):
+        """A deploy-sized payload (sealed without the GIL) comes back whole."""
+        plaintext, key = os.urandom(300000), os.urandom(32)
+        sealed = self.speedups.sigil_seal(b"P", bytes(24), key, plaintext)
+        self.assertEqual(sealed, _sigil.pure_seal_obfuscated(b"P", bytes(24), key, plaintext))
+        self.assertEqual(self.speedups.sigil_open(sealed, 1, key), plaintext)
+
     @settings(max_examples=300)
     @given(key=st.binary(max_size=140), parts=chunks)
     def test_hmac_sha256(self, key, parts):
@@ -149,6 +190,34 @@ class TwinTests(SynchronousTestCase):
             self.assertRaises(TypeError, pure, *args)
             self.assertRaises(TypeError, compiled, *args)
 
+    def pure_plaintext(self, plaintext):
+        """decode_plaintext's outcome with the compiled shortcut off."""
+        with shortcuts_off(_frame, "_common_plaintext"):
+            return outcome(_frame.decode_plaintext, plaintext)
+
+    @settings(max_examples=500)
+    @given(body=texts, timestamp=st.one_of(st.integers(-2**63, 2**63 - 1), st.integers()))
+    def test_smsg_body(self, body, timestamp):
+        """The message objects senders write read the same; ASCII ones are read in C."""
+        plaintext = _frame.encode_plaintext(body, timestamp)
+        common = self.speedups.smsg_body(plaintext)
+        if body.isascii() and -2**63 <= timestamp < 2**63:
+            self.assertEqual(common, (body, timestamp))
+        self.assertEqual(outcome(_frame.decode_plaintext, plaintext), self.pure_plaintext(plaintext))
+
+    @settings(max_examples=500)
+    @given(body=st.text(st.characters(max_codepoint=0x7f), max_size=20), data=st.data())
+    def test_smsg_body_damaged(self, body, data):
+        """Edited message objects read the same, or fail with the same error."""
+        plaintext = bytearray(_frame.encode_plaintext(body, data.draw(st.integers(), label="ts")))
+        for _ in range(data.draw(st.integers(1, 3), label="edits")):
+            at = data.draw(st.integers(0, len(plaintext)), label="at")
+            plaintext[at:at + data.draw(st.integers(0, 2), label="cut")] = data.draw(
+                st.sampled_from([b"", b"\\", b'"', b"-", b"0", b"9", b" ", b"\\u00", b"}", b",",
+                                 b"\xff", b"e"]), label="insert")
+        self.assertEqual(outcome(_frame.decode_plaintext, bytes(plaintext)),
+                         self.pure_plaintext(bytes(plaintext)))
+
     def test_backends(self):
         """Portable C is always there; an unknown backend is refused."""
         self.assertIn("portable", self.speedups.BACKENDS)
@@ -161,10 +230,11 @@ class PurePathTests(PurePath, SynchronousTestCase):
 
     def test_every_binding_is_pure(self):
         """The defining modules and the modules that imported the names hold the twins."""
-        from lethean.smsg import _frame
         self.assertIs(_sigil.xor_obfuscate, _sigil.pure_xor_obfuscate)
-        self.assertIs(_frame.xor_obfuscate, _sigil.pure_xor_obfuscate)
+        self.assertIs(_frame.seal_obfuscated, _sigil.pure_seal_obfuscated)
+        self.assertIs(_frame.open_obfuscated, _sigil.pure_open_obfuscated)
         self.assertIs(_codec.hmac_sha256, _codec.pure_hmac_sha256)
         self.assertIs(_gojson.go_string, _gojson.pure_go_string)
-        self.assertIs(_storage._decode_common, _storage._no_shortcut)
-        self.assertIs(_storage._encode_common, _storage._no_shortcut)
+        self.assertIs(_storage._decode_common, _accel.no_shortcut)
+        self.assertIs(_storage._encode_common, _accel.no_shortcut)
+        self.assertIs(_frame._common_plaintext, _accel.no_shortcut)

@@ -37,7 +37,7 @@ from lethean.levin import (
 )
 from lethean import _accel
 from lethean.levin import _storage
-from tests._accel import PurePath
+from tests._accel import PurePath, outcome, shortcuts_off
 from tests.strategies import levin_sections
 
 #: Spec levin.md 2.8: arrays, a double and an int8.
@@ -410,13 +410,10 @@ class PropertyTests(SynchronousTestCase):
         self.assertEqual(decode_storage(encode_storage(decoded)), decoded)
 
 
-def outcome(function, *args, **kwargs):
-    """What a call gives: ``("value", result, its entry order)`` or ``("error", type, message)``."""
-    try:
-        result = function(*args, **kwargs)
-    except Exception as e:
-        return ("error", type(e), str(e))
-    return ("value", result, _order(result))
+def outcome_in_order(function, *args, **kwargs):
+    """:func:`~tests._accel.outcome`, plus the order of a section's entries."""
+    result = outcome(function, *args, **kwargs)
+    return result + (_order(result[1]),) if result[0] == "value" else result
 
 
 def _order(value):
@@ -434,16 +431,13 @@ class CompiledShortcutTests(SynchronousTestCase):
 
     def pure(self, function, *args, **kwargs):
         """:func:`outcome` with the compiled shortcuts off."""
-        saved = _storage._decode_common, _storage._encode_common
-        _storage._decode_common = _storage._encode_common = _storage._no_shortcut
-        try:
-            return outcome(function, *args, **kwargs)
-        finally:
-            _storage._decode_common, _storage._encode_common = saved
+        with shortcuts_off(_storage, "_decode_common", "_encode_common"):
+            return outcome_in_order(function, *args, **kwargs)
 
     def same(self, function, *args, **kwargs):
         """The call gives the same outcome on both paths."""
-        self.assertEqual(outcome(function, *args, **kwargs), self.pure(function, *args, **kwargs))
+        self.assertEqual(outcome_in_order(function, *args, **kwargs),
+                         self.pure(function, *args, **kwargs))
 
     @settings(max_examples=300, deadline=None)
     @given(levin_sections(arrays=False))
@@ -452,7 +446,7 @@ class CompiledShortcutTests(SynchronousTestCase):
         encoded = _accel.speedups.levin_encode(section, MAX_DEPTH)
         self.assertEqual(encoded, self.pure(encode_storage, section)[1])
         decoded = _accel.speedups.levin_decode(encoded, len(STORAGE_HEADER), MAX_DEPTH, MAX_ITEMS)
-        self.assertEqual(outcome(lambda: decoded), self.pure(decode_storage, encoded))
+        self.assertEqual(outcome_in_order(lambda: decoded), self.pure(decode_storage, encoded))
 
     @settings(max_examples=200, deadline=None)
     @given(levin_sections(epee_arrays=True), st.booleans())

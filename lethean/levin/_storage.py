@@ -18,7 +18,7 @@ uint32, string, object) so that we agree with it on every input; pass
 
 import struct
 
-from lethean._accel import pick, speedups
+from lethean._accel import shortcut, speedups
 
 from ._errors import (
     BadSignatureError,
@@ -358,15 +358,10 @@ _ARRAY_ELEMENT_TYPES[Section.TAG] = Section
 _ARRAY_ELEMENT_TYPES[Array.TAG] = Array
 
 
-def _no_shortcut(*args):
-    """The pure-Python path has no shortcut: the codec above does all the work."""
-    return None
-
-
 # The compiled codec does the common case (sections of numbers, strings and
 # sections) and returns None for anything else, which the Python codec then
 # encodes or decodes from the start: every error comes from the code above.
-_decode_common = pick(_no_shortcut, "levin_decode")
-_encode_common = pick(_no_shortcut, "levin_encode")
+_decode_common = shortcut("levin_decode")
+_encode_common = shortcut("levin_encode")
 if speedups is not None:
     speedups.levin_register(Section, {**SCALARS, String.TAG: String})

@@ -15,16 +15,21 @@ import os
 import struct
 import zlib
 
-from lethean.smsg._aead import open_sealed, seal as _aead_seal
 from lethean.smsg._errors import (
-    DecryptionError,
     FrameTooLargeError,
     InvalidPayloadError,
     PlaintextTooLargeError,
     UnsupportedFormatError,
 )
+from lethean._accel import shortcut
 from lethean._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
-from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
+from lethean.smsg._sigil import (
+    KEY_BYTES,
+    NONCE_BYTES,
+    OVERHEAD_BYTES,
+    open_obfuscated,
+    seal_obfuscated,
+)
 from lethean.smsg._trix import pack_trix, unpack_trix
 
 __all__ = [
@@ -95,6 +100,9 @@ def decode_plaintext(plaintext):
     Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
     object or a known field has the wrong JSON type.
     """
+    common = _common_plaintext(plaintext)
+    if common is not None:
+        return common[0]
     text = plaintext.decode("utf-8", "replace")
     try:
         document = loads_strict(text)
@@ -120,6 +128,11 @@ def decode_plaintext(plaintext):
         if name == "body":
             body = value
     return body
+
+
+# What every sender writes, read in C when the accelerator is built; None
+# for anything else, which the JSON module then reads.
+_common_plaintext = shortcut("smsg_body")
 
 
 def _gunzip(data, limit):
@@ -205,8 +218,7 @@ class FrameCipher:
             raise ValueError("a nonce is 24 bytes")
         else:
             nonce = bytes(nonce)
-        sealed = _aead_seal(xor_obfuscate(plaintext, nonce), nonce, self._key)
-        return b"".join((_PREFIX, nonce, sealed))
+        return seal_obfuscated(_PREFIX, nonce, self._key, plaintext)
 
     def open_plaintext(self, frame):
         """
@@ -230,12 +242,7 @@ class FrameCipher:
         else:
             header, data = unpack_trix(frame, SMSG_MAGIC)
             start = 0
-        if len(data) - start < OVERHEAD_BYTES:
-            raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
-                len(data) - start))
-        nonce = bytes(data[start:start + NONCE_BYTES])
-        plaintext = xor_obfuscate(
-            open_sealed(data, start + NONCE_BYTES, nonce, self._key), nonce)
+        plaintext = open_obfuscated(data, start, self._key)
         if header:
             plaintext = self._apply_header(header, plaintext)
         return plaintext
