@@ -37,6 +37,20 @@ def add_arguments(parser):
     parser.add_argument("--rounds", type=int, default=5, metavar="N",
                         help="gobench runs, each followed by one measurement of each of our "
                              "figures; medians are over these (default %(default)s)")
+    parser.add_argument("--only", metavar="NAME,...",
+                        help="measure only these figures (comma-separated names)")
+
+
+def selected(figures, only):
+    """``figures`` cut down to the names of ``--only`` (all when it is not given)."""
+    if not only:
+        return figures
+    names = only.split(",")
+    unknown = sorted(set(names) - set(figures))
+    if unknown:
+        raise SystemExit("unknown figure(s): {}; known: {}".format(
+            ", ".join(unknown), ", ".join(figures)))
+    return {name: figures[name] for name in names}
 
 
 def run_gobench(path):

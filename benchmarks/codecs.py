@@ -155,17 +155,21 @@ def main(argv=None):
     figures = {}
     for build in (ueps_benchmarks, levin_header_benchmarks, levin_storage_benchmarks):
         figures.update(build())
+    figures = _gobench.selected(figures, args.only)
     lines, go_extra = _gobench.compare(figures, args.seconds, gobench=args.gobench,
                                        rounds=args.rounds, go=not args.no_go)
     lines = {line["name"]: line for line in lines}
     if "levin_storage_bytes" in go_extra:
         for name in ("levin_storage_encode_handshake", "levin_storage_decode_handshake"):
-            lines[name]["go_bytes"] = go_extra["levin_storage_bytes"]
+            if name in lines:
+                lines[name]["go_bytes"] = go_extra["levin_storage_bytes"]
 
     if not args.no_ceiling:
         ceiling = run_ceiling(args.ceiling, set(CEILINGS.values()), args.seconds)
         for name, mode in CEILINGS.items():
-            line = lines[name]
+            line = lines.get(name)
+            if line is None:
+                continue
             line["ceiling"] = mode
             if isinstance(ceiling, str):
                 line["ceiling_skipped"] = ceiling

@@ -135,6 +135,7 @@ def main(argv=None):
             if isinstance(built, tuple):
                 built, extra["message_bytes"] = built
             figures.update((name, (operation, extra)) for name, operation in built.items())
+        figures = _gobench.selected(figures, args.only)
         lines, _ = _gobench.compare(figures, args.seconds, gobench=args.gobench,
                                     rounds=args.rounds, go=not args.no_go)
         accelerator = "compiled" if speedups is not None else "pure Python"
