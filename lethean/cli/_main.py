@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from lethean import __version__
-from lethean.errors import LetheanError
+from lethean.errors import LetheanError, describe
 
 __all__ = ["build_parser", "main", "describe_error", "run_in_reactor"]
 
@@ -55,12 +55,7 @@ def build_parser():
 
 def describe_error(error):
     """The one line a user sees for a lethean error."""
-    summary = (type(error).__doc__ or "").strip().splitlines()
-    summary = summary[0] if summary else type(error).__name__
-    detail = str(error)
-    if detail and detail != summary:
-        return "{} ({})".format(summary.rstrip("."), detail)
-    return summary
+    return describe(error)
 
 
 def _fail(error):
