@@ -3,18 +3,16 @@
 import json
 import os
 import sys
-from pathlib import Path
 
 from twisted.internet import reactor
-from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from lethean.identity import NodeManager
 from lethean.node._assembly import assemble_node
 from lethean.peers import PeerRegistry
+from tests._processes import run_lethean
 from tests.test_node_miners import wait_for_lines
 
-ROOT = str(Path(__file__).resolve().parent.parent)
 MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
 
 
@@ -24,7 +22,7 @@ class ControllerCommandTests(TestCase):
     timeout = 60
 
     def setUp(self):
-        folder = os.path.abspath(self.mktemp())
+        folder = self.folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         self.cli_dir = os.path.join(folder, "cli")
         node_dir = os.path.join(folder, "node")
@@ -41,10 +39,8 @@ class ControllerCommandTests(TestCase):
 
     async def lethean(self, *argv):
         """Run ``lethean ARGV --json``; the parsed output, or fail on a non-zero exit."""
-        out, err, status = await getProcessOutputAndValue(
-            sys.executable, ["-c", "from lethean.cli import main; main()", *argv,
-                             "--data-dir", self.cli_dir, "--json"],
-            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        out, err, status = await run_lethean(self.folder, *argv, "--data-dir", self.cli_dir,
+                                             "--json")
         self.assertEqual(status, 0, err)
         return json.loads(out)
 
@@ -71,10 +67,8 @@ class ControllerCommandTests(TestCase):
 
     async def test_unknown_miner_is_one_line_and_status_1(self):
         """A remote error prints one line on stderr and exits 1."""
-        out, err, status = await getProcessOutputAndValue(
-            sys.executable, ["-c", "from lethean.cli import main; main()", "logs",
-                             self.address, "nope", "--data-dir", self.cli_dir],
-            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        out, err, status = await run_lethean(self.folder, "logs", self.address, "nope",
+                                             "--data-dir", self.cli_dir)
         self.assertEqual((status, out), (1, b""))
         self.assertEqual(len(err.decode().strip().splitlines()), 1)
         self.assertIn("miner not found: nope", err.decode())

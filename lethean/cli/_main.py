@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "lethean.cli._bundle",
     "lethean.cli._peers",
     "lethean.cli._node",
+    "lethean.cli._status",
 )
 
 #: Exit status for a command line the parser rejects (argparse's own).
@@ -55,6 +56,10 @@ def build_parser():
 
 def describe_error(error):
     """The one line a user sees for a lethean error."""
+    from lethean.cli._client import NodeAnswerError
+
+    if isinstance(error, NodeAnswerError):
+        return error.line  # already worded by the node, as describe() does
     return describe(error)
 
 

@@ -34,7 +34,7 @@ from lethean._paths import data_path
 from lethean.bundles import MAX_BUNDLE_DATA_BYTES
 from lethean.errors import LetheanError, describe
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
-from lethean.node._operations import InvalidRequestError
+from lethean.node._operations import InvalidRequestError, check_deploy
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 
 __all__ = [
@@ -146,10 +146,12 @@ class ControlSetupError(LetheanError):
 # -- errors as answers --------------------------------------------------------
 
 def _status_of(error):
+    from lethean.errors import MalformedError
     from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
     from lethean.node._controller import UnknownPeerError
 
-    if isinstance(error, (InvalidRequestError, InvalidPeerError)) or error.exit_code == 2:
+    if (isinstance(error, (InvalidRequestError, InvalidPeerError, MalformedError))
+            or error.exit_code == 2):
         return 400
     if isinstance(error, (PeerNotFoundError, UnknownPeerError)):
         return 404
@@ -505,6 +507,7 @@ class _Deploy(resource.Resource):
                 timeout_s = float(timeout) if timeout is not None else None
             except ValueError:
                 raise InvalidRequestError("'timeout' must be a number of seconds") from None
+            check_deploy(target, kind, name)
             if self.running >= MAX_CONCURRENT_DEPLOYS:
                 raise ControlBusyError("{} deploys are running".format(self.running))
         except LetheanError as e:

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidRequestError",
     "CONNECT_TIMEOUT_S",
     "peer_json",
+    "check_deploy",
 ]
 
 #: Seconds allowed for dialling a target and the mesh handshake.
@@ -111,6 +112,16 @@ def _build_bundle(source, kind, name, miner_file_name, password):
     return create_miner_bundle(miner_file_name or "miner", content, name, password)
 
 
+def check_deploy(target, kind, name):
+    """Raise InvalidRequestError unless a deploy of ``kind`` named ``name`` can start."""
+    if not isinstance(target, str) or not target:
+        raise InvalidRequestError("give a target: a node id or HOST:PORT")
+    if kind not in DEPLOY_KINDS:
+        raise InvalidRequestError("the kind is one of: {}".format(", ".join(DEPLOY_KINDS)))
+    if kind != "bundle" and not name:
+        raise InvalidRequestError("--name is required with --kind {}".format(kind))
+
+
 class NodeOperations:
     """
     The operator's requests, carried out through one node's parts.
@@ -147,6 +158,8 @@ class NodeOperations:
         if timeout_s is None or not timeout_s > 0:
             raise InvalidRequestError("the timeout must be a positive number of seconds")
         if ":" in target:
+            if self._is_own_address(target):
+                raise TargetError("{} is this node itself".format(target))
             d = self.transport.connect(target)
         else:
             connection = self.transport.connection(target)
@@ -160,11 +173,37 @@ class NodeOperations:
             d = self.transport.connect(peer.address, peer_id=peer.id)
         d.addTimeout(timeout_s, self._reactor)
         try:
-            return await d
+            connection = await d
         except defer.TimeoutError:
             raise TargetError("{} did not answer within {:g} s".format(target, timeout_s)) from None
         except (net_error.ConnectError, net_error.ConnectionLost, OSError) as e:
             raise TargetError("cannot connect to {}: {}".format(target, e)) from None
+        if connection.peer_id == self.transport.identity.id:
+            await self._forget_self(connection)
+            raise TargetError("{} is this node itself".format(target))
+        return connection
+
+    def _is_own_address(self, target):
+        """True when ``target`` is surely this node's own listener (a loopback dial)."""
+        port = getattr(self.transport, "port", None)
+        host, _, port_text = target.rpartition(":")
+        if port is None or not port_text.isdigit():
+            return False
+        bound = port.getHost()
+        own = {getattr(bound, "host", None), "localhost", "127.0.0.1", "::1", "[::1]"}
+        return int(port_text) == getattr(bound, "port", None) and host.lower() in own
+
+    async def _forget_self(self, connection):
+        """A dial that reached this very node: close it, and keep no record of it."""
+        from lethean.peers import PeerNotFoundError
+
+        lost = connection.when_lost()
+        connection.close()
+        await lost
+        try:
+            self.registry.remove_peer(connection.peer_id)
+        except PeerNotFoundError:
+            pass
 
     # -- remote operations -------------------------------------------------
 
@@ -253,10 +292,7 @@ class NodeOperations:
     async def _deploy(self, target, source, kind, name, miner_file_name, progress, timeout_s):
         from lethean.smsg import frame_password
 
-        if kind not in DEPLOY_KINDS:
-            raise InvalidRequestError("the kind is one of: {}".format(", ".join(DEPLOY_KINDS)))
-        if kind != "bundle" and not name:
-            raise InvalidRequestError("--name is required with --kind {}".format(kind))
+        check_deploy(target, kind, name)
         connection = await self._connect(target, timeout_s)
         password = frame_password(connection.shared_secret)
         bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
