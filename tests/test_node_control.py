@@ -239,6 +239,15 @@ class AccessTests(TestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
         self.assertIn(b"content-security-policy: default-src 'none'", answer.lower())
 
+    async def test_cli_finds_a_tcp_endpoint_with_the_folder_token(self):
+        """--control tcp:... reads the token from the data folder's control.token."""
+        client = await find_node(reactor, self.node.folder,
+                                 "tcp:127.0.0.1:{}".format(self.node.tcp_port()))
+        self.assertEqual(client.node["id"], self.node.id)
+        with self.assertRaises(NodeAnswerError):
+            await find_node(reactor, short_folder(self),
+                            "tcp:127.0.0.1:{}".format(self.node.tcp_port()))
+
     async def test_unauthorized_upload_is_refused_before_its_body(self):
         """A large upload without a token gets 401 at once, without its body being read."""
         answer = await raw_exchange(self.endpoint, (
@@ -381,6 +390,45 @@ class OperationsTests(TestCase):
             await alpha.client().upload("/api/deploy", {"target": bravo.id}, path)
         self.assertEqual(caught.exception.exit_code, 1)
         self.assertTrue(caught.exception.line)
+
+
+class StartupTests(TestCase):
+    """One start-up line says where the node listens, who may connect, and its control API."""
+
+    def test_startup_line(self):
+        """The line names the mesh URL, auth mode, allowlist size and control endpoint."""
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        node = Node(self, "alpha")
+        [line] = [e for e in events if "is up" in e.get("log_format", "")]
+        self.assertEqual((line["listen"], line["auth"], line["allowlisted"], line["control"]),
+                         ("ws://{}/ws".format(node.address), "open", 0,
+                          "unix:" + node.socket))
+
+
+class OptionTests(SynchronousTestCase):
+    """--control of twistd lethean-node."""
+
+    def parse(self, *argv):
+        from lethean.node.tap import Options
+
+        options = Options()
+        options.parseOptions(["--data-dir", "/srv/node", *argv])
+        return options["control"]
+
+    def test_default_is_the_data_folder_socket(self):
+        """Without --control: a 0600 socket with a lock file in the data folder."""
+        self.assertEqual(self.parse(), ["unix:/srv/node/control.sock:mode=600:lockfile=1"])
+
+    def test_repeatable_and_none(self):
+        """--control is repeatable and replaces the default; 'none' alone turns it off."""
+        self.assertEqual(self.parse("--control", "tcp:9190", "--control", "unix:/run/c.sock"),
+                         ["tcp:9190", "unix:/run/c.sock"])
+        self.assertEqual(self.parse("--control", "none"), [])
+        from twisted.python.usage import UsageError
+        with self.assertRaises(UsageError):
+            self.parse("--control", "none", "--control", "tcp:9190")
+        with self.assertRaises(UsageError):
+            self.parse("--control", "9190")
 
 
 class PageTests(SynchronousTestCase):

@@ -206,6 +206,8 @@ class Controller:
                       reason="reply to no pending request {}".format(message.reply_to[:64]))
             return
         pending.timer.cancel()
+        _log.debug("{intent} from {peer_id} answers request {request}", intent=message.type,
+                   peer_id=connection.peer_id, request=message.reply_to[:64])
         pending.deferred.callback(message)
 
     def connectionLost(self, connection):

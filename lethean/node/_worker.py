@@ -234,6 +234,8 @@ class Worker:
         reply_type, payload = result
         from_ = self.identity.id if self.identity is not None else None
         self._send(connection, reply(message, reply_type, payload, clock=self._reactor, from_=from_))
+        _log.debug("served {intent} to {peer_id}: {reply}", intent=message.type,
+                   peer_id=connection.peer_id, reply=reply_type)
 
     def _send_error(self, connection, request, text):
         if self.identity is None:
