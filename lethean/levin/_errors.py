@@ -27,6 +27,11 @@ __all__ = [
     "ReturnCodeError",
     "InvokeTimeoutError",
     "ConnectionLostError",
+    "UnexpectedReplyError",
+    "PeerUnreachableError",
+    "HandshakeRejectedError",
+    "NotLevinError",
+    "UnknownNetworkError",
 ]
 
 
@@ -113,3 +118,31 @@ class ConnectionLostError(LevinError):
     """The Levin connection closed before the answer arrived."""
 
     kind = "connection_lost"
+
+
+class UnexpectedReplyError(LevinMalformedError):
+    """The peer's reply does not have the shape of the command's answer."""
+
+    kind = "bad_reply"
+
+
+class PeerUnreachableError(LevinError):
+    """Could not connect to the Levin peer."""
+
+    kind = "unreachable"
+
+
+class HandshakeRejectedError(LevinError):
+    """The peer rejected the Levin handshake."""
+
+    kind = "handshake_rejected"
+
+
+class NotLevinError(BadSignatureError):
+    """The peer does not speak Levin; is that its P2P port?"""
+
+
+class UnknownNetworkError(LevinError):
+    """Unknown network: give mainnet, testnet, stagenet or a 32-digit hex network id."""
+
+    kind = "unknown_network"
