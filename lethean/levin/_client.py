@@ -15,7 +15,7 @@ from typing import cast
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectError, DNSLookupError
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -135,11 +135,11 @@ def connect_peer(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str, *
 async def _connect(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str,
                    timeout: float, handlers: Mapping[int, Handler] | None,
                    max_payload_size: int) -> LevinProtocol:
-    if isinstance(endpoint, str):
-        endpoint = clientFromString(reactor, endpoint)
+    dial: IStreamClientEndpoint = (
+        clientFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint)
     factory = _ClientFactory(reactor, handlers=handlers, invoke_timeout=timeout,
                              max_payload_size=max_payload_size)
-    connecting = endpoint.connect(factory)
+    connecting = dial.connect(factory)
 
     def too_late(result: object, timeout: float) -> object:
         # Whatever the endpoint's canceller failed with (CancelledError, or
@@ -170,7 +170,7 @@ def close_peer(protocol: LevinProtocol) -> Deferred[None]:
 
 async def _close(protocol: _ClientProtocol) -> None:
     if not protocol.lost.called:
-        protocol.transport.loseConnection()
+        cast(ITransport, protocol.transport).loseConnection()
     await protocol.lost
 
 

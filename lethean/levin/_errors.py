@@ -6,6 +6,8 @@ the first line of its docstring is what a user sees.  Decoders raise only
 these (all are :class:`lethean.errors.LetheanError`).
 """
 
+from __future__ import annotations
+
 from lethean.errors import (
     LetheanError,
     LimitExceededError,
@@ -100,7 +102,8 @@ class ReturnCodeError(LevinError):
 
     kind = "return_code"
 
-    def __init__(self, return_code, command=None, message=None):
+    def __init__(self, return_code: int, command: int | None = None,
+                 message: str | None = None) -> None:
         self.return_code = return_code
         self.command = command
         if message is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorTime, ITransport
@@ -198,9 +198,8 @@ class LevinProtocol(Protocol):
             payload = self._encode(section)
         except LetheanError:
             return fail()
-        d = self.invoke_packet(command, payload, timeout=timeout)
-        d.addCallback(self._reply_section)
-        return d
+        return self.invoke_packet(command, payload, timeout=timeout).addCallback(
+            self._reply_section)
 
     def invoke_packet(self, command: int, payload: bytes, *,
                       timeout: float | None = None) -> Deferred[tuple[Header, bytes]]:
@@ -241,7 +240,7 @@ class LevinProtocol(Protocol):
         if header.payload_size != len(payload):
             raise PayloadTooBigError("header declares {} bytes, payload has {}".format(
                 header.payload_size, len(payload)))
-        self.transport.write(encode_header(header) + bytes(payload))
+        self._transport.write(encode_header(header) + bytes(payload))
 
     # -- hooks ---------------------------------------------------------------
 
@@ -286,6 +285,11 @@ class LevinProtocol(Protocol):
 
     # -- internals -----------------------------------------------------------
 
+    @property
+    def _transport(self) -> ITransport:
+        # Set from connectionMade on, which is when the methods using it run.
+        return cast(ITransport, self.transport)
+
     def _encode(self, section: Mapping[str, Any]) -> bytes:
         if isinstance(section, Mapping) and not isinstance(section, Section):
             section = Section(section)
@@ -312,7 +316,7 @@ class LevinProtocol(Protocol):
                   peer=self.peer, reason=error.kind, error=str(error))
         # The waiting invokes hear why, not just that the connection closed.
         self._fail_pending(error)
-        abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
+        abort = getattr(self.transport, "abortConnection", self._transport.loseConnection)
         abort()
 
     def _fail_pending(self, error: LevinError) -> None:
@@ -353,7 +357,7 @@ class LevinProtocol(Protocol):
                       command=entry.command, peer=self.peer, timeout=entry.timeout,
                       reason="timeout")
             self._closing = True
-            self.transport.loseConnection()
+            self._transport.loseConnection()
         return Failure(error)
 
     def _request_received(self, header: Header, payload: bytes) -> None:
@@ -412,10 +416,13 @@ class LevinProtocol(Protocol):
         slot.packet = (Header.response(slot.command, len(payload), return_code), payload)
         # Responses leave in the order the requests came, so that the peer's
         # FIFO matching by command holds even when handlers finish out of order.
-        while self._replies and self._replies[0].packet is not None:
-            header, body = self._replies.popleft().packet
+        while self._replies:
+            packet = self._replies[0].packet
+            if packet is None:
+                break
+            self._replies.popleft()
             if self._connected and not self._closing:
-                self.send_packet(header, body)
+                self.send_packet(*packet)
 
 
 class LevinFactory(Factory):
@@ -430,7 +437,9 @@ class LevinFactory(Factory):
     ``max_items`` are passed to the storage codec.
     """
 
-    protocol = LevinProtocol
+    # Twisted types Factory.protocol for its generic Factory[P], which
+    # lethean cannot subscript while it supports Twisted 24.
+    protocol = LevinProtocol  # type: ignore[assignment]
 
     def __init__(self, reactor: IReactorTime, *,
                  handlers: Mapping[int, Handler] | None = None,

@@ -59,10 +59,10 @@ _LETHEAN_PEER_RECORD = struct.Struct("<IIQq")
 _INTEGERS = (Int64, Int32, Int16, Int8, Uint64, Uint32, Uint16, Uint8)
 
 
-def _field(section: Section, where: str, name: str, kinds: tuple[type, ...],
+def _field(section: Section, where: str, name: str, kinds: tuple[Any, ...],
            size: int | None = None) -> Any:
     """The plain value of an optional field, checked against ``kinds``."""
-    value = section.get(name)
+    value: Any = section.get(name)
     if value is None:
         return None
     if not isinstance(value, kinds):
