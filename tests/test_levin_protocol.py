@@ -459,6 +459,16 @@ class AnswerTests(SynchronousTestCase):
         self.assertEqual(header.return_code, RETURN_ERROR_CONNECTION)
         self.assertEqual(len(self.flushLoggedErrors()), 1)
 
+    def test_answer_of_the_wrong_kind(self):
+        """A handler answering a non-section is logged as a bug and answered -1; later answers flow."""
+        answers = iter([5, PING_REPLY])
+        protocol, transport, _ = connect(handlers={Command.PING: lambda p, h, s: next(answers)})
+        protocol.dataReceived(request(Command.PING, {}) + request(Command.PING, {}))
+        [(first, _), (second, payload)] = written(transport)
+        self.assertEqual(first.return_code, RETURN_ERROR_CONNECTION)
+        self.assertEqual((second.return_code, payload), (RETURN_SUCCESS, encode_storage(PING_REPLY)))
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
     def test_unreadable_request(self):
         """A request whose body is not storage is answered -1, as monerod does."""
         protocol, transport, _ = connect(handlers={Command.PING: ping})

@@ -28,8 +28,6 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from lethean.errors import LetheanError
-
 from ._decoder import LevinDecoder
 from ._errors import (
     ConnectionLostError,
@@ -196,7 +194,7 @@ class LevinProtocol(Protocol):
         """
         try:
             payload = self._encode(section)
-        except LetheanError:
+        except LevinError:
             return fail()
         return self.invoke_packet(command, payload, timeout=timeout).addCallback(
             self._reply_section)
@@ -217,7 +215,7 @@ class LevinProtocol(Protocol):
         try:
             _check_timeout(timeout)
             header = Header.request(command, len(payload))
-        except LetheanError:
+        except LevinError:
             return fail()
         entry = _Invoke(command, timeout)
         if timeout is not None:
@@ -373,9 +371,7 @@ class LevinProtocol(Protocol):
         d = maybeDeferred(self.requestReceived, header, section)
         d.addCallbacks(self._answer, self._answer_failed,
                        callbackArgs=(slot,), errbackArgs=(slot,))
-        d.addErrback(lambda f: _log.failure(
-            "bug answering Levin request {command} from {peer}", f,
-            command=header.command, peer=self.peer))
+        d.addErrback(self._answer_bug, slot)
 
     def _notification_received(self, header: Header, payload: bytes) -> None:
         try:
@@ -394,12 +390,20 @@ class LevinProtocol(Protocol):
             result = Section()
         try:
             payload = self._encode(result)
-        except LetheanError:
+        except LevinError:
             _log.failure("Levin handler for {command} returned an unencodable response",
                          command=slot.command, peer=self.peer)
             self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
             return
         self._reply_ready(slot, self.factory.success_return_code, payload)
+
+    def _answer_bug(self, failure: Failure, slot: _ReplySlot) -> None:
+        # Answering itself broke (say a handler returned a number): the peer
+        # still gets its -1, and the answers queued behind this one go out.
+        _log.failure("bug answering Levin request {command} from {peer}", failure,
+                     command=slot.command, peer=self.peer)
+        if slot.packet is None:
+            self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
 
     def _answer_failed(self, failure: Failure, slot: _ReplySlot) -> None:
         if failure.check(ReturnCodeError):
