@@ -71,3 +71,40 @@ class RunnerTests(SynchronousTestCase):
         result = self.run_runner(self.mktemp())
         self.assertEqual(result.returncode, 2)
         self.assertIn("no such folder", result.stderr)
+
+
+class SmsgCheckerTests(SynchronousTestCase):
+    """The smsg checker compares the message the reference ends up with, not the raw body."""
+
+    SECRET = bytes(range(32))
+    #: A body with unknown keys, another spelling and a payload Go keeps raw.
+    BODY = ('{"id":"m1","extra":{"x":[1]},"TYPE":"ping","from":"a","to":"b",'
+            '"ts":"2026-01-02T03:04:05.12Z","payload": {"sentAt" : 1.0,"sentAt":2},"more":1e400}')
+    #: What the Go reference's Message gives after json.Unmarshal of BODY.
+    GO_MESSAGE = ('{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+                  '"payload":{"sentAt":1.0,"sentAt":2}}')
+
+    def run_case(self, expected):
+        from lethean.conformance import _smsg
+        from lethean.smsg import frame_password, seal
+        case = {"name": "unknown_fields", "shared_secret_hex": self.SECRET.hex(),
+                "password": frame_password(self.SECRET), "expect": "ok",
+                "frame_hex": seal(self.SECRET, self.BODY, timestamp=1).hex(),
+                "mesh_message_json": expected}
+        [(name, check)] = list(_smsg.cases({"decrypt_cases": [case]}))
+        check()
+
+    def test_reencoded_message_compared(self):
+        """The reference's re-encoded message passes."""
+        self.run_case(self.GO_MESSAGE)
+
+    def test_raw_body_is_not_the_message(self):
+        """The raw body (unknown keys and all) is not what the reference produces."""
+        self.assertRaises(AssertionError, self.run_case, self.BODY)
+
+    def test_json_marshal_form_accepted(self):
+        """A generator that used json.Marshal (HTML escaped) is matched too."""
+        self.BODY = self.BODY.replace('"a"', '"<a>"')
+        self.run_case(self.GO_MESSAGE.replace('"a"', '"\\u003ca\\u003e"'))
+        self.run_case(self.GO_MESSAGE.replace('"a"', '"<a>"'))
+        self.assertRaises(AssertionError, self.run_case, self.GO_MESSAGE)
