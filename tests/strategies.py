@@ -72,8 +72,8 @@ levin_scalars = st.one_of(*levin_scalar_by_type.values())
 
 #: Entry names: text, and raw bytes that need not be UTF-8.
 levin_names = st.one_of(
-    st.text(min_size=1, max_size=12),
-    st.binary(min_size=1, max_size=_LEVIN_MAX_NAME_LENGTH).map(
+    st.text(max_size=12),
+    st.binary(max_size=_LEVIN_MAX_NAME_LENGTH).map(
         lambda raw: raw.decode("utf-8", "surrogateescape")),
 )
 
