@@ -7,8 +7,6 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.levin import (
-    MAX_DEPTH,
-    STORAGE_HEADER,
     Array,
     BadSignatureError,
     BadVersionError,
@@ -34,6 +32,7 @@ from lethean.levin import (
     decode_storage,
     encode_storage,
 )
+from lethean.levin._storage import MAX_DEPTH, STORAGE_HEADER
 from tests.strategies import levin_sections
 
 #: Spec levin.md 2.8: arrays, a double and an int8.
