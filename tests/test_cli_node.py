@@ -56,6 +56,7 @@ class ControllerCommandTests(TestCase):
         self.assertEqual([m["name"] for m in node_stats["miners"]], [started])
         self.assertEqual((await self.lethean("miner", "stop", node_id, started))["stopped"], started)
 
+        os.makedirs(self.cli_dir)
         profile = os.path.join(self.cli_dir, "gpu.json")
         with open(profile, "w") as f:
             json.dump({"id": "gpu", "threads": 2}, f)

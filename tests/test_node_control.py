@@ -303,6 +303,13 @@ class BadInputTests(TestCase):
             self.assertEqual((status, document["error"]["kind"]), (code, kind), (path, body))
             self.assertTrue(document["error"]["message"])
 
+    async def test_json_sent_as_a_form_is_read_as_json(self):
+        """curl -d sends JSON as a form: it is read as the JSON it is, never parsed as a form."""
+        status, answer = await self.exchange(
+            b"POST", b"/api/peers/auth", b'{"mode": "allowlist"}',
+            b"Content-Type: application/x-www-form-urlencoded\r\n")
+        self.assertEqual((status, json.loads(answer)), (200, {"auth": "allowlist"}))
+
     async def test_a_body_over_the_limit_is_refused_at_its_headers(self):
         """A declared body over the upload limit: 413 before a byte of it is stored."""
         answer = await raw_exchange(self.endpoint, (

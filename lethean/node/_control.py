@@ -250,7 +250,10 @@ class ControlSite(server.Site):
     noisy = False
 
     def __init__(self, root, status, reactor, token=None):
-        super().__init__(root, timeout=IDLE_TIMEOUT_S, reactor=reactor)
+        # Bodies are JSON or a deploy's file: never parse them as forms
+        # (that would read a whole upload into memory).
+        super().__init__(root, timeout=IDLE_TIMEOUT_S, reactor=reactor,
+                         parsePOSTFormSubmission=False)
         self.status = status
         self.token = token
         self._reactor = reactor

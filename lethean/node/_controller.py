@@ -206,7 +206,7 @@ class Controller:
                       reason="reply to no pending request {}".format(message.reply_to[:64]))
             return
         pending.timer.cancel()
-        _log.debug("{intent} from {peer_id} answers request {request}", intent=message.type,
+        _log.debug("{reply} from {peer_id} answers request {request}", reply=message.type,
                    peer_id=connection.peer_id, request=message.reply_to[:64])
         pending.deferred.callback(message)
 
