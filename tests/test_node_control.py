@@ -17,7 +17,8 @@ from lethean.cli._client import ControlClient, NodeAnswerError, find_node
 from lethean.identity import NodeManager, PrivateKey
 from lethean.node import CONTROL_TOKEN_NAME
 from lethean.node._assembly import assemble_node
-from lethean.node._control import MAX_UPLOAD_BYTES, unix_endpoint
+from lethean.node._control import unix_endpoint
+from lethean.node._control_site import MAX_UPLOAD_BYTES
 from lethean.node._page import render_page
 from lethean.peers import PeerRegistry
 from tests._processes import short_folder

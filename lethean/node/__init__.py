@@ -78,10 +78,12 @@ from lethean.node._status import (
 from lethean.node._control import (
     CONTROL_SOCKET_NAME,
     CONTROL_TOKEN_NAME,
-    ControlBusyError,
     ControlService,
     control_socket_path,
     control_token_path,
+)
+from lethean.node._control_api import (
+    ControlBusyError,
 )
 from lethean.node._miners import (
     MinerError,
