@@ -189,6 +189,14 @@ class StatusTests(TestCase):
         client = await find_node(reactor, folder)
         self.assertEqual(client.node["id"], node.id)
 
+    async def test_the_socket_folder_is_made(self):
+        """A control socket in a folder that does not exist yet: the folder is made, 0700."""
+        path = os.path.join(short_folder(self), "run", "control.sock")
+        node = Node(self, "alpha", control=[unix_endpoint(path)])
+        node.socket = path
+        self.assertEqual((await node.client().get("/api/node"))["id"], node.id)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
+
     async def test_a_second_node_never_takes_a_live_socket(self):
         """A second node for the same folder logs why it has no control API; the first keeps it."""
         first = Node(self, "alpha")

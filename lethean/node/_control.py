@@ -84,6 +84,16 @@ def is_unix_endpoint(description):
     return description.split(":", 1)[0].strip().lower() == "unix"
 
 
+def _unix_path(description):
+    """The socket path of a ``unix:`` endpoint string."""
+    import re
+
+    first = re.split(r"(?<!\\):", description.split(":", 1)[1])[0]
+    if first.startswith("address="):
+        first = first[len("address="):]
+    return re.sub(r"\\(.)", r"\1", first)
+
+
 def _with_unix_defaults(description):
     """A unix endpoint string with mode 0600 and a lock file unless it says otherwise."""
     if ":mode=" not in description:
@@ -149,6 +159,11 @@ class ControlService(service.Service):
         token = None
         if is_unix_endpoint(description):
             description = _with_unix_defaults(description)
+            folder = os.path.dirname(os.path.abspath(_unix_path(description)))
+            try:
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+            except OSError:
+                pass  # listening says what is wrong
         else:
             try:
                 token = load_or_create_token(self.token_path).encode("utf-8")
