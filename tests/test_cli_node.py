@@ -9,8 +9,9 @@ from twisted.trial.unittest import TestCase
 
 from lethean.identity import NodeManager
 from lethean.node._assembly import assemble_node
+from lethean.node._control import unix_endpoint
 from lethean.peers import PeerRegistry
-from tests._processes import run_lethean
+from tests._processes import run_lethean, short_folder
 from tests.test_node_miners import wait_for_lines
 
 MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
@@ -56,7 +57,7 @@ class ControllerCommandTests(TestCase):
         self.assertEqual([m["name"] for m in node_stats["miners"]], [started])
         self.assertEqual((await self.lethean("miner", "stop", node_id, started))["stopped"], started)
 
-        os.makedirs(self.cli_dir)
+        os.makedirs(self.cli_dir, exist_ok=True)
         profile = os.path.join(self.cli_dir, "gpu.json")
         with open(profile, "w") as f:
             json.dump({"id": "gpu", "threads": 2}, f)
@@ -73,3 +74,31 @@ class ControllerCommandTests(TestCase):
         self.assertEqual((status, out), (1, b""))
         self.assertEqual(len(err.decode().strip().splitlines()), 1)
         self.assertIn("miner not found: nope", err.decode())
+
+
+class ThroughNodeCommandTests(ControllerCommandTests):
+    """
+    The same commands with a node (alpha) running for the data folder: each
+    goes through alpha's control API and alpha's link to bravo.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.cli_dir = os.path.join(short_folder(self), "alpha")
+        identity = NodeManager.in_directory(self.cli_dir).load_or_create(name="alpha")
+        self.alpha_id = identity.id
+        registry = PeerRegistry(reactor, os.path.join(self.cli_dir, "peers.json"))
+        options = {"listen": None, "data-dir": self.cli_dir, "peer": [],
+                   "control": [unix_endpoint(os.path.join(self.cli_dir, "control.sock"))]}
+        self.alpha = assemble_node(reactor, identity, registry, options)
+        self.alpha.startService()
+        self.addCleanup(self.alpha.stopService)
+
+    async def test_miner_logs_and_deploy(self):
+        """As above, all over alpha's one link: bravo knows alpha and nobody else."""
+        await super().test_miner_logs_and_deploy()
+        transport = self.node.getServiceNamed("transport")
+        self.assertEqual([c.peer_id for c in transport.connections()], [self.alpha_id])
+        self.assertEqual([p.id for p in self.app.controller.registry.list_peers()],
+                         [self.alpha_id])
+        self.assertFalse(os.path.exists(os.path.join(self.folder, "xdg-data")))
