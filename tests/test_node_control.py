@@ -292,6 +292,8 @@ class BadInputTests(TestCase):
             (b"POST", b"/api/ping", b'{"target": 7}', 400, "invalid_request"),
             (b"POST", b"/api/ping", b'{"target": "x:1", "timeout": -1}', 400,
              "invalid_request"),
+            (b"POST", b"/api/ping", b'{"target": "x:1", "timeout": 1e308}', 400,
+             "invalid_request"),
             (b"POST", b"/api/logs", b'{"target": "x:1", "miner": "m", "lines": "many"}', 400,
              "invalid_request"),
             (b"POST", b"/api/stats", b"\xff\xfe", 400, "invalid_request"),

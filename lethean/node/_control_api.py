@@ -14,10 +14,13 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from lethean.errors import LetheanError, describe
+from lethean._gojson import loads_strict
+from lethean.errors import LetheanError, MalformedError, describe
+from lethean.node._controller import UnknownPeerError
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
 from lethean.node._operations import InvalidRequestError, check_deploy
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
+from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
 __all__ = ["build_tree", "ControlBusyError", "MAX_JSON_BODY_BYTES", "MAX_CONCURRENT_DEPLOYS"]
 
@@ -36,10 +39,7 @@ class ControlBusyError(LetheanError):
 
 
 def _status_of(error):
-    from lethean.errors import MalformedError
-    from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
-    from lethean.node._controller import UnknownPeerError
-
+    """The HTTP status of an operation's error."""
     if (isinstance(error, (InvalidRequestError, InvalidPeerError, MalformedError))
             or error.exit_code == 2):
         return 400
@@ -91,8 +91,6 @@ class _NotFound(resource.Resource):
 
 def _json_body(request):
     """The request's JSON object (empty for no body); InvalidRequestError otherwise."""
-    from lethean._gojson import loads_strict
-
     content = request.content
     content.seek(0, io.SEEK_END)
     size = content.tell()

@@ -28,6 +28,8 @@ __all__ = [
 
 #: Seconds allowed for dialling a target and the mesh handshake.
 CONNECT_TIMEOUT_S = 20.0
+#: The longest a caller may ask to wait for that.
+MAX_CONNECT_TIMEOUT_S = 3600.0
 
 #: What ``deploy`` accepts as ``kind``.
 DEPLOY_KINDS = ("bundle", "profile", "miner")
@@ -155,8 +157,9 @@ class NodeOperations:
     async def _connect(self, target, timeout_s):
         if not isinstance(target, str) or not target:
             raise InvalidRequestError("give a target: a node id or HOST:PORT")
-        if timeout_s is None or not timeout_s > 0:
-            raise InvalidRequestError("the timeout must be a positive number of seconds")
+        if timeout_s is None or not 0 < timeout_s <= MAX_CONNECT_TIMEOUT_S:
+            raise InvalidRequestError("the timeout must be between 0 and {:g} seconds".format(
+                MAX_CONNECT_TIMEOUT_S))
         if ":" in target:
             if self._is_own_address(target):
                 raise TargetError("{} is this node itself".format(target))
