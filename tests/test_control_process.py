@@ -10,15 +10,18 @@ import re
 import shutil
 import tempfile
 
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
+from lethean.cli._client import find_node
 from lethean.identity import PrivateKey
 from tests._processes import run_lethean, short_folder, start_twistd_node
 
 #: Each test, twistd start-ups included, must finish within this.
-DEADLINE_S = 120
+DEADLINE_S = 180
+#: Seconds between two looks at a node's status while its links come up.
+POLL_S = 0.1
 
 _UP = r"node ([0-9a-f]{32}) \((\w+), \w+\) is up: mesh on ws://127\.0\.0\.1:(\d+)/ws"
 
@@ -49,6 +52,15 @@ class TwistdNode:
         node.address = "127.0.0.1:" + up.group(3)
         return node
 
+    async def linked(self, count):
+        """Wait until the node's status shows ``count`` peers; the status."""
+        client = await find_node(reactor, self.data_dir)
+        while True:
+            status = await client.get("/api/status")
+            if len(status["peers"]) >= count:
+                return status
+            await task.deferLater(reactor, POLL_S)
+
     async def stop(self):
         self.process.signalProcess("TERM")
         return await self.output.ended
@@ -69,17 +81,9 @@ class CommandsThroughNodeTests(TestCase):
         self.home = short_folder(self)
         bravo = await TwistdNode.start(self, self.home, "bravo")
         alpha = await TwistdNode.start(self, self.home, "alpha", "--peer", bravo.address)
-        await alpha.output.wait_for(r"connections_opened|is up")
-
+        await alpha.linked(1)
         out, _ = await self.lethean("status", "--data-dir", alpha.data_dir, "--json")
         status = json.loads(out)
-        for _ in range(50):
-            if status["peers"]:
-                break
-            out, _ = await self.lethean("ping", bravo.address, "--data-dir", alpha.data_dir,
-                                        "--json")
-            status = json.loads((await self.lethean("status", "--data-dir", alpha.data_dir,
-                                                    "--json"))[0])
         self.assertEqual([(p["id"], p["name"], p["direction"]) for p in status["peers"]],
                          [(bravo.id, "bravo", "outbound")])
 
@@ -152,11 +156,7 @@ class StatusPageTests(TestCase):
         with open(os.path.join(alpha.data_dir, "control.token")) as f:
             token = f.read().strip()
 
-        for _ in range(100):
-            out, _, _ = await run_lethean(home, "status", "--data-dir", alpha.data_dir, "--json")
-            if len(json.loads(out)["peers"]) == 2:
-                break
-            await run_lethean(home, "stats", "--all", "--data-dir", alpha.data_dir)
+        await alpha.linked(2)
         profile = tempfile.mkdtemp(prefix="lethean-chromium-")
         self.addCleanup(shutil.rmtree, profile, True)
         out, err, code = await getProcessOutputAndValue(
