@@ -221,6 +221,11 @@ async def _deploy(reactor, args):
     return await node_operations(reactor, args, work)
 
 
+#: What every remote command's --help says about the way it goes.
+_ROUTING = ("When a node runs for --data-dir (its control.sock answers), the request goes "
+            "through that node; otherwise the command dials with an identity of its own.")
+
+
 def _runner(command):
     return lambda args: run_in_reactor(command, args)
 
@@ -230,7 +235,7 @@ def register(subparsers):
 
     def command(name, function, help_text, target=True):
         sub = subparsers.add_parser(name, help=help_text, description=help_text + (
-            ". TARGET is a registered node id or HOST:PORT."))
+            ". TARGET is a node id or HOST:PORT. " + _ROUTING))
         if target:
             sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
         add_data_dir_option(sub)
@@ -256,7 +261,7 @@ def register(subparsers):
     actions = miner.add_subparsers(dest="miner_command", metavar="ACTION", required=True)
     for action, help_text in (("start", "start a miner"), ("stop", "stop a miner")):
         sub = actions.add_parser(action, help=help_text, description=help_text +
-                                 ". TARGET is a registered node id or HOST:PORT.")
+                                 ". TARGET is a node id or HOST:PORT. " + _ROUTING)
         sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
         if action == "start":
             sub.add_argument("miner_type", metavar="TYPE", help="miner type, e.g. xmrig")
