@@ -16,7 +16,11 @@ Figures, one JSON line each per fleet size N (``--workers``, repeatable):
 * ``fleet_link``: ``seconds`` for the controller to dial every worker
   (TCP, WebSocket upgrade, mesh handshake, first sealed frame) with at most
   ``--concurrency`` dials in flight, and ``links_per_s``.  ``failed``
-  counts dials that did not succeed.
+  counts dials that did not succeed.  Here and below ``cpu_seconds`` is the
+  CPU time the controller process spent in the phase and
+  ``workers_cpu_seconds`` that of all worker processes together: with few
+  cores, the wall time is their sum divided by the cores, not the
+  controller's alone.
 * ``fleet_gather``: ``seconds`` for ``Controller.get_all_stats()`` to ask
   every linked worker for its stats in parallel and collect the answers
   (median of ``--gathers`` rounds per run; ``worst_seconds`` is the slowest
@@ -299,16 +303,38 @@ class _Profiler:
                 self._workers, name)))
 
 
+def _cpu_seconds(pid):
+    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _Stopwatch:
-    """Wall and CPU seconds of this process (the controller) over a phase."""
+    """
+    Wall seconds of a phase, and the CPU seconds the controller (this
+    process) and the worker processes spent in it.
+    """
+
+    def __init__(self, fleet):
+        self._fleet = fleet
+
+    def _workers_cpu(self):
+        return sum(_cpu_seconds(p.transport.pid) for p in self._fleet.processes
+                   if p.transport is not None and p.transport.pid)
 
     def __enter__(self):
+        self._workers = self._workers_cpu()
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc_info):
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
+        self.workers_cpu = self._workers_cpu() - self._workers
 
 
 def _register(registry, workers):
@@ -329,7 +355,7 @@ async def _link_all(reactor, controller, workers, concurrency):
     return len(workers) - len(failures)
 
 
-async def _cli_gather(reactor, workers, profiler):
+async def _cli_gather(reactor, fleet, workers, profiler):
     """``lethean stats --all --json``, through the CLI's functions, in this process."""
     from lethean.cli import _node as cli_node
     from lethean.cli._peers import peers_path
@@ -342,7 +368,7 @@ async def _cli_gather(reactor, workers, profiler):
     args = argparse.Namespace(data_dir=data_dir, all=True, json=True, target=None,
                               timeout=cli_node.CONNECT_TIMEOUT_S)
     output, errors = io.StringIO(), io.StringIO()
-    with _Stopwatch() as watch, profiler.phase("cli"), contextlib.redirect_stdout(output), \
+    with _Stopwatch(fleet) as watch, profiler.phase("cli"), contextlib.redirect_stdout(output), \
             contextlib.redirect_stderr(errors):
         status = await cli_node._stats(reactor, args)
     unreachable = errors.getvalue().splitlines()
@@ -377,14 +403,14 @@ async def _run_one(reactor, args):
     transport.startService()
 
     load_1m = os.getloadavg()[0]
-    with _Stopwatch() as link, profiler.phase("link"):
+    with _Stopwatch(fleet) as link, profiler.phase("link"):
         linked = await _link_all(reactor, controller, workers, args.concurrency)
     gc.collect()
     rss_linked = _rss_bytes()
 
     gathers, answered = [], []
     for _ in range(args.gathers):
-        with _Stopwatch() as gather, profiler.phase("gather"):
+        with _Stopwatch(fleet) as gather, profiler.phase("gather"):
             stats = await controller.get_all_stats()
         gathers.append(gather)
         answered.append(len(stats))
@@ -395,7 +421,7 @@ async def _run_one(reactor, args):
     await transport.stopService()
     await registry.close()
 
-    cli, cli_answered = await _cli_gather(reactor, workers, profiler)
+    cli, cli_answered = await _cli_gather(reactor, fleet, workers, profiler)
     await fleet.stop()
     profiler.save()
 
@@ -403,12 +429,15 @@ async def _run_one(reactor, args):
     emit({"name": "fleet_run", "workers": n, "processes": len(fleet.processes),
           "concurrency": args.concurrency, "load_1m": load_1m, "linked": linked,
           "link_seconds": link.wall, "link_cpu_seconds": link.cpu,
+          "link_workers_cpu_seconds": link.workers_cpu,
           "gather_seconds": [g.wall for g in gathers],
-          "gather_cpu_seconds": [g.cpu for g in gathers], "answered": answered,
+          "gather_cpu_seconds": [g.cpu for g in gathers],
+          "gather_workers_cpu_seconds": [g.workers_cpu for g in gathers], "answered": answered,
           "rss_start": rss_start, "registry_bytes_per_peer": (rss_registered - rss_start) / n,
           "rss_bytes_per_link": (rss_linked - rss_start) / per,
           "rss_bytes_per_link_after_gather": (rss_gathered - rss_start) / per,
-          "cli_seconds": cli.wall, "cli_cpu_seconds": cli.cpu, "cli_answered": cli_answered})
+          "cli_seconds": cli.wall, "cli_cpu_seconds": cli.cpu,
+          "cli_workers_cpu_seconds": cli.workers_cpu, "cli_answered": cli_answered})
 
 
 def run_one(args):
@@ -471,11 +500,14 @@ def _report(workers, runs):
           "linked": linked, "failed": workers - linked,
           "seconds": round(link, 3), "links_per_s": round(workers / link, 1),
           "cpu_seconds": round(_median(runs, "link_cpu_seconds"), 3),
+          "workers_cpu_seconds": round(_median(runs, "link_workers_cpu_seconds"), 3),
           "runs_seconds": [round(run["link_seconds"], 3) for run in runs]})
     emit({"name": "fleet_gather", **common, "seconds": round(gather, 3),
           "worst_seconds": round(max(middle["gather_seconds"]), 3),
           "cpu_seconds": round(statistics.median(
               statistics.median(run["gather_cpu_seconds"]) for run in runs), 3),
+          "workers_cpu_seconds": round(statistics.median(
+              statistics.median(run["gather_workers_cpu_seconds"]) for run in runs), 3),
           "answered": min(min(run["answered"]) for run in runs),
           "aim_s": GATHER_AIM_S, "aim_ratio": round(gather / GATHER_AIM_S, 3),
           "runs_seconds": [round(g, 3) for g in gathers]})
@@ -485,6 +517,7 @@ def _report(workers, runs):
           "aim_bytes": MEMORY_AIM_BYTES, "aim_ratio": round(per_link / MEMORY_AIM_BYTES, 3)})
     emit({"name": "fleet_cli_gather", **common, "seconds": round(_median(runs, "cli_seconds"), 3),
           "cpu_seconds": round(_median(runs, "cli_cpu_seconds"), 3),
+          "workers_cpu_seconds": round(_median(runs, "cli_workers_cpu_seconds"), 3),
           "answered": min(run["cli_answered"] for run in runs),
           "runs_seconds": [round(run["cli_seconds"], 3) for run in runs]})
 
