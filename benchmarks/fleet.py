@@ -47,6 +47,7 @@ statistics of the controller's phases.
 """
 
 import argparse
+import atexit
 import contextlib
 import cProfile
 import gc
@@ -54,6 +55,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -107,6 +109,13 @@ def _die_with_parent():
         pass
 
 
+def _scratch(prefix):
+    """A temporary folder removed when this process exits."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def _identity(reactor, name, role):
     from lethean.identity import LocalIdentity, PrivateKey
     from lethean.smsg import Timestamp
@@ -149,7 +158,7 @@ async def _serve(reactor, count, base):
     from lethean.node._miners import ProcessMinerManager
     from lethean.peers import PeerRegistry
 
-    tmp = tempfile.mkdtemp(prefix="lethean-fleet-")
+    tmp = _scratch("lethean-fleet-")
     nodes = []
     for i in range(count):
         name = "worker-{}".format(base + i)
@@ -361,7 +370,7 @@ async def _cli_gather(reactor, fleet, workers, profiler):
     from lethean.cli._peers import peers_path
     from lethean.peers import PeerRegistry
 
-    data_dir = tempfile.mkdtemp(prefix="lethean-fleet-cli-")
+    data_dir = _scratch("lethean-fleet-cli-")
     registry = PeerRegistry(reactor, peers_path(data_dir))
     _register(registry, workers)
     await registry.close()
@@ -390,7 +399,7 @@ async def _run_one(reactor, args):
 
     gc.collect()
     rss_start = _rss_bytes()
-    data_dir = tempfile.mkdtemp(prefix="lethean-fleet-controller-")
+    data_dir = _scratch("lethean-fleet-controller-")
     registry = PeerRegistry(reactor, os.path.join(data_dir, "peers.json"))
     _register(registry, workers)
     gc.collect()
