@@ -1,16 +1,22 @@
 """The controller commands of ``lethean`` against a real node on loopback."""
 
+import argparse
+import contextlib
+import io
 import json
 import os
 import sys
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
-from lethean.identity import NodeManager
+from lethean.cli import _node as cli_node
+from lethean.identity import NodeManager, PrivateKey
 from lethean.node._assembly import assemble_node
 from lethean.node._control import unix_endpoint
-from lethean.peers import PeerRegistry
+from lethean.peers import Peer, PeerRegistry
 from tests._processes import run_lethean, short_folder
 from tests.test_node_miners import wait_for_lines
 
@@ -102,3 +108,67 @@ class ThroughNodeCommandTests(ControllerCommandTests):
         self.assertEqual([p.id for p in self.app.controller.registry.list_peers()],
                          [self.alpha_id])
         self.assertFalse(os.path.exists(os.path.join(self.folder, "xdg-data")))
+
+
+class _Hole(Protocol):
+    """Accepts a connection and never answers; tells its factory it was dialled."""
+
+    def connectionMade(self):
+        self.factory.dialled.append(self)
+        waiting, self.factory.waiting = self.factory.waiting, []
+        for d in waiting:
+            d.callback(self)
+
+
+class _BlackHole(Factory):
+    protocol = _Hole
+
+    def __init__(self):
+        self.dialled = []
+        self.waiting = []
+
+    def when_dialled(self):
+        if self.dialled:
+            return defer.succeed(self.dialled[0])
+        d = defer.Deferred()
+        self.waiting.append(d)
+        return d
+
+
+class StatsAllTests(TestCase):
+    """``lethean stats --all`` through the CLI's own functions, in this process."""
+
+    timeout = 30
+
+    async def test_silent_peers_are_dialled_at_once(self):
+        """A peer that never answers holds up no other: every peer is dialled at once."""
+        data_dir = os.path.abspath(self.mktemp())
+        # No node runs for data_dir: the command uses its own registry.
+        self.patch(os, "environ", dict(os.environ, XDG_DATA_HOME=os.path.abspath(self.mktemp())))
+        registry = PeerRegistry(reactor, os.path.join(cli_node.cli_folder(), "peers.json"))
+        holes = []
+        for name in ("silent-1", "silent-2"):
+            hole = _BlackHole()
+            port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(hole)
+            self.addCleanup(port.stopListening)
+            key = PrivateKey.generate()
+            registry.add_peer(Peer(id=key.node_id, name=name, public_key=key.public_key_b64,
+                                   address="127.0.0.1:{}".format(port.getHost().port)))
+            holes.append(hole)
+        await registry.close()
+        args = argparse.Namespace(data_dir=data_dir, control=None, all=True, json=True,
+                                  target=None, timeout=600.0)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            running = defer.Deferred.fromCoroutine(cli_node._stats(reactor, args))
+            connections = await defer.gatherResults([hole.when_dialled() for hole in holes])
+            # Nobody was given up on before the last peer was dialled.
+            given_up_before = err.getvalue()
+            for connection in connections:
+                connection.transport.abortConnection()
+            status = await running
+        self.assertEqual(given_up_before, "")
+        self.assertEqual((status, json.loads(out.getvalue())), (0, {}))
+        unreachable = err.getvalue().splitlines()
+        self.assertEqual(len(unreachable), 2, unreachable)
+        self.assertTrue(all(line.startswith("lethean: cannot reach") for line in unreachable))
