@@ -71,7 +71,7 @@ def ueps_benchmarks():
 
 def levin_header_benchmarks():
     """gobench's header: a 262-byte handshake invoke, flags and return code 0."""
-    header = levin.Header(262, True, levin.COMMAND_HANDSHAKE, 0, 0)
+    header = levin.Header(262, True, levin.Command.HANDSHAKE, 0, 0)
     data = levin.encode_header(header)
     if levin.decode_header(data) != header:
         raise AssertionError("Levin header round trip changed the header")

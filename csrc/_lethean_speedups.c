@@ -912,8 +912,8 @@ done:
  * ``value`` slot) and Section (slots ``_entries`` and ``_hash``); values
  * are made and read through those slots, as the Python reader's trusted
  * construction does.  Tags 1..9 and 11 are numbers and Bool, 10 String,
- * 12 Section.  Arrays, empty or over-long names, unknown tags, limits,
- * truncation: the functions return None and Python takes over.
+ * 12 Section.  Arrays, over-long names, unknown tags, limits, truncation:
+ * the functions return None and Python takes over.
  */
 
 #define LEVIN_TAGS 13
@@ -1077,8 +1077,8 @@ static int lv_read_section(lv_reader *r, long depth, PyObject **out)
         if (--r->items_left < 0 || r->pos >= r->size)
             goto give_up;
         length = r->p[r->pos++];
-        if (length == 0 || length >= r->size - r->pos)
-            goto give_up; /* empty name, or no room for the name and its tag */
+        if (length >= r->size - r->pos)
+            goto give_up; /* no room for the name and its tag */
         name = PyUnicode_DecodeUTF8((const char *)r->p + r->pos, (Py_ssize_t)length, "surrogateescape");
         if (name == NULL)
             goto error;
@@ -1313,7 +1313,7 @@ static int lv_write_section(lv_writer *w, PyObject *section, long depth, long ma
             e->name = PyBytes_AS_STRING(e->encoded);
             e->length = PyBytes_GET_SIZE(e->encoded);
         }
-        if (e->length == 0 || e->length > 255)
+        if (e->length > 255)
             goto done;
     }
     qsort(sorted, (size_t)n, sizeof *sorted, lv_compare);
