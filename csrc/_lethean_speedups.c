@@ -491,12 +491,41 @@ done:
 /* ------------------------------------------------------------------ */
 /* HMAC-SHA256                                                         */
 
+/* The inner hash of HMAC-SHA256 started with ``key``; ``pad`` keeps the key block. */
+static void hmac_begin(sha256_ctx *inner, uint8_t pad[64], const uint8_t *key, size_t length)
+{
+    memset(pad, 0, 64);
+    if (length > 64) {
+        sha256_ctx k;
+        sha256_init(&k);
+        sha256_update(&k, key, length);
+        sha256_final(&k, pad);
+    } else {
+        memcpy(pad, key, length);
+    }
+    for (int i = 0; i < 64; i++)
+        pad[i] ^= 0x36;
+    sha256_init(inner);
+    sha256_update(inner, pad, 64);
+}
+
+static void hmac_end(sha256_ctx *inner, uint8_t pad[64], uint8_t mac[32])
+{
+    sha256_ctx outer;
+    sha256_final(inner, mac);
+    for (int i = 0; i < 64; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    sha256_init(&outer);
+    sha256_update(&outer, pad, 64);
+    sha256_update(&outer, mac, 32);
+    sha256_final(&outer, mac);
+}
+
 static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer key, chunk;
-    uint8_t pad[64], digest[32];
-    sha256_ctx inner, outer;
-    Py_ssize_t i;
+    uint8_t pad[64], mac[32];
+    sha256_ctx inner;
 
     if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "hmac_sha256() needs a key");
@@ -504,22 +533,9 @@ static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssiz
     }
     if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0)
         return NULL;
-    memset(pad, 0, sizeof pad);
-    if (key.len > 64) {
-        sha256_ctx k;
-        sha256_init(&k);
-        sha256_update(&k, key.buf, (size_t)key.len);
-        sha256_final(&k, pad);
-    } else {
-        memcpy(pad, key.buf, (size_t)key.len);
-    }
+    hmac_begin(&inner, pad, key.buf, (size_t)key.len);
     PyBuffer_Release(&key);
-
-    for (i = 0; i < 64; i++)
-        pad[i] ^= 0x36;
-    sha256_init(&inner);
-    sha256_update(&inner, pad, 64);
-    for (i = 1; i < nargs; i++) {
+    for (Py_ssize_t i = 1; i < nargs; i++) {
         if (PyObject_GetBuffer(args[i], &chunk, PyBUF_SIMPLE) < 0)
             return NULL;
         if (chunk.len >= RELEASE_GIL_BYTES) {
@@ -531,15 +547,8 @@ static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssiz
         }
         PyBuffer_Release(&chunk);
     }
-    sha256_final(&inner, digest);
-
-    for (i = 0; i < 64; i++)
-        pad[i] ^= 0x36 ^ 0x5c;
-    sha256_init(&outer);
-    sha256_update(&outer, pad, 64);
-    sha256_update(&outer, digest, 32);
-    sha256_final(&outer, digest);
-    return PyBytes_FromStringAndSize((const char *)digest, 32);
+    hmac_end(&inner, pad, mac);
+    return PyBytes_FromStringAndSize((const char *)mac, 32);
 }
 
 /* ------------------------------------------------------------------ */
