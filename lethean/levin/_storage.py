@@ -169,14 +169,8 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
     and ``limit_exceeded``.
     """
     data = bytes(data)
-    if len(data) < len(STORAGE_HEADER):
-        raise LevinTruncatedError("truncated storage header: {} of {} bytes".format(
-            len(data), len(STORAGE_HEADER)))
-    signature_a, signature_b, version = struct.unpack_from("<IIB", data)
-    if signature_a != STORAGE_SIGNATURE_A or signature_b != STORAGE_SIGNATURE_B:
-        raise BadSignatureError("bad storage signature {}".format(data[:8].hex()))
-    if version != STORAGE_VERSION:
-        raise BadVersionError("unsupported storage version {}".format(version))
+    if data[:len(STORAGE_HEADER)] != STORAGE_HEADER:
+        _check_header(data)  # raises: the header is one fixed string
     section = _decode_common(data, len(STORAGE_HEADER), max_depth, max_items)
     if section is not None:
         return section
@@ -186,6 +180,17 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
     except RecursionError:
         # Only reachable with a max_depth far above the default.
         raise LevinLimitError("nesting too deep for this Python") from None
+
+
+def _check_header(data):
+    if len(data) < len(STORAGE_HEADER):
+        raise LevinTruncatedError("truncated storage header: {} of {} bytes".format(
+            len(data), len(STORAGE_HEADER)))
+    signature_a, signature_b, version = struct.unpack_from("<IIB", data)
+    if signature_a != STORAGE_SIGNATURE_A or signature_b != STORAGE_SIGNATURE_B:
+        raise BadSignatureError("bad storage signature {}".format(data[:8].hex()))
+    if version != STORAGE_VERSION:
+        raise BadVersionError("unsupported storage version {}".format(version))
 
 
 def _truncated(need, offset, size):
