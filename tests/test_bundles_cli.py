@@ -53,7 +53,7 @@ class BundleCommandTests(SynchronousTestCase):
         return status, out.getvalue()
 
     def run_json(self, *argv):
-        status, out = self.run_command(*argv)
+        status, out = self.run_command(*argv, "--json")
         self.assertEqual(status, 0)
         return json.loads(out)
 

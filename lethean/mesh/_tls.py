@@ -25,6 +25,8 @@ __all__ = [
     "TLS12_CIPHERS",
     "server_tls_options",
     "client_tls_options",
+    "tls_verify_setting",
+    "parse_fingerprint",
     "wrap_server_factory",
     "wrap_client_factory",
 ]
@@ -65,6 +67,40 @@ def server_tls_options(cert_path, key_path):
         )
     except Exception as e:
         raise TLSConfigError("{} / {}: {}".format(cert_path, key_path, e)) from None
+
+
+#: The prefix of a pinned certificate fingerprint in ``tls_verify``.
+FINGERPRINT_PREFIX = "sha256:"
+
+
+def parse_fingerprint(text):
+    """
+    The SHA-256 fingerprint in ``text`` (64 hex digits, colons and case
+    free, an optional ``sha256:`` prefix) as lowercase hex; TLSConfigError
+    otherwise.
+    """
+    digits = text.strip().lower()
+    if digits.startswith(FINGERPRINT_PREFIX):
+        digits = digits[len(FINGERPRINT_PREFIX):]
+    digits = digits.replace(":", "")
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise TLSConfigError("{!r} is not a SHA-256 fingerprint (64 hex digits, e.g. as "
+                             "'openssl x509 -noout -fingerprint -sha256' prints it)".format(text[:100]))
+    return digits
+
+
+def tls_verify_setting(ca_file=None, fingerprint=None):
+    """
+    The ``TransportConfig.tls_verify`` for ``--tls-ca FILE`` and
+    ``--tls-fingerprint SHA256``: the system's CAs without either.
+    """
+    if ca_file and fingerprint:
+        raise TLSConfigError("give --tls-ca or --tls-fingerprint, not both")
+    if fingerprint:
+        return FINGERPRINT_PREFIX + parse_fingerprint(fingerprint)
+    if ca_file:
+        return ca_file
+    return "system"
 
 
 def client_tls_options(hostname, verify="system"):
