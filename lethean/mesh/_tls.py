@@ -8,13 +8,20 @@ OpenSSL's), no client certificates.  OpenSSL's default key-exchange groups
 already start with X25519 then P-256, as the reference's list does.
 
 The client side does better than the reference (weakness 12): whether to
-dial ``wss`` is a per-peer choice, not "only if I have a certificate", and
-verification can follow the system roots, be pinned to one certificate, or
-be turned off (for self-signed nodes, where the handshake's key pinning is
-the real authentication).
+dial ``wss`` is a per-peer choice (a ``wss://`` target), not "only if I have
+a certificate", and verification follows the system roots, the
+certificates of a file (``--tls-ca``: a self-signed node's own certificate
+or a private CA, host names checked), or one certificate's SHA-256
+fingerprint (``--tls-fingerprint``), or is turned off (``none``, where the
+handshake's key pinning is the only authentication).
 """
 
+import hmac
+
 from twisted.internet import ssl
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from zope.interface import implementer
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 
@@ -108,15 +115,70 @@ def client_tls_options(hostname, verify="system"):
     Client TLS options for dialling ``hostname``.
 
     ``verify`` is ``"system"`` (system roots and host name, as the
-    reference), ``"none"`` (encrypt only), or the path of a PEM certificate
-    the peer must present exactly (pinning, e.g. a self-signed node).
+    reference), ``"none"`` (encrypt only), ``"sha256:HEX"`` (the peer's
+    certificate must have this fingerprint; names and signers are not
+    checked), or the path of a PEM file of certificates to trust as roots
+    (a self-signed node's own certificate, or a private CA), the host name
+    checked against them.
     """
     if verify == "system":
         return ssl.optionsForClientTLS(hostname)
     if verify == "none":
         return ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
-    pinned = ssl.Certificate.loadPEM(_read(verify, "pinned certificate"))
-    return ssl.optionsForClientTLS(hostname, trustRoot=pinned)
+    if verify.startswith(FINGERPRINT_PREFIX):
+        return _PinnedFingerprint(hostname, parse_fingerprint(verify))
+    return ssl.optionsForClientTLS(hostname, trustRoot=_trust_root(verify))
+
+
+def _trust_root(path):
+    """The certificates of a PEM file, as a trust root; TLSConfigError if there are none."""
+    import re
+
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
+                        _read(path, "CA file"), re.S)
+    try:
+        certificates = [ssl.Certificate.loadPEM(block) for block in blocks]
+    except Exception as e:
+        raise TLSConfigError("{} holds a certificate that cannot be read: {}".format(
+            path, e)) from None
+    if not certificates:
+        raise TLSConfigError("{} holds no PEM certificate".format(path))
+    return ssl.trustRootFromCertificates(certificates)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _PinnedFingerprint:
+    """
+    TLS client connections that accept exactly the certificate with one
+    SHA-256 fingerprint (a peer without a CA), whatever signed it.
+    """
+
+    def __init__(self, hostname, fingerprint):
+        from OpenSSL import SSL
+
+        self.hostname = hostname
+        self.fingerprint = fingerprint
+        options = ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
+        self._context = options.getContext()
+        self._context.set_verify(SSL.VERIFY_PEER, self._verify)
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        if depth > 0:
+            return True  # only the peer's own certificate is pinned
+        from cryptography.hazmat.primitives import hashes
+
+        digest = certificate.to_cryptography().fingerprint(hashes.SHA256()).hex()
+        return hmac.compare_digest(digest, self.fingerprint)
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        from OpenSSL import SSL
+
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tlsProtocol)
+        if not isIPAddress(self.hostname) and not isIPv6Address(self.hostname):
+            connection.set_tlsext_host_name(self.hostname.encode("idna"))
+        connection.set_connect_state()
+        return connection
 
 
 def wrap_server_factory(factory, cert_path, key_path):
