@@ -19,6 +19,7 @@ from lethean.errors import LetheanError, MalformedError
 from lethean.node._controller import UnknownPeerError
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
 from lethean.node._operations import InvalidRequestError, check_deploy, error_json
+from lethean.node._targets import UnknownTargetError
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
@@ -43,7 +44,7 @@ def _status_of(error):
     if (isinstance(error, (InvalidRequestError, InvalidPeerError, MalformedError))
             or error.exit_code == 2):
         return 400
-    if isinstance(error, (PeerNotFoundError, UnknownPeerError)):
+    if isinstance(error, (PeerNotFoundError, UnknownPeerError, UnknownTargetError)):
         return 404
     if isinstance(error, PeerExistsError):
         return 409

@@ -61,6 +61,10 @@ class InvalidRequestError(LetheanError):
     kind = "invalid_request"
     exit_code = 2
 
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
 
 def error_json(error, peer=None):
     """

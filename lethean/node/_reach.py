@@ -131,8 +131,8 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
     if isinstance(exc, (defer.TimeoutError, net_error.TimeoutError, HandshakeTimeoutError,
                         TimeoutError)):
         hint = "check the address and any firewall, or allow more time with --timeout"
-        if scheme == "wss" and isinstance(exc, HandshakeTimeoutError):
-            hint = "is it a TLS node? if not, dial ws://{}".format(address)
+        if scheme == "wss":
+            hint = "if it serves no TLS, dial ws://{}; otherwise {}".format(address, hint)
         return NoAnswerError("{} did not answer within {:g} s: {}".format(
             label, timeout_s, hint), peer, reason)
     if isinstance(exc, HandshakeRejectedError):
