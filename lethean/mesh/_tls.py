@@ -91,8 +91,9 @@ def parse_fingerprint(text):
         digits = digits[len(FINGERPRINT_PREFIX):]
     digits = digits.replace(":", "")
     if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
-        raise TLSConfigError("{!r} is not a SHA-256 fingerprint (64 hex digits, e.g. as "
-                             "'openssl x509 -noout -fingerprint -sha256' prints it)".format(text[:100]))
+        raise TLSConfigError(
+            "{!r} is not a SHA-256 fingerprint (64 hex digits, e.g. as 'openssl x509 -noout "
+            "-fingerprint -sha256' prints it)".format(text[:100]))
     return digits
 
 

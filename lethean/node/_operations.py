@@ -311,7 +311,7 @@ class NodeOperations:
         return peer_label(connection.peer_id, name, address), peer
 
     def _result(self, connection, **fields):
-        """An answer about ``connection``'s peer: its id, ``peer`` (id, name, address), ``fields``."""
+        """An answer about ``connection``'s peer: its id, ``peer`` (id, name, address), fields."""
         _, peer = self._described(connection)
         result = {"peerId": peer["id"], "peer": peer}
         result.update(fields)
@@ -448,8 +448,9 @@ class NodeOperations:
         bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
                                  miner_file_name, password)
         total = len(bundle.data)
-        ack = await self._ask(connection, target, "install the " + kind, self.controller.deploy_bundle(
-            connection.peer_id, bundle, progress=progress))
+        ack = await self._ask(connection, target, "install the " + kind,
+                              self.controller.deploy_bundle(connection.peer_id, bundle,
+                                                            progress=progress))
         return self._result(connection, name=ack.name or bundle.name, success=ack.success,
                             bytes=total)
 

@@ -67,14 +67,16 @@ _TEXTS = [
     (r"miner start failed: (.*)", "the miner did not start: {0}"),
     (r"node: miner manager not configured",
      "it runs no miners (a controller-only node, or a worker without miners)"),
-    (r"(?:Worker\.handleDeploy: )?failed to extract (?:profile|miner) bundle: .*(?:decrypt|password|authentic).*",
+    (r"(?:Worker\.handleDeploy: )?failed to extract (?:profile|miner) bundle: "
+     r".*(?:decrypt|password|authentic).*",
      "it cannot open the bundle: a bundle must be encrypted for that peer's link; build one "
      "with 'lethean bundle create ... --for {target}', or deploy the profile or miner itself "
      "with --kind profile or --kind miner"),
     (r"(?:Worker\.handleDeploy: )?unknown bundle type: (.*)",
      "it does not know the bundle type {0!r}"),
     (r"Worker\.handleDeploy: profile manager not configured", "it keeps no profiles"),
-    (r"unknown message type.*", "it does not serve that request (an older or another kind of node)"),
+    (r"unknown message type.*",
+     "it does not serve that request (an older or another kind of node)"),
 ]
 _COMPILED = [(re.compile(pattern, re.S), words) for pattern, words in _TEXTS]
 _GO_PREFIX = re.compile(r"^(?:Worker|Controller|node)\.?[A-Za-z]*: ")

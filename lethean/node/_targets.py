@@ -32,13 +32,14 @@ __all__ = [
 #: The shortest id prefix accepted as a target.
 MIN_PREFIX_DIGITS = 4
 #: How help texts and messages list the forms.
-TARGET_FORMS = "a node id (or 4+ of its first hex digits), a peer name, HOST:PORT, or ws[s]://HOST:PORT"
+TARGET_FORMS = ("a node id (or 4+ of its first hex digits), a peer name, HOST:PORT, or "
+                "ws[s]://HOST:PORT")
 #: The mesh's WebSocket path: the only one a URL target may give.
 WS_PATH = "/ws"
 
 _HEX = re.compile(r"[0-9a-f]+", re.ASCII)
-_HOST_PORT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.%a-zA-Z]+)\]|(?P<host>[^:\[\]/@\s]+)):(?P<port>[0-9]+)",
-                        re.ASCII)
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[0-9A-Za-z:.%]+)\]|(?P<host>[^:\[\]/@\s]+))"
+                        r":(?P<port>[0-9]+)", re.ASCII)
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9])?)*\.?", re.ASCII)
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
