@@ -128,7 +128,7 @@ def client_tls_options(hostname, verify="system"):
         return ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
     if verify.startswith(FINGERPRINT_PREFIX):
         return _PinnedFingerprint(hostname, parse_fingerprint(verify))
-    return ssl.optionsForClientTLS(hostname, trustRoot=_trust_root(verify))
+    return _TrustedFile(hostname, _trust_root(verify))
 
 
 def _trust_root(path):
@@ -147,29 +147,18 @@ def _trust_root(path):
     return ssl.trustRootFromCertificates(certificates)
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class _PinnedFingerprint:
-    """
-    TLS client connections that accept exactly the certificate with one
-    SHA-256 fingerprint (a peer without a CA), whatever signed it.
-    """
+class _ClientCreator:
+    """TLS client connections from one context, with SNI for host names."""
 
-    def __init__(self, hostname, fingerprint):
+    def __init__(self, hostname, options):
         from OpenSSL import SSL
 
         self.hostname = hostname
-        self.fingerprint = fingerprint
-        options = ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
         self._context = options.getContext()
         self._context.set_verify(SSL.VERIFY_PEER, self._verify)
 
     def _verify(self, connection, certificate, error_number, depth, ok):
-        if depth > 0:
-            return True  # only the peer's own certificate is pinned
-        from cryptography.hazmat.primitives import hashes
-
-        digest = certificate.to_cryptography().fingerprint(hashes.SHA256()).hex()
-        return hmac.compare_digest(digest, self.fingerprint)
+        raise NotImplementedError
 
     def clientConnectionForTLS(self, tlsProtocol):
         from OpenSSL import SSL
@@ -180,6 +169,60 @@ class _PinnedFingerprint:
             connection.set_tlsext_host_name(self.hostname.encode("idna"))
         connection.set_connect_state()
         return connection
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _TrustedFile(_ClientCreator):
+    """
+    TLS client connections that trust the certificates of a file (a
+    self-signed node's own, or a private CA) and check the host name.
+
+    Twisted's own options log a traceback when a certificate names no host
+    at all (no subjectAltName) on every dial; here such a certificate is
+    just not trusted, and the dial fails as any untrusted one does.
+    """
+
+    def __init__(self, hostname, trust_root):
+        super().__init__(hostname, ssl.CertificateOptions(
+            trustRoot=trust_root, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        if not ok or depth > 0:
+            return bool(ok)
+        from service_identity.cryptography import extract_patterns
+        from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
+
+        try:
+            if isIPAddress(self.hostname) or isIPv6Address(self.hostname):
+                wanted = IPAddress_ID(self.hostname)
+            else:
+                wanted = DNS_ID(self.hostname)
+            verify_service_identity(extract_patterns(certificate.to_cryptography()),
+                                    [wanted], [])
+        except Exception:  # another name, or none at all: not trusted (and no traceback)
+            return False
+        return True
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _PinnedFingerprint(_ClientCreator):
+    """
+    TLS client connections that accept exactly the certificate with one
+    SHA-256 fingerprint (a peer without a CA), whatever signed it.
+    """
+
+    def __init__(self, hostname, fingerprint):
+        self.fingerprint = fingerprint
+        super().__init__(hostname, ssl.CertificateOptions(
+            verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        if depth > 0:
+            return True  # only the peer's own certificate is pinned
+        from cryptography.hazmat.primitives import hashes
+
+        digest = certificate.to_cryptography().fingerprint(hashes.SHA256()).hex()
+        return hmac.compare_digest(digest, self.fingerprint)
 
 
 def wrap_server_factory(factory, cert_path, key_path):
