@@ -325,6 +325,33 @@ class ContractTests(SynchronousTestCase):
             options = {o for a in parser._actions for o in a.option_strings}
             self.assertIn("--json", options, " ".join(path))
 
+    def test_repeated_constants_agree(self):
+        """The choices and limits the parser repeats (to keep --help fast) are the layers' own."""
+        from lethean import bundles, identity
+        from lethean.bundles import _tar
+        from lethean.cli import _bundle, _identity
+
+        self.assertEqual(tuple(_identity.ROLES), tuple(identity.ROLES))
+        self.assertEqual((_identity.REPAIR, _identity.REFUSE), (identity.REPAIR, identity.REFUSE))
+        self.assertEqual((_bundle.MAX_BUNDLE_DATA_BYTES, _bundle.MAX_MEMBER_BYTES,
+                          _bundle.MAX_TOTAL_BYTES, _bundle.MAX_MEMBERS),
+                         (bundles.MAX_BUNDLE_DATA_BYTES, _tar.MAX_MEMBER_BYTES,
+                          _tar.MAX_TOTAL_BYTES, _tar.MAX_MEMBERS))
+        self.assertEqual((_bundle.BUNDLE_MINER, _bundle.BUNDLE_FULL, _bundle.BUNDLE_PROFILE),
+                         (bundles.BUNDLE_MINER, bundles.BUNDLE_FULL, bundles.BUNDLE_PROFILE))
+
+    def test_help_imports_no_heavy_layer(self):
+        """Building the parser imports no reactor, mesh, web server or rich."""
+        import subprocess
+
+        code = ("import sys; from lethean.cli import build_parser; build_parser(); "
+                "print(sorted(m for m in ('twisted.internet.reactor', 'lethean.mesh', "
+                "'twisted.web.server', 'rich', 'lethean.bundles', 'lethean.levin', "
+                "'lethean.node._controller') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), check=True)
+        self.assertEqual(out.stdout.strip(), "[]")
+
     def test_version(self):
         """lethean --version prints the version and exits 0."""
         from lethean import __version__
@@ -350,6 +377,37 @@ class ContractTests(SynchronousTestCase):
         self.assertEqual(error.code, 70)
         self.assertIn("ValueError: a bug", err.getvalue())
         self.assertIn("please report it", err.getvalue().splitlines()[-1])
+
+    def test_progress_shows_bytes_rate_and_time_left(self):
+        """On a terminal the deploy progress has bytes, a rate and the time left; in a pipe, nothing."""
+        from lethean.cli._output import Progress
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+            self.patch(sys, "stderr", stream)
+            progress = Progress("deploying miner.bin")
+            progress(0, 3_000_000)
+            progress(1_500_000, 3_000_000)
+            progress(3_000_000, 3_000_000)
+            progress.close()
+            text = stream.getvalue()
+            if drawn:
+                for words in ("deploying miner.bin", "3.0/3.0 MB", "/s", "0:00:00"):
+                    self.assertIn(words, text)
+            else:
+                self.assertEqual(text, "")
+
+    def test_tables_plain_in_a_pipe(self):
+        """Without a terminal a table is plain aligned text, whole."""
+        from lethean.cli._output import print_table
+
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        print_table([["a" * 32, "x"]], ["ID", "NAME"])
+        self.assertEqual(out.getvalue(), "ID{}NAME\n{}  x\n".format(" " * 32, "a" * 32))
 
     def test_lethean_errors_map_to_1_or_2(self):
         """A lethean error's status is 1 or 2, whatever it declares."""

@@ -74,11 +74,17 @@ def print_table(rows, columns, title=None):
         else:
             drawn = Table(title=title, title_justify="left", header_style="bold",
                           box=None, pad_edge=False)
-            for column in columns:
-                drawn.add_column(column, overflow="fold")
+            widths = [max([len(column)] + [len(row[index]) for row in rows])
+                      for index, column in enumerate(columns)]
+            for column, width in zip(columns, widths):
+                drawn.add_column(column, no_wrap=True, min_width=width)
             for row in rows:
                 drawn.add_row(*row)
-            Console().print(drawn)
+            console = Console()
+            # Ids, addresses and times stay whole (they get copied): a table
+            # wider than the terminal is not cut, the terminal wraps it.
+            console.width = max(console.width, sum(widths) + 2 * len(widths))
+            console.print(drawn)
             return
     if title:
         sys.stdout.write(title + "\n")
