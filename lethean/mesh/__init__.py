@@ -53,6 +53,7 @@ from lethean.mesh._envelope import (
     encode_message,
     error_reply,
     new_message,
+    open_message,
     reply,
 )
 from lethean.mesh._config import TransportConfig
@@ -118,6 +119,7 @@ __all__ = [
     "encode_message",
     "error_reply",
     "new_message",
+    "open_message",
     "reply",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ReactorTimer",

@@ -17,7 +17,7 @@ from zope.interface import implementer
 
 from lethean.errors import LetheanError
 from lethean.interfaces import IMeshConnection
-from lethean.mesh._envelope import DISCONNECT, DISCONNECT_NORMAL, PING, PONG, new_message
+from lethean.mesh._envelope import DISCONNECT, DISCONNECT_NORMAL, PING, PONG, new_message, open_message
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
 from lethean.mesh._limits import TokenBucket
 from lethean.smsg import FrameCipher
@@ -154,7 +154,7 @@ class MeshConnection:
             return
         self._excess = 0
         try:
-            message = self._cipher.open(frame)
+            message = open_message(self._cipher, frame)
         except LetheanError as e:
             self._owner.count("decrypt_failed")
             _log.warn("dropped frame from {peer_id} ({peer}): {reason}", peer=self.address,

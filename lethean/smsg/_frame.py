@@ -15,6 +15,8 @@ import os
 import struct
 import zlib
 
+import attrs
+
 from lethean.smsg._aead import open_sealed, seal as _aead_seal
 from lethean.smsg._errors import (
     DecryptionError,
@@ -28,6 +30,7 @@ from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfu
 from lethean.smsg._trix import pack_trix, unpack_trix
 
 __all__ = [
+    "Body",
     "FrameCipher",
     "MAX_FRAME_BYTES",
     "SMSG_MAGIC",
@@ -39,6 +42,7 @@ __all__ = [
     "open_frame",
     "encode_plaintext",
     "decode_plaintext",
+    "decode_body",
 ]
 
 #: The container magic of mesh frames.
@@ -88,6 +92,14 @@ _FAST_KEYS = frozenset(("body", "timestamp"))
 _INT64 = range(-2**63, 2**63)
 
 
+@attrs.frozen
+class Body:
+    """What a frame carries: the ``body`` text (a mesh envelope) and the SMSG ``timestamp``."""
+
+    text: str
+    timestamp: int = 0
+
+
 def decode_plaintext(plaintext):
     """
     The ``body`` of an SMSG message object (``""`` when absent).
@@ -95,6 +107,11 @@ def decode_plaintext(plaintext):
     Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
     object or a known field has the wrong JSON type.
     """
+    return decode_body(plaintext).text
+
+
+def decode_body(plaintext):
+    """The :class:`Body` of an SMSG message object; see :func:`decode_plaintext`."""
     text = plaintext.decode("utf-8", "replace")
     try:
         document = loads_strict(text)
@@ -107,9 +124,10 @@ def decode_plaintext(plaintext):
     timestamp = document.get("timestamp", 0)
     if (type(body) is str and type(timestamp) is int and timestamp in _INT64
             and document.keys() <= _FAST_KEYS):
-        return body
+        return Body(body, timestamp)
     # Other keys, spellings or nulls: replay the pairs in order as Go does.
     body = ""
+    timestamp = 0
     for key, value in top_level_pairs(text):
         name = key if key in _SMSG_FIELDS else fold_key(key)
         expected = _SMSG_FIELDS.get(name)
@@ -119,7 +137,9 @@ def decode_plaintext(plaintext):
             raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
         if name == "body":
             body = value
-    return body
+        elif name == "timestamp":
+            timestamp = value
+    return Body(body, timestamp)
 
 
 def _gunzip(data, limit):
@@ -264,20 +284,11 @@ class FrameCipher:
 
     def open(self, frame):
         """
-        The :class:`~lethean.mesh.Message` a frame carries.
+        The :class:`Body` a frame carries (``lethean.mesh`` decodes its text).
 
-        Raises only lethean errors: container, decryption, payload errors,
-        or ``InvalidMessageJSONError`` when the body is not an envelope.
+        Raises only lethean errors: container, decryption or payload errors.
         """
-        return _decode_message(self.open_body(frame))
-
-
-def _decode_message(body):
-    # Imported on first use: lethean.mesh imports this package.
-    global _decode_message
-    from lethean.mesh._envelope import decode_message
-    _decode_message = decode_message
-    return decode_message(body)
+        return decode_body(self.open_plaintext(frame))
 
 
 def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_FRAME_BYTES):
@@ -287,5 +298,5 @@ def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_F
 
 
 def open_frame(shared_secret, frame, *, max_frame_bytes=MAX_FRAME_BYTES):
-    """The message in one frame; build a :class:`FrameCipher` to open many."""
+    """The :class:`Body` in one frame; build a :class:`FrameCipher` to open many."""
     return FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes).open(frame)

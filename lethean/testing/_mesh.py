@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import DISCONNECT, PING, PONG, new_message, reply
+from lethean.mesh import DISCONNECT, PING, PONG, new_message, open_message, reply
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
@@ -134,7 +134,7 @@ class MemoryMeshConnection:
     def _frame_received(self, frame):
         if self.closed:
             return
-        message = self._cipher.open(frame)
+        message = open_message(self._cipher, frame)
         self.frames_in += 1
         self.bytes_in += len(frame)
         self.last_activity = self._local.mesh.reactor.seconds()
