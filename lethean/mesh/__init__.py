@@ -56,18 +56,21 @@ from lethean.mesh._envelope import (
     open_message,
     reply,
 )
+from lethean.mesh._capabilities import CAPABILITIES, DEPLOY_CHUNKS, FEATURES, UEPS_FEATURE
 from lethean.mesh._config import TransportConfig
-from lethean.mesh._connection import MeshConnection
+from lethean.mesh._connection import InboundLink, MeshConnection, OutboundLink
 from lethean.mesh._errors import (
     HandshakeError,
     HandshakeRejectedError,
     HandshakeTimeoutError,
+    ListenError,
     MeshError,
     MessageTooLargeError,
     NotConnectedError,
     PeerKeyMismatchError,
 )
 from lethean.mesh._handshake import REASON_UNAUTHORIZED
+from lethean.mesh._listener import MeshListener
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._stacking import (
@@ -129,6 +132,9 @@ __all__ = [
     "stacked_server_factory",
     "TransportConfig",
     "MeshConnection",
+    "InboundLink",
+    "OutboundLink",
+    "MeshListener",
     "MeshTransport",
     "MeshServerProtocol",
     "MeshClientProtocol",
@@ -138,7 +144,12 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
+    "ListenError",
     "PeerKeyMismatchError",
+    "CAPABILITIES",
+    "DEPLOY_CHUNKS",
+    "FEATURES",
+    "UEPS_FEATURE",
     "REASON_UNAUTHORIZED",
     "SHUTDOWN_REASON",
     "UEPS",

@@ -1,95 +1,132 @@
 """
-One authenticated mesh link: sealed frames in and out, keepalive, backpressure.
+One mesh link: the handshake as an explicit state machine, then sealed
+frames in and out, keepalive and the capability exchange.
 
-Receive order per frame (transport.md 5, plus weakness 13): rate limit,
-decrypt, then the frame counts as activity, then de-duplication, then the
-owner delivers it.  Frames that do not decrypt never refresh the idle timer,
-so garbage cannot keep a dead peer alive.
+A link is driven by its thin Autobahn protocol (``_protocol``), which only
+forwards events, and talks to its owner (the transport) through
+``ILinkOwner``.  The decisions of the handshake are sans-IO
+(``_handshake``); the machines here only sequence them:
+
+* inbound (responder): ``upgrading -> awaiting_handshake -> proving -> open -> closed``.
+  ``proving`` is an accepted initiator that has not yet proved it holds its
+  key: it stays in the pending pool and never holds a peer id until its
+  first sealed frame decrypts.
+* outbound (initiator): ``upgrading -> awaiting_ack -> open -> closed``.
+
+Receive order per sealed frame (transport.md, plus weakness 13): rate
+limit, decrypt, then the frame counts as activity, then de-duplication,
+then the link's own messages (capabilities, ping, keepalive pong) or the
+owner's consumers.  Frames that do not decrypt never refresh the idle
+timer, so garbage cannot keep a dead peer alive.
 """
 
-from collections import deque
-
+from automat import MethodicalMachine
+from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.errors import LetheanError
-from lethean.interfaces import IMeshConnection
-from lethean.mesh._envelope import DISCONNECT, DISCONNECT_NORMAL, PING, PONG, new_message, open_message
-from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
+from lethean.identity import generate_challenge
+from lethean.interfaces import IAdmission, IMeshConnection
+from lethean.mesh._capabilities import CAPABILITIES, capabilities_payload, parse_capabilities
+from lethean.mesh._envelope import (
+    DISCONNECT,
+    DISCONNECT_NORMAL,
+    PING,
+    PONG,
+    new_message,
+    open_message,
+    reply,
+)
+from lethean.mesh._errors import (
+    HandshakeError,
+    HandshakeTimeoutError,
+    MessageTooLargeError,
+    NotConnectedError,
+)
+from lethean.mesh._handshake import Accept, Reject, handshake_message, respond, verify_ack
 from lethean.mesh._limits import TokenBucket
+from lethean.mesh._logs import clean, peer_text
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection"]
+__all__ = ["MeshConnection", "InboundLink", "OutboundLink", "origin_allowed"]
 
-_log = Logger()
+#: Keepalive pings remembered for their pongs (round-trip time).
+_KEEPALIVE_PINGS = 4
 
 
-@implementer(IMeshConnection, IPushProducer)
+def origin_allowed(origin, hosts):
+    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
+    from urllib.parse import urlsplit
+
+    if not origin:
+        # Autobahn reports a missing header as "".
+        return True
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return host is not None and host in hosts
+
+
+@implementer(IMeshConnection)
 class MeshConnection:
     """
-    The link to one peer after the handshake, driven by its WebSocket protocol.
+    What both directions share once the handshake is done.
 
-    ``owner`` is the :class:`~lethean.mesh.MeshTransport` (clock, config,
-    counters, de-duplication and delivery); ``websocket`` the Autobahn
-    protocol carrying the frames.
+    ``owner`` provides ``ILinkOwner``; ``websocket`` is the Autobahn
+    protocol carrying the frames (its ``transport`` is the connection's
+    ``Wire``).
     """
 
-    def __init__(self, owner, websocket, peer, shared_secret, *, outbound):
+    outbound = None
+
+    def __init__(self, owner, websocket):
         self._owner = owner
         self._websocket = websocket
         self._clock = owner.reactor
         self._config = owner.config
-        self.peer = peer
-        self.peer_id = peer.id
-        self.outbound = outbound
-        self.shared_secret = shared_secret
-        self._cipher = FrameCipher(shared_secret, max_frame_bytes=self._config.max_message_bytes)
-        self._bucket = TokenBucket(self._clock, self._config.rate_burst, self._config.rate_per_s)
-        self._excess = 0
-        #: False until a frame from the peer decrypted: only then has it
-        #: proved it holds the key it presented (weakness 2).
-        self.authenticated = outbound
+        self.peer = None
+        self.peer_id = ""
+        self.shared_secret = None
+        self._cipher = None
+        #: True once the link is closed (or failed before opening).
         self.closed = False
+        self.reason = None
         self.connected_at = self.last_activity = self._clock.seconds()
         self.rtt_s = None
         #: lethean extensions the peer announced; a Go peer announces none.
         self.features = frozenset()
+        self.peer_version = ""
         self.session = "v1"
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
-        self._paused = False
-        self._producing = False
-        self._queue = deque()
-        self._queued_bytes = 0
-        self._lost = defer.Deferred()
-        #: Our recent keepalive pings (id -> sent at), whose pongs are ours,
-        #: not the consumers'.
+        self._bucket = TokenBucket(self._clock, self._config.rate_burst, self._config.rate_per_s)
+        self._excess = 0
+        self._proven = False
+        self._announced = False
+        self._capabilities_seen = False
+        self._announcement = defer.Deferred()
+        self._announce_timer = None
+        self._lost = []
+        self._gone = False
         self._keepalive_pings = {}
         self._keepalive = LoopingCall(self._tick)
         self._keepalive.clock = self._clock
 
     def __repr__(self):
-        return "<MeshConnection {} {}>".format(
-            self.peer_id, "outbound" if self.outbound else "inbound")
+        return "<{} {}>".format(type(self).__name__, self.peer_id or self.address)
 
     @property
     def address(self):
         """The peer's ``host:port`` as seen on the socket."""
-        peer = self._websocket.transport.getPeer()
-        return "{}:{}".format(getattr(peer, "host", "?"), getattr(peer, "port", "?"))
-
-    def start(self):
-        """Begin keepalive and backpressure once the handshake is done."""
         transport = self._websocket.transport
-        try:
-            transport.registerProducer(self, True)
-            self._producing = True
-        except RuntimeError:
-            pass  # a producer is already registered; we then rely on the cap alone
-        self._keepalive.start(self._config.ping_interval_s, now=False)
+        return peer_text(transport.getPeer()) if transport is not None else "?"
+
+    @property
+    def direction(self):
+        return "outbound" if self.outbound else "inbound"
 
     # -- sending -----------------------------------------------------------
 
@@ -101,115 +138,144 @@ class MeshConnection:
             raise MessageTooLargeError(str(e)) from None
 
     def send(self, message):
-        if self.closed:
+        if self.closed or self._cipher is None:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
         self.send_frame(self.seal(message))
 
     def send_frame(self, frame):
-        """Send one sealed frame now, or queue it while the peer is not reading."""
-        if self.closed:
+        """Send one sealed frame; every byte counts against the peer's send budget."""
+        if self.closed or self._cipher is None:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
-        if not self._paused and not self._queue:
-            self._write(frame)
-            return
-        self._queue.append(frame)
-        self._queued_bytes += len(frame)
-        if self._queued_bytes > self._config.max_send_buffer_bytes:
-            self._owner.count("dropped_slow_reader")
-            self._drop("send buffer over {} bytes: peer is not reading".format(
-                self._config.max_send_buffer_bytes))
-
-    # IPushProducer: the TCP transport tells us when its buffer is full.
-    def pauseProducing(self):
-        self._paused = True
-
-    def resumeProducing(self):
-        self._paused = False
-        while self._queue and not self._paused and not self.closed:
-            frame = self._queue.popleft()
-            self._queued_bytes -= len(frame)
-            self._write(frame)
-
-    def _write(self, frame):
         self.frames_out += 1
         self.bytes_out += len(frame)
         self._websocket.sendMessage(frame, isBinary=True)
 
-    def stopProducing(self):
-        self._queue.clear()
-        self._queued_bytes = 0
+    def _send_new(self, type, payload):
+        message = new_message(type, self._owner.identity.id, self.peer_id, payload,
+                              clock=self._clock)
+        self.send(message)
+        return message
 
-    # -- receiving ---------------------------------------------------------
+    # -- the open link ---------------------------------------------------------
 
-    def frame_received(self, frame):
-        """One binary frame from the peer; never raises."""
-        if self.closed:
+    def _begin(self, peer, secret):
+        """The handshake is done: key the cipher, start keepalive."""
+        self.peer = peer
+        self.peer_id = peer.id
+        self.shared_secret = secret
+        self._cipher = FrameCipher(secret, max_frame_bytes=self._config.max_message_bytes)
+        self.connected_at = self.last_activity = self._clock.seconds()
+        self._keepalive.start(self._config.ping_interval_s, now=False)
+
+    def _send_capabilities(self):
+        self._send_new(CAPABILITIES, capabilities_payload(self._owner.features))
+
+    def _receive_sealed(self, frame, is_binary):
+        """One frame after the handshake; never raises."""
+        if not is_binary:
+            self.drop("dropped_text_frame", "text frame after the handshake")
             return
         if not self._bucket.allow():
             self._owner.count("rate_limited")
             self._excess += 1
             if self._excess > self._config.rate_excess_drop:
-                self._owner.count("dropped_flooding")
-                self._drop("kept sending past its rate limit")
+                self.drop("dropped_flooding", "kept sending past its rate limit")
             return
         self._excess = 0
         try:
             message = open_message(self._cipher, frame)
         except LetheanError as e:
-            self._owner.count("decrypt_failed")
-            _log.warn("dropped frame from {peer_id} ({peer}): {reason}", peer=self.address,
-                      peer_id=self.peer_id, reason=str(e))
+            self._owner.report("decrypt_failed", "dropped frame: {}".format(e),
+                               peer=self.address, peer_id=self.peer_id)
             return
         self.last_activity = self._clock.seconds()
         self.frames_in += 1
         self.bytes_in += len(frame)
-        if not self.authenticated:
-            self.authenticated = True
-            self._owner.authenticated(self)
+        if not self._proven:
+            self._proven = True
+            self.proved()
             if self.closed:
                 return
-        if not self._owner.dedup.check_and_mark(message.id):
+        if self._owner.is_duplicate(message.id):
             self._owner.count("duplicates")
+            return
+        self._handle(message)
+
+    def _handle(self, message):
+        if message.type == CAPABILITIES:
+            self._capabilities(message)
+            return
+        # Any other frame first: the peer announces nothing (a Go peer).
+        self._announce()
+        if message.type == PING:
+            self._pong(message)
+            return
+        if message.type == PONG and message.reply_to in self._keepalive_pings:
+            sent_at = self._keepalive_pings.pop(message.reply_to)
+            self.rtt_s = max(0.0, self._clock.seconds() - sent_at)
             return
         self._owner.count("messages_received")
         self._owner.deliver(self, message)
 
-    def is_keepalive_pong(self, message):
-        """True for the pong answering one of our keepalive pings."""
-        if message.type == PONG and message.reply_to in self._keepalive_pings:
-            sent_at = self._keepalive_pings.pop(message.reply_to)
-            self.rtt_s = max(0.0, self._clock.seconds() - sent_at)
-            return True
-        return False
+    def _capabilities(self, message):
+        if self._capabilities_seen:
+            self._owner.count("capabilities_repeated")
+            return
+        self._capabilities_seen = True
+        self.features, self.peer_version = parse_capabilities(message.payload)
+        self._announce()
 
-    # -- keepalive -----------------------------------------------------------
+    def _announce(self):
+        """The peer's features are known (announced, or never will be)."""
+        self._announced = True
+        if self._announce_timer is not None and self._announce_timer.active():
+            self._announce_timer.cancel()
+        self._announce_timer = None
+        announcement, self._announcement = self._announcement, None
+        if announcement is not None:
+            announcement.callback(self)
+
+    def _await_capabilities(self):
+        if not self._announced:
+            self._announce_timer = self._clock.callLater(
+                self._config.capabilities_timeout_s, self._announce)
+
+    def when_announced(self):
+        """A Deferred firing with this link once the peer's features are known."""
+        if self._announcement is None:
+            return defer.succeed(self)
+        d = defer.Deferred()
+        self._announcement.addBoth(lambda result: (d.callback(self), result)[1])
+        return d
+
+    def _pong(self, ping):
+        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
+        pong = reply(ping, PONG, {"sentAt": sent_at,
+                                  "receivedAt": int(self._clock.seconds() * 1000)},
+                     clock=self._clock, from_=self._owner.identity.id)
+        try:
+            self.send(pong)
+        except LetheanError:
+            pass
 
     def _tick(self):
         idle = self._clock.seconds() - self.last_activity
         if idle > self._config.idle_limit_s:
-            self._owner.count("dropped_idle")
-            self._drop("idle for {:.0f} s".format(idle))
+            self.drop("dropped_idle", "idle for {:.0f} s".format(idle))
             return
-        ping = new_message(PING, self._owner.identity.id, self.peer_id,
-                           {"sentAt": int(self._clock.seconds() * 1000)}, clock=self._clock)
+        self._ping()
+
+    def _ping(self):
         try:
-            self.send(ping)
-            self._keepalive_pings[ping.id] = self._clock.seconds()
-            while len(self._keepalive_pings) > 4:
-                del self._keepalive_pings[next(iter(self._keepalive_pings))]
+            ping = self._send_new(PING, {"sentAt": int(self._clock.seconds() * 1000)})
         except LetheanError as e:
-            self._drop("ping failed: {}".format(e))
+            self.drop("dropped_send_failed", "ping failed: {}".format(e))
+            return
+        self._keepalive_pings[ping.id] = self._clock.seconds()
+        while len(self._keepalive_pings) > _KEEPALIVE_PINGS:
+            del self._keepalive_pings[next(iter(self._keepalive_pings))]
 
     # -- closing -------------------------------------------------------------
-
-    def _drop(self, reason):
-        """Log one warning and close the TCP connection at once (hostile or dead peer)."""
-        if self.closed:
-            return
-        _log.warn("dropped {peer_id} ({peer}): {reason}", peer=self.address,
-                  peer_id=self.peer_id, reason=reason)
-        self._shutdown()
-        self._websocket.transport.abortConnection()
 
     def close(self, reason=None, code=None):
         """
@@ -217,49 +283,492 @@ class MeshConnection:
         ``{"reason", "code"}`` (best effort).  Returns a Deferred that fires
         once the connection is gone.
         """
-        if not self.closed:
-            if reason is not None:
-                message = new_message(DISCONNECT, self._owner.identity.id, self.peer_id,
-                                      {"reason": reason, "code": DISCONNECT_NORMAL if code is None else code}, clock=self._clock)
-                try:
-                    # Straight to the socket buffer: queued frames go first.
-                    self.resumeProducing()
-                    self._write(self.seal(message))
-                except LetheanError:
-                    pass
-            self._shutdown()
-            # TCP close after the buffer drains; no WebSocket close frame,
-            # as the reference.
-            self._websocket.transport.loseConnection()
+        self.shutdown(reason, code)
         return self.when_lost()
 
     def when_lost(self):
         """A Deferred firing (with None) when the connection has gone."""
+        if self._gone:
+            return defer.succeed(None)
         d = defer.Deferred()
-        if self._lost is None:
-            d.callback(None)
-        else:
-            self._lost.addBoth(lambda result: (d.callback(None), result)[1])
+        self._lost.append(d)
         return d
 
-    def _shutdown(self):
+    def _say_goodbye(self, reason, code):
+        if reason is None or self._cipher is None:
+            return
+        message = new_message(DISCONNECT, self._owner.identity.id, self.peer_id,
+                              {"reason": reason,
+                               "code": DISCONNECT_NORMAL if code is None else code},
+                              clock=self._clock)
+        try:
+            self.send(message)
+        except LetheanError:
+            pass
+
+    def _stop(self, reason):
+        """Leave the open (or proving) state: timers off, owner told once."""
         self.closed = True
+        self.reason = reason
         if self._keepalive.running:
             self._keepalive.stop()
-        if self._producing:
-            # A transport with a registered producer does not close (TLS
-            # would wait for it forever before its close_notify).
-            self._producing = False
-            transport = self._websocket.transport
-            if transport is not None:
-                transport.unregisterProducer()
-        self._queue.clear()
-        self._queued_bytes = 0
+        self._announce()
+        self._owner.link_lost(self, reason)
 
-    def connection_lost(self):
-        """The socket is gone: stop timers, tell the owner, wake waiters."""
-        self._shutdown()
-        self._owner.connection_lost(self)
-        lost, self._lost = self._lost, None
-        if lost is not None:
-            lost.callback(None)
+    def _lose_connection(self):
+        transport = self._websocket.transport
+        if transport is not None:
+            # No WebSocket close frame, as the reference: TCP close once
+            # the buffer has drained.
+            transport.loseConnection()
+
+    def _abort_connection(self):
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+
+    def _report_drop(self, failure):
+        """When we dropped the connection (a deadline, a full send buffer), say why once."""
+        reason = getattr(failure.value, "reason", None)
+        if reason is not None:
+            self._owner.report(reason, str(failure.value), peer=self.address,
+                               peer_id=self.peer_id)
+
+    def _count_drop(self, failure):
+        reason = getattr(failure.value, "reason", None)
+        if reason is not None:
+            self._owner.count(reason)
+
+    def _gone_now(self):
+        self.closed = True
+        self._gone = True
+        if self._announce_timer is not None and self._announce_timer.active():
+            self._announce_timer.cancel()
+        self._announce_timer = None
+        waiters, self._lost = self._lost, []
+        for d in waiters:
+            d.callback(None)
+
+    def _log_up(self):
+        self._owner.event("link_up", "link up: {} {} {} {}".format(
+            clean(self.peer.name, 64), self.peer_id, self.address, self.direction),
+            peer=self.address, peer_id=self.peer_id)
+
+    def _log_down(self, reason):
+        self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
+            clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
+            peer=self.address, peer_id=self.peer_id)
+
+
+def _reason_text(failure):
+    return clean(failure.getErrorMessage() or type(failure.value).__name__)
+
+
+class InboundLink(MeshConnection):
+    """The responder's link (see the module docstring for its states)."""
+
+    outbound = False
+    _machine = MethodicalMachine()
+
+    def __init__(self, owner, websocket):
+        super().__init__(owner, websocket)
+        self._admission = IAdmission(websocket.transport, None)
+
+    # states
+
+    @_machine.state(initial=True)
+    def upgrading(self):
+        """The HTTP upgrade is being answered."""
+
+    @_machine.state()
+    def awaiting_handshake(self):
+        """The WebSocket is open; the first text frame must be a handshake."""
+
+    @_machine.state()
+    def proving(self):
+        """Accepted: the initiator has not yet proved it holds its key."""
+
+    @_machine.state()
+    def open(self):
+        """Proven and registered: messages flow."""
+
+    @_machine.state()
+    def closed_(self):
+        """Gone, or going."""
+
+    # inputs
+
+    @_machine.input()
+    def upgrade_requested(self, request):
+        """Autobahn parsed the upgrade request."""
+
+    @_machine.input()
+    def opened(self):
+        """The WebSocket is open."""
+
+    @_machine.input()
+    def message_received(self, payload, is_binary):
+        """A whole WebSocket message arrived."""
+
+    @_machine.input()
+    def accept(self, decision):
+        """The handshake was accepted."""
+
+    @_machine.input()
+    def reject(self, decision):
+        """The handshake was rejected with a reason."""
+
+    @_machine.input()
+    def refuse(self, reason, text):
+        """The handshake is dropped without a word."""
+
+    @_machine.input()
+    def proved(self):
+        """A sealed frame from the initiator decrypted."""
+
+    @_machine.input()
+    def drop(self, reason, text):
+        """Abort the connection: the peer misbehaves or is dead."""
+
+    @_machine.input()
+    def shutdown(self, reason=None, code=None):
+        """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
+
+    @_machine.input()
+    def lost(self, failure):
+        """The connection is gone."""
+
+    # outputs
+
+    @_machine.output()
+    def _check_origin(self, request):
+        if not origin_allowed(request.origin, self._config.allowed_origin_hosts):
+            self._owner.report("refused_origin", "origin {} not allowed".format(
+                clean(request.origin)), peer=self.address)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
+
+    @_machine.output()
+    def _respond(self, payload, is_binary):
+        if is_binary:
+            self.refuse("refused_bad_handshake", "binary frame during the handshake")
+            return
+        owner = self._owner
+        decision = respond(owner.identity, owner.registry, payload, clock=self._clock)
+        if isinstance(decision, Accept):
+            self.accept(decision)
+        elif isinstance(decision, Reject):
+            self.reject(decision)
+        else:
+            self.peer_id = clean(decision.peer_id, 64)
+            self.refuse("refused_bad_handshake", decision.reason)
+
+    @_machine.output()
+    def _send_ack(self, decision):
+        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
+        self._owner.count("handshake_accepted")
+        self._begin(decision.peer, decision.shared_secret)
+        if self._admission is not None:
+            self._admission.accepted()
+        self._owner.link_accepted(self)
+
+    @_machine.output()
+    def _send_capabilities_now(self):
+        self._send_capabilities()
+
+    @_machine.output()
+    def _send_rejection(self, decision):
+        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
+        self.closed = True
+        self._owner.report("refused_" + decision.kind, decision.reason, peer=self.address,
+                           peer_id=decision.peer_id)
+        # The ack is already in the socket buffer; loseConnection sends it first.
+        self._lose_connection()
+
+    @_machine.output()
+    def _refuse_now(self, reason, text):
+        self.closed = True
+        self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
+        self._abort_connection()
+
+    @_machine.output()
+    def _admit(self):
+        if self._admission is not None:
+            self._admission.admitted()
+        self._owner.link_proven(self)
+        if not self.closed:
+            self._log_up()
+
+    @_machine.output()
+    def _drop_unproven(self, reason, text):
+        self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
+        self._stop(text)
+        self._abort_connection()
+
+    @_machine.output()
+    def _drop_open(self, reason, text):
+        self._owner.count(reason)
+        self._log_down(text)
+        self._stop(text)
+        self._abort_connection()
+
+    @_machine.output()
+    def _close_unproven(self, reason, code):
+        self._say_goodbye(reason, code)
+        self._stop(reason or "closed")
+        self._lose_connection()
+
+    @_machine.output()
+    def _close_open(self, reason, code):
+        self._say_goodbye(reason, code)
+        self._log_down(reason or "closed")
+        self._stop(reason or "closed")
+        self._lose_connection()
+
+    @_machine.output()
+    def _lost_early(self, failure):
+        self.closed = True
+        self._report_drop(failure)
+
+    @_machine.output()
+    def _lost_unproven(self, failure):
+        self._report_drop(failure)
+        self._stop(_reason_text(failure))
+
+    @_machine.output()
+    def _lost_open(self, failure):
+        text = _reason_text(failure)
+        self._count_drop(failure)
+        self._log_down(text)
+        self._stop(text)
+
+    @_machine.output()
+    def _gone(self):
+        self._gone_now()
+
+    @_machine.output()
+    def _receive(self, payload, is_binary):
+        self._receive_sealed(payload, is_binary)
+
+    upgrading.upon(upgrade_requested, enter=upgrading, outputs=[_check_origin])
+    upgrading.upon(opened, enter=awaiting_handshake, outputs=[])
+    awaiting_handshake.upon(message_received, enter=awaiting_handshake, outputs=[_respond])
+    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_capabilities_now])
+    awaiting_handshake.upon(reject, enter=closed_, outputs=[_send_rejection])
+    awaiting_handshake.upon(refuse, enter=closed_, outputs=[_refuse_now])
+    for _state in (upgrading, awaiting_handshake):
+        _state.upon(drop, enter=closed_, outputs=[_refuse_now])
+        _state.upon(shutdown, enter=closed_, outputs=[_close_unproven])
+        _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
+    proving.upon(message_received, enter=proving, outputs=[_receive])
+    proving.upon(proved, enter=open, outputs=[_admit])
+    proving.upon(drop, enter=closed_, outputs=[_drop_unproven])
+    proving.upon(shutdown, enter=closed_, outputs=[_close_unproven])
+    proving.upon(lost, enter=closed_, outputs=[_lost_unproven, _gone])
+    open.upon(message_received, enter=open, outputs=[_receive])
+    open.upon(drop, enter=closed_, outputs=[_drop_open])
+    open.upon(shutdown, enter=closed_, outputs=[_close_open])
+    open.upon(lost, enter=closed_, outputs=[_lost_open, _gone])
+    closed_.upon(message_received, enter=closed_, outputs=[])
+    closed_.upon(drop, enter=closed_, outputs=[])
+    closed_.upon(shutdown, enter=closed_, outputs=[])
+    closed_.upon(lost, enter=closed_, outputs=[_gone])
+    del _state
+
+
+class OutboundLink(MeshConnection):
+    """The initiator's link; ``result`` fires with it once open, or fails."""
+
+    outbound = True
+    _machine = MethodicalMachine()
+
+    def __init__(self, owner, websocket, result, *, dialled, expected_id=None,
+                 expected_key=None):
+        super().__init__(owner, websocket)
+        self.dialled = dialled
+        self._result = result
+        self._expected_id = expected_id
+        self._expected_key = expected_key
+        self._challenge = None
+        self._deadline = self._clock.callLater(self._config.handshake_timeout_s, self.timed_out)
+
+    @_machine.state(initial=True)
+    def upgrading(self):
+        """The HTTP upgrade is under way."""
+
+    @_machine.state()
+    def awaiting_ack(self):
+        """Our handshake is sent; the responder's ack must verify."""
+
+    @_machine.state()
+    def open(self):
+        """The responder proved its key: messages flow."""
+
+    @_machine.state()
+    def closed_(self):
+        """Gone, or going."""
+
+    @_machine.input()
+    def opened(self):
+        """The WebSocket is open."""
+
+    @_machine.input()
+    def message_received(self, payload, is_binary):
+        """A whole WebSocket message arrived."""
+
+    @_machine.input()
+    def accepted(self, peer, secret):
+        """The ack verified."""
+
+    @_machine.input()
+    def failed(self, error):
+        """The handshake failed with ``error``."""
+
+    @_machine.input()
+    def timed_out(self):
+        """The handshake deadline passed."""
+
+    @_machine.input()
+    def proved(self):
+        """A sealed frame from the responder decrypted (it proved its key already)."""
+
+    @_machine.input()
+    def drop(self, reason, text):
+        """Abort the connection: the peer misbehaves or is dead."""
+
+    @_machine.input()
+    def shutdown(self, reason=None, code=None):
+        """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
+
+    @_machine.input()
+    def lost(self, failure):
+        """The connection is gone."""
+
+    @_machine.output()
+    def _send_handshake(self):
+        self._challenge = generate_challenge()
+        message = handshake_message(self._owner.identity, self._expected_id or "",
+                                    self._challenge, clock=self._clock)
+        self._websocket.sendMessage(message.to_bytes(), isBinary=False)
+
+    @_machine.output()
+    def _verify(self, payload, is_binary):
+        try:
+            peer, secret = verify_ack(self._owner.identity, payload, self._challenge,
+                                      max_bytes=self._config.max_message_bytes,
+                                      expected_key=self._expected_key,
+                                      expected_id=self._expected_id)
+        except LetheanError as e:
+            self.failed(e)
+        else:
+            self.accepted(peer, secret)
+
+    @_machine.output()
+    def _open(self, peer, secret):
+        self._cancel_deadline()
+        self._proven = True
+        self._begin(peer, secret)
+        # First sealed frames: our capabilities, which prove our key, then
+        # the keepalive ping a Go worker answers at once.
+        self._send_capabilities()
+        self._ping()
+        self._owner.link_proven(self)
+        if not self.closed:
+            self._log_up()
+            self._await_capabilities()
+        self._result.callback(self)
+
+    @_machine.output()
+    def _fail(self, error):
+        self._cancel_deadline()
+        self.closed = True
+        self._owner.report("handshake_failed:" + error.kind, str(error),
+                           peer=self.address, peer_id=self._expected_id or "")
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(error)
+
+    @_machine.output()
+    def _time_out(self):
+        self._deadline = None
+        error = HandshakeTimeoutError("no mesh handshake within {} s".format(
+            self._config.handshake_timeout_s))
+        self.closed = True
+        self._owner.report("handshake_timeout", str(error), peer=self.address,
+                           peer_id=self._expected_id or "")
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(error)
+
+    @_machine.output()
+    def _lost_early(self, failure):
+        self._cancel_deadline()
+        self.closed = True
+        self._report_drop(failure)
+        self._result.errback(HandshakeError("connection lost during the handshake: {}".format(
+            _reason_text(failure))))
+
+    @_machine.output()
+    def _drop_open(self, reason, text):
+        self._owner.count(reason)
+        self._log_down(text)
+        self._stop(text)
+        self._abort_connection()
+
+    @_machine.output()
+    def _close_open(self, reason, code):
+        self._say_goodbye(reason, code)
+        self._log_down(reason or "closed")
+        self._stop(reason or "closed")
+        self._lose_connection()
+
+    @_machine.output()
+    def _close_early(self):
+        self._cancel_deadline()
+        self.closed = True
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(HandshakeError("closed during the handshake"))
+
+    @_machine.output()
+    def _lost_open(self, failure):
+        text = _reason_text(failure)
+        self._count_drop(failure)
+        self._log_down(text)
+        self._stop(text)
+
+    @_machine.output()
+    def _gone(self):
+        self._gone_now()
+
+    @_machine.output()
+    def _receive(self, payload, is_binary):
+        self._receive_sealed(payload, is_binary)
+
+    def _cancel_deadline(self):
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    upgrading.upon(opened, enter=awaiting_ack, outputs=[_send_handshake])
+    awaiting_ack.upon(message_received, enter=awaiting_ack, outputs=[_verify])
+    awaiting_ack.upon(accepted, enter=open, outputs=[_open])
+    awaiting_ack.upon(failed, enter=closed_, outputs=[_fail])
+    for _state in (upgrading, awaiting_ack):
+        _state.upon(timed_out, enter=closed_, outputs=[_time_out])
+        _state.upon(shutdown, enter=closed_, outputs=[_close_early])
+        _state.upon(drop, enter=closed_, outputs=[_close_early])
+        _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
+    open.upon(message_received, enter=open, outputs=[_receive])
+    open.upon(proved, enter=open, outputs=[])
+    open.upon(drop, enter=closed_, outputs=[_drop_open])
+    open.upon(shutdown, enter=closed_, outputs=[_close_open])
+    open.upon(lost, enter=closed_, outputs=[_lost_open, _gone])
+    closed_.upon(message_received, enter=closed_, outputs=[])
+    closed_.upon(drop, enter=closed_, outputs=[])
+    closed_.upon(shutdown, enter=closed_, outputs=[])
+    closed_.upon(timed_out, enter=closed_, outputs=[])
+    closed_.upon(lost, enter=closed_, outputs=[_gone])
+    del _state

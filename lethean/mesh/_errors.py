@@ -10,6 +10,7 @@ __all__ = [
     "HandshakeRejectedError",
     "PeerKeyMismatchError",
     "HandshakeTimeoutError",
+    "ListenError",
 ]
 
 
@@ -57,3 +58,9 @@ class HandshakeTimeoutError(HandshakeError):
     """The mesh handshake did not finish in time."""
 
     kind = "timeout"
+
+
+class ListenError(MeshError):
+    """The node cannot listen on its endpoint."""
+
+    kind = "listen"
