@@ -54,6 +54,24 @@ def _environment():
     return dict(os.environ, PYTHONPATH=ROOT)
 
 
+def twistd_node(testcase, base, *argv):
+    """Start ``twistd -n lethean-node ARGV`` in ``base``; killed at cleanup if still running."""
+    output = _Output()
+    process = reactor.spawnProcess(
+        output, sys.executable,
+        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+         "-n", "--pidfile=", "lethean-node", *argv],
+        env=_environment(), path=base)
+
+    def kill_if_running():
+        if output.ended.called:
+            return None
+        process.signalProcess("KILL")
+        return output.ended
+    testcase.addCleanup(kill_if_running)
+    return output, process
+
+
 class NodeProcessTests(TestCase):
     """A real node: started by twistd, queried by the CLI, stopped by SIGTERM."""
 
@@ -71,20 +89,8 @@ class NodeProcessTests(TestCase):
         base = os.path.abspath(self.mktemp())
         os.makedirs(base)
         node_dir, cli_dir = os.path.join(base, "node"), os.path.join(base, "cli")
-        output = _Output()
-        process = reactor.spawnProcess(
-            output, sys.executable,
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
-             "--data-dir", node_dir, "--name", "alpha"],
-            env=_environment(), path=base)
-
-        def kill_if_running():
-            if output.ended.called:
-                return None
-            process.signalProcess("KILL")
-            return output.ended
-        self.addCleanup(kill_if_running)
+        output, process = twistd_node(self, base, "--listen", "tcp:0:interface=127.0.0.1",
+                                      "--data-dir", node_dir, "--name", "alpha")
 
         created = await output.wait_for(r"created node identity ([0-9a-f]{32})")
         node_id = created.group(1)
@@ -112,3 +118,31 @@ class NodeProcessTests(TestCase):
         with open(os.path.join(node_dir, "peers.json"), "rb") as f:
             saved = json.load(f)
         self.assertIn(cli_id, [peer["id"] for peer in saved])
+
+
+class ListenFailureTests(TestCase):
+    """A node that cannot bind its endpoint says so in one line and exits non-zero."""
+
+    timeout = DEADLINE_S
+
+    async def test_port_in_use(self):
+        """With the port held by someone else, twistd exits 1 with one line naming endpoint and reason."""
+        from twisted.internet.endpoints import serverFromString
+
+        holder = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            protocol.Factory.forProtocol(protocol.Protocol))
+        self.addCleanup(holder.stopListening)
+        endpoint = "tcp:{}:interface=127.0.0.1".format(holder.getHost().port)
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        output, _ = twistd_node(self, base, "--listen", endpoint,
+                                "--data-dir", os.path.join(base, "node"))
+
+        ended = await output.ended
+        self.assertEqual(ended.exitCode, 1, output.text)
+        failures = [line for line in output.text.splitlines() if "cannot listen" in line]
+        self.assertEqual(len(failures), 1, output.text)
+        self.assertIn(endpoint, failures[0])
+        self.assertIn("Address already in use", failures[0])
+        self.assertNotIn("Traceback", output.text)
+        self.assertNotIn("is up", output.text)

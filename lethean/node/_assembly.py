@@ -12,12 +12,27 @@ import shlex
 from twisted.application import service
 from twisted.logger import Logger
 
-from lethean.mesh import MeshTransport, TransportConfig
+from lethean.mesh import ListenError, MeshTransport, TransportConfig
 from lethean.node._controller import Controller
 from lethean.node._dialler import PeerDialler
 from lethean.node._worker import Worker
 
 __all__ = ["NodeService", "RegistryService", "assemble_node"]
+
+
+class _Node(service.MultiService):
+    """
+    The whole node.  Listening is part of starting it: a node that cannot
+    bind logs one line naming the endpoint and why, and the process exits
+    with status 1 (under ``twistd``, before the reactor runs).
+    """
+
+    def privilegedStartService(self):
+        try:
+            super().privilegedStartService()
+        except ListenError as e:
+            _log.critical("{error}", error=str(e))
+            raise SystemExit(1) from None
 
 _log = Logger()
 
@@ -119,7 +134,7 @@ def assemble_node(reactor, identity, registry, options):
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
 
-    node = service.MultiService()
+    node = _Node()
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)
