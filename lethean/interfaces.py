@@ -230,7 +230,13 @@ class ILinkOwner(Interface):
         """True if ``message_id`` was seen recently on any link (and remember it)."""
 
     def deliver(link, message):
-        """A new message from ``link`` for the consumers; returns a Deferred or None."""
+        """A new message from ``link`` for the consumers; returns their pending Deferreds."""
+
+    def offence(host, public_key):
+        """A link from ``host`` with ``public_key`` (either may be None) misbehaved."""
+
+    def refusal(host, peer):
+        """Why an accepted handshake from ``host`` by ``peer`` must be refused, or None."""
 
 
 class IAdmission(Interface):

@@ -176,7 +176,7 @@ class RandomFrameTests(SynchronousTestCase):
     def test_random_frames(self, frame):
         """Random binary frames are counted as undecryptable and the link stays up."""
         if not hasattr(self, "pair"):
-            self.pair = clock_pair(self, rate_burst=10**6)
+            self.pair = clock_pair(self, rate_burst=10**6, max_bad_frames=10**6)
         clock, server, client, server_protocol, client_protocol, pump = self.pair
         inbound = server.connection(client.identity.id)
         before = server.counters["decrypt_failed"]

@@ -60,6 +60,30 @@ class TransportConfig:
     #: A peer that keeps sending after its bucket ran dry for this many
     #: frames is dropped (the reference only drops the frames).
     rate_excess_drop: int = 500
+    #: Bytes a peer may send: burst and sustained bytes per second.  Over
+    #: it, reading from the peer pauses until the budget refills.
+    rate_bytes_burst: int = 8 * 1024 * 1024
+    rate_bytes_per_s: float = 16 * 1024 * 1024
+    #: Fragments one message may have: this many, plus one for every
+    #: ``fragment_bytes`` of its payload (a Go client writes 4 KiB
+    #: fragments, a Go server 1 KiB ones).  Over it, the peer is dropped.
+    max_fragments: int = 64
+    fragment_bytes: int = 512
+    #: WebSocket control frames (ping, pong) a peer may send: burst and per
+    #: second (Go peers send none).  Over it, the peer is dropped.
+    control_burst: int = 10
+    control_per_s: float = 1.0
+    #: Frames that do not decrypt a link tolerates (one more every minute);
+    #: past it, the peer is dropped.
+    max_bad_frames: int = 10
+    #: Messages of one link whose consumers have not finished; above it,
+    #: reading from the peer pauses.
+    max_in_flight: int = 32
+    #: Repeat offenders (floods, bad frames, protocol errors), by address
+    #: and by key, are refused after this many offences, for this long
+    #: (doubling with each further offence).
+    offender_strikes: int = 3
+    offender_backoff_s: float = 60.0
     #: Seen-message cache for de-duplication.
     dedup_ttl_s: float = 300.0
     dedup_max_entries: int = 100_000

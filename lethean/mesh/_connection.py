@@ -54,6 +54,18 @@ __all__ = ["MeshConnection", "InboundLink", "OutboundLink", "origin_allowed"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
+#: A link's allowance of undecryptable frames grows by one this often.
+BAD_FRAME_REFILL_S = 60.0
+#: Why a link may be dropped that count as offences (refused when repeated).
+OFFENCES = frozenset((
+    "dropped_flooding",
+    "dropped_bad_frames",
+    "dropped_text_frame",
+    "dropped_fragments",
+    "dropped_control_frames",
+    "dropped_protocol_error",
+    "refused_bad_handshake",
+))
 
 
 def origin_allowed(origin, hosts):
@@ -102,8 +114,18 @@ class MeshConnection:
         self.session = "v1"
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
-        self._bucket = TokenBucket(self._clock, self._config.rate_burst, self._config.rate_per_s)
+        config = self._config
+        self._bucket = TokenBucket(self._clock, config.rate_burst, config.rate_per_s)
+        self._bytes = TokenBucket(self._clock, config.rate_bytes_burst, config.rate_bytes_per_s)
+        self._control = TokenBucket(self._clock, config.control_burst, config.control_per_s)
+        self._bad = TokenBucket(self._clock, config.max_bad_frames, 1 / BAD_FRAME_REFILL_S)
         self._excess = 0
+        self._skip = False
+        self._fragments = 0
+        self._message_bytes = 0
+        self._in_flight = 0
+        self._pauses = set()
+        self._resume_call = None
         self._proven = False
         self._announced = False
         self._capabilities_seen = False
@@ -172,21 +194,19 @@ class MeshConnection:
 
     def _receive_sealed(self, frame, is_binary):
         """One frame after the handshake; never raises."""
+        if self._skip:
+            self._skip = False
+            return
         if not is_binary:
             self.drop("dropped_text_frame", "text frame after the handshake")
             return
-        if not self._bucket.allow():
-            self._owner.count("rate_limited")
-            self._excess += 1
-            if self._excess > self._config.rate_excess_drop:
-                self.drop("dropped_flooding", "kept sending past its rate limit")
-            return
-        self._excess = 0
         try:
             message = open_message(self._cipher, frame)
         except LetheanError as e:
             self._owner.report("decrypt_failed", "dropped frame: {}".format(e),
                                peer=self.address, peer_id=self.peer_id)
+            if not self._bad.allow():
+                self.drop("dropped_bad_frames", "kept sending frames that do not decrypt")
             return
         self.last_activity = self._clock.seconds()
         self.frames_in += 1
@@ -215,7 +235,84 @@ class MeshConnection:
             self.rtt_s = max(0.0, self._clock.seconds() - sent_at)
             return
         self._owner.count("messages_received")
-        self._owner.deliver(self, message)
+        for result in self._owner.deliver(self, message) or ():
+            if not result.called:
+                self._in_flight += 1
+                if self._in_flight > self._config.max_in_flight:
+                    self._pause("busy")
+                result.addBoth(self._finished)
+
+    def _finished(self, result):
+        self._in_flight -= 1
+        if self._in_flight <= self._config.max_in_flight // 2:
+            self._resume("busy")
+        return result
+
+    # -- what arrives, as it arrives (called by the Autobahn protocol) ----------
+
+    def message_begins(self):
+        """A WebSocket message starts: charge the peer's message rate now."""
+        self._fragments = 0
+        self._message_bytes = 0
+        if self._cipher is None:
+            return
+        if self._bucket.allow():
+            self._excess = 0
+            self._skip = False
+            return
+        self._skip = True
+        self._owner.count("rate_limited")
+        self._excess += 1
+        if self._excess > self._config.rate_excess_drop:
+            self.drop("dropped_flooding", "kept sending past its rate limit")
+
+    def fragment_begins(self, length):
+        """A frame of a message starts: bound the fragments, charge the bytes."""
+        self._fragments += 1
+        self._message_bytes += length
+        config = self._config
+        if self._fragments > config.max_fragments + self._message_bytes // config.fragment_bytes:
+            self.drop("dropped_fragments", "{} fragments for {} bytes".format(
+                self._fragments, self._message_bytes))
+            return
+        wait = self._bytes.take(length)
+        if wait > 0 and not self.closed:
+            self._pause("bytes", wait)
+
+    def control_frame(self):
+        """A ping or pong arrived; False (and the peer dropped) past the control rate."""
+        if self._control.allow():
+            return True
+        self.drop("dropped_control_frames", "too many WebSocket control frames")
+        return False
+
+    def protocol_error(self, text):
+        """Autobahn failed the connection for a WebSocket protocol violation."""
+        self.drop("dropped_protocol_error", text)
+
+    def _pause(self, reason, seconds=None):
+        transport = self._websocket.transport
+        if not self._pauses and transport is not None:
+            transport.pauseProducing()
+        self._pauses.add(reason)
+        if seconds is not None:
+            if self._resume_call is not None and self._resume_call.active():
+                self._resume_call.cancel()
+            self._resume_call = self._clock.callLater(seconds, self._resume, reason)
+
+    def _resume(self, reason):
+        if reason not in self._pauses:
+            return
+        self._pauses.discard(reason)
+        transport = self._websocket.transport
+        if not self._pauses and transport is not None and not self._gone:
+            transport.resumeProducing()
+
+    def _offence(self, reason):
+        if reason in OFFENCES:
+            peer = self._websocket.transport.getPeer() if self._websocket.transport else None
+            self._owner.offence(getattr(peer, "host", None),
+                                self.peer.public_key if self.peer is not None else None)
 
     def _capabilities(self, message):
         if self._capabilities_seen:
@@ -323,9 +420,9 @@ class MeshConnection:
             transport.loseConnection()
 
     def _abort_connection(self):
-        transport = self._websocket.transport
-        if transport is not None:
-            transport.abortConnection()
+        # Through Autobahn, so that it stops parsing what is already buffered.
+        if self._websocket.transport is not None:
+            self._websocket.dropConnection(abort=True)
 
     def _report_drop(self, failure):
         """When we dropped the connection (a deadline, a full send buffer), say why once."""
@@ -342,12 +439,34 @@ class MeshConnection:
     def _gone_now(self):
         self.closed = True
         self._gone = True
+        if self._resume_call is not None and self._resume_call.active():
+            self._resume_call.cancel()
+        self._resume_call = None
         if self._announce_timer is not None and self._announce_timer.active():
             self._announce_timer.cancel()
         self._announce_timer = None
         waiters, self._lost = self._lost, []
         for d in waiters:
             d.callback(None)
+
+    def _drop_while_open(self, reason, text):
+        self._owner.count(reason)
+        self._offence(reason)
+        self._log_down(text)
+        self._stop(text)
+        self._abort_connection()
+
+    def _close_while_open(self, reason, code):
+        self._say_goodbye(reason, code)
+        self._log_down(reason or "closed")
+        self._stop(reason or "closed")
+        self._lose_connection()
+
+    def _lost_while_open(self, failure):
+        text = _reason_text(failure)
+        self._count_drop(failure)
+        self._log_down(text)
+        self._stop(text)
 
     def _log_up(self):
         self._owner.event("link_up", "link up: {} {} {} {}".format(
@@ -455,6 +574,12 @@ class InboundLink(MeshConnection):
         owner = self._owner
         decision = respond(owner.identity, owner.registry, payload, clock=self._clock)
         if isinstance(decision, Accept):
+            peer = self._websocket.transport.getPeer()
+            refusal = owner.refusal(getattr(peer, "host", None), decision.peer)
+            if refusal is not None:
+                self.peer_id = decision.peer.id
+                self.refuse("refused_offender", refusal)
+                return
             self.accept(decision)
         elif isinstance(decision, Reject):
             self.reject(decision)
@@ -488,6 +613,7 @@ class InboundLink(MeshConnection):
     def _refuse_now(self, reason, text):
         self.closed = True
         self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
+        self._offence(reason)
         self._abort_connection()
 
     @_machine.output()
@@ -501,15 +627,13 @@ class InboundLink(MeshConnection):
     @_machine.output()
     def _drop_unproven(self, reason, text):
         self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
+        self._offence(reason)
         self._stop(text)
         self._abort_connection()
 
     @_machine.output()
     def _drop_open(self, reason, text):
-        self._owner.count(reason)
-        self._log_down(text)
-        self._stop(text)
-        self._abort_connection()
+        self._drop_while_open(reason, text)
 
     @_machine.output()
     def _close_unproven(self, reason, code):
@@ -519,10 +643,7 @@ class InboundLink(MeshConnection):
 
     @_machine.output()
     def _close_open(self, reason, code):
-        self._say_goodbye(reason, code)
-        self._log_down(reason or "closed")
-        self._stop(reason or "closed")
-        self._lose_connection()
+        self._close_while_open(reason, code)
 
     @_machine.output()
     def _lost_early(self, failure):
@@ -536,10 +657,7 @@ class InboundLink(MeshConnection):
 
     @_machine.output()
     def _lost_open(self, failure):
-        text = _reason_text(failure)
-        self._count_drop(failure)
-        self._log_down(text)
-        self._stop(text)
+        self._lost_while_open(failure)
 
     @_machine.output()
     def _gone(self):
@@ -711,17 +829,20 @@ class OutboundLink(MeshConnection):
 
     @_machine.output()
     def _drop_open(self, reason, text):
-        self._owner.count(reason)
-        self._log_down(text)
-        self._stop(text)
-        self._abort_connection()
+        self._drop_while_open(reason, text)
 
     @_machine.output()
     def _close_open(self, reason, code):
-        self._say_goodbye(reason, code)
-        self._log_down(reason or "closed")
-        self._stop(reason or "closed")
-        self._lose_connection()
+        self._close_while_open(reason, code)
+
+    @_machine.output()
+    def _drop_early(self, reason, text):
+        self._cancel_deadline()
+        self.closed = True
+        self._owner.report(reason, text, peer=self.address, peer_id=self._expected_id or "")
+        self._offence(reason)
+        self._abort_connection()
+        self._result.errback(HandshakeError(text))
 
     @_machine.output()
     def _close_early(self):
@@ -734,10 +855,7 @@ class OutboundLink(MeshConnection):
 
     @_machine.output()
     def _lost_open(self, failure):
-        text = _reason_text(failure)
-        self._count_drop(failure)
-        self._log_down(text)
-        self._stop(text)
+        self._lost_while_open(failure)
 
     @_machine.output()
     def _gone(self):
@@ -759,7 +877,7 @@ class OutboundLink(MeshConnection):
     for _state in (upgrading, awaiting_ack):
         _state.upon(timed_out, enter=closed_, outputs=[_time_out])
         _state.upon(shutdown, enter=closed_, outputs=[_close_early])
-        _state.upon(drop, enter=closed_, outputs=[_close_early])
+        _state.upon(drop, enter=closed_, outputs=[_drop_early])
         _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
     open.upon(message_received, enter=open, outputs=[_receive])
     open.upon(proved, enter=open, outputs=[])

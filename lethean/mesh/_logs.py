@@ -110,6 +110,8 @@ class AutobahnLog:
         self._peer = peer
 
     def _emit(self, level, format, **fields):
+        if format.startswith(_OURS):
+            return  # the link already said why it dropped the connection
         if self._limiter.allow("websocket"):
             try:
                 text = format.format(**fields)
@@ -133,6 +135,10 @@ class AutobahnLog:
         self._emit("warn", format, **_safe(fields))
 
     critical = failure = error
+
+
+#: Autobahn's lines about drops the link reports itself.
+_OURS = ("dropping connection", "failing WebSocket connection")
 
 
 def _safe(fields):

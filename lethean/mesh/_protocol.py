@@ -38,10 +38,42 @@ def _options(config):
     )
 
 
-class MeshServerProtocol(WebSocketServerProtocol):
-    """The responder's WebSocket: every event goes to its :class:`InboundLink`."""
+class _Forward:
+    """What both protocols forward to their link as frames arrive."""
 
     link = None
+
+    def onMessageBegin(self, isBinary):
+        super().onMessageBegin(isBinary)
+        self.link.message_begins()
+
+    def onMessageFrameBegin(self, length):
+        super().onMessageFrameBegin(length)
+        self.link.fragment_begins(length)
+
+    def onPing(self, payload):
+        if self.link.control_frame():
+            super().onPing(payload)
+
+    def onPong(self, payload):
+        self.link.control_frame()
+
+    def onMessage(self, payload, isBinary):
+        self.link.message_received(payload, isBinary)
+
+    def onOpen(self):
+        self.link.opened()
+
+    def connectionLost(self, reason=ConnectionDone()):
+        super().connectionLost(reason)
+        if self.failedByMe:
+            # Autobahn failed the connection: a WebSocket protocol violation.
+            self.link.protocol_error(self.wasNotCleanReason or "WebSocket protocol error")
+        self.link.lost(reason)
+
+
+class MeshServerProtocol(_Forward, WebSocketServerProtocol):
+    """The responder's WebSocket: every event goes to its :class:`InboundLink`."""
 
     def connectionMade(self):
         self.log = AutobahnLog(self.factory.owner.limiter, peer_text(self.transport.getPeer()))
@@ -50,12 +82,6 @@ class MeshServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request):
         self.link.upgrade_requested(request)
-
-    def onOpen(self):
-        self.link.opened()
-
-    def onMessage(self, payload, isBinary):
-        self.link.message_received(payload, isBinary)
 
     def failHandshake(self, reason, code=400, responseHeaders=None):
         """Refusals are counted and logged by the link; over the cap, the reference's 503."""
@@ -69,15 +95,9 @@ class MeshServerProtocol(WebSocketServerProtocol):
             self.sendHttpErrorResponse(code, reason, responseHeaders)
         self.dropConnection(abort=False)
 
-    def connectionLost(self, reason=ConnectionDone()):
-        super().connectionLost(reason)
-        self.link.lost(reason)
 
-
-class MeshClientProtocol(WebSocketClientProtocol):
+class MeshClientProtocol(_Forward, WebSocketClientProtocol):
     """The initiator's WebSocket: every event goes to its :class:`OutboundLink`."""
-
-    link = None
 
     def connectionMade(self):
         factory = self.factory
@@ -86,16 +106,6 @@ class MeshClientProtocol(WebSocketClientProtocol):
         self.link = OutboundLink(factory.owner, self, factory.result, dialled=factory.address,
                                  expected_id=factory.expected_id,
                                  expected_key=factory.expected_key)
-
-    def onOpen(self):
-        self.link.opened()
-
-    def onMessage(self, payload, isBinary):
-        self.link.message_received(payload, isBinary)
-
-    def connectionLost(self, reason=ConnectionDone()):
-        super().connectionLost(reason)
-        self.link.lost(reason)
 
 
 class MeshServerFactory(WebSocketServerFactory):

@@ -21,7 +21,7 @@ from lethean.interfaces import ILinkOwner, IMeshTransport
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
 from lethean.mesh._errors import ListenError, NotConnectedError
-from lethean.mesh._limits import DedupCache
+from lethean.mesh._limits import DedupCache, Offenders
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._logs import LogLimiter, clean
 from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
@@ -90,6 +90,8 @@ class MeshTransport(Service):
         self.counters = Counter()
         self.limiter = LogLimiter(reactor)
         self.dedup = DedupCache(reactor, self.config.dedup_ttl_s, self.config.dedup_max_entries)
+        self.offenders = Offenders(reactor, strikes=self.config.offender_strikes,
+                                   backoff_s=self.config.offender_backoff_s)
         self.port = None
         self.listener = None
         self._listening = None
@@ -233,14 +235,41 @@ class MeshTransport(Service):
     def is_duplicate(self, message_id):
         return not self.dedup.check_and_mark(message_id)
 
+    def offence(self, host, public_key):
+        """A link was dropped for misbehaving: a strike for its address and key."""
+        if host:
+            self.offenders.strike("address " + host)
+        if public_key:
+            self.offenders.strike("key " + public_key)
+
+    def refusal(self, host, peer):
+        """
+        Why an accepted handshake from ``host`` by ``peer`` is refused, or
+        None: a key serving a refusal period is refused; from an address
+        serving one, only registered peers are let in.
+        """
+        if self.offenders.refused("key " + peer.public_key):
+            return "key refused after repeated offences"
+        if (host and self.offenders.refused("address " + host)
+                and self.registry.get_peer(peer.id) is None):
+            return "address refused after repeated offences"
+        return None
+
     def deliver(self, link, message):
-        """A decrypted, new message: unwrap UEPS, hand the rest to every consumer."""
+        """
+        A decrypted, new message: unwrap UEPS, hand the rest to every
+        consumer.  Returns the consumers' Deferreds (the link bounds how
+        many are pending).
+        """
         if message.type == UEPS:
             self._packet(link, message)
-            return
+            return []
+        results = []
         for consumer in list(self._consumers):
             d = defer.maybeDeferred(consumer.messageReceived, link, message)
             d.addErrback(self._consumer_failed, link, message.type)
+            results.append(d)
+        return results
 
     def _auto_register(self, link):
         peer = link.peer

@@ -63,6 +63,7 @@ class Wire(ProtocolWrapper):
         self.unsent_bytes = 0
         self._paused = False
         self._watch = None
+        self._producer = None
         self._dropped = None
 
     def makeConnection(self, transport):
@@ -88,6 +89,21 @@ class Wire(ProtocolWrapper):
         self._paused = paused
         if not paused:
             self.unsent_bytes = 0
+        if self._producer is not None:
+            if paused:
+                self._producer.pauseProducing()
+            else:
+                self._producer.resumeProducing()
+
+    # The wrapped protocol's producer hears of the real transport's pauses
+    # through us: the real transport has one producer, our watch.
+    def registerProducer(self, producer, streaming):
+        self._producer = producer
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self):
+        self._producer = None
 
     def write(self, data):
         if self._dropped is not None:
