@@ -280,6 +280,17 @@ class OpenTests(SynchronousTestCase):
         error = self.assertRaises(ContainerError, self.cipher.open, pack_trix(b"SMSG", header, payload))
         self.assertEqual(error.container_error, "checksum_mismatch")
 
+    def test_checksum_costs_nothing_before_authentication(self):
+        """A stranger's frame naming a costly checksum fails authentication before any hashing."""
+        from lethean.smsg import _trix
+
+        hashed = []
+        self.patch(_trix, "trix_checksum", lambda algorithm, data: hashed.append(algorithm))
+        payload = encrypt(frame_key(bytes(32)), PLAINTEXT)
+        frame = pack_trix(b"SMSG", {"checksum": "0" * 64, "checksum_algo": "lthn"}, payload)
+        self.assertRaises(DecryptionError, self.cipher.open, frame)
+        self.assertEqual(hashed, [])
+
 
 class PropertyTests(SynchronousTestCase):
     """Hypothesis: round trips hold and garbage raises only our errors."""

@@ -27,7 +27,7 @@ from lethean.smsg._errors import (
 )
 from lethean._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
 from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
-from lethean.smsg._trix import pack_trix, unpack_trix
+from lethean.smsg._trix import check_checksum, pack_trix, unpack_trix
 
 __all__ = [
     "Body",
@@ -248,7 +248,9 @@ class FrameCipher:
             data = frame
             start = _PREFIX_LEN
         else:
-            header, data = unpack_trix(frame, SMSG_MAGIC)
+            # A header's checksum is verified after the AEAD: a stranger's
+            # frame then costs one authentication, whatever checksum it names.
+            header, data = unpack_trix(frame, SMSG_MAGIC, verify_checksum=False)
             start = 0
         if len(data) - start < OVERHEAD_BYTES:
             raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
@@ -257,6 +259,7 @@ class FrameCipher:
         plaintext = xor_obfuscate(
             open_sealed(data, start + NONCE_BYTES, nonce, self._key), nonce)
         if header:
+            check_checksum(header, data)
             plaintext = self._apply_header(header, plaintext)
         return plaintext
 
