@@ -42,6 +42,12 @@ class IPeerRegistry(Interface):
         InvalidPeerNameError or PeerExistsError.
         """
 
+    def add_automatic(peer):
+        """
+        Register a peer that connected and proved its key, within a cap:
+        the least valuable automatically registered peer may be forgotten.
+        """
+
     def update_peer(peer):
         """Replace the record with ``peer.id``; raises PeerNotFoundError."""
 

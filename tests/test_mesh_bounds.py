@@ -262,6 +262,25 @@ class ProvingTests(SynchronousTestCase):
         self.assertFalse(proven.closed)
 
 
+class UnprovenNotPersistedTests(SynchronousTestCase):
+    """A peer that never proved its key is never registered."""
+
+    def test_stranger_never_proving(self):
+        """An accepted handshake from a new key that sends no sealed frame leaves no record."""
+        clock, server, client, _, _, pump = clock_pair(self)
+        stranger = make_identity("stranger")
+        hello = handshake_message(stranger, server.identity.id, generate_challenge(), clock=clock)
+        gate, transport = connect(server)
+        gate.dataReceived(upgrade_request())
+        gate.dataReceived(_masked_text(hello.to_bytes()))
+        self.assertEqual(server.counters["handshake_accepted"], 2)
+        self.assertIsNone(server.connection(stranger.id))
+        clock.advance(40)
+        gate.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(server.registry.get_peer(stranger.id))
+        self.assertEqual(server.counters["dropped_prove_timeout"], 1)
+
+
 def _masked_text(payload):
     """One masked client text frame (RFC 6455) carrying ``payload``."""
     import struct

@@ -276,8 +276,8 @@ class MeshTransport(Service):
         if self.registry.get_peer(peer.id) is not None:
             return
         try:
-            self.registry.add_peer(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
-                                        public_key=peer.public_key, role=peer.role))
+            self.registry.add_automatic(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
+                                             public_key=peer.public_key, role=peer.role))
         except LetheanError as e:
             self.report("register_failed", "could not register: {}".format(e),
                         peer=link.address, peer_id=peer.id)
