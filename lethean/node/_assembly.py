@@ -126,9 +126,15 @@ def assemble_node(reactor, identity, registry, options):
         tls_cert=options.get("tls-cert"),
         tls_key=options.get("tls-key"),
         max_connections=options.get("max-conns", 100),
+        max_pending=options.get("max-pending", 128),
+        rate_per_s=options.get("rate-limit", 50.0),
+        rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
+        rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
+        offender_backoff_s=options.get("offender-backoff", 60.0),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,
+                    max_upload_total_bytes=options.get("max-uploads-mb", 256) * 1024 * 1024,
                     profile_manager=_profile_manager(reactor, options),
                     miners_root=_data_path(options, "miners"))
     transport = MeshTransport(reactor, identity, registry, config)
