@@ -86,6 +86,22 @@ class UpgradeRequestTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
+class HandshakeSizeTests(SynchronousTestCase):
+    """A stranger's handshake is read only up to a small bound."""
+
+    def test_oversize_handshake_refused_as_it_arrives(self):
+        """A 200 KiB first message is refused once past 64 KiB, before it is parsed."""
+        clock, node = gate_node(self)
+        gate, transport = connect(node)
+        gate.dataReceived(upgrade_request())
+        import struct
+
+        header = b"\x81\xff" + struct.pack("!Q", 200 * 1024) + b"\x00\x00\x00\x00"
+        gate.dataReceived(header + b" " * (70 * 1024))
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(node.counters["refused_bad_handshake"], 1)
+
+
 class PendingPoolTests(SynchronousTestCase):
     """Unauthenticated connections have their own cap; a full pool evicts, it does not refuse."""
 

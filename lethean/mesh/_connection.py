@@ -54,6 +54,9 @@ __all__ = ["MeshConnection", "InboundLink", "OutboundLink", "origin_allowed"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
+#: The largest handshake (or ack) message read: an honest one is well under
+#: a kilobyte, and a stranger's is parsed before anything else is known.
+MAX_HANDSHAKE_BYTES = 64 * 1024
 #: A link's allowance of undecryptable frames grows by one this often.
 BAD_FRAME_REFILL_S = 60.0
 #: Why a link may be dropped that count as offences (refused when repeated).
@@ -270,6 +273,10 @@ class MeshConnection:
         """A frame of a message starts: bound the fragments, charge the bytes."""
         self._fragments += 1
         self._message_bytes += length
+        if self._cipher is None and self._message_bytes > MAX_HANDSHAKE_BYTES:
+            self.drop("refused_bad_handshake", "handshake message over {} bytes".format(
+                MAX_HANDSHAKE_BYTES))
+            return
         config = self._config
         if self._fragments > config.max_fragments + self._message_bytes // config.fragment_bytes:
             self.drop("dropped_fragments", "{} fragments for {} bytes".format(
