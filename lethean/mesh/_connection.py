@@ -191,6 +191,9 @@ class MeshConnection:
         self._cipher = FrameCipher(secret, max_frame_bytes=self._config.max_message_bytes)
         self.connected_at = self.last_activity = self._clock.seconds()
         self._keepalive.start(self._config.ping_interval_s, now=False)
+        # Sealed frames now go straight to the link, not through the
+        # machine's input (automat builds a bound input on every access).
+        self.message_received = self._receive_sealed
 
     def _send_capabilities(self):
         self._send_new(CAPABILITIES, capabilities_payload(self._owner.features))
@@ -412,6 +415,7 @@ class MeshConnection:
 
     def _stop(self, reason):
         """Leave the open (or proving) state: timers off, owner told once."""
+        self.message_received = _ignore
         self.closed = True
         self.reason = reason
         if self._keepalive.running:
@@ -484,6 +488,10 @@ class MeshConnection:
         self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
             peer=self.address, peer_id=self.peer_id)
+
+
+def _ignore(payload, is_binary):
+    """Frames after the link closed."""
 
 
 def _reason_text(failure):
