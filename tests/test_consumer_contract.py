@@ -11,6 +11,7 @@ from lethean.interfaces import IMessageConsumer
 from lethean.mesh import (
     DISCONNECT,
     FEATURES,
+    FeatureNotAnnouncedError,
     PONG,
     MessageTooLargeError,
     NotConnectedError,
@@ -111,6 +112,14 @@ class ConsumerContract:
         """A peer announcing nothing (a Go peer) gives an empty feature set."""
         await self.setup_pair(features=frozenset())
         self.assertEqual(self.link.features, frozenset())
+
+    async def test_packets_need_the_feature(self):
+        """UEPS packets go only to a peer that announced ueps: a Go peer gets an error at once."""
+        from lethean.ueps import Header, Packet
+
+        await self.setup_pair(features=frozenset())
+        self.assertRaises(FeatureNotAnnouncedError, self.a.send_packet, self.b.identity.id,
+                          Packet(Header(intent_id=1), b"x"))
 
     async def test_closing(self):
         """close(reason) delivers a disconnect, then both ends' consumers learn the loss."""

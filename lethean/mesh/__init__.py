@@ -62,6 +62,7 @@ from lethean.mesh._connection import InboundLink, MeshConnection, OutboundLink
 from lethean.mesh._errors import (
     HandshakeError,
     HandshakeRejectedError,
+    FeatureNotAnnouncedError,
     HandshakeTimeoutError,
     ListenError,
     MeshError,
@@ -145,6 +146,7 @@ __all__ = [
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
     "ListenError",
+    "FeatureNotAnnouncedError",
     "PeerKeyMismatchError",
     "CAPABILITIES",
     "DEPLOY_CHUNKS",

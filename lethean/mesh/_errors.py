@@ -11,6 +11,7 @@ __all__ = [
     "PeerKeyMismatchError",
     "HandshakeTimeoutError",
     "ListenError",
+    "FeatureNotAnnouncedError",
 ]
 
 
@@ -64,3 +65,9 @@ class ListenError(MeshError):
     """The node cannot listen on its endpoint."""
 
     kind = "listen"
+
+
+class FeatureNotAnnouncedError(MeshError):
+    """The peer did not announce this lethean extension (a Go peer announces none)."""
+
+    kind = "feature_not_announced"

@@ -20,7 +20,8 @@ from lethean.errors import LetheanError
 from lethean.interfaces import ILinkOwner, IMeshTransport
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
-from lethean.mesh._errors import ListenError, NotConnectedError
+from lethean.mesh._capabilities import UEPS_FEATURE
+from lethean.mesh._errors import FeatureNotAnnouncedError, ListenError, NotConnectedError
 from lethean.mesh._limits import DedupCache, Offenders
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._logs import LogLimiter, clean
@@ -441,6 +442,9 @@ class MeshTransport(Service):
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("peer {} not connected".format(peer_id))
+        if UEPS_FEATURE not in connection.features:
+            raise FeatureNotAnnouncedError("peer {} did not announce {!r}".format(
+                peer_id, UEPS_FEATURE))
         frame = ueps.encode(packet, connection.shared_secret)
         message = new_message(UEPS, self.identity.id, peer_id,
                               {"frame": base64.b64encode(frame).decode("ascii")},

@@ -27,7 +27,8 @@ from lethean.interfaces import IMeshConnection, IMeshTransport
 from lethean.mesh import DISCONNECT, FEATURES, PING, PONG, new_message, open_message, reply
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
-from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
+from lethean.mesh import UEPS_FEATURE
+from lethean.mesh._errors import FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError
 
 __all__ = [
     "MemoryMesh",
@@ -247,6 +248,9 @@ class MemoryMeshTransport:
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("not connected to {}".format(peer_id))
+        if UEPS_FEATURE not in connection.features:
+            raise FeatureNotAnnouncedError("peer {} did not announce {!r}".format(
+                peer_id, UEPS_FEATURE))
         self.mesh._enqueue(connection.other_end._local._packet_received,
                            connection.other_end, packet)
 
