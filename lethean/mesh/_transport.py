@@ -4,6 +4,7 @@ sealed messages and UEPS packets to consumers.
 """
 
 import base64
+import ipaddress
 from collections import Counter
 
 from twisted.application.service import Service
@@ -52,6 +53,13 @@ def parse_address(address):
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _listen_reason(failure):
@@ -237,8 +245,12 @@ class MeshTransport(Service):
         return not self.dedup.check_and_mark(message_id)
 
     def offence(self, host, public_key):
-        """A link was dropped for misbehaving: a strike for its address and key."""
-        if host:
+        """
+        A link was dropped for misbehaving: a strike for its address and key.
+        Loopback addresses get none: they are this machine's own tools, and
+        refusing them by address would lock the operator out.
+        """
+        if host and not _is_loopback(host):
             self.offenders.strike("address " + host)
         if public_key:
             self.offenders.strike("key " + public_key)
