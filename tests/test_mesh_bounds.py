@@ -121,17 +121,24 @@ class PendingPoolTests(SynchronousTestCase):
         self.assertEqual(node.counters["refused_evicted"], 1)
         self.assertEqual(node.pending, 3)
 
-    def test_less_advanced_connections_go_first(self):
-        """A connection already upgrading stays; a silent one of the same address goes."""
-        clock, node = gate_node(self, max_pending=2)
-        gate, upgrading = connect(node)
+    def test_replayed_handshakes_do_not_lock_out_newcomers(self):
+        """Connections accepted but never proving go before a newcomer still upgrading."""
+        clock, server, client, _, _, pump = clock_pair(self, max_pending=3)
+        replay = handshake_message(client.identity, server.identity.id, generate_challenge(),
+                                   clock=clock)
+        replayed = []
+        for _ in range(3):
+            gate, transport = connect(server)
+            gate.dataReceived(upgrade_request())
+            gate.dataReceived(_masked_text(replay.to_bytes()))
+            replayed.append(transport)
+            clock.advance(1)
+        gate, newcomer = connect(server)
         gate.dataReceived(upgrade_request())
         clock.advance(1)
-        _, silent = connect(node)
-        clock.advance(1)
-        connect(node)
-        self.assertTrue(silent.disconnected)
-        self.assertFalse(upgrading.disconnected)
+        connect(server)
+        self.assertEqual([t.disconnected for t in replayed], [True, True, False])
+        self.assertFalse(newcomer.disconnected)
 
 
 @implementer(IMessageConsumer)
@@ -276,6 +283,9 @@ class ProvingTests(SynchronousTestCase):
         self.assertEqual(server.counters["dropped_prove_timeout"], 1)
         self.assertIs(server.connection(client.identity.id), proven)
         self.assertFalse(proven.closed)
+        # The replayed key is the real peer's: it gets no strike, its address does.
+        self.assertIsNone(server.refusal("10.1.1.1", client.identity.identity))
+        self.assertEqual(len(server.offenders), 1)
 
 
 class UnprovenNotPersistedTests(SynchronousTestCase):

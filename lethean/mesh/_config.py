@@ -31,7 +31,7 @@ class TransportConfig:
     max_connections: int = 100
     #: Inbound connections that have not authenticated yet: reading the
     #: upgrade request, handshaking, or accepted but not yet proven.  When
-    #: full, the least advanced, oldest one of the busiest address is evicted.
+    #: full, the oldest one of the busiest address is evicted.
     max_pending: int = 128
     #: Bytes of the HTTP upgrade request line and headers read before the
     #: request is refused (431).

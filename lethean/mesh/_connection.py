@@ -68,6 +68,7 @@ OFFENCES = frozenset((
     "dropped_control_frames",
     "dropped_protocol_error",
     "refused_bad_handshake",
+    "dropped_prove_timeout",
 ))
 
 
@@ -319,10 +320,15 @@ class MeshConnection:
             transport.resumeProducing()
 
     def _offence(self, reason):
+        """
+        A strike for the address, and for the key once the peer proved it
+        holds it (an unproven link may be a replay of someone else's key).
+        """
         if reason in OFFENCES:
-            peer = self._websocket.transport.getPeer() if self._websocket.transport else None
-            self._owner.offence(getattr(peer, "host", None),
-                                self.peer.public_key if self.peer is not None else None)
+            transport = self._websocket.transport
+            peer = transport.getPeer() if transport is not None else None
+            key = self.peer.public_key if self._proven and self.peer is not None else None
+            self._owner.offence(getattr(peer, "host", None), key)
 
     def _capabilities(self, message):
         if self._capabilities_seen:
@@ -441,6 +447,7 @@ class MeshConnection:
         if reason is not None:
             self._owner.report(reason, str(failure.value), peer=self.address,
                                peer_id=self.peer_id)
+            self._offence(reason)
 
     def _count_drop(self, failure):
         reason = getattr(failure.value, "reason", None)

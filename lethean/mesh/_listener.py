@@ -13,9 +13,9 @@ stream protocol (``/ueps``, ``/levin``).
 Every connection that has not authenticated sits in the pending pool
 (``max_pending``): reading its request, upgrading, handshaking, and, for a
 mesh initiator, until its first sealed frame proves its key.  When the pool
-is full a new connection evicts the least advanced, oldest connection of
-the address holding the most places, so silent sockets cannot lock new
-peers out.  One deadline covers the upgrade and the mesh handshake
+is full a new connection evicts the oldest connection of the address
+holding the most places, so silent sockets, or replayed handshakes that
+never prove anything, cannot lock new peers out.  One deadline covers the upgrade and the mesh handshake
 (``handshake_timeout_s``); an accepted initiator then has
 ``prove_timeout_s`` (a Go initiator may stay silent until its first
 keepalive, 30 s after the handshake).
@@ -41,7 +41,7 @@ __all__ = [
     "TOO_MANY_CONNECTIONS",
 ]
 
-#: Stages of an unauthenticated connection, least advanced first.
+#: Stages of an unauthenticated connection (which deadline applies).
 REQUEST, UPGRADE, PROVING = 0, 1, 2
 
 _STATUS = {
@@ -246,7 +246,7 @@ class MeshListener(Factory):
 
     def _victim(self):
         per_host = Counter(gate.host for gate in self._pool)
-        return min(self._pool, key=lambda gate: (-per_host[gate.host], gate.stage, gate.since))
+        return min(self._pool, key=lambda gate: (-per_host[gate.host], gate.since))
 
     def abort_pending(self):
         """Drop every connection still in the pool (the node is stopping)."""
