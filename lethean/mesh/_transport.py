@@ -203,8 +203,9 @@ class MeshTransport(Service):
         """Count ``reason``; log it once, unless a flood of them is being summarised."""
         self.counters[reason] += 1
         if self.limiter.allow(reason):
-            _log.warn("{reason} {peer} {peer_id}: {text}", reason=reason, peer=clean(peer, 64),
-                      peer_id=clean(peer_id, 64), text=clean(text))
+            peer_id = clean(peer_id, 64)
+            _log.warn("{reason} {peer}{named}: {text}", reason=reason, peer=clean(peer, 64),
+                      peer_id=peer_id, named=" " + peer_id if peer_id else "", text=clean(text))
 
     def event(self, name, text, *, peer, peer_id=""):
         """Log ``text`` about a link (up, down), rate-limited by ``name``."""
