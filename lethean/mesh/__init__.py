@@ -10,7 +10,12 @@ byte-stream ``Protocol`` (UEPS, Levin, your own) inside a WebSocket
 connection, with every Autobahn limit set and compression refused.
 
 :class:`MeshTransport` is the encrypted mesh itself: the reference's
-handshake, then SMSG-sealed messages to and from authenticated peers.
+handshake, then SMSG-sealed messages to and from authenticated peers.  Its
+:class:`MeshListener` reads each upgrade request under a byte budget and a
+deadline and routes it by path; each link is an :class:`InboundLink` or
+:class:`OutboundLink`, an explicit state machine behind a thin Autobahn
+protocol, reporting to the transport through ``ILinkOwner``.  Lethean peers
+announce their :data:`FEATURES` to each other right after the handshake.
 """
 
 from lethean.mesh._envelope import (
