@@ -108,3 +108,27 @@ class AutomaticPeerTests(SynchronousTestCase):
             self.registry.add_automatic(peer)
             self.registry.set_connected(peer.id, True)
         self.assertRaises(RegistryFullError, self.registry.add_automatic, _peer("late"))
+
+
+class NodeFileTests(SynchronousTestCase):
+    """node.json: deep nesting and wrong types are a lethean error, never a crash."""
+
+    def test_damaged_node_json(self):
+        """Each damaged node.json raises IdentityFileError naming the file."""
+        import shutil
+
+        from lethean.identity import IdentityFileError, NodeManager
+
+        base = os.path.abspath(self.mktemp())
+        NodeManager.in_directory(os.path.join(base, "ok")).load_or_create(name="a", role="dual")
+        for n, data in enumerate((b'{"id":' + b"[" * 5000 + b"]" * 5000 + b"}", b"5",
+                                  b'{"id":5,"name":[],"publicKey":{}}', DEEP)):
+            folder = os.path.join(base, str(n))
+            os.makedirs(folder)
+            shutil.copy(os.path.join(base, "ok", "private.key"), folder)
+            with open(os.path.join(folder, "node.json"), "wb") as f:
+                f.write(data)
+            error = self.assertRaises(IdentityFileError,
+                                      NodeManager.in_directory(folder).load_or_create,
+                                      name="x", role="dual")
+            self.assertIn("node.json", str(error))
