@@ -63,7 +63,9 @@ from lethean.mesh._envelope import (
 )
 from lethean.mesh._capabilities import CAPABILITIES, DEPLOY_CHUNKS, FEATURES, UEPS_FEATURE
 from lethean.mesh._config import TransportConfig
-from lethean.mesh._connection import InboundLink, MeshConnection, OutboundLink
+from lethean.mesh._connection import MeshConnection
+from lethean.mesh._inbound import InboundLink
+from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._errors import (
     HandshakeError,
     HandshakeRejectedError,

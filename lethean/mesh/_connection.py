@@ -1,17 +1,14 @@
 """
-One mesh link: the handshake as an explicit state machine, then sealed
-frames in and out, keepalive and the capability exchange.
+What every mesh link does once its handshake is done: sealed frames in and
+out, keepalive, the capability exchange, and the bounds on what a peer can
+make it do.
 
 A link is driven by its thin Autobahn protocol (``_protocol``), which only
 forwards events, and talks to its owner (the transport) through
-``ILinkOwner``.  The decisions of the handshake are sans-IO
-(``_handshake``); the machines here only sequence them:
-
-* inbound (responder): ``upgrading -> awaiting_handshake -> proving -> open -> closed``.
-  ``proving`` is an accepted initiator that has not yet proved it holds its
-  key: it stays in the pending pool and never holds a peer id until its
-  first sealed frame decrypts.
-* outbound (initiator): ``upgrading -> awaiting_ack -> open -> closed``.
+``ILinkOwner``.  The handshakes are explicit state machines in
+``_inbound`` (``upgrading -> awaiting_handshake -> proving -> open ->
+closed``) and ``_outbound`` (``upgrading -> awaiting_ack -> open ->
+closed``), subclasses of :class:`MeshConnection`.
 
 Receive order per sealed frame (transport.md, plus weakness 13): rate
 limit, decrypt, then the frame counts as activity, then de-duplication,
@@ -20,15 +17,12 @@ owner's consumers.  Frames that do not decrypt never refresh the idle
 timer, so garbage cannot keep a dead peer alive.
 """
 
-from automat import MethodicalMachine
-from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from zope.interface import implementer
 
 from lethean.errors import LetheanError
-from lethean.identity import generate_challenge
-from lethean.interfaces import IAdmission, IMeshConnection
+from lethean.interfaces import IMeshConnection
 from lethean.mesh._capabilities import CAPABILITIES, capabilities_payload, parse_capabilities
 from lethean.mesh._envelope import (
     DISCONNECT,
@@ -39,18 +33,12 @@ from lethean.mesh._envelope import (
     open_message,
     reply,
 )
-from lethean.mesh._errors import (
-    HandshakeError,
-    HandshakeTimeoutError,
-    MessageTooLargeError,
-    NotConnectedError,
-)
-from lethean.mesh._handshake import Accept, Reject, handshake_message, respond, verify_ack
+from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
 from lethean.mesh._limits import TokenBucket
 from lethean.mesh._logs import clean, peer_text
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection", "InboundLink", "OutboundLink", "origin_allowed"]
+__all__ = ["MeshConnection", "origin_allowed", "reason_text"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
@@ -481,7 +469,7 @@ class MeshConnection:
         self._lose_connection()
 
     def _lost_while_open(self, failure):
-        text = _reason_text(failure)
+        text = reason_text(failure)
         self._count_drop(failure)
         self._log_down(text)
         self._stop(text)
@@ -501,414 +489,6 @@ def _ignore(payload, is_binary):
     """Frames after the link closed."""
 
 
-def _reason_text(failure):
+def reason_text(failure):
+    """Why a connection was lost, short and escaped."""
     return clean(failure.getErrorMessage() or type(failure.value).__name__)
-
-
-class InboundLink(MeshConnection):
-    """The responder's link (see the module docstring for its states)."""
-
-    outbound = False
-    _machine = MethodicalMachine()
-
-    def __init__(self, owner, websocket):
-        super().__init__(owner, websocket)
-        self._admission = IAdmission(websocket.transport, None)
-
-    # states
-
-    @_machine.state(initial=True)
-    def upgrading(self):
-        """The HTTP upgrade is being answered."""
-
-    @_machine.state()
-    def awaiting_handshake(self):
-        """The WebSocket is open; the first text frame must be a handshake."""
-
-    @_machine.state()
-    def proving(self):
-        """Accepted: the initiator has not yet proved it holds its key."""
-
-    @_machine.state()
-    def open(self):
-        """Proven and registered: messages flow."""
-
-    @_machine.state()
-    def closed_(self):
-        """Gone, or going."""
-
-    # inputs
-
-    @_machine.input()
-    def upgrade_requested(self, request):
-        """Autobahn parsed the upgrade request."""
-
-    @_machine.input()
-    def opened(self):
-        """The WebSocket is open."""
-
-    @_machine.input()
-    def message_received(self, payload, is_binary):
-        """A whole WebSocket message arrived."""
-
-    @_machine.input()
-    def accept(self, decision):
-        """The handshake was accepted."""
-
-    @_machine.input()
-    def reject(self, decision):
-        """The handshake was rejected with a reason."""
-
-    @_machine.input()
-    def refuse(self, reason, text):
-        """The handshake is dropped without a word."""
-
-    @_machine.input()
-    def proved(self):
-        """A sealed frame from the initiator decrypted."""
-
-    @_machine.input()
-    def drop(self, reason, text):
-        """Abort the connection: the peer misbehaves or is dead."""
-
-    @_machine.input()
-    def shutdown(self, reason=None, code=None):
-        """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
-
-    @_machine.input()
-    def lost(self, failure):
-        """The connection is gone."""
-
-    # outputs
-
-    @_machine.output()
-    def _check_origin(self, request):
-        if not origin_allowed(request.origin, self._config.allowed_origin_hosts):
-            self._owner.report("refused_origin", "origin {} not allowed".format(
-                clean(request.origin)), peer=self.address)
-            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
-
-    @_machine.output()
-    def _respond(self, payload, is_binary):
-        if is_binary:
-            self.refuse("refused_bad_handshake", "binary frame during the handshake")
-            return
-        owner = self._owner
-        decision = respond(owner.identity, owner.registry, payload, clock=self._clock)
-        if isinstance(decision, Accept):
-            peer = self._websocket.transport.getPeer()
-            refusal = owner.refusal(getattr(peer, "host", None), decision.peer)
-            if refusal is not None:
-                self.peer_id = decision.peer.id
-                self.refuse("refused_offender", refusal)
-                return
-            self.accept(decision)
-        elif isinstance(decision, Reject):
-            self.reject(decision)
-        else:
-            self.peer_id = clean(decision.peer_id, 64)
-            self.refuse("refused_bad_handshake", decision.reason)
-
-    @_machine.output()
-    def _send_ack(self, decision):
-        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
-        self._owner.count("handshake_accepted")
-        self._begin(decision.peer, decision.shared_secret)
-        if self._admission is not None:
-            self._admission.accepted()
-        self._owner.link_accepted(self)
-
-    @_machine.output()
-    def _send_capabilities_now(self):
-        self._send_capabilities()
-
-    @_machine.output()
-    def _send_rejection(self, decision):
-        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
-        self.closed = True
-        self._owner.report("refused_" + decision.kind, decision.reason, peer=self.address,
-                           peer_id=decision.peer_id)
-        # The ack is already in the socket buffer; loseConnection sends it first.
-        self._lose_connection()
-
-    @_machine.output()
-    def _refuse_now(self, reason, text):
-        self.closed = True
-        self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
-        self._offence(reason)
-        self._abort_connection()
-
-    @_machine.output()
-    def _admit(self):
-        if self._admission is not None:
-            self._admission.admitted()
-        self._owner.link_proven(self)
-        if not self.closed:
-            self._log_up()
-
-    @_machine.output()
-    def _drop_unproven(self, reason, text):
-        self._owner.report(reason, text, peer=self.address, peer_id=self.peer_id)
-        self._offence(reason)
-        self._stop(text)
-        self._abort_connection()
-
-    @_machine.output()
-    def _drop_open(self, reason, text):
-        self._drop_while_open(reason, text)
-
-    @_machine.output()
-    def _close_unproven(self, reason, code):
-        self._say_goodbye(reason, code)
-        self._stop(reason or "closed")
-        self._lose_connection()
-
-    @_machine.output()
-    def _close_open(self, reason, code):
-        self._close_while_open(reason, code)
-
-    @_machine.output()
-    def _lost_early(self, failure):
-        self.closed = True
-        self._report_drop(failure)
-
-    @_machine.output()
-    def _lost_unproven(self, failure):
-        self._report_drop(failure)
-        self._stop(_reason_text(failure))
-
-    @_machine.output()
-    def _lost_open(self, failure):
-        self._lost_while_open(failure)
-
-    @_machine.output()
-    def _gone(self):
-        self._gone_now()
-
-    @_machine.output()
-    def _receive(self, payload, is_binary):
-        self._receive_sealed(payload, is_binary)
-
-    upgrading.upon(upgrade_requested, enter=upgrading, outputs=[_check_origin])
-    upgrading.upon(opened, enter=awaiting_handshake, outputs=[])
-    awaiting_handshake.upon(message_received, enter=awaiting_handshake, outputs=[_respond])
-    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_capabilities_now])
-    awaiting_handshake.upon(reject, enter=closed_, outputs=[_send_rejection])
-    awaiting_handshake.upon(refuse, enter=closed_, outputs=[_refuse_now])
-    for _state in (upgrading, awaiting_handshake):
-        _state.upon(drop, enter=closed_, outputs=[_refuse_now])
-        _state.upon(shutdown, enter=closed_, outputs=[_close_unproven])
-        _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
-    proving.upon(message_received, enter=proving, outputs=[_receive])
-    proving.upon(proved, enter=open, outputs=[_admit])
-    proving.upon(drop, enter=closed_, outputs=[_drop_unproven])
-    proving.upon(shutdown, enter=closed_, outputs=[_close_unproven])
-    proving.upon(lost, enter=closed_, outputs=[_lost_unproven, _gone])
-    open.upon(message_received, enter=open, outputs=[_receive])
-    open.upon(drop, enter=closed_, outputs=[_drop_open])
-    open.upon(shutdown, enter=closed_, outputs=[_close_open])
-    open.upon(lost, enter=closed_, outputs=[_lost_open, _gone])
-    closed_.upon(message_received, enter=closed_, outputs=[])
-    closed_.upon(drop, enter=closed_, outputs=[])
-    closed_.upon(shutdown, enter=closed_, outputs=[])
-    closed_.upon(lost, enter=closed_, outputs=[_gone])
-    del _state
-
-
-class OutboundLink(MeshConnection):
-    """The initiator's link; ``result`` fires with it once open, or fails."""
-
-    outbound = True
-    _machine = MethodicalMachine()
-
-    def __init__(self, owner, websocket, result, *, dialled, expected_id=None,
-                 expected_key=None):
-        super().__init__(owner, websocket)
-        self.dialled = dialled
-        self._result = result
-        self._expected_id = expected_id
-        self._expected_key = expected_key
-        self._challenge = None
-        self._deadline = self._clock.callLater(self._config.handshake_timeout_s, self.timed_out)
-
-    @_machine.state(initial=True)
-    def upgrading(self):
-        """The HTTP upgrade is under way."""
-
-    @_machine.state()
-    def awaiting_ack(self):
-        """Our handshake is sent; the responder's ack must verify."""
-
-    @_machine.state()
-    def open(self):
-        """The responder proved its key: messages flow."""
-
-    @_machine.state()
-    def closed_(self):
-        """Gone, or going."""
-
-    @_machine.input()
-    def opened(self):
-        """The WebSocket is open."""
-
-    @_machine.input()
-    def message_received(self, payload, is_binary):
-        """A whole WebSocket message arrived."""
-
-    @_machine.input()
-    def accepted(self, peer, secret):
-        """The ack verified."""
-
-    @_machine.input()
-    def failed(self, error):
-        """The handshake failed with ``error``."""
-
-    @_machine.input()
-    def timed_out(self):
-        """The handshake deadline passed."""
-
-    @_machine.input()
-    def proved(self):
-        """A sealed frame from the responder decrypted (it proved its key already)."""
-
-    @_machine.input()
-    def drop(self, reason, text):
-        """Abort the connection: the peer misbehaves or is dead."""
-
-    @_machine.input()
-    def shutdown(self, reason=None, code=None):
-        """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
-
-    @_machine.input()
-    def lost(self, failure):
-        """The connection is gone."""
-
-    @_machine.output()
-    def _send_handshake(self):
-        self._challenge = generate_challenge()
-        message = handshake_message(self._owner.identity, self._expected_id or "",
-                                    self._challenge, clock=self._clock)
-        self._websocket.sendMessage(message.to_bytes(), isBinary=False)
-
-    @_machine.output()
-    def _verify(self, payload, is_binary):
-        try:
-            peer, secret = verify_ack(self._owner.identity, payload, self._challenge,
-                                      max_bytes=self._config.max_message_bytes,
-                                      expected_key=self._expected_key,
-                                      expected_id=self._expected_id)
-        except LetheanError as e:
-            self.failed(e)
-        else:
-            self.accepted(peer, secret)
-
-    @_machine.output()
-    def _open(self, peer, secret):
-        self._cancel_deadline()
-        self._proven = True
-        self._begin(peer, secret)
-        # First sealed frames: our capabilities, which prove our key, then
-        # the keepalive ping a Go worker answers at once.
-        self._send_capabilities()
-        self._ping()
-        self._owner.link_proven(self)
-        if not self.closed:
-            self._log_up()
-            self._await_capabilities()
-        self._result.callback(self)
-
-    @_machine.output()
-    def _fail(self, error):
-        self._cancel_deadline()
-        self.closed = True
-        self._owner.report("handshake_failed:" + error.kind, str(error),
-                           peer=self.address, peer_id=self._expected_id or "")
-        transport = self._websocket.transport
-        if transport is not None:
-            transport.abortConnection()
-        self._result.errback(error)
-
-    @_machine.output()
-    def _time_out(self):
-        self._deadline = None
-        error = HandshakeTimeoutError("no mesh handshake within {} s".format(
-            self._config.handshake_timeout_s))
-        self.closed = True
-        self._owner.report("handshake_timeout", str(error), peer=self.address,
-                           peer_id=self._expected_id or "")
-        transport = self._websocket.transport
-        if transport is not None:
-            transport.abortConnection()
-        self._result.errback(error)
-
-    @_machine.output()
-    def _lost_early(self, failure):
-        self._cancel_deadline()
-        self.closed = True
-        self._report_drop(failure)
-        self._result.errback(HandshakeError("connection lost during the handshake: {}".format(
-            _reason_text(failure))))
-
-    @_machine.output()
-    def _drop_open(self, reason, text):
-        self._drop_while_open(reason, text)
-
-    @_machine.output()
-    def _close_open(self, reason, code):
-        self._close_while_open(reason, code)
-
-    @_machine.output()
-    def _drop_early(self, reason, text):
-        self._cancel_deadline()
-        self.closed = True
-        self._owner.report(reason, text, peer=self.address, peer_id=self._expected_id or "")
-        self._offence(reason)
-        self._abort_connection()
-        self._result.errback(HandshakeError(text))
-
-    @_machine.output()
-    def _close_early(self):
-        self._cancel_deadline()
-        self.closed = True
-        transport = self._websocket.transport
-        if transport is not None:
-            transport.abortConnection()
-        self._result.errback(HandshakeError("closed during the handshake"))
-
-    @_machine.output()
-    def _lost_open(self, failure):
-        self._lost_while_open(failure)
-
-    @_machine.output()
-    def _gone(self):
-        self._gone_now()
-
-    @_machine.output()
-    def _receive(self, payload, is_binary):
-        self._receive_sealed(payload, is_binary)
-
-    def _cancel_deadline(self):
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
-
-    upgrading.upon(opened, enter=awaiting_ack, outputs=[_send_handshake])
-    awaiting_ack.upon(message_received, enter=awaiting_ack, outputs=[_verify])
-    awaiting_ack.upon(accepted, enter=open, outputs=[_open])
-    awaiting_ack.upon(failed, enter=closed_, outputs=[_fail])
-    for _state in (upgrading, awaiting_ack):
-        _state.upon(timed_out, enter=closed_, outputs=[_time_out])
-        _state.upon(shutdown, enter=closed_, outputs=[_close_early])
-        _state.upon(drop, enter=closed_, outputs=[_drop_early])
-        _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
-    open.upon(message_received, enter=open, outputs=[_receive])
-    open.upon(proved, enter=open, outputs=[])
-    open.upon(drop, enter=closed_, outputs=[_drop_open])
-    open.upon(shutdown, enter=closed_, outputs=[_close_open])
-    open.upon(lost, enter=closed_, outputs=[_lost_open, _gone])
-    closed_.upon(message_received, enter=closed_, outputs=[])
-    closed_.upon(drop, enter=closed_, outputs=[])
-    closed_.upon(shutdown, enter=closed_, outputs=[])
-    closed_.upon(timed_out, enter=closed_, outputs=[])
-    closed_.upon(lost, enter=closed_, outputs=[_gone])
-    del _state

@@ -12,7 +12,8 @@ from autobahn.twisted.websocket import (
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
-from lethean.mesh._connection import InboundLink, OutboundLink
+from lethean.mesh._inbound import InboundLink
+from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._listener import TOO_MANY_CONNECTIONS
 from lethean.mesh._logs import AutobahnLog, peer_text
 from lethean.mesh._stacking import use_reactor_timers
