@@ -54,6 +54,10 @@ class NodeProcessTests(TestCase):
         # twistd exits cleanly, then re-raises SIGTERM so its status says why.
         self.assertIn((ended.exitCode, ended.signal), [(0, None), (None, 15)], output.text)
         self.assertIn("Server Shut Down", output.text)
+        # One line per link up and down; no factory noise.
+        self.assertIn("link up: ", output.text)
+        self.assertIn("link down: ", output.text)
+        self.assertNotIn("Starting factory", output.text)
         with open(os.path.join(node_dir, "peers.json"), "rb") as f:
             saved = json.load(f)
         self.assertIn(cli_id, [peer["id"] for peer in saved])
