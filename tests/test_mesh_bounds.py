@@ -364,7 +364,9 @@ class OffenderTests(SynchronousTestCase):
         self.assertIsNone(node.refusal("10.0.0.2", stranger.identity))
         for _ in range(3):
             node.offence("127.0.0.1", None)
+            node.offence("127.0.0.2", None)
         self.assertIsNone(node.refusal("127.0.0.1", stranger.identity))
+        self.assertIsNotNone(node.refusal("127.0.0.2", stranger.identity))
         for _ in range(3):
             node.offence(None, known.identity.public_key)
         self.assertIsNotNone(node.refusal("10.0.0.2", known.identity))

@@ -56,10 +56,16 @@ def parse_address(address):
 
 
 def _is_loopback(host):
+    """This machine's own address (127.0.0.1 or ::1), where the operator's tools connect from."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address) in _OWN_ADDRESSES
+
+
+_OWN_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def _listen_reason(failure):
@@ -248,7 +254,7 @@ class MeshTransport(Service):
     def offence(self, host, public_key):
         """
         A link was dropped for misbehaving: a strike for its address and key.
-        Loopback addresses get none: they are this machine's own tools, and
+        127.0.0.1 and ::1 get none: they are this machine's own tools, and
         refusing them by address would lock the operator out.
         """
         if host and not _is_loopback(host):
