@@ -63,6 +63,10 @@ class PeerFilesError(LetheanError):
 
     kind = "registry_files"
 
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
 
 def _files_error(path, error):
     folder = os.path.dirname(os.path.abspath(path))
@@ -152,7 +156,7 @@ def _add(args):
 def _remove(args):
     return _run(args, lambda client: client.post("/api/peers/remove", {"id": args.peer_id}),
                 lambda operations: operations.remove_peer(args.peer_id),
-                _printer(args, lambda result: "removed " + args.peer_id))
+                _printer(args, lambda result: "removed " + result["removed"]))
 
 
 def _allow(args):
@@ -206,7 +210,9 @@ def register(subparsers):
     add.add_argument("--role", choices=("controller", "worker", "dual"),
                      help="the peer's role")
     remove = command("remove", _remove, "forget a peer")
-    remove.add_argument("peer_id", metavar="NODE_ID", help="the peer's node id")
+    remove.add_argument("peer_id", metavar="PEER",
+                        help="the peer's node id, a unique start of it (4+ hex digits), or "
+                        "its name")
     allow = command("allow", _allow, "add a public key to the allowlist")
     allow.add_argument("public_key", metavar="BASE64", help="X25519 public key")
     revoke = command("revoke", _revoke, "remove a public key from the allowlist")

@@ -26,6 +26,7 @@ from lethean.node._reach import (
 from lethean.node._targets import (
     TARGET_FORMS,
     TargetFormError,
+    UnknownTargetError,
     parse_target,
     peer_label,
     resolve_target,
@@ -513,12 +514,8 @@ class NodeOperations:
         if not parsed.is_address:
             raise InvalidRequestError("{!r} is not an address: give HOST:PORT, e.g. "
                                       "10.0.0.2:9091".format(address))
-        try:
-            peer_id = node_id_for(public_key)
-        except LetheanError:
-            raise InvalidRequestError("{!r} is not a public key: give the base64 X25519 key "
-                                      "that 'lethean identity show' prints on the peer".format(
-                                          public_key[:100])) from None
+        self._need_key(public_key)
+        peer_id = node_id_for(public_key)
         try:
             validate_peer_name(name or "")
         except LetheanError as e:
@@ -531,22 +528,52 @@ class NodeOperations:
         return peer_json(stored, self.registry.is_connected(stored.id))
 
     def remove_peer(self, peer_id):
-        """Forget a peer; ``{"removed": id}``."""
+        """
+        Forget a peer, named by its id, a unique id prefix or its name;
+        ``{"removed": id}``.
+        """
         self._need_string(peer_id, "the peer's node id")
+        if self.registry.get_peer(peer_id) is None:
+            try:
+                target = parse_target(peer_id)
+            except TargetFormError as e:
+                raise InvalidRequestError(e.line) from None
+            if target.is_address:
+                raise InvalidRequestError("give the peer's id or name, not its address "
+                                          "('lethean peers list' shows them)")
+            try:
+                peer_id, _ = resolve_target(self.registry, target)
+            except UnknownTargetError as e:
+                from lethean.peers import PeerNotFoundError
+
+                missing = PeerNotFoundError(e.line)
+                missing.line = e.line
+                raise missing from None
         self.registry.remove_peer(peer_id)
         return {"removed": peer_id}
 
     def allow(self, public_key):
         """Add a key to the allowlist; ``{"allowed": key}``."""
-        self._need_string(public_key, "a public key")
+        self._need_key(public_key)
         self.registry.allow_public_key(public_key)
         return {"allowed": public_key}
 
     def revoke(self, public_key):
         """Remove a key from the allowlist; ``{"revoked": key}``."""
-        self._need_string(public_key, "a public key")
+        self._need_key(public_key)
         self.registry.revoke_public_key(public_key)
         return {"revoked": public_key}
+
+    def _need_key(self, public_key):
+        from lethean.identity import decode_public_key
+
+        self._need_string(public_key, "a public key")
+        try:
+            decode_public_key(public_key)
+        except LetheanError:
+            raise InvalidRequestError(
+                "{!r} is not a public key: give the base64 X25519 key that 'lethean identity "
+                "show' prints on the peer".format(public_key[:100])) from None
 
     def auth(self, mode=None):
         """Show or set the auth mode (``open`` or ``allowlist``); ``{"auth": mode}``."""
