@@ -98,7 +98,7 @@ def peer_json(peer, connected=None):
         "role": peer.role,
         "addedAt": None if peer.added_at is None else str(peer.added_at),
         "lastSeen": None if peer.last_seen is None else str(peer.last_seen),
-        "pingMs": peer.ping_ms,
+        "pingMs": round(peer.ping_ms, 3),
         "hops": peer.hops,
         "geoKm": peer.geo_km,
         "score": peer.score,
