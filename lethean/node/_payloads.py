@@ -47,6 +47,7 @@ __all__ = [
 DEPLOY_CHUNK = "deploy_chunk"
 DEPLOY_CHUNK_ACK = "deploy_chunk_ack"
 
+_INF = float("inf")
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
@@ -104,7 +105,13 @@ def _read_int(key, value):
 def _read_float(key, value):
     if type(value) is bool or not isinstance(value, (int, float)):
         raise _mismatch(key, "float64", value)
-    return float(value)
+    number = float(value)
+    if number in (_INF, -_INF):
+        # A number beyond float64 reaches us in a received payload (kept as
+        # text, as Go's RawMessage keeps it); Go's decoder refuses it here.
+        raise InvalidPayloadError("json: cannot unmarshal number {} into field {} of type "
+                                  "float64".format(getattr(value, "text", value), key))
+    return number
 
 
 def _read_bytes(key, value):
@@ -176,7 +183,7 @@ class _Payload:
         if isinstance(value, cls):
             return value
         if type(value) is RawJSON:
-            value = loads_strict(value.text)
+            value = loads_strict(value.text, keep_overflow=True)
         if value is None:
             return cls()
         if type(value) is not dict:
