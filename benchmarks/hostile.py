@@ -7,11 +7,13 @@ For each attack class, in order: start a real ``twistd -n lethean-node`` on
 a legitimate controller in a separate process (``--links`` links, each
 sending ping and get_stats requests back to back, at most ``--rate`` per
 second per link), measure its round trips per second for ``--baseline``
-seconds, then run the attack from a third process for ``--duration``
-seconds while the controller keeps going, try one fresh legitimate
-connection in the middle of it, stop the attacker, wait ``--settle``
-seconds and stop the node.  A fresh node per attack: no attack inherits
-another's damage.  Every child is killed when the run ends, Ctrl-C included.
+seconds, then run the attack from a third process (connecting from
+127.0.0.2) for ``--duration`` seconds (three times that for the two attacks
+whose cost accumulates slowly) while the controller keeps going, try one
+fresh legitimate connection in the middle of it, stop the attacker, wait
+``--settle`` seconds and stop the node.  A fresh node per attack: no attack
+inherits another's damage.  Every child is killed when the run ends,
+Ctrl-C included.
 
 Prints one JSON line per attack (stdout), then a ``hostile_summary`` line;
 a table for people goes to stderr.  The figures of an attack line:
@@ -42,7 +44,12 @@ a table for people goes to stderr.  The figures of an attack line:
                            closed_by_node (the node closed first), peak_open,
                            http_status counts, handshakes accepted/rejected,
                            frames and bytes sent, frames received
+  attack_s                 how long the attack lasted (--duration, times 3 for attacks
+                           whose cost accumulates slowly, longer while the fresh
+                           connection was still trying)
   node_cpu_pct, attacker_cpu_pct, legit_cpu_pct   CPU used during the attack (% of one core)
+  load_1m                  the machine's 1-minute load average at the attack's end
+                           (other work on a shared machine moves every figure)
   peers_added              peers the node saved in peers.json that are not the
                            legitimate controller's
   node_counters            stats fields beyond the standard ones, if the node sends any
@@ -214,10 +221,11 @@ def run_once(attack, args, children, folder):
         attack_start = _expect(attacker, "started", START_TIMEOUT_S, "the attacker did not start")["t"]
         cpu_before["attacker"] = read_cpu_s(attacker.pid)
 
-        watch.until(attack_start + args.duration * PROBE_AT)
+        duration = args.duration * attack.duration_factor
+        watch.until(attack_start + duration * PROBE_AT)
         probe_index = len(legit.snapshot())
         legit.tell("probe")
-        watch.until(attack_start + args.duration)
+        watch.until(attack_start + duration)
         watch.until(time.monotonic() + PROBE_TIMEOUT_S + 5,
                     done=lambda: legit.wait_event("probe", 0, probe_index) is not None)
         probe = legit.wait_event("probe", 0, probe_index) or {"ok": False, "error": "no answer"}
@@ -273,6 +281,7 @@ def run_once(attack, args, children, folder):
             fresh_ms=probe.get("total_ms"),
             fresh_error=probe.get("error"),
             attack_s=round(attack_s, 2),
+            load_1m=round(os.getloadavg()[0], 2),
             node_cpu_pct=_cpu_pct(cpu_before["node"], cpu_after["node"], attack_s),
             attacker_cpu_pct=_cpu_pct(cpu_before["attacker"], cpu_after["attacker"], attack_s),
             legit_cpu_pct=_cpu_pct(cpu_before["legit"], cpu_after["legit"], attack_s),
@@ -354,8 +363,8 @@ def _table(lines):
 
 def parse(argv):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__.strip().split("\n\n")[0].replace("\n", " "),
+        epilog=__doc__.strip().split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run this attack only (repeatable; see --list)")
     parser.add_argument("--list", action="store_true", help="list the attacks and exit")
@@ -403,7 +412,10 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.list:
         for attack in ATTACKS.values():
-            print("{:34} {:4} connections  {}".format(attack.name, attack.size, attack.summary))
+            longer = " (lasts {} x --duration)".format(attack.duration_factor) \
+                if attack.duration_factor > 1 else ""
+            print("{:32} {:4} connections  {}{}".format(attack.name, attack.size, attack.summary,
+                                                         longer))
         return 0
     names = args.only or list(ATTACKS)
     header = {"name": "hostile_run",

@@ -563,12 +563,17 @@ class OverCap(Mesh):
 
 @attrs.frozen
 class Attack:
-    """One attack class: its name, what it does, how many connections at once."""
+    """
+    One attack class: its name, how many connections it keeps going at
+    once, what it does, and how many times ``--duration`` it lasts (more
+    for attacks whose cost accumulates slowly).
+    """
 
     name: str
     size: int
     protocol: type
     summary: str
+    duration_factor: int = 1
 
 
 ATTACKS = {attack.name: attack for attack in [
@@ -603,7 +608,8 @@ ATTACKS = {attack.name: attack for attack in [
     Attack("oversize_binary_after_handshake", 5, OversizeBinary,
            "a real handshake, then a 2 MiB binary frame"),
     Attack("tiny_fragments", 1, TinyFragments,
-           "one message sent as endless 1-byte fragments, before the handshake"),
+           "one message sent as endless 1-byte fragments, before the handshake",
+           duration_factor=3),
     Attack("compression", 10, Compression,
            "an upgrade offering permessage-deflate, then a compressed frame (a 16 MiB "
            "deflate bomb)"),
@@ -614,7 +620,8 @@ ATTACKS = {attack.name: attack for attack in [
     Attack("slow_reader", 10, SlowReader,
            "proven links sending get_stats at 45/s and never reading the answers"),
     Attack("ws_ping_flood", 1, PingFlood,
-           "a proven link flooding WebSocket pings and never reading the pongs"),
+           "a proven link flooding WebSocket pings and never reading the pongs",
+           duration_factor=3),
     Attack("trix_lthn_checksum", 1, LthnChecksum,
            "a proven link sending ~1 MiB frames whose Trix header names the lthn checksum "
            "(costly before decryption)"),
