@@ -89,7 +89,6 @@ from benchmarks._hostile.children import (  # noqa: E402
     read_cpu_s,
     read_rss,
 )
-from benchmarks._hostile.figures import MIB  # noqa: E402
 from benchmarks._hostile.legit import PROBE_TIMEOUT_S  # noqa: E402
 from benchmarks._timing import emit  # noqa: E402
 
@@ -163,10 +162,6 @@ def _cpu_pct(before, after, seconds):
     return round((after - before) / seconds * 100, 1)
 
 
-def _mib(value):
-    return None if value is None else round(value / MIB, 1)
-
-
 def _saved_peers(data_dir, legit_ids):
     try:
         with open(data_dir / "peers.json", "rb") as f:
@@ -178,17 +173,22 @@ def _saved_peers(data_dir, legit_ids):
     return sum(1 for peer in saved if isinstance(peer, dict) and peer.get("id") not in legit_ids)
 
 
+def _start_node(children, folder, log_path, data_dir, node_args):
+    """``twistd -n lethean-node`` on a free loopback port, its output in ``log_path``."""
+    with open(log_path, "wb") as log:
+        return children.start(
+            python_argv("from twisted.scripts.twistd import run; run()", "-n", "--pidfile=",
+                        "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
+                        "--data-dir", str(data_dir), "--name", "hostile-target", *node_args),
+            stdout=log, stdin=False, cwd=folder)
+
+
 def run_once(attack, args, children, folder):
     """One measured attack on a fresh node: the figures of one run."""
     folder.mkdir(parents=True)
     log_path = folder / "node.log"
     data_dir = folder / "data"
-    with open(log_path, "wb") as log:
-        node = children.start(
-            python_argv("from twisted.scripts.twistd import run; run()", "-n", "--pidfile=",
-                        "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
-                        "--data-dir", str(data_dir), "--name", "hostile-target", *args.node_arg),
-            stdout=log, stdin=False, cwd=folder)
+    node = _start_node(children, folder, log_path, data_dir, args.node_arg)
     figures_ = {"attack": attack.name}
     legit = attacker = None
     try:
@@ -248,30 +248,12 @@ def run_once(attack, args, children, folder):
 
         progress = [e for e in legit.snapshot() if e.get("event") == "progress"]
         attack_s = attack_end - attack_start
-        baseline_rps, _ = figures.rate(progress, baseline_start, baseline_end)
-        attack_rps, errors = figures.rate(progress, attack_start, attack_end)
-        worst = figures.worst_window(progress, attack_start, attack_end)
-        base_rtts = figures.round_trips_ms(progress, baseline_start, baseline_end)
-        attack_rtts = figures.round_trips_ms(progress, attack_start, attack_end)
-        ratio = attack_rps / baseline_rps if baseline_rps and attack_rps is not None else None
+        figures_.update(figures.legit_figures(progress, (baseline_start, baseline_end),
+                                              (attack_start, attack_end)))
+        figures_.update(figures.memory_figures(rss_before, rss_peak, rss_after, watch.samples,
+                                               (attack_start, attack_end)))
         connections = done.get("connections")
         figures_.update(
-            legit_ratio=None if ratio is None else round(ratio, 3),
-            legit_baseline_rps=None if baseline_rps is None else round(baseline_rps, 1),
-            legit_attack_rps=None if attack_rps is None else round(attack_rps, 1),
-            legit_ratio_worst_1s=None if worst is None or not baseline_rps
-            else round(worst / baseline_rps, 3),
-            legit_errors=errors,
-            legit_p50_ms_baseline=figures.percentile(base_rtts, 0.5),
-            legit_p50_ms=figures.percentile(attack_rtts, 0.5),
-            legit_p99_ms=figures.percentile(attack_rtts, 0.99),
-            rss_before_mib=_mib(rss_before),
-            rss_peak_mib=_mib(rss_peak),
-            rss_after_mib=_mib(rss_after),
-            rss_growth_mib=_mib(rss_peak - rss_before) if rss_before else None,
-            rss_kept_mib=_mib(rss_after - rss_before) if rss_before and rss_after else None,
-            rss_slope_mib_per_s=figures.slope(watch.samples, (attack_start + attack_end) / 2,
-                                              attack_end, scale=1 / MIB),
             log_lines=log["log_lines"],
             log_lines_per_s=round(log["log_lines"] / (attack_s + args.settle), 1),
             log_lines_per_connection=round(log["log_lines"] / max(1, connections or 0), 3),

@@ -143,6 +143,30 @@ class FiguresTests(SynchronousTestCase):
         self.assertEqual(figures.slope(samples, 0, 2), 2.0)
         self.assertIsNone(figures.slope(samples, 5, 6))
 
+    def test_legit_figures(self):
+        """Half the baseline's rate during the attack is a ratio of 0.5."""
+        progress = _progress((0.0, 0, 0, []), (2.0, 200, 0, [2.0] * 200),
+                             (3.0, 250, 1, [8.0] * 50), (4.0, 300, 1, [10.0] * 50))
+        legit = figures.legit_figures(progress, (0.0, 2.0), (2.0, 4.0))
+        self.assertEqual(
+            (legit["legit_ratio"], legit["legit_baseline_rps"], legit["legit_attack_rps"],
+             legit["legit_ratio_worst_1s"], legit["legit_errors"]),
+            (0.5, 100.0, 50.0, 0.5, 1))
+        self.assertEqual((legit["legit_p50_ms_baseline"], legit["legit_p50_ms"]), (2.0, 10.0))
+
+    def test_legit_figures_without_a_baseline(self):
+        """No round trip before the attack: no ratio rather than a division by zero."""
+        progress = _progress((0.0, 0, 0, []), (2.0, 0, 0, []), (4.0, 10, 0, []))
+        self.assertIsNone(figures.legit_figures(progress, (0.0, 2.0), (2.0, 4.0))["legit_ratio"])
+
+    def test_memory_figures(self):
+        """Growth is peak minus before, kept is after minus before, in MiB."""
+        mib = figures.MIB
+        samples = [(t, (100 + 10 * t) * mib) for t in range(5)]
+        memory = figures.memory_figures(100 * mib, 150 * mib, 120 * mib, samples, (0, 4))
+        self.assertEqual((memory["rss_growth_mib"], memory["rss_kept_mib"],
+                          memory["rss_slope_mib_per_s"]), (50.0, 20.0, 10.0))
+
     def test_log_figures(self):
         """Lines, bytes and tracebacks counted; ports and ids folded into shapes."""
         lines = [b"2026-01-01T00:00:00+0000 [x#warn] dropped 127.0.0.1:%d: bad\n" % port

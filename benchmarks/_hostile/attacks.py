@@ -18,6 +18,7 @@ TCP and the few lines of RFC 6455 framing in :mod:`.wire`.
 
 import argparse
 import base64
+import itertools
 import json
 import os
 import socket
@@ -459,9 +460,8 @@ class SealedFlood(Mesh):
     def mesh_open(self):
         self.prove()
         frames = [self.sealed(wire.ping(self.local, self.node_id)) for _ in range(400)]
-        chunks = [b"".join(frames[i:i + 100]) for i in range(0, len(frames), 100)]
-        cycle = iter(range(10**12))
-        stream(self, lambda: chunks[next(cycle) % len(chunks)], 100)
+        chunks = itertools.cycle([b"".join(frames[i:i + 100]) for i in range(0, len(frames), 100)])
+        stream(self, lambda: next(chunks), 100)
 
 
 class Undecryptable(Mesh):

@@ -16,6 +16,8 @@ __all__ = [
     "worst_window",
     "round_trips_ms",
     "slope",
+    "legit_figures",
+    "memory_figures",
     "percentile",
     "log_figures",
     "aims",
@@ -84,6 +86,48 @@ def slope(samples, t0, t1, scale=1.0):
     if spread == 0:
         return None
     return round(sum((t - mean_t) * (v - mean_v) for t, v in points) / spread, 2)
+
+
+def legit_figures(progress, baseline, attack):
+    """
+    The legitimate peer's figures from its progress events, for the
+    ``(start, end)`` windows of the baseline and of the attack.
+    """
+    baseline_rps, _ = rate(progress, *baseline)
+    attack_rps, errors = rate(progress, *attack)
+    worst = worst_window(progress, *attack)
+    base_times = round_trips_ms(progress, *baseline)
+    attack_times = round_trips_ms(progress, *attack)
+
+    def ratio(value):
+        if value is None or not baseline_rps:
+            return None
+        return round(value / baseline_rps, 3)
+    return {
+        "legit_ratio": ratio(attack_rps),
+        "legit_baseline_rps": None if baseline_rps is None else round(baseline_rps, 1),
+        "legit_attack_rps": None if attack_rps is None else round(attack_rps, 1),
+        "legit_ratio_worst_1s": ratio(worst),
+        "legit_errors": errors,
+        "legit_p50_ms_baseline": percentile(base_times, 0.5),
+        "legit_p50_ms": percentile(attack_times, 0.5),
+        "legit_p99_ms": percentile(attack_times, 0.99),
+    }
+
+
+def memory_figures(before, peak, after, samples, attack):
+    """Node memory figures in MiB: ``before``/``peak``/``after`` are bytes."""
+    def mib(value):
+        return None if value is None else round(value / MIB, 1)
+    start, end = attack
+    return {
+        "rss_before_mib": mib(before),
+        "rss_peak_mib": mib(peak),
+        "rss_after_mib": mib(after),
+        "rss_growth_mib": mib(peak - before) if before and peak else None,
+        "rss_kept_mib": mib(after - before) if before and after else None,
+        "rss_slope_mib_per_s": slope(samples, (start + end) / 2, end, scale=1 / MIB),
+    }
 
 
 def percentile(values, q):
