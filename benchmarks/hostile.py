@@ -82,14 +82,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._hostile import figures  # noqa: E402
 from benchmarks._hostile.attacks import ATTACKS  # noqa: E402
-from benchmarks._hostile.children import (  # noqa: E402
-    ROOT,
-    Children,
-    python_argv,
-    read_cpu_s,
-    read_rss,
-)
+from benchmarks._hostile.children import ROOT, Children, python_argv  # noqa: E402
 from benchmarks._hostile.legit import PROBE_TIMEOUT_S  # noqa: E402
+from benchmarks._processes import cpu_seconds, rss_bytes  # noqa: E402
 from benchmarks._timing import emit  # noqa: E402
 
 #: How long a child may take to start (imports, key generation) on a busy machine.
@@ -114,7 +109,7 @@ class _Watch:
         self.samples = []
 
     def sample(self):
-        rss = read_rss(self.pid)
+        rss = rss_bytes(self.pid)
         if rss is not None:
             self.peak = max(self.peak, rss)
             self.samples.append((time.monotonic(), rss))
@@ -212,14 +207,14 @@ def run_once(attack, args, children, folder):
         victims = identities["links"] + [identities["probe"]]
         rss_before = watch.sample()
         watch.peak = rss_before or 0
-        cpu_before = {"node": read_cpu_s(node.pid), "legit": read_cpu_s(legit.pid)}
+        cpu_before = {"node": cpu_seconds(node.pid), "legit": cpu_seconds(legit.pid)}
         attacker = children.start(
             python_argv("from benchmarks._hostile.attacks import main; main()", attack.name,
                         "--address", address, "--victims", json.dumps(victims),
                         "--source", args.attacker_source),
             events=True)
         attack_start = _expect(attacker, "started", START_TIMEOUT_S, "the attacker did not start")["t"]
-        cpu_before["attacker"] = read_cpu_s(attacker.pid)
+        cpu_before["attacker"] = cpu_seconds(attacker.pid)
 
         duration = args.duration * attack.duration_factor
         watch.until(attack_start + duration * PROBE_AT)
@@ -230,8 +225,8 @@ def run_once(attack, args, children, folder):
                     done=lambda: legit.wait_event("probe", 0, probe_index) is not None)
         probe = legit.wait_event("probe", 0, probe_index) or {"ok": False, "error": "no answer"}
         attack_end = time.monotonic()
-        cpu_after = {"node": read_cpu_s(node.pid), "legit": read_cpu_s(legit.pid),
-                     "attacker": read_cpu_s(attacker.pid)}
+        cpu_after = {"node": cpu_seconds(node.pid), "legit": cpu_seconds(legit.pid),
+                     "attacker": cpu_seconds(attacker.pid)}
         attacker.close_stdin()
         done = attacker.wait_event("done", 15) or {}
         attacker.stop(5, sig=None)

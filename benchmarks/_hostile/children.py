@@ -7,7 +7,6 @@ its parent dies (``PR_SET_PDEATHSIG``, set first thing in the child), and
 is killed by :meth:`Children.kill_all` on any exit of the orchestrator.
 """
 
-import ctypes
 import json
 import os
 import signal
@@ -17,27 +16,14 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ROOT", "Children", "Child", "die_with_parent", "python_argv", "read_rss", "read_cpu_s"]
+__all__ = ["ROOT", "Children", "Child", "python_argv"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-_PR_SET_PDEATHSIG = 1
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def die_with_parent(parent_pid):
-    """Have the kernel SIGKILL this process when ``parent_pid`` goes (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:
-        # The parent died before we asked: nobody will ever stop us.
-        os._exit(1)
 
 
 def python_argv(code, *argv):
-    """``python -c`` running ``code`` after :func:`die_with_parent`."""
-    guard = "from benchmarks._hostile.children import die_with_parent; die_with_parent({}); ".format(
+    """``python -c`` running ``code`` once it dies with this process (``die_with_parent``)."""
+    guard = "from benchmarks._processes import die_with_parent; die_with_parent({}); ".format(
         os.getpid())
     return [sys.executable, "-c", guard + code, *argv]
 
@@ -48,28 +34,6 @@ def _environment():
         [str(ROOT)] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
-
-
-def read_rss(pid):
-    """Resident memory of ``pid`` in bytes, or None once it is gone."""
-    try:
-        with open("/proc/{}/status".format(pid)) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def read_cpu_s(pid):
-    """CPU seconds (user + system) ``pid`` has used, or None once it is gone."""
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 class Child:
