@@ -209,7 +209,7 @@ def run_once(attack, args, children, folder):
         watch.peak = rss_before or 0
         cpu_before = {"node": cpu_seconds(node.pid), "legit": cpu_seconds(legit.pid)}
         attacker = children.start(
-            python_argv("from benchmarks._hostile.attacks import main; main()", attack.name,
+            python_argv("from benchmarks._hostile.attacker import main; main()", attack.name,
                         "--address", address, "--victims", json.dumps(victims),
                         "--source", args.attacker_source),
             events=True)

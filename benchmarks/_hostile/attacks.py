@@ -1,50 +1,30 @@
 """
-The attack catalogue, and the attacker process that runs one attack.
-
-    python -c "from benchmarks._hostile.attacks import main; main()" NAME --address HOST:PORT
-
-Each attack keeps ``size`` connections going at once: a connection that
-ends (the node dropped it, or its script finished) is replaced at once, so
-the pressure lasts as long as the attack.  The process prints JSON lines:
-``{"event": "started", "t": ...}`` (``time.monotonic()``) as the first
-connections open, and ``{"event": "done", ...}`` with what the attacker saw
-once its stdin closes (the orchestrator's signal to stop), after aborting
-every connection.
+The attack catalogue: every attack class of the hardening work, as the
+connection scripts an attacker process runs (:mod:`.attacker`).
 
 Attackers that must speak the protocol correctly up to a point use
-lethean's own identities, envelopes and ``FrameCipher``; the rest is raw
-TCP and the few lines of RFC 6455 framing in :mod:`.wire`.
+lethean's own identities, envelopes and ``FrameCipher``
+(:class:`~.connections.Mesh`); the rest is raw TCP and the few lines of
+RFC 6455 framing in :mod:`.wire`.
 """
 
-import argparse
 import base64
 import itertools
-import json
 import os
-import socket
-import sys
 import time
 import zlib
-from collections import Counter
 
 import attrs
-from twisted.internet import defer, protocol, stdio, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.interfaces import IPullProducer
-from zope.interface import implementer
+from twisted.internet import task
 
 from benchmarks._hostile import wire
+from benchmarks._hostile.connections import CHUNK_BYTES, Attacker, Mesh, WebSocket, stream
 from lethean.identity import node_id_for
 from lethean.mesh import GET_STATS, new_message
 from lethean.smsg import pack_trix
 
-__all__ = ["ATTACKS", "Attack", "main"]
+__all__ = ["ATTACKS", "Attack"]
 
-#: How long a connection that has said its piece waits for the node to
-#: close it before closing itself.
-LINGER_S = 2.0
-#: Bytes a streaming attacker hands the socket each time it drains.
-CHUNK_BYTES = 64 * 1024
 #: Past the node's 1 MiB message limit.
 OVERSIZE_BYTES = 2 * 1024 * 1024
 #: Requests per second per slow-reader link: under the node's 50/s limit,
@@ -52,131 +32,6 @@ OVERSIZE_BYTES = 2 * 1024 * 1024
 SLOW_READER_RATE = 45.0
 #: Just under the node's 1 MiB frame limit.
 LTHN_FRAME_BYTES = 1024 * 1024 - 100
-#: Receive buffer of attackers that never read.
-SMALL_RCVBUF = 4096
-
-_ATTACKER_RATE = dict(rate_burst=10**9, rate_per_s=10**9)
-
-
-@attrs.define
-class Tally:
-    """What the attacker saw; printed with the ``done`` event."""
-
-    connections: int = 0
-    connect_failed: int = 0
-    closed_by_node: int = 0
-    open: int = 0
-    peak_open: int = 0
-    http_status: Counter = attrs.Factory(Counter)
-    handshakes_accepted: int = 0
-    handshakes_rejected: int = 0
-    frames_sent: int = 0
-    frames_received: int = 0
-    bytes_sent: int = 0
-
-    def to_json(self):
-        value = attrs.asdict(self)
-        value["http_status"] = {str(k): v for k, v in sorted(self.http_status.items())}
-        del value["open"]
-        return value
-
-
-class Attacker(protocol.Protocol):
-    """One attacking connection; subclasses script it in :meth:`begin`."""
-
-    def __init__(self, pool):
-        self.pool = pool
-        self.tally = pool.tally
-        self._ours = False
-        self._timer = None
-        self._head = b""
-        self._status_seen = False
-
-    def connectionMade(self):
-        tally = self.tally
-        tally.connections += 1
-        tally.open += 1
-        tally.peak_open = max(tally.peak_open, tally.open)
-        self.begin()
-
-    def begin(self):
-        """Start the script (default: say nothing)."""
-
-    def send(self, data, frames=0):
-        if self.transport is not None and not self.transport.disconnecting:
-            self.transport.write(data)
-            self.tally.bytes_sent += len(data)
-            self.tally.frames_sent += frames
-
-    def dataReceived(self, data):
-        self.note_status(data)
-
-    def note_status(self, data):
-        """Count the HTTP status of the node's answer, once."""
-        if self._status_seen:
-            return None
-        self._head += data
-        parsed = wire.response_status(self._head)
-        if parsed is None:
-            if len(self._head) > 16384:
-                self._status_seen = True
-            return None
-        self._status_seen = True
-        self._head = b""
-        self.tally.http_status[parsed[0]] += 1
-        return parsed
-
-    def finish(self):
-        """Close from our side (not counted as a drop by the node)."""
-        if not self._ours:
-            self._ours = True
-            if self.transport is not None:
-                self.transport.abortConnection()
-
-    def finish_later(self, seconds=LINGER_S):
-        if self._timer is None:
-            self._timer = self.pool.reactor.callLater(seconds, self.finish)
-
-    def stop_reading(self):
-        """Never read again, with a small receive window (the node's writes pile up)."""
-        try:
-            self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
-        except (OSError, AttributeError):
-            pass
-        self.transport.pauseProducing()
-
-    def connectionLost(self, reason):
-        self.tally.open -= 1
-        if not self._ours:
-            self.tally.closed_by_node += 1
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self.stopped()
-        self.pool.lost(self)
-
-    def stopped(self):
-        """The connection is gone (subclasses stop their timers)."""
-
-
-@implementer(IPullProducer)
-class _Stream:
-    """Writes ``chunk()`` whenever the socket drains: as fast as the node reads."""
-
-    def __init__(self, attacker, chunk, frames):
-        self._attacker = attacker
-        self._chunk = chunk
-        self._frames = frames
-
-    def resumeProducing(self):
-        self._attacker.send(self._chunk(), self._frames)
-
-    def stopProducing(self):
-        pass
-
-
-def stream(attacker, chunk, frames=0):
-    """Keep writing ``chunk()`` (``frames`` WebSocket frames each) until the end."""
-    attacker.transport.registerProducer(_Stream(attacker, chunk, frames), False)
 
 
 # -- before WebSocket -------------------------------------------------------------
@@ -192,45 +47,6 @@ class PlainHttp(Attacker):
     def begin(self):
         self.send(b"GET / HTTP/1.1\r\nHost: " + self.pool.host_port + b"\r\n\r\n")
         self.finish_later()
-
-
-class WebSocket(Attacker):
-    """Upgrades to ``path``, then :meth:`ws_open` and :meth:`ws_frame`."""
-
-    path = b"/ws"
-    origin = None
-    extensions = None
-    reader = None
-
-    def begin(self):
-        self.send(wire.upgrade_request(self.pool.host_port, self.path, origin=self.origin,
-                                       extensions=self.extensions))
-
-    def dataReceived(self, data):
-        if self.reader is None:
-            parsed = self.note_status(data)
-            if parsed is None:
-                return
-            status, data = parsed
-            if status != 101:
-                self.finish_later()
-                return
-            self.reader = wire.FrameReader()
-            self.ws_open()
-        try:
-            frames = self.reader.feed(data)
-        except ValueError:
-            self.finish()
-            return
-        for opcode, payload in frames:
-            self.tally.frames_received += 1
-            self.ws_frame(opcode, payload)
-
-    def ws_open(self):
-        """101 received: the WebSocket is open."""
-
-    def ws_frame(self, opcode, payload):
-        """A frame from the node."""
 
 
 class WrongPath(WebSocket):
@@ -320,59 +136,6 @@ class Compression(WebSocket):
 
 
 # -- the mesh handshake -------------------------------------------------------------
-
-
-class Mesh(WebSocket):
-    """
-    A mesh initiator: :meth:`handshake` after the upgrade, then
-    :meth:`mesh_open` with ``self.cipher`` once the node accepts.
-    """
-
-    local = None
-    cipher = None
-    node_id = ""
-    #: Close once the handshake frame is sent (the node should drop us).
-    linger = True
-
-    def ws_open(self):
-        self.local = wire.new_identity()
-        self.send(wire.frame(wire.OP_TEXT, self.handshake()), 1)
-        if self.linger:
-            self.finish_later()
-
-    def handshake(self):
-        return wire.handshake(self.local)
-
-    def ws_frame(self, opcode, payload):
-        if self.cipher is not None:
-            self.mesh_frame(opcode, payload)
-            return
-        if opcode != wire.OP_TEXT:
-            return
-        try:
-            accepted, self.node_id, key = wire.ack_identity(payload)
-        except Exception:
-            accepted = False
-        if not accepted:
-            self.tally.handshakes_rejected += 1
-            self.finish_later()
-            return
-        self.tally.handshakes_accepted += 1
-        self.cipher = self.local.frame_cipher(key, max_frame_bytes=OVERSIZE_BYTES * 2)
-        self.mesh_open()
-
-    def mesh_open(self):
-        """Accepted: ``self.cipher`` seals and opens frames."""
-
-    def mesh_frame(self, opcode, payload):
-        """A frame from the node after the handshake."""
-
-    def sealed(self, message):
-        return wire.frame(wire.OP_BINARY, self.cipher.seal(message, timestamp=int(time.time())))
-
-    def prove(self):
-        """A first sealed frame that decrypts: the node then registers us."""
-        self.send(self.sealed(wire.ping(self.local, self.node_id)), 1)
 
 
 class WrongVersion(Mesh):
@@ -496,7 +259,7 @@ class SlowReader(Mesh):
         message = new_message(GET_STATS, self.local.id, self.node_id, None, clock=wire.WallClock)
         self.send(self.sealed(message), 1)
 
-    def stopped(self):
+    def gone(self):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 
@@ -630,97 +393,3 @@ ATTACKS = {attack.name: attack for attack in [
     Attack("over_cap", 150, OverCap,
            "150 proven links (each a new key) held open: 50 past the default cap"),
 ]}
-
-
-# -- the attacker process -----------------------------------------------------------------
-
-
-class Pool:
-    """Keeps ``attack.size`` connections going until :meth:`stop`."""
-
-    def __init__(self, reactor, attack, address, victims=(), source=None):
-        host, _, port = address.rpartition(":")
-        self.reactor = reactor
-        self.attack = attack
-        self.host_port = address.encode("ascii")
-        self.victims = list(victims)
-        self.tally = Tally()
-        self._endpoint = TCP4ClientEndpoint(reactor, host, int(port), timeout=10,
-                                            bindAddress=(source, 0) if source else None)
-        self._live = set()
-        self._constants = {}
-        self._stopped = False
-
-    def constant(self, key, build):
-        """``build()`` once per attack: prebuilt bytes keep the attacker cheap."""
-        if key not in self._constants:
-            self._constants[key] = build()
-        return self._constants[key]
-
-    def start(self):
-        for _ in range(self.attack.size):
-            self._open()
-
-    def _open(self):
-        if self._stopped:
-            return
-        attacker = self.attack.protocol(self)
-        self._live.add(attacker)
-        d = connectProtocol(self._endpoint, attacker)
-        d.addErrback(self._failed, attacker)
-
-    def _failed(self, failure, attacker):
-        self._live.discard(attacker)
-        self.tally.connect_failed += 1
-        if not self._stopped:
-            self.reactor.callLater(0.05, self._open)
-
-    def lost(self, attacker):
-        self._live.discard(attacker)
-        if not self._stopped:
-            self.reactor.callLater(0, self._open)
-
-    def stop(self):
-        self._stopped = True
-        for attacker in list(self._live):
-            attacker.finish()
-
-
-class _UntilEOF(protocol.Protocol):
-    def __init__(self, done):
-        self.done = done
-
-    def connectionLost(self, reason):
-        if not self.done.called:
-            self.done.callback(None)
-
-
-def _emit(event):
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
-async def _run(reactor, args):
-    attack = ATTACKS[args.name]
-    pool = Pool(reactor, attack, args.address, json.loads(args.victims), args.source)
-    done = defer.Deferred()
-    stdio.StandardIO(_UntilEOF(done), reactor=reactor)
-    _emit({"event": "started", "t": time.monotonic()})
-    pool.start()
-    await done
-    pool.stop()
-    await task.deferLater(reactor, 0.2, lambda: None)
-    _emit(dict(event="done", **pool.tally.to_json()))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Run one attack until stdin closes.")
-    parser.add_argument("name", choices=sorted(ATTACKS))
-    parser.add_argument("--address", required=True, help="the node's HOST:PORT")
-    parser.add_argument("--victims", default="[]",
-                        help="JSON list of public identities a replay impersonates")
-    parser.add_argument("--source", default=None,
-                        help="local address to connect from (127.0.0.2: the node can tell "
-                             "the attacker from the legitimate peer on 127.0.0.1)")
-    args = parser.parse_args(argv)
-    task.react(lambda reactor: defer.Deferred.fromCoroutine(_run(reactor, args)))
