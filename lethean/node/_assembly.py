@@ -13,8 +13,11 @@ from twisted.application import service
 from twisted.logger import Logger
 
 from lethean.mesh import MeshTransport, TransportConfig
+from lethean.node._control import ControlService, control_token_path
 from lethean.node._controller import Controller
 from lethean.node._dialler import PeerDialler
+from lethean.node._operations import NodeOperations
+from lethean.node._status import NodeStatus, listen_urls
 from lethean.node._worker import Worker
 
 __all__ = ["NodeService", "RegistryService", "assemble_node"]
@@ -40,12 +43,14 @@ class NodeService(service.Service):
     UEPS dispatcher as its packet consumer, and the miners the worker runs.
     """
 
-    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None):
+    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None,
+                 control=None):
         self.transport = transport
         self.worker = worker
         self.controller = controller
         self.dispatcher = dispatcher
         self.miner_manager = miner_manager
+        self.control = control
 
     def startService(self):
         super().startService()
@@ -54,8 +59,14 @@ class NodeService(service.Service):
         if self.dispatcher is not None:
             self.transport.add_packet_consumer(self.dispatcher)
         identity = self.transport.identity
-        _log.info("node {node_id} ({name}, {role}) is up", node_id=identity.id,
-                  name=identity.identity.name, role=identity.identity.role)
+        registry = self.controller.registry
+        control = self.control.describe() if self.control is not None else []
+        _log.info("node {node_id} ({name}, {role}) is up: mesh on {listen}, auth {auth} "
+                  "({allowlisted} allowlisted keys), control on {control}",
+                  node_id=identity.id, name=identity.identity.name, role=identity.identity.role,
+                  listen=", ".join(listen_urls(self.transport)) or "no listener",
+                  auth=str(registry.auth_mode), allowlisted=len(registry.allowed_public_keys()),
+                  control=", ".join(control) or "none")
 
     def stopService(self):
         super().stopService()
@@ -102,9 +113,10 @@ def assemble_node(reactor, identity, registry, options):
     """
     The node's ``MultiService``.
 
-    Start order is registry, transport, application, diallers; stopping runs
-    backwards, so peers are told ``server shutdown`` before the registry's
-    last write.
+    Start order is registry, transport, control API, application,
+    diallers; stopping runs backwards, so peers are told ``server
+    shutdown`` before the registry's last write.  ``options["control"]``
+    lists the control API's endpoint strings (none when missing).
     """
     config = TransportConfig(
         listen=options.get("listen", "tcp:9091"),
@@ -118,12 +130,20 @@ def assemble_node(reactor, identity, registry, options):
                     miners_root=_data_path(options, "miners"))
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
+    status = NodeStatus(reactor, transport, registry, worker)
+    control = ControlService(reactor, options.get("control") or (),
+                             NodeOperations(reactor, transport, registry, controller), status,
+                             control_token_path(options.get("data-dir")))
+    status.control = control.describe
 
     node = service.MultiService()
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)
-    application = NodeService(transport, worker, controller, _dispatcher(reactor), miner_manager)
+    control.setName("control")
+    control.setServiceParent(node)
+    application = NodeService(transport, worker, controller, _dispatcher(reactor), miner_manager,
+                              control)
     application.setName("application")
     application.setServiceParent(node)
     PeerDialler(reactor, transport, options.get("peer", ())).setServiceParent(node)

@@ -234,6 +234,8 @@ class Worker:
         reply_type, payload = result
         from_ = self.identity.id if self.identity is not None else None
         self._send(connection, reply(message, reply_type, payload, clock=self._reactor, from_=from_))
+        _log.debug("served {intent} to {peer_id}: {reply}", intent=message.type,
+                   peer_id=connection.peer_id, reply=reply_type)
 
     def _send_error(self, connection, request, text):
         if self.identity is None:
@@ -271,6 +273,10 @@ class Worker:
 
     async def handle_get_stats(self, connection, message):
         """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""
+        return STATS, await self.stats()
+
+    async def stats(self):
+        """This node's :class:`StatsPayload` (also what its status shows)."""
         if self.identity is None:
             raise WorkerError("node: node identity not initialized")
         miners = []
@@ -284,8 +290,8 @@ class Worker:
                     continue
                 miners.append(_stats_item(instance.get_name(), instance.get_type(), stats))
         identity = self.identity.identity
-        return STATS, StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
-                                   uptime=int(self._reactor.seconds() - self.started_at))
+        return StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
+                            uptime=int(self._reactor.seconds() - self.started_at))
 
     async def handle_start_miner(self, connection, message):
         """``start_miner`` -> ``miner_ack``; the config comes from the request or the profile."""

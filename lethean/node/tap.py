@@ -2,8 +2,9 @@
 ``twistd lethean-node``: a whole mesh node as one ``MultiService``.
 
 The services, in start order: the peer registry (flushed last on stop), the
-mesh transport (listening on ``--listen``), the dispatcher, worker and
-controller as its message consumers, and one dialler per ``--peer``.
+mesh transport (listening on ``--listen``), the control API (``--control``),
+the dispatcher, worker and controller as its message consumers, and one
+dialler per ``--peer``.
 """
 
 import os
@@ -55,6 +56,19 @@ class Options(usage.Options):
         super().__init__()
         self["peer"] = []
         self["allow"] = []
+        self["control"] = None
+
+    def opt_control(self, endpoint):
+        """
+        Serve the control API (status, metrics, the status page, the
+        lethean command's requests) on this endpoint; repeatable. Default:
+        the unix socket control.sock in the data folder, mode 0600. A TCP
+        endpoint (e.g. tcp:9190:interface=127.0.0.1) requires the bearer
+        token the node writes to control.token there. 'none' turns it off.
+        """
+        if self["control"] is None:
+            self["control"] = []
+        self["control"].append(endpoint)
 
     def opt_peer(self, address):
         """Dial this HOST:PORT at start and keep the link up (repeatable)."""
@@ -73,6 +87,25 @@ class Options(usage.Options):
             raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
         if self["max-conns"] < 1:
             raise usage.UsageError("--max-conns must be at least 1")
+        self["control"] = _control_endpoints(self["control"], self["data-dir"])
+
+
+def _control_endpoints(values, data_dir):
+    """The control API's endpoint strings for the --control values given."""
+    from lethean.node._control import default_control_endpoints
+
+    if values is None:
+        return default_control_endpoints(data_dir)
+    if "none" in values:
+        if len(values) > 1:
+            raise usage.UsageError("--control none turns the control API off: give it alone")
+        return []
+    for value in values:
+        if ":" not in value:
+            raise usage.UsageError(
+                "--control takes an endpoint such as unix:/run/lethean/control.sock or "
+                "tcp:9190:interface=127.0.0.1, or none (got {!r})".format(value[:100]))
+    return list(values)
 
 
 def _paths(data_dir):
