@@ -30,8 +30,10 @@ a table for people goes to stderr.  The figures of an attack line:
   rss_growth_mib           peak - before;  rss_kept_mib: after - before
   rss_slope_mib_per_s      how fast memory still grew over the attack's second half
                            (near 0 when the node bounds what the attack costs)
-  log_lines                lines the node logged from the attack's start to the end
-                           of --settle;  log_bytes: their size
+  log_lines                lines (info and above) the node logged from the attack's
+                           start to the end of --settle;  log_bytes: the size of
+                           every line;  log_debug_lines: debug lines, counted apart
+                           (a node notes each request it serves at debug level)
   log_lines_per_s          log_lines / (attack + settle seconds)
   log_lines_per_connection log_lines / connections the attacker opened
   log_baseline_lines       lines logged during the baseline (the noise floor)
@@ -52,7 +54,9 @@ a table for people goes to stderr.  The figures of an attack line:
                            (other work on a shared machine moves every figure)
   peers_added              peers the node saved in peers.json that are not the
                            legitimate controller's
-  node_counters            stats fields beyond the standard ones, if the node sends any
+  node_counters            the node's transport counters (refusals, drops, handshakes,
+                           messages, by reason) that moved during the attack and the
+                           settle, read from its control API (None if it has none)
   pass                     each aim of issue 9: legit (ratio >= 0.9), memory (growth
                            < 32 MiB), log_per_connection (<= 1), log_rate (<= 20/s),
                            no_traceback, fresh_connection;  ok: all of them hold
@@ -66,12 +70,14 @@ minutes), ``--only NAME`` (repeatable), ``--list`` for the names.
 
 import argparse
 import datetime
+import http.client
 import importlib.metadata
 import json
 import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -91,6 +97,8 @@ from benchmarks._timing import emit  # noqa: E402
 START_TIMEOUT_S = 60.0
 #: How often node memory is sampled.
 SAMPLE_S = 0.05
+#: How long the node's control API may take to answer.
+CONTROL_TIMEOUT_S = 10.0
 #: When the fresh connection is tried, as a fraction of --duration.
 PROBE_AT = 0.4
 _PORT = re.compile(rb"starting on (\d+)")
@@ -157,6 +165,41 @@ def _cpu_pct(before, after, seconds):
     return round((after - before) / seconds * 100, 1)
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("node", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def _node_counters(data_dir):
+    """The transport's counters from the node's control API (its unix socket), or None."""
+    connection = _UnixHTTPConnection(str(data_dir / "control.sock"), CONTROL_TIMEOUT_S)
+    try:
+        connection.request("GET", "/api/status")
+        response = connection.getresponse()
+        if response.status != 200:
+            return None
+        counters = json.loads(response.read()).get("counters")
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+    return counters if isinstance(counters, dict) else None
+
+
+def _counted_during(before, after):
+    """The counters that moved between two readings, by how much."""
+    if before is None or after is None:
+        return None
+    return {name: value - before.get(name, 0) for name, value in sorted(after.items())
+            if isinstance(value, int) and value != before.get(name, 0)}
+
+
 def _saved_peers(data_dir, legit_ids):
     try:
         with open(data_dir / "peers.json", "rb") as f:
@@ -202,9 +245,11 @@ def run_once(attack, args, children, folder):
         watch.until(baseline_start + args.baseline)
         baseline_end = time.monotonic()
         log_offset = log_path.stat().st_size
-        figures_["log_baseline_lines"] = _log_slice(log_path, baseline_log, log_offset).count(b"\n")
+        figures_["log_baseline_lines"] = figures.log_figures(
+            _log_slice(log_path, baseline_log, log_offset).splitlines(True))["log_lines"]
 
         victims = identities["links"] + [identities["probe"]]
+        counters_before = _node_counters(data_dir)
         rss_before = watch.sample()
         watch.peak = rss_before or 0
         cpu_before = {"node": cpu_seconds(node.pid), "legit": cpu_seconds(legit.pid)}
@@ -237,9 +282,7 @@ def run_once(attack, args, children, folder):
             f.seek(log_offset)
             log = figures.log_figures(f)
 
-        stats_index = len(legit.snapshot())
-        legit.tell("stats")
-        stats = legit.wait_event("stats", 15, stats_index) or {}
+        counters = _counted_during(counters_before, _node_counters(data_dir))
 
         progress = [e for e in legit.snapshot() if e.get("event") == "progress"]
         attack_s = attack_end - attack_start
@@ -252,6 +295,7 @@ def run_once(attack, args, children, folder):
             log_lines=log["log_lines"],
             log_lines_per_s=round(log["log_lines"] / (attack_s + args.settle), 1),
             log_lines_per_connection=round(log["log_lines"] / max(1, connections or 0), 3),
+            log_debug_lines=log["log_debug_lines"],
             log_bytes=log["log_bytes"],
             tracebacks=log["tracebacks"],
             fresh_ok=bool(probe.get("ok")),
@@ -264,7 +308,7 @@ def run_once(attack, args, children, folder):
             legit_cpu_pct=_cpu_pct(cpu_before["legit"], cpu_after["legit"], attack_s),
             attacker={k: v for k, v in done.items() if k != "event"} or None,
             log_top=log["log_top"],
-            node_counters=stats.get("extra"),
+            node_counters=counters,
         )
         if not node.running():
             figures_["node_exit"] = node.process.returncode

@@ -168,13 +168,14 @@ class FiguresTests(SynchronousTestCase):
                           memory["rss_slope_mib_per_s"]), (50.0, 20.0, 10.0))
 
     def test_log_figures(self):
-        """Lines, bytes and tracebacks counted; ports and ids folded into shapes."""
+        """Lines, bytes and tracebacks counted, debug apart; ports and ids folded into shapes."""
         lines = [b"2026-01-01T00:00:00+0000 [x#warn] dropped 127.0.0.1:%d: bad\n" % port
                  for port in range(5)]
         lines.append(b"2026-01-01T00:00:00+0000 [x#critical] \tTraceback (most recent call last):\n")
+        lines.append(b"2026-01-01T00:00:00+0000 [w#debug] served get_stats to 1: stats\n")
         log = figures.log_figures(lines)
-        self.assertEqual((log["log_lines"], log["log_bytes"], log["tracebacks"]),
-                         (6, sum(map(len, lines)), 1))
+        self.assertEqual((log["log_lines"], log["log_debug_lines"], log["log_bytes"],
+                          log["tracebacks"]), (6, 1, sum(map(len, lines)), 1))
         self.assertEqual(log["log_top"][0], {"count": 5, "line": "[x#warn] dropped 127.0.0.1:0: bad"})
 
     def test_aims_at_their_bounds(self):

@@ -138,6 +138,7 @@ def percentile(values, q):
 
 
 _TIMESTAMP = re.compile(rb"^\S+ ")
+_DEBUG = re.compile(rb"^\S+ \[[^\]]*#debug\] ")
 _VARIABLE = re.compile(rb"0x[0-9a-f]+|[0-9a-f]{32}|\d+")
 
 
@@ -145,21 +146,30 @@ def log_figures(lines, top=3):
     """
     Lines, bytes, tracebacks and the most frequent line shapes (digits and
     ids folded) of an iterable of log lines (bytes).
+
+    ``log_lines`` counts what a production log keeps, info and above:
+    debug lines (a node notes every request it serves at debug level) are
+    counted apart, in ``log_debug_lines``.
     """
-    count = size = tracebacks = 0
+    count = debug = size = tracebacks = 0
     shapes = Counter()
     examples = {}
     for line in lines:
-        count += 1
         size += len(line)
         if b"Traceback (most recent call last)" in line:
             tracebacks += 1
-        body = _TIMESTAMP.sub(b"", line[:400].rstrip(b"\n"), count=1)[:200]
+        head = line[:400]
+        if _DEBUG.search(head):
+            debug += 1
+            continue
+        count += 1
+        body = _TIMESTAMP.sub(b"", head.rstrip(b"\n"), count=1)[:200]
         shape = _VARIABLE.sub(b"#", body)
         shapes[shape] += 1
         examples.setdefault(shape, body)
     return {
         "log_lines": count,
+        "log_debug_lines": debug,
         "log_bytes": size,
         "tracebacks": tracebacks,
         "log_top": [{"count": n, "line": examples[shape].decode("utf-8", "replace")}

@@ -11,12 +11,10 @@ measure that limit, not the node.  A request that fails is counted; the
 controller dials again on its own when the link is gone.
 
 stdin commands, one per line: ``probe`` (a fresh connection: a full mesh
-handshake and one ``ping``, with a fixed probe identity), ``stats`` (the
-node's raw ``stats`` payload, without the fields every node sends).  EOF
-stops.  stdout events: ``identities`` (the public identities used, for a
-replay attacker), ``connected``, ``progress`` every 0.2 s (cumulative
-``ok``/``err`` and the round-trip times since the last one), ``probe``,
-``stats``.
+handshake and one ``ping``, with a fixed probe identity).  EOF stops.
+stdout events: ``identities`` (the public identities used, for a replay
+attacker), ``connected``, ``progress`` every 0.2 s (cumulative ``ok``/``err``
+and the round-trip times since the last one), ``probe``.
 """
 
 import argparse
@@ -31,7 +29,7 @@ from twisted.internet import defer, protocol, stdio, task
 from twisted.protocols.basic import LineReceiver
 
 from benchmarks._hostile.wire import new_identity
-from lethean.mesh import GET_STATS, MeshTransport, TransportConfig
+from lethean.mesh import MeshTransport, TransportConfig
 from lethean.node import Controller
 from lethean.peers import PeerRegistry
 
@@ -42,8 +40,6 @@ PROGRESS_INTERVAL_S = 0.2
 PROBE_CONNECT_TIMEOUT_S = 10.0
 #: The whole probe, its ping included (the controller's ping timeout is 5 s).
 PROBE_TIMEOUT_S = PROBE_CONNECT_TIMEOUT_S + 6.0
-#: What every node's stats carry; anything else (counters) is reported.
-_KNOWN_STATS = {"nodeId", "nodeName", "miners", "uptime"}
 
 
 def _emit(event):
@@ -139,19 +135,8 @@ class Legit:
         await peer.close()
         _emit(result)
 
-    async def stats(self):
-        """The node's stats payload minus the fields every node sends (counters, if any)."""
-        event = {"event": "stats", "extra": None, "error": None}
-        try:
-            reply = await self.peers[0].controller.request(self.node_id, GET_STATS, None, 10.0)
-            payload = reply.payload if type(reply.payload) is dict else {}
-            event["extra"] = {k: v for k, v in payload.items() if k not in _KNOWN_STATS} or None
-        except Exception as e:
-            event["error"] = "{}: {}".format(type(e).__name__, e)[:200]
-        _emit(event)
-
     def command(self, line):
-        action = {"probe": self.probe, "stats": self.stats}.get(line.strip())
+        action = {"probe": self.probe}.get(line.strip())
         if action is not None:
             d = defer.Deferred.fromCoroutine(action())
             self._busy.append(d)
