@@ -141,6 +141,12 @@ class Options(usage.Options):
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
 
 
+# twistd --help shows these docstrings as they are: one paragraph each.
+for _option in (Options.opt_control, Options.opt_peer, Options.opt_allow):
+    _option.__doc__ = " ".join(_option.__doc__.split())
+del _option
+
+
 def _control_endpoints(values, data_dir):
     """The control API's endpoint strings for the --control values given."""
     from lethean.node._control import default_control_endpoints
