@@ -2,6 +2,7 @@
 
 import os
 
+from hypothesis import given, strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -43,6 +44,18 @@ class ParseTests(SynchronousTestCase):
         for text in ("6105b23c0f1b6a9f2a1c8a4e3b2f9d10", "6105", "bravo", "my node", "9101"):
             target = parse_target(text)
             self.assertEqual((target.is_address, target.key), (False, text))
+
+    @given(st.text(max_size=80) | st.from_regex(r"(wss?://)?[a-z0-9.\[\]:]{0,20}(/ws)?"))
+    def test_anything_is_a_target_or_one_error(self, text):
+        """Any text parses, or raises TargetFormError with one line: nothing else."""
+        try:
+            target = parse_target(text)
+        except TargetFormError as e:
+            self.assertEqual(len(e.line.splitlines()), 1, e.line)
+        else:
+            self.assertTrue(target.is_address or target.key)
+            if target.is_address:
+                self.assertTrue(0 < target.port < 65536)
 
     def test_refused(self):
         """Each malformed target is refused with a line saying what to give."""
@@ -162,4 +175,9 @@ class WordsTests(SynchronousTestCase):
             self.assertIn(words, translated, text)
             self.assertNotIn("Worker.", translated)
         self.assertEqual(lethean_words("Worker.handleSomething: it broke", "b"), "it broke")
+        # A peer's text cannot break the line or drive the terminal.
+        forged = lethean_words("miner not found: x\nlethean: all good\x1b[2J", "b")
+        self.assertEqual(len(forged.splitlines()), 1)
+        self.assertNotIn("\x1b", forged)
+        self.assertIn("\\n", forged)
         self.assertEqual(lethean_words("", "b"), "no reason given")

@@ -118,7 +118,9 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
         PeerKeyMismatchError,
     )
 
-    reason = str(exc) or type(exc).__name__
+    from lethean.node._targets import printable
+
+    reason = printable(str(exc) or type(exc).__name__)
     address = peer.get("address") or label
     if isinstance(exc, net_error.ConnectionRefusedError):
         return NothingListensError(
@@ -140,7 +142,7 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
         if own_key:
             hint += " with 'lethean peers allow {}'".format(own_key)
         return RefusedByPeerError("{} refused us ({}): {}".format(
-            label, getattr(exc, "reason", reason), hint), peer, reason)
+            label, printable(getattr(exc, "reason", reason)), hint), peer, reason)
     if isinstance(exc, PeerKeyMismatchError):
         peer_id = peer.get("id") or "ID"
         return PeerKeyChangedError(

@@ -83,7 +83,10 @@ _GO_PREFIX = re.compile(r"^(?:Worker|Controller|node)\.?[A-Za-z]*: ")
 
 
 def lethean_words(text, target):
-    """The reference's refusal ``text`` as lethean words."""
+    """The reference's refusal ``text`` as lethean words (one printable line)."""
+    from lethean.node._targets import printable
+
+    text = printable(text)
     for pattern, words in _COMPILED:
         match = pattern.fullmatch(text)
         if match is not None:
@@ -127,7 +130,9 @@ def explain_request_failure(error, label, peer, target, what):
         return RequestUnansweredError(
             "the link to {} closed before it answered ({}): try again".format(label, what), peer)
     if isinstance(error, UnexpectedResponseError):
+        from lethean.node._targets import printable
+
         return RequestFailedError(
             "{} answered in a way lethean does not understand ({}: {})".format(
-                label, what, error), peer)
+                label, what, printable(error)), peer)
     return None

@@ -24,6 +24,7 @@ __all__ = [
     "parse_target",
     "resolve_target",
     "peer_label",
+    "printable",
     "same_endpoint",
     "MIN_PREFIX_DIGITS",
     "TARGET_FORMS",
@@ -159,13 +160,26 @@ def parse_target(text):
             raise TargetFormError("{!r} is not HOST:PORT ([V6]:PORT for IPv6)".format(text))
         return _address(text, match["v6"] or match["host"], match["port"], None)
     if "." in text or "/" in text:
+        host = text.rstrip("/")
+        example = host if _valid_host(host) else "10.0.0.2"
         raise TargetFormError("{!r} has no port: give HOST:PORT, e.g. {}:9091".format(
-            text, text.rstrip("/")))
+            text, example))
     from lethean._names import is_valid_name
 
     if not is_valid_name(text):
         raise TargetFormError("{!r} is not a target: {}".format(text, TARGET_FORMS))
     return Target(text=text, key=text)
+
+
+def printable(text, limit=300):
+    """
+    Text a peer chose, safe on one terminal line: control characters (and
+    other line breaks) escaped, cut at ``limit`` characters.
+    """
+    text = str(text)
+    cut = len(text) > limit
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return shown + ("... (cut)" if cut else "")
 
 
 def peer_label(peer_id=None, name=None, address=None):
