@@ -191,9 +191,9 @@ class TwinTests(SynchronousTestCase):
             self.assertRaises(TypeError, compiled, *args)
 
     def pure_plaintext(self, plaintext):
-        """decode_plaintext's outcome with the compiled shortcut off."""
+        """decode_body's outcome with the compiled shortcut off."""
         with shortcuts_off(_frame, "_common_plaintext"):
-            return outcome(_frame.decode_plaintext, plaintext)
+            return outcome(_frame.decode_body, plaintext)
 
     @settings(max_examples=500)
     @given(body=texts, timestamp=st.one_of(st.integers(-2**63, 2**63 - 1), st.integers()))
@@ -203,7 +203,8 @@ class TwinTests(SynchronousTestCase):
         common = self.speedups.smsg_body(plaintext)
         if body.isascii() and -2**63 <= timestamp < 2**63:
             self.assertEqual(common, (body, timestamp))
-        self.assertEqual(outcome(_frame.decode_plaintext, plaintext), self.pure_plaintext(plaintext))
+            self.assertEqual(_frame.decode_body(plaintext), _frame.Body(body, timestamp))
+        self.assertEqual(outcome(_frame.decode_body, plaintext), self.pure_plaintext(plaintext))
 
     @settings(max_examples=500)
     @given(body=st.text(st.characters(max_codepoint=0x7f), max_size=20), data=st.data())
@@ -215,7 +216,7 @@ class TwinTests(SynchronousTestCase):
             plaintext[at:at + data.draw(st.integers(0, 2), label="cut")] = data.draw(
                 st.sampled_from([b"", b"\\", b'"', b"-", b"0", b"9", b" ", b"\\u00", b"}", b",",
                                  b"\xff", b"e"]), label="insert")
-        self.assertEqual(outcome(_frame.decode_plaintext, bytes(plaintext)),
+        self.assertEqual(outcome(_frame.decode_body, bytes(plaintext)),
                          self.pure_plaintext(bytes(plaintext)))
 
     def test_backends(self):
