@@ -347,7 +347,9 @@ static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ss
  * its two AEAD functions (through PyNaCl's cffi handle) and the error to
  * raise when a ciphertext does not verify.  One call then does what the
  * Python path does in three (key stream, AEAD, joining the frame), with
- * one allocation and without the GIL for large inputs.
+ * one allocation, and without the GIL for large inputs (for a small one the
+ * reactor thread keeps it: another thread could hold it for a whole switch
+ * interval).
  */
 
 typedef int (*aead_encrypt_fn)(unsigned char *c, unsigned long long *clen, const unsigned char *m,
@@ -370,7 +372,8 @@ static PyObject *decryption_error;
 static PyObject *py_sodium_register(PyObject *module, PyObject *args)
 {
     PyObject *encrypt, *decrypt, *error;
-    if (!PyArg_ParseTuple(args, "O!O!O:sodium_register", &PyLong_Type, &encrypt, &PyLong_Type, &decrypt, &error))
+    if (!PyArg_ParseTuple(args, "O!O!O:sodium_register", &PyLong_Type, &encrypt, &PyLong_Type,
+                          &decrypt, &error))
         return NULL;
     if (!PyExceptionClass_Check(error)) {
         PyErr_SetString(PyExc_TypeError, "the third argument is an exception class");
@@ -406,6 +409,24 @@ static int sigil_check(Py_ssize_t nonce, Py_ssize_t key)
     return 0;
 }
 
+/* body = AEAD(plaintext XOR key stream) | tag; non-zero if libsodium refuses. */
+static int seal_in_place(uint8_t *body, const uint8_t *plaintext, size_t size,
+                         const uint8_t *nonce, const uint8_t *key)
+{
+    keystream_xor(body, plaintext, size, nonce, SIGIL_NONCE);
+    return aead_encrypt(body, NULL, body, (unsigned long long)size, NULL, 0, NULL, nonce, key);
+}
+
+/* out = the plaintext of nonce | ciphertext (size bytes) | tag; non-zero if it does not verify. */
+static int open_in_place(uint8_t *out, const uint8_t *nonce, size_t size, const uint8_t *key)
+{
+    if (aead_decrypt(out, NULL, NULL, nonce + SIGIL_NONCE, (unsigned long long)size + SIGIL_TAG,
+                     NULL, 0, nonce, key))
+        return -1;
+    keystream_xor(out, out, size, nonce, SIGIL_NONCE);
+    return 0;
+}
+
 /* sigil_seal(prefix, nonce, key, plaintext): prefix | nonce | AEAD(plaintext XOR stream) */
 static PyObject *py_sigil_seal(PyObject *module, PyObject *args)
 {
@@ -427,11 +448,13 @@ static PyObject *py_sigil_seal(PyObject *module, PyObject *args)
     memcpy(out + prefix.len, nonce.buf, SIGIL_NONCE);
     uint8_t *body = out + prefix.len + SIGIL_NONCE;
     int failed;
-    Py_BEGIN_ALLOW_THREADS  /* cheap next to the work, and large frames need it */
-    keystream_xor(body, plaintext.buf, (size_t)plaintext.len, nonce.buf, SIGIL_NONCE);
-    failed = aead_encrypt(body, NULL, body, (unsigned long long)plaintext.len, NULL, 0, NULL,
-                          nonce.buf, key.buf);
-    Py_END_ALLOW_THREADS
+    if (plaintext.len >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = seal_in_place(body, plaintext.buf, (size_t)plaintext.len, nonce.buf, key.buf);
+        Py_END_ALLOW_THREADS
+    } else {
+        failed = seal_in_place(body, plaintext.buf, (size_t)plaintext.len, nonce.buf, key.buf);
+    }
     if (failed) {
         Py_CLEAR(result);
         PyErr_SetString(PyExc_RuntimeError, "XChaCha20-Poly1305 encryption failed");
@@ -472,12 +495,13 @@ static PyObject *py_sigil_open(PyObject *module, PyObject *args)
         goto done;
     uint8_t empty, *out = size ? (uint8_t *)PyBytes_AS_STRING(result) : &empty;
     int failed;
-    Py_BEGIN_ALLOW_THREADS
-    failed = aead_decrypt(out, NULL, NULL, nonce + SIGIL_NONCE, (unsigned long long)size + SIGIL_TAG,
-                          NULL, 0, nonce, key.buf);
-    if (!failed)
-        keystream_xor(out, out, (size_t)size, nonce, SIGIL_NONCE);
-    Py_END_ALLOW_THREADS
+    if (size >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = open_in_place(out, nonce, (size_t)size, key.buf);
+        Py_END_ALLOW_THREADS
+    } else {
+        failed = open_in_place(out, nonce, (size_t)size, key.buf);
+    }
     if (failed) {
         Py_CLEAR(result);
         PyErr_SetString(decryption_error, "authentication failed");
@@ -638,14 +662,16 @@ static void escape_masks_init(escape_masks *k)
 static inline void escape_masks_of(const escape_masks *k, __m128i v, int html, int *two, int *six)
 {
     __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(v, k->control), k->control); /* v <= 0x1f */
-    __m128i named = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, k->b), _mm_cmpeq_epi8(v, k->t)),
-        _mm_or_si128(_mm_cmpeq_epi8(v, k->n), _mm_or_si128(_mm_cmpeq_epi8(v, k->f), _mm_cmpeq_epi8(v, k->r))));
-    __m128i short_ = _mm_or_si128(named, _mm_or_si128(_mm_cmpeq_epi8(v, k->quote), _mm_cmpeq_epi8(v, k->backslash)));
+    __m128i named = _mm_or_si128(_mm_cmpeq_epi8(v, k->b), _mm_cmpeq_epi8(v, k->t));
+    named = _mm_or_si128(named, _mm_or_si128(_mm_cmpeq_epi8(v, k->n), _mm_cmpeq_epi8(v, k->f)));
+    named = _mm_or_si128(named, _mm_cmpeq_epi8(v, k->r));
+    __m128i short_ = _mm_or_si128(_mm_cmpeq_epi8(v, k->quote), _mm_cmpeq_epi8(v, k->backslash));
+    short_ = _mm_or_si128(short_, named);
     __m128i long_ = _mm_andnot_si128(named, control);
-    if (html)
-        long_ = _mm_or_si128(long_, _mm_or_si128(_mm_cmpeq_epi8(v, k->lt),
-                                                 _mm_or_si128(_mm_cmpeq_epi8(v, k->gt), _mm_cmpeq_epi8(v, k->amp))));
+    if (html) {
+        __m128i html_ = _mm_or_si128(_mm_cmpeq_epi8(v, k->lt), _mm_cmpeq_epi8(v, k->gt));
+        long_ = _mm_or_si128(long_, _mm_or_si128(html_, _mm_cmpeq_epi8(v, k->amp)));
+    }
     *two = _mm_movemask_epi8(short_);
     *six = _mm_movemask_epi8(long_);
 }
@@ -931,7 +957,9 @@ static PyObject *lv_value[LEVIN_TAGS];      /* tag -> its ``value`` slot */
 static PyObject *lv_entries, *lv_hash;      /* Section's slots */
 static PyObject *lv_empty_args;
 static const unsigned char lv_width[10] = {0, 8, 4, 2, 1, 8, 4, 2, 1, 8};
-static const unsigned char storage_header[9] = {0x01, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x01, 0x01};
+static const unsigned char storage_header[9] = {
+    0x01, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x01, 0x01,
+};
 
 enum { LV_ERROR = -1, LV_GIVE_UP = 0, LV_OK = 1 };
 
@@ -941,7 +969,8 @@ enum { LV_ERROR = -1, LV_GIVE_UP = 0, LV_OK = 1 };
 static PyObject *slot_of(PyObject *cls, const char *name)
 {
     PyObject *slot = PyObject_GetAttrString(cls, name);
-    if (slot != NULL && (Py_TYPE(slot)->tp_descr_get == NULL || Py_TYPE(slot)->tp_descr_set == NULL)) {
+    if (slot != NULL
+        && (Py_TYPE(slot)->tp_descr_get == NULL || Py_TYPE(slot)->tp_descr_set == NULL)) {
         PyErr_Format(PyExc_TypeError, "%R.%s is not a slot", cls, name);
         Py_CLEAR(slot);
     }
@@ -978,7 +1007,8 @@ static PyObject *py_levin_register(PyObject *module, PyObject *args)
     }
     Py_INCREF(section);
     lv_class[12] = section;
-    if ((lv_entries = slot_of(section, "_entries")) == NULL || (lv_hash = slot_of(section, "_hash")) == NULL)
+    if ((lv_entries = slot_of(section, "_entries")) == NULL
+        || (lv_hash = slot_of(section, "_hash")) == NULL)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1088,7 +1118,8 @@ static int lv_read_section(lv_reader *r, long depth, PyObject **out)
         length = r->p[r->pos++];
         if (length >= r->size - r->pos)
             goto give_up; /* no room for the name and its tag */
-        name = PyUnicode_DecodeUTF8((const char *)r->p + r->pos, (Py_ssize_t)length, "surrogateescape");
+        name = PyUnicode_DecodeUTF8((const char *)r->p + r->pos, (Py_ssize_t)length,
+                                    "surrogateescape");
         if (name == NULL)
             goto error;
         r->pos += length;
@@ -1102,7 +1133,8 @@ static int lv_read_section(lv_reader *r, long depth, PyObject **out)
         if (status == LV_GIVE_UP)
             goto give_up;
     }
-    section = ((PyTypeObject *)lv_class[12])->tp_new((PyTypeObject *)lv_class[12], lv_empty_args, NULL);
+    PyTypeObject *section_type = (PyTypeObject *)lv_class[12];
+    section = section_type->tp_new(section_type, lv_empty_args, NULL);
     if (section == NULL || Py_TYPE(lv_entries)->tp_descr_set(lv_entries, section, entries) < 0
         || Py_TYPE(lv_hash)->tp_descr_set(lv_hash, section, Py_None) < 0) {
         Py_XDECREF(section);
@@ -1217,10 +1249,13 @@ static int lv_put_number(lv_writer *w, int tag, PyObject *value)
 {
     static const long long low[9] = {0, LLONG_MIN, INT32_MIN, INT16_MIN, INT8_MIN, 0, 0, 0, 0};
     static const unsigned long long high[9] = {
-        0, LLONG_MAX, INT32_MAX, INT16_MAX, INT8_MAX, ULLONG_MAX, UINT32_MAX, UINT16_MAX, UINT8_MAX};
+        0, LLONG_MAX, INT32_MAX, INT16_MAX, INT8_MAX,
+        ULLONG_MAX, UINT32_MAX, UINT16_MAX, UINT8_MAX,
+    };
     if (tag == 9) {
         uint8_t bytes[8];
-        if (!PyFloat_CheckExact(value) || PyFloat_Pack8(PyFloat_AS_DOUBLE(value), (char *)bytes, 1) < 0) {
+        if (!PyFloat_CheckExact(value)
+            || PyFloat_Pack8(PyFloat_AS_DOUBLE(value), (char *)bytes, 1) < 0) {
             PyErr_Clear();
             return LV_GIVE_UP;
         }
@@ -1270,12 +1305,16 @@ static int lv_write_value(lv_writer *w, PyObject *value, long depth, long max_de
     }
     if (tag == 10) {
         status = LV_GIVE_UP;
-        if (PyBytes_CheckExact(inner))
-            status = lv_put_varint(w, (uint64_t)PyBytes_GET_SIZE(inner))
-                     && lv_put(w, PyBytes_AS_STRING(inner), (size_t)PyBytes_GET_SIZE(inner)) ? LV_OK : LV_ERROR;
+        if (PyBytes_CheckExact(inner)) {
+            size_t size = (size_t)PyBytes_GET_SIZE(inner);
+            status = lv_put_varint(w, size) && lv_put(w, PyBytes_AS_STRING(inner), size)
+                         ? LV_OK : LV_ERROR;
+        }
     } else if (tag == 11) {
         uint8_t byte = inner == Py_True;
-        status = (inner == Py_True || inner == Py_False) ? (lv_put(w, &byte, 1) ? LV_OK : LV_ERROR) : LV_GIVE_UP;
+        status = LV_GIVE_UP;
+        if (inner == Py_True || inner == Py_False)
+            status = lv_put(w, &byte, 1) ? LV_OK : LV_ERROR;
     } else {
         status = lv_put_number(w, tag, inner);
     }
@@ -1364,7 +1403,9 @@ static PyObject *py_levin_encode(PyObject *module, PyObject *args)
         return NULL;
     if ((PyObject *)Py_TYPE(section) != lv_class[12])
         Py_RETURN_NONE;
-    status = lv_put(&w, storage_header, sizeof storage_header) ? lv_write_section(&w, section, 1, max_depth) : LV_ERROR;
+    status = LV_ERROR;
+    if (lv_put(&w, storage_header, sizeof storage_header))
+        status = lv_write_section(&w, section, 1, max_depth);
     if (status == LV_OK)
         result = PyBytes_FromStringAndSize((const char *)w.buf, (Py_ssize_t)w.len);
     else if (status == LV_GIVE_UP)
