@@ -142,8 +142,10 @@ class GoRefusesLetheanTests(TestCase):
         first = make_node(self, reactor, "alpha", listen=None)
         await first.connect(worker.address)
         second = make_node(self, reactor, "charlie", listen=None)
-        with self.assertRaises(HandshakeError):
+        with self.assertRaises(HandshakeError) as caught:
             await second.connect(worker.address)
+        self.assertEqual(str(caught.exception),
+                         "WebSocket connection upgrade failed [503]: Service Unavailable")
         self.assertEqual(second.connections(), [])
 
         # Go keeps its side open for another request; read up to the body.

@@ -121,6 +121,17 @@ class HTTPTests(TestCase):
         self.assertTrue(answer.endswith(b"\r\n\r\nToo many connections\n"), answer)
         self.assertEqual(server.counters["rejected_capacity"], 1)
 
+    async def test_initiator_over_the_cap_says_503(self):
+        """A lethean initiator refused with 503 fails with that answer, not a lost connection."""
+        server = make_node(self, reactor, "bravo", max_connections=1)
+        await make_node(self, reactor, "alpha", listen=None).connect(address_of(server))
+        client = make_node(self, reactor, "charlie", listen=None)
+        with self.assertRaises(HandshakeError) as caught:
+            await client.connect(address_of(server))
+        self.assertEqual(str(caught.exception),
+                         "WebSocket connection upgrade failed [503]: Service Unavailable")
+        self.assertEqual(client.counters["connect_failed"], 1)
+
     async def test_foreign_origin_403(self):
         """A browser Origin other than loopback is refused with HTTP 403."""
         server = make_node(self, reactor, "bravo")

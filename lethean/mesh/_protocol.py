@@ -227,9 +227,17 @@ class MeshServerProtocol(_MeshMixin, StackedServerProtocol):
 class MeshClientProtocol(_MeshMixin, WebSocketClientProtocol):
     """The initiator: send the handshake, verify the ack, then sealed frames."""
 
+    #: Why the HTTP upgrade failed (503 over the responder's cap, 404, ...).
+    _refused = None
+
     def connectionMade(self):
         super().connectionMade()
         self._arm()
+
+    def failHandshake(self, reason):
+        """The upgrade failed (an HTTP error such as 503, or a bad answer): fail with why."""
+        self._refused = reason
+        return super().failHandshake(reason)
 
     def onOpen(self):
         owner = self.factory.owner
@@ -258,6 +266,8 @@ class MeshClientProtocol(_MeshMixin, WebSocketClientProtocol):
                    peer_id=self.factory.expected_id or "")
 
     def _handshake_failed(self, error):
+        if self._refused is not None:
+            error = HandshakeError(self._refused)
         self.factory.handshake_failed(error)
 
     def connectionLost(self, reason=ConnectionDone()):

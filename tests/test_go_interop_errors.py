@@ -1,0 +1,60 @@
+"""
+The worker's answers to bad requests, compared with the Go reference's: a
+Go controller sends the same raw requests to a Go worker and to a lethean
+node, and both replies must be the same, byte for byte.
+"""
+
+import os
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from lethean.identity import NodeManager
+from lethean.node import assemble_node
+from lethean.peers import PeerRegistry
+from tests import _gonode
+from tests._gonode import gonode_ctl, gonode_worker, home_for
+
+#: Seconds the Go controller waits for each reply (a failure backstop).
+REPLY_TIMEOUT_S = 30
+
+
+class ErrorRepliesTests(TestCase):
+    """Each request gets the reply a Go worker gives it."""
+
+    skip = _gonode.SKIP
+    timeout = 180
+
+    async def setUp(self):
+        self.home = home_for(self)
+        self.go = await gonode_worker(self, self.home, self.home / "go", "--miners",
+                                      "--profiles")
+        node_dir = str(self.home / "node")
+        identity = NodeManager.in_directory(node_dir).load_or_create(name="bravo")
+        registry = PeerRegistry(reactor, os.path.join(node_dir, "peers.json"))
+        node = assemble_node(reactor, identity, registry, {
+            "listen": "tcp:0:interface=127.0.0.1", "data-dir": node_dir, "peer": []})
+        node.startService()
+        self.addCleanup(node.stopService)
+        self.lethean = "127.0.0.1:{}".format(node.getServiceNamed("transport").port.getHost().port)
+
+    async def replies(self, address, requests):
+        ops = ["raw:{}:{}:{}".format(kind, REPLY_TIMEOUT_S, payload)
+               for kind, payload in requests]
+        results, _ = await gonode_ctl(self.home, address, self.home / "ctl", *ops)
+        return [(results[op].get("reply_type"), results[op].get("reply_payload"),
+                 results[op]["error"]) for op in ops]
+
+    async def assertSameReplies(self, *requests):
+        """Send ``(type, payload JSON)`` requests to both workers; the replies must match."""
+        theirs = await self.replies(self.go.address, requests)
+        ours = await self.replies(self.lethean, requests)
+        for request, go_reply, our_reply in zip(requests, theirs, ours):
+            self.assertEqual(our_reply, go_reply, "different replies to {}".format(request))
+
+    async def test_ping_payload_not_an_object(self):
+        """A ping whose payload is not a JSON object gets error 1004, not a pong."""
+        await self.assertSameReplies(("ping", "[1]"), ("ping", '"x"'), ("ping", "true"),
+                                     ("ping", "7"), ("ping", '{"sentAt":"x"}'),
+                                     ("ping", '{"sentAt":1.5}'), ("ping", '{"SENTAT":[]}'),
+                                     ("ping", "null"))
