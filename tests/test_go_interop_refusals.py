@@ -74,6 +74,18 @@ class LetheanRefusesGoTests(TestCase):
                          (False, "incompatible protocol version 9.9, supported: [1.0]"))
         self.assertEqual(node.counters["handshake_rejected:version"], 1)
 
+    async def test_claimed_id_not_the_key_s(self):
+        """A Go handshake claiming another node's id is rejected with a reason, not reset."""
+        node = make_node(self, reactor, "bravo")
+        other = make_identity("other").id
+        events, code, text = await gonode(self.home, "hs", "--addr", address_of(node),
+                                          "--data-dir", str(self.go_dir), "--claim-id", other)
+        [answer] = events
+        self.assertEqual((answer["ok"], answer["accepted"], answer["reason"]),
+                         (True, False, "node id does not match public key"), text)
+        self.assertEqual(json.loads(answer["reply"])["to"], other)
+        self.assertEqual(node.counters["handshake_rejected:id_mismatch"], 1)
+
     async def test_over_the_connection_cap(self):
         """Past max_connections a Go initiator gets HTTP 503, as from a Go node."""
         node = make_node(self, reactor, "bravo", max_connections=1)

@@ -59,14 +59,22 @@ class RejectionTests(TestCase):
         self.assertEqual(server.counters["handshake_dropped"], 1)
         await self._still_serving(server)
 
-    async def test_id_key_mismatch_no_reply(self):
-        """A claimed id that is not the key's is closed without a reply."""
+    async def test_id_key_mismatch_rejected_with_reason(self):
+        """A claimed id that is not the key's gets a rejection ack saying so, then the close."""
         server = make_node(self, reactor, "bravo")
         hello = handshake_message(make_identity(), "", generate_challenge(), clock=reactor)
-        hello.payload["identity"]["id"] = make_identity().id
-        frames = await scripted_handshake(self, reactor, server, hello.to_bytes())
-        self.assertEqual(frames, [])
-        self.assertEqual(server.counters["handshake_dropped"], 1)
+        claimed = make_identity().id
+        hello.payload["identity"]["id"] = claimed
+        [(text, binary)] = await scripted_handshake(self, reactor, server, hello.to_bytes())
+        self.assertFalse(binary)
+        ack = json.loads(text)
+        self.assertEqual((ack["type"], ack["to"]), ("handshake_ack", claimed))
+        self.assertEqual(ack["payload"], {
+            "identity": server.identity.identity.to_json_value(), "accepted": False,
+            "reason": "node id does not match public key"})
+        self.assertEqual(server.counters["handshake_rejected:id_mismatch"], 1)
+        self.assertEqual(server.counters["handshake_dropped"], 0)
+        await self._still_serving(server)
 
     async def test_garbage_first_frame(self):
         """A first frame that is not a handshake is closed without a reply."""
