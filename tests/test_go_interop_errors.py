@@ -52,9 +52,11 @@ class ErrorRepliesTests(TestCase):
         for request, go_reply, our_reply in zip(requests, theirs, ours):
             self.assertEqual(our_reply, go_reply, "different replies to {}".format(request))
 
-    async def test_ping_payload_not_an_object(self):
-        """A ping whose payload is not a JSON object gets error 1004, not a pong."""
-        await self.assertSameReplies(("ping", "[1]"), ("ping", '"x"'), ("ping", "true"),
-                                     ("ping", "7"), ("ping", '{"sentAt":"x"}'),
-                                     ("ping", '{"sentAt":1.5}'), ("ping", '{"SENTAT":[]}'),
-                                     ("ping", "null"))
+    async def test_deploy_refusals(self):
+        """Bad bundles in a deploy are refused with the reference's texts."""
+        await self.assertSameReplies(
+            ("deploy", '{"type":"profile","data":"e30=","checksum":"x","name":"p"}'),
+            ("deploy", '{"type":"miner","data":"e30=","checksum":"x","name":"m"}'),
+            ("deploy", '{"type":"full","data":"","checksum":"","name":"m"}'),
+            ("deploy", '{"type":"nope","data":"e30=","checksum":"x","name":"p"}'),
+            ("deploy", "null"))
