@@ -185,6 +185,17 @@ class CommandLineTests(TestCase):
         saved = await self.worker.wait_for(event="profile_saved")
         self.assertEqual(json.loads(saved["profile"]), PROFILE)
 
+    async def test_deploy_miner(self):
+        """``lethean deploy --kind miner`` bundles the binary for the link; Go installs it."""
+        miner = self.home / "xmrig"
+        miner.write_bytes(MINER)
+        deployed = await self.cli("deploy", self.worker.address, str(miner), "--kind", "miner",
+                                  "--name", "xmrig-cli")
+        self.assertEqual((deployed["name"], deployed["success"]), ("xmrig-cli", True))
+        # Inside the bundle the miner keeps its own file name, as the reference does.
+        with open(go_miners(self.go_dir) / "xmrig-cli" / "xmrig", "rb") as f:
+            self.assertEqual(f.read(), MINER)
+
     async def test_deploy_go_made_bundle_file(self):
         """A bundle file the Go node made with the link's password deploys as is."""
         out, err, code = await lethean(self.home, "identity", "new", "--data-dir",

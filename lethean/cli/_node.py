@@ -184,8 +184,9 @@ async def _deploy(reactor, args):
             with open(args.file, "rb") as f:
                 bundle = create_profile_bundle(f.read(), args.name, password)
         else:
-            bundle = create_miner_bundle(args.miner_file_name or "miner", read_miner(args.file),
-                                         args.name, password)
+            file_name, content = read_miner(args.file)
+            bundle = create_miner_bundle(args.miner_file_name or file_name, content, args.name,
+                                         password)
         total = len(bundle.data)
         ack = await controller.deploy_bundle(peer_id, bundle, progress=_progress)
         _print(args, {"peerId": peer_id, "name": ack.name or bundle.name, "success": ack.success,
@@ -254,4 +255,5 @@ def register(subparsers):
     deploy.add_argument("--name", help="profile or miner name on the worker "
                         "(required with --kind profile or miner)")
     deploy.add_argument("--miner-file-name", metavar="NAME",
-                        help="file name of the miner inside the bundle (default: miner)")
+                        help="file name of the miner inside the bundle (default: FILE's "
+                        "own name, as the reference)")
