@@ -60,3 +60,29 @@ class ErrorRepliesTests(TestCase):
             ("deploy", '{"type":"full","data":"","checksum":"","name":"m"}'),
             ("deploy", '{"type":"nope","data":"e30=","checksum":"x","name":"p"}'),
             ("deploy", "null"))
+
+    async def test_json_type_errors(self):
+        """Payloads of the wrong JSON shape get Go's encoding/json texts, Go type names and all."""
+        await self.assertSameReplies(
+            ("get_logs", '{"minerName":5}'), ("get_logs", '{"minerName":{}}'),
+            ("get_logs", '{"minerName":[]}'), ("get_logs", '{"minerName":null,"lines":"x"}'),
+            ("get_logs", '{"lines":1.5}'), ("get_logs", '{"lines":1e3}'),
+            ("get_logs", '{"lines":-1E2}'), ("get_logs", '{"lines":99999999999999999999}'),
+            ("get_logs", '{"lines":true}'), ("get_logs", '{"since":"x"}'),
+            ("get_logs", '{"since":1.0}'), ("get_logs", '{"minerName":7,"lines":"x"}'),
+            ("get_logs", "[]"), ("get_logs", '"x"'), ("get_logs", "5"), ("get_logs", "true"),
+            ("stop_miner", "[]"), ("stop_miner", '{"minerName":true}'),
+            ("stop_miner", '{"MINERNAME":1}'), ("start_miner", '{"minerType":1}'),
+            ("start_miner", '{"profileId":2}'), ("start_miner", "[1]"),
+            ("deploy", '{"type":5}'), ("deploy", '{"checksum":[]}'), ("deploy", '{"name":{}}'),
+            ("deploy", '{"data":5}'), ("deploy", '{"data":{}}'), ("deploy", '{"data":[256]}'),
+            ("deploy", '{"data":[-1]}'), ("deploy", '{"data":["a"]}'), ("deploy", '{"data":[1.5]}'),
+            ("deploy", '{"data":[1,2,null],"type":"x"}'), ("deploy", "[]"))
+
+    async def test_base64_errors(self):
+        """Bad base64 in a deploy names the byte Go's decoder stops at."""
+        await self.assertSameReplies(*[
+            ("deploy", '{"data":"%s"}' % data)
+            for data in ("!!", "e30", "e30=x", "e3=0", "====", "e===", "e30=\\n", "e\\r\\n30=",
+                         "QQ=", "QQ=\\n=", "QQ=x", "QQ", "Q", "QUJD\\nRA", "QUJDRA==QQ==",
+                         "QUJD\u00e9", "QUJDRA=\\n\\n", "QR==", "QUI=")])
