@@ -19,6 +19,14 @@ from tests._gonode import gonode_ctl, gonode_worker, home_for
 REPLY_TIMEOUT_S = 30
 
 
+def _comparable(result):
+    """A raw op's reply, less what differs between any two workers (a pong's clock)."""
+    payload = result.get("reply_payload")
+    if result.get("reply_type") == "pong":
+        payload = dict(payload, receivedAt="(the worker's clock)")
+    return result.get("reply_type"), payload, result["error"]
+
+
 class ErrorRepliesTests(TestCase):
     """Each request gets the reply a Go worker gives it."""
 
@@ -42,8 +50,7 @@ class ErrorRepliesTests(TestCase):
         ops = ["raw:{}:{}:{}".format(kind, REPLY_TIMEOUT_S, payload)
                for kind, payload in requests]
         results, _ = await gonode_ctl(self.home, address, self.home / "ctl", *ops)
-        return [(results[op].get("reply_type"), results[op].get("reply_payload"),
-                 results[op]["error"]) for op in ops]
+        return [_comparable(results[op]) for op in ops]
 
     async def assertSameReplies(self, *requests):
         """Send ``(type, payload JSON)`` requests to both workers; the replies must match."""
@@ -51,6 +58,13 @@ class ErrorRepliesTests(TestCase):
         ours = await self.replies(self.lethean, requests)
         for request, go_reply, our_reply in zip(requests, theirs, ours):
             self.assertEqual(our_reply, go_reply, "different replies to {}".format(request))
+
+    async def test_ping_payload_not_an_object(self):
+        """A ping whose payload is not a JSON object gets error 1004, not a pong."""
+        await self.assertSameReplies(("ping", "[1]"), ("ping", '"x"'), ("ping", "true"),
+                                     ("ping", "7"), ("ping", '{"sentAt":"x"}'),
+                                     ("ping", '{"sentAt":1.5}'), ("ping", '{"SENTAT":[]}'),
+                                     ("ping", "null"))
 
     async def test_deploy_refusals(self):
         """Bad bundles in a deploy are refused with the reference's texts."""

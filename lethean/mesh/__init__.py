@@ -67,6 +67,7 @@ from lethean.mesh._errors import (
     PeerKeyMismatchError,
 )
 from lethean.mesh._handshake import REASON_UNAUTHORIZED
+from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._stacking import (
@@ -138,6 +139,9 @@ __all__ = [
     "HandshakeTimeoutError",
     "PeerKeyMismatchError",
     "REASON_UNAUTHORIZED",
+    "PingPayload",
+    "PongPayload",
+    "answer_ping",
     "SHUTDOWN_REASON",
     "UEPS",
 ]

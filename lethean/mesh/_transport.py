@@ -22,12 +22,11 @@ from lethean.mesh._envelope import (
     DISCONNECT_NORMAL,
     DISCONNECT_SHUTDOWN,
     PING,
-    PONG,
     new_message,
-    reply,
 )
 from lethean.mesh._errors import NotConnectedError
 from lethean.mesh._limits import DedupCache
+from lethean.mesh._payloads import answer_ping
 from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
 from lethean.mesh._tls import wrap_client_factory, wrap_server_factory
 from lethean.peers import Peer, sanitise_peer_name
@@ -216,12 +215,8 @@ class MeshTransport(Service):
                      type=message.type, peer_id=connection.peer_id)
 
     def _pong(self, connection, ping):
-        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
-        pong = reply(ping, PONG, {"sentAt": sent_at,
-                                  "receivedAt": int(self.reactor.seconds() * 1000)},
-                     clock=self.reactor, from_=self.identity.id)
         try:
-            connection.send(pong)
+            connection.send(answer_ping(ping, clock=self.reactor, from_=self.identity.id))
         except LetheanError:
             pass
 

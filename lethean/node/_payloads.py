@@ -12,7 +12,8 @@ and raises :class:`InvalidPayloadError` for a value of the wrong JSON type,
 as Go's decoder fails the whole payload then, with Go's own error text
 (the reading is :mod:`lethean._gostruct`'s).
 
-Two extension payloads, :class:`DeployChunkPayload` and
+``PingPayload`` and ``PongPayload`` are the mesh's own (the transport
+answers pings) and are re-exported here.  Two extension payloads, :class:`DeployChunkPayload` and
 :class:`DeployChunkAckPayload`, carry bundles too large for one mesh frame
 between lethean nodes; a Go peer never receives them (see ``docs/embedding.md``).
 """
@@ -33,6 +34,7 @@ from lethean._gostruct import (
     SliceOf,
     StructOf,
 )
+from lethean.mesh import PingPayload, PongPayload
 
 __all__ = [
     "InvalidPayloadError",
@@ -62,30 +64,6 @@ DEPLOY_CHUNK_ACK = "deploy_chunk_ack"
 
 
 # -- the payloads --------------------------------------------------------------
-
-@attrs.frozen
-class PingPayload(GoStruct):
-    """``ping``: the sender's clock in Unix milliseconds."""
-
-    sent_at: int = 0
-
-    FIELDS = (
-        Field("sentAt", "sent_at", INT64),
-    )
-
-
-@attrs.frozen
-class PongPayload(GoStruct):
-    """``pong``: the ping's ``sentAt`` and the responder's clock, Unix ms."""
-
-    sent_at: int = 0
-    received_at: int = 0
-
-    FIELDS = (
-        Field("sentAt", "sent_at", INT64),
-        Field("receivedAt", "received_at", INT64),
-    )
-
 
 @attrs.frozen
 class DisconnectPayload(GoStruct):
