@@ -62,7 +62,7 @@ def ueps_benchmarks():
 
 def levin_header_benchmarks():
     """The 33-byte header alone, each way and both."""
-    header = levin.Header.request(levin.COMMAND_HANDSHAKE, 262)
+    header = levin.Header.request(levin.Command.HANDSHAKE, 262)
     data = levin.encode_header(header)
     if levin.decode_header(data) != header:
         raise AssertionError("Levin header round trip changed the header")

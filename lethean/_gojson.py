@@ -38,6 +38,7 @@ __all__ = [
     "loads_strict",
     "fold_key",
     "top_level_pairs",
+    "top_level_raw",
     "decode_base64",
 ]
 
@@ -127,16 +128,21 @@ class RawJSON:
     def _check(self, attribute, value):
         if not isinstance(value, str):
             raise TypeError("RawJSON text must be str")
-        loads_strict(value)  # raises ValueError when it is not JSON
+        loads_strict(value, keep_overflow=True)  # ValueError when it is not JSON
 
 
 _WHITESPACE_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
 
 
-def compact(text):
-    """``text`` (valid JSON) with the whitespace between tokens removed."""
-    return _WHITESPACE_OR_STRING.sub(
-        lambda m: m.group(0) if m.group(0)[0] == '"' else "", text)
+def compact(text, html=False):
+    """
+    ``text`` (valid JSON) with the whitespace between tokens removed, as Go
+    writes a ``json.RawMessage``: escapes are kept as they are, U+2028 and
+    U+2029 are escaped, and with ``html`` ``<``, ``>`` and ``&`` too.
+    """
+    text = _line_sep_escape(_WHITESPACE_OR_STRING.sub(
+        lambda m: m.group(0) if m.group(0)[0] == '"' else "", text))
+    return _html_escape(text) if html else text
 
 
 def _reject_constant(name):
@@ -161,6 +167,15 @@ def _go_float_literal(text):
     return value
 
 
+def _kept_float_literal(text):
+    # A number beyond float64 is still JSON: Go skips it in an unknown
+    # field and keeps its text in a json.RawMessage.  It reads as +-inf
+    # here and is written back as its text.
+    value = ReadFloat(text)
+    value.text = text
+    return value
+
+
 def _go_int_literal(text):
     # "-0" is negative zero to Go's float64: keep it a float (and its text).
     return int(text) if text != "-0" else _go_float_literal(text)
@@ -168,19 +183,28 @@ def _go_int_literal(text):
 
 _HOOKS = dict(parse_constant=_reject_constant, parse_float=_go_float_literal,
               parse_int=_go_int_literal)
+_KEEP_OVERFLOW_HOOKS = dict(_HOOKS, parse_float=_kept_float_literal)
 _DECODER = json.JSONDecoder(**_HOOKS)
+_KEEP_OVERFLOW_DECODER = json.JSONDecoder(**_KEEP_OVERFLOW_HOOKS)
 
 
-def loads_strict(text, object_pairs_hook=None):
+def loads_strict(text, object_pairs_hook=None, *, keep_overflow=False):
     """
     ``json.loads`` that rejects what Go rejects (``NaN``, ``Infinity``,
     floats beyond float64) and turns deep nesting into ``ValueError``
     rather than ``RecursionError``.
+
+    ``keep_overflow=True`` reads a number beyond float64 as a
+    :class:`ReadFloat` of value +-inf that keeps its text: for documents Go
+    decodes into a struct, which skips such a number in an unknown field
+    and keeps it in a ``json.RawMessage`` (a typed reader must still
+    refuse it, as Go's decoder does).
     """
+    hooks = _KEEP_OVERFLOW_HOOKS if keep_overflow else _HOOKS
     try:
         if object_pairs_hook is None:
-            return _DECODER.decode(text)
-        return json.JSONDecoder(object_pairs_hook=object_pairs_hook, **_HOOKS).decode(text)
+            return (_KEEP_OVERFLOW_DECODER if keep_overflow else _DECODER).decode(text)
+        return json.JSONDecoder(object_pairs_hook=object_pairs_hook, **hooks).decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
@@ -244,7 +268,7 @@ def fold_key(key):
     return key.lower().replace("\u212a", "k").replace("\u017f", "s")
 
 
-def top_level_pairs(text):
+def top_level_pairs(text, *, keep_overflow=False):
     """
     The ``(key, value)`` pairs of a JSON object in document order, duplicates
     included (Go assigns fields in that order, so the last one wins, and a
@@ -257,9 +281,48 @@ def top_level_pairs(text):
         holder.append(pairs)
         return dict(pairs)
 
-    if type(loads_strict(text, object_pairs_hook=hook)) is not dict:
+    if type(loads_strict(text, object_pairs_hook=hook, keep_overflow=keep_overflow)) is not dict:
         raise ValueError("not a JSON object")
     return holder[-1]
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def top_level_raw(text):
+    """
+    The ``(key, raw value text)`` pairs of a JSON object in document order,
+    duplicates included: what Go's ``json.RawMessage`` fields keep.
+    ``text`` must be a JSON object (``ValueError`` otherwise).
+    """
+    skip = _SPACE.match
+    index = skip(text, 0).end()
+    if text[index:index + 1] != "{":
+        raise ValueError("not a JSON object")
+    index = skip(text, index + 1).end()
+    pairs = []
+    if text[index:index + 1] == "}":
+        return pairs
+    while True:
+        if text[index:index + 1] != '"':
+            raise ValueError("expected a key at {}".format(index))
+        key, index = json.decoder.scanstring(text, index + 1)
+        index = skip(text, index).end()
+        if text[index:index + 1] != ":":
+            raise ValueError("expected ':' at {}".format(index))
+        start = skip(text, index + 1).end()
+        try:
+            _, index = _KEEP_OVERFLOW_DECODER.raw_decode(text, start)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        pairs.append((key, text[start:index]))
+        index = skip(text, index).end()
+        separator = text[index:index + 1]
+        index = skip(text, index + 1).end()
+        if separator == "}":
+            return pairs
+        if separator != ",":
+            raise ValueError("expected ',' or '}}' at {}".format(index))
 
 
 def marshal(value, *, html=True, sort_keys=False):
@@ -317,10 +380,7 @@ def _encode(value, out, html, sort_keys):
     elif kind is ReadFloat:
         out(value.text)
     elif kind is RawJSON:
-        text = compact(value.text)
-        if html:
-            text = _line_sep_escape(_html_escape(text))
-        out(text)
+        out(compact(value.text, html))
     elif isinstance(value, (bytes, bytearray, memoryview)):
         out('"' + base64.b64encode(value).decode("ascii") + '"')
     elif hasattr(value, "to_json_value"):

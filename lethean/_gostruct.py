@@ -269,7 +269,7 @@ class GoStruct:
         if isinstance(value, cls):
             return value
         if type(value) is RawJSON:
-            value = loads_strict(value.text)
+            value = loads_strict(value.text, keep_overflow=True)
         if value is None:
             return cls()
         if type(value) is not dict:

@@ -22,3 +22,11 @@ VECTOR_FILES = (
     "smsg.json",
     "ueps.json",
 )
+
+#: Cases of our own in the vectors' format, made with the Go reference
+#: (``tests/extra_vectors/generate.py``).
+EXTRA_VECTORS = _HERE / "extra_vectors"
+
+#: The Go reference node, built (``../shared/gonode/bin/gonode``), if present.
+GONODE = Path(os.environ.get("LETHEAN_GONODE",
+                             _HERE.parent.parent / "shared" / "gonode" / "bin" / "gonode"))

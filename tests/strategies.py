@@ -31,12 +31,15 @@ ueps_packets = st.builds(Packet, ueps_headers, ueps_payloads)
 from functools import partial as _partial  # noqa: E402
 
 from lethean import levin as _levin  # noqa: E402
+from lethean.levin._header import MAX_PAYLOAD_SIZE as _LEVIN_MAX_PAYLOAD_SIZE  # noqa: E402
+from lethean.levin._values import MAX_NAME_LENGTH as _LEVIN_MAX_NAME_LENGTH  # noqa: E402
+from lethean.levin._varint import VARINT_MAX as _LEVIN_VARINT_MAX  # noqa: E402
 
 #: Levin headers with every field anywhere in its range (payload sizes up to
 #: the 100 MiB maximum, so they all decode).
 levin_headers = st.builds(
     _levin.Header,
-    payload_size=st.integers(min_value=0, max_value=_levin.MAX_PAYLOAD_SIZE),
+    payload_size=st.integers(min_value=0, max_value=_LEVIN_MAX_PAYLOAD_SIZE),
     expect_response=st.booleans(),
     command=st.integers(min_value=0, max_value=2**32 - 1),
     return_code=st.integers(min_value=-(2**31), max_value=2**31 - 1),
@@ -46,8 +49,8 @@ levin_headers = st.builds(
 
 #: Varint values, weighted towards every width boundary.
 levin_varint_values = st.one_of(
-    st.integers(min_value=0, max_value=_levin.VARINT_MAX),
-    st.sampled_from([0, 63, 64, 2**14 - 1, 2**14, 2**30 - 1, 2**30, _levin.VARINT_MAX]),
+    st.integers(min_value=0, max_value=_LEVIN_VARINT_MAX),
+    st.sampled_from([0, 63, 64, 2**14 - 1, 2**14, 2**30 - 1, 2**30, _LEVIN_VARINT_MAX]),
 )
 
 _LEVIN_INTEGERS = {
@@ -69,8 +72,8 @@ levin_scalars = st.one_of(*levin_scalar_by_type.values())
 
 #: Entry names: text, and raw bytes that need not be UTF-8.
 levin_names = st.one_of(
-    st.text(min_size=1, max_size=12),
-    st.binary(min_size=1, max_size=_levin.MAX_NAME_LENGTH).map(
+    st.text(max_size=12),
+    st.binary(max_size=_LEVIN_MAX_NAME_LENGTH).map(
         lambda raw: raw.decode("utf-8", "surrogateescape")),
 )
 

@@ -123,6 +123,36 @@ class StimReadTests(SynchronousTestCase):
             self.assertEqual(error.kind, "invalid_stim_header")
             self.assertIsInstance(error, InvalidStimPayloadError)
 
+    def test_config_size_zero_fails_decryption(self):
+        """A config length of 0 (header saying so or not) is decryption_failed, as in Go."""
+        header = parse_stim(self.stim).header
+        rest = self.stim[9 + struct.unpack(">I", self.stim[5:9])[0] + 4:]
+        for stated in (dict(header, config_size=0), header,
+                       dict(header, config_size=0, rootfs_size=len(rest))):
+            stim = pack_trix(b"STIM", stated, struct.pack(">I", 0) + rest)
+            error = self.assertRaises(DecryptionError, open_stim, stim, "pw")
+            self.assertEqual(error.kind, "decryption_failed")
+
+    def test_header_checked_after_decryption(self):
+        """A wrong password wins over a header that disagrees with the parts."""
+        bad = dict(parse_stim(self.stim).header, config_size=0, rootfs_size=1, tim=False)
+        stim = restamp(self.stim, bad)
+        self.assertRaises(DecryptionError, open_stim, stim, "not pw")
+        self.assertRaises(InvalidStimHeaderError, open_stim, stim, "pw")
+
+    def test_short_rootfs_part_fails_decryption(self):
+        """A rootfs part shorter than nonce and tag fails decryption, whatever the header says."""
+        layout = parse_stim(self.stim)
+        payload = struct.pack(">I", len(layout.config_part)) + layout.config_part + bytes(39)
+        for stated in (layout.header, dict(layout.header, rootfs_size=39)):
+            self.assertRaises(DecryptionError, open_stim, pack_trix(b"STIM", stated, payload), "pw")
+
+    def test_parse_does_not_judge_the_header(self):
+        """parse_stim locates the parts of a STIM whatever its header says (Go ignores it)."""
+        layout = parse_stim(restamp(self.stim, {"tim": False}))
+        self.assertEqual(layout.header, {"tim": False})
+        self.assertEqual(len(layout.config_part), 42)
+
     def test_each_part_authenticated(self):
         """Flipping a bit anywhere in either part fails decryption."""
         layout_start = len(self.stim) - len(parse_stim(self.stim).rootfs_part)

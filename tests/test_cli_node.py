@@ -1,17 +1,23 @@
 """The controller commands of ``lethean`` against a real node on loopback."""
 
+import argparse
+import contextlib
+import io
 import json
 import os
 import sys
 from pathlib import Path
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
-from lethean.identity import NodeManager
+from lethean.cli import _node as cli_node
+from lethean.identity import NodeManager, PrivateKey
 from lethean.node._assembly import assemble_node
-from lethean.peers import PeerRegistry
+from lethean.peers import Peer, PeerRegistry
 from tests.test_node_miners import wait_for_lines
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -92,3 +98,65 @@ class ControllerCommandTests(TestCase):
         self.assertEqual((status, out), (1, b""))
         self.assertEqual(len(err.decode().strip().splitlines()), 1)
         self.assertIn("miner not found: nope", err.decode())
+
+
+class _Hole(Protocol):
+    """Accepts a connection and never answers; tells its factory it was dialled."""
+
+    def connectionMade(self):
+        self.factory.dialled.append(self)
+        waiting, self.factory.waiting = self.factory.waiting, []
+        for d in waiting:
+            d.callback(self)
+
+
+class _BlackHole(Factory):
+    protocol = _Hole
+
+    def __init__(self):
+        self.dialled = []
+        self.waiting = []
+
+    def when_dialled(self):
+        if self.dialled:
+            return defer.succeed(self.dialled[0])
+        d = defer.Deferred()
+        self.waiting.append(d)
+        return d
+
+
+class StatsAllTests(TestCase):
+    """``lethean stats --all`` through the CLI's own functions, in this process."""
+
+    timeout = 30
+
+    async def test_silent_peers_are_dialled_at_once(self):
+        """A peer that never answers holds up no other: every peer is dialled at once."""
+        data_dir = os.path.abspath(self.mktemp())
+        registry = PeerRegistry(reactor, os.path.join(data_dir, "peers.json"))
+        holes = []
+        for name in ("silent-1", "silent-2"):
+            hole = _BlackHole()
+            port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(hole)
+            self.addCleanup(port.stopListening)
+            key = PrivateKey.generate()
+            registry.add_peer(Peer(id=key.node_id, name=name, public_key=key.public_key_b64,
+                                   address="127.0.0.1:{}".format(port.getHost().port)))
+            holes.append(hole)
+        await registry.close()
+        args = argparse.Namespace(data_dir=data_dir, all=True, json=True, target=None,
+                                  timeout=600.0)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            running = defer.Deferred.fromCoroutine(cli_node._stats(reactor, args))
+            connections = await defer.gatherResults([hole.when_dialled() for hole in holes])
+            # Nobody was given up on before the last peer was dialled.
+            given_up_before = err.getvalue()
+            for connection in connections:
+                connection.transport.abortConnection()
+            status = await running
+        self.assertEqual(given_up_before, "")
+        self.assertEqual((status, json.loads(out.getvalue())), (0, {}))
+        unreachable = err.getvalue().splitlines()
+        self.assertEqual(len(unreachable), 2, unreachable)
+        self.assertTrue(all(line.startswith("lethean: cannot reach") for line in unreachable))

@@ -10,7 +10,15 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import check_directory
-from tests._paths import SHARED_VECTORS, VECTOR_FILES, VECTORS
+from tests._paths import EXTRA_VECTORS, SHARED_VECTORS, VECTOR_FILES, VECTORS
+
+
+def check_all(testcase, folder):
+    """Run every vectors file of ``folder``: no failure, no skip; the number passed."""
+    report = check_directory(folder)
+    testcase.assertEqual(report.failures, [])
+    testcase.assertEqual(report.skipped, [])
+    return report.passed
 
 
 class VectorsTests(SynchronousTestCase):
@@ -23,10 +31,7 @@ class VectorsTests(SynchronousTestCase):
 
     def test_every_case_passes(self):
         """No vectors case fails, and every file has a checker."""
-        report = check_directory(VECTORS)
-        self.assertEqual(report.failures, [])
-        self.assertEqual(report.skipped, [])
-        self.assertGreater(report.passed, 0)
+        self.assertGreater(check_all(self, VECTORS), 0)
 
 
 class PublishedVectorsTests(SynchronousTestCase):
@@ -71,3 +76,77 @@ class RunnerTests(SynchronousTestCase):
         result = self.run_runner(self.mktemp())
         self.assertEqual(result.returncode, 2)
         self.assertIn("no such folder", result.stderr)
+
+
+class SmsgCheckerTests(SynchronousTestCase):
+    """The smsg checker compares the message the reference ends up with, not the raw body."""
+
+    SECRET = bytes(range(32))
+    #: A body with unknown keys, another spelling and a payload Go keeps raw.
+    BODY = ('{"id":"m1","extra":{"x":[1]},"TYPE":"ping","from":"a","to":"b",'
+            '"ts":"2026-01-02T03:04:05.12Z","payload": {"sentAt" : 1.0,"sentAt":2},"more":1e400}')
+    #: What the Go reference's Message gives after json.Unmarshal of BODY.
+    GO_MESSAGE = ('{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+                  '"payload":{"sentAt":1.0,"sentAt":2}}')
+
+    def run_case(self, expected):
+        from lethean.conformance import _smsg
+        from lethean.smsg import frame_password, seal
+        case = {"name": "unknown_fields", "shared_secret_hex": self.SECRET.hex(),
+                "password": frame_password(self.SECRET), "expect": "ok",
+                "frame_hex": seal(self.SECRET, self.BODY, timestamp=1).hex(),
+                "mesh_message_json": expected}
+        [(name, check)] = list(_smsg.cases({"decrypt_cases": [case]}))
+        check()
+
+    def test_reencoded_message_compared(self):
+        """The reference's re-encoded message passes."""
+        self.run_case(self.GO_MESSAGE)
+
+    def test_raw_body_is_not_the_message(self):
+        """The raw body (unknown keys and all) is not what the reference produces."""
+        self.assertRaises(AssertionError, self.run_case, self.BODY)
+
+    def test_json_marshal_form_accepted(self):
+        """A generator that used json.Marshal (HTML escaped) is matched too."""
+        self.BODY = self.BODY.replace('"a"', '"<a>"')
+        self.run_case(self.GO_MESSAGE.replace('"a"', '"\\u003ca\\u003e"'))
+        self.run_case(self.GO_MESSAGE.replace('"a"', '"<a>"'))
+        self.assertRaises(AssertionError, self.run_case, self.GO_MESSAGE)
+
+
+class ExtraVectorsTests(SynchronousTestCase):
+    """Our own reference-made cases (tests/extra_vectors) pass the same checkers."""
+
+    def test_every_case_passes(self):
+        """Every case of every extra file passes, and none is skipped."""
+        self.assertEqual(check_all(self, EXTRA_VECTORS), 20)
+
+
+class BundleCheckerTests(SynchronousTestCase):
+    """The bundle checker reads "no profile" as the vector schema says."""
+
+    def setUp(self):
+        with (EXTRA_VECTORS / "bundles.json").open() as f:
+            self.miner = json.load(f)["miner_bundle"]
+
+    def run_cases(self, vector):
+        from lethean.conformance import _bundles
+        for name, check in _bundles.cases({"miner_bundle": vector}):
+            check()
+
+    def test_no_profile_spelt_any_way(self):
+        """An absent, null or empty profile_json means the default TIM config."""
+        self.assertNotIn("profile_json", self.miner)
+        for spelling in (None, ""):
+            self.run_cases(dict(self.miner, profile_json=spelling))
+
+    def test_no_profile_needs_the_default_config(self):
+        """A vector without a profile whose expected config is not the default fails."""
+        self.assertRaises(AssertionError, self.run_cases,
+                          dict(self.miner, expected_config_utf8='{"a":1}'))
+
+    def test_a_profile_must_match_the_config(self):
+        """Giving a profile the reference did not bundle fails the create check."""
+        self.assertRaises(AssertionError, self.run_cases,
+                          dict(self.miner, profile_json='{"a":1}'))

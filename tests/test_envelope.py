@@ -1,5 +1,6 @@
 """The mesh message envelope (lethean.mesh._envelope) and Go-compatible JSON."""
 
+import attrs
 from hypothesis import given, settings, strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -17,7 +18,7 @@ from lethean.mesh._envelope import (
     reply,
 )
 from lethean.smsg import InvalidTimestampError, RawJSON, Timestamp
-from lethean._gojson import go_float, marshal
+from lethean._gojson import fold_key, go_float, marshal
 from tests.strategies import json_values, messages, timestamps
 
 A = "aaa8fff703b50b2297f4f6e13508f724"
@@ -265,6 +266,98 @@ class DecodeTests(SynchronousTestCase):
             decode_message(marshal(value))
         except InvalidMessageJSONError:
             pass
+
+
+class ReceivedMessageTests(SynchronousTestCase):
+    """
+    A decoded message encodes as the reference's Message after
+    json.Unmarshal: unknown keys dropped, the payload (a json.RawMessage)
+    as it came.  Expected texts are the Go reference's output.
+    """
+
+    def test_unknown_keys_dropped(self):
+        """Unknown keys go, other spellings and duplicates resolve as in Go."""
+        text = ('{"Extra":true,"id":"m1","TYPE":"ping","from":"a","to":"b",'
+                '"ts":"2026-01-02T03:04:05.12Z","payload":{"sentAt":1},"replyTo":"r",'
+                '"more":{"deep":[1,{"x":null}]},"ID":"m2"}')
+        self.assertEqual(
+            decode_message(text).to_json(),
+            '{"id":"m2","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+            '"payload":{"sentAt":1},"replyTo":"r"}')
+
+    def test_payload_written_as_received(self):
+        """Duplicate keys, escapes and number spellings of the payload are kept, compacted."""
+        text = ('{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+                '"payload": { "b" : 1, "a" : [1.0, 1E+2, -0, 1e400], '
+                '"b" : "\\u0041\\/\\ud800<>&\u2028 x" , "c":"\\t" } }')
+        message = decode_message(text)
+        self.assertEqual(message.payload["b"], "A/\ud800<>&\u2028 x")
+        self.assertEqual(
+            message.to_json(),
+            '{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+            '"payload":{"b":1,"a":[1.0,1E+2,-0,1e400],"b":"\\u0041\\/\\ud800<>&\\u2028 x",'
+            '"c":"\\t"}}')
+        self.assertEqual(
+            message.to_json(html=True),
+            '{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+            '"payload":{"b":1,"a":[1.0,1E+2,-0,1e400],'
+            '"b":"\\u0041\\/\\ud800\\u003c\\u003e\\u0026\\u2028 x","c":"\\t"}}')
+
+    def test_last_payload_wins_even_null(self):
+        """Of several payload keys (any case) the last is kept, null included."""
+        text = ('{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+                '"payload":{"x":1},"Payload":[2],"pAyLoAd":null}')
+        self.assertEqual(
+            decode_message(text).to_json(),
+            '{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z",'
+            '"payload":null}')
+        self.assertEqual(decode_message(text.replace("null", ' [ 3 ] ')).to_json(),
+                         text[:text.index(',"payload"')] + ',"payload":[3]}')
+
+    def test_numbers_beyond_float64_where_go_does_not_read_them(self):
+        """Go skips an unknown key's value and keeps the payload raw, however large the number."""
+        message = decode_message('{"id":"m1","extra":1e400,"ts":"2026-01-02T03:04:05Z"}')
+        self.assertEqual(
+            message.to_json(),
+            '{"id":"m1","type":"","from":"","to":"","ts":"2026-01-02T03:04:05Z","payload":null}')
+        self.assertEqual(decode_message('{"payload":[-1e999]}').to_json()[-19:],
+                         '"payload":[-1e999]}')
+        for text in ('{"id":1e400}', '{"ts":1e400}', '{"replyTo":-1e400}'):
+            self.assertRaises(InvalidMessageJSONError, decode_message, text)
+
+    def test_replaced_payload_is_encoded(self):
+        """A payload replaced after decoding is written from its value."""
+        received = decode_message('{"id":"m1","payload":{"a" : 1,"a":2}}')
+        changed = attrs.evolve(received, payload={"b": 1})
+        self.assertIn('"payload":{"b":1}', changed.to_json())
+        self.assertIn('"payload":{"a":1,"a":2}', attrs.evolve(received, id="m2").to_json())
+
+    def test_payload_changed_in_place_is_encoded(self):
+        """A received payload changed in place is not written from the stale text."""
+        received = decode_message('{"id":"m1","payload":{"a":1.0}}')
+        received.payload["a"] = 2
+        self.assertIn('"payload":{"a":2}', received.to_json())
+
+    def test_received_text_is_not_part_of_equality(self):
+        """A decoded message equals one built with the same fields."""
+        text = '{"id":"m1","type":"ping","from":"a","to":"b","ts":"2026-01-02T03:04:05.12Z"}'
+        built = Message("m1", "ping", "a", "b", Timestamp.parse("2026-01-02T03:04:05.12Z"))
+        self.assertEqual(decode_message(text + " "), built)
+        self.assertNotIn("received", repr(decode_message(text)))
+
+    @settings(max_examples=200)
+    @given(messages, st.lists(st.tuples(st.text(max_size=8), json_values), max_size=4),
+           st.booleans())
+    def test_unknown_keys_never_change_the_message(self, m, extras, html):
+        """Unknown keys anywhere in the object are dropped and change nothing else."""
+        known = {"id", "type", "from", "to", "ts", "payload", "replyto"}
+        extras = [(key, value) for key, value in extras if fold_key(key) not in known]
+        members = "".join(marshal(key) + ":" + marshal(value) + "," for key, value in extras)
+        text = encode_message(m)
+        decoded = decode_message("{" + members + text[1:-1] + "," + members[:-1] + "}"
+                                 if members else text)
+        self.assertEqual(decoded.to_json(html=html), encode_message(m, html=html))
+        self.assertEqual(decoded, decode_message(text))
 
 
 class ConstructionTests(SynchronousTestCase):

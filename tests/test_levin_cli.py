@@ -10,6 +10,7 @@ from pathlib import Path
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -18,19 +19,21 @@ from lethean.cli import build_parser
 from lethean.cli import _levin
 from lethean.cli._main import describe_error
 from lethean.levin import (
-    COMMAND_HANDSHAKE,
-    COMMAND_PING,
-    COMMAND_TIMED_SYNC,
+    Command,
+    HandshakeRejectedError,
     InvokeTimeoutError,
     LevinFactory,
     LevinProtocol,
+    NotLevinError,
+    PeerUnreachableError,
     Section,
     String,
     Uint32,
     Uint64,
+    UnexpectedReplyError,
     decode_storage,
 )
-from lethean.levin import _p2p
+from lethean.levin._networks import MONERO_MAINNET, MONERO_TESTNET
 from tests.test_levin_p2p import MONEROD_HANDSHAKE_REPLY, MONEROD_TIMED_SYNC_REPLY
 
 #: The checkout, so that the child ``python`` imports this copy of lethean.
@@ -48,14 +51,14 @@ def _answer(section):
 def _monerod_like_handlers():
     """A testnet daemon at height 1 that answers ping, handshake and timed sync."""
     def handshake(protocol, header, request):
-        if request["node_data"]["network_id"].value != _p2p.MONERO_TESTNET.network_id:
+        if request["node_data"]["network_id"].value != MONERO_TESTNET.network_id:
             protocol.transport.loseConnection()
             return Deferred()
         return decode_storage(MONEROD_HANDSHAKE_REPLY)
     return {
-        COMMAND_PING: _answer(PING_OK),
-        COMMAND_HANDSHAKE: handshake,
-        COMMAND_TIMED_SYNC: _answer(decode_storage(MONEROD_TIMED_SYNC_REPLY)),
+        Command.PING: _answer(PING_OK),
+        Command.HANDSHAKE: handshake,
+        Command.TIMED_SYNC: _answer(decode_storage(MONEROD_TIMED_SYNC_REPLY)),
     }
 
 
@@ -101,7 +104,7 @@ class _ServerMixin:
         port = await serverFromString(reactor, description).listen(factory)
         self.addCleanup(port.stopListening)
         self.addCleanup(self._close_all, factory)
-        return port.getHost().port
+        return getattr(port.getHost(), "port", None)  # None on a UNIX socket
 
     async def _close_all(self, factory):
         for connection in factory.connections:
@@ -138,7 +141,7 @@ class InProcessTests(_ServerMixin, TestCase):
 
     async def test_ping_prints_reply(self):
         """ping prints the peer and its decoded reply, and returns 0."""
-        port = await self.levin_server({COMMAND_PING: _answer(PING_OK)})
+        port = await self.levin_server({Command.PING: _answer(PING_OK)})
         status = await _levin.ping_command(reactor, _args("ping", "127.0.0.1:%d" % port))
         self.assertEqual(status, 0)
         self.assertEqual(self.output(), {
@@ -146,7 +149,7 @@ class InProcessTests(_ServerMixin, TestCase):
 
     async def test_ping_through_endpoint_string(self):
         """The peer may be given as a Twisted client endpoint string."""
-        port = await self.levin_server({COMMAND_PING: _answer(PING_OK)})
+        port = await self.levin_server({Command.PING: _answer(PING_OK)})
         endpoint = "tcp:host=127.0.0.1:port=%d" % port
         status = await _levin.ping_command(reactor, _args("ping", endpoint))
         self.assertEqual(status, 0)
@@ -161,13 +164,13 @@ class InProcessTests(_ServerMixin, TestCase):
         output = self.output()
         self.assertEqual(output["network"], "testnet")
         self.assertEqual(output["handshake"]["node_data"]["network_id"],
-                         _p2p.MONERO_TESTNET.network_id.hex())
+                         MONERO_TESTNET.network_id.hex())
         self.assertEqual(output["timed_sync"]["payload_data"]["current_height"], 1)
 
     async def test_handshake_rejected(self):
         """A daemon that drops a peer of another network fails the handshake."""
         port = await self.levin_server(_monerod_like_handlers())
-        with self.assertRaises(_p2p.HandshakeRejectedError) as caught:
+        with self.assertRaises(HandshakeRejectedError) as caught:
             await _levin.handshake_command(reactor, _args("handshake", "127.0.0.1:%d" % port))
         self.assertIn("mainnet", describe_error(caught.exception))
         self.assertEqual(self.stdout.getvalue(), "")
@@ -175,21 +178,21 @@ class InProcessTests(_ServerMixin, TestCase):
     async def test_refused(self):
         """A closed port fails with PeerUnreachableError."""
         port = await self.refusing_port()
-        with self.assertRaises(_p2p.PeerUnreachableError):
+        with self.assertRaises(PeerUnreachableError):
             await _levin.ping_command(reactor, _args("ping", "127.0.0.1:%d" % port))
 
     async def test_garbage(self):
         """A peer that does not speak Levin fails with NotLevinError quoting its bytes."""
         port, factory = await self.raw_server(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-        with self.assertRaises(_p2p.NotLevinError) as caught:
+        with self.assertRaises(NotLevinError) as caught:
             await _levin.ping_command(reactor, _args("ping", "127.0.0.1:%d" % port))
         self.assertIn("HTTP/1.", describe_error(caught.exception))
         self.assertEqual(self.stdout.getvalue(), "")
 
     async def test_bad_reply(self):
         """A reply of the wrong shape fails with UnexpectedReplyError."""
-        port = await self.levin_server({COMMAND_PING: _answer(Section({"status": Uint32(1)}))})
-        with self.assertRaises(_p2p.UnexpectedReplyError) as caught:
+        port = await self.levin_server({Command.PING: _answer(Section({"status": Uint32(1)}))})
+        with self.assertRaises(UnexpectedReplyError) as caught:
             await _levin.ping_command(reactor, _args("ping", "127.0.0.1:%d" % port))
         self.assertIn("status", str(caught.exception))
 
@@ -209,15 +212,25 @@ class InProcessTests(_ServerMixin, TestCase):
         with self.assertRaises(InvokeTimeoutError):
             await command
 
+    async def test_unix_endpoint(self):
+        """A unix: endpoint string reaches a daemon on a UNIX socket."""
+        factory = LevinFactory(reactor, handlers={Command.PING: _answer(PING_OK)})
+        factory.protocol = _LevinServer
+        path = os.path.abspath(self.mktemp())
+        await self.listen(factory, "unix:" + path)
+        status = await _levin.ping_command(reactor, _args("ping", "unix:" + path))
+        self.assertEqual(status, 0)
+        self.assertEqual(self.output()["ping"], {"status": "OK", "peer_id": 77})
+
     async def test_ipv6_literal(self):
         """[::1]:PORT reaches a server on the IPv6 loopback."""
         if not socket.has_ipv6:
             raise self.skipTest("no IPv6")
-        factory = LevinFactory(reactor, handlers={COMMAND_PING: _answer(PING_OK)})
+        factory = LevinFactory(reactor, handlers={Command.PING: _answer(PING_OK)})
         factory.protocol = _LevinServer
         try:
             port = await self.listen(factory, r"tcp6:0:interface=\:\:1")
-        except Exception as e:
+        except CannotListenError as e:
             raise self.skipTest("no IPv6 loopback: {}".format(e))
         status = await _levin.ping_command(reactor, _args("ping", "[::1]:%d" % port))
         self.assertEqual(status, 0)
@@ -245,7 +258,7 @@ class SubprocessTests(_ServerMixin, TestCase):
 
     async def test_ping_exit_zero(self):
         """ping exits 0 and prints the reply as JSON."""
-        port = await self.levin_server({COMMAND_PING: _answer(PING_OK)})
+        port = await self.levin_server({Command.PING: _answer(PING_OK)})
         out, err, code = await self.run_lethean("ping", "127.0.0.1:%d" % port)
         self.assertEqual((code, err), (0, b""))
         self.assertEqual(json.loads(out)["ping"]["status"], "OK")
@@ -288,9 +301,24 @@ class ArgumentTests(SynchronousTestCase):
             self.assertEqual(_levin.parse_peer(text).endpoint(5), endpoint)
 
     def test_endpoint_string_kept(self):
-        """An endpoint string is used as given."""
-        text = "tor:host=abc.onion:port=18080"
-        self.assertEqual(_levin.parse_peer(text).endpoint(5), text)
+        """Endpoint strings, keyword or positional, are used as given."""
+        for text in ("tcp:host=10.0.0.5:port=18080", "tcp:10.0.0.5:18080",
+                     "unix:/run/monerod/p2p.sock", "unix:path=/tmp/p2p",
+                     "tls:node.example:18080"):
+            self.assertEqual(_levin.parse_peer(text).endpoint(5), text)
+
+    def test_unusable_endpoint_string(self):
+        """An endpoint string Twisted cannot build is a usage error naming the problem."""
+        for bad, reason in (("nosuch:host=x:port=1", "Unknown endpoint type"),
+                            ("tcp:host=x", "port"),
+                            ("tcp:host=x:port=1:colour=red", "colour"),
+                            ("localhost:http", "Unknown endpoint type")):
+            stderr = io.StringIO()
+            self.patch(sys, "stderr", stderr)
+            with self.assertRaises(SystemExit) as caught:
+                _args("ping", bad)
+            self.assertEqual(caught.exception.code, 2, bad)
+            self.assertIn(reason, stderr.getvalue())
 
     def test_bad_addresses(self):
         """Addresses without a usable port are refused with exit status 2."""
@@ -314,11 +342,11 @@ class ArgumentTests(SynchronousTestCase):
         """handshake defaults to mainnet and a 10 s timeout; options override."""
         args = _args("handshake", "127.0.0.1:1")
         self.assertEqual((args.network, args.genesis, args.timeout),
-                         (_p2p.MONERO_MAINNET, None, 10.0))
+                         (MONERO_MAINNET, None, 10.0))
         args = _args("handshake", "127.0.0.1:1", "--network", "testnet", "--genesis",
                      "11" * 32, "--timeout", "2.5")
         self.assertEqual((args.network, args.genesis, args.timeout),
-                         (_p2p.MONERO_TESTNET, b"\x11" * 32, 2.5))
+                         (MONERO_TESTNET, b"\x11" * 32, 2.5))
 
     def test_help_explains_every_option(self):
         """--help of each action names every option."""
@@ -334,11 +362,11 @@ class ArgumentTests(SynchronousTestCase):
 
     def test_handshake_request(self):
         """Our handshake claims the genesis block, no port and support flags 0."""
-        request = _levin.handshake_request_for(_p2p.MONERO_TESTNET, peer_id=5)
+        request = _levin.handshake_request_for(MONERO_TESTNET, peer_id=5)
         self.assertEqual(request["node_data"]["peer_id"], Uint64(5))
         self.assertEqual(request["node_data"]["my_port"], Uint32(0))
         self.assertEqual(request["node_data"]["support_flags"], Uint32(0))
         self.assertEqual(request["payload_data"]["top_id"],
-                         String(_p2p.MONERO_TESTNET.genesis_hash))
-        other = _levin.handshake_request_for(_p2p.MONERO_TESTNET, genesis=b"\x22" * 32)
+                         String(MONERO_TESTNET.genesis_hash))
+        other = _levin.handshake_request_for(MONERO_TESTNET, genesis=b"\x22" * 32)
         self.assertEqual(other["payload_data"]["top_id"], String(b"\x22" * 32))

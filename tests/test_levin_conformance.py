@@ -22,7 +22,7 @@ def run(checker, document):
         total += 1
         try:
             check()
-        except Exception:
+        except Mismatch:
             failed.append(name)
     return failed, total
 

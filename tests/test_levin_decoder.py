@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.levin import (
-    HEADER_SIZE,
     BadSignatureError,
     Header,
     LevinDecoder,
@@ -16,6 +15,7 @@ from lethean.levin import (
     PayloadTooBigError,
     encode_header,
 )
+from lethean.levin._header import HEADER_SIZE
 from tests._streams import feed_in_pieces
 from tests.strategies import levin_headers
 

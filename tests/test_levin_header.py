@@ -6,10 +6,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import LetheanError
 from lethean.levin import (
-    FLAG_REQUEST,
-    FLAG_RESPONSE,
-    HEADER_SIZE,
-    MAX_PAYLOAD_SIZE,
     BadSignatureError,
     Header,
     LevinTruncatedError,
@@ -18,6 +14,7 @@ from lethean.levin import (
     decode_header,
     encode_header,
 )
+from lethean.levin._header import FLAG_REQUEST, FLAG_RESPONSE, HEADER_SIZE, MAX_PAYLOAD_SIZE
 from tests.strategies import levin_headers
 
 #: The two headers of spec levin.md section 1.

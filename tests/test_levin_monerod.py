@@ -15,18 +15,20 @@ import sys
 
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
+from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
-from lethean.levin import LevinError, _p2p
+from lethean.levin import Command, LevinError, close_peer, connect_peer, ping_peer
+from lethean.levin._networks import MONERO_TESTNET
 from tests.test_levin_cli import REPO, RUN_LETHEAN
 
 MONEROD = shutil.which("monerod")
 #: Generous: a cold start (genesis block, LMDB) takes about a second.
 DAEMON_START_S = 60.0
 DAEMON_STOP_S = 30.0
-COMMAND_TIMEOUT_S = 20.0
+Command.TIMEOUT_S = 20.0
 
 #: monerod's log line for its P2P listening socket (it binds port 0 as asked).
 _BOUND = re.compile(rb"Net service bound \(IPv4\) to 127\.0\.0\.1:(\d+)")
@@ -78,7 +80,7 @@ class MonerodTests(TestCase):
     if MONEROD is None:
         skip = "monerod is not installed (Debian: apt-get install monero)"
 
-    timeout = DAEMON_START_S + DAEMON_STOP_S + 4 * COMMAND_TIMEOUT_S
+    timeout = DAEMON_START_S + DAEMON_STOP_S + 4 * Command.TIMEOUT_S
 
     async def start_monerod(self):
         """Start a daemon; returns its P2P port once it answers a ping."""
@@ -97,12 +99,12 @@ class MonerodTests(TestCase):
     async def until_it_answers(self, port, deadline):
         while True:
             try:
-                protocol = await _p2p.connect_peer(
+                protocol = await connect_peer(
                     reactor, "tcp:host=127.0.0.1:port=%d" % port, timeout=5)
                 try:
-                    await _p2p.ping_peer(protocol, timeout=5)
+                    await ping_peer(protocol, timeout=5)
                 finally:
-                    await _p2p.close_peer(protocol)
+                    await close_peer(protocol)
                 return
             except LevinError:
                 if reactor.seconds() > deadline:
@@ -115,7 +117,7 @@ class MonerodTests(TestCase):
         process.signalProcess("TERM")
         try:
             await daemon.ended.addTimeout(DAEMON_STOP_S, reactor)
-        except Exception:
+        except DeferredTimeoutError:
             process.signalProcess("KILL")
             await daemon.ended
 
@@ -124,7 +126,7 @@ class MonerodTests(TestCase):
         return await getProcessOutputAndValue(
             sys.executable, ["-c", RUN_LETHEAN, "levin", *argv, "--timeout", "10"],
             env=dict(os.environ), path=str(REPO), reactor=reactor,
-        ).addTimeout(COMMAND_TIMEOUT_S, reactor)
+        ).addTimeout(Command.TIMEOUT_S, reactor)
 
     async def test_ping(self):
         """ping prints status OK and the daemon's peer id, exit 0."""
@@ -142,7 +144,7 @@ class MonerodTests(TestCase):
                                             "--network", "testnet")
         self.assertEqual(code, 0, err)
         output = json.loads(out)
-        testnet = _p2p.MONERO_TESTNET
+        testnet = MONERO_TESTNET
         node = output["handshake"]["node_data"]
         self.assertEqual(node["network_id"], testnet.network_id.hex())
         self.assertEqual(node["my_port"], port)

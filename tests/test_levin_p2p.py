@@ -4,36 +4,71 @@ import json
 
 from hypothesis import given, settings
 from twisted.internet import task
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.error import ConnectingCancelledError, ConnectionDone, ConnectionRefusedError
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import LetheanError
 from lethean.levin import (
-    COMMAND_HANDSHAKE,
-    COMMAND_PING,
-    COMMAND_REQUEST_SUPPORT_FLAGS,
-    COMMAND_TIMED_SYNC,
     Array,
     Bool,
+    Command,
     ConnectionLostError,
+    HandshakeRejectedError,
     Header,
     InvokeTimeoutError,
     LevinFactory,
+    NotLevinError,
+    PeerUnreachableError,
     Section,
     String,
     Uint8,
     Uint16,
     Uint32,
     Uint64,
+    UnexpectedReplyError,
+    UnknownNetworkError,
+    close_peer,
+    connect_peer,
     decode_storage,
     encode_header,
     encode_storage,
     from_typed_json,
+    handshake_peer,
+    handshake_request,
+    monero_node_data,
+    monero_sync_data,
+    parse_handshake_reply,
+    parse_ping_reply,
+    parse_timed_sync_reply,
+    ping_peer,
+    polite_handlers,
+    reply_to_json,
+    resolve_network,
 )
-from lethean.levin import _p2p
+from lethean.levin._client import CLIENT_MAX_PAYLOAD_SIZE, _ClientFactory
+from lethean.levin._networks import MONERO_MAINNET, MONERO_STAGENET, MONERO_TESTNET
+from lethean.levin._replies import (
+    NodeData,
+    PeerEntry,
+    PingReply,
+    SyncData,
+    parse_node_data,
+    parse_support_flags_reply,
+    parse_sync_data,
+)
+from lethean.levin._requests import (
+    lethean_node_data,
+    lethean_sync_data,
+    ping_request,
+    support_flags_request,
+    timed_sync_request,
+    timed_sync_response,
+)
 from tests._paths import VECTORS
 from tests.strategies import levin_p2p_replies
 
@@ -64,7 +99,7 @@ LETHEAN_HANDSHAKE_HEX = (
     "000000000000166c6173745f636865636b706f696e745f68656967687405000000000000000018"
     "6e6f6e5f7072756e696e675f6d6f64655f656e61626c65640b0106746f705f69640a80" + "00" * 32)
 
-TESTNET = _p2p.MONERO_TESTNET
+TESTNET = MONERO_TESTNET
 
 
 def _storage_vectors():
@@ -83,12 +118,12 @@ class BuilderTests(SynchronousTestCase):
         expected = from_typed_json(vector["section"])
         node = expected["node_data"]
         sync = expected["payload_data"]
-        built = _p2p.handshake_request(
-            _p2p.monero_node_data(
+        built = handshake_request(
+            monero_node_data(
                 node["network_id"].value, node["peer_id"].value, node["my_port"].value,
                 support_flags=node["support_flags"].value, rpc_port=node["rpc_port"].value,
                 rpc_credits_per_hash=node["rpc_credits_per_hash"].value),
-            _p2p.monero_sync_data(
+            monero_sync_data(
                 sync["top_id"].value, sync["current_height"].value,
                 sync["cumulative_difficulty"].value,
                 top_version=sync["top_version"].value, pruning_seed=sync["pruning_seed"].value))
@@ -97,48 +132,48 @@ class BuilderTests(SynchronousTestCase):
         packet = document["handshake_packet"]
         body = encode_storage(built)
         self.assertEqual(
-            (encode_header(Header.request(COMMAND_HANDSHAKE, len(body))) + body).hex(),
+            (encode_header(Header.request(Command.HANDSHAKE, len(body))) + body).hex(),
             packet["packet_hex"])
 
     def test_lethean_handshake_matches_worked_example(self):
         """The Lethean builders give the 281 bytes of spec section 2.8."""
-        built = _p2p.handshake_request(
-            _p2p.lethean_node_data(bytes(range(0x10, 0x20)), 0x0102030405060708,
+        built = handshake_request(
+            lethean_node_data(bytes(range(0x10, 0x20)), 0x0102030405060708,
                                    1767323045, 36942),
-            _p2p.lethean_sync_data(bytes(32), 100, 1767323045, client_version="6.0.0"))
+            lethean_sync_data(bytes(32), 100, 1767323045, client_version="6.0.0"))
         body = encode_storage(built)
         self.assertEqual(len(body), 281)
         self.assertEqual(body.hex(), LETHEAN_HANDSHAKE_HEX)
 
     def test_ping_and_support_flags_requests_are_empty(self):
         """Ping and support-flags requests are the empty section."""
-        for request in (_p2p.ping_request(), _p2p.support_flags_request()):
+        for request in (ping_request(), support_flags_request()):
             self.assertEqual(encode_storage(request).hex(), "01110101010102010100")
 
     def test_cumulative_difficulty_split_in_two_u64(self):
         """The 128-bit difficulty is written as low and high 64 bits."""
-        sync = _p2p.monero_sync_data(TESTNET.genesis_hash, 5, (7 << 64) | 9)
+        sync = monero_sync_data(TESTNET.genesis_hash, 5, (7 << 64) | 9)
         self.assertEqual(sync["cumulative_difficulty"], Uint64(9))
         self.assertEqual(sync["cumulative_difficulty_top64"], Uint64(7))
-        self.assertEqual(_p2p.parse_sync_data(sync).cumulative_difficulty, (7 << 64) | 9)
+        self.assertEqual(parse_sync_data(sync).cumulative_difficulty, (7 << 64) | 9)
 
     def test_difficulty_over_128_bits_refused(self):
         """A difficulty that does not fit 128 bits raises a lethean error."""
-        self.assertRaises(LetheanError, _p2p.monero_sync_data, TESTNET.genesis_hash, 1, 1 << 128)
+        self.assertRaises(LetheanError, monero_sync_data, TESTNET.genesis_hash, 1, 1 << 128)
 
     def test_optional_node_fields_only_when_given(self):
         """Optional node_data fields are absent unless given, and typed when given."""
-        bare = _p2p.monero_node_data(TESTNET.network_id, 1)
+        bare = monero_node_data(TESTNET.network_id, 1)
         self.assertEqual(set(bare), {"network_id", "peer_id", "my_port"})
         self.assertEqual(bare["my_port"], Uint32(0))
-        full = _p2p.monero_node_data(TESTNET.network_id, 1, 2, support_flags=0, rpc_port=3,
+        full = monero_node_data(TESTNET.network_id, 1, 2, support_flags=0, rpc_port=3,
                                      rpc_credits_per_hash=0)
         self.assertEqual(full["rpc_port"], Uint16(3))
         self.assertEqual(full["support_flags"], Uint32(0))
 
     def test_default_sync_data_is_a_chain_of_genesis_only(self):
         """The default payload_data claims height 1, version 1, top block = genesis."""
-        sync = _p2p.monero_sync_data(TESTNET.genesis_hash)
+        sync = monero_sync_data(TESTNET.genesis_hash)
         self.assertEqual(sync["current_height"], Uint64(1))
         self.assertEqual(sync["top_version"], Uint8(1))
         self.assertEqual(sync["top_id"], String(TESTNET.genesis_hash))
@@ -146,18 +181,18 @@ class BuilderTests(SynchronousTestCase):
 
     def test_timed_sync_bodies(self):
         """Timed sync request and response carry payload_data (and local_time if given)."""
-        sync = _p2p.monero_sync_data(TESTNET.genesis_hash)
-        self.assertEqual(_p2p.timed_sync_request(sync), Section({"payload_data": sync}))
-        self.assertEqual(_p2p.timed_sync_response(sync, local_time=5)["local_time"].value, 5)
-        self.assertNotIn("local_time", _p2p.timed_sync_response(sync))
+        sync = monero_sync_data(TESTNET.genesis_hash)
+        self.assertEqual(timed_sync_request(sync), Section({"payload_data": sync}))
+        self.assertEqual(timed_sync_response(sync, local_time=5)["local_time"].value, 5)
+        self.assertNotIn("local_time", timed_sync_response(sync))
 
     def test_maintainers_entry_passed_through(self):
         """A Lethean maintrs_entry is written only when given."""
-        node = _p2p.lethean_node_data(TESTNET.network_id, 1, 2)
-        sync = _p2p.lethean_sync_data(bytes(32), 1, 2)
+        node = lethean_node_data(TESTNET.network_id, 1, 2)
+        sync = lethean_sync_data(bytes(32), 1, 2)
         entry = {"maintainers_info_buff": String(b"x"), "sign": String(bytes(64))}
-        self.assertNotIn("maintrs_entry", _p2p.handshake_request(node, sync))
-        self.assertEqual(_p2p.handshake_request(node, sync, entry)["maintrs_entry"],
+        self.assertNotIn("maintrs_entry", handshake_request(node, sync))
+        self.assertEqual(handshake_request(node, sync, entry)["maintrs_entry"],
                          Section(entry))
 
 
@@ -175,32 +210,32 @@ class NetworkTests(SynchronousTestCase):
                          "76ee3cc98646292206cd3e86f74d88b4dcc1d937088645e9b0cbca84b7ce74eb"),
         }
         for name, (network_id, genesis) in table.items():
-            network = _p2p.resolve_network(name)
+            network = resolve_network(name)
             self.assertEqual((network.network_id.hex(), network.genesis_hash.hex()),
                              (network_id, genesis))
 
     def test_hex_of_known_network(self):
         """A known id in hex, with or without dashes, gives that network."""
-        self.assertEqual(_p2p.resolve_network("1230F171610441611731008216A1A111"), TESTNET)
-        self.assertEqual(_p2p.resolve_network("1230f171-6104-4161-1731-008216a1a111"), TESTNET)
+        self.assertEqual(resolve_network("1230F171610441611731008216A1A111"), TESTNET)
+        self.assertEqual(resolve_network("1230f171-6104-4161-1731-008216a1a111"), TESTNET)
 
     def test_unknown_id_gets_zero_genesis(self):
         """An unknown id is used as given, with a zero genesis hash."""
-        network = _p2p.resolve_network("00" * 16)
+        network = resolve_network("00" * 16)
         self.assertEqual(network.network_id, bytes(16))
         self.assertEqual(network.genesis_hash, bytes(32))
 
     def test_genesis_override(self):
         """--genesis replaces the genesis hash and keeps the id."""
-        network = _p2p.resolve_network("testnet", "ab" * 32)
+        network = resolve_network("testnet", "ab" * 32)
         self.assertEqual(network.network_id, TESTNET.network_id)
         self.assertEqual(network.genesis_hash, b"\xab" * 32)
 
     def test_bad_names_and_hex_refused(self):
         """Unknown names, odd hex and wrong lengths raise UnknownNetworkError."""
         for bad in ("regnet", "", "123", "zz" * 16, "00" * 15, "00" * 17):
-            self.assertRaises(_p2p.UnknownNetworkError, _p2p.resolve_network, bad)
-        self.assertRaises(_p2p.UnknownNetworkError, _p2p.resolve_network, "testnet", "00" * 31)
+            self.assertRaises(UnknownNetworkError, resolve_network, bad)
+        self.assertRaises(UnknownNetworkError, resolve_network, "testnet", "00" * 31)
 
 
 def _monero_peer(ip_octets, port, peer_id, **more):
@@ -218,7 +253,7 @@ class ParseTests(SynchronousTestCase):
 
     def test_monerod_handshake_reply(self):
         """The captured monerod handshake reply parses to its node and chain data."""
-        reply = _p2p.parse_handshake_reply(decode_storage(MONEROD_HANDSHAKE_REPLY))
+        reply = parse_handshake_reply(decode_storage(MONEROD_HANDSHAKE_REPLY))
         self.assertEqual(reply.node_data.network_id, TESTNET.network_id)
         self.assertEqual(reply.node_data.support_flags, 1)
         self.assertEqual(reply.node_data.rpc_port, None)
@@ -229,50 +264,50 @@ class ParseTests(SynchronousTestCase):
 
     def test_monerod_timed_sync_and_ping_replies(self):
         """The captured timed sync and ping replies parse."""
-        sync = _p2p.parse_timed_sync_reply(decode_storage(MONEROD_TIMED_SYNC_REPLY))
+        sync = parse_timed_sync_reply(decode_storage(MONEROD_TIMED_SYNC_REPLY))
         self.assertEqual(sync.payload_data.top_version, 1)
-        ping = _p2p.parse_ping_reply(decode_storage(MONEROD_PING_REPLY))
-        self.assertEqual(ping, _p2p.PingReply("OK", 16431529729368652086))
+        ping = parse_ping_reply(decode_storage(MONEROD_PING_REPLY))
+        self.assertEqual(ping, PingReply("OK", 16431529729368652086))
         self.assertTrue(ping.ok)
 
     def test_empty_reply_is_all_none(self):
         """A reply without any field parses, every field None."""
-        reply = _p2p.parse_handshake_reply(Section())
-        self.assertEqual(reply.node_data, _p2p.NodeData())
-        self.assertEqual(reply.payload_data, _p2p.SyncData())
-        self.assertFalse(_p2p.parse_ping_reply(Section()).ok)
+        reply = parse_handshake_reply(Section())
+        self.assertEqual(reply.node_data, NodeData())
+        self.assertEqual(reply.payload_data, SyncData())
+        self.assertFalse(parse_ping_reply(Section()).ok)
 
     def test_wrong_types_refused(self):
         """A field of the wrong type raises UnexpectedReplyError naming it."""
         cases = [
-            (_p2p.parse_ping_reply, {"peer_id": String(b"x")}),
-            (_p2p.parse_ping_reply, {"status": Uint32(1)}),
-            (_p2p.parse_handshake_reply, {"node_data": Uint32(1)}),
-            (_p2p.parse_handshake_reply, {"local_peerlist_new": Uint32(1)}),
-            (_p2p.parse_handshake_reply, {"local_peerlist_new": Array(Uint32, [1])}),
-            (_p2p.parse_timed_sync_reply, {"payload_data": {"non_pruning_mode_enabled":
+            (parse_ping_reply, {"peer_id": String(b"x")}),
+            (parse_ping_reply, {"status": Uint32(1)}),
+            (parse_handshake_reply, {"node_data": Uint32(1)}),
+            (parse_handshake_reply, {"local_peerlist_new": Uint32(1)}),
+            (parse_handshake_reply, {"local_peerlist_new": Array(Uint32, [1])}),
+            (parse_timed_sync_reply, {"payload_data": {"non_pruning_mode_enabled":
                                                             Uint8(1)}}),
-            (_p2p.parse_support_flags_reply, {"support_flags": Bool(True)}),
+            (parse_support_flags_reply, {"support_flags": Bool(True)}),
         ]
         for parse, fields in cases:
-            with self.assertRaises(_p2p.UnexpectedReplyError) as caught:
+            with self.assertRaises(UnexpectedReplyError) as caught:
                 parse(Section(fields))
             self.assertIn(next(iter(fields)), str(caught.exception))
 
     def test_wrong_sizes_refused(self):
         """A network id that is not 16 bytes or a top id not 32 is refused."""
-        self.assertRaises(_p2p.UnexpectedReplyError, _p2p.parse_node_data,
+        self.assertRaises(UnexpectedReplyError, parse_node_data,
                           Section({"network_id": String(bytes(15))}))
-        self.assertRaises(_p2p.UnexpectedReplyError, _p2p.parse_sync_data,
+        self.assertRaises(UnexpectedReplyError, parse_sync_data,
                           Section({"top_id": String(bytes(33))}))
 
     def test_monero_peer_list(self):
         """local_peerlist_new entries give address, port and id (m_ip octets in order)."""
         v6 = Section({"adr": {"type": Uint8(2), "addr": {
             "addr": String(bytes(15) + b"\x01"), "m_port": Uint16(18080)}}, "id": Uint64(3)})
-        reply = _p2p.parse_handshake_reply(Section({"local_peerlist_new": Array(Section, [
+        reply = parse_handshake_reply(Section({"local_peerlist_new": Array(Section, [
             _monero_peer([192, 0, 2, 7], 28080, 42, last_seen=Uint64(9)), v6])}))
-        self.assertEqual(reply.peers[0], _p2p.PeerEntry(
+        self.assertEqual(reply.peers[0], PeerEntry(
             peer_id=42, host="192.0.2.7", port=28080, address_type=1, last_seen=9))
         self.assertEqual((reply.peers[1].host, reply.peers[1].port), ("::1", 18080))
 
@@ -280,23 +315,23 @@ class ParseTests(SynchronousTestCase):
         """Lethean's local_peerlist blob is split into 24-byte records."""
         record = bytes([10, 0, 0, 1]) + (36942).to_bytes(4, "little") \
             + (5).to_bytes(8, "little") + (-1).to_bytes(8, "little", signed=True)
-        reply = _p2p.parse_timed_sync_reply(Section({
+        reply = parse_timed_sync_reply(Section({
             "local_peerlist": String(record * 2), "local_time": Uint64(7)}))
-        self.assertEqual(reply.peers, (_p2p.PeerEntry(
+        self.assertEqual(reply.peers, (PeerEntry(
             peer_id=5, host="10.0.0.1", port=36942, last_seen=-1),) * 2)
         self.assertEqual(reply.local_time, 7)
-        self.assertRaises(_p2p.UnexpectedReplyError, _p2p.parse_timed_sync_reply,
+        self.assertRaises(UnexpectedReplyError, parse_timed_sync_reply,
                           Section({"local_peerlist": String(record[:-1])}))
 
     @settings(max_examples=200)
     @given(levin_p2p_replies)
     def test_random_replies_raise_only_lethean_errors(self, section):
         """Any reply-shaped section parses or raises UnexpectedReplyError."""
-        for parse in (_p2p.parse_handshake_reply, _p2p.parse_timed_sync_reply,
-                      _p2p.parse_ping_reply, _p2p.parse_support_flags_reply):
+        for parse in (parse_handshake_reply, parse_timed_sync_reply,
+                      parse_ping_reply, parse_support_flags_reply):
             try:
                 parse(section)
-            except _p2p.UnexpectedReplyError:
+            except UnexpectedReplyError:
                 pass
 
 
@@ -305,21 +340,21 @@ class ReplyJsonTests(SynchronousTestCase):
 
     def test_monerod_handshake_json(self):
         """Ids and hashes are hex, numbers are numbers."""
-        document = _p2p.reply_to_json(decode_storage(MONEROD_HANDSHAKE_REPLY))
+        document = reply_to_json(decode_storage(MONEROD_HANDSHAKE_REPLY))
         self.assertEqual(document["node_data"]["network_id"], TESTNET.network_id.hex())
         self.assertEqual(document["payload_data"]["top_id"], TESTNET.genesis_hash.hex())
         self.assertEqual(document["payload_data"]["current_height"], 1)
 
     def test_text_fields_are_text_and_printable_hashes_stay_hex(self):
         """status is text; a hash made of printable bytes is still hex."""
-        document = _p2p.reply_to_json(Section({
+        document = reply_to_json(Section({
             "status": String(b"OK"), "top_id": String(b"A" * 32)}))
         self.assertEqual(document, {"status": "OK", "top_id": "41" * 32})
 
     def test_lethean_peer_blob_expanded(self):
         """A Lethean local_peerlist blob prints as records."""
         record = bytes([10, 0, 0, 1]) + bytes(4) + (5).to_bytes(8, "little") + bytes(8)
-        document = _p2p.reply_to_json(Section({"local_peerlist": String(record)}))
+        document = reply_to_json(Section({"local_peerlist": String(record)}))
         self.assertEqual(document["local_peerlist"],
                          [{"ip": "10.0.0.1", "port": 0, "id": 5, "last_seen": 0}])
 
@@ -327,7 +362,7 @@ class ReplyJsonTests(SynchronousTestCase):
     @given(levin_p2p_replies)
     def test_any_reply_is_json(self, section):
         """Every reply-shaped section converts to something json.dumps accepts."""
-        json.dumps(_p2p.reply_to_json(section))
+        json.dumps(reply_to_json(section))
 
 
 def _reply(section):
@@ -347,9 +382,9 @@ class _Daemon:
         self.support_flags_answer = None
         self.timed_sync_answer = None
         self.factory = LevinFactory(clock, handlers={
-            COMMAND_HANDSHAKE: self.handshake,
-            COMMAND_TIMED_SYNC: self.timed_sync,
-            COMMAND_PING: _reply(Section({"status": String(b"OK"), "peer_id": Uint64(77)})),
+            Command.HANDSHAKE: self.handshake,
+            Command.TIMED_SYNC: self.timed_sync,
+            Command.PING: _reply(Section({"status": String(b"OK"), "peer_id": Uint64(77)})),
         })
 
     def handshake(self, protocol, header, request):
@@ -357,25 +392,25 @@ class _Daemon:
             protocol.transport.loseConnection()
             return Deferred()
         protocol.notify(2010, Section())
-        asked = protocol.invoke(COMMAND_REQUEST_SUPPORT_FLAGS, Section())
+        asked = protocol.invoke(Command.REQUEST_SUPPORT_FLAGS, Section())
 
         def answered(section):
             self.support_flags_answer = section
             return Section({
-                "node_data": _p2p.monero_node_data(self.reply_network_id, 77, 28080,
+                "node_data": monero_node_data(self.reply_network_id, 77, 28080,
                                                    support_flags=1),
-                "payload_data": _p2p.monero_sync_data(self.network.genesis_hash),
+                "payload_data": monero_sync_data(self.network.genesis_hash),
             })
         return asked.addCallback(answered)
 
     def timed_sync(self, protocol, header, request):
         # Like monerod, ask the client for a timed sync before answering.
-        asked = protocol.invoke(COMMAND_TIMED_SYNC, _p2p.timed_sync_request(
-            _p2p.monero_sync_data(self.network.genesis_hash)))
+        asked = protocol.invoke(Command.TIMED_SYNC, timed_sync_request(
+            monero_sync_data(self.network.genesis_hash)))
 
         def answered(section):
             self.timed_sync_answer = section
-            return _p2p.timed_sync_request(_p2p.monero_sync_data(self.network.genesis_hash))
+            return timed_sync_request(monero_sync_data(self.network.genesis_hash))
         return asked.addCallback(answered)
 
 
@@ -383,9 +418,9 @@ class ClientTests(SynchronousTestCase):
     """The client's ping and handshake flows against a scripted daemon in memory."""
 
     def connect(self, daemon, clock, request=None):
-        handlers = _p2p.polite_handlers(
+        handlers = polite_handlers(
             request["payload_data"] if request is not None else Section())
-        client_factory = _p2p._ClientFactory(clock, handlers=handlers, invoke_timeout=30)
+        client_factory = _ClientFactory(clock, handlers=handlers, invoke_timeout=30)
         return connectedServerAndClient(
             lambda: daemon.factory.buildProtocol(None),
             lambda: client_factory.buildProtocol(None), clock=clock)
@@ -393,11 +428,11 @@ class ClientTests(SynchronousTestCase):
     def handshake(self, daemon_network=TESTNET, sent_network=TESTNET, **daemon_options):
         clock = task.Clock()
         daemon = _Daemon(clock, daemon_network, **daemon_options)
-        request = _p2p.handshake_request(
-            _p2p.monero_node_data(sent_network.network_id, 1, support_flags=0),
-            _p2p.monero_sync_data(sent_network.genesis_hash))
+        request = handshake_request(
+            monero_node_data(sent_network.network_id, 1, support_flags=0),
+            monero_sync_data(sent_network.genesis_hash))
         client, server, pump = self.connect(daemon, clock, request)
-        d = Deferred.fromCoroutine(_p2p.handshake_peer(client, request))
+        d = handshake_peer(client, request)
         pump.flush()
         return daemon, request, client, d
 
@@ -413,22 +448,22 @@ class ClientTests(SynchronousTestCase):
 
     def test_wrong_network_closed_without_reply(self):
         """A daemon that drops the connection rejects the handshake, naming our network."""
-        daemon, request, client, d = self.handshake(sent_network=_p2p.MONERO_MAINNET)
-        failure = self.failureResultOf(d, _p2p.HandshakeRejectedError)
+        daemon, request, client, d = self.handshake(sent_network=MONERO_MAINNET)
+        failure = self.failureResultOf(d, HandshakeRejectedError)
         self.assertIn("mainnet", str(failure.value))
 
     def test_reply_from_other_network(self):
         """A reply carrying another network id rejects the handshake."""
         daemon, request, client, d = self.handshake(
-            reply_network_id=_p2p.MONERO_STAGENET.network_id)
-        failure = self.failureResultOf(d, _p2p.HandshakeRejectedError)
+            reply_network_id=MONERO_STAGENET.network_id)
+        failure = self.failureResultOf(d, HandshakeRejectedError)
         self.assertIn("stagenet", str(failure.value))
 
     def test_ping(self):
         """ping_peer returns the daemon's OK reply."""
         clock = task.Clock()
         client, server, pump = self.connect(_Daemon(clock), clock)
-        d = Deferred.fromCoroutine(_p2p.ping_peer(client))
+        d = ping_peer(client)
         pump.flush()
         self.assertEqual(self.successResultOf(d)["peer_id"], Uint64(77))
 
@@ -436,19 +471,19 @@ class ClientTests(SynchronousTestCase):
         """A ping reply whose status is not OK raises UnexpectedReplyError."""
         clock = task.Clock()
         daemon = _Daemon(clock)
-        daemon.factory.handlers[COMMAND_PING] = _reply(Section({"status": String(b"BUSY")}))
+        daemon.factory.handlers[Command.PING] = _reply(Section({"status": String(b"BUSY")}))
         client, server, pump = self.connect(daemon, clock)
-        d = Deferred.fromCoroutine(_p2p.ping_peer(client))
+        d = ping_peer(client)
         pump.flush()
-        self.failureResultOf(d, _p2p.UnexpectedReplyError)
+        self.failureResultOf(d, UnexpectedReplyError)
 
     def test_silent_daemon_times_out(self):
         """A daemon that never answers fails the ping after the timeout."""
         clock = task.Clock()
         daemon = _Daemon(clock)
-        daemon.factory.handlers[COMMAND_PING] = lambda protocol, header, request: Deferred()
+        daemon.factory.handlers[Command.PING] = lambda protocol, header, request: Deferred()
         client, server, pump = self.connect(daemon, clock)
-        d = Deferred.fromCoroutine(_p2p.ping_peer(client, timeout=2))
+        d = ping_peer(client, timeout=2)
         pump.flush()
         self.assertNoResult(d)
         clock.advance(2)
@@ -458,11 +493,11 @@ class ClientTests(SynchronousTestCase):
         """close_peer fires once the connection is closed, and again at once."""
         clock = task.Clock()
         client, server, pump = self.connect(_Daemon(clock), clock)
-        d = Deferred.fromCoroutine(_p2p.close_peer(client))
+        d = close_peer(client)
         self.assertNoResult(d)
         pump.flush()
         self.successResultOf(d)
-        self.successResultOf(Deferred.fromCoroutine(_p2p.close_peer(client)))
+        self.successResultOf(close_peer(client))
 
 
 class _Chatter(Protocol):
@@ -482,12 +517,12 @@ class _Hangup(Protocol):
 class NotLevinTests(SynchronousTestCase):
     """A peer whose first bytes are not a Levin signature is named as such."""
 
-    def run_against(self, server, flow, error=_p2p.NotLevinError):
+    def run_against(self, server, flow, error=NotLevinError):
         clock = task.Clock()
-        client_factory = _p2p._ClientFactory(clock, invoke_timeout=30)
+        client_factory = _ClientFactory(clock, invoke_timeout=30)
         client, server, pump = connectedServerAndClient(
             server, lambda: client_factory.buildProtocol(None), clock=clock)
-        d = Deferred.fromCoroutine(flow(client))
+        d = flow(client)
         pump.flush()
         return self.failureResultOf(d, error)
 
@@ -496,20 +531,20 @@ class NotLevinTests(SynchronousTestCase):
 
     def test_silent_close(self):
         """A peer that closes without sending a byte is asked about the port."""
-        failure = self.run_against(_Hangup, _p2p.ping_peer, ConnectionLostError)
+        failure = self.run_against(_Hangup, ping_peer, ConnectionLostError)
         self.assertIn("without sending anything", str(failure.value))
 
     def test_ping(self):
         """ping fails with NotLevinError quoting the peer's bytes."""
-        failure = self.run_against_chatter(_p2p.ping_peer)
+        failure = self.run_against_chatter(ping_peer)
         self.assertIn("SSH-2.0-", str(failure.value))
         self.assertEqual(failure.value.kind, "bad_signature")
 
     def test_handshake(self):
         """A handshake fails with NotLevinError, not as a rejected handshake."""
-        request = _p2p.handshake_request(
-            _p2p.monero_node_data(TESTNET.network_id, 1), _p2p.monero_sync_data(bytes(32)))
-        self.run_against_chatter(lambda client: _p2p.handshake_peer(client, request))
+        request = handshake_request(
+            monero_node_data(TESTNET.network_id, 1), monero_sync_data(bytes(32)))
+        self.run_against_chatter(lambda client: handshake_peer(client, request))
 
 
 class _Endpoint:
@@ -529,28 +564,80 @@ class ConnectTests(SynchronousTestCase):
 
     def test_refused(self):
         """A refused connection raises PeerUnreachableError with the reason."""
-        d = Deferred.fromCoroutine(_p2p.connect_peer(
-            task.Clock(), _Endpoint(fail(ConnectionRefusedError())), timeout=5))
-        failure = self.failureResultOf(d, _p2p.PeerUnreachableError)
+        d = connect_peer(
+            task.Clock(), _Endpoint(fail(ConnectionRefusedError())), timeout=5)
+        failure = self.failureResultOf(d, PeerUnreachableError)
         self.assertIn("refused", str(failure.value))
 
     def test_no_connection_in_time(self):
         """A connection attempt that hangs fails after the timeout."""
         clock = task.Clock()
-        d = Deferred.fromCoroutine(_p2p.connect_peer(clock, _Endpoint(Deferred()), timeout=5))
+        d = connect_peer(clock, _Endpoint(Deferred()), timeout=5)
         clock.advance(4.9)
         self.assertNoResult(d)
         clock.advance(0.1)
-        failure = self.failureResultOf(d, _p2p.PeerUnreachableError)
+        failure = self.failureResultOf(d, PeerUnreachableError)
         self.assertIn("5 s", str(failure.value))
 
     def test_client_settings(self):
         """The client's factory has the handlers, the timeout and a modest packet cap."""
         endpoint = _Endpoint()
-        handlers = _p2p.polite_handlers(Section())
-        d = Deferred.fromCoroutine(_p2p.connect_peer(
-            task.Clock(), endpoint, timeout=5, handlers=handlers))
+        handlers = polite_handlers(Section())
+        d = connect_peer(
+            task.Clock(), endpoint, timeout=5, handlers=handlers)
         self.successResultOf(d)
         self.assertEqual(endpoint.factory.handlers, handlers)
         self.assertEqual(endpoint.factory.invoke_timeout, 5)
-        self.assertEqual(endpoint.factory.max_payload_size, _p2p.CLIENT_MAX_PAYLOAD_SIZE)
+        self.assertEqual(endpoint.factory.max_payload_size, CLIENT_MAX_PAYLOAD_SIZE)
+
+    def test_timeout_whatever_the_endpoint_fails_with(self):
+        """A TCP endpoint cancelled by the timeout fails as a timeout, not ConnectingCancelledError."""
+        clock = task.Clock()
+
+        def cancel(d):
+            d.errback(ConnectingCancelledError(None))
+        d = connect_peer(clock, _Endpoint(Deferred(cancel)), timeout=5)
+        clock.advance(5)
+        failure = self.failureResultOf(d, PeerUnreachableError)
+        self.assertEqual(str(failure.value), "no connection within 5 s")
+
+    def test_cancelled_by_the_caller(self):
+        """Cancelling the attempt fails it with CancelledError, not as a timeout."""
+        clock = task.Clock()
+        d = connect_peer(clock, _Endpoint(Deferred()), timeout=5)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_endpoint_strings(self):
+        """tcp: and unix: endpoint strings are dialled on the given reactor."""
+        reactor = MemoryReactorClock()
+        tcp = connect_peer(reactor, "tcp:host=192.0.2.7:port=28080", timeout=5)
+        unix = connect_peer(reactor, "unix:/run/monerod/p2p.sock", timeout=5)
+        self.assertEqual(reactor.tcpClients[0][:2], ("192.0.2.7", 28080))
+        self.assertEqual(reactor.unixClients[0][0], "/run/monerod/p2p.sock")
+        reactor.advance(5)
+        for d in (tcp, unix):
+            self.assertIn("no connection within", str(self.failureResultOf(
+                d, PeerUnreachableError).value))
+
+
+class DeferredTests(SynchronousTestCase):
+    """Every client call returns a Deferred, as the rest of lethean does."""
+
+    def test_client_calls_return_deferreds(self):
+        """connect_peer, ping_peer, handshake_peer and close_peer return Deferreds."""
+        clock = task.Clock()
+        connecting = connect_peer(clock, _Endpoint(), timeout=5)
+        self.assertIsInstance(connecting, Deferred)
+        client = self.successResultOf(connecting)
+        client.makeConnection(StringTransport())
+        request = handshake_request(
+            monero_node_data(TESTNET.network_id, 1), monero_sync_data(TESTNET.genesis_hash))
+        calls = [ping_peer(client), handshake_peer(client, request), close_peer(client)]
+        for d in calls:
+            self.assertIsInstance(d, Deferred)
+        client.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(calls[0], ConnectionLostError)
+        self.failureResultOf(calls[1], HandshakeRejectedError)
+        self.successResultOf(calls[2])

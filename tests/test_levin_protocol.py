@@ -21,18 +21,9 @@ from lethean.mesh import (
     stacked_server_factory,
 )
 from lethean.levin import (
-    COMMAND_HANDSHAKE,
-    COMMAND_NOTIFY_NEW_TRANSACTIONS,
-    COMMAND_PING,
-    COMMAND_REQUEST_SUPPORT_FLAGS,
-    COMMAND_TIMED_SYNC,
-    INVOKE_TIMEOUT_S,
-    MAX_PAYLOAD_SIZE,
-    RETURN_ERROR_CONNECTION,
-    RETURN_ERROR_HANDLER_NOT_DEFINED,
-    RETURN_SUCCESS,
     Array,
     BadSignatureError,
+    Command,
     ConnectionLostError,
     Header,
     InvokeTimeoutError,
@@ -51,6 +42,12 @@ from lethean.levin import (
     encode_header,
     encode_storage,
 )
+from lethean.levin._header import (
+    MAX_PAYLOAD_SIZE,
+    RETURN_ERROR_CONNECTION,
+    RETURN_ERROR_HANDLER_NOT_DEFINED,
+)
+from lethean.levin._protocol import INVOKE_TIMEOUT_S, RETURN_SUCCESS
 from tests._streams import close_on_cleanup
 
 PEER = IPv4Address("TCP", "192.0.2.7", 18080)
@@ -160,20 +157,20 @@ class InvokeTests(SynchronousTestCase):
     def test_request_on_the_wire(self):
         """An invoke writes one request packet with the encoded section."""
         protocol, transport, _ = connect()
-        protocol.invoke(COMMAND_PING, Section())
+        protocol.invoke(Command.PING, Section())
         [(header, payload)] = written(transport)
-        self.assertEqual(header, Header.request(COMMAND_PING, len(payload)))
+        self.assertEqual(header, Header.request(Command.PING, len(payload)))
         self.assertEqual(payload, encode_storage(Section()))
 
     def test_reply_whole_byte_by_byte_and_split(self):
         """The reply fires the invoke however its bytes arrive."""
-        reply = response(COMMAND_PING, PING_REPLY)
+        reply = response(Command.PING, PING_REPLY)
         rng = random.Random(3)
         splits = [[len(reply)], list(range(1, len(reply) + 1)),
                   sorted(rng.sample(range(1, len(reply)), 5)) + [len(reply)]]
         for cuts in splits:
             protocol, transport, _ = connect()
-            d = protocol.invoke(COMMAND_PING, {})
+            d = protocol.invoke(Command.PING, {})
             start = 0
             for end in cuts:
                 self.assertNoResult(d)
@@ -186,15 +183,15 @@ class InvokeTests(SynchronousTestCase):
     def test_daemon_stream_split_anywhere(self, cuts):
         """A daemon's mixed traffic gives the same results however it is split."""
         stream = (notification(2010, {"n": Uint8(1)})
-                  + request(COMMAND_REQUEST_SUPPORT_FLAGS, {})
-                  + response(COMMAND_TIMED_SYNC, SYNC)
-                  + response(COMMAND_PING, PING_REPLY))
+                  + request(Command.REQUEST_SUPPORT_FLAGS, {})
+                  + response(Command.TIMED_SYNC, SYNC)
+                  + response(Command.PING, PING_REPLY))
 
         def run(cut_points):
             protocol, transport, _ = connect(handlers={
-                COMMAND_REQUEST_SUPPORT_FLAGS: lambda p, h, s: {"support_flags": Uint32(1)}})
-            sync = protocol.invoke(COMMAND_TIMED_SYNC, SYNC)
-            pong = protocol.invoke(COMMAND_PING, {})
+                Command.REQUEST_SUPPORT_FLAGS: lambda p, h, s: {"support_flags": Uint32(1)}})
+            sync = protocol.invoke(Command.TIMED_SYNC, SYNC)
+            pong = protocol.invoke(Command.PING, {})
             transport.clear()
             start = 0
             for end in sorted(c % (len(stream) + 1) for c in cut_points) + [len(stream)]:
@@ -208,12 +205,12 @@ class InvokeTests(SynchronousTestCase):
     def test_fifo_per_command(self):
         """Responses match invokes by command, oldest first."""
         protocol, _, _ = connect()
-        first = protocol.invoke(COMMAND_TIMED_SYNC, SYNC)
-        other = protocol.invoke(COMMAND_PING, {})
-        second = protocol.invoke(COMMAND_TIMED_SYNC, SYNC)
-        protocol.dataReceived(response(COMMAND_PING, PING_REPLY)
-                              + response(COMMAND_TIMED_SYNC, {"n": Uint8(1)})
-                              + response(COMMAND_TIMED_SYNC, {"n": Uint8(2)}))
+        first = protocol.invoke(Command.TIMED_SYNC, SYNC)
+        other = protocol.invoke(Command.PING, {})
+        second = protocol.invoke(Command.TIMED_SYNC, SYNC)
+        protocol.dataReceived(response(Command.PING, PING_REPLY)
+                              + response(Command.TIMED_SYNC, {"n": Uint8(1)})
+                              + response(Command.TIMED_SYNC, {"n": Uint8(2)}))
         self.assertEqual(self.successResultOf(other), PING_REPLY)
         self.assertEqual(self.successResultOf(first), {"n": Uint8(1)})
         self.assertEqual(self.successResultOf(second), {"n": Uint8(2)})
@@ -221,35 +218,35 @@ class InvokeTests(SynchronousTestCase):
     def test_daemon_traffic_before_the_reply(self):
         """The peer's own requests and notifications are not taken for our reply."""
         protocol, transport, _ = connect(handlers={
-            COMMAND_TIMED_SYNC: lambda p, h, s: SYNC,
-            COMMAND_REQUEST_SUPPORT_FLAGS: lambda p, h, s: {"support_flags": Uint32(1)},
+            Command.TIMED_SYNC: lambda p, h, s: SYNC,
+            Command.REQUEST_SUPPORT_FLAGS: lambda p, h, s: {"support_flags": Uint32(1)},
         })
-        d = protocol.invoke(COMMAND_TIMED_SYNC, SYNC)
+        d = protocol.invoke(Command.TIMED_SYNC, SYNC)
         transport.clear()
         protocol.dataReceived(
             notification(2010, {"txs": Array(String, [b"t"])})
-            + request(COMMAND_REQUEST_SUPPORT_FLAGS, {})
-            + request(COMMAND_TIMED_SYNC, SYNC))
+            + request(Command.REQUEST_SUPPORT_FLAGS, {})
+            + request(Command.TIMED_SYNC, SYNC))
         self.assertNoResult(d)
         answers = written(transport)
         self.assertEqual([(h.command, h.return_code, h.is_response) for h, _ in answers],
-                         [(COMMAND_REQUEST_SUPPORT_FLAGS, RETURN_SUCCESS, True),
-                          (COMMAND_TIMED_SYNC, RETURN_SUCCESS, True)])
+                         [(Command.REQUEST_SUPPORT_FLAGS, RETURN_SUCCESS, True),
+                          (Command.TIMED_SYNC, RETURN_SUCCESS, True)])
         self.assertEqual(protocol.notifications, [(2010, {"txs": Array(String, [b"t"])})])
-        protocol.dataReceived(response(COMMAND_TIMED_SYNC, {"n": Uint8(9)}))
+        protocol.dataReceived(response(Command.TIMED_SYNC, {"n": Uint8(9)}))
         self.assertEqual(self.successResultOf(d), {"n": Uint8(9)})
 
     def test_error_return_code(self):
         """A negative return code fails the invoke; zero and positive ones succeed."""
         protocol, _, _ = connect()
-        failed = protocol.invoke(COMMAND_HANDSHAKE, {})
-        ok_go = protocol.invoke(COMMAND_PING, {})
-        ok_epee = protocol.invoke(COMMAND_PING, {})
-        protocol.dataReceived(response(COMMAND_HANDSHAKE, None, -7)
-                              + response(COMMAND_PING, PING_REPLY, 0)
-                              + response(COMMAND_PING, PING_REPLY, 1))
+        failed = protocol.invoke(Command.HANDSHAKE, {})
+        ok_go = protocol.invoke(Command.PING, {})
+        ok_epee = protocol.invoke(Command.PING, {})
+        protocol.dataReceived(response(Command.HANDSHAKE, None, -7)
+                              + response(Command.PING, PING_REPLY, 0)
+                              + response(Command.PING, PING_REPLY, 1))
         error = self.failureResultOf(failed, ReturnCodeError).value
-        self.assertEqual((error.return_code, error.command), (-7, COMMAND_HANDSHAKE))
+        self.assertEqual((error.return_code, error.command), (-7, Command.HANDSHAKE))
         self.assertEqual(error.kind, "return_code")
         self.assertEqual(self.successResultOf(ok_go), PING_REPLY)
         self.assertEqual(self.successResultOf(ok_epee), PING_REPLY)
@@ -257,39 +254,39 @@ class InvokeTests(SynchronousTestCase):
     def test_empty_reply_is_an_empty_section(self):
         """A response with no body fires with an empty section."""
         protocol, _, _ = connect()
-        d = protocol.invoke(COMMAND_PING, {})
-        protocol.dataReceived(response(COMMAND_PING))
+        d = protocol.invoke(Command.PING, {})
+        protocol.dataReceived(response(Command.PING))
         self.assertEqual(self.successResultOf(d), Section())
 
     def test_unreadable_reply(self):
         """A response body that is not storage fails that invoke only."""
         protocol, transport, _ = connect()
-        d = protocol.invoke(COMMAND_PING, {})
-        protocol.dataReceived(packet(Header.response(COMMAND_PING, 0, 1), b"\x01\x11"))
+        d = protocol.invoke(Command.PING, {})
+        protocol.dataReceived(packet(Header.response(Command.PING, 0, 1), b"\x01\x11"))
         self.failureResultOf(d, LevinTruncatedError)
         self.assertFalse(transport.disconnecting)
 
     def test_invoke_packet_gives_the_raw_reply(self):
         """invoke_packet fires with the header and bytes, whatever the code."""
         protocol, _, _ = connect()
-        d = protocol.invoke_packet(COMMAND_PING, b"raw")
-        protocol.dataReceived(packet(Header.response(COMMAND_PING, 0, -1), b"xyz"))
+        d = protocol.invoke_packet(Command.PING, b"raw")
+        protocol.dataReceived(packet(Header.response(Command.PING, 0, -1), b"xyz"))
         header, payload = self.successResultOf(d)
         self.assertEqual((header.return_code, payload), (-1, b"xyz"))
 
     def test_unencodable_section(self):
         """A section that cannot be encoded fails the invoke and sends nothing."""
         protocol, transport, _ = connect()
-        d = protocol.invoke(COMMAND_PING, Section({"a": Array(Uint8, [1])}))
+        d = protocol.invoke(Command.PING, Section({"a": Array(Uint8, [1])}))
         self.failureResultOf(d)
         self.assertEqual(transport.value(), b"")
-        self.failureResultOf(protocol.invoke(COMMAND_PING, {"a": 1}), ValueOutOfRangeError)
+        self.failureResultOf(protocol.invoke(Command.PING, {"a": 1}), ValueOutOfRangeError)
 
     def test_bad_command_or_timeout(self):
         """A command id or timeout that cannot work fails the invoke; nothing is sent."""
         protocol, transport, clock = connect()
         self.failureResultOf(protocol.invoke(-1, {}), ValueOutOfRangeError)
-        self.failureResultOf(protocol.invoke(COMMAND_PING, {}, timeout=0), ValueOutOfRangeError)
+        self.failureResultOf(protocol.invoke(Command.PING, {}, timeout=0), ValueOutOfRangeError)
         self.assertEqual((transport.value(), clock.getDelayedCalls()), (b"", []))
         self.assertEqual(protocol._pending, {})
 
@@ -297,9 +294,9 @@ class InvokeTests(SynchronousTestCase):
         """A response nobody waits for is logged and dropped."""
         protocol, transport, _ = connect()
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        protocol.dataReceived(response(COMMAND_PING, PING_REPLY))
+        protocol.dataReceived(response(Command.PING, PING_REPLY))
         self.assertFalse(transport.disconnecting)
-        self.assertEqual([e["command"] for e in events if "command" in e], [COMMAND_PING])
+        self.assertEqual([e["command"] for e in events if "command" in e], [Command.PING])
 
 
 class TimeoutTests(SynchronousTestCase):
@@ -308,9 +305,9 @@ class TimeoutTests(SynchronousTestCase):
     def test_default_timeout(self):
         """After the factory's timeout the invoke fails and the connection closes."""
         protocol, transport, clock = connect()
-        d = protocol.invoke(COMMAND_PING, {})
+        d = protocol.invoke(Command.PING, {})
         clock.advance(60)
-        other = protocol.invoke(COMMAND_HANDSHAKE, {})
+        other = protocol.invoke(Command.HANDSHAKE, {})
         clock.advance(INVOKE_TIMEOUT_S - 61)
         self.assertNoResult(d)
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
@@ -318,8 +315,8 @@ class TimeoutTests(SynchronousTestCase):
         self.failureResultOf(d, InvokeTimeoutError)
         self.assertTrue(transport.disconnecting)
         [event] = [e for e in events if e.get("reason") == "timeout"]
-        self.assertEqual((event["command"], event["peer"]), (COMMAND_PING, "192.0.2.7:18080"))
-        self.failureResultOf(protocol.invoke(COMMAND_PING, {}), ConnectionLostError)
+        self.assertEqual((event["command"], event["peer"]), (Command.PING, "192.0.2.7:18080"))
+        self.failureResultOf(protocol.invoke(Command.PING, {}), ConnectionLostError)
         protocol.connectionLost(Failure(ConnectionDone()))
         self.failureResultOf(other, ConnectionLostError)
 
@@ -327,7 +324,7 @@ class TimeoutTests(SynchronousTestCase):
         """Invokes timing out together all fail, with one log event and one close."""
         protocol, transport, clock = connect()
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        waiting = [protocol.invoke(COMMAND_PING, {}), protocol.invoke(COMMAND_HANDSHAKE, {})]
+        waiting = [protocol.invoke(Command.PING, {}), protocol.invoke(Command.HANDSHAKE, {})]
         clock.advance(INVOKE_TIMEOUT_S)
         for d in waiting:
             self.failureResultOf(d, InvokeTimeoutError)
@@ -336,36 +333,36 @@ class TimeoutTests(SynchronousTestCase):
     def test_per_call_timeout(self):
         """``timeout=`` overrides the factory's."""
         protocol, _, clock = connect(invoke_timeout=60)
-        d = protocol.invoke(COMMAND_PING, {}, timeout=2)
+        d = protocol.invoke(Command.PING, {}, timeout=2)
         clock.advance(2)
         self.failureResultOf(d, InvokeTimeoutError)
 
     def test_reply_stops_the_timer(self):
         """A timely reply leaves no timer behind."""
         protocol, _, clock = connect()
-        d = protocol.invoke(COMMAND_PING, {})
-        protocol.dataReceived(response(COMMAND_PING, PING_REPLY))
+        d = protocol.invoke(Command.PING, {})
+        protocol.dataReceived(response(Command.PING, PING_REPLY))
         self.successResultOf(d)
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_no_timeout(self):
         """A factory timeout of None waits forever."""
         protocol, _, clock = connect(invoke_timeout=None)
-        d = protocol.invoke(COMMAND_PING, {})
+        d = protocol.invoke(Command.PING, {})
         self.assertEqual(clock.getDelayedCalls(), [])
         self.assertNoResult(d)
 
     def test_cancel_keeps_the_slot(self):
         """A cancelled invoke's late reply is discarded, not given to the next invoke."""
         protocol, transport, clock = connect()
-        first = protocol.invoke(COMMAND_PING, {})
+        first = protocol.invoke(Command.PING, {})
         first.cancel()
         self.failureResultOf(first, CancelledError)
         self.assertEqual(clock.getDelayedCalls(), [])
-        second = protocol.invoke(COMMAND_PING, {})
-        protocol.dataReceived(response(COMMAND_PING, {"n": Uint8(1)}))
+        second = protocol.invoke(Command.PING, {})
+        protocol.dataReceived(response(Command.PING, {"n": Uint8(1)}))
         self.assertNoResult(second)
-        protocol.dataReceived(response(COMMAND_PING, {"n": Uint8(2)}))
+        protocol.dataReceived(response(Command.PING, {"n": Uint8(2)}))
         self.assertEqual(self.successResultOf(second), {"n": Uint8(2)})
         self.assertFalse(transport.disconnecting)
 
@@ -376,7 +373,7 @@ class DisconnectTests(SynchronousTestCase):
     def test_pending_invokes_fail(self):
         """connectionLost fails every pending invoke and stops the timers."""
         protocol, _, clock = connect()
-        waiting = [protocol.invoke(COMMAND_PING, {}), protocol.invoke(COMMAND_HANDSHAKE, {})]
+        waiting = [protocol.invoke(Command.PING, {}), protocol.invoke(Command.HANDSHAKE, {})]
         protocol.connectionLost(Failure(ConnectionDone()))
         for d in waiting:
             self.assertIn("Connection was closed cleanly",
@@ -387,15 +384,15 @@ class DisconnectTests(SynchronousTestCase):
         """Invoking or notifying on a closed connection fails at once."""
         protocol, transport, _ = connect()
         protocol.connectionLost(Failure(ConnectionDone()))
-        self.failureResultOf(protocol.invoke(COMMAND_PING, {}), ConnectionLostError)
-        self.assertRaises(ConnectionLostError, protocol.notify, COMMAND_PING, {})
+        self.failureResultOf(protocol.invoke(Command.PING, {}), ConnectionLostError)
+        self.assertRaises(ConnectionLostError, protocol.notify, Command.PING, {})
         self.assertEqual(transport.value(), b"")
 
     def test_handler_answer_after_close_is_dropped(self):
         """A handler that answers after the connection closed writes nothing."""
         later = defer.Deferred()
-        protocol, transport, _ = connect(handlers={COMMAND_PING: lambda p, h, s: later})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: lambda p, h, s: later})
+        protocol.dataReceived(request(Command.PING, {}))
         protocol.connectionLost(Failure(ConnectionDone()))
         later.callback(PING_REPLY)
         self.assertEqual(transport.value(), b"")
@@ -406,30 +403,30 @@ class AnswerTests(SynchronousTestCase):
 
     def test_handler_answer(self):
         """A handler's section is the response, with the success code."""
-        protocol, transport, _ = connect(handlers={COMMAND_PING: ping})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: ping})
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, payload)] = written(transport)
-        self.assertEqual(header, Header.response(COMMAND_PING, len(payload), RETURN_SUCCESS))
+        self.assertEqual(header, Header.response(Command.PING, len(payload), RETURN_SUCCESS))
         self.assertEqual(payload, encode_storage(PING_REPLY))
 
     def test_success_code_configurable(self):
         """The factory sets the return code of successful answers."""
-        protocol, transport, _ = connect(handlers={COMMAND_PING: ping}, success_return_code=0)
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: ping}, success_return_code=0)
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, _)] = written(transport)
         self.assertEqual(header.return_code, 0)
 
     def test_none_is_an_empty_answer(self):
         """A handler returning None answers with an empty section."""
-        protocol, transport, _ = connect(handlers={COMMAND_PING: lambda p, h, s: None})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: lambda p, h, s: None})
+        protocol.dataReceived(request(Command.PING, {}))
         [(_, payload)] = written(transport)
         self.assertEqual(payload, encode_storage(Section()))
 
     def test_no_handler(self):
         """A request without a handler is answered -6 (handler not defined)."""
         protocol, transport, _ = connect()
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, payload)] = written(transport)
         self.assertEqual((header.return_code, payload), (RETURN_ERROR_HANDLER_NOT_DEFINED, b""))
 
@@ -437,8 +434,8 @@ class AnswerTests(SynchronousTestCase):
         """A handler raising ReturnCodeError answers with that code."""
         def refuse(protocol, header, section):
             raise ReturnCodeError(-5, header.command)
-        protocol, transport, _ = connect(handlers={COMMAND_PING: refuse})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: refuse})
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, _)] = written(transport)
         self.assertEqual(header.return_code, -5)
 
@@ -446,8 +443,8 @@ class AnswerTests(SynchronousTestCase):
         """A handler that crashes is logged and answered -1; the connection stays."""
         def broken(protocol, header, section):
             return 1 / 0
-        protocol, transport, _ = connect(handlers={COMMAND_PING: broken})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol, transport, _ = connect(handlers={Command.PING: broken})
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, _)] = written(transport)
         self.assertEqual(header.return_code, RETURN_ERROR_CONNECTION)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
@@ -456,16 +453,26 @@ class AnswerTests(SynchronousTestCase):
     def test_unencodable_answer(self):
         """A handler answer that cannot be encoded is logged and answered -1."""
         protocol, transport, _ = connect(handlers={
-            COMMAND_PING: lambda p, h, s: {"a": Array(Uint8, [1])}})
-        protocol.dataReceived(request(COMMAND_PING, {}))
+            Command.PING: lambda p, h, s: {"a": Array(Uint8, [1])}})
+        protocol.dataReceived(request(Command.PING, {}))
         [(header, _)] = written(transport)
         self.assertEqual(header.return_code, RETURN_ERROR_CONNECTION)
         self.assertEqual(len(self.flushLoggedErrors()), 1)
 
+    def test_answer_of_the_wrong_kind(self):
+        """A handler answering a non-section is logged as a bug and answered -1; later answers flow."""
+        answers = iter([5, PING_REPLY])
+        protocol, transport, _ = connect(handlers={Command.PING: lambda p, h, s: next(answers)})
+        protocol.dataReceived(request(Command.PING, {}) + request(Command.PING, {}))
+        [(first, _), (second, payload)] = written(transport)
+        self.assertEqual(first.return_code, RETURN_ERROR_CONNECTION)
+        self.assertEqual((second.return_code, payload), (RETURN_SUCCESS, encode_storage(PING_REPLY)))
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
     def test_unreadable_request(self):
         """A request whose body is not storage is answered -1, as monerod does."""
-        protocol, transport, _ = connect(handlers={COMMAND_PING: ping})
-        protocol.dataReceived(packet(Header.request(COMMAND_PING, 0), b"junk"))
+        protocol, transport, _ = connect(handlers={Command.PING: ping})
+        protocol.dataReceived(packet(Header.request(Command.PING, 0), b"junk"))
         [(header, _)] = written(transport)
         self.assertEqual(header.return_code, RETURN_ERROR_CONNECTION)
         self.assertFalse(transport.disconnecting)
@@ -478,9 +485,9 @@ class AnswerTests(SynchronousTestCase):
             pending.append((defer.Deferred(), section))
             return pending[-1][0]
 
-        protocol, transport, _ = connect(handlers={COMMAND_TIMED_SYNC: slow, COMMAND_PING: ping})
-        protocol.dataReceived(request(COMMAND_TIMED_SYNC, {"n": Uint8(1)})
-                              + request(COMMAND_TIMED_SYNC, {"n": Uint8(2)}))
+        protocol, transport, _ = connect(handlers={Command.TIMED_SYNC: slow, Command.PING: ping})
+        protocol.dataReceived(request(Command.TIMED_SYNC, {"n": Uint8(1)})
+                              + request(Command.TIMED_SYNC, {"n": Uint8(2)}))
         pending[1][0].callback(pending[1][1])
         self.assertEqual(transport.value(), b"")
         pending[0][0].callback(pending[0][1])
@@ -492,9 +499,9 @@ class AnswerTests(SynchronousTestCase):
         """Notifications go to their handler; without one they are ignored."""
         seen = []
         protocol, transport, _ = connect(handlers={
-            COMMAND_NOTIFY_NEW_TRANSACTIONS: lambda p, h, s: seen.append(s)})
+            Command.NOTIFY_NEW_TRANSACTIONS: lambda p, h, s: seen.append(s)})
         txs = {"txs": Array(String, [b"tx"])}
-        protocol.dataReceived(notification(COMMAND_NOTIFY_NEW_TRANSACTIONS, txs)
+        protocol.dataReceived(notification(Command.NOTIFY_NEW_TRANSACTIONS, txs)
                               + notification(2010, {}))
         self.assertEqual(seen, [Section(txs)])
         self.assertEqual(transport.value(), b"")
@@ -502,9 +509,9 @@ class AnswerTests(SynchronousTestCase):
     def test_notify(self):
         """notify writes a notification packet."""
         protocol, transport, _ = connect()
-        protocol.notify(COMMAND_NOTIFY_NEW_TRANSACTIONS, {"txs": Array(String, [b"tx"])})
+        protocol.notify(Command.NOTIFY_NEW_TRANSACTIONS, {"txs": Array(String, [b"tx"])})
         [(header, payload)] = written(transport)
-        self.assertEqual(header, Header.notification(COMMAND_NOTIFY_NEW_TRANSACTIONS,
+        self.assertEqual(header, Header.notification(Command.NOTIFY_NEW_TRANSACTIONS,
                                                      len(payload)))
 
     def test_subclass_hook(self):
@@ -562,8 +569,8 @@ class BadInputTests(SynchronousTestCase):
 
     def test_payload_over_limit(self):
         """A declared payload over the connection's limit drops it before buffering."""
-        protocol, transport, _ = connect(max_payload_size=1000, handlers={COMMAND_PING: ping})
-        protocol.dataReceived(encode_header(Header.request(COMMAND_PING, 1001)) + b"x" * 500)
+        protocol, transport, _ = connect(max_payload_size=1000, handlers={Command.PING: ping})
+        protocol.dataReceived(encode_header(Header.request(Command.PING, 1001)) + b"x" * 500)
         self.assertTrue(transport.disconnected)
         self.assertEqual(protocol._decoder.buffered, 0)
         [event] = self.warnings()
@@ -573,7 +580,7 @@ class BadInputTests(SynchronousTestCase):
     def test_pending_invokes_fail_with_the_drop_reason(self):
         """Invokes waiting when bad bytes drop the connection fail with that error."""
         protocol, transport, _ = connect()
-        d = protocol.invoke(COMMAND_PING, {})
+        d = protocol.invoke(Command.PING, {})
         protocol.dataReceived(b"SSH-2.0-OpenSSH_9.6\r\n")
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.failureResultOf(d, BadSignatureError).value.kind, "bad_signature")
@@ -581,29 +588,29 @@ class BadInputTests(SynchronousTestCase):
     def test_pending_invokes_fail_with_the_limit_error(self):
         """A payload over the limit fails the waiting invokes with payload_too_big."""
         protocol, transport, _ = connect(max_payload_size=1000)
-        first = protocol.invoke(COMMAND_PING, {})
-        second = protocol.invoke(COMMAND_HANDSHAKE, {})
-        protocol.dataReceived(encode_header(Header.response(COMMAND_PING, 1001, 1)))
+        first = protocol.invoke(Command.PING, {})
+        second = protocol.invoke(Command.HANDSHAKE, {})
+        protocol.dataReceived(encode_header(Header.response(Command.PING, 1001, 1)))
         protocol.connectionLost(Failure(ConnectionDone()))
         self.failureResultOf(first, PayloadTooBigError)
         self.failureResultOf(second, PayloadTooBigError)
 
     def test_limit_adjustable_per_connection(self):
         """max_payload_size on the protocol changes its limit."""
-        protocol, transport, _ = connect(max_payload_size=10, handlers={COMMAND_PING: ping})
+        protocol, transport, _ = connect(max_payload_size=10, handlers={Command.PING: ping})
         self.assertEqual(protocol.max_payload_size, 10)
         protocol.max_payload_size = 100
-        protocol.dataReceived(request(COMMAND_PING, {"a": Uint8(1)}))
+        protocol.dataReceived(request(Command.PING, {"a": Uint8(1)}))
         self.assertFalse(transport.disconnecting)
         self.assertEqual(len(written(transport)), 1)
 
     def test_packets_before_bad_bytes_are_handled(self):
         """Whole packets that came before the bad bytes are still handled."""
-        protocol, transport, _ = connect(handlers={COMMAND_PING: ping})
-        d = protocol.invoke(COMMAND_HANDSHAKE, {})
+        protocol, transport, _ = connect(handlers={Command.PING: ping})
+        d = protocol.invoke(Command.HANDSHAKE, {})
         transport.clear()
-        protocol.dataReceived(request(COMMAND_PING, {})
-                              + response(COMMAND_HANDSHAKE, {"ok": Uint8(1)}) + b"\x00junk")
+        protocol.dataReceived(request(Command.PING, {})
+                              + response(Command.HANDSHAKE, {"ok": Uint8(1)}) + b"\x00junk")
         self.assertEqual(self.successResultOf(d), {"ok": Uint8(1)})
         self.assertEqual(len(written(transport)), 1)
         self.assertTrue(transport.disconnected)
@@ -619,7 +626,7 @@ class BadInputTests(SynchronousTestCase):
         factory.protocol = Broken
         protocol = factory.buildProtocol(PEER)
         protocol.makeConnection(StringTransport())
-        protocol.dataReceived(request(COMMAND_PING, {}))
+        protocol.dataReceived(request(Command.PING, {}))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
@@ -641,8 +648,8 @@ class MemoryConnectionTests(SynchronousTestCase):
 
     def test_invoke_and_reply(self):
         """A client invoke reaches the server's handler and the answer comes back."""
-        client, _, pump = memory_pair(server_handlers={COMMAND_PING: ping})
-        d = client.invoke(COMMAND_PING, {})
+        client, _, pump = memory_pair(server_handlers={Command.PING: ping})
+        d = client.invoke(Command.PING, {})
         pump.flush()
         self.assertEqual(self.successResultOf(d), PING_REPLY)
 
@@ -650,10 +657,10 @@ class MemoryConnectionTests(SynchronousTestCase):
         """Crossing invokes of one command are each answered, never confused."""
         def sync(name):
             return lambda p, h, s: {"from": String(name)}
-        client, server, pump = memory_pair(server_handlers={COMMAND_TIMED_SYNC: sync("server")},
-                                           client_handlers={COMMAND_TIMED_SYNC: sync("client")})
-        from_client = client.invoke(COMMAND_TIMED_SYNC, {})
-        from_server = server.invoke(COMMAND_TIMED_SYNC, {})
+        client, server, pump = memory_pair(server_handlers={Command.TIMED_SYNC: sync("server")},
+                                           client_handlers={Command.TIMED_SYNC: sync("client")})
+        from_client = client.invoke(Command.TIMED_SYNC, {})
+        from_server = server.invoke(Command.TIMED_SYNC, {})
         pump.flush()
         self.assertEqual(self.successResultOf(from_client), {"from": String("server")})
         self.assertEqual(self.successResultOf(from_server), {"from": String("client")})
@@ -662,15 +669,15 @@ class MemoryConnectionTests(SynchronousTestCase):
         """A notification reaches the other side's handler."""
         seen = []
         client, _, pump = memory_pair(server_handlers={
-            COMMAND_NOTIFY_NEW_TRANSACTIONS: lambda p, h, s: seen.append(s)})
-        client.notify(COMMAND_NOTIFY_NEW_TRANSACTIONS, {"n": Uint8(3)})
+            Command.NOTIFY_NEW_TRANSACTIONS: lambda p, h, s: seen.append(s)})
+        client.notify(Command.NOTIFY_NEW_TRANSACTIONS, {"n": Uint8(3)})
         pump.flush()
         self.assertEqual(seen, [{"n": Uint8(3)}])
 
     def test_error_code_travels(self):
         """A server handler's error code fails the client's invoke."""
         client, _, pump = memory_pair()
-        d = client.invoke(COMMAND_PING, {})
+        d = client.invoke(Command.PING, {})
         pump.flush()
         error = self.failureResultOf(d, ReturnCodeError).value
         self.assertEqual(error.return_code, RETURN_ERROR_HANDLER_NOT_DEFINED)
@@ -678,8 +685,8 @@ class MemoryConnectionTests(SynchronousTestCase):
     def test_server_close_fails_client_invokes(self):
         """When the server hangs up, the client's pending invoke fails."""
         client, server, pump = memory_pair(server_handlers={
-            COMMAND_PING: lambda p, h, s: defer.Deferred()})
-        d = client.invoke(COMMAND_PING, {})
+            Command.PING: lambda p, h, s: defer.Deferred()})
+        d = client.invoke(Command.PING, {})
         pump.flush()
         server.transport.loseConnection()
         pump.flush()
@@ -690,14 +697,14 @@ class LoopbackMixin:
     """Shared by the real-socket tests: a ping server and a dialled client."""
 
     def server_factory(self):
-        return BuiltRecorder(reactor, handlers={COMMAND_PING: ping})
+        return BuiltRecorder(reactor, handlers={Command.PING: ping})
 
     async def round_trip(self, client, server_factory):
-        self.assertEqual(await client.invoke(COMMAND_PING, {}), PING_REPLY)
+        self.assertEqual(await client.invoke(Command.PING, {}), PING_REPLY)
         big = {"blob": String(bytes(range(256)) * 1024)}
         [server] = server_factory.built
-        server.factory.handlers[COMMAND_HANDSHAKE] = lambda p, h, s: s
-        self.assertEqual(await client.invoke(COMMAND_HANDSHAKE, big), big)
+        server.factory.handlers[Command.HANDSHAKE] = lambda p, h, s: s
+        self.assertEqual(await client.invoke(Command.HANDSHAKE, big), big)
 
 
 class TCPTests(LoopbackMixin, TestCase):

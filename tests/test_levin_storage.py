@@ -7,8 +7,6 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.levin import (
-    MAX_DEPTH,
-    STORAGE_HEADER,
     Array,
     BadSignatureError,
     BadVersionError,
@@ -34,6 +32,7 @@ from lethean.levin import (
     decode_storage,
     encode_storage,
 )
+from lethean.levin._storage import MAX_DEPTH, STORAGE_HEADER
 from tests.strategies import levin_sections
 
 #: Spec levin.md 2.8: arrays, a double and an int8.
@@ -138,8 +137,10 @@ class ValueTests(SynchronousTestCase):
         self.assertRaises(ValueOutOfRangeError, Section, {"n": "text"})
 
     def test_section_names(self):
-        """Names are 1..255 bytes; bytes names are kept exactly."""
-        self.assertRaises(LevinMalformedError, Section, {"": Uint8(1)})
+        """Names are 0..255 bytes; bytes names are kept exactly."""
+        self.assertEqual(Section({"": Uint8(1)})[""], Uint8(1))
+        self.assertEqual(Section({b"": Uint8(1)}), Section({"": Uint8(1)}))
+        self.assertEqual(len(Section({"n" * 255: Uint8(1)})), 1)
         self.assertRaises(NameTooLongError, Section, {"n" * 256: Uint8(1)})
         self.assertRaises(NameTooLongError, Section, {"é" * 128: Uint8(1)})
         self.assertRaises(LevinMalformedError, Section, {"\ud800": Uint8(1)})
@@ -205,6 +206,24 @@ class EncodeTests(SynchronousTestCase):
         encoded = encode_storage(Section({"é": Uint8(1), "\udc80": Uint8(2), "B": Uint8(3)}))
         self.assertEqual(encoded, storage("0c" "0142" "0803" "0180" "0802" "02c3a9" "0801"))
 
+    def test_empty_names(self):
+        """An empty name is a zero length byte, sorted first, at any depth (Go's bytes)."""
+        # levin.EncodeStorage(Section{"": Uint8Val(7), "a": ObjectVal(Section{"": StringVal("x")})})
+        section = Section({"a": {"": String(b"x")}, "": Uint8(7)})
+        encoded = encode_storage(section)
+        self.assertEqual(encoded.hex(), "0111010101010201010800080701610c04000a0478")
+        self.assertEqual(decode_storage(encoded), section)
+        self.assertEqual(encode_storage({"": Array(Section, [{"": Bool(True)}])}),
+                         storage("04" "00" "8c" "04" "04" "00" "0b01"))
+
+    def test_name_length_checked_in_go_order(self):
+        """Entries are checked in sorted order, each name before its value, as Go does."""
+        refused_first = Section._trusted({"b" * 256: Uint8(1), "a": Array(Uint8, [1])})
+        self.assertRaises(UnknownTypeError, encode_storage, refused_first)
+        long_first = Section._trusted({"c": Array(Uint8, [1]), "b" * 256: Uint8(1)})
+        self.assertRaises(NameTooLongError, encode_storage, long_first)
+        self.assertEqual(len(encode_storage(Section({"n" * 255: Uint8(1)}))), 9 + 1 + 1 + 255 + 2)
+
     def test_epee_arrays_need_opting_in(self):
         """Arrays the Go reference cannot read are refused unless asked for."""
         section = Section({"a": Array(Uint8, [1, 2])})
@@ -247,10 +266,11 @@ class DecodeTests(SynchronousTestCase):
         self.assertRaises(BadSignatureError, decode_storage, b"\x00" * 10)
         self.assertRaises(BadVersionError, decode_storage, STORAGE_HEADER[:8] + b"\x02\x00")
 
-    def test_empty_name_refused(self):
-        """A zero-length name is malformed (epee refuses it too)."""
-        error = self.assertRaises(LevinMalformedError, decode_storage, storage("04" "00" "0801"))
-        self.assertEqual(error.kind, "malformed")
+    def test_empty_name_accepted(self):
+        """A zero-length name is a valid entry, as in the Go reference (epee refuses it)."""
+        self.assertEqual(decode_storage(storage("04" "00" "0801")), {"": Uint8(1)})
+        self.assertEqual(decode_storage(storage("08" "00" "0801" "00" "0802")), {"": Uint8(2)})
+        self.assertRaises(LevinTruncatedError, decode_storage, storage("04" "00"))
 
     def test_non_utf8_names_round_trip(self):
         """Names that are not UTF-8 decode, and encode back to the same bytes."""

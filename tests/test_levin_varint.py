@@ -5,13 +5,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import LetheanError
-from lethean.levin import (
-    VARINT_MAX,
-    LevinTruncatedError,
-    ValueOutOfRangeError,
-    decode_varint,
-    encode_varint,
-)
+from lethean.levin import LevinTruncatedError, ValueOutOfRangeError, decode_varint, encode_varint
+from lethean.levin._varint import VARINT_MAX
 from tests.strategies import levin_varint_values
 
 #: The table of spec levin.md section 2.2.

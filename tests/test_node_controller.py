@@ -96,7 +96,7 @@ class ControllerHarness(SynchronousTestCase):
 
     def assertNoRequestTimers(self):
         """No request timeout is left scheduled."""
-        self.assertEqual(self.controller._pending, {})
+        self.assertEqual((self.controller._pending, self.controller._by_connection), ({}, {}))
         self.assertEqual([call for call in self.clock.getDelayedCalls()
                           if call.func == self.controller._timed_out], [])
 
@@ -203,6 +203,26 @@ class RequestTests(ControllerHarness):
         self.far.disconnect(self.home.identity.id)
         failure = self.failureResultOf(d, RequestAbortedError)
         self.assertIn("lost", str(failure.value))
+        self.assertNoRequestTimers()
+
+    def test_connection_lost_fails_only_its_requests(self):
+        """A lost link fails its own requests; those on other links still get answers."""
+        third, third_worker = self.add_worker("charlie")
+        silent = Silent()
+        for node, worker in ((self.far, self.worker), (third, third_worker)):
+            node.remove_consumer(worker)
+            node.add_consumer(silent)
+        lost = [self.controller.get_remote_stats(self.far_id) for _ in range(2)]
+        kept = self.controller.get_remote_stats(third.identity.id)
+        self.far.disconnect(self.home.identity.id)
+        for d in lost:
+            self.failureResultOf(d, RequestAbortedError)
+        self.assertNoResult(kept)
+        [request] = [m for m in silent.received if m.type == "get_stats" and m.to == third.identity.id]
+        third.connection(self.home.identity.id).send(reply(
+            request, "stats", {"nodeId": third.identity.id, "nodeName": "charlie", "miners": [],
+                               "uptime": 3}, clock=self.clock))
+        self.assertEqual(self.successResultOf(kept).uptime, 3)
         self.assertNoRequestTimers()
 
     def test_stop_fails_pending_and_later(self):

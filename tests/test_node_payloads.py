@@ -5,6 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean._gojson import RawJSON, decode_base64, loads_strict, marshal
 from lethean.errors import LetheanError
+from lethean.mesh._envelope import decode_message
 from lethean.node._payloads import (
     DeployAckPayload,
     DeployPayload,
@@ -194,6 +195,16 @@ class DecodingTests(SynchronousTestCase):
         ping = PingPayload(5)
         self.assertIs(PingPayload.from_json_value(ping), ping)
         self.assertEqual(PingPayload.from_json_value(RawJSON('{"sentAt":5}')), ping)
+
+    def test_numbers_beyond_float64_refused_by_typed_fields(self):
+        """A received 1e400 (kept as text) fails a float or int field, as in Go."""
+        received = decode_message('{"payload":{"sentAt":1e400,"miners":[{"hashrate":-1e400}]}}')
+        self.assertRaises(InvalidPayloadError, PingPayload.from_json_value, received.payload)
+        self.assertRaises(InvalidPayloadError, StatsPayload.from_json_value, received.payload)
+        self.assertRaises(InvalidPayloadError, MinerStatsItem.from_json_value,
+                          RawJSON('{"hashrate":1e400}'))
+        config = StartMinerPayload.from_json_value(RawJSON('{"config":{"x":1e400}}')).config
+        self.assertEqual(config, RawJSON('{"x":1e400}'))
 
     def test_integral_floats_accepted_for_hashrate(self):
         """A float field accepts JSON integers."""

@@ -38,6 +38,7 @@ class WheelTests(SynchronousTestCase):
         self.assertIn("twisted/plugins/lethean_node.py", names)
         self.assertNotIn("twisted/__init__.py", names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
+        self.assertIn("lethean/py.typed", names)
         for package in ("ueps", "levin", "identity", "smsg", "mesh", "peers", "bundles",
                         "node", "cli", "conformance"):
             self.assertIn("lethean/{}/__init__.py".format(package), names)

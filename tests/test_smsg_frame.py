@@ -27,7 +27,8 @@ from lethean.smsg import (
     pack_trix,
     seal,
 )
-from tests.strategies import messages, shared_secrets
+from lethean._gojson import fold_key, marshal, utf8
+from tests.strategies import json_values, messages, shared_secrets
 
 # smsg.md sections 2 and 7: identities A and B, their secret, the ping
 # envelope, SMSG timestamp 1767323045 and nonce a0..b7 give this frame.
@@ -199,17 +200,50 @@ class OpenTests(SynchronousTestCase):
 
     def test_plaintext_not_an_object(self):
         """Decrypted bytes that are not a JSON object are an invalid payload."""
-        for plaintext in (b"", b"hello", b"[1]", b"null", b'"x"', b"\xff\xfe"):
+        for plaintext in (b"", b"hello", b"[1]", b'"x"', b"\xff\xfe", b"1e400"):
             error = self.assertRaises(InvalidPayloadError, self.cipher.open, self.frame_with(plaintext))
             self.assertEqual(error.kind, "invalid_payload")
+
+    def test_null_plaintext_is_an_empty_message(self):
+        """A null plaintext is an empty SMSG message to Go: its empty body is not an envelope."""
+        self.assertEqual(decode_plaintext(b" null "), "")
+        error = self.assertRaises(InvalidMessageJSONError, self.cipher.open,
+                                  self.frame_with(b"null"))
+        self.assertEqual(error.kind, "invalid_message_json")
 
     def test_smsg_field_types(self):
         """Known SMSG fields of the wrong JSON type fail, as Go's decoding does."""
         for plaintext in (b'{"body":1}', b'{"body":"x","timestamp":"1"}',
                           b'{"body":"x","timestamp":1.5}', b'{"body":"x","timestamp":99999999999999999999}',
                           b'{"body":"x","meta":[]}', b'{"body":"x","attachments":{}}',
-                          b'{"body":"x","Subject":3}'):
+                          b'{"body":"x","Subject":3}', b'{"body":"x","timestamp":1e400}'):
             self.assertRaises(InvalidPayloadError, self.cipher.open, self.frame_with(plaintext))
+
+    def test_smsg_nested_field_types(self):
+        """Fields inside meta, attachments and reply_key are typed too (Go's json.Unmarshal)."""
+        for plaintext in (b'{"body":"x","meta":{"a":1}}', b'{"body":"x","attachments":[1]}',
+                          b'{"body":"x","attachments":[{"name":1}]}',
+                          b'{"body":"x","attachments":[{"Size":"1"}]}',
+                          b'{"body":"x","attachments":[{"size":1.5}]}',
+                          b'{"body":"x","attachments":[{"size":1e2}]}',
+                          b'{"body":"x","reply_key":{"public_key":1}}',
+                          b'{"body":"x","Reply_Key":{"KEY_ID":5}}',
+                          b'{"body":"x","meta":{"a":"x","a":3}}'):
+            self.assertRaises(InvalidPayloadError, decode_plaintext, plaintext)
+        for plaintext in (b'{"body":"x","meta":{"a":null,"b":"y"}}',
+                          b'{"body":"x","attachments":[null,{"name":"n","size":-0,"x":{}}]}',
+                          b'{"body":"x","reply_key":{"public_key":"k","other":1}}',
+                          b'{"body":"x","reply_key":null,"timestamp":-0}'):
+            self.assertEqual(decode_plaintext(plaintext), "x")
+
+    def test_first_duplicate_of_a_wrong_type_fails(self):
+        """Go's decoder visits every duplicate: a wrong type fails even if a later one is right."""
+        for plaintext in (b'{"body":1,"body":"x"}', b'{"timestamp":"1","timestamp":1,"body":"x"}'):
+            self.assertRaises(InvalidPayloadError, decode_plaintext, plaintext)
+
+    def test_numbers_beyond_float64_in_unknown_fields(self):
+        """Go skips an unknown field without reading its number, however large."""
+        self.assertEqual(decode_plaintext(b'{"body":"x","timestamp":1,"x":[1e400]}'), "x")
 
     def test_smsg_other_fields_ignored(self):
         """subject, from, meta, reply_key and unknown keys are ignored; keys fold case."""
@@ -280,6 +314,26 @@ class OpenTests(SynchronousTestCase):
 
 class PropertyTests(SynchronousTestCase):
     """Hypothesis: round trips hold and garbage raises only our errors."""
+
+    @settings(max_examples=200)
+    @given(json_values)
+    def test_any_plaintext_json(self, value):
+        """Any JSON document gives a body or raises InvalidPayloadError."""
+        try:
+            body = decode_plaintext(utf8(marshal(value)))
+        except InvalidPayloadError:
+            return
+        self.assertIsInstance(body, str)
+
+    @settings(max_examples=200)
+    @given(st.text(max_size=40), st.integers(-2**63, 2**63 - 1),
+           st.lists(st.tuples(st.text(max_size=8), json_values), max_size=4))
+    def test_unknown_fields_keep_the_body(self, body, timestamp, extras):
+        """Unknown keys around body and timestamp change nothing."""
+        known = {"subject", "body", "attachments", "reply_key", "from", "timestamp", "meta"}
+        document = {key: value for key, value in extras if fold_key(key) not in known}
+        document.update(body=body, timestamp=timestamp)
+        self.assertEqual(decode_plaintext(utf8(marshal(document))), body)
 
     @settings(max_examples=150)
     @given(secret=shared_secrets, message=messages, timestamp=st.integers(1, 2**40))

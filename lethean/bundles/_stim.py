@@ -7,7 +7,10 @@ config length C (u32 BE) | sigil(config) (C bytes) | sigil(rootfs tar)``
 Both parts use the SMSG sigil (XChaCha20-Poly1305 with XOR
 pre-obfuscation, key SHA-256(password)) with independent nonces.  The
 reference ignores the header when reading; we also check that it
-describes the payload, which Go always writes consistently.
+describes the payload, which Go always writes consistently -- but only
+after every check the reference makes, so that whatever the reference
+refuses is refused with the reference's error kind (a header saying
+``config_size`` 0 over an empty config part fails decryption first).
 """
 
 import struct
@@ -31,6 +34,7 @@ __all__ = [
     "StimLayout",
     "seal_stim",
     "parse_stim",
+    "check_stim_header",
     "open_stim",
 ]
 
@@ -93,9 +97,10 @@ def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     Locate the parts of a STIM container without decrypting them.
 
     Raises :class:`~lethean.smsg.ContainerError` (kind ``invalid_container``)
-    for a bad container, :class:`InvalidStimPayloadError` when the length
-    prefix is missing or overruns the payload (the reference's checks), and
-    :class:`InvalidStimHeaderError` when the header disagrees with the parts.
+    for a bad container and :class:`InvalidStimPayloadError` when the length
+    prefix is missing or overruns the payload: the reference's checks, in
+    its order.  The header is located, not checked (see
+    :func:`check_stim_header`).
     """
     header, payload = unpack_trix(
         data, STIM_MAGIC,
@@ -109,17 +114,19 @@ def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     if end > len(payload):
         raise InvalidStimPayloadError("config of {} bytes overruns a {} byte payload".format(
             config_size, len(payload)))
-    layout = StimLayout(
+    return StimLayout(
         header=header, config_part=payload[_U32.size:end], rootfs_part=payload[end:])
-    _check_header(layout)
-    return layout
 
 
 def _is_count(value, expected):
     return type(value) is int and value == expected
 
 
-def _check_header(layout):
+def check_stim_header(layout):
+    """
+    Raise :class:`InvalidStimHeaderError` unless the header describes the
+    parts as the reference writes it (sizes, ``tim``, version, algorithm).
+    """
     header = layout.header
     problems = []
     if not _is_count(header.get("config_size"), len(layout.config_part)):
@@ -141,12 +148,17 @@ def open_stim(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     """
     Decrypt a STIM container into a :class:`Tim`.
 
-    An empty password raises :class:`PasswordRequiredError` before anything
-    is read; a wrong password or any flipped bit raises
-    :class:`~lethean.smsg.DecryptionError` (kind ``decryption_failed``).
+    The reference's order: an empty password raises
+    :class:`PasswordRequiredError` before anything is read; then the
+    container and payload checks of :func:`parse_stim`; then a wrong
+    password, a flipped bit or a part shorter than nonce and tag raises
+    :class:`~lethean.smsg.DecryptionError` (kind ``decryption_failed``),
+    config first.  Only a STIM the reference would open is then refused
+    for a header that disagrees with it (:func:`check_stim_header`).
     """
     key = _key(password)
     layout = parse_stim(data, max_data_bytes=max_data_bytes)
     config = decrypt(key, layout.config_part)
     rootfs = decrypt(key, layout.rootfs_part)
+    check_stim_header(layout)
     return Tim(config=config, rootfs=rootfs)

@@ -12,10 +12,23 @@ import re
 import secrets
 import sys
 
-from twisted.internet.endpoints import quoteStringArgument
+from twisted.internet.endpoints import clientFromString, quoteStringArgument
 
 from lethean.cli._main import run_in_reactor
-from lethean.levin import _p2p
+from lethean.levin import (
+    UnknownNetworkError,
+    close_peer,
+    connect_peer,
+    handshake_peer,
+    handshake_request,
+    monero_node_data,
+    monero_sync_data,
+    ping_peer,
+    polite_handlers,
+    reply_to_json,
+    resolve_network,
+)
+from lethean.levin._networks import HASH_SIZE, MONERO_MAINNET, parse_hash
 
 __all__ = ["register", "PeerAddress", "parse_peer"]
 
@@ -23,10 +36,17 @@ __all__ = ["register", "PeerAddress", "parse_peer"]
 DEFAULT_TIMEOUT_S = 10.0
 
 _HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})\Z")
+#: The type prefix of a client endpoint string (``tcp:``, ``unix:``, ``tls:``, ...).
+_ENDPOINT_TYPE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.+-]*:")
 
 
 class PeerAddress:
-    """Where to connect: a host and port, or a Twisted client endpoint string."""
+    """
+    Where to connect: a host and port, or a Twisted client endpoint string.
+
+    :meth:`endpoint` is the one place where ``HOST:PORT`` becomes an
+    endpoint string.
+    """
 
     def __init__(self, text, host=None, port=None):
         self.text = text
@@ -43,16 +63,32 @@ class PeerAddress:
 
 def parse_peer(text):
     """
-    A :class:`PeerAddress` from ``HOST:PORT``, ``[IPV6]:PORT`` or an
-    endpoint string (recognised by its ``=``, e.g. ``tcp:host=H:port=P``).
+    A :class:`PeerAddress` from ``HOST:PORT``, ``[IPV6]:PORT`` or a client
+    endpoint string (``tcp:host=H:port=P``, ``tcp:H:P``, ``unix:/path``,
+    ``tls:H:P``, ...).  ``HOST:PORT`` wins when the text reads as both.
     """
-    if "=" in text:
+    match = None if "=" in text else _HOST_PORT.match(text.strip())
+    if match is None and _ENDPOINT_TYPE.match(text):
+        _check_endpoint(text)
         return PeerAddress(text)
-    match = _HOST_PORT.match(text.strip())
     if match is None or not 0 < int(match["port"]) < 65536:
         raise argparse.ArgumentTypeError(
             "{!r} is not HOST:PORT, [IPV6]:PORT or an endpoint string".format(text))
     return PeerAddress(text, match["v6"] or match["host"], int(match["port"]))
+
+
+def _check_endpoint(text):
+    """Refuse, as a usage error, an endpoint string Twisted cannot build."""
+    from twisted.internet import reactor
+
+    try:
+        clientFromString(reactor, text)
+    except (ValueError, TypeError, KeyError) as e:
+        # Twisted's parsers say "Unknown endpoint type", a bad value, or a
+        # missing or unexpected argument in these three ways.
+        raise argparse.ArgumentTypeError(
+            "{!r} is not a usable client endpoint string ({}: {})".format(
+                text, type(e).__name__, e)) from None
 
 
 def _seconds(text):
@@ -67,20 +103,21 @@ def _seconds(text):
 
 def _network(text):
     try:
-        return _p2p.resolve_network(text)
-    except _p2p.UnknownNetworkError as e:
+        return resolve_network(text)
+    except UnknownNetworkError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _genesis(text):
     try:
-        return _p2p.parse_hash(text, _p2p.HASH_SIZE, "a genesis hash")
-    except _p2p.UnknownNetworkError as e:
+        return parse_hash(text, HASH_SIZE, "a genesis hash")
+    except UnknownNetworkError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
 _PEER_HELP = ("the daemon's P2P address: HOST:PORT, [IPV6]:PORT, or a Twisted client "
-              "endpoint string such as tcp:host=H:port=P (monerod testnet listens on 28080)")
+              "endpoint string such as tcp:host=H:port=P or unix:/PATH (monerod testnet "
+              "listens on 28080)")
 _TIMEOUT_HELP = ("seconds to wait for the connection and for each reply "
                  "(default {:g})".format(DEFAULT_TIMEOUT_S))
 
@@ -111,7 +148,7 @@ def register(subparsers):
         "the connection without a reply: that fails with 'handshake rejected'.")
     handshake.add_argument("peer", metavar="HOST:PORT", type=parse_peer, help=_PEER_HELP)
     handshake.add_argument(
-        "--network", metavar="NAME|HEX", type=_network, default=_p2p.MONERO_MAINNET,
+        "--network", metavar="NAME|HEX", type=_network, default=MONERO_MAINNET,
         help="the daemon's network: mainnet (default), testnet, stagenet (monerod "
         "--testnet/--stagenet), or its 16-byte network id as 32 hex digits")
     handshake.add_argument(
@@ -131,13 +168,13 @@ def _print(document):
 
 async def ping_command(reactor, args):
     """``lethean levin ping``: print ``{"peer", "ping"}``; returns the exit status."""
-    protocol = await _p2p.connect_peer(
+    protocol = await connect_peer(
         reactor, args.peer.endpoint(args.timeout), timeout=args.timeout)
     try:
-        reply = await _p2p.ping_peer(protocol, timeout=args.timeout)
+        reply = await ping_peer(protocol, timeout=args.timeout)
     finally:
-        await _p2p.close_peer(protocol)
-    _print({"peer": args.peer.text, "ping": _p2p.reply_to_json(reply)})
+        await close_peer(protocol)
+    _print({"peer": args.peer.text, "ping": reply_to_json(reply)})
     return 0
 
 
@@ -147,11 +184,11 @@ def handshake_request_for(network, genesis=None, peer_id=None):
     flags 0 (the daemon then asks for them, and we answer), and a chain of
     one block (the genesis) so the daemon neither syncs from us nor to us.
     """
-    node_data = _p2p.monero_node_data(
+    node_data = monero_node_data(
         network.network_id, secrets.randbits(64) if peer_id is None else peer_id, 0,
         support_flags=0)
-    sync_data = _p2p.monero_sync_data(network.genesis_hash if genesis is None else genesis)
-    return _p2p.handshake_request(node_data, sync_data)
+    sync_data = monero_sync_data(network.genesis_hash if genesis is None else genesis)
+    return handshake_request(node_data, sync_data)
 
 
 async def handshake_command(reactor, args):
@@ -160,18 +197,18 @@ async def handshake_command(reactor, args):
     "handshake", "timed_sync"}``; returns the exit status.
     """
     request = handshake_request_for(args.network, args.genesis)
-    protocol = await _p2p.connect_peer(
+    protocol = await connect_peer(
         reactor, args.peer.endpoint(args.timeout), timeout=args.timeout,
-        handlers=_p2p.polite_handlers(request["payload_data"]))
+        handlers=polite_handlers(request["payload_data"]))
     try:
-        reply, sync = await _p2p.handshake_peer(protocol, request, timeout=args.timeout)
+        reply, sync = await handshake_peer(protocol, request, timeout=args.timeout)
     finally:
-        await _p2p.close_peer(protocol)
+        await close_peer(protocol)
     _print({
         "peer": args.peer.text,
         "network": args.network.name,
         "network_id": args.network.network_id.hex(),
-        "handshake": _p2p.reply_to_json(reply),
-        "timed_sync": _p2p.reply_to_json(sync),
+        "handshake": reply_to_json(reply),
+        "timed_sync": reply_to_json(sync),
     })
     return 0

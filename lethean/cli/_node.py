@@ -20,6 +20,9 @@ __all__ = ["register"]
 
 #: Seconds allowed for dialling and the mesh handshake.
 CONNECT_TIMEOUT_S = 20.0
+#: Peers ``stats --all`` dials at once: a fleet links in parallel, and a
+#: silent peer holds up only its own slot.
+DIAL_CONCURRENCY = 100
 
 
 class TargetError(LetheanError):
@@ -81,6 +84,22 @@ async def _peer_id(reactor, args, transport, registry, target):
     return connection.peer_id
 
 
+async def _reach_all(reactor, args, transport, registry):
+    """Connect to every registered peer with an address, in parallel; report the unreachable."""
+    from twisted.internet import defer
+
+    async def reach(peer):
+        try:
+            await _peer_id(reactor, args, transport, registry, peer.id)
+        except Exception as e:
+            print("lethean: cannot reach {}: {}".format(peer.id, e), file=sys.stderr)
+
+    slots = defer.DeferredSemaphore(DIAL_CONCURRENCY)
+    await defer.DeferredList([
+        slots.run(lambda peer=peer: defer.Deferred.fromCoroutine(reach(peer)))
+        for peer in registry.list_peers() if peer.address])
+
+
 def _print(args, value, text):
     if args.json:
         print(json.dumps(value, indent=2))
@@ -111,12 +130,7 @@ def _stats_text(peer_id, stats):
 async def _stats(reactor, args):
     async def work(controller, transport, registry):
         if args.all:
-            for peer in registry.list_peers():
-                if peer.address:
-                    try:
-                        await _peer_id(reactor, args, transport, registry, peer.id)
-                    except Exception as e:
-                        print("lethean: cannot reach {}: {}".format(peer.id, e), file=sys.stderr)
+            await _reach_all(reactor, args, transport, registry)
             results = await controller.get_all_stats()
         else:
             if args.target is None:

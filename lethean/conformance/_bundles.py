@@ -24,6 +24,7 @@ import tempfile
 
 from lethean.bundles import (
     BUNDLE_PROFILE,
+    DEFAULT_TIM_CONFIG,
     Bundle,
     create_miner_bundle,
     create_profile_bundle,
@@ -158,15 +159,34 @@ def _check_plain(vector):
     equal("profile", profile.decode("utf-8"), vector["expected_profile_json"])
 
 
+def _profile_of(vector):
+    """
+    The vector's profile bytes, or None for a bundle made without one.
+
+    A generator may leave ``profile_json`` out, write ``null`` or write
+    ``""`` (Go's ``string(nil)``) for "no profile"; the reference then
+    ships its default TIM config, which the vector must show.
+    """
+    profile = vector.get("profile_json")
+    if profile:
+        return profile.encode("utf-8")
+    default = DEFAULT_TIM_CONFIG.decode("utf-8")
+    equal("config of a bundle made without a profile",
+          vector["stim"]["config_plaintext_utf8"], default)
+    equal("expected config of a bundle made without a profile",
+          vector["expected_config_utf8"], default)
+    return None
+
+
 def _check_miner_create(vector):
     reference = _check_round_trip(vector)
     stim = vector["stim"]
     tim = open_stim(reference.data, vector["password"])
-    profile = vector.get("profile_json")
+    profile = _profile_of(vector)
     bundle = create_miner_bundle(
         vector["miner_file_name"], bytes.fromhex(vector["miner_content_hex"]),
         reference.name, vector["password"],
-        profile_json=None if profile is None else profile.encode("utf-8"),
+        profile_json=profile,
         bundle_type=reference.type,
         mtime=_first_mtime(tim.rootfs),
         config_nonce=bytes.fromhex(stim["config_nonce_hex"]),
@@ -181,6 +201,8 @@ def _check_miner_extract(vector):
         dest = os.path.join(scratch, "miner")
         result = extract_miner_bundle(bundle, vector["password"], dest)
         equal("config", result.config.decode("utf-8"), vector["expected_config_utf8"])
+        # The default TIM config is never taken for a profile (the reference saves it).
+        equal("bundled profile", result.profile_json, _profile_of(vector))
         expected_files = vector["expected_extracted_files"]
         equal("extracted paths", sorted(result.files), sorted(f["path"] for f in expected_files))
         for f in expected_files:

@@ -1,16 +1,14 @@
 """Conformance checks for ``levin_header.json`` (the 33-byte Levin header)."""
 
 from lethean.conformance._expect import equal, raises_kind
-from lethean.levin import (
+from lethean.levin import Header, decode_header, encode_header
+from lethean.levin._header import (
     FLAG_REQUEST,
     FLAG_RESPONSE,
     HEADER_SIZE,
     LEVIN_SIGNATURE,
     MAX_PAYLOAD_SIZE,
     PROTOCOL_VERSION,
-    Header,
-    decode_header,
-    encode_header,
 )
 
 __all__ = ["cases", "header_from_fields", "fields_of"]

@@ -2,6 +2,13 @@
 Conformance checks for ``smsg.json``: key derivation, the SMSG plaintext,
 pre-obfuscation, byte-exact sealing with the given nonce, opening, and the
 rejection of damaged frames with the right error kind and container error.
+
+A decrypt case that opens gives the message the reference ends up with:
+its ``json.Unmarshal`` into ``Message`` then its encoder.  So the body is
+not compared as it is (it may carry unknown keys, other spellings or
+duplicates): the decoded message is encoded again and compared, with the
+mesh encoder's text (HTML characters as they are) or, should a generator
+have used ``json.Marshal``, its HTML-escaped text.
 """
 
 from functools import partial
@@ -81,14 +88,19 @@ def _check_message(case):
     equal("mesh message JSON", message.to_json(), case["mesh_message_json"])
 
 
+def _check_reencoded(message, expected):
+    encoded = message.to_json()
+    if encoded != expected and message.to_json(html=True) != expected:
+        equal("re-encoded message", encoded, expected)
+
+
 def _check_decrypt_case(case):
     secret = bytes.fromhex(case["shared_secret_hex"])
     equal("password", frame_password(secret), case["password"])
     cipher = FrameCipher(secret)
     frame = bytes.fromhex(case["frame_hex"])
     if case["expect"] == "ok":
-        equal("body", cipher.open_body(frame), case["mesh_message_json"])
-        equal("re-encoded message", cipher.open(frame).to_json(), case["mesh_message_json"])
+        _check_reencoded(cipher.open(frame), case["mesh_message_json"])
         return
     error = raises_kind(case["error_kind"], cipher.open, frame)
     if "container_error" in case:

@@ -5,122 +5,42 @@ A packet is a 33-byte :class:`Header` plus a payload, usually an epee
 portable-storage :class:`Section` of typed values.  This package holds the
 codecs (header, varint, storage), a sans-IO stream decoder, and a Twisted
 :class:`LevinProtocol` / :class:`LevinFactory` pair, plus a client for a
-daemon's P2P commands (handshake, timed sync, ping, support flags).  See
-``docs/levin.md``.
+daemon's P2P commands (handshake, timed sync, ping).  See ``docs/levin.md``.
+
+Only entry points are exported here; limits, wire constants and helpers
+live in the private modules.
 """
 
+from ._client import close_peer, connect_peer, handshake_peer, ping_peer, polite_handlers
 from ._decoder import LevinDecoder
 from ._errors import (
     BadSignatureError,
     BadVersionError,
     ConnectionLostError,
+    HandshakeRejectedError,
     InvokeTimeoutError,
     LevinError,
     LevinLimitError,
     LevinMalformedError,
     LevinTruncatedError,
     NameTooLongError,
+    NotLevinError,
     PayloadTooBigError,
+    PeerUnreachableError,
     ReturnCodeError,
+    UnexpectedReplyError,
+    UnknownNetworkError,
     UnknownTypeError,
     ValueOutOfRangeError,
 )
-from ._header import (
-    COMMAND_GET_TXPOOL_COMPLEMENT,
-    COMMAND_HANDSHAKE,
-    COMMAND_NOTIFY_NEW_BLOCK,
-    COMMAND_NOTIFY_NEW_FLUFFY_BLOCK,
-    COMMAND_NOTIFY_NEW_TRANSACTIONS,
-    COMMAND_PING,
-    COMMAND_REQUEST_CHAIN,
-    COMMAND_REQUEST_FLUFFY_MISSING_TX,
-    COMMAND_REQUEST_GET_OBJECTS,
-    COMMAND_REQUEST_SUPPORT_FLAGS,
-    COMMAND_RESPONSE_CHAIN_ENTRY,
-    COMMAND_RESPONSE_GET_OBJECTS,
-    COMMAND_TIMED_SYNC,
-    FLAG_FRAGMENT_BEGIN,
-    FLAG_FRAGMENT_END,
-    FLAG_REQUEST,
-    FLAG_RESPONSE,
-    HEADER_SIZE,
-    LEVIN_SIGNATURE,
-    MAX_PAYLOAD_SIZE,
-    PROTOCOL_VERSION,
-    RETURN_ERROR_CONNECTION,
-    RETURN_ERROR_CONNECTION_DESTROYED,
-    RETURN_ERROR_CONNECTION_NOT_FOUND,
-    RETURN_ERROR_CONNECTION_TIMEDOUT,
-    RETURN_ERROR_FORMAT,
-    RETURN_ERROR_HANDLER_NOT_DEFINED,
-    RETURN_ERROR_NO_DUPLEX_PROTOCOL,
-    RETURN_ERROR_SIGNATURE,
-    RETURN_OK,
-    Header,
-    decode_header,
-    encode_header,
-)
+from ._header import Command, Header, decode_header, encode_header
 from ._json import from_typed_json, to_json_value, to_typed_json
-from ._p2p import (
-    CLIENT_MAX_PAYLOAD_SIZE,
-    COMMAND_NAMES,
-    LETHEAN_MAINNET_PORT,
-    LETHEAN_TESTNET_PORT,
-    MONERO_MAINNET,
-    MONERO_STAGENET,
-    MONERO_TESTNET,
-    NETWORKS,
-    P2P_SUPPORT_FLAG_FLUFFY_BLOCKS,
-    PING_OK_STATUS,
-    HandshakeRejectedError,
-    HandshakeReply,
-    Network,
-    NodeData,
-    NotLevinError,
-    PeerEntry,
-    PeerUnreachableError,
-    PingReply,
-    SupportFlagsReply,
-    SyncData,
-    TimedSyncReply,
-    UnexpectedReplyError,
-    UnknownNetworkError,
-    close_peer,
-    connect_peer,
-    handshake_peer,
-    handshake_request,
-    lethean_node_data,
-    lethean_sync_data,
-    monero_node_data,
-    monero_sync_data,
-    parse_handshake_reply,
-    parse_hash,
-    parse_node_data,
-    parse_ping_reply,
-    parse_support_flags_reply,
-    parse_sync_data,
-    parse_timed_sync_reply,
-    ping_peer,
-    ping_request,
-    polite_handlers,
-    reply_to_json,
-    resolve_network,
-    support_flags_request,
-    support_flags_response,
-    timed_sync_request,
-    timed_sync_response,
-)
-from ._protocol import INVOKE_TIMEOUT_S, RETURN_SUCCESS, LevinFactory, LevinProtocol
-from ._storage import (
-    MAX_DEPTH,
-    MAX_ITEMS,
-    REFERENCE_ARRAY_TYPES,
-    STORAGE_HEADER,
-    decode_storage,
-    encode_storage,
-)
+from ._networks import Network, resolve_network
+from ._protocol import LevinFactory, LevinProtocol
+from ._replies import parse_handshake_reply, parse_ping_reply, parse_timed_sync_reply, reply_to_json
+from ._requests import handshake_request, monero_node_data, monero_sync_data
+from ._storage import decode_storage, encode_storage
 from ._values import (
-    MAX_NAME_LENGTH,
     Array,
     Bool,
     Double,
@@ -135,49 +55,27 @@ from ._values import (
     Uint32,
     Uint64,
 )
-from ._varint import VARINT_MAX, decode_varint, encode_varint
+from ._varint import decode_varint, encode_varint
 
 __all__ = [
-    # header
-    "Header", "encode_header", "decode_header",
-    "LEVIN_SIGNATURE", "HEADER_SIZE", "MAX_PAYLOAD_SIZE", "PROTOCOL_VERSION",
-    "FLAG_REQUEST", "FLAG_RESPONSE", "FLAG_FRAGMENT_BEGIN", "FLAG_FRAGMENT_END",
-    "RETURN_OK", "RETURN_SUCCESS", "RETURN_ERROR_CONNECTION",
-    "RETURN_ERROR_CONNECTION_NOT_FOUND", "RETURN_ERROR_CONNECTION_DESTROYED",
-    "RETURN_ERROR_CONNECTION_TIMEDOUT", "RETURN_ERROR_NO_DUPLEX_PROTOCOL",
-    "RETURN_ERROR_HANDLER_NOT_DEFINED", "RETURN_ERROR_FORMAT", "RETURN_ERROR_SIGNATURE",
-    "COMMAND_HANDSHAKE", "COMMAND_TIMED_SYNC", "COMMAND_PING",
-    "COMMAND_REQUEST_SUPPORT_FLAGS", "COMMAND_NOTIFY_NEW_BLOCK",
-    "COMMAND_NOTIFY_NEW_TRANSACTIONS", "COMMAND_REQUEST_GET_OBJECTS",
-    "COMMAND_RESPONSE_GET_OBJECTS", "COMMAND_REQUEST_CHAIN", "COMMAND_RESPONSE_CHAIN_ENTRY",
-    "COMMAND_NOTIFY_NEW_FLUFFY_BLOCK", "COMMAND_REQUEST_FLUFFY_MISSING_TX",
-    "COMMAND_GET_TXPOOL_COMPLEMENT",
-    # varint
-    "encode_varint", "decode_varint", "VARINT_MAX",
-    # storage
-    "Int64", "Int32", "Int16", "Int8", "Uint64", "Uint32", "Uint16", "Uint8",
-    "Double", "String", "Bool", "Section", "Array", "MAX_NAME_LENGTH",
-    "encode_storage", "decode_storage", "STORAGE_HEADER", "MAX_DEPTH", "MAX_ITEMS",
-    "REFERENCE_ARRAY_TYPES",
+    # codecs
+    "Header", "Command", "encode_header", "decode_header", "LevinDecoder",
+    "encode_varint", "decode_varint", "encode_storage", "decode_storage",
     "to_json_value", "to_typed_json", "from_typed_json",
+    # storage values
+    "Section", "Array", "Int64", "Int32", "Int16", "Int8",
+    "Uint64", "Uint32", "Uint16", "Uint8", "Double", "String", "Bool",
     # protocol
-    "LevinDecoder", "LevinProtocol", "LevinFactory", "INVOKE_TIMEOUT_S",
-    # daemon client (handshake, timed sync, ping, support flags)
-    "COMMAND_NAMES", "Network", "NETWORKS", "MONERO_MAINNET", "MONERO_TESTNET",
-    "MONERO_STAGENET", "LETHEAN_MAINNET_PORT", "LETHEAN_TESTNET_PORT", "resolve_network",
-    "parse_hash", "PING_OK_STATUS", "P2P_SUPPORT_FLAG_FLUFFY_BLOCKS", "monero_node_data",
-    "monero_sync_data", "lethean_node_data", "lethean_sync_data", "handshake_request",
-    "timed_sync_request", "timed_sync_response", "ping_request", "support_flags_request",
-    "support_flags_response", "NodeData", "SyncData", "PeerEntry", "HandshakeReply",
-    "TimedSyncReply", "PingReply", "SupportFlagsReply", "parse_node_data",
-    "parse_sync_data", "parse_handshake_reply", "parse_timed_sync_reply",
-    "parse_ping_reply", "parse_support_flags_reply", "reply_to_json",
-    "UnexpectedReplyError", "UnknownNetworkError", "PeerUnreachableError",
-    "HandshakeRejectedError", "NotLevinError", "polite_handlers", "connect_peer",
-    "CLIENT_MAX_PAYLOAD_SIZE", "close_peer", "ping_peer", "handshake_peer",
+    "LevinProtocol", "LevinFactory",
+    # daemon client
+    "connect_peer", "close_peer", "ping_peer", "handshake_peer", "polite_handlers",
+    "handshake_request", "monero_node_data", "monero_sync_data",
+    "parse_handshake_reply", "parse_timed_sync_reply", "parse_ping_reply", "reply_to_json",
+    "Network", "resolve_network",
     # errors
     "LevinError", "LevinMalformedError", "LevinTruncatedError", "BadSignatureError",
     "BadVersionError", "UnknownTypeError", "PayloadTooBigError", "NameTooLongError",
     "LevinLimitError", "ValueOutOfRangeError", "ReturnCodeError", "InvokeTimeoutError",
-    "ConnectionLostError",
+    "ConnectionLostError", "UnexpectedReplyError", "UnknownNetworkError",
+    "PeerUnreachableError", "HandshakeRejectedError", "NotLevinError",
 ]

@@ -2,8 +2,16 @@
 Sans-IO framing of a Levin byte stream into ``(Header, payload)`` packets.
 """
 
+from __future__ import annotations
+
 from ._errors import LevinError
-from ._header import HEADER_SIZE, MAX_PAYLOAD_SIZE, check_signature_prefix, decode_header
+from ._header import (
+    HEADER_SIZE,
+    MAX_PAYLOAD_SIZE,
+    Header,
+    check_signature_prefix,
+    decode_header,
+)
 
 __all__ = ["LevinDecoder"]
 
@@ -25,20 +33,20 @@ class LevinDecoder:
     handled the same whatever the chunking.
     """
 
-    def __init__(self, max_payload_size=MAX_PAYLOAD_SIZE):
+    def __init__(self, max_payload_size: int = MAX_PAYLOAD_SIZE) -> None:
         #: Largest payload accepted; may be changed between packets (for
         #: example raised once a handshake has completed).
         self.max_payload_size = max_payload_size
         self._buffer = bytearray()
-        self._header = None
-        self._error = None
+        self._header: Header | None = None
+        self._error: LevinError | None = None
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         """Number of bytes received but not yet returned in a packet."""
         return len(self._buffer)
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> list[tuple[Header, bytes]]:
         """Add ``data``; returns the list of whole ``(Header, bytes)`` packets."""
         if self._error is not None:
             raise self._error

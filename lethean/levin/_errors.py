@@ -6,6 +6,8 @@ the first line of its docstring is what a user sees.  Decoders raise only
 these (all are :class:`lethean.errors.LetheanError`).
 """
 
+from __future__ import annotations
+
 from lethean.errors import (
     LetheanError,
     LimitExceededError,
@@ -27,6 +29,11 @@ __all__ = [
     "ReturnCodeError",
     "InvokeTimeoutError",
     "ConnectionLostError",
+    "UnexpectedReplyError",
+    "PeerUnreachableError",
+    "HandshakeRejectedError",
+    "NotLevinError",
+    "UnknownNetworkError",
 ]
 
 
@@ -95,7 +102,8 @@ class ReturnCodeError(LevinError):
 
     kind = "return_code"
 
-    def __init__(self, return_code, command=None, message=None):
+    def __init__(self, return_code: int, command: int | None = None,
+                 message: str | None = None) -> None:
         self.return_code = return_code
         self.command = command
         if message is None:
@@ -113,3 +121,31 @@ class ConnectionLostError(LevinError):
     """The Levin connection closed before the answer arrived."""
 
     kind = "connection_lost"
+
+
+class UnexpectedReplyError(LevinMalformedError):
+    """The peer's reply does not have the shape of the command's answer."""
+
+    kind = "bad_reply"
+
+
+class PeerUnreachableError(LevinError):
+    """Could not connect to the Levin peer."""
+
+    kind = "unreachable"
+
+
+class HandshakeRejectedError(LevinError):
+    """The peer rejected the Levin handshake."""
+
+    kind = "handshake_rejected"
+
+
+class NotLevinError(BadSignatureError):
+    """The peer does not speak Levin; is that its P2P port?"""
+
+
+class UnknownNetworkError(LevinError):
+    """Unknown network: give mainnet, testnet, stagenet or a 32-digit hex network id."""
+
+    kind = "unknown_network"

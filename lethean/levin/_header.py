@@ -7,9 +7,13 @@ protocol version (u32).  The signature is a constant and is not a field of
 :class:`Header`; decoding checks it first, then the payload size.
 """
 
-import struct
+from __future__ import annotations
 
-from attrs import field, frozen
+import struct
+from collections.abc import Callable
+from enum import IntEnum
+
+from attrs import Attribute, field, frozen
 
 from ._errors import (
     BadSignatureError,
@@ -39,19 +43,7 @@ __all__ = [
     "RETURN_ERROR_HANDLER_NOT_DEFINED",
     "RETURN_ERROR_FORMAT",
     "RETURN_ERROR_SIGNATURE",
-    "COMMAND_HANDSHAKE",
-    "COMMAND_TIMED_SYNC",
-    "COMMAND_PING",
-    "COMMAND_REQUEST_SUPPORT_FLAGS",
-    "COMMAND_NOTIFY_NEW_BLOCK",
-    "COMMAND_NOTIFY_NEW_TRANSACTIONS",
-    "COMMAND_REQUEST_GET_OBJECTS",
-    "COMMAND_RESPONSE_GET_OBJECTS",
-    "COMMAND_REQUEST_CHAIN",
-    "COMMAND_RESPONSE_CHAIN_ENTRY",
-    "COMMAND_NOTIFY_NEW_FLUFFY_BLOCK",
-    "COMMAND_REQUEST_FLUFFY_MISSING_TX",
-    "COMMAND_GET_TXPOOL_COMPLEMENT",
+    "Command",
 ]
 
 #: The u64 every Levin packet starts with (bytes ``01 21 01 01 01 01 01 01``).
@@ -84,36 +76,49 @@ RETURN_ERROR_FORMAT = -7
 #: Go reference invention; never send it to a daemon.
 RETURN_ERROR_SIGNATURE = -13
 
-#: Command ids: P2P pool (1000) and CryptoNote protocol pool (2000).
-COMMAND_HANDSHAKE = 1001
-COMMAND_TIMED_SYNC = 1002
-COMMAND_PING = 1003
-COMMAND_REQUEST_SUPPORT_FLAGS = 1007
-COMMAND_NOTIFY_NEW_BLOCK = 2001
-COMMAND_NOTIFY_NEW_TRANSACTIONS = 2002
-COMMAND_REQUEST_GET_OBJECTS = 2003
-COMMAND_RESPONSE_GET_OBJECTS = 2004
-COMMAND_REQUEST_CHAIN = 2006
-COMMAND_RESPONSE_CHAIN_ENTRY = 2007
-COMMAND_NOTIFY_NEW_FLUFFY_BLOCK = 2008
-COMMAND_REQUEST_FLUFFY_MISSING_TX = 2009
-COMMAND_GET_TXPOOL_COMPLEMENT = 2010
+
+class Command(IntEnum):
+    """
+    Levin command ids: the P2P pool (1000) and the CryptoNote protocol pool
+    (2000), spec/levin.md section 1.3.  Any ``int`` is a command id; these
+    name the known ones.
+    """
+
+    HANDSHAKE = 1001
+    TIMED_SYNC = 1002
+    PING = 1003
+    #: Debug builds only.
+    REQUEST_STAT_INFO = 1004
+    REQUEST_NETWORK_STATE = 1005
+    REQUEST_PEER_ID = 1006
+    #: Monero only.
+    REQUEST_SUPPORT_FLAGS = 1007
+    NOTIFY_NEW_BLOCK = 2001
+    NOTIFY_NEW_TRANSACTIONS = 2002
+    REQUEST_GET_OBJECTS = 2003
+    RESPONSE_GET_OBJECTS = 2004
+    REQUEST_CHAIN = 2006
+    RESPONSE_CHAIN_ENTRY = 2007
+    NOTIFY_NEW_FLUFFY_BLOCK = 2008
+    REQUEST_FLUFFY_MISSING_TX = 2009
+    GET_TXPOOL_COMPLEMENT = 2010
+
 
 _STRUCT = struct.Struct("<QQBIiII")
 _SIGNATURE_BYTES = LEVIN_SIGNATURE.to_bytes(8, "little")
 
 
-def _unsigned(bits):
+def _unsigned(bits: int) -> Callable[[object, Attribute[int], object], None]:
     top = (1 << bits) - 1
 
-    def check(instance, attribute, value):
+    def check(instance: object, attribute: Attribute[int], value: object) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
             raise ValueOutOfRangeError(
                 "Levin header {} must be a u{}, not {!r}".format(attribute.name, bits, value))
     return check
 
 
-def _signed32(instance, attribute, value):
+def _signed32(instance: object, attribute: Attribute[int], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not -(1 << 31) <= value < (1 << 31):
         raise ValueOutOfRangeError(
             "Levin header {} must be an i32, not {!r}".format(attribute.name, value))
@@ -136,27 +141,27 @@ class Header:
     protocol_version: int = field(default=PROTOCOL_VERSION, validator=_unsigned(32))
 
     @classmethod
-    def request(cls, command, payload_size):
+    def request(cls, command: int, payload_size: int) -> Header:
         """The header of an invoke: the sender waits for a response."""
         return cls(payload_size, True, command, RETURN_OK, FLAG_REQUEST)
 
     @classmethod
-    def notification(cls, command, payload_size):
+    def notification(cls, command: int, payload_size: int) -> Header:
         """The header of a notification: no response is expected."""
         return cls(payload_size, False, command, RETURN_OK, FLAG_REQUEST)
 
     @classmethod
-    def response(cls, command, payload_size, return_code=RETURN_OK):
+    def response(cls, command: int, payload_size: int, return_code: int = RETURN_OK) -> Header:
         """The header of a response to an invoke of ``command``."""
         return cls(payload_size, False, command, return_code, FLAG_RESPONSE)
 
     @property
-    def is_response(self):
+    def is_response(self) -> bool:
         """True for a response to an invoke (RESPONSE flag, no response expected)."""
         return not self.expect_response and bool(self.flags & FLAG_RESPONSE)
 
 
-def encode_header(header):
+def encode_header(header: Header) -> bytes:
     """The 33 bytes of ``header``, signature first."""
     return _STRUCT.pack(
         LEVIN_SIGNATURE,
@@ -169,7 +174,7 @@ def encode_header(header):
     )
 
 
-def check_signature_prefix(data):
+def check_signature_prefix(data: bytes | bytearray | memoryview) -> None:
     """
     Raise :class:`BadSignatureError` if ``data`` cannot start a Levin packet.
 
@@ -180,7 +185,8 @@ def check_signature_prefix(data):
         raise BadSignatureError("bad Levin signature {}".format(prefix.hex()))
 
 
-def decode_header(data, max_payload_size=MAX_PAYLOAD_SIZE):
+def decode_header(data: bytes | bytearray | memoryview,
+                  max_payload_size: int = MAX_PAYLOAD_SIZE) -> Header:
     """
     Decode the header at the start of ``data`` (later bytes are ignored).
 

@@ -10,8 +10,12 @@ Two forms:
   section can be written to JSON and read back bit for bit.
 """
 
+from __future__ import annotations
+
 import math
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 from ._errors import LevinMalformedError
 from ._values import (
@@ -44,7 +48,7 @@ _CLASSES = {name: cls for cls, name in TYPE_NAMES.items()}
 _STRING_MODES = ("auto", "hex", "utf8")
 
 
-def to_json_value(value, *, strings="auto"):
+def to_json_value(value: object, *, strings: str = "auto") -> Any:
     """
     Plain JSON-able Python for a typed value or a :class:`Section`.
 
@@ -66,7 +70,7 @@ def to_json_value(value, *, strings="auto"):
     return _plain(value, strings)
 
 
-def _plain(value, strings):
+def _plain(value: Any, strings: str) -> Any:
     if isinstance(value, Section):
         return {_display_name(name): _plain(item, strings) for name, item in value.items()}
     if isinstance(value, Array):
@@ -80,13 +84,13 @@ def _plain(value, strings):
     return value.value
 
 
-def _display_name(name):
+def _display_name(name: str) -> str:
     # Bytes of a name that are not UTF-8 show as \xNN, so the result can
     # always be written out as UTF-8.
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _string(raw, strings):
+def _string(raw: bytes, strings: str) -> str:
     if strings == "hex":
         return raw.hex()
     if strings == "utf8":
@@ -100,18 +104,18 @@ def _string(raw, strings):
     return raw.hex()
 
 
-def _printable(character):
+def _printable(character: str) -> bool:
     # Control, format, unassigned and separator characters (but the plain
     # space, tab and newline) suggest binary data rather than text.
     return character in " \t\n" or unicodedata.category(character)[0] not in "CZ"
 
 
-def to_typed_json(section):
+def to_typed_json(section: Section) -> dict[str, Any]:
     """The lossless ``{name: {"type", "tag", ...}}`` form of a :class:`Section`."""
     return {name: _typed(value) for name, value in section.items()}
 
 
-def _typed(value):
+def _typed(value: Any) -> dict[str, Any]:
     if isinstance(value, Array):
         return {"type": _array_type_name(value), "tag": value.tag,
                 "value": [_typed_element(item) for item in value.items]}
@@ -120,11 +124,11 @@ def _typed(value):
     return out
 
 
-def _array_type_name(array):
+def _array_type_name(array: Array) -> str:
     return "array_" + TYPE_NAMES[array.element_type]
 
 
-def _typed_body(value):
+def _typed_body(value: Any) -> dict[str, Any]:
     if isinstance(value, Section):
         return {"value": to_typed_json(value)}
     if isinstance(value, String):
@@ -135,14 +139,14 @@ def _typed_body(value):
             pass
         return body
     if isinstance(value, Double):
-        body = {"bits_hex": "{:016x}".format(value.bits)}
+        double: dict[str, Any] = {"bits_hex": "{:016x}".format(value.bits)}
         if math.isfinite(value.value):
-            body["value"] = value.value
-        return body
+            double["value"] = value.value
+        return double
     return {"value": value.value}
 
 
-def _typed_element(item):
+def _typed_element(item: Any) -> Any:
     if isinstance(item, Section):
         return to_typed_json(item)
     if isinstance(item, Array):
@@ -152,7 +156,7 @@ def _typed_element(item):
     return item.value
 
 
-def from_typed_json(document):
+def from_typed_json(document: Mapping[str, Any]) -> Section:
     """
     The :class:`Section` described by :func:`to_typed_json`'s form.
 
@@ -164,7 +168,7 @@ def from_typed_json(document):
         raise LevinMalformedError("bad typed JSON: {}".format(e)) from None
 
 
-def _from_typed(value):
+def _from_typed(value: Any) -> Any:
     type_name = value["type"]
     if type_name.startswith("array_"):
         element = _CLASSES[type_name[len("array_"):]]
@@ -172,7 +176,7 @@ def _from_typed(value):
     return _from_body(_CLASSES[type_name], value)
 
 
-def _from_element(element, item):
+def _from_element(element: type, item: Any) -> Any:
     if element is Section:
         return from_typed_json(item)
     if element is Array:
@@ -182,7 +186,7 @@ def _from_element(element, item):
     return element(item)
 
 
-def _from_body(cls, body):
+def _from_body(cls: Any, body: Any) -> Any:
     if cls is Section:
         return from_typed_json(body["value"])
     if cls is String:

@@ -16,14 +16,17 @@ A cancelled invoke instead keeps its place in the queue, and its reply is
 discarded when it arrives.
 """
 
+from __future__ import annotations
+
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.interfaces import IReactorTime, ITransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-
-from lethean.errors import LetheanError
+from twisted.python.failure import Failure
 
 from ._decoder import LevinDecoder
 from ._errors import (
@@ -44,7 +47,7 @@ from ._header import (
 from ._storage import MAX_DEPTH, MAX_ITEMS, decode_storage, encode_storage
 from ._values import Section
 
-__all__ = ["LevinProtocol", "LevinFactory", "INVOKE_TIMEOUT_S", "RETURN_SUCCESS"]
+__all__ = ["LevinProtocol", "LevinFactory", "Handler", "INVOKE_TIMEOUT_S", "RETURN_SUCCESS"]
 
 _log = Logger()
 
@@ -56,23 +59,27 @@ INVOKE_TIMEOUT_S = 120.0
 #: reference writes) would fail a daemon's invoke; we read ``>= 0`` as success.
 RETURN_SUCCESS = 1
 
+#: A handler of the peer's requests and notifications:
+#: ``handler(protocol, header, section)`` returns the answer (a
+#: :class:`Section`, a mapping, ``None`` or a Deferred firing with one).
+Handler = Callable[["LevinProtocol", Header, Section], Any]
+
 
 class _Invoke:
     """One invoke waiting for its response."""
 
-    __slots__ = ("command", "deferred", "timer", "timeout", "cancelled")
+    __slots__ = ("command", "deferred", "timeout", "cancelled")
 
-    def __init__(self, command, timeout):
+    def __init__(self, command: int, timeout: float | None) -> None:
         self.command = command
         self.timeout = timeout
-        self.deferred = None
-        self.timer = None
+        self.deferred: Deferred[tuple[Header, bytes]] = Deferred(self._cancel)
         self.cancelled = False
 
-    def stop_timer(self):
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
-        self.timer = None
+    def _cancel(self, deferred: Deferred[tuple[Header, bytes]]) -> None:
+        # Cancelled by the user, or by its timeout (which then takes it out
+        # of the queue, see LevinProtocol._timed_out).
+        self.cancelled = True
 
 
 class _ReplySlot:
@@ -80,18 +87,18 @@ class _ReplySlot:
 
     __slots__ = ("command", "packet")
 
-    def __init__(self, command):
+    def __init__(self, command: int) -> None:
         self.command = command
-        self.packet = None
+        self.packet: tuple[Header, bytes] | None = None
 
 
-def _check_payload_limit(size):
+def _check_payload_limit(size: object) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_PAYLOAD_SIZE:
         raise ValueOutOfRangeError("a payload limit is 0..{} bytes, not {!r}".format(
             MAX_PAYLOAD_SIZE, size))
 
 
-def _check_timeout(timeout):
+def _check_timeout(timeout: object) -> None:
     if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float))
             or not timeout > 0):
@@ -99,7 +106,7 @@ def _check_timeout(timeout):
             "a timeout is a positive number of seconds or None, not {!r}".format(timeout))
 
 
-def _describe_peer(transport):
+def _describe_peer(transport: ITransport | None) -> str:
     peer = transport.getPeer() if transport is not None else None
     host, port = getattr(peer, "host", None), getattr(peer, "port", None)
     if host is not None and port is not None:
@@ -122,34 +129,34 @@ class LevinProtocol(Protocol):
     nothing raises out of :meth:`dataReceived`.
     """
 
-    factory = None
+    factory: LevinFactory  # set by LevinFactory.buildProtocol
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._decoder = LevinDecoder()
-        self._pending = {}
-        self._replies = deque()
+        self._pending: dict[int, deque[_Invoke]] = {}
+        self._replies: deque[_ReplySlot] = deque()
         self._connected = False
         self._closing = False
         self.peer = "?"
 
     @property
-    def max_payload_size(self):
+    def max_payload_size(self) -> int:
         """Largest payload accepted from the peer (from the next packet on)."""
         return self._decoder.max_payload_size
 
     @max_payload_size.setter
-    def max_payload_size(self, size):
+    def max_payload_size(self, size: int) -> None:
         _check_payload_limit(size)
         self._decoder.max_payload_size = size
 
     # -- Twisted's side ------------------------------------------------------
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self._connected = True
         self.peer = _describe_peer(self.transport)
         self._decoder.max_payload_size = self.factory.max_payload_size
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
         try:
@@ -163,7 +170,7 @@ class LevinProtocol(Protocol):
         except LevinError as e:
             self._drop(e)
 
-    def connectionLost(self, reason=None):
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self._connected = False
         self._closing = True
         self._replies.clear()
@@ -172,7 +179,8 @@ class LevinProtocol(Protocol):
 
     # -- talking to the peer -------------------------------------------------
 
-    def invoke(self, command, section, *, timeout=None):
+    def invoke(self, command: int, section: Mapping[str, Any], *,
+               timeout: float | None = None) -> Deferred[Section]:
         """
         Send ``section`` as an invoke of ``command``; a Deferred firing with
         the response's :class:`Section`.
@@ -186,13 +194,13 @@ class LevinProtocol(Protocol):
         """
         try:
             payload = self._encode(section)
-        except LetheanError:
+        except LevinError:
             return fail()
-        d = self.invoke_packet(command, payload, timeout=timeout)
-        d.addCallback(self._reply_section)
-        return d
+        return self.invoke_packet(command, payload, timeout=timeout).addCallback(
+            self._reply_section)
 
-    def invoke_packet(self, command, payload, *, timeout=None):
+    def invoke_packet(self, command: int, payload: bytes, *,
+                      timeout: float | None = None) -> Deferred[tuple[Header, bytes]]:
         """
         Send raw ``payload`` bytes as an invoke of ``command``; a Deferred
         firing with the response's ``(Header, payload bytes)`` whatever its
@@ -207,33 +215,34 @@ class LevinProtocol(Protocol):
         try:
             _check_timeout(timeout)
             header = Header.request(command, len(payload))
-        except LetheanError:
+        except LevinError:
             return fail()
         entry = _Invoke(command, timeout)
-        entry.deferred = Deferred(lambda d: self._cancel(entry))
         if timeout is not None:
-            entry.timer = self.factory.reactor.callLater(timeout, self._timed_out, entry)
+            entry.deferred.addTimeout(
+                timeout, self.factory.reactor,
+                onTimeoutCancel=lambda result, timeout: self._timed_out(entry))
         self._pending.setdefault(command, deque()).append(entry)
         self.send_packet(header, payload)
         return entry.deferred
 
-    def notify(self, command, section):
+    def notify(self, command: int, section: Mapping[str, Any]) -> None:
         """Send ``section`` as a notification of ``command`` (no response)."""
         if not self._connected or self._closing:
             raise ConnectionLostError("not connected")
         payload = self._encode(section)
         self.send_packet(Header.notification(command, len(payload)), payload)
 
-    def send_packet(self, header, payload):
+    def send_packet(self, header: Header, payload: bytes) -> None:
         """Write one packet; ``header.payload_size`` must be ``len(payload)``."""
         if header.payload_size != len(payload):
             raise PayloadTooBigError("header declares {} bytes, payload has {}".format(
                 header.payload_size, len(payload)))
-        self.transport.write(encode_header(header) + bytes(payload))
+        self._transport.write(encode_header(header) + bytes(payload))
 
     # -- hooks ---------------------------------------------------------------
 
-    def packetReceived(self, header, payload):
+    def packetReceived(self, header: Header, payload: bytes) -> None:
         """
         Route one packet: responses to the pending invokes, invokes to
         :meth:`requestReceived`, everything else to :meth:`notificationReceived`.
@@ -245,7 +254,7 @@ class LevinProtocol(Protocol):
         else:
             self._notification_received(header, payload)
 
-    def requestReceived(self, header, section):
+    def requestReceived(self, header: Header, section: Section) -> Any:
         """
         Answer the peer's invoke; return (or fire a Deferred with) the
         response :class:`Section` (``None`` means an empty one).
@@ -260,7 +269,7 @@ class LevinProtocol(Protocol):
                                   "no handler for command {}".format(header.command))
         return handler(self, header, section)
 
-    def notificationReceived(self, header, section):
+    def notificationReceived(self, header: Header, section: Section) -> Any:
         """
         Handle the peer's notification.  The default calls the handler in
         ``factory.handlers`` and ignores notifications without one.
@@ -274,44 +283,48 @@ class LevinProtocol(Protocol):
 
     # -- internals -----------------------------------------------------------
 
-    def _encode(self, section):
+    @property
+    def _transport(self) -> ITransport:
+        # Set from connectionMade on, which is when the methods using it run.
+        return cast(ITransport, self.transport)
+
+    def _encode(self, section: Mapping[str, Any]) -> bytes:
         if isinstance(section, Mapping) and not isinstance(section, Section):
             section = Section(section)
         return encode_storage(section, epee_arrays=self.factory.epee_arrays,
                               max_depth=self.factory.max_depth)
 
-    def _decode(self, payload):
+    def _decode(self, payload: bytes) -> Section:
         if not payload:
             return Section()
         return decode_storage(payload, epee_arrays=self.factory.epee_arrays,
                               max_depth=self.factory.max_depth,
                               max_items=self.factory.max_items)
 
-    def _dispatch(self, header, payload):
+    def _dispatch(self, header: Header, payload: bytes) -> None:
         try:
             self.packetReceived(header, payload)
         except Exception:
             _log.failure("bug handling Levin packet {command} from {peer}",
                          command=header.command, peer=self.peer)
 
-    def _drop(self, error):
+    def _drop(self, error: LevinError) -> None:
         self._closing = True
         _log.warn("dropping Levin connection from {peer}: {reason} ({error})",
                   peer=self.peer, reason=error.kind, error=str(error))
         # The waiting invokes hear why, not just that the connection closed.
         self._fail_pending(error)
-        abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
+        abort = getattr(self.transport, "abortConnection", self._transport.loseConnection)
         abort()
 
-    def _fail_pending(self, error):
+    def _fail_pending(self, error: LevinError) -> None:
         pending, self._pending = self._pending, {}
         for queue in pending.values():
             for entry in queue:
-                entry.stop_timer()
                 if not entry.cancelled:
                     entry.deferred.errback(error)
 
-    def _response_received(self, header, payload):
+    def _response_received(self, header: Header, payload: bytes) -> None:
         queue = self._pending.get(header.command)
         if not queue:
             _log.info("ignored unsolicited Levin response {command} from {peer}",
@@ -320,22 +333,16 @@ class LevinProtocol(Protocol):
         entry = queue.popleft()
         if not queue:
             del self._pending[header.command]
-        entry.stop_timer()
         if not entry.cancelled:
             entry.deferred.callback((header, payload))
 
-    def _reply_section(self, packet):
+    def _reply_section(self, packet: tuple[Header, bytes]) -> Section:
         header, payload = packet
         if header.return_code < 0:
             raise ReturnCodeError(header.return_code, header.command)
         return self._decode(payload)
 
-    def _cancel(self, entry):
-        entry.cancelled = True
-        entry.stop_timer()
-
-    def _timed_out(self, entry):
-        entry.timer = None
+    def _timed_out(self, entry: _Invoke) -> Failure:
         queue = self._pending.get(entry.command)
         if queue is not None and entry in queue:
             queue.remove(entry)
@@ -343,17 +350,15 @@ class LevinProtocol(Protocol):
                 del self._pending[entry.command]
         error = InvokeTimeoutError(
             "no response to command {} within {} s".format(entry.command, entry.timeout))
-        if self._closing:
-            entry.deferred.errback(error)
-            return
-        _log.warn("Levin invoke {command} to {peer} timed out after {timeout}s; closing",
-                  command=entry.command, peer=self.peer, timeout=entry.timeout,
-                  reason="timeout")
-        self._closing = True
-        entry.deferred.errback(error)
-        self.transport.loseConnection()
+        if not self._closing:
+            _log.warn("Levin invoke {command} to {peer} timed out after {timeout}s; closing",
+                      command=entry.command, peer=self.peer, timeout=entry.timeout,
+                      reason="timeout")
+            self._closing = True
+            self._transport.loseConnection()
+        return Failure(error)
 
-    def _request_received(self, header, payload):
+    def _request_received(self, header: Header, payload: bytes) -> None:
         slot = _ReplySlot(header.command)
         self._replies.append(slot)
         try:
@@ -366,11 +371,9 @@ class LevinProtocol(Protocol):
         d = maybeDeferred(self.requestReceived, header, section)
         d.addCallbacks(self._answer, self._answer_failed,
                        callbackArgs=(slot,), errbackArgs=(slot,))
-        d.addErrback(lambda f: _log.failure(
-            "bug answering Levin request {command} from {peer}", f,
-            command=header.command, peer=self.peer))
+        d.addErrback(self._answer_bug, slot)
 
-    def _notification_received(self, header, payload):
+    def _notification_received(self, header: Header, payload: bytes) -> None:
         try:
             section = self._decode(payload)
         except LevinError as e:
@@ -382,19 +385,27 @@ class LevinProtocol(Protocol):
             "Levin notification handler for {command} failed", f,
             command=header.command, peer=self.peer))
 
-    def _answer(self, result, slot):
+    def _answer(self, result: Mapping[str, Any] | None, slot: _ReplySlot) -> None:
         if result is None:
             result = Section()
         try:
             payload = self._encode(result)
-        except LetheanError:
+        except LevinError:
             _log.failure("Levin handler for {command} returned an unencodable response",
                          command=slot.command, peer=self.peer)
             self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
             return
         self._reply_ready(slot, self.factory.success_return_code, payload)
 
-    def _answer_failed(self, failure, slot):
+    def _answer_bug(self, failure: Failure, slot: _ReplySlot) -> None:
+        # Answering itself broke (say a handler returned a number): the peer
+        # still gets its -1, and the answers queued behind this one go out.
+        _log.failure("bug answering Levin request {command} from {peer}", failure,
+                     command=slot.command, peer=self.peer)
+        if slot.packet is None:
+            self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
+
+    def _answer_failed(self, failure: Failure, slot: _ReplySlot) -> None:
         if failure.check(ReturnCodeError):
             _log.info("answering Levin request {command} from {peer} with {return_code}",
                       command=slot.command, peer=self.peer,
@@ -405,14 +416,17 @@ class LevinProtocol(Protocol):
                      command=slot.command, peer=self.peer)
         self._reply_ready(slot, RETURN_ERROR_CONNECTION, b"")
 
-    def _reply_ready(self, slot, return_code, payload):
+    def _reply_ready(self, slot: _ReplySlot, return_code: int, payload: bytes) -> None:
         slot.packet = (Header.response(slot.command, len(payload), return_code), payload)
         # Responses leave in the order the requests came, so that the peer's
         # FIFO matching by command holds even when handlers finish out of order.
-        while self._replies and self._replies[0].packet is not None:
-            header, body = self._replies.popleft().packet
+        while self._replies:
+            packet = self._replies[0].packet
+            if packet is None:
+                break
+            self._replies.popleft()
             if self._connected and not self._closing:
-                self.send_packet(header, body)
+                self.send_packet(*packet)
 
 
 class LevinFactory(Factory):
@@ -427,11 +441,16 @@ class LevinFactory(Factory):
     ``max_items`` are passed to the storage codec.
     """
 
-    protocol = LevinProtocol
+    # Twisted types Factory.protocol for its generic Factory[P], which
+    # lethean cannot subscript while it supports Twisted 24.
+    protocol = LevinProtocol  # type: ignore[assignment]
 
-    def __init__(self, reactor, *, handlers=None, max_payload_size=MAX_PAYLOAD_SIZE,
-                 invoke_timeout=INVOKE_TIMEOUT_S, success_return_code=RETURN_SUCCESS,
-                 epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+    def __init__(self, reactor: IReactorTime, *,
+                 handlers: Mapping[int, Handler] | None = None,
+                 max_payload_size: int = MAX_PAYLOAD_SIZE,
+                 invoke_timeout: float | None = INVOKE_TIMEOUT_S,
+                 success_return_code: int = RETURN_SUCCESS, epee_arrays: bool = False,
+                 max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> None:
         _check_payload_limit(max_payload_size)
         _check_timeout(invoke_timeout)
         if not isinstance(max_depth, int) or max_depth < 1:

@@ -22,7 +22,6 @@ from ._errors import (
     BadSignatureError,
     BadVersionError,
     LevinLimitError,
-    LevinMalformedError,
     LevinTruncatedError,
     UnknownTypeError,
 )
@@ -35,8 +34,9 @@ from ._values import (
     String,
     Uint32,
     Uint64,
+    check_name_length,
     decode_name,
-    encode_name,
+    name_bytes,
 )
 from ._varint import decode_varint, encode_varint
 
@@ -108,10 +108,13 @@ class _Writer(_Walker):
 
     def section(self, section, depth):
         self.deeper(depth)
-        entries = sorted(((encode_name(name), value) for name, value in section.items()),
+        entries = sorted(((name_bytes(name), value) for name, value in section.items()),
                          key=lambda entry: entry[0])
         self.out += encode_varint(len(entries))
+        # Go's order: each entry's name is checked when its turn comes, so
+        # a bad value sorted before an over-long name is reported first.
         for raw, value in entries:
+            check_name_length(raw)
             self.out.append(len(raw))
             self.out += raw
             if isinstance(value, Array):
@@ -155,10 +158,10 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
 
     Accepts what the Go reference accepts (entries in any order, duplicate
     names with the last one winning, any non-zero bool byte as true,
-    non-minimal varints, trailing bytes after the root section) and rejects
-    empty names.  Raises only :class:`lethean.levin.LevinError` subclasses:
-    ``truncated``, ``bad_signature``, ``bad_version``, ``unknown_type``,
-    ``malformed`` and ``limit_exceeded``.
+    non-minimal varints, trailing bytes after the root section, empty
+    names).  Raises only :class:`lethean.levin.LevinError` subclasses:
+    ``truncated``, ``bad_signature``, ``bad_version``, ``unknown_type``
+    and ``limit_exceeded``.
     """
     data = bytes(data)
     if len(data) < len(STORAGE_HEADER):
@@ -216,10 +219,7 @@ class _Reader(_Walker):
         # count larger than the data fails as truncated when they run out.
         for _ in range(count):
             self.count_items(1)
-            name_length = self.byte()
-            if name_length == 0:
-                raise LevinMalformedError("empty entry name at offset {}".format(self.offset - 1))
-            name = decode_name(self.take(name_length))
+            name = decode_name(self.take(self.byte()))
             tag = self.byte()
             entries[name] = self.entry_value(tag, depth)
         return Section._trusted(entries)

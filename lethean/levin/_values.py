@@ -204,8 +204,8 @@ TYPES = dict(SCALARS)
 TYPES[String.TAG] = String
 
 
-def encode_name(name):
-    """The wire bytes of an entry name (1..255 bytes)."""
+def name_bytes(name):
+    """The wire bytes of an entry name, length not checked (see :func:`encode_name`)."""
     if isinstance(name, (bytes, bytearray)):
         raw = bytes(name)
     elif isinstance(name, str):
@@ -215,11 +215,23 @@ def encode_name(name):
             raise LevinMalformedError("entry name {!r} cannot be encoded".format(name)) from None
     else:
         raise LevinMalformedError("an entry name is a str, not {!r}".format(name))
-    if not raw:
-        raise LevinMalformedError("an entry name cannot be empty")
+    return raw
+
+
+def check_name_length(raw):
+    """Raise :class:`NameTooLongError` for a name over 255 bytes (its length is one byte)."""
     if len(raw) > MAX_NAME_LENGTH:
         raise NameTooLongError("entry name of {} bytes (at most {})".format(
             len(raw), MAX_NAME_LENGTH))
+
+
+def encode_name(name):
+    """
+    The wire bytes of an entry name: 0 to 255 bytes.  An empty name is
+    valid, as in the Go reference (epee would refuse it).
+    """
+    raw = name_bytes(name)
+    check_name_length(raw)
     return raw
 
 

@@ -6,7 +6,12 @@ declaration order, HTML escaping off, ``payload`` ``null`` when absent,
 ``replyTo`` omitted when empty, RFC 3339 ``ts`` with trimmed nanoseconds).
 Decoding has the Go decoder's tolerance (keys matched case-insensitively,
 unknown keys ignored, the last duplicate wins, ``null`` leaves a field
-unset) and raises only :class:`InvalidMessageJSONError`.
+unset, numbers beyond float64 allowed where Go does not read them) and
+raises only :class:`InvalidMessageJSONError`.  A decoded message encodes
+back as the reference's ``json.Marshal`` of its ``Message`` would: unknown
+keys dropped, fields re-encoded, and the payload -- a ``json.RawMessage``
+in Go -- written as it came, compacted (its duplicate keys, escapes and
+number spellings kept).
 
 The payload is plain JSON data (``dict``/``list``/...), a
 :class:`~lethean.smsg.RawJSON`, or any object with ``to_json_value()``;
@@ -21,12 +26,14 @@ import attrs
 from lethean.errors import MalformedError
 from lethean._gojson import (
     RawJSON,
+    compact,
     decode_base64,
     fold_key,
     go_string,
     loads_strict,
     marshal,
     top_level_pairs,
+    top_level_raw,
     utf8,
 )
 from lethean._gotime import InvalidTimestampError, Timestamp, ZERO_TIME
@@ -139,10 +146,16 @@ class Message:
     ts: Timestamp = attrs.field(validator=attrs.validators.instance_of(Timestamp))
     payload: object = None
     reply_to: str = ""
+    #: ``(envelope text, payload)`` of a decoded message: the payload is
+    #: written back from that text while it is still the decoded object.
+    _received: object = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
-    def to_json(self):
-        """The envelope text, exactly as the Go mesh encoder writes it."""
-        return encode_message(self)
+    def to_json(self, *, html=False):
+        """
+        The envelope text, exactly as the Go mesh encoder writes it
+        (``html=True``: as Go's ``json.Marshal`` writes it).
+        """
+        return encode_message(self, html=html)
 
     def to_bytes(self):
         """The envelope as UTF-8 bytes (what a handshake text frame carries)."""
@@ -154,24 +167,49 @@ class Message:
         return decode_message(data)
 
 
-def encode_message(message):
+def encode_message(message, *, html=False):
     """
-    The envelope text of ``message`` (Go mesh encoder: HTML escaping off).
+    The envelope text of ``message`` (Go mesh encoder: HTML escaping off;
+    ``html=True`` gives Go's ``json.Marshal`` instead).
 
     Raises ``ValueError``/``TypeError`` for a payload Go could not encode
     either (NaN, infinities, non-string keys, unknown objects).
     """
+    payload = _received_payload(message, html)
+    if payload is None:
+        payload = marshal(message.payload, html=html)
     text = "".join((
-        '{"id":', go_string(message.id, False),
-        ',"type":', go_string(message.type, False),
-        ',"from":', go_string(message.from_, False),
-        ',"to":', go_string(message.to, False),
+        '{"id":', go_string(message.id, html),
+        ',"type":', go_string(message.type, html),
+        ',"from":', go_string(message.from_, html),
+        ',"to":', go_string(message.to, html),
         ',"ts":"', str(message.ts),
-        '","payload":', marshal(message.payload, html=False),
+        '","payload":', payload,
     ))
     if message.reply_to:
-        return text + ',"replyTo":' + go_string(message.reply_to, False) + "}"
+        return text + ',"replyTo":' + go_string(message.reply_to, html) + "}"
     return text + "}"
+
+
+def _received_payload(message, html):
+    """
+    The payload text as received (Go's ``json.RawMessage``), or None when
+    the message was not decoded, had no payload, or its payload was since
+    replaced or changed.
+    """
+    received = message._received
+    if received is None or message.payload is not received[1]:
+        return None
+    text, payload = received
+    raw = None
+    for key, value in top_level_raw(text):
+        if key == "payload" or fold_key(key) == "payload":
+            raw = value
+    if raw is None:
+        return None
+    if type(payload) in (dict, list) and loads_strict(raw, keep_overflow=True) != payload:
+        return None
+    return compact(raw, html)
 
 
 # Field name as Go matches it (case-insensitively) -> attribute.
@@ -193,7 +231,7 @@ def decode_message(data):
         # syntax error either way.
         data = bytes(data).decode("utf-8", "replace")
     try:
-        document = loads_strict(data)
+        document = loads_strict(data, keep_overflow=True)
     except ValueError as e:
         raise InvalidMessageJSONError("not JSON: {}".format(e)) from None
     if type(document) is not dict:
@@ -211,13 +249,15 @@ def decode_message(data):
             ts = Timestamp.parse(ts)
         except InvalidTimestampError as e:
             raise InvalidMessageJSONError(str(e)) from None
-        return Message(message_id, message_type, from_, to, ts, get("payload"), reply_to)
+        payload = get("payload")
+        return Message(message_id, message_type, from_, to, ts, payload, reply_to,
+                       received=(data, payload))
     # Other spellings, nulls or bad types: replay the keys in order as Go
     # does, so that the last occurrence of a field wins.
-    return _build(top_level_pairs(data))
+    return _build(top_level_pairs(data, keep_overflow=True), data)
 
 
-def _build(pairs):
+def _build(pairs, data):
     fields = {"id": "", "type": "", "from_": "", "to": "", "ts": None,
               "payload": None, "reply_to": ""}
     for key, value in pairs:
@@ -241,7 +281,7 @@ def _build(pairs):
             fields["ts"] = Timestamp.parse(ts)
         except InvalidTimestampError as e:
             raise InvalidMessageJSONError(str(e)) from None
-    return Message(**fields)
+    return Message(**fields, received=(data, fields["payload"]))
 
 
 def _new_id():

@@ -190,6 +190,9 @@ class Controller:
         self.transport = transport
         self.registry = registry
         self._pending = {}
+        #: connection -> ids of its pending requests, so a lost link fails
+        #: its own requests without a scan of every link's.
+        self._by_connection = {}
         self._watched = set()
         self._stopped = False
 
@@ -199,7 +202,7 @@ class Controller:
         """Hand a reply to the request waiting for it; drop stray replies."""
         if not message.reply_to:
             return
-        pending = self._pending.pop(message.reply_to, None)
+        pending = self._take(message.reply_to)
         if pending is None:
             _log.info("dropped {intent} from {peer_id}: {reason}", intent=message.type,
                       peer_id=connection.peer_id,
@@ -215,20 +218,34 @@ class Controller:
         (``when_lost``), so transports need not call this.
         """
         self._watched.discard(connection)
-        self._abort(lambda p: p.connection is connection,
+        self._abort(self._by_connection.get(connection, ()),
                     "connection to {} lost".format(connection.peer_id))
 
     def stop(self):
         """Fail every pending request; later requests fail at once."""
         self._stopped = True
-        self._abort(lambda p: True, "controller stopped")
+        self._abort(self._pending, "controller stopped")
 
-    def _abort(self, which, reason):
-        for message_id, pending in list(self._pending.items()):
-            if which(pending):
-                del self._pending[message_id]
+    def _abort(self, message_ids, reason):
+        for message_id in list(message_ids):
+            pending = self._take(message_id)
+            if pending is not None:
                 pending.timer.cancel()
                 pending.deferred.errback(RequestAbortedError(reason))
+
+    def _add(self, message_id, pending):
+        self._pending[message_id] = pending
+        self._by_connection.setdefault(pending.connection, set()).add(message_id)
+
+    def _take(self, message_id):
+        """Remove and return the pending request ``message_id``, or None."""
+        pending = self._pending.pop(message_id, None)
+        if pending is not None:
+            ids = self._by_connection[pending.connection]
+            ids.discard(message_id)
+            if not ids:
+                del self._by_connection[pending.connection]
+        return pending
 
     # -- correlation -------------------------------------------------------
 
@@ -278,12 +295,12 @@ class Controller:
                               clock=self._reactor)
         waiting = defer.Deferred(lambda _: self._forget(message.id))
         timer = self._reactor.callLater(timeout_s, self._timed_out, message.id, timeout_s)
-        self._pending[message.id] = _Pending(connection, waiting, timer)
+        self._add(message.id, _Pending(connection, waiting, timer))
         self._watch(connection)
         try:
             connection.send(message)
         except Exception as e:
-            pending = self._pending.pop(message.id, None)
+            pending = self._take(message.id)
             if pending is not None:
                 pending.timer.cancel()
             waiting.addErrback(lambda _: None)  # already aborted if the link went
@@ -299,12 +316,12 @@ class Controller:
 
     def _forget(self, message_id):
         """The caller cancelled: stop waiting for the reply."""
-        pending = self._pending.pop(message_id, None)
+        pending = self._take(message_id)
         if pending is not None:
             pending.timer.cancel()
 
     def _timed_out(self, message_id, timeout_s):
-        pending = self._pending.pop(message_id, None)
+        pending = self._take(message_id)
         if pending is not None:
             pending.deferred.errback(RequestTimeoutError(
                 "request timeout after {} s".format(timeout_s)))

@@ -23,7 +23,7 @@ from lethean.smsg._errors import (
     PlaintextTooLargeError,
     UnsupportedFormatError,
 )
-from lethean._gojson import fold_key, go_string, loads_strict, top_level_pairs, utf8
+from lethean._gojson import ReadFloat, fold_key, go_string, loads_strict, utf8
 from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
 from lethean.smsg._trix import pack_trix, unpack_trix
 
@@ -80,44 +80,89 @@ def encode_plaintext(body, timestamp):
     return utf8(text + "}")
 
 
-# Go types of the smsg.Message fields; a present value of another JSON type
-# fails Go's decoding of the whole object.
-_SMSG_FIELDS = {"subject": str, "body": str, "from": str, "timestamp": int,
-                "attachments": list, "reply_key": dict, "meta": dict}
+class _Object(list):
+    """A JSON object as its ``(key, value)`` pairs, duplicates kept: Go's decoder visits each."""
+
+
+def _is_go_int(value):
+    # Go reads "-0" into an int64 field; loads_strict keeps it a float.
+    return (type(value) is int and value in _INT64) or (
+        type(value) is ReadFloat and value.text == "-0")
+
+
+def _is_str(value):
+    return type(value) is str
+
+
+def _is_string_map(value):
+    # map[string]string: a null value reads as "".
+    return type(value) is _Object and all(v is None or type(v) is str for _, v in value)
+
+
+def _struct(fields):
+    """A reader for a Go struct: each known key (folded) must hold its type or null."""
+    def read(value):
+        if type(value) is not _Object:
+            return False
+        for key, item in value:
+            check = fields.get(key) or fields.get(fold_key(key))
+            if check is not None and item is not None and not check(item):
+                return False
+        return True
+    return read
+
+
+_ATTACHMENT = _struct({"name": _is_str, "content": _is_str, "mime": _is_str, "size": _is_go_int})
+_REPLY_KEY = _struct({"public_key": _is_str, "key_id": _is_str, "algorithm": _is_str,
+                      "fingerprint": _is_str})
+
+
+def _is_attachments(value):
+    return type(value) is list and all(item is None or _ATTACHMENT(item) for item in value)
+
+
+# The smsg.Message fields and their Go types (Borg pkg/smsg types.go); a
+# present value of another JSON type fails Go's decoding of the whole object.
+_SMSG_FIELDS = {"subject": _is_str, "body": _is_str, "from": _is_str, "timestamp": _is_go_int,
+                "attachments": _is_attachments, "reply_key": _REPLY_KEY, "meta": _is_string_map}
 _FAST_KEYS = frozenset(("body", "timestamp"))
 _INT64 = range(-2**63, 2**63)
 
 
 def decode_plaintext(plaintext):
     """
-    The ``body`` of an SMSG message object (``""`` when absent).
+    The ``body`` of an SMSG message object (``""`` when absent or ``null``).
 
     Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
-    object or a known field has the wrong JSON type.
+    object or ``null``, or a known field (at any depth) has the wrong JSON
+    type, as Go's ``json.Unmarshal`` into ``smsg.Message`` fails then.
     """
     text = plaintext.decode("utf-8", "replace")
     try:
-        document = loads_strict(text)
+        document = loads_strict(text, keep_overflow=True)
     except ValueError as e:
         raise InvalidPayloadError("plaintext is not JSON: {}".format(e)) from None
+    if document is None:
+        return ""
     if type(document) is not dict:
         raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
     body = document.get("body")
     timestamp = document.get("timestamp", 0)
     if (type(body) is str and type(timestamp) is int and timestamp in _INT64
-            and document.keys() <= _FAST_KEYS):
+            and document.keys() <= _FAST_KEYS
+            and text.count('"body"') < 2 and text.count('"timestamp"') < 2):
         return body
-    # Other keys, spellings or nulls: replay the pairs in order as Go does.
+    # Other keys, spellings, duplicates or nulls: replay the pairs in order
+    # as Go does (the first wrong type fails, the last value wins).
     body = ""
-    for key, value in top_level_pairs(text):
-        name = key if key in _SMSG_FIELDS else fold_key(key)
-        expected = _SMSG_FIELDS.get(name)
-        if expected is None or value is None:
+    for key, value in loads_strict(text, object_pairs_hook=_Object, keep_overflow=True):
+        check = _SMSG_FIELDS.get(key) or _SMSG_FIELDS.get(fold_key(key))
+        if check is None or value is None:
             continue
-        if type(value) is not expected or (expected is int and value not in _INT64):
+        if not check(value):
             raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
-        if name == "body":
+        if key == "body" or fold_key(key) == "body":
             body = value
     return body
 
