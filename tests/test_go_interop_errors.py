@@ -64,7 +64,7 @@ class ErrorRepliesTests(TestCase):
         await self.assertSameReplies(("ping", "[1]"), ("ping", '"x"'), ("ping", "true"),
                                      ("ping", "7"), ("ping", '{"sentAt":"x"}'),
                                      ("ping", '{"sentAt":1.5}'), ("ping", '{"SENTAT":[]}'),
-                                     ("ping", "null"))
+                                     ("ping", "null"), ("ping", '{"sentAt":1e400}'))
 
     async def test_deploy_refusals(self):
         """Bad bundles in a deploy are refused with the reference's texts."""
@@ -83,6 +83,7 @@ class ErrorRepliesTests(TestCase):
             ("get_logs", '{"lines":1.5}'), ("get_logs", '{"lines":1e3}'),
             ("get_logs", '{"lines":-1E2}'), ("get_logs", '{"lines":99999999999999999999}'),
             ("get_logs", '{"lines":true}'), ("get_logs", '{"since":"x"}'),
+            ("get_logs", '{"lines":1e400}'), ("get_logs", '{"minerName":-1e400,"x":1e400}'),
             ("get_logs", '{"since":1.0}'), ("get_logs", '{"minerName":7,"lines":"x"}'),
             ("get_logs", "[]"), ("get_logs", '"x"'), ("get_logs", "5"), ("get_logs", "true"),
             ("stop_miner", "[]"), ("stop_miner", '{"minerName":true}'),
