@@ -103,12 +103,18 @@ class GoControllerTests(TestCase):
         status = await node.stop()
         self.assertIn((status.exitCode, status.signal), [(0, None), (None, 15)], node.output.text)
 
-    async def test_twistd_node_without_miner_command(self):
-        """Without --miner-command the Go controller gets the worker's refusals, not silence."""
+    async def test_twistd_node_refusals(self):
+        """Without --miner-command, and for a plain profile, the Go controller gets clear refusals."""
         node = await lethean_node(self, self.home, self.node_dir, "--name", "alpha")
         start = "start:xmrig:" + json.dumps(CONFIG)
+        plain = "deploy-plain:{}:gpu".format(self.profile)
         results, code = await self.ctl(node.address, start, "startprofile:xmrig:nope",
-                                       "logs:nope", "stop:nope", "ping")
+                                       "logs:nope", "stop:nope", plain, "ping")
+        # A Go worker installs an unencrypted profile from anyone; lethean refuses it.
+        self.assertEqual(results[plain]["error"],
+                         "remote error (1004): Worker.handleDeploy: failed to extract profile "
+                         "bundle: ExtractProfileBundle: bundle 'gpu' is unencrypted")
+        self.assertFalse((self.node_dir / "profiles" / "gpu.json").exists())
         self.assertEqual(code, 1)
         self.assertEqual(
             results["startprofile:xmrig:nope"]["error"],
