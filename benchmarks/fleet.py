@@ -367,15 +367,18 @@ async def _link_all(reactor, controller, workers, concurrency):
 async def _cli_gather(reactor, fleet, workers, profiler):
     """``lethean stats --all --json``, through the CLI's functions, in this process."""
     from lethean.cli import _node as cli_node
-    from lethean.cli._peers import peers_path
     from lethean.peers import PeerRegistry
 
+    # No node runs for data_dir, so the command uses its own registry, in
+    # the CLI folder under XDG_DATA_HOME: point that at the scratch folder.
     data_dir = _scratch("lethean-fleet-cli-")
-    registry = PeerRegistry(reactor, peers_path(data_dir))
+    os.environ["XDG_DATA_HOME"] = data_dir
+    os.makedirs(cli_node.cli_folder(), exist_ok=True)
+    registry = PeerRegistry(reactor, os.path.join(cli_node.cli_folder(), "peers.json"))
     _register(registry, workers)
     await registry.close()
-    args = argparse.Namespace(data_dir=data_dir, all=True, json=True, target=None,
-                              timeout=cli_node.CONNECT_TIMEOUT_S)
+    args = argparse.Namespace(data_dir=data_dir, control=None, all=True, json=True,
+                              target=None, timeout=cli_node.CONNECT_TIMEOUT_S)
     output, errors = io.StringIO(), io.StringIO()
     with _Stopwatch(fleet) as watch, profiler.phase("cli"), contextlib.redirect_stdout(output), \
             contextlib.redirect_stderr(errors):

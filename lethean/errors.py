@@ -12,6 +12,7 @@ __all__ = [
     "TruncatedError",
     "LimitExceededError",
     "IntegrityError",
+    "describe",
 ]
 
 
@@ -45,3 +46,16 @@ class IntegrityError(LetheanError):
     """The data failed an integrity or authenticity check."""
 
     kind = "integrity"
+
+
+def describe(error):
+    """
+    The one line a user sees for ``error``: its class's text, then its
+    detail in brackets (the CLI prints it; the node's control API sends it).
+    """
+    summary = (type(error).__doc__ or "").strip().splitlines()
+    summary = summary[0] if summary else type(error).__name__
+    detail = str(error)
+    if detail and detail != summary:
+        return "{} ({})".format(summary.rstrip("."), detail)
+    return summary

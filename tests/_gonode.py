@@ -3,20 +3,21 @@ Real processes for the interoperability tests: the Go reference node
 (``../shared/gonode/bin/gonode``), ``twistd lethean-node`` and the
 ``lethean`` CLI, each spawned with ``reactor.spawnProcess``.
 
-Every process gets its own ``HOME`` and XDG folders under the test's
-temporary directory, so nothing touches the user's identity and parallel
-suites never share files.  Waiting is Deferred-based; the test's
-``timeout`` is the only backstop.
+Every process gets the XDG folders of the test's temporary directory
+(``tests._processes.environment``) and an explicit ``--data-dir``, so
+nothing touches the user's identity and parallel suites never share
+files.  Waiting is Deferred-based; the test's ``timeout`` is the only
+backstop.
 """
 
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor, task
-from twisted.internet.utils import getProcessOutputAndValue
+
+from tests._processes import environment, run_lethean, short_folder, start_twistd_node
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The Go reference node, built beside the checkout.
@@ -31,17 +32,6 @@ SKIP = None if os.access(GONODE, os.X_OK) else (
 STOP_GRACE_S = 15.0
 #: How often to look for a listening socket the Go node has not reported.
 PORT_POLL_S = 0.02
-
-
-def environment(home, **extra):
-    """A process environment confined to ``home`` (HOME, XDG folders)."""
-    home = Path(home)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-           "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CACHE_HOME": str(home / "cache"), "PYTHONPATH": str(ROOT),
-           "LANG": "C.UTF-8"}
-    env.update(extra)
-    return env
 
 
 class LineProcess(protocol.ProcessProtocol):
@@ -140,8 +130,15 @@ class Spawned:
             return defer.succeed(self.output.status)
         self.process.signalProcess("TERM")
         killer = reactor.callLater(STOP_GRACE_S, self._kill)
-        return self.output.ended.addBoth(lambda result: (killer.active() and killer.cancel(),
-                                                          result)[1])
+        stopped = defer.Deferred()
+
+        def ended(result):
+            if killer.active():
+                killer.cancel()
+            stopped.callback(result)
+            return result
+        self.output.ended.addBoth(ended)
+        return stopped
 
     def _kill(self):
         if self.output.status is None:
@@ -220,15 +217,15 @@ def gonode_worker(testcase, home, data_dir, *flags):
     """Start ``gonode worker --data-dir DATA_DIR FLAGS``; a Deferred firing with a GoWorker."""
     worker = GoWorker(testcase, str(GONODE),
                       ["worker", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags],
-                      environment(home), home)
+                      environment(str(home)), home)
     return defer.Deferred.fromCoroutine(worker.started())
 
 
 async def gonode(home, *argv):
     """Run a one-shot ``gonode`` command; ``(events, exit code, all output)``."""
     output = LineProcess()
-    reactor.spawnProcess(output, str(GONODE), [str(GONODE), *argv], env=environment(home),
-                         path=str(home))
+    reactor.spawnProcess(output, str(GONODE), [str(GONODE), *argv],
+                         env=environment(str(home)), path=str(home))
     status = await output.ended
     return output.events, status.exitCode, output.text
 
@@ -250,40 +247,52 @@ async def gonode_ctl(home, address, data_dir, *ops, **flags):
     return results, code
 
 
-class LetheanNode(Spawned):
-    """``twistd -n lethean-node`` as a process; ``address`` and ``id`` once up."""
+class LetheanNode:
+    """``twistd -n lethean-node`` (see ``tests._processes``); ``address`` and ``id`` once up."""
 
     address = None
     id = None
 
+    def __init__(self, testcase, home, data_dir, options):
+        self.process, self.output = start_twistd_node(testcase, str(home), str(data_dir),
+                                                      *options)
+
     async def started(self):
-        up = await self.output.wait_for_text(r"node ([0-9a-f]{32}) \(")
+        up = await self.output.wait_for(
+            r"node ([0-9a-f]{32}) \(.*\) is up: mesh on ws://127\.0\.0\.1:(\d+)")
         self.id = up.group(1)
-        port = await self.output.wait_for_text(r"MeshServerFactory starting on (\d+)")
-        self.address = "127.0.0.1:{}".format(port.group(1))
+        self.address = "127.0.0.1:{}".format(up.group(2))
         return self
+
+    def stop(self):
+        """SIGTERM; fires with the exit reason."""
+        if not self.output.ended.called:
+            self.process.signalProcess("TERM")
+        ended = defer.Deferred()
+        self.output.ended.addBoth(lambda result: (ended.callback(result), result)[1])
+        return ended
 
 
 def lethean_node(testcase, home, data_dir, *options):
     """Start ``twistd -n lethean-node``; a Deferred firing with a LetheanNode."""
-    argv = ["-c", "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=",
-            "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
-            "--data-dir", str(data_dir), *options]
-    node = LetheanNode(testcase, sys.executable, argv, environment(home), home)
+    node = LetheanNode(testcase, home, data_dir, options)
     return defer.Deferred.fromCoroutine(node.started())
 
 
 async def lethean(home, *argv):
     """Run the ``lethean`` CLI; ``(stdout, stderr, exit code)`` as text."""
-    out, err, code = await getProcessOutputAndValue(
-        sys.executable, ["-c", "from lethean.cli import main; main()", *argv],
-        env=environment(home), path=str(home), reactor=reactor)
+    out, err, code = await run_lethean(str(home), *argv)
     return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), code
 
 
-def home_for(testcase):
-    """A fresh absolute folder for one test's processes."""
-    home = Path(testcase.mktemp()).resolve()
-    home.mkdir(parents=True)
-    return home
+def cli_identity_folder(home):
+    """Where ``lethean`` keeps its own identity when no node runs (under ``home``'s XDG)."""
+    return Path(home) / "xdg-data" / "lethean-desktop" / "cli"
 
+
+def home_for(testcase):
+    """
+    A fresh folder for one test's processes, with a short path: a node's
+    control socket must fit a unix socket's 107 bytes.
+    """
+    return Path(short_folder(testcase))

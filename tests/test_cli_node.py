@@ -6,21 +6,20 @@ import io
 import json
 import os
 import sys
-from pathlib import Path
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from lethean.cli import _node as cli_node
 from lethean.identity import NodeManager, PrivateKey
 from lethean.node._assembly import assemble_node
+from lethean.node._control import unix_endpoint
 from lethean.peers import Peer, PeerRegistry
+from tests._processes import run_lethean, short_folder
 from tests.test_node_miners import wait_for_lines
 
-ROOT = str(Path(__file__).resolve().parent.parent)
 MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
 
 
@@ -30,7 +29,7 @@ class ControllerCommandTests(TestCase):
     timeout = 60
 
     def setUp(self):
-        folder = os.path.abspath(self.mktemp())
+        folder = self.folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         self.cli_dir = os.path.join(folder, "cli")
         self.node_dir = node_dir = os.path.join(folder, "node")
@@ -47,10 +46,8 @@ class ControllerCommandTests(TestCase):
 
     async def lethean(self, *argv):
         """Run ``lethean ARGV --json``; the parsed output, or fail on a non-zero exit."""
-        out, err, status = await getProcessOutputAndValue(
-            sys.executable, ["-c", "from lethean.cli import main; main()", *argv,
-                             "--data-dir", self.cli_dir, "--json"],
-            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        out, err, status = await run_lethean(self.folder, *argv, "--data-dir", self.cli_dir,
+                                             "--json")
         self.assertEqual(status, 0, err)
         return json.loads(out)
 
@@ -66,6 +63,7 @@ class ControllerCommandTests(TestCase):
         self.assertEqual([m["name"] for m in node_stats["miners"]], [started])
         self.assertEqual((await self.lethean("miner", "stop", node_id, started))["stopped"], started)
 
+        os.makedirs(self.cli_dir, exist_ok=True)
         profile = os.path.join(self.cli_dir, "gpu.json")
         with open(profile, "w") as f:
             json.dump({"id": "gpu", "threads": 2}, f)
@@ -76,28 +74,54 @@ class ControllerCommandTests(TestCase):
                          {"id": "gpu", "threads": 2})
 
     async def test_deploy_miner(self):
-        """``deploy --kind miner`` installs the binary, executable, under its own file name."""
-        miner = os.path.join(self.cli_dir, "xmrig")
-        os.makedirs(self.cli_dir)
+        """``deploy --kind miner`` bundles the binary for the link; it is installed executable."""
+        miner = os.path.join(self.folder, "xmrig")
         with open(miner, "wb") as f:
             f.write(b"#!/bin/sh\necho mining\n")
         deployed = await self.lethean("deploy", self.address, miner, "--kind", "miner",
                                       "--name", "xmrig")
         self.assertEqual((deployed["name"], deployed["success"]), ("xmrig", True))
-        installed = os.path.join(self.node_dir, "miners", "xmrig", "xmrig")
+        # Inside the bundle the binary is called "miner" unless --miner-file-name says.
+        installed = os.path.join(self.node_dir, "miners", "xmrig", "miner")
         with open(installed, "rb") as f:
             self.assertEqual(f.read(), b"#!/bin/sh\necho mining\n")
         self.assertTrue(os.access(installed, os.X_OK))
 
     async def test_unknown_miner_is_one_line_and_status_1(self):
         """A remote error prints one line on stderr and exits 1."""
-        out, err, status = await getProcessOutputAndValue(
-            sys.executable, ["-c", "from lethean.cli import main; main()", "logs",
-                             self.address, "nope", "--data-dir", self.cli_dir],
-            env=dict(os.environ, PYTHONPATH=ROOT), path=ROOT, reactor=reactor)
+        out, err, status = await run_lethean(self.folder, "logs", self.address, "nope",
+                                             "--data-dir", self.cli_dir)
         self.assertEqual((status, out), (1, b""))
         self.assertEqual(len(err.decode().strip().splitlines()), 1)
         self.assertIn("miner not found: nope", err.decode())
+
+
+class ThroughNodeCommandTests(ControllerCommandTests):
+    """
+    The same commands with a node (alpha) running for the data folder: each
+    goes through alpha's control API and alpha's link to bravo.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.cli_dir = os.path.join(short_folder(self), "alpha")
+        identity = NodeManager.in_directory(self.cli_dir).load_or_create(name="alpha")
+        self.alpha_id = identity.id
+        registry = PeerRegistry(reactor, os.path.join(self.cli_dir, "peers.json"))
+        options = {"listen": None, "data-dir": self.cli_dir, "peer": [],
+                   "control": [unix_endpoint(os.path.join(self.cli_dir, "control.sock"))]}
+        self.alpha = assemble_node(reactor, identity, registry, options)
+        self.alpha.startService()
+        self.addCleanup(self.alpha.stopService)
+
+    async def test_miner_logs_and_deploy(self):
+        """As above, all over alpha's one link: bravo knows alpha and nobody else."""
+        await super().test_miner_logs_and_deploy()
+        transport = self.node.getServiceNamed("transport")
+        self.assertEqual([c.peer_id for c in transport.connections()], [self.alpha_id])
+        self.assertEqual([p.id for p in self.app.controller.registry.list_peers()],
+                         [self.alpha_id])
+        self.assertFalse(os.path.exists(os.path.join(self.folder, "xdg-data")))
 
 
 class _Hole(Protocol):
@@ -133,7 +157,9 @@ class StatsAllTests(TestCase):
     async def test_silent_peers_are_dialled_at_once(self):
         """A peer that never answers holds up no other: every peer is dialled at once."""
         data_dir = os.path.abspath(self.mktemp())
-        registry = PeerRegistry(reactor, os.path.join(data_dir, "peers.json"))
+        # No node runs for data_dir: the command uses its own registry.
+        self.patch(os, "environ", dict(os.environ, XDG_DATA_HOME=os.path.abspath(self.mktemp())))
+        registry = PeerRegistry(reactor, os.path.join(cli_node.cli_folder(), "peers.json"))
         holes = []
         for name in ("silent-1", "silent-2"):
             hole = _BlackHole()
@@ -144,8 +170,8 @@ class StatsAllTests(TestCase):
                                    address="127.0.0.1:{}".format(port.getHost().port)))
             holes.append(hole)
         await registry.close()
-        args = argparse.Namespace(data_dir=data_dir, all=True, json=True, target=None,
-                                  timeout=600.0)
+        args = argparse.Namespace(data_dir=data_dir, control=None, all=True, json=True,
+                                  target=None, timeout=600.0)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             running = defer.Deferred.fromCoroutine(cli_node._stats(reactor, args))

@@ -4,6 +4,7 @@ the in-process :class:`~lethean.node.Controller` and the ``lethean`` CLI.
 """
 
 import json
+import re
 
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
@@ -15,7 +16,14 @@ from lethean.node import Controller, RemoteError
 from lethean.peers import PeerRegistry
 from lethean.smsg import frame_password
 from tests import _gonode
-from tests._gonode import gonode, gonode_worker, home_for, lethean
+from tests._gonode import (
+    cli_identity_folder,
+    gonode,
+    gonode_worker,
+    home_for,
+    lethean,
+    lethean_node,
+)
 
 PROFILE = {"id": "gpu", "name": "gpu", "threads": 2}
 CONFIG = {"pool": "pool.example:3333"}
@@ -138,7 +146,8 @@ class CommandLineTests(TestCase):
     """The ``lethean`` CLI, as a process, against a Go worker."""
 
     skip = _gonode.SKIP
-    timeout = 120
+    # A backstop: each command is a Python start-up, slow on a loaded machine.
+    timeout = 300
 
     async def setUp(self):
         self.home = home_for(self)
@@ -190,22 +199,25 @@ class CommandLineTests(TestCase):
         miner = self.home / "xmrig"
         miner.write_bytes(MINER)
         deployed = await self.cli("deploy", self.worker.address, str(miner), "--kind", "miner",
-                                  "--name", "xmrig-cli")
+                                  "--name", "xmrig-cli", "--miner-file-name", "xmrig")
         self.assertEqual((deployed["name"], deployed["success"]), ("xmrig-cli", True))
-        # Inside the bundle the miner keeps its own file name, as the reference does.
         with open(go_miners(self.go_dir) / "xmrig-cli" / "xmrig", "rb") as f:
             self.assertEqual(f.read(), MINER)
 
+    async def dialling_key(self):
+        """The public key the command dials the Go worker with."""
+        # No node runs for --data-dir: the command dials with an identity of its own.
+        out, err, code = await lethean(self.home, "identity", "new", "--data-dir",
+                                       str(cli_identity_folder(self.home)))
+        self.assertEqual(code, 0, err)
+        return json.loads(out)["publicKey"]
+
     async def test_deploy_go_made_bundle_file(self):
         """A bundle file the Go node made with the link's password deploys as is."""
-        out, err, code = await lethean(self.home, "identity", "new", "--data-dir",
-                                       str(self.cli_dir))
-        self.assertEqual(code, 0, err)
-        identity = json.loads(out)
         # The Go worker's side of the link's secret: the bundle password.
         events, code, text = await gonode(
             self.home, "identity", "show", "--data-dir", str(self.go_dir),
-            "--peer-key", identity["publicKey"], "--password")
+            "--peer-key", await self.dialling_key(), "--password")
         self.assertEqual(code, 0, text)
         profile = self.home / "gpu.json"
         profile.write_text(json.dumps(PROFILE))
@@ -218,3 +230,24 @@ class CommandLineTests(TestCase):
         self.assertEqual((deployed["name"], deployed["success"]), ("gpu", True))
         saved = await self.worker.wait_for(event="profile_saved")
         self.assertEqual(json.loads(saved["profile"]), PROFILE)
+
+
+class ThroughNodeCommandLineTests(CommandLineTests):
+    """
+    The same commands with a ``twistd lethean-node`` running for the data
+    folder: each goes through its control API and its one link to the Go worker.
+    """
+
+    async def setUp(self):
+        await super().setUp()
+        self.node = await lethean_node(self, self.home, self.cli_dir, "--name", "alpha")
+
+    async def dialling_key(self):
+        return NodeManager.in_directory(str(self.cli_dir)).load().identity.public_key
+
+    async def test_ping_stats_miners_logs(self):
+        """As above, all over the node's one link to the Go worker."""
+        await super().test_ping_stats_miners_logs()
+        ups = re.findall(r"link up: go-worker ([0-9a-f]{32}) ", self.node.output.text)
+        self.assertEqual(ups, [self.worker.id])
+        self.assertFalse(cli_identity_folder(self.home).exists())

@@ -62,7 +62,7 @@ class LetheanRefusesGoTests(TestCase):
         node.registry.allow_public_key((await self.go_identity())["publicKey"])
         results, code = await gonode_ctl(self.home, address_of(node), self.go_dir, "ping")
         self.assertEqual(code, 0, results)
-        self.assertEqual(node.counters["handshake_rejected:unauthorized"], 1)
+        self.assertEqual(node.counters["refused_unauthorized"], 1)
 
     async def test_wrong_version(self):
         """A Go handshake claiming version 9.9 gets the reference's rejection reason."""
@@ -72,7 +72,7 @@ class LetheanRefusesGoTests(TestCase):
         [answer] = events
         self.assertEqual((answer["accepted"], answer["reason"]),
                          (False, "incompatible protocol version 9.9, supported: [1.0]"))
-        self.assertEqual(node.counters["handshake_rejected:version"], 1)
+        self.assertEqual(node.counters["refused_version"], 1)
 
     async def test_claimed_id_not_the_key_s(self):
         """A Go handshake claiming another node's id is rejected with a reason, not reset."""
@@ -84,7 +84,7 @@ class LetheanRefusesGoTests(TestCase):
         self.assertEqual((answer["ok"], answer["accepted"], answer["reason"]),
                          (True, False, "node id does not match public key"), text)
         self.assertEqual(json.loads(answer["reply"])["to"], other)
-        self.assertEqual(node.counters["handshake_rejected:id_mismatch"], 1)
+        self.assertEqual(node.counters["refused_id_mismatch"], 1)
 
     async def test_over_the_connection_cap(self):
         """Past max_connections a Go initiator gets HTTP 503, as from a Go node."""
@@ -98,7 +98,7 @@ class LetheanRefusesGoTests(TestCase):
         results, code = await gonode_ctl(self.home, address_of(node), self.go_dir, "ping")
         self.assertEqual(code, 1)
         self.assertIn("bad handshake", results["connect"]["error"])
-        self.assertEqual(node.counters["rejected_capacity"], 2)
+        self.assertEqual(node.counters["refused_capacity"], 2)
 
 
 class GoRefusesLetheanTests(TestCase):

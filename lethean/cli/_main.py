@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from lethean import __version__
-from lethean.errors import LetheanError
+from lethean.errors import LetheanError, describe
 
 __all__ = ["build_parser", "main", "describe_error", "run_in_reactor"]
 
@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "lethean.cli._bundle",
     "lethean.cli._peers",
     "lethean.cli._node",
+    "lethean.cli._status",
 )
 
 #: Exit status for a command line the parser rejects (argparse's own).
@@ -55,12 +56,11 @@ def build_parser():
 
 def describe_error(error):
     """The one line a user sees for a lethean error."""
-    summary = (type(error).__doc__ or "").strip().splitlines()
-    summary = summary[0] if summary else type(error).__name__
-    detail = str(error)
-    if detail and detail != summary:
-        return "{} ({})".format(summary.rstrip("."), detail)
-    return summary
+    from lethean.cli._client import NodeAnswerError
+
+    if isinstance(error, NodeAnswerError):
+        return error.line  # already worded by the node, as describe() does
+    return describe(error)
 
 
 def _fail(error):

@@ -1,32 +1,32 @@
 """
-``lethean ping|stats|logs|miner|deploy``: a short-lived controller.
+``lethean ping|stats|logs|miner|deploy``: requests to other nodes.
 
-Each command loads (or creates) the local identity, dials the target node
-over the mesh (no listener of its own), performs one request, prints the
-answer and exits.  A target is a node id from the registry or a
-``HOST:PORT``; dialling an address registers the peer (trust on first
-use), and a registered peer's key is pinned.
+When a node runs for the data folder in use (``--data-dir``, or the XDG
+default), every command goes through that node's control API: the node
+carries it out with its own identity, links and registry, so there is no
+second link beside the node's.  When none runs, the command is a
+short-lived controller with an identity and registry of its own (in
+``<XDG data home>/lethean-desktop/cli``, never a node's files): it dials
+the target, performs one request, prints the answer and exits.
+
+A target is a node id (connected, or in the registry) or ``HOST:PORT``;
+dialling an address registers the peer (trust on first use), and a
+registered peer's key is pinned.
 """
 
 import json
 import sys
 
-from lethean._gojson import marshal
+from lethean._paths import data_path
+from lethean.cli._client import find_node
 from lethean.cli._main import run_in_reactor
-from lethean.cli._peers import add_data_dir_option, peers_path
+from lethean.cli._peers import add_data_dir_option
 from lethean.errors import LetheanError
 
-__all__ = ["register"]
+__all__ = ["register", "cli_folder", "add_control_option", "node_operations"]
 
 #: Seconds allowed for dialling and the mesh handshake.
 CONNECT_TIMEOUT_S = 20.0
-#: Peers ``stats --all`` dials at once: a fleet links in parallel, and a
-#: silent peer holds up only its own slot.
-DIAL_CONCURRENCY = 100
-
-
-class TargetError(LetheanError):
-    """The target node cannot be reached."""
 
 
 class CommandLineError(LetheanError):
@@ -35,69 +35,92 @@ class CommandLineError(LetheanError):
     exit_code = 2
 
 
-def _is_address(target):
-    return ":" in target
+def cli_folder():
+    """Where the command keeps its own identity and registry when no node runs."""
+    return data_path("cli")
 
 
-async def _session(reactor, args, work):
-    """Run ``await work(controller, transport, registry)`` with a controller."""
-    from lethean.identity import NodeManager
+def add_control_option(parser):
+    """``--control``: reach a node's control API at an explicit endpoint."""
+    parser.add_argument(
+        "--control", metavar="ENDPOINT", default=None,
+        help="the node's control API as a client endpoint, e.g. tcp:127.0.0.1:9190 "
+        "(its token from $LETHEAN_CONTROL_TOKEN or DIR/control.token); default: the "
+        "control.sock of the data folder")
+
+
+class _ThroughNode:
+    """
+    :class:`~lethean.node.NodeOperations`' remote operations, asked of a
+    running node over its control API (same arguments, same answers).
+    """
+
+    def __init__(self, client):
+        self.client = client
+
+    def ping(self, target, timeout_s):
+        return self.client.post("/api/ping", {"target": target, "timeout": timeout_s})
+
+    def stats(self, target, every, timeout_s):
+        return self.client.post("/api/stats", {"target": target, "all": every,
+                                               "timeout": timeout_s})
+
+    def logs(self, target, miner, lines, timeout_s):
+        return self.client.post("/api/logs", {"target": target, "miner": miner, "lines": lines,
+                                              "timeout": timeout_s})
+
+    def start_miner(self, target, miner_type, profile, config, timeout_s):
+        return self.client.post("/api/miner/start", {
+            "target": target, "type": miner_type, "profile": profile, "config": config,
+            "timeout": timeout_s})
+
+    def stop_miner(self, target, name, timeout_s):
+        return self.client.post("/api/miner/stop", {"target": target, "name": name,
+                                                    "timeout": timeout_s})
+
+    def deploy(self, target, path, kind, name, miner_file_name, progress, timeout_s):
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self.client.upload(
+            "/api/deploy", {"target": target, "kind": kind, "name": name,
+                            "minerFileName": miner_file_name, "timeout": timeout_s},
+            path, progress))
+
+
+async def _own_session(reactor, work):
+    """Run ``await work(operations)`` with a short-lived controller of our own."""
+    import os
+
+    from lethean.identity import ROLE_CONTROLLER, NodeManager
     from lethean.mesh import MeshTransport, TransportConfig
-    from lethean.node import Controller
+    from lethean.node import Controller, NodeOperations
     from lethean.peers import PeerRegistry
 
-    manager = NodeManager() if args.data_dir is None else NodeManager.in_directory(args.data_dir)
-    identity = manager.load_or_create()
-    registry = PeerRegistry(reactor, peers_path(args.data_dir))
+    folder = cli_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    identity = NodeManager.in_directory(folder).load_or_create(role=ROLE_CONTROLLER)
+    registry = PeerRegistry(reactor, os.path.join(folder, "peers.json"))
     transport = MeshTransport(reactor, identity, registry, TransportConfig(listen=None))
     controller = Controller(reactor, transport, registry)
     transport.add_consumer(controller)
     transport.startService()
     try:
-        return await work(controller, transport, registry)
+        return await work(NodeOperations(reactor, transport, registry, controller))
     finally:
         controller.stop()
         await transport.stopService()
         await registry.close()
 
 
-async def _peer_id(reactor, args, transport, registry, target):
-    """Connect to ``target``; return the peer's node id."""
-    from twisted.internet import defer, error
-
-    if _is_address(target):
-        d = transport.connect(target)
-    else:
-        peer = registry.get_peer(target)
-        if peer is None:
-            raise TargetError("no registered peer {}".format(target))
-        if not peer.address:
-            raise TargetError("peer {} has no address to dial".format(target))
-        d = transport.connect(peer.address, peer_id=peer.id)
-    d.addTimeout(args.timeout, reactor)
-    try:
-        connection = await d
-    except defer.TimeoutError:
-        raise TargetError("{} did not answer within {:g} s".format(target, args.timeout)) from None
-    except (error.ConnectError, error.ConnectionLost, OSError) as e:
-        raise TargetError("cannot connect to {}: {}".format(target, e)) from None
-    return connection.peer_id
-
-
-async def _reach_all(reactor, args, transport, registry):
-    """Connect to every registered peer with an address, in parallel; report the unreachable."""
-    from twisted.internet import defer
-
-    async def reach(peer):
-        try:
-            await _peer_id(reactor, args, transport, registry, peer.id)
-        except Exception as e:
-            print("lethean: cannot reach {}: {}".format(peer.id, e), file=sys.stderr)
-
-    slots = defer.DeferredSemaphore(DIAL_CONCURRENCY)
-    await defer.DeferredList([
-        slots.run(lambda peer=peer: defer.Deferred.fromCoroutine(reach(peer)))
-        for peer in registry.list_peers() if peer.address])
+async def node_operations(reactor, args, work):
+    """
+    ``await work(operations)`` through the node running for ``args.data_dir``
+    (or ``args.control``), else through a controller of the command's own.
+    """
+    client = await find_node(reactor, args.data_dir, args.control)
+    if client is not None:
+        return await work(_ThroughNode(client))
+    return await _own_session(reactor, work)
 
 
 def _print(args, value, text):
@@ -108,63 +131,67 @@ def _print(args, value, text):
 
 
 async def _ping(reactor, args):
-    async def work(controller, transport, registry):
-        peer_id = await _peer_id(reactor, args, transport, registry, args.target)
-        rtt_ms = await controller.ping_peer(peer_id)
-        _print(args, {"peerId": peer_id, "rttMs": rtt_ms},
-               "pong from {}: {:.1f} ms".format(peer_id, rtt_ms))
+    async def work(operations):
+        result = await operations.ping(args.target, args.timeout)
+        _print(args, result, "pong from {}: {:.1f} ms".format(result["peerId"], result["rttMs"]))
         return 0
-    return await _session(reactor, args, work)
+    return await node_operations(reactor, args, work)
 
 
 def _stats_text(peer_id, stats):
-    lines = ["{} ({}) up {} s".format(stats.node_name or "-", peer_id, stats.uptime)]
-    if not stats.miners:
+    lines = ["{} ({}) up {} s".format(stats.get("nodeName") or "-", peer_id,
+                                      stats.get("uptime", 0))]
+    miners = stats.get("miners") or []
+    if not miners:
         lines.append("  no miners")
-    for miner in stats.miners:
+    for miner in miners:
         lines.append("  {}  {}  {:g} H/s  shares {}  rejected {}  up {} s".format(
-            miner.name, miner.type, miner.hashrate, miner.shares, miner.rejected, miner.uptime))
+            miner.get("name"), miner.get("type"), miner.get("hashrate", 0),
+            miner.get("shares", 0), miner.get("rejected", 0), miner.get("uptime", 0)))
     return "\n".join(lines)
 
 
 async def _stats(reactor, args):
-    async def work(controller, transport, registry):
-        if args.all:
-            await _reach_all(reactor, args, transport, registry)
-            results = await controller.get_all_stats()
-        else:
-            if args.target is None:
-                raise CommandLineError("give a target, or --all")
-            peer_id = await _peer_id(reactor, args, transport, registry, args.target)
-            results = {peer_id: await controller.get_remote_stats(peer_id)}
-        _print(args, {peer_id: json.loads(marshal(stats)) for peer_id, stats in results.items()},
+    if not args.all and args.target is None:
+        raise CommandLineError("give a target, or --all")
+
+    async def work(operations):
+        result = await operations.stats(args.target, args.all, args.timeout)
+        for peer_id, reason in result.get("unreachable", {}).items():
+            print("lethean: cannot reach {}: {}".format(peer_id, reason), file=sys.stderr)
+        results = result["stats"]
+        _print(args, results,
                "\n".join(_stats_text(p, s) for p, s in results.items()) or "no stats")
         return 0
-    return await _session(reactor, args, work)
+    return await node_operations(reactor, args, work)
 
 
 async def _logs(reactor, args):
-    async def work(controller, transport, registry):
-        peer_id = await _peer_id(reactor, args, transport, registry, args.target)
-        lines = await controller.get_remote_logs(peer_id, args.miner, args.lines)
-        _print(args, {"peerId": peer_id, "miner": args.miner, "lines": lines}, "\n".join(lines))
+    async def work(operations):
+        result = await operations.logs(args.target, args.miner, args.lines, args.timeout)
+        _print(args, result, "\n".join(result["lines"] or ()))
         return 0
-    return await _session(reactor, args, work)
+    return await node_operations(reactor, args, work)
 
 
 async def _miner(reactor, args):
-    async def work(controller, transport, registry):
-        peer_id = await _peer_id(reactor, args, transport, registry, args.target)
+    config = None
+    if args.miner_command == "start" and args.config:
+        try:
+            config = json.loads(args.config)
+        except ValueError as e:
+            raise CommandLineError("--config is not JSON: {}".format(e)) from None
+
+    async def work(operations):
         if args.miner_command == "start":
-            config = json.loads(args.config) if args.config else None
-            name = await controller.start_remote_miner(peer_id, args.miner_type,
-                                                       args.profile or "", config)
-            _print(args, {"peerId": peer_id, "started": name}, "started " + name)
+            result = await operations.start_miner(args.target, args.miner_type,
+                                                  args.profile or "", config, args.timeout)
+            _print(args, result, "started " + result["started"])
         else:
-            name = await controller.stop_remote_miner(peer_id, args.name)
-            _print(args, {"peerId": peer_id, "stopped": name}, "stopped " + name)
+            result = await operations.stop_miner(args.target, args.name, args.timeout)
+            _print(args, result, "stopped " + result["stopped"])
         return 0
-    return await _session(reactor, args, work)
+    return await node_operations(reactor, args, work)
 
 
 def _progress(sent, total):
@@ -184,30 +211,19 @@ def _progress(sent, total):
 async def _deploy(reactor, args):
     if args.kind != "bundle" and not args.name:
         raise CommandLineError("--name is required with --kind {}".format(args.kind))
-    from lethean.bundles import (
-        create_miner_bundle, create_profile_bundle, read_bundle, read_miner)
-    from lethean.smsg import frame_password
 
-    async def work(controller, transport, registry):
-        peer_id = await _peer_id(reactor, args, transport, registry, args.target)
-        password = frame_password(transport.connection(peer_id).shared_secret)
-        if args.kind == "bundle":
-            with open(args.file, "rb") as f:
-                bundle = read_bundle(f)
-        elif args.kind == "profile":
-            with open(args.file, "rb") as f:
-                bundle = create_profile_bundle(f.read(), args.name, password)
-        else:
-            file_name, content = read_miner(args.file)
-            bundle = create_miner_bundle(args.miner_file_name or file_name, content, args.name,
-                                         password)
-        total = len(bundle.data)
-        ack = await controller.deploy_bundle(peer_id, bundle, progress=_progress)
-        _print(args, {"peerId": peer_id, "name": ack.name or bundle.name, "success": ack.success,
-                      "bytes": total},
-               "deployed {} ({} bytes) to {}".format(bundle.name, total, peer_id))
+    async def work(operations):
+        result = await operations.deploy(args.target, args.file, args.kind, args.name,
+                                         args.miner_file_name, _progress, args.timeout)
+        _print(args, result, "deployed {} ({} bytes) to {}".format(
+            result["name"], result["bytes"], result["peerId"]))
         return 0
-    return await _session(reactor, args, work)
+    return await node_operations(reactor, args, work)
+
+
+#: What every remote command's --help says about the way it goes.
+_ROUTING = ("When a node runs for --data-dir (its control.sock answers), the request goes "
+            "through that node; otherwise the command dials with an identity of its own.")
 
 
 def _runner(command):
@@ -219,10 +235,11 @@ def register(subparsers):
 
     def command(name, function, help_text, target=True):
         sub = subparsers.add_parser(name, help=help_text, description=help_text + (
-            ". TARGET is a registered node id or HOST:PORT."))
+            ". TARGET is a node id or HOST:PORT. " + _ROUTING))
         if target:
             sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
         add_data_dir_option(sub)
+        add_control_option(sub)
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
         sub.add_argument("--timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
                          help="seconds to connect and handshake (default %(default)s)")
@@ -244,7 +261,7 @@ def register(subparsers):
     actions = miner.add_subparsers(dest="miner_command", metavar="ACTION", required=True)
     for action, help_text in (("start", "start a miner"), ("stop", "stop a miner")):
         sub = actions.add_parser(action, help=help_text, description=help_text +
-                                 ". TARGET is a registered node id or HOST:PORT.")
+                                 ". TARGET is a node id or HOST:PORT. " + _ROUTING)
         sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
         if action == "start":
             sub.add_argument("miner_type", metavar="TYPE", help="miner type, e.g. xmrig")
@@ -253,6 +270,7 @@ def register(subparsers):
         else:
             sub.add_argument("name", metavar="NAME", help="miner instance name")
         add_data_dir_option(sub)
+        add_control_option(sub)
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
         sub.add_argument("--timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
                          help="seconds to connect and handshake (default %(default)s)")
@@ -269,5 +287,4 @@ def register(subparsers):
     deploy.add_argument("--name", help="profile or miner name on the worker "
                         "(required with --kind profile or miner)")
     deploy.add_argument("--miner-file-name", metavar="NAME",
-                        help="file name of the miner inside the bundle (default: FILE's "
-                        "own name, as the reference)")
+                        help="file name of the miner inside the bundle (default: miner)")

@@ -1,16 +1,17 @@
 """
-``lethean peers``: the node's peer registry, edited from the shell.
+``lethean peers``: a node's peer registry, edited from the shell.
 
-These commands change the files a node reads at start (peers.json, its
-allowlist and auth-mode files).  A running node keeps its own copy in
-memory and writes it back, so change peers while the node is stopped.
+When a node runs for the data folder, each command asks that node (its
+control API), so the change applies at once and is saved with the rest of
+its registry.  When none runs, the command edits the files the node reads
+at start (peers.json, its allowlist and auth-mode files) and says so.
 """
 
-import json
 import os
+import sys
 import time
 
-__all__ = ["register", "peers_path", "add_data_dir_option"]
+__all__ = ["register", "peers_path", "add_data_dir_option", "table"]
 
 
 def add_data_dir_option(parser):
@@ -30,23 +31,7 @@ def peers_path(data_dir):
     return os.path.join(data_dir, "peers.json")
 
 
-def _peer_json(peer, connected=False):
-    return {
-        "id": peer.id,
-        "name": peer.name,
-        "publicKey": peer.public_key,
-        "address": peer.address,
-        "role": peer.role,
-        "addedAt": None if peer.added_at is None else str(peer.added_at),
-        "lastSeen": None if peer.last_seen is None else str(peer.last_seen),
-        "pingMs": peer.ping_ms,
-        "hops": peer.hops,
-        "geoKm": peer.geo_km,
-        "score": peer.score,
-    }
-
-
-def _table(rows, columns):
+def table(rows, columns):
     """Rows of strings as a plain aligned table."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
               for i, c in enumerate(columns)]
@@ -57,15 +42,26 @@ def _table(rows, columns):
 
 
 def _print_peers(peers, as_json):
+    import json
+
     if as_json:
-        print(json.dumps([_peer_json(p) for p in peers], indent=2))
+        print(json.dumps(peers, indent=2))
         return
     if not peers:
         print("no peers")
         return
-    rows = [[p.id, p.name, p.address or "-", p.role or "-",
-             "{:g}".format(p.score), "{:g}".format(p.ping_ms)] for p in peers]
-    print(_table(rows, ["ID", "NAME", "ADDRESS", "ROLE", "SCORE", "PING_MS"]))
+    columns = ["ID", "NAME", "ADDRESS", "ROLE", "SCORE", "PING_MS"]
+    connected = any("connected" in p for p in peers)
+    if connected:
+        columns.append("CONNECTED")
+    rows = []
+    for p in peers:
+        row = [p["id"], p["name"], p["address"] or "-", p["role"] or "-",
+               "{:g}".format(p["score"]), "{:g}".format(p["pingMs"])]
+        if connected:
+            row.append("yes" if p.get("connected") else "no")
+        rows.append(row)
+    print(table(rows, columns))
 
 
 def _with_registry(args, change):
@@ -91,72 +87,104 @@ def _with_registry(args, change):
             failures[0].raiseException()
 
 
+def _on_files(args, local, edits):
+    from lethean.node import NodeOperations
+
+    result = _with_registry(args, lambda registry: local(
+        NodeOperations(None, None, registry, None)))
+    if edits:
+        print("lethean: no node is running for {}; changed its files directly".format(
+            args.data_dir or "the default data folder"), file=sys.stderr)
+    return result
+
+
+def _run(args, remote, local, show, edits=True):
+    """
+    ``remote(client)`` on the node running for the data folder, else
+    ``local(operations)`` on its files (saying so for an edit); then
+    ``show(result)``.  Without a control socket no reactor is needed.
+    """
+    from lethean.cli._main import run_in_reactor
+    from lethean.node import control_socket_path
+
+    if args.control is None and not os.path.exists(control_socket_path(args.data_dir)):
+        show(_on_files(args, local, edits))
+        return 0
+
+    async def command(reactor, args):
+        from lethean.cli._client import find_node
+
+        client = await find_node(reactor, args.data_dir, args.control)
+        show(await remote(client) if client is not None else _on_files(args, local, edits))
+        return 0
+    return run_in_reactor(command, args)
+
+
+def _printer(args, text):
+    import json
+
+    return lambda result: print(json.dumps(result) if args.json else text(result))
+
+
 def _list(args):
-    peers = _with_registry(args, lambda r: r.peers_by_score())
-    _print_peers(peers, args.json)
-    return 0
+    return _run(args, lambda client: client.get("/api/peers"),
+                lambda operations: operations.list_peers(),
+                lambda peers: _print_peers(peers, args.json), edits=False)
 
 
 def _add(args):
-    from lethean.identity import node_id_for
-    from lethean.peers import Peer
-
-    def change(registry):
-        peer = Peer(id=node_id_for(args.public_key), name=args.name or "",
-                    public_key=args.public_key, address=args.address,
-                    role=args.role or "")
-        return registry.add_peer(peer)
-
-    peer = _with_registry(args, change)
-    _print_peers([peer], args.json)
-    return 0
+    request = {"address": args.address, "publicKey": args.public_key,
+               "name": args.name or "", "role": args.role or ""}
+    return _run(args, lambda client: client.post("/api/peers/add", request),
+                lambda operations: operations.add_peer(args.address, args.public_key,
+                                                       args.name or "", args.role or ""),
+                lambda peer: _print_peers([peer], args.json))
 
 
 def _remove(args):
-    _with_registry(args, lambda r: r.remove_peer(args.peer_id))
-    print(json.dumps({"removed": args.peer_id}) if args.json else "removed " + args.peer_id)
-    return 0
+    return _run(args, lambda client: client.post("/api/peers/remove", {"id": args.peer_id}),
+                lambda operations: operations.remove_peer(args.peer_id),
+                _printer(args, lambda result: "removed " + args.peer_id))
 
 
 def _allow(args):
-    _with_registry(args, lambda r: r.allow_public_key(args.public_key))
-    print(json.dumps({"allowed": args.public_key}) if args.json
-          else "allowed " + args.public_key)
-    return 0
+    return _run(args,
+                lambda client: client.post("/api/peers/allow", {"publicKey": args.public_key}),
+                lambda operations: operations.allow(args.public_key),
+                _printer(args, lambda result: "allowed " + args.public_key))
 
 
 def _revoke(args):
-    _with_registry(args, lambda r: r.revoke_public_key(args.public_key))
-    print(json.dumps({"revoked": args.public_key}) if args.json
-          else "revoked " + args.public_key)
-    return 0
+    return _run(args,
+                lambda client: client.post("/api/peers/revoke", {"publicKey": args.public_key}),
+                lambda operations: operations.revoke(args.public_key),
+                _printer(args, lambda result: "revoked " + args.public_key))
 
 
 def _auth(args):
-    from lethean.peers import AuthMode
-
-    def change(registry):
-        if args.mode is not None:
-            registry.set_auth_mode(AuthMode[args.mode.upper()])
-        return str(registry.auth_mode)
-
-    mode = _with_registry(args, change)
-    print(json.dumps({"auth": mode}) if args.json else "auth mode: " + mode)
-    return 0
+    return _run(args,
+                lambda client: (client.post("/api/peers/auth", {"mode": args.mode})
+                                if args.mode is not None else client.get("/api/peers/auth")),
+                lambda operations: operations.auth(args.mode),
+                _printer(args, lambda result: "auth mode: " + result["auth"]),
+                edits=args.mode is not None)
 
 
 def register(subparsers):
     """Add ``lethean peers ...``."""
     parser = subparsers.add_parser(
         "peers", help="list and edit the node's known peers and allowlist",
-        description="List and edit the peer registry a node loads at start. "
-        "Change it while the node is stopped: a running node writes its own "
-        "copy back.")
+        description="List and edit a node's peer registry. With the node running "
+        "(for --data-dir), the node applies the change at once and saves it; with "
+        "none running, its files are edited directly.")
     commands = parser.add_subparsers(dest="peers_command", metavar="COMMAND", required=True)
+
+    from lethean.cli._node import add_control_option
 
     def command(name, function, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_data_dir_option(sub)
+        add_control_option(sub)
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
         sub.set_defaults(func=function)
         return sub

@@ -66,6 +66,25 @@ from lethean.node._assembly import (
 from lethean.node._dialler import (
     PeerDialler,
 )
+from lethean.node._operations import (
+    CONNECT_TIMEOUT_S,
+    InvalidRequestError,
+    NodeOperations,
+    TargetError,
+)
+from lethean.node._status import (
+    NodeStatus,
+)
+from lethean.node._control import (
+    CONTROL_SOCKET_NAME,
+    CONTROL_TOKEN_NAME,
+    ControlService,
+    control_socket_path,
+    control_token_path,
+)
+from lethean.node._control_api import (
+    ControlBusyError,
+)
 from lethean.node._miners import (
     MinerError,
     MinerNotFoundError,
@@ -127,6 +146,17 @@ __all__ = [
     "RegistryService",
     "assemble_node",
     "PeerDialler",
+    "CONNECT_TIMEOUT_S",
+    "InvalidRequestError",
+    "NodeOperations",
+    "TargetError",
+    "NodeStatus",
+    "CONTROL_SOCKET_NAME",
+    "CONTROL_TOKEN_NAME",
+    "ControlBusyError",
+    "ControlService",
+    "control_socket_path",
+    "control_token_path",
     "MinerError",
     "MinerNotFoundError",
     "MinerProcess",

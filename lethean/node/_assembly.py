@@ -12,12 +12,30 @@ import shlex
 from twisted.application import service
 from twisted.logger import Logger
 
-from lethean.mesh import MeshTransport, TransportConfig
+from lethean.mesh import ListenError, MeshTransport, TransportConfig
+from lethean.node._control import ControlService, control_token_path
 from lethean.node._controller import Controller
 from lethean.node._dialler import PeerDialler
+from lethean.node._operations import NodeOperations
+from lethean.node._status import NodeStatus, listen_urls
 from lethean.node._worker import Worker
 
 __all__ = ["NodeService", "RegistryService", "assemble_node"]
+
+
+class _Node(service.MultiService):
+    """
+    The whole node.  Listening is part of starting it: a node that cannot
+    bind logs one line naming the endpoint and why, and the process exits
+    with status 1 (under ``twistd``, before the reactor runs).
+    """
+
+    def privilegedStartService(self):
+        try:
+            super().privilegedStartService()
+        except ListenError as e:
+            _log.critical("{error}", error=str(e))
+            raise SystemExit(1) from None
 
 _log = Logger()
 
@@ -40,12 +58,14 @@ class NodeService(service.Service):
     UEPS dispatcher as its packet consumer, and the miners the worker runs.
     """
 
-    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None):
+    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None,
+                 control=None):
         self.transport = transport
         self.worker = worker
         self.controller = controller
         self.dispatcher = dispatcher
         self.miner_manager = miner_manager
+        self.control = control
 
     def startService(self):
         super().startService()
@@ -54,8 +74,14 @@ class NodeService(service.Service):
         if self.dispatcher is not None:
             self.transport.add_packet_consumer(self.dispatcher)
         identity = self.transport.identity
-        _log.info("node {node_id} ({name}, {role}) is up", node_id=identity.id,
-                  name=identity.identity.name, role=identity.identity.role)
+        registry = self.controller.registry
+        control = self.control.describe() if self.control is not None else []
+        _log.info("node {node_id} ({name}, {role}) is up: mesh on {listen}, auth {auth} "
+                  "({allowlisted} allowlisted keys), control on {control}",
+                  node_id=identity.id, name=identity.identity.name, role=identity.identity.role,
+                  listen=", ".join(listen_urls(self.transport)) or "no listener",
+                  auth=str(registry.auth_mode), allowlisted=len(registry.allowed_public_keys()),
+                  control=", ".join(control) or "none")
 
     def stopService(self):
         super().stopService()
@@ -102,28 +128,43 @@ def assemble_node(reactor, identity, registry, options):
     """
     The node's ``MultiService``.
 
-    Start order is registry, transport, application, diallers; stopping runs
-    backwards, so peers are told ``server shutdown`` before the registry's
-    last write.
+    Start order is registry, transport, control API, application,
+    diallers; stopping runs backwards, so peers are told ``server
+    shutdown`` before the registry's last write.  ``options["control"]``
+    lists the control API's endpoint strings (none when missing).
     """
     config = TransportConfig(
         listen=options.get("listen", "tcp:9091"),
         tls_cert=options.get("tls-cert"),
         tls_key=options.get("tls-key"),
         max_connections=options.get("max-conns", 100),
+        max_pending=options.get("max-pending", 128),
+        rate_per_s=options.get("rate-limit", 50.0),
+        rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
+        rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
+        offender_backoff_s=options.get("offender-backoff", 60.0),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,
+                    max_upload_total_bytes=options.get("max-uploads-mb", 256) * 1024 * 1024,
                     profile_manager=_profile_manager(reactor, options),
                     miners_root=_data_path(options, "miners"))
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
+    status = NodeStatus(reactor, transport, registry, worker)
+    control = ControlService(reactor, options.get("control") or (),
+                             NodeOperations(reactor, transport, registry, controller), status,
+                             control_token_path(options.get("data-dir")))
+    status.control = control.describe
 
-    node = service.MultiService()
+    node = _Node()
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)
-    application = NodeService(transport, worker, controller, _dispatcher(reactor), miner_manager)
+    control.setName("control")
+    control.setServiceParent(node)
+    application = NodeService(transport, worker, controller, _dispatcher(reactor), miner_manager,
+                              control)
     application.setName("application")
     application.setServiceParent(node)
     PeerDialler(reactor, transport, options.get("peer", ())).setServiceParent(node)

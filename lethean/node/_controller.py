@@ -209,6 +209,8 @@ class Controller:
                       reason="reply to no pending request {}".format(message.reply_to[:64]))
             return
         pending.timer.cancel()
+        _log.debug("{reply} from {peer_id} answers request {request}", reply=message.type,
+                   peer_id=connection.peer_id, request=message.reply_to[:64])
         pending.deferred.callback(message)
 
     def connectionLost(self, connection):

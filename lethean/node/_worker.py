@@ -77,6 +77,7 @@ __all__ = [
     "MAX_LOG_LINES",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOADS_PER_PEER",
+    "MAX_UPLOAD_TOTAL_BYTES",
     "UPLOAD_IDLE_TIMEOUT_S",
 ]
 
@@ -88,6 +89,8 @@ MAX_LOG_LINES = 10000
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 #: Chunked deploys one peer may have open at once.
 MAX_UPLOADS_PER_PEER = 2
+#: Bytes all chunked deploys in progress may declare together (node-wide).
+MAX_UPLOAD_TOTAL_BYTES = 256 * 1024 * 1024
 #: A chunked deploy with no new chunk for this long is dropped.
 UPLOAD_IDLE_TIMEOUT_S = 60.0
 
@@ -165,7 +168,8 @@ class Worker:
     def __init__(self, reactor, identity, *, miner_manager=None, profile_manager=None,
                  miners_root=None, allow_plain_profiles=False, answer_pings=False,
                  run_in_thread=in_thread, max_upload_bytes=MAX_UPLOAD_BYTES,
-                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S):
+                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S,
+                 max_upload_total_bytes=MAX_UPLOAD_TOTAL_BYTES):
         self._reactor = reactor
         self.identity = identity
         self.miner_manager = miner_manager
@@ -175,6 +179,7 @@ class Worker:
         self._in_thread = run_in_thread
         self.max_upload_bytes = max_upload_bytes
         self.upload_idle_timeout_s = upload_idle_timeout_s
+        self.max_upload_total_bytes = max_upload_total_bytes
         self.started_at = reactor.seconds()
         self._uploads = {}
         #: Message type -> ``async handler(connection, message)`` returning
@@ -228,6 +233,8 @@ class Worker:
         reply_type, payload = result
         from_ = self.identity.id if self.identity is not None else None
         self._send(connection, reply(message, reply_type, payload, clock=self._reactor, from_=from_))
+        _log.debug("served {intent} to {peer_id}: {reply}", intent=message.type,
+                   peer_id=connection.peer_id, reply=reply_type)
 
     def _send_error(self, connection, request, text):
         if self.identity is None:
@@ -266,6 +273,10 @@ class Worker:
 
     async def handle_get_stats(self, connection, message):
         """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""
+        return STATS, await self.stats()
+
+    async def stats(self):
+        """This node's :class:`StatsPayload` (also what its status shows)."""
         if self.identity is None:
             raise WorkerError("node: node identity not initialized")
         miners = []
@@ -279,8 +290,8 @@ class Worker:
                     continue
                 miners.append(_stats_item(instance.get_name(), instance.get_type(), stats))
         identity = self.identity.identity
-        return STATS, StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
-                                   uptime=int(self._reactor.seconds() - self.started_at))
+        return StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
+                            uptime=int(self._reactor.seconds() - self.started_at))
 
     async def handle_start_miner(self, connection, message):
         """``start_miner`` -> ``miner_ack``; the config comes from the request or the profile."""
@@ -441,6 +452,10 @@ class Worker:
             raise WorkerError("{}: invalid chunk count {}".format(what, chunk.total))
         if sum(1 for k in self._uploads if k[0] == key[0]) >= MAX_UPLOADS_PER_PEER:
             raise WorkerError("{}: too many uploads in progress".format(what))
+        reserved = sum(upload.first.size for upload in self._uploads.values())
+        if reserved + chunk.size > self.max_upload_total_bytes:
+            raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
+                what, self.max_upload_total_bytes))
         timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
         upload = _Upload(first=chunk, parts=[], received=0, timer=timer)
         self._uploads[key] = upload

@@ -2,8 +2,9 @@
 ``twistd lethean-node``: a whole mesh node as one ``MultiService``.
 
 The services, in start order: the peer registry (flushed last on stop), the
-mesh transport (listening on ``--listen``), the dispatcher, worker and
-controller as its message consumers, and one dialler per ``--peer``.
+mesh transport (listening on ``--listen``), the control API (``--control``),
+the dispatcher, worker and controller as its message consumers, and one
+dialler per ``--peer``.
 """
 
 import os
@@ -46,7 +47,23 @@ class Options(usage.Options):
         ["tls-cert", None, None, "PEM certificate: serve wss instead of ws."],
         ["tls-key", None, None, "PEM private key for --tls-cert."],
         ["max-conns", None, 100,
-         "Most inbound connections, handshakes included (HTTP 503 beyond).", int],
+         "Most authenticated inbound peers (HTTP 503 beyond).", int],
+        ["max-pending", None, 128,
+         "Most inbound connections not yet authenticated (handshaking or "
+         "proving their key); when full, the oldest of the busiest address "
+         "is evicted.", int],
+        ["rate-limit", None, 50.0,
+         "Messages per second a peer may send (bursts of twice that); "
+         "excess messages are dropped, a sustained flood drops the peer.", float],
+        ["rate-limit-bytes", None, 16.0,
+         "MiB per second a peer may send; beyond it, reading from the peer "
+         "pauses.", float],
+        ["offender-backoff", None, 60.0,
+         "Seconds a peer (by key, or by address for unknown keys) is refused "
+         "after three offences (floods, bad frames, protocol errors); "
+         "doubles with each further offence.", float],
+        ["max-uploads-mb", None, 256,
+         "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
          "Program (with arguments, shell-style) the worker runs as a miner."],
     ]
@@ -55,6 +72,19 @@ class Options(usage.Options):
         super().__init__()
         self["peer"] = []
         self["allow"] = []
+        self["control"] = None
+
+    def opt_control(self, endpoint):
+        """
+        Serve the control API (status, metrics, the status page, the
+        lethean command's requests) on this endpoint; repeatable. Default:
+        the unix socket control.sock in the data folder, mode 0600. A TCP
+        endpoint (e.g. tcp:9190:interface=127.0.0.1) requires the bearer
+        token the node writes to control.token there. 'none' turns it off.
+        """
+        if self["control"] is None:
+            self["control"] = []
+        self["control"].append(endpoint)
 
     def opt_peer(self, address):
         """Dial this HOST:PORT at start and keep the link up (repeatable)."""
@@ -71,8 +101,31 @@ class Options(usage.Options):
             raise usage.UsageError("--auth must be 'open' or 'allowlist'")
         if (self["tls-cert"] is None) != (self["tls-key"] is None):
             raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
-        if self["max-conns"] < 1:
-            raise usage.UsageError("--max-conns must be at least 1")
+        for name in ("max-conns", "max-pending", "max-uploads-mb"):
+            if self[name] < 1:
+                raise usage.UsageError("--{} must be at least 1".format(name))
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff"):
+            if not self[name] > 0:
+                raise usage.UsageError("--{} must be positive".format(name))
+        self["control"] = _control_endpoints(self["control"], self["data-dir"])
+
+
+def _control_endpoints(values, data_dir):
+    """The control API's endpoint strings for the --control values given."""
+    from lethean.node._control import default_control_endpoints
+
+    if values is None:
+        return default_control_endpoints(data_dir)
+    if "none" in values:
+        if len(values) > 1:
+            raise usage.UsageError("--control none turns the control API off: give it alone")
+        return []
+    for value in values:
+        if ":" not in value:
+            raise usage.UsageError(
+                "--control takes an endpoint such as unix:/run/lethean/control.sock or "
+                "tcp:9190:interface=127.0.0.1, or none (got {!r})".format(value[:100]))
+    return list(values)
 
 
 def _paths(data_dir):

@@ -1,0 +1,235 @@
+"""
+The ``lethean`` command's client for a running node's control API, and
+how it finds that node.
+
+A node runs for a data folder when its control socket (``DIR/control.sock``,
+or the XDG default) accepts a connection and answers ``GET /api/node``
+within :data:`PROBE_TIMEOUT_S`.  A missing socket or a refused connection
+(a stale file left by a node that died) means no node runs; a socket that
+accepts but does not answer is an error, not a reason to act beside the
+node.
+"""
+
+import json
+import os
+
+from twisted.internet import defer, error, protocol
+from twisted.internet.endpoints import UNIXClientEndpoint, clientFromString
+from twisted.web.client import (
+    Agent, FileBodyProducer, HTTPConnectionPool, RequestTransmissionFailed, ResponseFailed,
+    readBody)
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IAgentEndpointFactory
+from zope.interface import implementer
+
+from lethean.errors import LetheanError
+
+__all__ = [
+    "ControlClient",
+    "NodeAnswerError",
+    "NodeNotAnsweringError",
+    "find_node",
+    "PROBE_TIMEOUT_S",
+    "TOKEN_VARIABLE",
+]
+
+#: Seconds a control socket has to answer before the node counts as hung.
+PROBE_TIMEOUT_S = 5.0
+#: The environment variable holding a TCP control endpoint's token.
+TOKEN_VARIABLE = "LETHEAN_CONTROL_TOKEN"
+
+
+class NodeNotAnsweringError(LetheanError):
+    """The node's control API does not answer."""
+
+    kind = "node_not_answering"
+
+
+class NodeAnswerError(LetheanError):
+    """The node could not carry out the request."""
+
+    kind = "node_answer"
+
+    def __init__(self, line, exit_code=1, kind=None):
+        super().__init__(line)
+        #: The line to show, as the node worded it.
+        self.line = line
+        self.exit_code = exit_code if exit_code in (1, 2) else 1
+        self.remote_kind = kind
+
+
+@implementer(IAgentEndpointFactory)
+class _OneEndpoint:
+    """Every request goes to the same endpoint (a unix socket, say)."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+
+    def endpointForURI(self, uri):
+        return self.endpoint
+
+
+class _Lines(protocol.Protocol):
+    """Reads a JSON-lines answer: progress lines, then the last value."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.buffer = b""
+        self.last = None
+        self.done = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            value = json.loads(line)
+            if "progress" in value:
+                if self.progress is not None:
+                    self.progress(value["progress"]["sent"], value["progress"]["total"])
+            else:
+                self.last = value
+
+    def connectionLost(self, reason):
+        if self.buffer.strip():
+            self.last = json.loads(self.buffer)
+        self.done.callback(self.last)
+
+
+def _answer(code, value):
+    if isinstance(value, dict) and "error" in value:
+        error = value["error"] or {}
+        raise NodeAnswerError(error.get("message") or "the node refused the request",
+                              error.get("exitCode", 1), error.get("kind"))
+    if code >= 400:
+        raise NodeAnswerError("the node answered HTTP {}".format(code))
+    return value
+
+
+class ControlClient:
+    """
+    Requests to one node's control API.
+
+    :param reactor: the reactor.
+    :param endpoint: an ``IStreamClientEndpoint`` reaching the API.
+    :param token: the bearer token (TCP endpoints), or None.
+    :param where: how to name the endpoint in messages.
+    """
+
+    def __init__(self, reactor, endpoint, token=None, where="the node"):
+        self._reactor = reactor
+        self.where = where
+        self._token = token
+        self._agent = Agent.usingEndpointFactory(
+            reactor, _OneEndpoint(endpoint), pool=HTTPConnectionPool(reactor, persistent=False))
+        #: The node's ``/api/node`` answer, once probed.
+        self.node = None
+
+    def _headers(self, content_type=None):
+        headers = Headers({b"user-agent": [b"lethean-cli"]})
+        if self._token:
+            headers.addRawHeader(b"authorization", b"Bearer " + self._token.encode("utf-8"))
+        if content_type:
+            headers.addRawHeader(b"content-type", content_type)
+        return headers
+
+    async def _request(self, method, path, body=None, content_type=None, timeout_s=None):
+        producer = None if body is None else FileBodyProducer(body)
+        d = self._agent.request(method, b"http://node" + path.encode("ascii"),
+                                self._headers(content_type), producer)
+        if timeout_s is not None:
+            d.addTimeout(timeout_s, self._reactor)
+        try:
+            return await d
+        except (ResponseFailed, RequestTransmissionFailed) as e:
+            reasons = "; ".join(r.getErrorMessage() for r in e.reasons) or "connection lost"
+            raise NodeAnswerError("the connection to {} was lost: {}".format(
+                self.where, reasons)) from None
+
+    async def call(self, method, path, value=None, timeout_s=None):
+        """``method path`` with a JSON body; the JSON answer, or NodeAnswerError."""
+        import io
+
+        body = None if value is None else io.BytesIO(json.dumps(value).encode("utf-8"))
+        response = await self._request(method, path, body, b"application/json", timeout_s)
+        text = await readBody(response)
+        try:
+            answer = json.loads(text) if text.strip() else None
+        except ValueError:
+            raise NodeAnswerError("{} answered something that is not JSON (HTTP {})".format(
+                self.where, response.code)) from None
+        return _answer(response.code, answer)
+
+    def get(self, path, timeout_s=None):
+        """``GET path``: its JSON."""
+        return defer.Deferred.fromCoroutine(self.call(b"GET", path, timeout_s=timeout_s))
+
+    def post(self, path, value):
+        """``POST path`` with ``value`` as JSON: the JSON answer."""
+        return defer.Deferred.fromCoroutine(self.call(b"POST", path, value))
+
+    async def upload(self, path, query, file_path, progress=None):
+        """
+        ``POST path?query`` streaming the file at ``file_path``; reads the
+        JSON-lines answer, calling ``progress(sent, total)``; the result.
+        """
+        from urllib.parse import urlencode
+
+        with open(file_path, "rb") as f:
+            response = await self._request(
+                b"POST", path + "?" + urlencode({k: v for k, v in query.items()
+                                                 if v is not None}),
+                f, b"application/octet-stream")
+            lines = _Lines(progress)
+            response.deliverBody(lines)
+            last = await lines.done
+        if last is None:
+            raise NodeAnswerError("{} ended the answer early (HTTP {})".format(
+                self.where, response.code))
+        return _answer(response.code, last)["result"]
+
+
+def _token(data_dir):
+    from lethean.node import control_token_path
+
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token:
+        return token.strip()
+    try:
+        with open(control_token_path(data_dir), encoding="ascii") as f:
+            return f.read(1024).strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+async def find_node(reactor, data_dir, control=None):
+    """
+    A :class:`ControlClient` for the node running for ``data_dir``, or
+    None when none runs.
+
+    ``control`` (a client endpoint string such as ``tcp:127.0.0.1:9190``)
+    names the API explicitly: then failing to reach it is an error.
+    """
+    from lethean.node import control_socket_path
+
+    if control is None:
+        path = control_socket_path(data_dir)
+        if not os.path.exists(path):
+            return None
+        endpoint = UNIXClientEndpoint(reactor, path, timeout=PROBE_TIMEOUT_S)
+        where, token = path, None
+    else:
+        endpoint = clientFromString(reactor, control)
+        where, token = control, _token(data_dir)
+    client = ControlClient(reactor, endpoint, token, where)
+    try:
+        client.node = await client.get("/api/node", timeout_s=PROBE_TIMEOUT_S)
+    except defer.TimeoutError:
+        raise NodeNotAnsweringError("{} accepted a connection but gave no answer within "
+                                    "{:g} s".format(where, PROBE_TIMEOUT_S)) from None
+    except (error.ConnectError, OSError) as e:
+        if control is None:
+            return None
+        raise NodeNotAnsweringError("cannot connect to {}: {}".format(where, e)) from None
+    return client

@@ -1,0 +1,98 @@
+"""
+``lethean status``: what the running node is doing, read from its control
+API: identity and endpoints, peers, counters and miners, as tables or JSON.
+"""
+
+import json
+
+from lethean.errors import LetheanError
+
+__all__ = ["register", "format_status"]
+
+
+class NoNodeError(LetheanError):
+    """No node is running for this data folder."""
+
+    kind = "no_node"
+
+
+def _number(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "{:g}".format(value)
+    return str(value)
+
+
+def format_status(status):
+    """The status document as text: a block of facts, then tables."""
+    from lethean.cli._peers import table
+
+    node = status["node"]
+    traffic = status["traffic"]
+    facts = [
+        ("node", "{} ({}, {})".format(node["id"], node["name"] or "-", node["role"])),
+        ("version", node["version"]),
+        ("uptime", "{} s (since {})".format(node["uptimeS"], node["startedAt"])),
+        ("listening", ", ".join(node["listen"]["urls"]) or "no listener"),
+        ("tls", "on" if node["tls"] else "off"),
+        ("auth", "{} ({} allowlisted keys)".format(node["auth"], node["allowlisted"])),
+        ("peers", "{} connected, {} registered".format(len(status["peers"]),
+                                                       node["registeredPeers"])),
+        ("traffic", "{} frames / {} bytes in, {} frames / {} bytes out".format(
+            traffic["framesIn"], traffic["bytesIn"], traffic["framesOut"],
+            traffic["bytesOut"])),
+        ("control", ", ".join(node["control"]) or "-"),
+    ]
+    width = max(len(label) for label, _ in facts)
+    parts = ["\n".join("{}  {}".format(label.ljust(width), value) for label, value in facts)]
+
+    peers = [[p["name"] or "-", p["id"], p["address"] or "-", p["direction"][:3],
+              p["connectedAt"] or "-", _number(p["rttMs"]), _number(p["score"]),
+              "{}/{}".format(p["framesIn"], p["framesOut"]),
+              "{}/{}".format(p["bytesIn"], p["bytesOut"]), p["lastActivity"] or "-"]
+             for p in status["peers"]]
+    parts.append("PEERS\n" + (table(peers, ["NAME", "ID", "ADDRESS", "DIR", "SINCE", "RTT_MS",
+                                            "SCORE", "FRAMES_IN/OUT", "BYTES_IN/OUT",
+                                            "LAST_ACTIVITY"])
+                              if peers else "no peers connected"))
+    counters = [[name, str(value)] for name, value in status["counters"].items()]
+    parts.append("COUNTERS\n" + (table(counters, ["NAME", "COUNT"]) if counters
+                                 else "nothing counted yet"))
+    miners = [[m.get("name", ""), m.get("type", ""), _number(m.get("hashrate", 0)),
+               _number(m.get("shares", 0)), _number(m.get("rejected", 0)),
+               _number(m.get("uptime", 0))] for m in status["miners"]]
+    parts.append("MINERS\n" + (table(miners, ["NAME", "TYPE", "HASHRATE", "SHARES", "REJECTED",
+                                              "UPTIME_S"])
+                               if miners else "no miners running"))
+    return "\n\n".join(parts)
+
+
+async def _status(reactor, args):
+    from lethean.cli._client import find_node
+    from lethean.node import control_socket_path
+
+    client = await find_node(reactor, args.data_dir, args.control)
+    if client is None:
+        raise NoNodeError("nothing answers on {}; start one with 'twistd -n lethean-node{}'".format(
+            control_socket_path(args.data_dir),
+            "" if args.data_dir is None else " --data-dir " + args.data_dir))
+    status = await client.get("/api/status")
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def register(subparsers):
+    """Add ``lethean status``."""
+    from lethean.cli._main import run_in_reactor
+    from lethean.cli._node import add_control_option
+    from lethean.cli._peers import add_data_dir_option
+
+    help_text = "show what the running node is doing: its peers, counters and miners"
+    sub = subparsers.add_parser(
+        "status", help=help_text, description=help_text[0].upper() + help_text[1:] + ". "
+        "Reads the control API of the node running for --data-dir (its control.sock).")
+    add_data_dir_option(sub)
+    add_control_option(sub)
+    sub.add_argument("--json", action="store_true", help="print the status document as JSON")
+    sub.set_defaults(func=lambda args: run_in_reactor(_status, args))
