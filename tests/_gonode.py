@@ -12,7 +12,6 @@ backstop.
 
 import json
 import os
-import re
 from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor, task
@@ -38,7 +37,7 @@ class LineProcess(protocol.ProcessProtocol):
     """
     Collects a child's output: every stdout line that is a JSON object is
     an *event*; ``text`` is everything (stdout and stderr).  Tests wait for
-    an event or a text pattern; a child that exits first fails the wait.
+    an event; a child that exits first fails the wait.
     """
 
     def __init__(self):
@@ -52,11 +51,6 @@ class LineProcess(protocol.ProcessProtocol):
     def wait_for_event(self, predicate):
         """A Deferred firing with the first event ``predicate(event)`` accepts."""
         return self._watch(lambda: next((e for e in self.events if predicate(e)), None))
-
-    def wait_for_text(self, pattern):
-        """A Deferred firing with the first match of regex ``pattern`` in the output."""
-        compiled = re.compile(pattern)
-        return self._watch(lambda: compiled.search(self.text))
 
     def _watch(self, probe):
         d = defer.Deferred()
@@ -104,47 +98,6 @@ class LineProcess(protocol.ProcessProtocol):
         self.ended.callback(reason.value)
 
 
-class Spawned:
-    """A running child: its output (a :class:`LineProcess`) and a clean stop."""
-
-    def __init__(self, testcase, executable, argv, env, path):
-        self.output = LineProcess()
-        self.process = reactor.spawnProcess(self.output, executable, [executable, *argv],
-                                            env=env, path=str(path))
-        self.pid = self.process.pid
-        testcase.addCleanup(self.stop)
-
-    def events(self, **match):
-        """The events so far whose fields equal ``match``."""
-        return [e for e in self.output.events
-                if all(e.get(key) == value for key, value in match.items())]
-
-    def wait_for(self, **match):
-        """A Deferred firing with the first event whose fields equal ``match``."""
-        return self.output.wait_for_event(
-            lambda e: all(e.get(key) == value for key, value in match.items()))
-
-    def stop(self):
-        """SIGTERM (SIGKILL after :data:`STOP_GRACE_S`); fires with the exit reason."""
-        if self.output.status is not None:
-            return defer.succeed(self.output.status)
-        self.process.signalProcess("TERM")
-        killer = reactor.callLater(STOP_GRACE_S, self._kill)
-        stopped = defer.Deferred()
-
-        def ended(result):
-            if killer.active():
-                killer.cancel()
-            stopped.callback(result)
-            return result
-        self.output.ended.addBoth(ended)
-        return stopped
-
-    def _kill(self):
-        if self.output.status is None:
-            self.process.signalProcess("KILL")
-
-
 def listening_port(pid):
     """The TCP port process ``pid`` listens on (from ``/proc``), or None."""
     inodes = set()
@@ -182,11 +135,55 @@ async def wait_until(probe, interval=PORT_POLL_S):
         await task.deferLater(reactor, interval)
 
 
-class GoWorker(Spawned):
-    """``gonode worker`` on a random loopback port; ``address`` once started."""
+def _matches(event, match):
+    return all(event.get(key) == value for key, value in match.items())
+
+
+class GoWorker:
+    """
+    ``gonode worker`` on a random loopback port: its output (a
+    :class:`LineProcess`), ``address`` once started, and a clean stop.
+    """
 
     info = None
     address = None
+
+    def __init__(self, testcase, home, data_dir, flags):
+        argv = [str(GONODE), "worker", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+                *flags]
+        self.output = LineProcess()
+        self.process = reactor.spawnProcess(self.output, argv[0], argv,
+                                            env=environment(str(home)), path=str(home))
+        self.pid = self.process.pid
+        testcase.addCleanup(self.stop)
+
+    def events(self, **match):
+        """The events so far whose fields equal ``match``."""
+        return [e for e in self.output.events if _matches(e, match)]
+
+    def wait_for(self, **match):
+        """A Deferred firing with the first event whose fields equal ``match``."""
+        return self.output.wait_for_event(lambda e: _matches(e, match))
+
+    def stop(self):
+        """SIGTERM (SIGKILL after :data:`STOP_GRACE_S`); fires with the exit reason."""
+        if self.output.status is not None:
+            return defer.succeed(self.output.status)
+        self.process.signalProcess("TERM")
+        killer = reactor.callLater(STOP_GRACE_S, self._kill)
+        stopped = defer.Deferred()
+
+        def ended(result):
+            if killer.active():
+                killer.cancel()
+            stopped.callback(result)
+            return result
+        self.output.ended.addBoth(ended)
+        return stopped
+
+    def _kill(self):
+        if self.output.status is None:
+            self.process.signalProcess("KILL")
 
     async def started(self):
         self.info = await self.wait_for(event="ready")
@@ -215,10 +212,7 @@ class GoWorker(Spawned):
 
 def gonode_worker(testcase, home, data_dir, *flags):
     """Start ``gonode worker --data-dir DATA_DIR FLAGS``; a Deferred firing with a GoWorker."""
-    worker = GoWorker(testcase, str(GONODE),
-                      ["worker", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags],
-                      environment(str(home)), home)
-    return defer.Deferred.fromCoroutine(worker.started())
+    return defer.Deferred.fromCoroutine(GoWorker(testcase, home, data_dir, flags).started())
 
 
 async def gonode(home, *argv):
