@@ -409,6 +409,24 @@ class ContractTests(SynchronousTestCase):
         print_table([["a" * 32, "x"]], ["ID", "NAME"])
         self.assertEqual(out.getvalue(), "ID{}NAME\n{}  x\n".format(" " * 32, "a" * 32))
 
+    def test_tables_show_a_peer_s_text_as_text(self):
+        """Names a peer chose are neither rich markup nor terminal controls, on a terminal or not."""
+        from lethean.cli._output import print_table
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        name = "[/bold] [red]evil\x1b]0;owned\x07\nlethean: all good"
+        for stream in (Terminal(), io.StringIO()):
+            self.patch(sys, "stdout", stream)
+            print_table([[name, "ab" * 16]], ["NAME", "ID"])
+            text = stream.getvalue()
+            self.assertIn("[/bold] [red]evil", text)
+            self.assertNotIn("\x1b]", text)
+            self.assertNotIn("\x07", text)
+            self.assertEqual(len(text.strip().splitlines()), 2, text)
+
     def test_lethean_errors_map_to_1_or_2(self):
         """A lethean error's status is 1 or 2, whatever it declares."""
         from lethean.errors import LetheanError
