@@ -269,6 +269,7 @@ class CommandTests(TestCase):
         self.assertEqual(status, 130, child.err)
         self.assertEqual(child.out, b"")
         self.assertTrue(child.err.endswith(b"\ninterrupted\n"), child.err)
+        self.assertEqual(child.err.count(b"interrupted"), 1, child.err)
         self.assertNotIn(b"Traceback", child.err)
         self.assertNotIn(b"handshake", child.err)
 
@@ -426,6 +427,15 @@ class ContractTests(SynchronousTestCase):
             self.assertNotIn("\x1b]", text)
             self.assertNotIn("\x07", text)
             self.assertEqual(len(text.strip().splitlines()), 2, text)
+
+    def test_interrupted_is_said_once(self):
+        """However many paths see the interruption, 'interrupted' is printed once."""
+        err = io.StringIO()
+        self.patch(sys, "stderr", err)
+        run = _main._Run(__import__("argparse").Namespace(json=False))
+        run.interrupted = __import__("signal").SIGINT
+        self.assertEqual((run.exit_interrupted(), run.exit_interrupted()), (130, 130))
+        self.assertEqual(err.getvalue(), "\ninterrupted\n")
 
     def test_lethean_errors_map_to_1_or_2(self):
         """A lethean error's status is 1 or 2, whatever it declares."""
