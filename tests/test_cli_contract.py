@@ -125,6 +125,11 @@ class CommandTests(TestCase):
             (["peers", "add", "127.0.0.1:9", "--public-key", "notakey"], "not a public key"),
             (["deploy", self.address, "missing.json", "--kind", "profile", "--name", "p"],
              "not a file"),
+            (["status", "--control", "bogus"], "--control"),
+            (["ping", self.address, "--control", "tcp:127.0.0.1"], "--control"),
+            (["peers", "list", "--control", "bogus"], "--control"),
+            (["ping", "wss://" + self.address, "--tls-fingerprint", "zz"], "fingerprint"),
+            (["ping", "wss://" + self.address, "--tls-ca", "missing.pem"], "--tls-ca"),
         ]
         for argv, words in usage:
             out, err, code = await self.lethean(*argv)

@@ -90,10 +90,23 @@ def check_target(target):
         raise CommandLineError(e.line) from None
 
 
+def _control_endpoint(text):
+    """An argparse type: a client endpoint string naming a node's control API."""
+    from twisted.internet.endpoints import clientFromString
+
+    try:
+        clientFromString(None, text)
+    except (ValueError, TypeError, KeyError):
+        raise argparse.ArgumentTypeError(
+            "{!r} is not a client endpoint: give e.g. tcp:127.0.0.1:9190 or "
+            "unix:/srv/node/control.sock".format(text)) from None
+    return text
+
+
 def add_control_option(parser):
     """``--control``: reach a node's control API at an explicit endpoint."""
     parser.add_argument(
-        "--control", metavar="ENDPOINT", default=None,
+        "--control", metavar="ENDPOINT", default=None, type=_control_endpoint,
         help="the node's control API as a client endpoint, e.g. tcp:127.0.0.1:9190 "
         "(its token from $LETHEAN_CONTROL_TOKEN or DIR/control.token); default: the "
         "control.sock of the data folder")
@@ -150,11 +163,20 @@ class _ThroughNode:
 
 
 def _tls_verify(args):
-    """The ``tls_verify`` of the command's own transport."""
-    from lethean.mesh import tls_verify_setting
+    """
+    The ``tls_verify`` of the command's own transport; a usage error (status
+    2) for a CA file that cannot be used or a malformed fingerprint, checked
+    as the node's own --tls-ca and --tls-fingerprint are.
+    """
+    from twisted.python import usage
 
-    return tls_verify_setting(getattr(args, "tls_ca", None),
-                              getattr(args, "tls_fingerprint", None))
+    from lethean.node._options import check_tls
+
+    try:
+        return check_tls(None, None, getattr(args, "tls_ca", None),
+                         getattr(args, "tls_fingerprint", None))
+    except usage.UsageError as e:
+        raise CommandLineError(str(e)) from None
 
 
 async def _own_session(reactor, args, work):
@@ -190,6 +212,7 @@ async def node_operations(reactor, args, work):
     """
     from lethean.cli._client import find_node
 
+    _tls_verify(args)
     client = await find_node(reactor, args.data_dir, args.control)
     if client is not None:
         if getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None):
