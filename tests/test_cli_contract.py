@@ -433,6 +433,29 @@ class ContractTests(SynchronousTestCase):
             self.assertNotIn("\x07", text)
             self.assertEqual(len(text.strip().splitlines()), 2, text)
 
+    def test_a_peer_s_words_cannot_drive_the_terminal(self):
+        """Stats and, on a terminal, log lines show a peer's control characters escaped."""
+        from lethean.cli import _node
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        evil = "x\x1b]0;owned\x07\x1b[2J"
+        text = _node._stats_text("ab" * 16, {"nodeName": evil, "uptime": 1, "miners": [
+            {"name": evil, "type": evil, "hashrate": 1.0}]})
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        self.assertEqual(len(text.splitlines()), 2)
+        lines = ["speed 10 H/s", evil]
+        self.patch(sys, "stdout", Terminal())
+        shown = _node._log_text(lines)
+        self.assertEqual(shown.splitlines()[0], "speed 10 H/s")
+        self.assertNotIn("\x1b", shown)
+        # In a pipe the lines are the miner's own, byte for byte.
+        self.patch(sys, "stdout", io.StringIO())
+        self.assertEqual(_node._log_text(lines), "\n".join(lines))
+
     def test_interrupted_is_said_once(self):
         """However many paths see the interruption, 'interrupted' is printed once."""
         err = io.StringIO()

@@ -241,15 +241,33 @@ async def _ping(reactor, args):
 
 
 def _stats_text(peer_id, stats):
-    lines = ["{} ({}) up {} s".format(stats.get("nodeName") or "-", peer_id,
+    """A node's stats as text; the names it chose are escaped (one line each)."""
+    from lethean.node._targets import printable
+
+    lines = ["{} ({}) up {} s".format(printable(stats.get("nodeName") or "-"), peer_id,
                                       stats.get("uptime", 0))]
     miners = stats.get("miners") or []
     if not miners:
         lines.append("  no miners")
     for miner in miners:
         lines.append("  {}  {}  {:g} H/s  shares {}  rejected {}  up {} s".format(
-            miner.get("name"), miner.get("type"), miner.get("hashrate", 0),
-            miner.get("shares", 0), miner.get("rejected", 0), miner.get("uptime", 0)))
+            printable(miner.get("name")), printable(miner.get("type")),
+            miner.get("hashrate", 0), miner.get("shares", 0), miner.get("rejected", 0),
+            miner.get("uptime", 0)))
+    return "\n".join(lines)
+
+
+def _log_text(lines):
+    """
+    A miner's console lines: on a terminal with their control characters
+    escaped (a peer's output must not drive the operator's terminal), in a
+    pipe as they are.
+    """
+    from lethean.cli._output import is_terminal
+    from lethean.node._targets import printable
+
+    if is_terminal(sys.stdout):
+        lines = [printable(line, limit=max(len(line), 1)) for line in lines]
     return "\n".join(lines)
 
 
@@ -300,7 +318,7 @@ async def _logs(reactor, args):
 
     async def work(operations):
         result = await operations.logs(args.target, args.miner, args.lines, args.timeout)
-        emit(args, result, "\n".join(result["lines"]) if result["lines"] else None)
+        emit(args, result, _log_text(result["lines"]) if result["lines"] else None)
         return 0
     return await node_operations(reactor, args, work)
 
