@@ -456,6 +456,19 @@ class ContractTests(SynchronousTestCase):
         self.patch(sys, "stdout", io.StringIO())
         self.assertEqual(_node._log_text(lines), "\n".join(lines))
 
+    def test_identity_help_says_what_it_prints(self):
+        """identity show and new print text unless --json: their help does not promise JSON."""
+        import argparse
+
+        parser = build_parser()
+        identity = next(a for a in parser._actions
+                        if isinstance(a, argparse._SubParsersAction)).choices["identity"]
+        actions = next(a for a in identity._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {c.dest: c.help for c in actions._choices_actions}
+        for name in ("show", "new"):
+            self.assertIn("JSON with --json", helps[name], name)
+            self.assertIn("JSON with --json", actions.choices[name].description, name)
+
     def test_interrupted_is_said_once(self):
         """However many paths see the interruption, 'interrupted' is printed once."""
         err = io.StringIO()
