@@ -70,7 +70,7 @@ class MemoryMeshTests(SynchronousTestCase):
         self.assertEqual((link.frames_out, back.frames_in), (1, 1))
         self.assertEqual(link.bytes_out, back.bytes_in)
         self.assertGreater(back.bytes_in, 97)
-        self.assertEqual((back.session, back.features, back.rtt_s), ("v1", FEATURES, None))
+        self.assertEqual((back.session, back.features, back.rtt_s), ("v2", FEATURES, None))
 
     def test_dial_failures(self):
         """Unknown addresses and a wrong expected peer id are refused."""
