@@ -846,3 +846,30 @@ class EnvelopeTests(SynchronousTestCase):
                               clock=task.Clock()))
         pump.flush()
         self.assertEqual(len(inbox.messages), 1)
+
+
+class SessionRateLimitTests(SynchronousTestCase):
+    """A session frame cannot be skipped unread: past the rate, reading pauses instead."""
+
+    def test_messages_past_the_rate_wait(self):
+        """Past the burst every message still arrives, in order, and reading pauses for it."""
+        clock, server, client, server_protocol, _, pump = clock_pair(
+            self, rate_bytes_burst=4096, rate_bytes_per_s=4096)
+        reading = []
+        raw = server_protocol.transport.transport
+        raw.pauseProducing = lambda: reading.append("paused")
+        raw.resumeProducing = lambda: reading.append("resumed")
+        inbox = Inbox()
+        server.add_consumer(inbox)
+        link = client.connection(server.identity.id)
+        for i in range(150):
+            link.send(new_message("x", client.identity.id, server.identity.id, {"n": i},
+                                  clock=clock))
+        pump.flush()
+        self.assertEqual([m.payload["n"] for _, m in inbox.messages], list(range(150)))
+        self.assertGreater(server.counters["rate_limited"], 0)
+        self.assertEqual(server.counters["dropped_session_frame"], 0)
+        self.assertIs(server.connection(client.identity.id).session, "v2")
+        self.assertEqual(reading, ["paused"])
+        clock.advance(10)
+        self.assertEqual(reading, ["paused", "resumed"])

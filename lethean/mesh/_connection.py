@@ -78,6 +78,8 @@ OFFENCES = frozenset((
     "dropped_protocol_error",
     "refused_bad_handshake",
     "dropped_prove_timeout",
+    "dropped_session_frame",
+    "dropped_session_refused",
 ))
 
 
@@ -142,7 +144,8 @@ class MeshConnection:
         self._message_bytes = 0
         self._in_flight = 0
         self._pauses = set()
-        self._resume_call = None
+        #: Reading pauses until each of these timers fires (by reason).
+        self._resume_calls = {}
         self._proven = False
         self._announced = False
         self._capabilities_seen = False
@@ -443,8 +446,14 @@ class MeshConnection:
             self._excess = 0
             self._skip = False
             return
-        self._skip = True
         self._owner.count("rate_limited")
+        session = self._session
+        if session is not None and session.keyed:
+            # A session frame cannot be skipped unread (its stream would
+            # lose its place): read it, and pause reading until it is due.
+            self._pause("rate", self._bucket.take(1))
+            return
+        self._skip = True
         self._excess += 1
         if self._excess > self._config.rate_excess_drop:
             self.drop("dropped_flooding", "kept sending past its rate limit")
@@ -483,9 +492,10 @@ class MeshConnection:
             transport.pauseProducing()
         self._pauses.add(reason)
         if seconds is not None:
-            if self._resume_call is not None and self._resume_call.active():
-                self._resume_call.cancel()
-            self._resume_call = self._clock.callLater(seconds, self._resume, reason)
+            call = self._resume_calls.get(reason)
+            if call is not None and call.active():
+                call.cancel()
+            self._resume_calls[reason] = self._clock.callLater(seconds, self._resume, reason)
 
     def _resume(self, reason):
         if reason not in self._pauses:
@@ -651,9 +661,10 @@ class MeshConnection:
     def _gone_now(self):
         self.closed = True
         self._gone = True
-        if self._resume_call is not None and self._resume_call.active():
-            self._resume_call.cancel()
-        self._resume_call = None
+        for call in self._resume_calls.values():
+            if call.active():
+                call.cancel()
+        self._resume_calls = {}
         if self._announce_timer is not None and self._announce_timer.active():
             self._announce_timer.cancel()
         self._announce_timer = None
