@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor
+from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.utils import getProcessOutputAndValue
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -79,7 +80,10 @@ def spawn(test, home, argv, *, stop_signal="KILL"):
     def stop_if_running():
         if output.ended.called:
             return None
-        process.signalProcess(stop_signal)
+        try:
+            process.signalProcess(stop_signal)
+        except ProcessExitedAlready:
+            pass  # it has exited; its end is on its way
         return output.ended
     test.addCleanup(stop_if_running)
     return process, output

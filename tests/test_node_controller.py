@@ -176,8 +176,9 @@ class RequestTests(ControllerHarness):
         """A reply nobody asked for is logged with the peer id and dropped."""
         connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
         observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        stray = new_message("stats", self.far_id, self.home.identity.id, {}, clock=self.clock)
-        stray = reply(stray, "stats", {}, clock=self.clock)
+        request = new_message("get_stats", self.home.identity.id, self.far_id, None,
+                              clock=self.clock)
+        stray = reply(request, "stats", {}, clock=self.clock, from_=self.far_id)
         connection.other_end.send(stray)
         events = [e for e in observer if e.get("intent") == "stats"]
         self.assertEqual(len(events), 1)

@@ -451,6 +451,7 @@ class MeshConnection:
         if session is not None and session.keyed:
             # A session frame cannot be skipped unread (its stream would
             # lose its place): read it, and pause reading until it is due.
+            self._skip = False
             self._pause("rate", self._bucket.take(1))
             return
         self._skip = True

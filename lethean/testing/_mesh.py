@@ -14,7 +14,9 @@ are v2 sessions, as between two real lethean nodes: frames are sealed with
 per-direction session keys (``secretstream``), ``session`` is ``"v2"`` and
 ``bundle_secret`` is the session's own; the upgrade itself is modelled as
 done when the link opens.  A node added with ``features=frozenset()``
-(a Go peer) gets v1 links.
+(a Go peer) gets v1 links.  Every message's ``from``, ``to`` and ``ts``
+are checked as the real transport checks them: a message that fails is
+logged, kept in the receiving transport's ``rejected`` and not delivered.
 
 Delivery is synchronous but never re-entrant: a message sent while another
 is being delivered is queued and delivered when the current one returns,
@@ -45,6 +47,7 @@ from lethean.mesh import (
 )
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
+from lethean.mesh._checks import envelope_problem
 from lethean.mesh._errors import FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError
 from lethean.mesh._session import Session, transcript_hash
 
@@ -65,11 +68,15 @@ class MemoryMesh:
         (a ``task.Clock`` in tests).
     :param max_frame_bytes: the largest sealed frame a node accepts.
     :param autoflush: deliver at once (default) or only on :meth:`flush`.
+    :param max_clock_skew_s: how far a message's ``ts`` may be from the
+        reactor's clock (None: not checked), as ``TransportConfig``'s.
     """
 
-    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True):
+    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True,
+                 max_clock_skew_s=300.0):
         self.reactor = reactor
         self.max_frame_bytes = max_frame_bytes
+        self.max_clock_skew_s = max_clock_skew_s
         self.autoflush = autoflush
         self._nodes = {}
         self._queue = deque()
@@ -178,7 +185,16 @@ class MemoryMeshConnection:
             message = open_message(self._cipher, frame)
         self.frames_in += 1
         self.bytes_in += len(frame)
-        self.last_activity = self._local.mesh.reactor.seconds()
+        mesh = self._local.mesh
+        self.last_activity = mesh.reactor.seconds()
+        problem = envelope_problem(message, peer_id=self.peer_id,
+                                   local_id=self._local.identity.id, now=mesh.reactor.seconds(),
+                                   max_skew_s=mesh.max_clock_skew_s)
+        if problem is not None:
+            self._local.rejected.append((problem[0], message))
+            _log.warn("{reason} {peer_id}: dropped message: {text}", reason=problem[0],
+                      peer_id=self.peer_id, text=problem[1])
+            return
         self._local._message_received(self, message)
 
     def close(self, reason=None, code=None):
@@ -230,6 +246,8 @@ class MemoryMeshTransport:
         self._packet_consumers = []
         #: Every message this node received, in order (handy in tests).
         self.received = []
+        #: ``(reason, message)`` of every message the envelope checks dropped.
+        self.rejected = []
 
     def __repr__(self):
         return "<MemoryMeshTransport {} at {}>".format(self.identity.id, self.address)
