@@ -42,6 +42,26 @@ class OptionsTests(SynchronousTestCase):
             self.assertRaises(usage.UsageError, self.parse, *argv)
 
 
+class VersionTests(SynchronousTestCase):
+    """twistd lethean-node --version names lethean's version, not only Twisted's."""
+
+    def test_version(self):
+        """--version prints lethean's version and Twisted's, and exits 0."""
+        import io
+        import sys
+
+        from twisted import version
+
+        from lethean import __version__
+
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        error = self.assertRaises(SystemExit, Options().parseOptions, ["--version"])
+        self.assertEqual(error.code, 0)
+        self.assertEqual(out.getvalue(), "lethean {} (Twisted {})\n".format(
+            __version__, version.short()))
+
+
 class ValidationTests(SynchronousTestCase):
     """Every option is checked while parsing: one usage line, never a traceback."""
 

@@ -121,6 +121,17 @@ class Options(usage.Options):
         """Add this base64 public key to the allowlist (repeatable)."""
         self["allow"].append(check_allow(public_key))
 
+    def opt_version(self):
+        """Display lethean's and Twisted's versions and exit."""
+        import sys
+
+        from twisted import version
+
+        from lethean import __version__
+
+        print("lethean {} (Twisted {})".format(__version__, version.short()))
+        sys.exit(0)
+
     def postOptions(self):
         self["listen"] = listen_endpoint(self["listen"])
         if self["name"] is not None:
