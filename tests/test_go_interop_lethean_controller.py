@@ -4,6 +4,7 @@ the in-process :class:`~lethean.node.Controller` and the ``lethean`` CLI.
 """
 
 import json
+import os
 import re
 
 from twisted.internet import reactor
@@ -11,8 +12,13 @@ from twisted.trial.unittest import TestCase
 
 from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NodeManager
-from lethean.mesh import MeshTransport, TransportConfig
-from lethean.node import Controller, RemoteError
+from lethean.mesh import MeshTransport, TransportConfig, new_message
+from lethean.node import (
+    SINGLE_DEPLOY_MAX_BYTES,
+    Controller,
+    DeployTooLargeError,
+    RemoteError,
+)
 from lethean.peers import PeerRegistry
 from lethean.smsg import frame_password
 from tests import _gonode
@@ -67,6 +73,8 @@ class InProcessControllerTests(TestCase):
         self.assertEqual(self.link.peer_id, self.worker.id)
         self.assertEqual(self.link.peer.public_key, self.worker.public_key)
         self.assertEqual((self.link.peer.name, self.link.peer.role), ("go-worker", "worker"))
+        # The reference's frames, and no lethean extension announced.
+        self.assertEqual((self.link.session, self.link.features), ("v1", frozenset()))
         rtt_ms = await self.controller.ping_peer(self.worker.id)
         self.assertGreaterEqual(rtt_ms, 0)
         stats = await self.controller.get_remote_stats(self.worker.id)
@@ -127,6 +135,24 @@ class InProcessControllerTests(TestCase):
         saved = await self.worker.wait_for(event="profile_saved")
         self.assertEqual(json.loads(saved["profile"]), PROFILE)
 
+    async def test_deploy_too_large_for_one_frame(self):
+        """A bundle over one deploy fails at once, naming the Go peer and the limit; nothing is sent."""
+        password = frame_password(self.link.shared_secret)
+        bundle = create_miner_bundle("xmrig", os.urandom(SINGLE_DEPLOY_MAX_BYTES), "big",
+                                     password)
+        with self.assertRaises(DeployTooLargeError) as caught:
+            await self.controller.deploy_bundle(self.worker.id, bundle)
+        text = str(caught.exception)
+        self.assertIn(self.worker.id, text)
+        self.assertIn(str(SINGLE_DEPLOY_MAX_BYTES), text)
+        # The Go worker reads frames in order: the marker's line comes after anything sent.
+        marker = new_message("marker", self.transport.identity.id, self.worker.id,
+                             clock=reactor)
+        self.link.send(marker)
+        await self.worker.wait_for(event="recv", id=marker.id)
+        self.assertEqual([e["type"] for e in self.worker.events(event="recv")
+                          if e["type"] not in ("capabilities", "ping")], ["marker"])
+
     async def test_deploy_with_the_wrong_password(self):
         """A bundle sealed with another password is refused with the Go worker's error."""
         bundle = create_profile_bundle(json.dumps(PROFILE).encode(), "gpu", "not the link")
@@ -182,7 +208,7 @@ class CommandLineTests(TestCase):
         out, err, code = await lethean(self.home, "miner", "stop", self.worker.id, "xmrig-0",
                                        "--data-dir", str(self.cli_dir))
         self.assertEqual((code, out), (1, ""))
-        self.assertIn("miner not found: xmrig-0", err)
+        self.assertIn("could not stop the miner: no miner named 'xmrig-0'", err)
 
     async def test_deploy_profile(self):
         """``lethean deploy --kind profile`` bundles for the link; the Go worker saves it."""
@@ -207,7 +233,7 @@ class CommandLineTests(TestCase):
     async def dialling_key(self):
         """The public key the command dials the Go worker with."""
         # No node runs for --data-dir: the command dials with an identity of its own.
-        out, err, code = await lethean(self.home, "identity", "new", "--data-dir",
+        out, err, code = await lethean(self.home, "identity", "new", "--json", "--data-dir",
                                        str(cli_identity_folder(self.home)))
         self.assertEqual(code, 0, err)
         return json.loads(out)["publicKey"]

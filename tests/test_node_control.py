@@ -127,7 +127,8 @@ class StatusTests(TestCase):
                          sum(p["framesIn"] for p in status["peers"]))
         self.assertEqual(status["miners"], [])
         inbound = (await bravo.client().get("/api/status"))["peers"]
-        self.assertEqual([(p["id"], p["direction"]) for p in inbound], [(alpha.id, "inbound")])
+        self.assertEqual([(p["id"], p["direction"], p["session"]) for p in inbound],
+                         [(alpha.id, "inbound", "v2")])
 
     async def test_metrics_parse_with_prometheus_parser(self):
         """/metrics parses; peers, frames and counters are there with their labels."""
@@ -142,6 +143,9 @@ class StatusTests(TestCase):
         connected = {s.labels["direction"]: s.value
                      for s in families["lethean_peers_connected"].samples}
         self.assertEqual(connected, {"inbound": 0.0, "outbound": 2.0})
+        sessions = {s.labels["session"]: s.value
+                    for s in families["lethean_peers_by_session"].samples}
+        self.assertEqual(sessions, {"v1": 0.0, "v2": 2.0})
         frames = {s.labels["direction"]: s.value for s in families["lethean_frames"].samples
                   if s.name == "lethean_frames_total"}
         self.assertGreaterEqual(frames["in"], status["traffic"]["framesIn"])
@@ -299,7 +303,7 @@ class BadInputTests(TestCase):
             (b"POST", b"/api/stats", b"\xff\xfe", 400, "invalid_request"),
             (b"POST", b"/api/stats", b"[" * 5000 + b"]" * 5000, 400, "invalid_request"),
             (b"POST", b"/api/peers/add", b'{"address": "h:1", "publicKey": "nope"}', 400,
-             "invalid_public_key"),
+             "invalid_request"),
             (b"POST", b"/api/peers/remove", b'{"id": "0123"}', 404, "peer_not_found"),
             (b"POST", b"/api/peers/auth", b'{"mode": "closed"}', 400, "invalid_request"),
             (b"POST", b"/api/deploy?kind=other&target=x:1", b"data", 400, "invalid_request"),
@@ -352,7 +356,7 @@ class OperationsTests(TestCase):
         self.assertEqual(pong["peerId"], bravo.id)
         stats = await client.post("/api/stats", {"all": True})
         self.assertEqual(set(stats["stats"]), {bravo.id, charlie.id})
-        self.assertEqual(stats["unreachable"], {})
+        self.assertEqual(stats["failed"], {})
         with self.assertRaises(NodeAnswerError) as caught:
             await client.post("/api/ping", {"target": alpha.address})
         self.assertIn("this node itself", caught.exception.line)

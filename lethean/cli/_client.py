@@ -15,6 +15,7 @@ import os
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint, clientFromString
+from twisted.python import failure
 from twisted.web.client import (
     Agent, FileBodyProducer, HTTPConnectionPool, RequestTransmissionFailed, ResponseFailed,
     readBody)
@@ -50,12 +51,14 @@ class NodeAnswerError(LetheanError):
 
     kind = "node_answer"
 
-    def __init__(self, line, exit_code=1, kind=None):
+    def __init__(self, line, exit_code=1, kind=None, document=None):
         super().__init__(line)
         #: The line to show, as the node worded it.
         self.line = line
         self.exit_code = exit_code if exit_code in (1, 2) else 1
         self.remote_kind = kind
+        #: The node's whole error document (``--json`` prints it).
+        self.document = document
 
 
 @implementer(IAgentEndpointFactory)
@@ -99,12 +102,22 @@ class _Lines(protocol.Protocol):
 
 def _answer(code, value):
     if isinstance(value, dict) and "error" in value:
-        error = value["error"] or {}
+        error = value["error"] if isinstance(value["error"], dict) else {}
         raise NodeAnswerError(error.get("message") or "the node refused the request",
-                              error.get("exitCode", 1), error.get("kind"))
+                              error.get("exitCode", 1), error.get("kind"), error or None)
     if code >= 400:
         raise NodeAnswerError("the node answered HTTP {}".format(code))
     return value
+
+
+def _timed_out(result, timeout_s):
+    """
+    What a request cancelled by its timeout fails with: the Agent reports
+    the cancellation as a lost response, which is a TimeoutError here.
+    """
+    if isinstance(result, failure.Failure):
+        raise defer.TimeoutError(timeout_s, "no answer")
+    return result
 
 
 class ControlClient:
@@ -139,7 +152,7 @@ class ControlClient:
         d = self._agent.request(method, b"http://node" + path.encode("ascii"),
                                 self._headers(content_type), producer)
         if timeout_s is not None:
-            d.addTimeout(timeout_s, self._reactor)
+            d.addTimeout(timeout_s, self._reactor, onTimeoutCancel=_timed_out)
         try:
             return await d
         except (ResponseFailed, RequestTransmissionFailed) as e:
@@ -190,6 +203,28 @@ class ControlClient:
         return _answer(response.code, last)["result"]
 
 
+    async def upload_for_file(self, path, query, file_path):
+        """
+        ``POST path?query`` streaming the file at ``file_path``; fires with
+        ``(headers, body)`` of a successful answer (NodeAnswerError otherwise).
+        """
+        from urllib.parse import urlencode
+
+        with open(file_path, "rb") as f:
+            response = await self._request(
+                b"POST", path + "?" + urlencode({k: v for k, v in query.items()
+                                                 if v is not None}),
+                f, b"application/octet-stream")
+            body = await readBody(response)
+        if response.code >= 400:
+            try:
+                value = json.loads(body)
+            except ValueError:
+                value = None
+            _answer(response.code, value)
+        return response.headers, body
+
+
 def _token(data_dir):
     from lethean.node import control_token_path
 
@@ -226,8 +261,10 @@ async def find_node(reactor, data_dir, control=None):
     try:
         client.node = await client.get("/api/node", timeout_s=PROBE_TIMEOUT_S)
     except defer.TimeoutError:
-        raise NodeNotAnsweringError("{} accepted a connection but gave no answer within "
-                                    "{:g} s".format(where, PROBE_TIMEOUT_S)) from None
+        pid = " (its pid is what {}.lock links to)".format(where) if control is None else ""
+        raise NodeNotAnsweringError(
+            "{} accepted a connection but gave no answer within {:g} s: its node seems hung; "
+            "restart it{}".format(where, PROBE_TIMEOUT_S, pid)) from None
     except (error.ConnectError, OSError) as e:
         if control is None:
             return None

@@ -137,12 +137,16 @@ def assemble_node(reactor, identity, registry, options):
         listen=options.get("listen", "tcp:9091"),
         tls_cert=options.get("tls-cert"),
         tls_key=options.get("tls-key"),
+        tls_verify=options.get("tls-verify") or "system",
         max_connections=options.get("max-conns", 100),
         max_pending=options.get("max-pending", 128),
         rate_per_s=options.get("rate-limit", 50.0),
         rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
         rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
         offender_backoff_s=options.get("offender-backoff", 60.0),
+        max_clock_skew_s=options.get("max-clock-skew", 300.0),
+        # Ids are remembered for twice the window, so a replay inside it is a duplicate.
+        dedup_ttl_s=max(600.0, 2 * options.get("max-clock-skew", 300.0)),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,
@@ -152,8 +156,8 @@ def assemble_node(reactor, identity, registry, options):
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     status = NodeStatus(reactor, transport, registry, worker)
-    control = ControlService(reactor, options.get("control") or (),
-                             NodeOperations(reactor, transport, registry, controller), status,
+    operations = NodeOperations(reactor, transport, registry, controller)
+    control = ControlService(reactor, options.get("control") or (), operations, status,
                              control_token_path(options.get("data-dir")))
     status.control = control.describe
 
@@ -167,5 +171,6 @@ def assemble_node(reactor, identity, registry, options):
                               control)
     application.setName("application")
     application.setServiceParent(node)
-    PeerDialler(reactor, transport, options.get("peer", ())).setServiceParent(node)
+    PeerDialler(reactor, transport, options.get("peer", ()),
+                resolve=operations.resolve).setServiceParent(node)
     return node

@@ -33,6 +33,7 @@ from lethean.mesh import (
     MINER_ACK,
     PING,
     PONG,
+    DEPLOY_CHUNKS,
     START_MINER,
     STATS,
     STOP_MINER,
@@ -69,7 +70,10 @@ __all__ = [
     "RemoteError",
     "UnexpectedResponseError",
     "MinerCommandError",
+    "DeployFailedError",
     "PeerNotConnectedError",
+    "DeployTooLargeError",
+    "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
     "LOGS_TIMEOUT_S",
@@ -153,11 +157,38 @@ class MinerCommandError(ControllerError):
 
     kind = "miner_command_failed"
 
+    def __init__(self, text, remote_message=""):
+        super().__init__(text)
+        #: The worker's own words.
+        self.remote_message = remote_message
+
+
+class DeployFailedError(ControllerError):
+    """The worker could not install the bundle."""
+
+    kind = "deploy_failed"
+
+    def __init__(self, text, remote_message=""):
+        super().__init__(text)
+        #: The worker's own words.
+        self.remote_message = remote_message
+
+
+#: Failures that are the peer's answer: it works, the request was wrong
+#: (an unknown miner, a missing profile), so its score stays as it was.
+ANSWERED = (RemoteError, MinerCommandError, DeployFailedError)
+
 
 class PeerNotConnectedError(ControllerError):
     """The peer is not connected."""
 
     kind = "peer_not_connected"
+
+
+class DeployTooLargeError(ControllerError):
+    """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
+
+    kind = "deploy_too_large"
 
 
 class _Pending:
@@ -339,10 +370,25 @@ class Controller:
             raise UnexpectedResponseError("invalid {} payload: {}".format(expected, e)) from None
 
     def _scored(self, peer_id, coroutine):
-        result = defer.Deferred.fromCoroutine(coroutine)
-        if self.registry is not None and self.registry.get_peer(peer_id) is not None:
-            result = self.registry.record_outcome(peer_id, result)
-        return result
+        """
+        The request's Deferred, scoring the peer by its outcome; an answered
+        refusal (:data:`ANSWERED`) is the caller's mistake, not the peer's.
+        """
+        if self.registry is None or self.registry.get_peer(peer_id) is None:
+            return defer.Deferred.fromCoroutine(coroutine)
+
+        async def scored():
+            try:
+                value = await coroutine
+            except ANSWERED:
+                raise
+            except BaseException:
+                await self.registry.record_outcome(peer_id, defer.fail()).addErrback(
+                    lambda failure: None)
+                raise
+            self.registry.record_success(peer_id)
+            return value
+        return defer.Deferred.fromCoroutine(scored())
 
     # -- operations --------------------------------------------------------
 
@@ -375,7 +421,7 @@ class Controller:
         ack = await self._call(peer_id, message_type, payload, MINER_ACK, MinerAckPayload,
                                MINER_TIMEOUT_S)
         if not ack.success:
-            raise MinerCommandError("{}: {}".format(failure, ack.error))
+            raise MinerCommandError("{}: {}".format(failure, ack.error), ack.error)
         return ack.miner_name
 
     def get_remote_logs(self, peer_id, miner_name, lines, since=None):
@@ -445,13 +491,16 @@ class Controller:
 
     def deploy_bundle(self, peer_id, bundle, timeout_s=DEPLOY_TIMEOUT_S, progress=None):
         """
-        Send a :class:`~lethean.bundles.Bundle` (made with the base64 of the
-        shared secret with that peer as password); fires with the
+        Send a :class:`~lethean.bundles.Bundle` (made with
+        ``frame_password(connection.bundle_secret)`` of the link to that
+        peer as password: the v2 session's bundle secret, or the static
+        pair secret a Go peer uses); fires with the
         :class:`DeployAckPayload`, or fails when ``success`` is false.
 
         Bundles up to :data:`SINGLE_DEPLOY_MAX_BYTES` go as one ``deploy``
         (any worker); larger ones as ``deploy_chunk`` parts, which only
-        lethean workers accept.  ``progress(sent_bytes, total_bytes)``, if
+        workers that announced ``deploy_chunks`` accept: to any other (a Go
+        worker) such a deploy fails at once with :class:`DeployTooLargeError`.  ``progress(sent_bytes, total_bytes)``, if
         given, is called at the start, after each acknowledged chunk, and
         on success.
         """
@@ -466,9 +515,16 @@ class Controller:
             ack = await self._call(peer_id, DEPLOY, payload, DEPLOY_ACK, DeployAckPayload,
                                    timeout_s)
         else:
+            connection = await self._connection(peer_id)
+            if DEPLOY_CHUNKS not in connection.features:
+                raise DeployTooLargeError(
+                    "bundle of {} bytes for peer {}: a single deploy carries at most {} bytes, "
+                    "and the peer did not announce {} (a Go node takes no larger "
+                    "bundle)".format(len(bundle.data), connection.peer_id,
+                                     SINGLE_DEPLOY_MAX_BYTES, DEPLOY_CHUNKS))
             ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
         if not ack.success:
-            raise ControllerError("deploy failed: {}".format(ack.error))
+            raise DeployFailedError("deploy failed: {}".format(ack.error), ack.error)
         progress(len(bundle.data), len(bundle.data))
         return ack
 
