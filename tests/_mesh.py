@@ -166,10 +166,15 @@ def upgrade_request(path="/ws", origin=None):
 
 async def raw_connect(testcase, reactor, node, raw):
     """Connect ``raw`` (a RawClient) to ``node``'s port; closed at cleanup."""
+    return await raw_connect_to(testcase, reactor, node.port.getHost().port, raw)
+
+
+async def raw_connect_to(testcase, reactor, port, raw):
+    """Connect ``raw`` (a RawClient) to loopback ``port``; closed at cleanup."""
     from twisted.internet.endpoints import TCP4ClientEndpoint
     from twisted.internet.protocol import Factory
 
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", node.port.getHost().port)
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
     protocol = await endpoint.connect(Factory.forProtocol(raw.protocol))
 
     def close():
@@ -183,8 +188,14 @@ async def raw_connect(testcase, reactor, node, raw):
 async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
     """
     Open a WebSocket to ``node``, send ``first`` as the first frame and
-    return ``(frames received, whether the server closed)`` once it ends.
+    return the ``(payload, is_binary)`` frames received once it ends.
     """
+    return await scripted_handshake_to(testcase, reactor, node.port.getHost().port, first,
+                                       binary=binary)
+
+
+async def scripted_handshake_to(testcase, reactor, port, first, *, binary=False):
+    """:func:`scripted_handshake` against any mesh node on loopback ``port``."""
     from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
@@ -204,7 +215,6 @@ async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
             super().connectionLost(reason)
             done.callback(received)
 
-    port = node.port.getHost().port
     factory = WebSocketClientFactory("ws://127.0.0.1:{}/ws".format(port), reactor=reactor)
     factory.protocol = Scripted
     use_reactor_timers(factory, reactor)

@@ -198,7 +198,9 @@ class ChecksumTests(SynchronousTestCase):
     def test_changed_data_fails(self):
         """Data that no longer matches its checksum is a mismatch."""
         bundle = Bundle("profile", "n", b"datA", checksum_of(b"data"))
-        self.assertRaises(ChecksumMismatchError, bundle.verify)
+        error = self.assertRaises(ChecksumMismatchError, bundle.verify)
+        # The reference's exact text, nothing appended (the name is a log field).
+        self.assertEqual(str(error), "checksum mismatch - bundle may be corrupted")
 
 
 class PlainJSONTests(SynchronousTestCase):

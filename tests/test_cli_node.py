@@ -32,7 +32,7 @@ class ControllerCommandTests(TestCase):
         folder = self.folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         self.cli_dir = os.path.join(folder, "cli")
-        node_dir = os.path.join(folder, "node")
+        self.node_dir = node_dir = os.path.join(folder, "node")
         identity = NodeManager.in_directory(node_dir).load_or_create(name="bravo", role="worker")
         registry = PeerRegistry(reactor, os.path.join(node_dir, "peers.json"))
         options = {"listen": "tcp:0:interface=127.0.0.1", "data-dir": node_dir, "peer": [],
@@ -72,6 +72,20 @@ class ControllerCommandTests(TestCase):
         self.assertTrue(deployed["success"])
         self.assertEqual(self.app.worker.profile_manager.get_profile("gpu"),
                          {"id": "gpu", "threads": 2})
+
+    async def test_deploy_miner(self):
+        """``deploy --kind miner`` bundles the binary for the link; it is installed executable."""
+        miner = os.path.join(self.folder, "xmrig")
+        with open(miner, "wb") as f:
+            f.write(b"#!/bin/sh\necho mining\n")
+        deployed = await self.lethean("deploy", self.address, miner, "--kind", "miner",
+                                      "--name", "xmrig")
+        self.assertEqual((deployed["name"], deployed["success"]), ("xmrig", True))
+        # Inside the bundle the binary is called "miner" unless --miner-file-name says.
+        installed = os.path.join(self.node_dir, "miners", "xmrig", "miner")
+        with open(installed, "rb") as f:
+            self.assertEqual(f.read(), b"#!/bin/sh\necho mining\n")
+        self.assertTrue(os.access(installed, os.X_OK))
 
     async def test_unknown_miner_is_one_line_and_status_1(self):
         """A remote error prints one line on stderr and exits 1."""

@@ -156,11 +156,14 @@ class ResponderTests(SynchronousTestCase):
         self.assertIsInstance(self._respond(message), Drop)
 
     def test_claimed_id_must_match_key(self):
-        """An id that is not the key's is dropped (the reference accepts any id)."""
+        """An id that is not the key's is refused with a reason (the reference accepts any id)."""
         message = self._hello()
         message.payload["identity"]["id"] = "0" * 32
         decision = self._respond(message)
-        self.assertIsInstance(decision, Drop)
+        self.assertIsInstance(decision, Reject)
+        self.assertEqual((decision.kind, decision.peer_id), ("id_mismatch", "0" * 32))
+        self.assertEqual(decision.ack.to, "0" * 32)
+        self.assertEqual(decision.ack.payload["reason"], "node id does not match public key")
 
     def test_known_id_must_present_stored_key(self):
         """A registered id presenting a key other than the stored one is refused."""

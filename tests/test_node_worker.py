@@ -181,7 +181,8 @@ class DispatchTests(WorkerHarness):
         self.assertReply("ping", {"sentAt": 5}, "pong",
                          {"sentAt": 5, "receivedAt": 1767323045120})
         self.assertError("ping", {"sentAt": "x"}, "Worker.handlePing: invalid ping payload: "
-                         "json: cannot unmarshal string into field sentAt of type int64")
+                         "json: cannot unmarshal string into Go struct field PingPayload.sentAt "
+                         "of type int64")
 
     def test_handler_that_raises_becomes_error_reply(self):
         """An unexpected exception in a handler is logged and answered with code 1004."""

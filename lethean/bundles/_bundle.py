@@ -136,8 +136,8 @@ class Bundle:
         of the right bytes is a mismatch.
         """
         if checksum_of(self.data) != self.checksum:
-            raise ChecksumMismatchError(
-                "checksum mismatch - bundle may be corrupted: {}".format(self.name))
+            # The reference's exact text: workers send it to controllers.
+            raise ChecksumMismatchError("checksum mismatch - bundle may be corrupted")
 
     def to_json(self):
         """The stand-alone form: compact JSON then ``\\n``, as UTF-8 bytes."""

@@ -89,6 +89,7 @@ from lethean.mesh._errors import (
 )
 from lethean.mesh._handshake import REASON_UNAUTHORIZED
 from lethean.mesh._listener import MeshListener
+from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
@@ -174,6 +175,9 @@ __all__ = [
     "SESSION_V2",
     "UEPS_FEATURE",
     "REASON_UNAUTHORIZED",
+    "PingPayload",
+    "PongPayload",
+    "answer_ping",
     "SHUTDOWN_REASON",
     "UEPS",
     "TLSConfigError",

@@ -46,11 +46,11 @@ from lethean.mesh._envelope import (
     decode_message,
     new_message,
     open_message,
-    reply,
 )
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError, SessionError
 from lethean.mesh._limits import TokenBucket
 from lethean.mesh._logs import clean, peer_text
+from lethean.mesh._payloads import answer_ping
 from lethean.mesh._session import (
     FRAME_OVERHEAD_BYTES,
     SESSION_UPGRADE,
@@ -77,6 +77,7 @@ OFFENCES = frozenset((
     "dropped_control_frames",
     "dropped_protocol_error",
     "refused_bad_handshake",
+    "refused_id_mismatch",
     "dropped_prove_timeout",
     "dropped_session_frame",
     "dropped_session_refused",
@@ -555,12 +556,8 @@ class MeshConnection:
         return d
 
     def _pong(self, ping):
-        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
-        pong = reply(ping, PONG, {"sentAt": sent_at,
-                                  "receivedAt": int(self._clock.seconds() * 1000)},
-                     clock=self._clock, from_=self._owner.identity.id)
         try:
-            self.send(pong)
+            self.send(answer_ping(ping, clock=self._clock, from_=self._owner.identity.id))
         except LetheanError:
             pass
 

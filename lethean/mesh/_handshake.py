@@ -6,7 +6,9 @@ sealed frames), :class:`Reject` (send the rejection ack, then close) or
 :class:`Drop` (close without a word), in the reference's order of checks:
 version, key, authorisation (handshake.md 2).  Ours add: the claimed id
 must be the id of the key, and a known id must present its stored key
-(both inside ``IPeerRegistry.check_peer``).
+(both inside ``IPeerRegistry.check_peer``); a claimed id that is not
+its key's gets a rejection ack saying so, so that the initiator (a Go one
+reports "handshake rejected: ...") learns why.
 
 The initiator's :func:`verify_ack` applies the size limit to the ack (the
 reference reads it unbounded), checks the challenge MAC and pins the key.
@@ -47,6 +49,7 @@ from lethean.peers import IdentityMismatchError, PeerRejectedError
 from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
 
 __all__ = [
+    "REASON_ID_MISMATCH",
     "REASON_UNAUTHORIZED",
     "Accept",
     "Acked",
@@ -62,6 +65,9 @@ __all__ = [
 
 #: The reason text of an allowlist (or key) refusal, exactly as the reference.
 REASON_UNAUTHORIZED = "peer not authorized"
+#: The reason text when the claimed node id is not derived from the key
+#: (the reference accepts such a handshake; lethean refuses it).
+REASON_ID_MISMATCH = "node id does not match public key"
 
 
 def version_reason(version):
@@ -135,7 +141,8 @@ class Reject:
     ack: Message
     peer_id: str
     reason: str
-    #: ``"version"`` or ``"unauthorized"``: a fixed name for counters.
+    #: ``"version"``, ``"id_mismatch"`` or ``"unauthorized"``: a fixed name
+    #: for counters.
     kind: str
 
 
@@ -205,8 +212,11 @@ def respond(local, registry, data, *, clock, sessions=False):
         return Drop(peer.id[:64], "bad public key: {}".format(e))
     try:
         registry.check_peer(peer.id, peer.public_key)
-    except (IdentityMismatchError, InvalidPeerKeyError) as e:
-        return Drop(peer.id[:64], "identity does not match its key: {}".format(e))
+    except IdentityMismatchError as e:
+        return Reject(rejection_message(local, peer.id, REASON_ID_MISMATCH, clock=clock),
+                      peer.id[:64], "{}: {}".format(REASON_ID_MISMATCH, e), "id_mismatch")
+    except InvalidPeerKeyError as e:
+        return Drop(peer.id[:64], "bad public key: {}".format(e))
     except PeerRejectedError as e:
         return Reject(rejection_message(local, peer.id, REASON_UNAUTHORIZED, clock=clock),
                       peer.id, "{}: {}".format(REASON_UNAUTHORIZED, e), "unauthorized")

@@ -151,6 +151,7 @@ class InboundLink(MeshConnection):
         self.closed = True
         self._owner.report("refused_" + decision.kind, decision.reason, peer=self.address,
                            peer_id=decision.peer_id)
+        self._offence("refused_" + decision.kind)
         # The ack is already in the socket buffer; loseConnection sends it first.
         self._lose_connection()
 

@@ -209,6 +209,7 @@ class OutboundLink(MeshConnection):
     awaiting_ack.upon(message_received, enter=awaiting_ack, outputs=[_verify])
     awaiting_ack.upon(accepted, enter=open, outputs=[_open])
     awaiting_ack.upon(failed, enter=closed_, outputs=[_fail])
+    upgrading.upon(failed, enter=closed_, outputs=[_fail])
     for _state in (upgrading, awaiting_ack):
         _state.upon(timed_out, enter=closed_, outputs=[_time_out])
         _state.upon(shutdown, enter=closed_, outputs=[_close_early])

@@ -12,6 +12,7 @@ from autobahn.twisted.websocket import (
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
+from lethean.mesh._errors import HandshakeError
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._listener import TOO_MANY_CONNECTIONS
@@ -107,6 +108,11 @@ class MeshClientProtocol(_Forward, WebSocketClientProtocol):
         self.link = OutboundLink(factory.owner, self, factory.result, dialled=factory.address,
                                  expected_id=factory.expected_id,
                                  expected_key=factory.expected_key)
+
+    def failHandshake(self, reason):
+        """The upgrade failed (HTTP 503 over the responder's cap, 404, a bad answer): say so."""
+        super().failHandshake(reason)
+        self.link.failed(HandshakeError(reason))
 
 
 class MeshServerFactory(WebSocketServerFactory):

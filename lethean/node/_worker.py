@@ -43,10 +43,10 @@ from lethean.mesh import (
     LOGS,
     MINER_ACK,
     PING,
-    PONG,
     START_MINER,
     STATS,
     STOP_MINER,
+    answer_ping,
     error_reply,
     reply,
 )
@@ -64,8 +64,6 @@ from lethean.node._payloads import (
     LogsPayload,
     MinerAckPayload,
     MinerStatsItem,
-    PingPayload,
-    PongPayload,
     StartMinerPayload,
     StatsPayload,
     StopMinerPayload,
@@ -113,10 +111,6 @@ async def _result(value):
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-def _unix_ms(clock):
-    return int(clock.seconds() * 1000)
 
 
 def _number(value):
@@ -272,9 +266,10 @@ class Worker:
     # -- handlers ----------------------------------------------------------
 
     async def handle_ping(self, connection, message):
-        """``ping`` -> ``pong`` (only registered with ``answer_pings``)."""
-        ping = self._parse(PingPayload, message, "Worker.handlePing: invalid ping payload")
-        return PONG, PongPayload(sent_at=ping.sent_at, received_at=_unix_ms(self._reactor))
+        """``ping`` -> ``pong``, or the reference's error (only with ``answer_pings``)."""
+        # Only its type and payload are used: _handle addresses the reply.
+        answer = answer_ping(message, clock=self._reactor, from_=None)
+        return answer.type, answer.payload
 
     async def handle_get_stats(self, connection, message):
         """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""

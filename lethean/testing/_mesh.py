@@ -37,13 +37,12 @@ from lethean.mesh import (
     DISCONNECT,
     FEATURES,
     PING,
-    PONG,
     SESSION_V2,
     UEPS_FEATURE,
+    answer_ping,
     decode_message,
     new_message,
     open_message,
-    reply,
 )
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
@@ -326,11 +325,8 @@ class MemoryMeshTransport:
     def _message_received(self, connection, message):
         self.received.append(message)
         if message.type == PING and self.answer_pings:
-            sent_at = message.payload.get("sentAt", 0) if isinstance(message.payload, dict) else 0
-            pong = reply(message, PONG, {"sentAt": sent_at,
-                                         "receivedAt": int(self.mesh.reactor.seconds() * 1000)},
-                         clock=self.mesh.reactor, from_=self.identity.id)
-            connection.send(pong)
+            connection.send(answer_ping(message, clock=self.mesh.reactor,
+                                        from_=self.identity.id))
             return  # as the real transport: answered, not delivered
         for consumer in list(self._consumers):
             _call(consumer.messageReceived, connection, message)
