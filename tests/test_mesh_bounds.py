@@ -341,6 +341,17 @@ class OffenderTests(SynchronousTestCase):
         self.assertFalse(offenders.refused("a"))
         self.assertFalse(offenders.refused("b"))
 
+    def test_backoff_stops_doubling_at_its_ceiling(self):
+        """Thousands of strikes (a flood of refused connections) stay at max_backoff_s."""
+        clock = task.Clock()
+        offenders = Offenders(clock, strikes=3, backoff_s=60.0, max_backoff_s=3600.0)
+        for _ in range(5000):
+            offenders.strike("a")
+        clock.advance(3599)
+        self.assertTrue(offenders.refused("a"))
+        clock.advance(2)
+        self.assertFalse(offenders.refused("a"))
+
     def test_bounded(self):
         """Past max_entries the least recent offender is forgotten."""
         offenders = Offenders(task.Clock(), max_entries=10)
