@@ -57,9 +57,11 @@ class TransportConfig:
     #: Per-peer token bucket: burst and sustained frames per second.
     rate_burst: int = 100
     rate_per_s: float = 50.0
-    #: A peer that keeps sending after its bucket ran dry for this many
-    #: frames is dropped (the reference only drops the frames).
+    #: Messages past the bucket are dropped unread (as the reference does);
+    #: a peer sending more than ``rate_excess_drop`` of them within
+    #: ``rate_excess_window_s`` is flooding and is dropped itself.
     rate_excess_drop: int = 500
+    rate_excess_window_s: float = 10.0
     #: Bytes a peer may send: burst and sustained bytes per second.  Over
     #: it, reading from the peer pauses until the budget refills.
     rate_bytes_burst: int = 8 * 1024 * 1024

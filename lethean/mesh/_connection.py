@@ -111,7 +111,8 @@ class MeshConnection:
         self._bytes = TokenBucket(self._clock, config.rate_bytes_burst, config.rate_bytes_per_s)
         self._control = TokenBucket(self._clock, config.control_burst, config.control_per_s)
         self._bad = TokenBucket(self._clock, config.max_bad_frames, 1 / BAD_FRAME_REFILL_S)
-        self._excess = 0
+        self._excess = TokenBucket(self._clock, config.rate_excess_drop,
+                                   config.rate_excess_drop / config.rate_excess_window_s)
         self._skip = False
         self._fragments = 0
         self._message_bytes = 0
@@ -252,13 +253,13 @@ class MeshConnection:
         if self._cipher is None:
             return
         if self._bucket.allow():
-            self._excess = 0
             self._skip = False
             return
         self._skip = True
         self._owner.count("rate_limited")
-        self._excess += 1
-        if self._excess > self._config.rate_excess_drop:
+        # Excess is forgiven only slowly: tokens trickling in between the
+        # frames of a flood must not reset it.
+        if not self._excess.allow():
             self.drop("dropped_flooding", "kept sending past its rate limit")
 
     def fragment_begins(self, length):
