@@ -11,23 +11,23 @@ to the Autobahn factory of the path: the mesh at ``ws_path``, or a stacked
 stream protocol (``/ueps``, ``/levin``).
 
 Every connection that has not authenticated sits in the pending pool
-(``max_pending``): reading its request, upgrading, handshaking, and, for a
-mesh initiator, until its first sealed frame proves its key.  When the pool
-is full a new connection evicts the oldest connection of the address
-holding the most places, so silent sockets, or replayed handshakes that
-never prove anything, cannot lock new peers out.  One deadline covers the upgrade and the mesh handshake
+(``_admission``): reading its request, upgrading, handshaking, and, for a
+mesh initiator, until its first sealed frame proves its key.  Before that,
+:class:`~lethean.mesh._admission.AddressFilter` has refused, as it was
+accepted, a connection from an address over its per-address limits.  One
+deadline covers the upgrade and the mesh handshake
 (``handshake_timeout_s``); an accepted initiator then has
 ``prove_timeout_s`` (a Go initiator may stay silent until its first
 keepalive, 30 s after the handshake).
 """
 
-from collections import Counter
 from urllib.parse import urlsplit
 
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
 from lethean.interfaces import IAdmission
+from lethean.mesh._admission import AddressFilter, Admission
 from lethean.mesh._logs import peer_text
 from lethean.mesh._wire import Wire
 
@@ -203,6 +203,7 @@ class UpgradeGate(Wire):
 
     def connectionLost(self, reason):
         self._leave()
+        self.listener.closed(self)
         super().connectionLost(reason)
 
 
@@ -210,7 +211,8 @@ class MeshListener(Factory):
     """
     The factory a mesh node listens with: one :class:`UpgradeGate` per
     connection, routing to ``mesh_factory`` at ``owner.config.ws_path`` and
-    to ``routes`` (path -> Autobahn factory) beside it.
+    to ``routes`` (path -> Autobahn factory) beside it.  ``admission``
+    holds the pending pool and the per-address counts.
     """
 
     noisy = False
@@ -219,10 +221,19 @@ class MeshListener(Factory):
         self.owner = owner
         self.mesh_factory = mesh_factory
         self.routes = dict(routes or {})
-        self._pool = {}
+        self.admission = Admission(owner.reactor, owner.config)
+        self._open = set()
 
     def buildProtocol(self, addr):
         return UpgradeGate(self, addr)
+
+    def address_filter(self, factory):
+        """
+        The factory to listen with, around ``factory`` (this listener, or
+        TLS around it): it refuses connections over the per-address limits
+        as they are accepted.
+        """
+        return AddressFilter(self.admission, factory, self.owner.report)
 
     def route(self, path):
         """``(Autobahn factory, is the mesh)`` for ``path``, or ``(None, False)``."""
@@ -233,23 +244,25 @@ class MeshListener(Factory):
     @property
     def pending(self):
         """How many connections are unauthenticated now."""
-        return len(self._pool)
+        return self.admission.pending
 
     def enter(self, gate):
-        """Admit ``gate`` to the pending pool, evicting one when it is full."""
-        while len(self._pool) >= self.owner.config.max_pending:
-            self._victim().evict()
-        self._pool[gate] = None
+        """``gate`` is open and pending; a full pool evicts another."""
+        self._open.add(gate)
+        self.admission.opened(gate)
 
     def leave(self, gate):
-        self._pool.pop(gate, None)
+        """``gate`` is no longer pending."""
+        self.admission.left_pool(gate)
 
-    def _victim(self):
-        per_host = Counter(gate.host for gate in self._pool)
-        return min(self._pool, key=lambda gate: (-per_host[gate.host], gate.since))
+    def closed(self, gate):
+        """``gate``'s connection ended."""
+        if gate in self._open:
+            self._open.discard(gate)
+            self.admission.closed(gate)
 
     def abort_pending(self):
         """Drop every connection still in the pool (the node is stopping)."""
-        for gate in list(self._pool):
+        for gate in self.admission.pending_connections():
             gate.abortConnection()
             self.leave(gate)
