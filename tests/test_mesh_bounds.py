@@ -64,6 +64,28 @@ class UpgradeRequestTests(SynchronousTestCase):
         self.assertTrue(transport.value().endswith(b"404 page not found\n"))
         self.assertEqual(node.counters["refused_path"], 1)
 
+    def test_foreign_origin_refused_before_websocket(self):
+        """A foreign browser Origin is answered 403 by the gate: no WebSocket protocol is built."""
+        clock, node = gate_node(self)
+        gate, transport = connect(node)
+        gate.dataReceived(upgrade_request(origin="http://attacker.example"))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 403 Forbidden\r\n"))
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(gate.wrappedProtocol)
+        self.assertEqual(node.counters["refused_origin"], 1)
+        self.assertEqual(node.pending, 0)
+
+    def test_origin_header_name_any_case(self):
+        """The Origin header is found whatever its case; loopback origins pass."""
+        clock, node = gate_node(self)
+        for origin, refused in ((b"oRiGiN: http://evil.example", True),
+                                (b"Origin: http://localhost:8080", False),
+                                (b"Origin:", False)):
+            gate, transport = connect(node)
+            request = upgrade_request().replace(b"\r\n\r\n", b"\r\n" + origin + b"\r\n\r\n")
+            gate.dataReceived(request)
+            self.assertEqual(transport.value().startswith(b"HTTP/1.1 403 "), refused, origin)
+
     def test_garbage_is_a_bad_request(self):
         """Bytes that are not an HTTP GET are answered 400."""
         clock, node = gate_node(self)

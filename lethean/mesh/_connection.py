@@ -38,7 +38,7 @@ from lethean.mesh._limits import TokenBucket
 from lethean.mesh._logs import clean, peer_text
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection", "origin_allowed", "reason_text"]
+__all__ = ["MeshConnection", "reason_text"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
@@ -58,20 +58,6 @@ OFFENCES = frozenset((
     "refused_bad_handshake",
     "dropped_prove_timeout",
 ))
-
-
-def origin_allowed(origin, hosts):
-    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
-    from urllib.parse import urlsplit
-
-    if not origin:
-        # Autobahn reports a missing header as "".
-        return True
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
-        return False
-    return host is not None and host in hosts
 
 
 @implementer(IMeshConnection)

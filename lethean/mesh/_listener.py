@@ -6,7 +6,7 @@ pool until they prove who they are.
 Autobahn buffers an upgrade request without limit and answers every path
 itself.  Here :class:`UpgradeGate`, a thin ``ProtocolWrapper``, reads the
 request line and headers first (at most ``max_request_bytes``), answers a
-wrong path or a full node itself, and only then hands the bytes it buffered
+wrong path, a foreign browser Origin or a full node itself, and only then hands the bytes it buffered
 to the Autobahn factory of the path: the mesh at ``ws_path``, or a stacked
 stream protocol (``/ueps``, ``/levin``).
 
@@ -38,6 +38,7 @@ __all__ = [
     "UPGRADE",
     "PROVING",
     "http_answer",
+    "origin_allowed",
     "TOO_MANY_CONNECTIONS",
 ]
 
@@ -46,6 +47,7 @@ REQUEST, UPGRADE, PROVING = 0, 1, 2
 
 _STATUS = {
     400: b"Bad Request",
+    403: b"Forbidden",
     404: b"Not Found",
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
@@ -66,6 +68,8 @@ TOO_MANY_CONNECTIONS = http_answer(503, b"Too many connections\n")
 _NOT_FOUND = http_answer(404, b"404 page not found\n")
 _TOO_LARGE = http_answer(431, b"431 Request Header Fields Too Large\n")
 _BAD_REQUEST = http_answer(400, b"400 Bad Request\n")
+#: The reference's answer to a foreign Origin (gorilla's, through http.Error).
+_FORBIDDEN = http_answer(403, b"Forbidden\n")
 
 
 def _request_path(head):
@@ -81,6 +85,26 @@ def _request_path(head):
         return urlsplit(target).path
     except ValueError:
         return None
+
+
+def _header(head, name):
+    """The first value of header ``name`` (lower case bytes) in a request head, or None."""
+    for line in head.split(b"\r\n")[1:]:
+        key, colon, value = line.partition(b":")
+        if colon and key.strip().lower() == name:
+            return value.strip().decode("latin-1")
+    return None
+
+
+def origin_allowed(origin, hosts):
+    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
+    if not origin:
+        return True
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return host is not None and host in hosts
 
 
 @implementer(IAdmission)
@@ -126,13 +150,18 @@ class UpgradeGate(Wire):
         if path is None:
             self._refuse("refused_bad_request", _BAD_REQUEST, "not an HTTP GET request")
             return
-        self._route(path)
+        self._route(path, self._buffer[:end])
 
-    def _route(self, path):
+    def _route(self, path, head):
         factory, mesh = self.listener.route(path)
         if factory is None:
             self._refuse("refused_path", _NOT_FOUND, "no service at path {}".format(path))
             return
+        if mesh:
+            origin = _header(head, b"origin")
+            if not origin_allowed(origin, self.owner.config.allowed_origin_hosts):
+                self._refuse("refused_origin", _FORBIDDEN, "origin {} not allowed".format(origin))
+                return
         if mesh and self.owner.inbound_links() >= self.owner.config.max_connections:
             self._refuse("refused_capacity", TOO_MANY_CONNECTIONS, "too many connections")
             return

@@ -83,9 +83,6 @@ class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
         super().connectionMade()
         self.link = InboundLink(self.factory.owner, self)
 
-    def onConnect(self, request):
-        self.link.upgrade_requested(request)
-
     def failHandshake(self, reason, code=400, responseHeaders=None):
         """Refusals are counted and logged by the link; over the cap, the reference's 503."""
         self.wasNotCleanReason = reason
