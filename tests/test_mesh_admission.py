@@ -234,3 +234,26 @@ class AcceptCostTests(SynchronousTestCase):
         self.assertEqual(websocket.maxFramePayloadSize, 4096)
         self.assertEqual(websocket.openHandshakeTimeout,
                          node.config.handshake_timeout_s + 1)
+
+    def test_wire_looks_like_its_transport_but_tls(self):
+        """A Wire provides what its transport provides, TLS left out, for each instance."""
+        from twisted.internet.interfaces import ISSLTransport, ITCPTransport
+        from zope.interface import Interface, alsoProvides, implementer
+
+        from lethean.mesh._wire import Wire
+
+        class IExtra(Interface):
+            """Declared by one transport instance only."""
+
+        @implementer(ITCPTransport, ISSLTransport)
+        class Transport(StringTransport):
+            pass
+
+        plain, extra = Transport(), Transport()
+        alsoProvides(extra, IExtra)
+        for transport, has_extra in ((plain, False), (extra, True), (Transport(), False)):
+            wire = Wire(Factory(), None, None)
+            wire.makeConnection(transport)
+            self.assertTrue(ITCPTransport.providedBy(wire))
+            self.assertFalse(ISSLTransport.providedBy(wire))
+            self.assertEqual(IExtra.providedBy(wire), has_extra)
