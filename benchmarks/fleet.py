@@ -360,7 +360,9 @@ async def _cli_gather(reactor, fleet, workers, profiler):
     unreachable = errors.getvalue().splitlines()
     for line in unreachable[:3]:
         print("fleet: {}".format(line), file=sys.stderr)
-    answered = len(json.loads(output.getvalue())) if status == 0 else 0
+    # Every node is reported; those that did not answer carry an "error".
+    reported = json.loads(output.getvalue()) if status in (0, 1) else {}
+    answered = sum(1 for value in reported.values() if "error" not in value)
     return watch, answered
 
 
