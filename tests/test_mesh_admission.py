@@ -155,6 +155,11 @@ class AddressFilterTests(SynchronousTestCase):
         lines = [e for e in events if e.get("reason") == "refused_connect_rate"]
         self.assertEqual(len(lines), 5)
 
+    def test_logs_as_the_factory_it_wraps(self):
+        """Twisted's 'starting on PORT' line names the listener, not the filter."""
+        listener = self.node.server_factory()
+        self.assertEqual(listener.address_filter(listener).logPrefix(), "MeshListener")
+
     def test_loopback_always_passes(self):
         """The operator's own address is handed on however fast it connects."""
         for port in range(50):

@@ -173,6 +173,9 @@ class AddressFilter(Factory):
         self.wrapped = wrapped
         self._report = report
 
+    def logPrefix(self):
+        return self.wrapped.logPrefix()
+
     def doStart(self):
         self.wrapped.doStart()
 
