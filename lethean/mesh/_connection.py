@@ -462,12 +462,12 @@ class MeshConnection:
         self._stop(text)
 
     def _log_up(self):
-        self._owner.event("link_up", "link up: {} {} {} {}".format(
+        self._owner.event("link", "link up: {} {} {} {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction),
             peer=self.address, peer_id=self.peer_id)
 
     def _log_down(self, reason):
-        self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
+        self._owner.event("link", "link down: {} {} {} {}: {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
             peer=self.address, peer_id=self.peer_id)
 
