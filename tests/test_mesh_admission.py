@@ -96,6 +96,13 @@ class AdmissionTests(SynchronousTestCase):
         self.assertIsNone(admission.refusal("127.0.0.2"))
         self.assertEqual(admission.refusal("127.0.0.2")[0], "refused_connect_rate")
 
+    def test_connections_without_an_address_are_not_limited_by_address(self):
+        """On a unix socket (behind a proxy) there is no address to tell peers apart by."""
+        admission = self.admission(connect_burst=1, max_pending_per_address=1)
+        for _ in range(3):
+            self.assertIsNone(admission.refusal(None))
+            self.open(admission, None)
+
     def test_full_pool_evicts_the_oldest_of_the_busiest_address(self):
         """A full pool makes room by evicting the oldest connection of the address holding most."""
         admission = self.admission(max_pending=4)

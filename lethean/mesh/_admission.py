@@ -14,7 +14,8 @@ also has a limit on the connections it holds open
 refused at once, without a protocol being built for it: a flood of
 connections from one address costs an accept and a close each.
 
-127.0.0.1 and ::1 (this machine's own tools) are never limited by address.
+127.0.0.1 and ::1 (this machine's own tools), and connections without an
+address (a unix socket), are never limited by address.
 """
 
 import ipaddress
@@ -91,7 +92,8 @@ class Admission:
         ``(counter, why)`` when a new connection from ``host`` must be
         refused, else None; either way it counts against ``host``'s rate.
         """
-        if own_address(host):
+        if host is None or own_address(host):
+            # No address (a unix socket) tells peers apart.
             return None
         config = self.config
         if not self._bucket(host).allow():
