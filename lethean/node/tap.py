@@ -93,6 +93,9 @@ class Options(usage.Options):
          "Seconds a peer (by key, or by address for unknown keys) is refused "
          "after three offences (floods, bad frames, protocol errors); "
          "doubles with each further offence.", float],
+        ["max-clock-skew", None, 300.0,
+         "Seconds a message's timestamp may be from this node's clock; "
+         "messages further off are dropped (replays).", float],
         ["max-uploads-mb", None, 256,
          "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
@@ -146,7 +149,8 @@ class Options(usage.Options):
                      "max-pending-per-address", "max-uploads-mb"):
             if self[name] < 1:
                 raise usage.UsageError("--{} must be at least 1".format(name))
-        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "connect-rate"):
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "connect-rate",
+                     "max-clock-skew"):
             if not self[name] > 0:
                 raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
