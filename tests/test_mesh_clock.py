@@ -118,6 +118,29 @@ class FramePolicingTests(SynchronousTestCase):
         self.assertEqual(self.server.counters["dropped_flooding"], 1)
         self.assertIsNone(self.server.connection(self.client.identity.id))
 
+    def test_flood_paced_by_the_refill_is_dropped(self):
+        """A flood read while tokens trickle in (one each 20 ms) is still dropped."""
+        sent = 0
+        while self.server.connection(self.client.identity.id) is not None and sent < 5000:
+            for i in range(50):
+                self.link.send(self._message(n=sent + i))
+            sent += 50
+            self.pump.flush()
+            self.clock.advance(0.02)
+        self.assertEqual(self.server.counters["dropped_flooding"], 1)
+        self.assertLess(sent, 1000)
+
+    def test_sustained_excess_under_the_allowance_is_not_dropped(self):
+        """A peer sending 80/s for a minute loses its excess messages but keeps its link."""
+        for second in range(60):
+            for i in range(80):
+                self.link.send(self._message(n=second * 100 + i))
+                self.pump.flush()
+                self.clock.advance(1 / 80)
+        self.assertEqual(self.server.counters["dropped_flooding"], 0)
+        self.assertGreater(self.server.counters["rate_limited"], 0)
+        self.assertIs(self.server.connection(self.client.identity.id), self.inbound)
+
     def test_garbage_frames_dropped_not_fatal(self):
         """A frame that does not decrypt is counted, logged once with peer fields, and dropped."""
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)

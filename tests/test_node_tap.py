@@ -38,7 +38,8 @@ class OptionsTests(SynchronousTestCase):
                      ["--max-conns", "0"], ["--max-pending", "0"], ["--rate-limit", "0"],
                      ["--rate-limit-bytes", "-1"], ["--offender-backoff", "0"],
                      ["--max-clock-skew", "0"],
-                     ["--max-uploads-mb", "0"]):
+                     ["--max-uploads-mb", "0"], ["--max-conns-per-address", "0"],
+                     ["--max-pending-per-address", "0"], ["--connect-rate", "0"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
 
 
@@ -186,3 +187,14 @@ class MakeServiceTests(SynchronousTestCase):
                          (7, 10.0, 20, 2 * 1024 * 1024, 30.0, 900.0, 1800.0))
         worker = node.getServiceNamed("application").worker
         self.assertEqual(worker.max_upload_total_bytes, 5 * 1024 * 1024)
+
+    def test_address_limits_reach_the_transport(self):
+        """The per-address options become the transport's admission settings."""
+        options = Options()
+        options.parseOptions(["--data-dir", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:0:interface=127.0.0.1",
+                              "--max-conns-per-address", "3", "--max-pending-per-address", "2",
+                              "--connect-rate", "0.5"])
+        config = makeService(options, Clock()).getServiceNamed("transport").config
+        self.assertEqual((config.max_connections_per_address, config.max_pending_per_address,
+                          config.connect_per_s, config.connect_burst), (3, 2, 0.5, 2))

@@ -33,6 +33,14 @@ class TransportConfig:
     #: upgrade request, handshaking, or accepted but not yet proven.  When
     #: full, the oldest one of the busiest address is evicted.
     max_pending: int = 128
+    #: Per remote address (127.0.0.1 and ::1 excepted): inbound connections
+    #: open at once, of those not yet authenticated, and new connections
+    #: (burst and per second).  Past any of them a connection is closed as
+    #: it is accepted, so that one address cannot take every place.
+    max_connections_per_address: int = 16
+    max_pending_per_address: int = 8
+    connect_burst: int = 20
+    connect_per_s: float = 5.0
     #: Bytes of the HTTP upgrade request line and headers read before the
     #: request is refused (431).
     max_request_bytes: int = 8 * 1024
@@ -65,9 +73,11 @@ class TransportConfig:
     #: Per-peer token bucket: burst and sustained frames per second.
     rate_burst: int = 100
     rate_per_s: float = 50.0
-    #: A peer that keeps sending after its bucket ran dry for this many
-    #: frames is dropped (the reference only drops the frames).
+    #: Messages past the bucket are dropped unread (as the reference does);
+    #: a peer sending more than ``rate_excess_drop`` of them within
+    #: ``rate_excess_window_s`` is flooding and is dropped itself.
     rate_excess_drop: int = 500
+    rate_excess_window_s: float = 10.0
     #: Bytes a peer may send: burst and sustained bytes per second.  Over
     #: it, reading from the peer pauses until the budget refills.
     rate_bytes_burst: int = 8 * 1024 * 1024
@@ -108,8 +118,12 @@ class TransportConfig:
             raise ValueError("ping_interval_s must be positive")
         if self.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
-        if self.max_pending < 1 or self.max_connections < 1:
-            raise ValueError("max_pending and max_connections must be at least 1")
+        if min(self.max_pending, self.max_connections, self.max_pending_per_address,
+               self.max_connections_per_address, self.connect_burst) < 1:
+            raise ValueError("max_pending, max_connections, max_pending_per_address, "
+                             "max_connections_per_address and connect_burst must be at least 1")
+        if not (self.connect_per_s > 0 and self.rate_excess_window_s > 0):
+            raise ValueError("connect_per_s and rate_excess_window_s must be positive")
         if self.prove_timeout_s < self.ping_interval_s:
             raise ValueError("prove_timeout_s must allow a peer's first keepalive "
                              "(at least ping_interval_s)")

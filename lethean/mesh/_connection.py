@@ -59,7 +59,7 @@ from lethean.mesh._session import (
 )
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection", "origin_allowed", "reason_text"]
+__all__ = ["MeshConnection", "reason_text"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
@@ -82,20 +82,6 @@ OFFENCES = frozenset((
     "dropped_session_frame",
     "dropped_session_refused",
 ))
-
-
-def origin_allowed(origin, hosts):
-    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
-    from urllib.parse import urlsplit
-
-    if not origin:
-        # Autobahn reports a missing header as "".
-        return True
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
-        return False
-    return host is not None and host in hosts
 
 
 @implementer(IMeshConnection)
@@ -139,7 +125,8 @@ class MeshConnection:
         self._bytes = TokenBucket(self._clock, config.rate_bytes_burst, config.rate_bytes_per_s)
         self._control = TokenBucket(self._clock, config.control_burst, config.control_per_s)
         self._bad = TokenBucket(self._clock, config.max_bad_frames, 1 / BAD_FRAME_REFILL_S)
-        self._excess = 0
+        self._excess = TokenBucket(self._clock, config.rate_excess_drop,
+                                   config.rate_excess_drop / config.rate_excess_window_s)
         self._skip = False
         self._fragments = 0
         self._message_bytes = 0
@@ -444,7 +431,6 @@ class MeshConnection:
         if self._cipher is None:
             return
         if self._bucket.allow():
-            self._excess = 0
             self._skip = False
             return
         self._owner.count("rate_limited")
@@ -456,8 +442,9 @@ class MeshConnection:
             self._pause("rate", self._bucket.take(1))
             return
         self._skip = True
-        self._excess += 1
-        if self._excess > self._config.rate_excess_drop:
+        # Excess is forgiven only slowly: tokens trickling in between the
+        # frames of a flood must not reset it.
+        if not self._excess.allow():
             self.drop("dropped_flooding", "kept sending past its rate limit")
 
     def fragment_begins(self, length):
@@ -691,12 +678,12 @@ class MeshConnection:
         self._stop(text)
 
     def _log_up(self):
-        self._owner.event("link_up", "link up: {} {} {} {}, session {}".format(
+        self._owner.event("link", "link up: {} {} {} {}, session {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction, self.session),
             peer=self.address, peer_id=self.peer_id)
 
     def _log_down(self, reason):
-        self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
+        self._owner.event("link", "link down: {} {} {} {}: {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
             peer=self.address, peer_id=self.peer_id)
 

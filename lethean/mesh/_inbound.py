@@ -10,10 +10,9 @@ open link's behaviour is :class:`~lethean.mesh.MeshConnection`'s.
 """
 
 from automat import MethodicalMachine
-from autobahn.websocket.types import ConnectionDeny
 
 from lethean.interfaces import IAdmission
-from lethean.mesh._connection import MeshConnection, origin_allowed, reason_text
+from lethean.mesh._connection import MeshConnection, reason_text
 from lethean.mesh._handshake import Accept, Reject, respond
 from lethean.mesh._logs import clean
 
@@ -56,10 +55,6 @@ class InboundLink(MeshConnection):
     # inputs
 
     @_machine.input()
-    def upgrade_requested(self, request):
-        """Autobahn parsed the upgrade request."""
-
-    @_machine.input()
     def opened(self):
         """The WebSocket is open."""
 
@@ -96,13 +91,6 @@ class InboundLink(MeshConnection):
         """The connection is gone."""
 
     # outputs
-
-    @_machine.output()
-    def _check_origin(self, request):
-        if not origin_allowed(request.origin, self._config.allowed_origin_hosts):
-            self._owner.report("refused_origin", "origin {} not allowed".format(
-                clean(request.origin)), peer=self.address)
-            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
 
     @_machine.output()
     def _respond(self, payload, is_binary):
@@ -213,7 +201,6 @@ class InboundLink(MeshConnection):
     def _receive(self, payload, is_binary):
         self._receive_sealed(payload, is_binary)
 
-    upgrading.upon(upgrade_requested, enter=upgrading, outputs=[_check_origin])
     upgrading.upon(opened, enter=awaiting_handshake, outputs=[])
     awaiting_handshake.upon(message_received, enter=awaiting_handshake, outputs=[_respond])
     awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_first_sealed])

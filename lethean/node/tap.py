@@ -73,6 +73,16 @@ class Options(usage.Options):
          "Most inbound connections not yet authenticated (handshaking or "
          "proving their key); when full, the oldest of the busiest address "
          "is evicted.", int],
+        ["max-conns-per-address", None, 16,
+         "Most inbound connections from one address, authenticated or not "
+         "(127.0.0.1 and ::1 excepted); beyond, new ones are closed at once.", int],
+        ["max-pending-per-address", None, 8,
+         "Most connections from one address not yet authenticated "
+         "(127.0.0.1 and ::1 excepted).", int],
+        ["connect-rate", None, 5.0,
+         "New connections per second one address may open (bursts of four "
+         "times that; 127.0.0.1 and ::1 excepted); beyond, they are closed "
+         "as they are accepted.", float],
         ["rate-limit", None, 50.0,
          "Messages per second a peer may send (bursts of twice that); "
          "excess messages are dropped, a sustained flood drops the peer.", float],
@@ -146,10 +156,12 @@ class Options(usage.Options):
             raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
         if self["auth"] not in (None, "open", "allowlist"):
             raise usage.UsageError("--auth must be 'open' or 'allowlist'")
-        for name in ("max-conns", "max-pending", "max-uploads-mb"):
+        for name in ("max-conns", "max-pending", "max-conns-per-address",
+                     "max-pending-per-address", "max-uploads-mb"):
             if self[name] < 1:
                 raise usage.UsageError("--{} must be at least 1".format(name))
-        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "max-clock-skew"):
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "connect-rate",
+                     "max-clock-skew"):
             if not self[name] > 0:
                 raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
