@@ -106,14 +106,16 @@ def pack_trix(magic, header, payload, version=TRIX_VERSION):
                      header_bytes, payload))
 
 
-def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_bytes=None):
+def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_bytes=None,
+                view=False):
     """
     ``(header, payload)`` of a container, checked in Go's order.
 
     The header is a ``dict`` (``null`` reads as ``{}``, as Go's nil map); a
     string ``checksum`` is verified with ``checksum_algo``.  ``payload`` is
-    a ``bytes`` object (the rest of ``data``).  Raises a
-    :class:`~lethean.smsg.ContainerError` subclass and nothing else.
+    a ``bytes`` object (the rest of ``data``), or with ``view=True`` a
+    read-only ``memoryview`` into ``data`` (no copy: for large containers).
+    Raises a :class:`~lethean.smsg.ContainerError` subclass and nothing else.
     """
     size = len(data)
     if size < 4:
@@ -138,7 +140,7 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
         raise PayloadTooLargeError("payload of {} bytes, limit {}".format(
             size - end, max_payload_bytes))
     header = _parse_header(bytes(data[PREFIX_BYTES:end]))
-    payload = bytes(data[end:])
+    payload = memoryview(data)[end:].toreadonly() if view else bytes(data[end:])
     checksum = header.get("checksum")
     if isinstance(checksum, str):
         algorithm = header.get("checksum_algo")
