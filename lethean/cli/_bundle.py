@@ -24,14 +24,14 @@ from lethean.bundles import (
     ExtractLimits,
     PasswordRequiredError,
     UnsafeDestinationError,
-    create_miner_bundle,
+    create_miner_bundle_from_file,
     create_plain_profile_bundle,
     create_profile_bundle,
     extract_miner_bundle,
     extract_profile_bundle,
     inspect_bundle,
     read_bundle,
-    read_miner,
+    write_bundle,
 )
 
 __all__ = ["register", "PASSWORD_ENV"]
@@ -198,8 +198,8 @@ def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
     return data
 
 
-def _write_atomically(path, data, replace):
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
+def _write_atomically(path, write, replace):
+    """Write ``path`` with ``write(file)`` via a temporary file and a rename."""
     path = os.path.abspath(path)
     if os.path.islink(path):
         raise UnsafeDestinationError("{} is a symbolic link".format(path))
@@ -210,7 +210,7 @@ def _write_atomically(path, data, replace):
         fd, staging = tempfile.mkstemp(prefix=".lethean-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                write(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(staging, 0o600)
@@ -231,10 +231,10 @@ def _emit(obj):
 
 def _finish_create(args, bundle):
     if args.output == "-":
-        sys.stdout.buffer.write(bundle.to_json())
+        write_bundle(bundle, sys.stdout.buffer)
         sys.stdout.flush()
         return 0
-    path = _write_atomically(args.output, bundle.to_json(), replace=True)
+    path = _write_atomically(args.output, lambda f: write_bundle(bundle, f), replace=True)
     return _emit({
         "type": bundle.type,
         "name": bundle.name,
@@ -265,9 +265,8 @@ def _create_profile(args):
 def _create_miner(args):
     password = _require_password(args)
     profile = None if args.profile is None else _read_file(args.profile)
-    miner_name, content = read_miner(args.miner)
-    bundle = create_miner_bundle(
-        miner_name, content, args.name, password, profile_json=profile, bundle_type=args.type)
+    bundle = create_miner_bundle_from_file(
+        args.miner, args.name, password, profile_json=profile, bundle_type=args.type)
     return _finish_create(args, bundle)
 
 
@@ -299,7 +298,7 @@ def _extract(args):
         profile = extract_profile_bundle(
             bundle, password, allow_plain=args.allow_plain, limits=limits,
             max_data_bytes=args.max_bundle_bytes)
-        path = _write_atomically(args.dest, profile, args.replace)
+        path = _write_atomically(args.dest, lambda f: f.write(profile), args.replace)
         return _emit({"type": bundle.type, "name": bundle.name, "profile_file": path,
                       "profile_bytes": len(profile)})
     result = extract_miner_bundle(
