@@ -10,6 +10,7 @@ one mesh transport, so a node can play both roles at once.
 
 from lethean.node._controller import (
     DEPLOY_CHUNK_BYTES,
+    DEPLOY_WINDOW,
     DEPLOY_TIMEOUT_S,
     LOGS_TIMEOUT_S,
     MINER_TIMEOUT_S,
@@ -117,6 +118,7 @@ __all__ = [
     "DEPLOY_TIMEOUT_S",
     "SINGLE_DEPLOY_MAX_BYTES",
     "DEPLOY_CHUNK_BYTES",
+    "DEPLOY_WINDOW",
     "Worker",
     "WorkerError",
     "default_miners_root",
