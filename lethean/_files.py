@@ -8,8 +8,13 @@ mode), is fsynced, renamed over the target, and the directory is fsynced.
 """
 
 import os
+import time
 
-__all__ = ["write_atomic", "fsync_directory"]
+__all__ = ["write_atomic", "fsync_directory", "remove_stale_temporaries", "STALE_TEMPORARY_S"]
+
+#: A temporary file of ``write_atomic`` older than this was left by an
+#: interrupted write (a live write renames its file within moments).
+STALE_TEMPORARY_S = 600.0
 
 _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                  | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
@@ -65,3 +70,29 @@ def write_atomic(path, data, mode=0o644, directory_mode=0o755):
             pass
         raise
     fsync_directory(directory)
+
+
+def remove_stale_temporaries(path, older_than_s=STALE_TEMPORARY_S):
+    """
+    Remove the temporary files interrupted writes of ``path`` left behind
+    (older than ``older_than_s``); returns how many went.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = ".{}.".format(os.path.basename(path))
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    cutoff = time.time() - older_than_s
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        candidate = os.path.join(directory, name)
+        try:
+            if os.lstat(candidate).st_mtime < cutoff:
+                os.unlink(candidate)
+                removed += 1
+        except OSError:
+            continue
+    return removed

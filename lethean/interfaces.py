@@ -13,6 +13,8 @@ __all__ = [
     "IMeshTransport",
     "IMeshConnection",
     "IMessageConsumer",
+    "ILinkOwner",
+    "IAdmission",
     "IPacketConsumer",
     "IMinerManager",
     "IProfileManager",
@@ -38,6 +40,12 @@ class IPeerRegistry(Interface):
 
         Fills ``added_at`` and the default score; raises InvalidPeerError,
         InvalidPeerNameError or PeerExistsError.
+        """
+
+    def add_automatic(peer):
+        """
+        Register a peer that connected and proved its key, within a cap:
+        the least valuable automatically registered peer may be forgotten.
         """
 
     def update_peer(peer):
@@ -176,8 +184,78 @@ class IMessageConsumer(Interface):
 
         May return a Deferred; errors are logged, never raised into the
         transport.  Every consumer sees every message (controller and
-        worker can share one transport, unlike the reference).
+        worker can share one transport, unlike the reference).  While
+        too many Deferreds of one link are pending, the transport stops
+        reading from that peer.
         """
+
+    def connectionLost(connection):
+        """
+        ``connection`` closed (for any reason): free what belongs to it.
+
+        Called once per link that delivered, or could have delivered,
+        messages; errors are logged.
+        """
+
+
+class ILinkOwner(Interface):
+    """
+    What a mesh link needs from the transport that owns it: settings,
+    counters, the registry, and where to report its life.
+    """
+
+    reactor = Attribute("The ``IReactorTime`` every timer of the link runs on.")
+    identity = Attribute("This node's ``lethean.identity.LocalIdentity``.")
+    registry = Attribute("The ``IPeerRegistry`` the handshake consults.")
+    config = Attribute("The ``lethean.mesh.TransportConfig``.")
+    features = Attribute("The lethean features this node announces (a frozenset of names).")
+    limiter = Attribute("The ``LogLimiter`` every log line about a peer goes through.")
+
+    def count(name):
+        """Add one to the counter ``name``."""
+
+    def report(reason, text, *, peer, peer_id=""):
+        """Count ``reason`` and log ``text`` about ``peer`` once (rate-limited)."""
+
+    def event(name, text, *, peer, peer_id=""):
+        """Log ``text`` (a link coming up or going down) once (rate-limited by ``name``)."""
+
+    def inbound_links():
+        """How many authenticated inbound links are open."""
+
+    def link_accepted(link):
+        """An inbound handshake was accepted; the initiator has not proved its key yet."""
+
+    def link_proven(link):
+        """``link`` holds the key it presented: register it (it may lose to another link)."""
+
+    def link_lost(link, reason):
+        """``link`` left the open or proving state; ``reason`` says why."""
+
+    def is_duplicate(message_id):
+        """True if ``message_id`` was seen recently on any link (and remember it)."""
+
+    def deliver(link, message):
+        """A new message from ``link`` for the consumers; returns their pending Deferreds."""
+
+    def offence(host, public_key):
+        """A link from ``host`` with ``public_key`` (either may be None) misbehaved."""
+
+    def refusal(host, peer):
+        """Why an accepted handshake from ``host`` by ``peer`` must be refused, or None."""
+
+
+class IAdmission(Interface):
+    """
+    The pending pool's side of an inbound connection (its ``UpgradeGate``):
+    a mesh link tells it how far the peer has come.
+    """
+
+    def accepted():
+        """The mesh handshake was accepted: the initiator now has to prove its key."""
+
+    def admitted():
+        """The initiator proved its key: the connection leaves the pending pool."""
 
 
 class IPacketConsumer(Interface):

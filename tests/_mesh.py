@@ -1,6 +1,7 @@
 """Helpers for the mesh transport tests: identities, registries, nodes, consumers."""
 
 from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address
 from zope.interface import implementer
 
 from lethean.identity import LocalIdentity, PrivateKey
@@ -87,22 +88,36 @@ def clock_pair(testcase, **config):
     """
     from twisted.test.iosim import connectedServerAndClient
 
-    from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
-
     clock = task.Clock()
     clock.advance(1_700_000_000)
     nodes = [MeshTransport(clock, make_identity(name), make_registry(testcase),
                            TransportConfig(listen=None, **config))
              for name in ("bravo", "alpha")]
     server, client = nodes
-    server_factory = MeshServerFactory(server, url="ws://localhost/ws")
-    client_factory = MeshClientFactory(client, "ws://127.0.0.1:9091/ws")
-    client_factory.result.addCallback(client.outbound_ready, "127.0.0.1:9091")
-    client_protocol, server_protocol, pump = connectedServerAndClient(
-        lambda: server_factory.buildProtocol(None), lambda: client_factory.buildProtocol(None),
-        clock=clock)
+    client_factory = client_factory_for(client)
+    wire, gate, pump = connectedServerAndClient(
+        lambda: server.server_factory().buildProtocol(ADDRESS),
+        lambda: client_factory.buildProtocol(ADDRESS), clock=clock)
     pump.flush()
-    return clock, server, client, server_protocol, client_protocol, pump
+    # The link is open once the handshake and the capability exchange are done.
+    clock.advance(0)
+    pump.flush()
+    return clock, server, client, gate.wrappedProtocol, wire.wrappedProtocol, pump
+
+
+#: The address iosim connections claim to come from.
+ADDRESS = IPv4Address("TCP", "127.0.0.1", 40000)
+
+
+def client_factory_for(client, address="127.0.0.1:9091"):
+    """The wire factory one dial of ``client`` uses (as ``connect`` builds it)."""
+    from lethean.mesh._protocol import MeshClientFactory
+    from lethean.mesh._wire import WireFactory
+
+    factory = MeshClientFactory(client, "ws://{}/ws".format(address), address=address)
+    wire = WireFactory(factory, client)
+    wire.result = factory.result
+    return wire
 
 
 class RawClient:
@@ -195,3 +210,8 @@ async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
     protocol = await endpoint.connect(factory)
     testcase.addCleanup(lambda: protocol.transport.loseConnection() or done)
     return await done
+
+
+def mute(pump):
+    """From now on, nothing the iosim client writes reaches the server (a dead peer)."""
+    pump.clientIO.getOutBuffer = lambda: b""

@@ -54,6 +54,39 @@ class NodeProcessTests(TestCase):
         # twistd exits cleanly, then re-raises SIGTERM so its status says why.
         self.assertIn((ended.exitCode, ended.signal), [(0, None), (None, 15)], output.text)
         self.assertIn("Server Shut Down", output.text)
+        # One line per link up and down; no factory noise.
+        self.assertIn("link up: ", output.text)
+        self.assertIn("link down: ", output.text)
+        self.assertNotIn("Starting factory", output.text)
         with open(os.path.join(node_dir, "peers.json"), "rb") as f:
             saved = json.load(f)
         self.assertIn(cli_id, [peer["id"] for peer in saved])
+
+
+class ListenFailureTests(TestCase):
+    """A node that cannot bind its endpoint says so in one line and exits non-zero."""
+
+    timeout = DEADLINE_S
+
+    async def test_port_in_use(self):
+        """With the port held by someone else, twistd exits 1 with one line naming endpoint and reason."""
+        from twisted.internet import protocol, reactor
+        from twisted.internet.endpoints import serverFromString
+
+        holder = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            protocol.Factory.forProtocol(protocol.Protocol))
+        self.addCleanup(holder.stopListening)
+        endpoint = "tcp:{}:interface=127.0.0.1".format(holder.getHost().port)
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        # The last --listen wins.
+        _, output = start_twistd_node(self, base, os.path.join(base, "node"),
+                                      "--listen", endpoint)
+        ended = await output.ended
+        self.assertEqual(ended.exitCode, 1, output.text)
+        failures = [line for line in output.text.splitlines() if "cannot listen" in line]
+        self.assertEqual(len(failures), 1, output.text)
+        self.assertIn(endpoint, failures[0])
+        self.assertIn("Address already in use", failures[0])
+        self.assertNotIn("Traceback", output.text)
+        self.assertNotIn("is up", output.text)

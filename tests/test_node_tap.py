@@ -33,7 +33,9 @@ class OptionsTests(SynchronousTestCase):
     def test_refused(self):
         """A bad role, auth mode, half a TLS pair or a zero cap is a usage error."""
         for argv in (["--role", "boss"], ["--auth", "closed"], ["--tls-cert", "c.pem"],
-                     ["--max-conns", "0"]):
+                     ["--max-conns", "0"], ["--max-pending", "0"], ["--rate-limit", "0"],
+                     ["--rate-limit-bytes", "-1"], ["--offender-backoff", "0"],
+                     ["--max-uploads-mb", "0"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
 
 
@@ -57,3 +59,18 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertTrue(os.path.exists(os.path.join(folder, "private.key")))
         self.assertEqual(transport.registry.auth_mode, AuthMode.ALLOWLIST)
         self.assertTrue(transport.registry.is_public_key_allowed(key))
+
+    def test_limits_reach_the_transport(self):
+        """The limit options become the transport's and the worker's settings."""
+        options = Options()
+        options.parseOptions(["--data-dir", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:0:interface=127.0.0.1", "--max-pending", "7",
+                              "--rate-limit", "10", "--rate-limit-bytes", "2",
+                              "--offender-backoff", "30", "--max-uploads-mb", "5"])
+        node = makeService(options, Clock())
+        config = node.getServiceNamed("transport").config
+        self.assertEqual((config.max_pending, config.rate_per_s, config.rate_burst,
+                          config.rate_bytes_per_s, config.offender_backoff_s),
+                         (7, 10.0, 20, 2 * 1024 * 1024, 30.0))
+        worker = node.getServiceNamed("application").worker
+        self.assertEqual(worker.max_upload_total_bytes, 5 * 1024 * 1024)

@@ -418,6 +418,16 @@ class DeployTests(WorkerHarness):
         self.assertIn("too many uploads",
                       self.ask(DEPLOY_CHUNK, self.chunks(bundle, 1000, "x")[0]).payload["message"])
 
+    def test_node_wide_upload_budget(self):
+        """Uploads from all peers together may not declare more than the node's budget."""
+        bundle = create_miner_bundle("xmrig", os.urandom(3000), "big", self.password())
+        size = len(bundle.data)
+        self.replace_worker(max_upload_total_bytes=size + size // 2)
+        self.assertEqual(self.ask(DEPLOY_CHUNK, self.chunks(bundle, 1000, "a")[0]).type,
+                         "deploy_chunk_ack")
+        self.assertIn("at the node's {} byte limit".format(size + size // 2),
+                      self.ask(DEPLOY_CHUNK, self.chunks(bundle, 1000, "b")[0]).payload["message"])
+
     def test_idle_upload_expires(self):
         """An upload with no new chunk for the idle timeout is forgotten."""
         bundle = create_miner_bundle("xmrig", os.urandom(3000), "big", self.password())

@@ -7,8 +7,9 @@ from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import LetheanError
-from lethean.mesh._envelope import InvalidMessageJSONError, Message, decode_message
+from lethean.mesh._envelope import InvalidMessageJSONError, Message, decode_message, open_message
 from lethean.smsg import (
+    Body,
     ContainerError,
     DecryptionError,
     FrameCipher,
@@ -137,7 +138,8 @@ class OpenTests(SynchronousTestCase):
         """The worked frame opens to the ping envelope."""
         self.assertEqual(self.cipher.open_plaintext(FRAME), PLAINTEXT)
         self.assertEqual(self.cipher.open_body(FRAME), PING)
-        message = open_frame(SECRET_AB, FRAME)
+        self.assertEqual(open_frame(SECRET_AB, FRAME), Body(PING, 1767323045))
+        message = open_message(self.cipher, FRAME)
         self.assertEqual((message.type, message.payload), ("ping", {"sentAt": 1767323045120}))
 
     def test_buffers(self):
@@ -207,7 +209,7 @@ class OpenTests(SynchronousTestCase):
     def test_null_plaintext_is_an_empty_message(self):
         """A null plaintext is an empty SMSG message to Go: its empty body is not an envelope."""
         self.assertEqual(decode_plaintext(b" null "), "")
-        error = self.assertRaises(InvalidMessageJSONError, self.cipher.open,
+        error = self.assertRaises(InvalidMessageJSONError, open_message, self.cipher,
                                   self.frame_with(b"null"))
         self.assertEqual(error.kind, "invalid_message_json")
 
@@ -257,7 +259,8 @@ class OpenTests(SynchronousTestCase):
         """A body that is not an envelope is invalid_message_json."""
         for body in ("", "plain text", "[]"):
             frame = self.frame_with(json.dumps({"body": body}).encode())
-            error = self.assertRaises(InvalidMessageJSONError, self.cipher.open, frame)
+            self.assertEqual(self.cipher.open(frame), Body(body))
+            error = self.assertRaises(InvalidMessageJSONError, open_message, self.cipher, frame)
             self.assertEqual(error.kind, "invalid_message_json")
 
     def test_gzip_frames_inflate_within_the_limit(self):
@@ -311,6 +314,17 @@ class OpenTests(SynchronousTestCase):
         error = self.assertRaises(ContainerError, self.cipher.open, pack_trix(b"SMSG", header, payload))
         self.assertEqual(error.container_error, "checksum_mismatch")
 
+    def test_checksum_costs_nothing_before_authentication(self):
+        """A stranger's frame naming a costly checksum fails authentication before any hashing."""
+        from lethean.smsg import _trix
+
+        hashed = []
+        self.patch(_trix, "trix_checksum", lambda algorithm, data: hashed.append(algorithm))
+        payload = encrypt(frame_key(bytes(32)), PLAINTEXT)
+        frame = pack_trix(b"SMSG", {"checksum": "0" * 64, "checksum_algo": "lthn"}, payload)
+        self.assertRaises(DecryptionError, self.cipher.open, frame)
+        self.assertEqual(hashed, [])
+
 
 class PropertyTests(SynchronousTestCase):
     """Hypothesis: round trips hold and garbage raises only our errors."""
@@ -342,7 +356,8 @@ class PropertyTests(SynchronousTestCase):
         cipher = FrameCipher(secret)
         frame = cipher.seal(message, timestamp=timestamp)
         self.assertEqual(cipher.open_body(frame), message.to_json())
-        opened = cipher.open(frame)
+        self.assertEqual(cipher.open(frame), Body(message.to_json(), timestamp))
+        opened = open_message(cipher, frame)
         self.assertIsInstance(opened, Message)
         self.assertEqual(opened.to_json(), message.to_json())
 
@@ -353,7 +368,7 @@ class PropertyTests(SynchronousTestCase):
         cipher = FrameCipher(SECRET_AB)
         for frame in (data, FRAME[:57] + data, b"SMSG\x02" + data):
             try:
-                cipher.open(frame)
+                open_message(cipher, frame)
             except LetheanError:
                 pass
 
@@ -367,7 +382,7 @@ class PropertyTests(SynchronousTestCase):
         cut = data.draw(st.integers(0, len(frame)))
         candidate = bytes(frame[:cut]) + data.draw(st.binary(max_size=20))
         try:
-            result = FrameCipher(SECRET_AB).open(candidate)
+            result = open_message(FrameCipher(SECRET_AB), candidate)
         except LetheanError:
             return
         # Only header changes that keep it a JSON object can still open.
@@ -381,5 +396,6 @@ class TimestampInFramesTests(SynchronousTestCase):
         """Old or future SMSG timestamps do not matter to the receiver."""
         for timestamp in (1, 2**40):
             frame = seal(SECRET_AB, PING, timestamp=timestamp)
-            self.assertEqual(FrameCipher(SECRET_AB).open(frame).ts,
+            self.assertEqual(FrameCipher(SECRET_AB).open(frame).timestamp, timestamp)
+            self.assertEqual(open_message(FrameCipher(SECRET_AB), frame).ts,
                              Timestamp.parse("2026-01-02T03:04:05.12Z"))

@@ -19,6 +19,26 @@ from lethean.smsg import (
 from lethean.smsg._sigil import xor_obfuscate
 from lethean.smsg._trix import trix_checksum
 
+_LTHN = {"o": "0", "l": "1", "e": "3", "a": "4", "s": "z", "t": "7",
+         "0": "o", "1": "l", "3": "e", "4": "a", "7": "t"}
+
+
+def _go_runes_slowly(data):
+    """Go's utf8.DecodeRune loop, transcribed: an invalid byte is one U+FFFD."""
+    out, i = [], 0
+    while i < len(data):
+        for width in (1, 2, 3, 4):
+            try:
+                out.append(data[i:i + width].decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+            i += width
+            break
+        else:
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
 # smsg.md section 2 and 7: the key of identities A and B, and the sigil
 # output of an empty plaintext under nonce 00..17.
 KEY_AB = bytes.fromhex("ffb4e274c8ac9be6daf63ab164af2c7a659bc97a066fc1af430587bb104cd93c")
@@ -143,6 +163,14 @@ class UnpackTrixTests(SynchronousTestCase):
         self.assertEqual(trix_checksum("lthn", b"a\xffb"),
                          hashlib.sha256(b"a\xffb" + "b\ufffd4".encode()).hexdigest())
         self.assertEqual(trix_checksum("lthn", b""), hashlib.sha256(b"").hexdigest())
+
+    @settings(max_examples=300)
+    @given(st.binary(max_size=64) | st.text(max_size=32).map(lambda t: t.encode("utf-8")))
+    def test_lthn_hash_reads_bytes_as_go_does(self, payload):
+        """Each invalid UTF-8 byte is one U+FFFD, as Go's []rune(string(b)) gives."""
+        salt = "".join(_LTHN.get(c, c) for c in reversed(_go_runes_slowly(payload)))
+        self.assertEqual(trix_checksum("lthn", payload),
+                         hashlib.sha256(payload + salt.encode("utf-8")).hexdigest())
 
     def test_accepts_memoryview_and_bytearray(self):
         """Buffers other than bytes are read the same way."""

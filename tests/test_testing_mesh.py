@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import new_message
+from lethean.mesh import FEATURES, new_message
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
@@ -70,7 +70,7 @@ class MemoryMeshTests(SynchronousTestCase):
         self.assertEqual((link.frames_out, back.frames_in), (1, 1))
         self.assertEqual(link.bytes_out, back.bytes_in)
         self.assertGreater(back.bytes_in, 97)
-        self.assertEqual((back.session, back.features, back.rtt_s), ("v1", frozenset(), None))
+        self.assertEqual((back.session, back.features, back.rtt_s), ("v1", FEATURES, None))
 
     def test_dial_failures(self):
         """Unknown addresses and a wrong expected peer id are refused."""

@@ -10,7 +10,12 @@ byte-stream ``Protocol`` (UEPS, Levin, your own) inside a WebSocket
 connection, with every Autobahn limit set and compression refused.
 
 :class:`MeshTransport` is the encrypted mesh itself: the reference's
-handshake, then SMSG-sealed messages to and from authenticated peers.
+handshake, then SMSG-sealed messages to and from authenticated peers.  Its
+:class:`MeshListener` reads each upgrade request under a byte budget and a
+deadline and routes it by path; each link is an :class:`InboundLink` or
+:class:`OutboundLink`, an explicit state machine behind a thin Autobahn
+protocol, reporting to the transport through ``ILinkOwner``.  Lethean peers
+announce their :data:`FEATURES` to each other right after the handshake.
 """
 
 from lethean.mesh._envelope import (
@@ -53,20 +58,27 @@ from lethean.mesh._envelope import (
     encode_message,
     error_reply,
     new_message,
+    open_message,
     reply,
 )
+from lethean.mesh._capabilities import CAPABILITIES, DEPLOY_CHUNKS, FEATURES, UEPS_FEATURE
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._connection import MeshConnection
+from lethean.mesh._inbound import InboundLink
+from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._errors import (
     HandshakeError,
     HandshakeRejectedError,
+    FeatureNotAnnouncedError,
     HandshakeTimeoutError,
+    ListenError,
     MeshError,
     MessageTooLargeError,
     NotConnectedError,
     PeerKeyMismatchError,
 )
 from lethean.mesh._handshake import REASON_UNAUTHORIZED
+from lethean.mesh._listener import MeshListener
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._stacking import (
@@ -118,6 +130,7 @@ __all__ = [
     "encode_message",
     "error_reply",
     "new_message",
+    "open_message",
     "reply",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ReactorTimer",
@@ -127,6 +140,9 @@ __all__ = [
     "stacked_server_factory",
     "TransportConfig",
     "MeshConnection",
+    "InboundLink",
+    "OutboundLink",
+    "MeshListener",
     "MeshTransport",
     "MeshServerProtocol",
     "MeshClientProtocol",
@@ -136,7 +152,13 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
+    "ListenError",
+    "FeatureNotAnnouncedError",
     "PeerKeyMismatchError",
+    "CAPABILITIES",
+    "DEPLOY_CHUNKS",
+    "FEATURES",
+    "UEPS_FEATURE",
     "REASON_UNAUTHORIZED",
     "SHUTDOWN_REASON",
     "UEPS",

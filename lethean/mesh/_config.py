@@ -2,6 +2,8 @@
 
 import attrs
 
+from lethean.mesh._capabilities import FEATURES
+
 __all__ = ["TransportConfig"]
 
 
@@ -24,9 +26,16 @@ class TransportConfig:
     #: How dialled ``wss`` peers are verified: ``"system"`` roots, ``"none"``
     #: (the handshake's key pinning then authenticates), or a PEM path to pin.
     tls_verify: str = "system"
-    #: Inbound connections, including those still handshaking (HTTP 503 over
-    #: it).  Outbound connections are not counted.
+    #: Authenticated inbound links (HTTP 503 over it, as the reference).
+    #: Outbound links are not counted.
     max_connections: int = 100
+    #: Inbound connections that have not authenticated yet: reading the
+    #: upgrade request, handshaking, or accepted but not yet proven.  When
+    #: full, the oldest one of the busiest address is evicted.
+    max_pending: int = 128
+    #: Bytes of the HTTP upgrade request line and headers read before the
+    #: request is refused (431).
+    max_request_bytes: int = 8 * 1024
     #: Largest WebSocket message accepted, and sent (a Go peer drops a larger one).
     max_message_bytes: int = 1024 * 1024
     #: Keepalive: an encrypted ``ping`` every interval; a peer silent for
@@ -36,12 +45,45 @@ class TransportConfig:
     #: Both handshake steps (the upgrade and the mesh handshake) must finish
     #: within this time.
     handshake_timeout_s: float = 10.0
+    #: An accepted initiator must prove its key (its first sealed frame)
+    #: within this time.  A Go initiator may stay silent until its first
+    #: keepalive, 30 s after the handshake.
+    prove_timeout_s: float = 40.0
+    #: After dialling, how long to wait for the peer's ``capabilities``
+    #: before treating it as a peer that announces none (a Go peer).
+    capabilities_timeout_s: float = 2.0
+    #: The lethean extensions this node announces.
+    features: frozenset = FEATURES
     #: Per-peer token bucket: burst and sustained frames per second.
     rate_burst: int = 100
     rate_per_s: float = 50.0
     #: A peer that keeps sending after its bucket ran dry for this many
     #: frames is dropped (the reference only drops the frames).
     rate_excess_drop: int = 500
+    #: Bytes a peer may send: burst and sustained bytes per second.  Over
+    #: it, reading from the peer pauses until the budget refills.
+    rate_bytes_burst: int = 8 * 1024 * 1024
+    rate_bytes_per_s: float = 16 * 1024 * 1024
+    #: Fragments one message may have: this many, plus one for every
+    #: ``fragment_bytes`` of its payload (a Go client writes 4 KiB
+    #: fragments, a Go server 1 KiB ones).  Over it, the peer is dropped.
+    max_fragments: int = 64
+    fragment_bytes: int = 512
+    #: WebSocket control frames (ping, pong) a peer may send: burst and per
+    #: second (Go peers send none).  Over it, the peer is dropped.
+    control_burst: int = 10
+    control_per_s: float = 1.0
+    #: Frames that do not decrypt a link tolerates (one more every minute);
+    #: past it, the peer is dropped.
+    max_bad_frames: int = 10
+    #: Messages of one link whose consumers have not finished; above it,
+    #: reading from the peer pauses.
+    max_in_flight: int = 32
+    #: Repeat offenders (floods, bad frames, protocol errors), by address
+    #: and by key, are refused after this many offences, for this long
+    #: (doubling with each further offence).
+    offender_strikes: int = 3
+    offender_backoff_s: float = 60.0
     #: Seen-message cache for de-duplication.
     dedup_ttl_s: float = 300.0
     dedup_max_entries: int = 100_000
@@ -56,6 +98,11 @@ class TransportConfig:
             raise ValueError("ping_interval_s must be positive")
         if self.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
+        if self.max_pending < 1 or self.max_connections < 1:
+            raise ValueError("max_pending and max_connections must be at least 1")
+        if self.prove_timeout_s < self.ping_interval_s:
+            raise ValueError("prove_timeout_s must allow a peer's first keepalive "
+                             "(at least ping_interval_s)")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("give both tls_cert and tls_key, or neither")
 

@@ -1,95 +1,146 @@
 """
-One authenticated mesh link: sealed frames in and out, keepalive, backpressure.
+What every mesh link does once its handshake is done: sealed frames in and
+out, keepalive, the capability exchange, and the bounds on what a peer can
+make it do.
 
-Receive order per frame (transport.md 5, plus weakness 13): rate limit,
-decrypt, then the frame counts as activity, then de-duplication, then the
-owner delivers it.  Frames that do not decrypt never refresh the idle timer,
-so garbage cannot keep a dead peer alive.
+A link is driven by its thin Autobahn protocol (``_protocol``), which only
+forwards events, and talks to its owner (the transport) through
+``ILinkOwner``.  The handshakes are explicit state machines in
+``_inbound`` (``upgrading -> awaiting_handshake -> proving -> open ->
+closed``) and ``_outbound`` (``upgrading -> awaiting_ack -> open ->
+closed``), subclasses of :class:`MeshConnection`.
+
+Receive order per sealed frame (transport.md, plus weakness 13): rate
+limit, decrypt, then the frame counts as activity, then de-duplication,
+then the link's own messages (capabilities, ping, keepalive pong) or the
+owner's consumers.  Frames that do not decrypt never refresh the idle
+timer, so garbage cannot keep a dead peer alive.
 """
 
-from collections import deque
-
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.errors import LetheanError
 from lethean.interfaces import IMeshConnection
-from lethean.mesh._envelope import DISCONNECT, DISCONNECT_NORMAL, PING, PONG, new_message
+from lethean.mesh._capabilities import CAPABILITIES, capabilities_payload, parse_capabilities
+from lethean.mesh._envelope import (
+    DISCONNECT,
+    DISCONNECT_NORMAL,
+    PING,
+    PONG,
+    new_message,
+    open_message,
+    reply,
+)
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
 from lethean.mesh._limits import TokenBucket
+from lethean.mesh._logs import clean, peer_text
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection"]
+__all__ = ["MeshConnection", "origin_allowed", "reason_text"]
 
-_log = Logger()
+#: Keepalive pings remembered for their pongs (round-trip time).
+_KEEPALIVE_PINGS = 4
+#: The largest handshake (or ack) message read: an honest one is well under
+#: a kilobyte, and a stranger's is parsed before anything else is known.
+MAX_HANDSHAKE_BYTES = 64 * 1024
+#: A link's allowance of undecryptable frames grows by one this often.
+BAD_FRAME_REFILL_S = 60.0
+#: Why a link may be dropped that count as offences (refused when repeated).
+OFFENCES = frozenset((
+    "dropped_flooding",
+    "dropped_bad_frames",
+    "dropped_text_frame",
+    "dropped_fragments",
+    "dropped_control_frames",
+    "dropped_protocol_error",
+    "refused_bad_handshake",
+    "dropped_prove_timeout",
+))
 
 
-@implementer(IMeshConnection, IPushProducer)
+def origin_allowed(origin, hosts):
+    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
+    from urllib.parse import urlsplit
+
+    if not origin:
+        # Autobahn reports a missing header as "".
+        return True
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return host is not None and host in hosts
+
+
+@implementer(IMeshConnection)
 class MeshConnection:
     """
-    The link to one peer after the handshake, driven by its WebSocket protocol.
+    What both directions share once the handshake is done.
 
-    ``owner`` is the :class:`~lethean.mesh.MeshTransport` (clock, config,
-    counters, de-duplication and delivery); ``websocket`` the Autobahn
-    protocol carrying the frames.
+    ``owner`` provides ``ILinkOwner``; ``websocket`` is the Autobahn
+    protocol carrying the frames (its ``transport`` is the connection's
+    ``Wire``).
     """
 
-    def __init__(self, owner, websocket, peer, shared_secret, *, outbound):
+    outbound = None
+
+    def __init__(self, owner, websocket):
         self._owner = owner
         self._websocket = websocket
         self._clock = owner.reactor
         self._config = owner.config
-        self.peer = peer
-        self.peer_id = peer.id
-        self.outbound = outbound
-        self.shared_secret = shared_secret
-        self._cipher = FrameCipher(shared_secret, max_frame_bytes=self._config.max_message_bytes)
-        self._bucket = TokenBucket(self._clock, self._config.rate_burst, self._config.rate_per_s)
-        self._excess = 0
-        #: False until a frame from the peer decrypted: only then has it
-        #: proved it holds the key it presented (weakness 2).
-        self.authenticated = outbound
+        self.peer = None
+        self.peer_id = ""
+        self.shared_secret = None
+        self._cipher = None
+        #: True once the link is closed (or failed before opening).
         self.closed = False
+        self.reason = None
         self.connected_at = self.last_activity = self._clock.seconds()
         self.rtt_s = None
         #: lethean extensions the peer announced; a Go peer announces none.
         self.features = frozenset()
+        self.peer_version = ""
         self.session = "v1"
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
-        self._paused = False
-        self._producing = False
-        self._queue = deque()
-        self._queued_bytes = 0
-        self._lost = defer.Deferred()
-        #: Our recent keepalive pings (id -> sent at), whose pongs are ours,
-        #: not the consumers'.
+        config = self._config
+        self._bucket = TokenBucket(self._clock, config.rate_burst, config.rate_per_s)
+        self._bytes = TokenBucket(self._clock, config.rate_bytes_burst, config.rate_bytes_per_s)
+        self._control = TokenBucket(self._clock, config.control_burst, config.control_per_s)
+        self._bad = TokenBucket(self._clock, config.max_bad_frames, 1 / BAD_FRAME_REFILL_S)
+        self._excess = 0
+        self._skip = False
+        self._fragments = 0
+        self._message_bytes = 0
+        self._in_flight = 0
+        self._pauses = set()
+        self._resume_call = None
+        self._proven = False
+        self._announced = False
+        self._capabilities_seen = False
+        self._announcement = defer.Deferred()
+        self._announce_timer = None
+        self._lost = []
+        self._gone = False
         self._keepalive_pings = {}
         self._keepalive = LoopingCall(self._tick)
         self._keepalive.clock = self._clock
 
     def __repr__(self):
-        return "<MeshConnection {} {}>".format(
-            self.peer_id, "outbound" if self.outbound else "inbound")
+        return "<{} {}>".format(type(self).__name__, self.peer_id or self.address)
 
     @property
     def address(self):
         """The peer's ``host:port`` as seen on the socket."""
-        peer = self._websocket.transport.getPeer()
-        return "{}:{}".format(getattr(peer, "host", "?"), getattr(peer, "port", "?"))
-
-    def start(self):
-        """Begin keepalive and backpressure once the handshake is done."""
         transport = self._websocket.transport
-        try:
-            transport.registerProducer(self, True)
-            self._producing = True
-        except RuntimeError:
-            pass  # a producer is already registered; we then rely on the cap alone
-        self._keepalive.start(self._config.ping_interval_s, now=False)
+        return peer_text(transport.getPeer()) if transport is not None else "?"
+
+    @property
+    def direction(self):
+        return "outbound" if self.outbound else "inbound"
 
     # -- sending -----------------------------------------------------------
 
@@ -101,115 +152,231 @@ class MeshConnection:
             raise MessageTooLargeError(str(e)) from None
 
     def send(self, message):
-        if self.closed:
+        if self.closed or self._cipher is None:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
         self.send_frame(self.seal(message))
 
     def send_frame(self, frame):
-        """Send one sealed frame now, or queue it while the peer is not reading."""
-        if self.closed:
+        """Send one sealed frame; every byte counts against the peer's send budget."""
+        if self.closed or self._cipher is None:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
-        if not self._paused and not self._queue:
-            self._write(frame)
-            return
-        self._queue.append(frame)
-        self._queued_bytes += len(frame)
-        if self._queued_bytes > self._config.max_send_buffer_bytes:
-            self._owner.count("dropped_slow_reader")
-            self._drop("send buffer over {} bytes: peer is not reading".format(
-                self._config.max_send_buffer_bytes))
-
-    # IPushProducer: the TCP transport tells us when its buffer is full.
-    def pauseProducing(self):
-        self._paused = True
-
-    def resumeProducing(self):
-        self._paused = False
-        while self._queue and not self._paused and not self.closed:
-            frame = self._queue.popleft()
-            self._queued_bytes -= len(frame)
-            self._write(frame)
-
-    def _write(self, frame):
         self.frames_out += 1
         self.bytes_out += len(frame)
         self._websocket.sendMessage(frame, isBinary=True)
 
-    def stopProducing(self):
-        self._queue.clear()
-        self._queued_bytes = 0
+    def _send_new(self, type, payload):
+        message = new_message(type, self._owner.identity.id, self.peer_id, payload,
+                              clock=self._clock)
+        self.send(message)
+        return message
 
-    # -- receiving ---------------------------------------------------------
+    # -- the open link ---------------------------------------------------------
 
-    def frame_received(self, frame):
-        """One binary frame from the peer; never raises."""
-        if self.closed:
+    def _begin(self, peer, secret):
+        """The handshake is done: key the cipher, start keepalive."""
+        self.peer = peer
+        self.peer_id = peer.id
+        self.shared_secret = secret
+        self._cipher = FrameCipher(secret, max_frame_bytes=self._config.max_message_bytes)
+        self.connected_at = self.last_activity = self._clock.seconds()
+        self._keepalive.start(self._config.ping_interval_s, now=False)
+        # Sealed frames now go straight to the link, not through the
+        # machine's input (automat builds a bound input on every access).
+        self.message_received = self._receive_sealed
+
+    def _send_capabilities(self):
+        self._send_new(CAPABILITIES, capabilities_payload(self._owner.features))
+
+    def _receive_sealed(self, frame, is_binary):
+        """One frame after the handshake; never raises."""
+        if self._skip:
+            self._skip = False
             return
-        if not self._bucket.allow():
-            self._owner.count("rate_limited")
-            self._excess += 1
-            if self._excess > self._config.rate_excess_drop:
-                self._owner.count("dropped_flooding")
-                self._drop("kept sending past its rate limit")
+        if not is_binary:
+            self.drop("dropped_text_frame", "text frame after the handshake")
             return
-        self._excess = 0
         try:
-            message = self._cipher.open(frame)
+            message = open_message(self._cipher, frame)
         except LetheanError as e:
-            self._owner.count("decrypt_failed")
-            _log.warn("dropped frame from {peer_id} ({peer}): {reason}", peer=self.address,
-                      peer_id=self.peer_id, reason=str(e))
+            self._owner.report("decrypt_failed", "dropped frame: {}".format(e),
+                               peer=self.address, peer_id=self.peer_id)
+            if not self._bad.allow():
+                self.drop("dropped_bad_frames", "kept sending frames that do not decrypt")
             return
         self.last_activity = self._clock.seconds()
         self.frames_in += 1
         self.bytes_in += len(frame)
-        if not self.authenticated:
-            self.authenticated = True
-            self._owner.authenticated(self)
+        if not self._proven:
+            self._proven = True
+            self.proved()
             if self.closed:
                 return
-        if not self._owner.dedup.check_and_mark(message.id):
+        if self._owner.is_duplicate(message.id):
             self._owner.count("duplicates")
             return
-        self._owner.count("messages_received")
-        self._owner.deliver(self, message)
+        self._handle(message)
 
-    def is_keepalive_pong(self, message):
-        """True for the pong answering one of our keepalive pings."""
+    def _handle(self, message):
+        if message.type == CAPABILITIES:
+            self._capabilities(message)
+            return
+        # Any other frame first: the peer announces nothing (a Go peer).
+        self._announce()
+        if message.type == PING:
+            self._pong(message)
+            return
         if message.type == PONG and message.reply_to in self._keepalive_pings:
             sent_at = self._keepalive_pings.pop(message.reply_to)
             self.rtt_s = max(0.0, self._clock.seconds() - sent_at)
+            return
+        self._owner.count("messages_received")
+        for result in self._owner.deliver(self, message) or ():
+            if not result.called:
+                self._in_flight += 1
+                if self._in_flight > self._config.max_in_flight:
+                    self._pause("busy")
+                result.addBoth(self._finished)
+
+    def _finished(self, result):
+        self._in_flight -= 1
+        if self._in_flight <= self._config.max_in_flight // 2:
+            self._resume("busy")
+        return result
+
+    # -- what arrives, as it arrives (called by the Autobahn protocol) ----------
+
+    def message_begins(self):
+        """A WebSocket message starts: charge the peer's message rate now."""
+        self._fragments = 0
+        self._message_bytes = 0
+        if self._cipher is None:
+            return
+        if self._bucket.allow():
+            self._excess = 0
+            self._skip = False
+            return
+        self._skip = True
+        self._owner.count("rate_limited")
+        self._excess += 1
+        if self._excess > self._config.rate_excess_drop:
+            self.drop("dropped_flooding", "kept sending past its rate limit")
+
+    def fragment_begins(self, length):
+        """A frame of a message starts: bound the fragments, charge the bytes."""
+        self._fragments += 1
+        self._message_bytes += length
+        if self._cipher is None and self._message_bytes > MAX_HANDSHAKE_BYTES:
+            self.drop("refused_bad_handshake", "handshake message over {} bytes".format(
+                MAX_HANDSHAKE_BYTES))
+            return
+        config = self._config
+        if self._fragments > config.max_fragments + self._message_bytes // config.fragment_bytes:
+            self.drop("dropped_fragments", "{} fragments for {} bytes".format(
+                self._fragments, self._message_bytes))
+            return
+        wait = self._bytes.take(length)
+        if wait > 0 and not self.closed:
+            self._pause("bytes", wait)
+
+    def control_frame(self):
+        """A ping or pong arrived; False (and the peer dropped) past the control rate."""
+        if self._control.allow():
             return True
+        self.drop("dropped_control_frames", "too many WebSocket control frames")
         return False
 
-    # -- keepalive -----------------------------------------------------------
+    def protocol_error(self, text):
+        """Autobahn failed the connection for a WebSocket protocol violation."""
+        self.drop("dropped_protocol_error", text)
+
+    def _pause(self, reason, seconds=None):
+        transport = self._websocket.transport
+        if not self._pauses and transport is not None:
+            transport.pauseProducing()
+        self._pauses.add(reason)
+        if seconds is not None:
+            if self._resume_call is not None and self._resume_call.active():
+                self._resume_call.cancel()
+            self._resume_call = self._clock.callLater(seconds, self._resume, reason)
+
+    def _resume(self, reason):
+        if reason not in self._pauses:
+            return
+        self._pauses.discard(reason)
+        transport = self._websocket.transport
+        if not self._pauses and transport is not None and not self._gone:
+            transport.resumeProducing()
+
+    def _offence(self, reason):
+        """
+        A strike for the address, and for the key once the peer proved it
+        holds it (an unproven link may be a replay of someone else's key).
+        """
+        if reason in OFFENCES:
+            transport = self._websocket.transport
+            peer = transport.getPeer() if transport is not None else None
+            key = self.peer.public_key if self._proven and self.peer is not None else None
+            self._owner.offence(getattr(peer, "host", None), key)
+
+    def _capabilities(self, message):
+        if self._capabilities_seen:
+            self._owner.count("capabilities_repeated")
+            return
+        self._capabilities_seen = True
+        self.features, self.peer_version = parse_capabilities(message.payload)
+        self._announce()
+
+    def _announce(self):
+        """The peer's features are known (announced, or never will be)."""
+        self._announced = True
+        if self._announce_timer is not None and self._announce_timer.active():
+            self._announce_timer.cancel()
+        self._announce_timer = None
+        announcement, self._announcement = self._announcement, None
+        if announcement is not None:
+            announcement.callback(self)
+
+    def _await_capabilities(self):
+        if not self._announced:
+            self._announce_timer = self._clock.callLater(
+                self._config.capabilities_timeout_s, self._announce)
+
+    def when_announced(self):
+        """A Deferred firing with this link once the peer's features are known."""
+        if self._announcement is None:
+            return defer.succeed(self)
+        d = defer.Deferred()
+        self._announcement.addBoth(lambda result: (d.callback(self), result)[1])
+        return d
+
+    def _pong(self, ping):
+        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
+        pong = reply(ping, PONG, {"sentAt": sent_at,
+                                  "receivedAt": int(self._clock.seconds() * 1000)},
+                     clock=self._clock, from_=self._owner.identity.id)
+        try:
+            self.send(pong)
+        except LetheanError:
+            pass
 
     def _tick(self):
         idle = self._clock.seconds() - self.last_activity
         if idle > self._config.idle_limit_s:
-            self._owner.count("dropped_idle")
-            self._drop("idle for {:.0f} s".format(idle))
+            self.drop("dropped_idle", "idle for {:.0f} s".format(idle))
             return
-        ping = new_message(PING, self._owner.identity.id, self.peer_id,
-                           {"sentAt": int(self._clock.seconds() * 1000)}, clock=self._clock)
+        self._ping()
+
+    def _ping(self):
         try:
-            self.send(ping)
-            self._keepalive_pings[ping.id] = self._clock.seconds()
-            while len(self._keepalive_pings) > 4:
-                del self._keepalive_pings[next(iter(self._keepalive_pings))]
+            ping = self._send_new(PING, {"sentAt": int(self._clock.seconds() * 1000)})
         except LetheanError as e:
-            self._drop("ping failed: {}".format(e))
+            self.drop("dropped_send_failed", "ping failed: {}".format(e))
+            return
+        self._keepalive_pings[ping.id] = self._clock.seconds()
+        while len(self._keepalive_pings) > _KEEPALIVE_PINGS:
+            del self._keepalive_pings[next(iter(self._keepalive_pings))]
 
     # -- closing -------------------------------------------------------------
-
-    def _drop(self, reason):
-        """Log one warning and close the TCP connection at once (hostile or dead peer)."""
-        if self.closed:
-            return
-        _log.warn("dropped {peer_id} ({peer}): {reason}", peer=self.address,
-                  peer_id=self.peer_id, reason=reason)
-        self._shutdown()
-        self._websocket.transport.abortConnection()
 
     def close(self, reason=None, code=None):
         """
@@ -217,49 +384,111 @@ class MeshConnection:
         ``{"reason", "code"}`` (best effort).  Returns a Deferred that fires
         once the connection is gone.
         """
-        if not self.closed:
-            if reason is not None:
-                message = new_message(DISCONNECT, self._owner.identity.id, self.peer_id,
-                                      {"reason": reason, "code": DISCONNECT_NORMAL if code is None else code}, clock=self._clock)
-                try:
-                    # Straight to the socket buffer: queued frames go first.
-                    self.resumeProducing()
-                    self._write(self.seal(message))
-                except LetheanError:
-                    pass
-            self._shutdown()
-            # TCP close after the buffer drains; no WebSocket close frame,
-            # as the reference.
-            self._websocket.transport.loseConnection()
+        self.shutdown(reason, code)
         return self.when_lost()
 
     def when_lost(self):
         """A Deferred firing (with None) when the connection has gone."""
+        if self._gone:
+            return defer.succeed(None)
         d = defer.Deferred()
-        if self._lost is None:
-            d.callback(None)
-        else:
-            self._lost.addBoth(lambda result: (d.callback(None), result)[1])
+        self._lost.append(d)
         return d
 
-    def _shutdown(self):
+    def _say_goodbye(self, reason, code):
+        if reason is None or self._cipher is None:
+            return
+        message = new_message(DISCONNECT, self._owner.identity.id, self.peer_id,
+                              {"reason": reason,
+                               "code": DISCONNECT_NORMAL if code is None else code},
+                              clock=self._clock)
+        try:
+            self.send(message)
+        except LetheanError:
+            pass
+
+    def _stop(self, reason):
+        """Leave the open (or proving) state: timers off, owner told once."""
+        self.message_received = _ignore
         self.closed = True
+        self.reason = reason
         if self._keepalive.running:
             self._keepalive.stop()
-        if self._producing:
-            # A transport with a registered producer does not close (TLS
-            # would wait for it forever before its close_notify).
-            self._producing = False
-            transport = self._websocket.transport
-            if transport is not None:
-                transport.unregisterProducer()
-        self._queue.clear()
-        self._queued_bytes = 0
+        self._announce()
+        self._owner.link_lost(self, reason)
 
-    def connection_lost(self):
-        """The socket is gone: stop timers, tell the owner, wake waiters."""
-        self._shutdown()
-        self._owner.connection_lost(self)
-        lost, self._lost = self._lost, None
-        if lost is not None:
-            lost.callback(None)
+    def _lose_connection(self):
+        transport = self._websocket.transport
+        if transport is not None:
+            # No WebSocket close frame, as the reference: TCP close once
+            # the buffer has drained.
+            transport.loseConnection()
+
+    def _abort_connection(self):
+        # Through Autobahn, so that it stops parsing what is already buffered.
+        if self._websocket.transport is not None:
+            self._websocket.dropConnection(abort=True)
+
+    def _report_drop(self, failure):
+        """When we dropped the connection (a deadline, a full send buffer), say why once."""
+        reason = getattr(failure.value, "reason", None)
+        if reason is not None:
+            self._owner.report(reason, str(failure.value), peer=self.address,
+                               peer_id=self.peer_id)
+            self._offence(reason)
+
+    def _count_drop(self, failure):
+        reason = getattr(failure.value, "reason", None)
+        if reason is not None:
+            self._owner.count(reason)
+
+    def _gone_now(self):
+        self.closed = True
+        self._gone = True
+        if self._resume_call is not None and self._resume_call.active():
+            self._resume_call.cancel()
+        self._resume_call = None
+        if self._announce_timer is not None and self._announce_timer.active():
+            self._announce_timer.cancel()
+        self._announce_timer = None
+        waiters, self._lost = self._lost, []
+        for d in waiters:
+            d.callback(None)
+
+    def _drop_while_open(self, reason, text):
+        self._owner.count(reason)
+        self._offence(reason)
+        self._log_down(text)
+        self._stop(text)
+        self._abort_connection()
+
+    def _close_while_open(self, reason, code):
+        self._say_goodbye(reason, code)
+        self._log_down(reason or "closed")
+        self._stop(reason or "closed")
+        self._lose_connection()
+
+    def _lost_while_open(self, failure):
+        text = reason_text(failure)
+        self._count_drop(failure)
+        self._log_down(text)
+        self._stop(text)
+
+    def _log_up(self):
+        self._owner.event("link_up", "link up: {} {} {} {}".format(
+            clean(self.peer.name, 64), self.peer_id, self.address, self.direction),
+            peer=self.address, peer_id=self.peer_id)
+
+    def _log_down(self, reason):
+        self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
+            clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
+            peer=self.address, peer_id=self.peer_id)
+
+
+def _ignore(payload, is_binary):
+    """Frames after the link closed."""
+
+
+def reason_text(failure):
+    """Why a connection was lost, short and escaped."""
+    return clean(failure.getErrorMessage() or type(failure.value).__name__)

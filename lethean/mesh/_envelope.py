@@ -46,6 +46,7 @@ __all__ = [
     "error_reply",
     "encode_message",
     "decode_message",
+    "open_message",
     "decode_base64",
     "RawJSON",
     "Timestamp",
@@ -255,6 +256,17 @@ def decode_message(data):
     # Other spellings, nulls or bad types: replay the keys in order as Go
     # does, so that the last occurrence of a field wins.
     return _build(top_level_pairs(data, keep_overflow=True), data)
+
+
+def open_message(cipher, frame):
+    """
+    The :class:`Message` a sealed frame carries: ``cipher`` (a
+    ``lethean.smsg.FrameCipher``) opens the frame, the mesh decodes its body.
+
+    Raises only lethean errors: those of the cipher, or
+    :class:`InvalidMessageJSONError` when the body is not an envelope.
+    """
+    return decode_message(cipher.open_body(frame))
 
 
 def _build(pairs, data):

@@ -10,6 +10,8 @@ __all__ = [
     "HandshakeRejectedError",
     "PeerKeyMismatchError",
     "HandshakeTimeoutError",
+    "ListenError",
+    "FeatureNotAnnouncedError",
 ]
 
 
@@ -57,3 +59,15 @@ class HandshakeTimeoutError(HandshakeError):
     """The mesh handshake did not finish in time."""
 
     kind = "timeout"
+
+
+class ListenError(MeshError):
+    """The node cannot listen on its endpoint."""
+
+    kind = "listen"
+
+
+class FeatureNotAnnouncedError(MeshError):
+    """The peer did not announce this lethean extension (a Go peer announces none)."""
+
+    kind = "feature_not_announced"

@@ -11,6 +11,7 @@ import attrs
 __all__ = [
     "TokenBucket",
     "DedupCache",
+    "Offenders",
     "RATE_BURST",
     "RATE_PER_S",
     "DEDUP_TTL_S",
@@ -47,16 +48,30 @@ class TokenBucket:
         self._tokens = float(self.capacity)
         self._last = self.clock.seconds()
 
-    def allow(self):
-        """Take one token if there is one; ``True`` when the frame may pass."""
+    def _refill(self):
         now = self.clock.seconds()
         elapsed = max(0.0, now - self._last)
         self._last = now
         self._tokens = min(float(self.capacity), self._tokens + elapsed * self.rate_per_s)
+
+    def allow(self):
+        """Take one token if there is one; ``True`` when the frame may pass."""
+        self._refill()
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
         return False
+
+    def take(self, amount):
+        """
+        Take ``amount`` tokens, going into debt if need be; returns the
+        seconds until the debt is repaid (0.0 when there was enough).
+        """
+        self._refill()
+        self._tokens -= amount
+        if self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self.rate_per_s
 
 
 @attrs.define
@@ -100,3 +115,65 @@ class DedupCache:
 
     def __len__(self):
         return len(self._seen)
+
+
+#: Offences before a key or address is refused, the first refusal's
+#: length (doubling with each further offence) and its ceiling.
+OFFENDER_STRIKES = 3
+OFFENDER_BACKOFF_S = 60.0
+OFFENDER_MAX_BACKOFF_S = 3600.0
+#: Most keys and addresses remembered at once; the least recent go first.
+OFFENDER_MAX_ENTRIES = 10_000
+
+
+@attrs.define
+class Offenders:
+    """
+    Keys and addresses that misbehaved recently, on a clock.
+
+    Each offence is a strike; from ``strikes`` strikes on, the offender is
+    refused for ``backoff_s``, doubled for every further strike up to
+    ``max_backoff_s``.  Strikes are forgotten once a refusal period (or
+    ``backoff_s`` with no refusal) passes without a new one.  Bounded:
+    past ``max_entries`` the least recent offender is forgotten.
+    """
+
+    clock: object
+    strikes: int = OFFENDER_STRIKES
+    backoff_s: float = OFFENDER_BACKOFF_S
+    max_backoff_s: float = OFFENDER_MAX_BACKOFF_S
+    max_entries: int = OFFENDER_MAX_ENTRIES
+    _entries: OrderedDict = attrs.field(init=False, factory=OrderedDict)
+
+    def strike(self, key):
+        """Record an offence by ``key``; returns True if it is now refused."""
+        now = self.clock.seconds()
+        strikes, until = self._current(key, now)
+        strikes += 1
+        if strikes >= self.strikes:
+            until = now + min(self.max_backoff_s,
+                              self.backoff_s * 2 ** (strikes - self.strikes))
+        else:
+            until = max(until, now + self.backoff_s)
+        self._entries.pop(key, None)
+        self._entries[key] = (strikes, until)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return strikes >= self.strikes
+
+    def refused(self, key):
+        """True while ``key`` is serving a refusal period."""
+        strikes, until = self._current(key, self.clock.seconds())
+        return strikes >= self.strikes and until > self.clock.seconds()
+
+    def _current(self, key, now):
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0, 0.0
+        if entry[1] <= now:
+            del self._entries[key]
+            return 0, 0.0
+        return entry
+
+    def __len__(self):
+        return len(self._entries)

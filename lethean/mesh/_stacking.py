@@ -203,6 +203,7 @@ class StackedClientProtocol(_StackedMixin, WebSocketClientProtocol):
 
 class _StackedServerFactory(WebSocketServerFactory):
     protocol = StackedServerProtocol
+    noisy = False
 
     def __init__(self, routes, **kwargs):
         super().__init__(**kwargs)
@@ -217,6 +218,7 @@ class _StackedServerFactory(WebSocketServerFactory):
 
 class _StackedClientFactory(WebSocketClientFactory):
     protocol = StackedClientProtocol
+    noisy = False
 
     def __init__(self, wrapped_factory, **kwargs):
         super().__init__(**kwargs)

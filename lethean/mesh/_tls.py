@@ -85,9 +85,13 @@ def client_tls_options(hostname, verify="system"):
 
 def wrap_server_factory(factory, cert_path, key_path):
     """``factory`` behind TLS, for listening on a plain ``tcp:`` endpoint."""
-    return TLSMemoryBIOFactory(server_tls_options(cert_path, key_path), False, factory)
+    wrapped = TLSMemoryBIOFactory(server_tls_options(cert_path, key_path), False, factory)
+    wrapped.noisy = False
+    return wrapped
 
 
 def wrap_client_factory(factory, hostname, verify="system"):
     """``factory`` behind TLS, for connecting with a plain ``tcp:`` endpoint."""
-    return TLSMemoryBIOFactory(client_tls_options(hostname, verify), True, factory)
+    wrapped = TLSMemoryBIOFactory(client_tls_options(hostname, verify), True, factory)
+    wrapped.noisy = False
+    return wrapped

@@ -4,6 +4,7 @@ sealed messages and UEPS packets to consumers.
 """
 
 import base64
+import ipaddress
 from collections import Counter
 
 from twisted.application.service import Service
@@ -11,25 +12,24 @@ from twisted.internet import defer
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from lethean import ueps
 from lethean._gojson import decode_base64
 from lethean.errors import LetheanError
-from lethean.interfaces import IMeshTransport
+from lethean.interfaces import ILinkOwner, IMeshTransport
 from lethean.mesh._config import TransportConfig
-from lethean.mesh._envelope import (
-    DISCONNECT_NORMAL,
-    DISCONNECT_SHUTDOWN,
-    PING,
-    PONG,
-    new_message,
-    reply,
-)
-from lethean.mesh._errors import NotConnectedError
-from lethean.mesh._limits import DedupCache
+from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
+from lethean.mesh._capabilities import UEPS_FEATURE
+from lethean.mesh._errors import FeatureNotAnnouncedError, ListenError, NotConnectedError
+from lethean.mesh._limits import DedupCache, Offenders
+from lethean.mesh._listener import MeshListener
+from lethean.mesh._logs import LogLimiter, clean
 from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
+from lethean.mesh._stacking import stacked_server_factory
 from lethean.mesh._tls import wrap_client_factory, wrap_server_factory
+from lethean.mesh._wire import WireFactory
 from lethean.peers import Peer, sanitise_peer_name
 
 __all__ = ["MeshTransport", "UEPS", "SHUTDOWN_REASON", "parse_address"]
@@ -55,11 +55,32 @@ def parse_address(address):
     return host, int(port)
 
 
+def _is_loopback(host):
+    """This machine's own address (127.0.0.1 or ::1), where the operator's tools connect from."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address) in _OWN_ADDRESSES
+
+
+_OWN_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
+
+def _listen_reason(failure):
+    error = failure.value
+    socket_error = getattr(error, "socketError", None)
+    if socket_error is not None and getattr(socket_error, "strerror", None):
+        return socket_error.strerror
+    return str(error) or type(error).__name__
+
+
 def _escape(value):
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
-@implementer(IMeshTransport)
+@implementer(IMeshTransport, ILinkOwner)
 class MeshTransport(Service):
     """
     This node's mesh: a WebSocket listener and outbound links, one per peer.
@@ -67,8 +88,11 @@ class MeshTransport(Service):
     ``registry`` is an ``IPeerRegistry`` (who may connect, which keys are
     pinned); ``routes`` maps extra WebSocket paths (``"/ueps"``) to stream
     protocol factories sharing the listening port.  ``counters`` counts
-    what happened (accepted, rejected by reason, rate limited, dropped,
-    decrypt failures, duplicates) for the node to report.
+    what happened: every refusal (``refused_*``) and drop (``dropped_*``)
+    by reason, and the rest (docs/transport.md lists the names).
+
+    It is the ``ILinkOwner`` of its links: they report to it through that
+    interface only.
     """
 
     def __init__(self, reactor, identity, registry, config=None, *, routes=None):
@@ -76,14 +100,18 @@ class MeshTransport(Service):
         self.identity = identity
         self.registry = registry
         self.config = config if config is not None else TransportConfig()
+        self.features = self.config.features
         self.routes = dict(routes or {})
         self.counters = Counter()
+        self.limiter = LogLimiter(reactor)
         self.dedup = DedupCache(reactor, self.config.dedup_ttl_s, self.config.dedup_max_entries)
+        self.offenders = Offenders(reactor, strikes=self.config.offender_strikes,
+                                   backoff_s=self.config.offender_backoff_s)
         self.port = None
-        self._connections = {}
-        self._pending = set()
-        #: Protocols still in the upgrade or the handshake (aborted on stop).
-        self.handshaking = set()
+        self.listener = None
+        self._listening = None
+        self._links = {}
+        self._unproven = set()
         self._consumers = []
         self._packet_consumers = []
         self._sweeper = LoopingCall(self.dedup.sweep)
@@ -91,85 +119,204 @@ class MeshTransport(Service):
 
     # -- service ---------------------------------------------------------------
 
+    def privilegedStartService(self):
+        """Listen before privileges are dropped; raises ListenError when it cannot."""
+        super().privilegedStartService()
+        self._listen()
+
     def startService(self):
+        """Listen (unless already listening) and start the housekeeping timers."""
         super().startService()
-        if self.config.listen is not None:
-            self._listen()
+        self._listen()
         self._sweeper.start(DEDUP_SWEEP_S, now=False)
 
+    def server_factory(self):
+        """
+        The factory this node listens with (plain, without TLS): the mesh at
+        ``config.ws_path`` and the stacked ``routes`` beside it.
+        """
+        if self.listener is None:
+            scheme = self.config.scheme
+            mesh = MeshServerFactory(self, url="{}://localhost{}".format(scheme, self.config.ws_path))
+            routes = {path: stacked_server_factory(
+                factory, reactor=self.reactor, url="{}://localhost{}".format(scheme, path),
+                max_message_bytes=self.config.max_message_bytes,
+                max_connections=self.config.max_connections)
+                for path, factory in self.routes.items()}
+            self.listener = MeshListener(self, mesh, routes)
+        return self.listener
+
     def _listen(self):
-        scheme = self.config.scheme
-        factory = MeshServerFactory(self, self.routes, url="{}://localhost{}".format(
-            scheme, self.config.ws_path))
-        if self.config.tls_cert:
-            factory = wrap_server_factory(factory, self.config.tls_cert, self.config.tls_key)
-        d = serverFromString(self.reactor, self.config.listen).listen(factory)
+        if self.config.listen is None or self._listening is not None:
+            return
+        factory = self.server_factory()
+        try:
+            if self.config.tls_cert:
+                factory = wrap_server_factory(factory, self.config.tls_cert, self.config.tls_key)
+            d = serverFromString(self.reactor, self.config.listen).listen(factory)
+        except (LetheanError, ValueError) as e:
+            raise ListenError("cannot listen on {}: {}".format(self.config.listen, e)) from None
+        self._listening = d
+        outcome = []
+        d.addBoth(outcome.append)
+        if outcome and isinstance(outcome[0], Failure):
+            raise ListenError("cannot listen on {}: {}".format(
+                self.config.listen, _listen_reason(outcome[0])))
+        if outcome:
+            self.port = outcome[0]
+            _log.info("mesh listening on {listen} (port {port})", listen=self.config.listen,
+                      port=getattr(self.port.getHost(), "port", "?"))
+            return
 
         def listening(port):
             self.port = port
             return port
 
         def failed(failure):
-            _log.failure("mesh listener on {listen} failed", failure, listen=self.config.listen)
+            _log.critical("cannot listen on {listen}: {reason}", listen=self.config.listen,
+                          reason=_listen_reason(failure))
 
-        self._listening = d.addCallbacks(listening, failed)
+        d.addCallbacks(listening, failed)
 
     def stopService(self):
         """Close every link with ``server shutdown`` (1004), stop listening."""
         super().stopService()
         if self._sweeper.running:
             self._sweeper.stop()
-        closing = [c.close(SHUTDOWN_REASON, DISCONNECT_SHUTDOWN)
-                   for c in list(self._connections.values()) + list(self._pending)]
-        for protocol in list(self.handshaking):
-            protocol.transport.abortConnection()
+        closing = [link.close(SHUTDOWN_REASON, DISCONNECT_SHUTDOWN)
+                   for link in list(self._links.values()) + list(self._unproven)]
+        if self.listener is not None:
+            self.listener.abort_pending()
         if self.port is not None:
             port, self.port = self.port, None
             closing.append(defer.maybeDeferred(port.stopListening))
+        self._listening = None
+        self.limiter.stop()
         return defer.DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)
 
-    # -- bookkeeping used by connections and protocols ---------------------------
+    @property
+    def pending(self):
+        """Connections that have not authenticated yet (the pending pool)."""
+        return self.listener.pending if self.listener is not None else 0
+
+    # -- ILinkOwner ----------------------------------------------------------------
 
     def count(self, name):
         """Add one to counter ``name``."""
         self.counters[name] += 1
 
-    def pending(self, connection):
+    def report(self, reason, text, *, peer, peer_id=""):
+        """Count ``reason``; log it once, unless a flood of them is being summarised."""
+        self.counters[reason] += 1
+        if self.limiter.allow(reason):
+            peer_id = clean(peer_id, 64)
+            _log.warn("{reason} {peer}{named}: {text}", reason=reason, peer=clean(peer, 64),
+                      peer_id=peer_id, named=" " + peer_id if peer_id else "", text=clean(text))
+
+    def event(self, name, text, *, peer, peer_id=""):
+        """Log ``text`` about a link (up, down), rate-limited by ``name``."""
+        if self.limiter.allow(name):
+            _log.info("{text}", text=text, peer=peer, peer_id=peer_id)
+
+    def inbound_links(self):
+        return sum(1 for link in self._links.values() if not link.outbound)
+
+    def link_accepted(self, link):
         """An inbound link whose initiator has not yet proved its key."""
-        self._pending.add(connection)
+        self._unproven.add(link)
 
-    def authenticated(self, connection):
-        """A first frame decrypted: the peer holds its key; register the link."""
-        self._pending.discard(connection)
-        if not connection.outbound:
-            self._auto_register(connection)
-        self._register(connection)
+    def link_proven(self, link):
+        """The peer holds its key: remember it and register the link."""
+        self._unproven.discard(link)
+        if link.outbound:
+            self._remember(link, link.dialled)
+        else:
+            self._auto_register(link)
+        self._register(link)
 
-    def _auto_register(self, connection):
-        peer = connection.peer
+    def link_lost(self, link, reason):
+        """Remove ``link``, and only it (weakness 9); tell the consumers."""
+        self._unproven.discard(link)
+        if self._links.get(link.peer_id) is not link:
+            return
+        del self._links[link.peer_id]
+        self.registry.set_connected(link.peer_id, False)
+        self.count("connections_closed")
+        for consumer in list(self._consumers):
+            lost = getattr(consumer, "connectionLost", None)
+            if lost is not None:
+                d = defer.maybeDeferred(lost, link)
+                d.addErrback(self._consumer_failed, link, "connectionLost")
+
+    def is_duplicate(self, message_id):
+        return not self.dedup.check_and_mark(message_id)
+
+    def offence(self, host, public_key):
+        """
+        A link was dropped for misbehaving: a strike for its address and key.
+        127.0.0.1 and ::1 get none: they are this machine's own tools, and
+        refusing them by address would lock the operator out.
+        """
+        if host and not _is_loopback(host):
+            self.offenders.strike("address " + host)
+        if public_key:
+            self.offenders.strike("key " + public_key)
+
+    def refusal(self, host, peer):
+        """
+        Why an accepted handshake from ``host`` by ``peer`` is refused, or
+        None: a key serving a refusal period is refused; from an address
+        serving one, only registered peers are let in.
+        """
+        if self.offenders.refused("key " + peer.public_key):
+            return "key refused after repeated offences"
+        if (host and self.offenders.refused("address " + host)
+                and self.registry.get_peer(peer.id) is None):
+            return "address refused after repeated offences"
+        return None
+
+    def deliver(self, link, message):
+        """
+        A decrypted, new message: unwrap UEPS, hand the rest to every
+        consumer.  Returns the consumers' Deferreds (the link bounds how
+        many are pending).
+        """
+        if message.type == UEPS:
+            self._packet(link, message)
+            return []
+        results = []
+        for consumer in list(self._consumers):
+            d = defer.maybeDeferred(consumer.messageReceived, link, message)
+            d.addErrback(self._consumer_failed, link, message.type)
+            results.append(d)
+        return results
+
+    def _auto_register(self, link):
+        peer = link.peer
         if self.registry.get_peer(peer.id) is not None:
             return
         try:
-            self.registry.add_peer(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
-                                        public_key=peer.public_key, role=peer.role))
+            self.registry.add_automatic(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
+                                             public_key=peer.public_key, role=peer.role))
         except LetheanError as e:
-            _log.warn("could not register {peer_id}: {reason}", peer=connection.address,
-                      peer_id=peer.id, reason=str(e))
+            self.report("register_failed", "could not register: {}".format(e),
+                        peer=link.address, peer_id=peer.id)
 
-    def _register(self, connection):
-        peer_id = connection.peer_id
-        old = self._connections.get(peer_id)
-        if old is not None and old is not connection:
-            keep = self._prefer(connection, old)
-            drop = old if keep is connection else connection
-            self.count("duplicates_closed")
-            _log.info("closing duplicate link to {peer_id}", peer_id=peer_id)
+    def _register(self, link):
+        peer_id = link.peer_id
+        old = self._links.get(peer_id)
+        if old is not None and old is not link:
+            keep = self._prefer(link, old)
+            drop = old if keep is link else link
+            self.count("dropped_duplicate")
+            self.event("duplicate", "closing duplicate link to {}".format(peer_id),
+                       peer=drop.address, peer_id=peer_id)
             if keep is old:
                 drop.close("duplicate connection", DISCONNECT_NORMAL)
                 return
-            self._connections[peer_id] = connection
+            self._links[peer_id] = link
             old.close("duplicate connection", DISCONNECT_NORMAL)
-        self._connections[peer_id] = connection
+        self._links[peer_id] = link
         self.registry.set_connected(peer_id, True)
         self.count("connections_opened")
 
@@ -185,64 +332,28 @@ class MeshTransport(Service):
         initiator_old = self.identity.id if old.outbound else old.peer_id
         return new if initiator_new < initiator_old else old
 
-    def connection_lost(self, connection):
-        """Remove ``connection``, and only it (weakness 9)."""
-        self._pending.discard(connection)
-        if self._connections.get(connection.peer_id) is connection:
-            del self._connections[connection.peer_id]
-            self.registry.set_connected(connection.peer_id, False)
-            self.count("connections_closed")
-
-    def deliver(self, connection, message):
-        """
-        A decrypted, new message: answer pings, swallow pongs to our own
-        keepalive pings, unwrap UEPS, hand the rest to every consumer.
-        """
-        if message.type == PING:
-            self._pong(connection, message)
-            return
-        if connection.is_keepalive_pong(message):
-            return
-        if message.type == UEPS:
-            self._packet(connection, message)
-            return
-        for consumer in list(self._consumers):
-            d = defer.maybeDeferred(consumer.messageReceived, connection, message)
-            d.addErrback(self._consumer_failed, connection, message)
-
     @staticmethod
-    def _consumer_failed(failure, connection, message):
+    def _consumer_failed(failure, link, what):
         _log.failure("consumer failed on {type} from {peer_id}", failure,
-                     type=message.type, peer_id=connection.peer_id)
+                     type=what, peer_id=link.peer_id)
 
-    def _pong(self, connection, ping):
-        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
-        pong = reply(ping, PONG, {"sentAt": sent_at,
-                                  "receivedAt": int(self.reactor.seconds() * 1000)},
-                     clock=self.reactor, from_=self.identity.id)
-        try:
-            connection.send(pong)
-        except LetheanError:
-            pass
-
-    def _packet(self, connection, message):
+    def _packet(self, link, message):
         try:
             frame = message.payload.get("frame") if type(message.payload) is dict else None
-            packet = ueps.decode(decode_base64(frame), connection.shared_secret)
+            packet = ueps.decode(decode_base64(frame), link.shared_secret)
         except (LetheanError, ValueError) as e:
-            self.count("ueps_rejected")
-            _log.warn("dropped UEPS packet from {peer_id} ({peer}): {reason}",
-                      peer=connection.address, peer_id=connection.peer_id, reason=str(e))
+            self.report("ueps_rejected", "dropped UEPS packet: {}".format(e),
+                        peer=link.address, peer_id=link.peer_id)
             return
         self.count("ueps_received")
         for consumer in list(self._packet_consumers):
-            d = defer.maybeDeferred(consumer.packetReceived, connection, packet)
-            d.addErrback(self._consumer_failed, connection, message)
+            d = defer.maybeDeferred(consumer.packetReceived, link, packet)
+            d.addErrback(self._consumer_failed, link, message.type)
 
     # -- IMeshTransport -----------------------------------------------------------
 
     def connect(self, address, *, peer_id=None, scheme=None):
-        existing = self._connections.get(peer_id) if peer_id else None
+        existing = self._links.get(peer_id) if peer_id else None
         if existing is not None:
             return defer.succeed(existing)
         return defer.Deferred.fromCoroutine(self._connect(address, peer_id, scheme))
@@ -257,45 +368,40 @@ class MeshTransport(Service):
                 if record.address == address and record.public_key:
                     peer_id, expected_key = record.id, record.public_key
                     break
-        existing = self._connections.get(peer_id) if peer_id else None
+        existing = self._links.get(peer_id) if peer_id else None
         if existing is not None:
             return existing
         scheme = scheme or self.config.scheme
         url_host = "[{}]".format(host) if ":" in host else host
         url = "{}://{}:{}{}".format(scheme, url_host, port, self.config.ws_path)
-        factory = MeshClientFactory(self, url, expected_id=peer_id, expected_key=expected_key)
-        wire = factory
+        factory = MeshClientFactory(self, url, address=address, expected_id=peer_id,
+                                    expected_key=expected_key)
+        wire = WireFactory(factory, self)
         if scheme == "wss":
-            wire = wrap_client_factory(factory, host, self.config.tls_verify)
+            wire = wrap_client_factory(wire, host, self.config.tls_verify)
         endpoint = clientFromString(self.reactor, "tcp:host={}:port={}:timeout={}".format(
             _escape(host), port, int(self.config.handshake_timeout_s)))
         try:
             await endpoint.connect(wire)
-            connection = await factory.result
+            link = await factory.result
         except Exception as e:
             self.count("connect_failed")
             _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,
-                      peer_id=peer_id or "", reason=str(e) or type(e).__name__)
+                      peer_id=peer_id or "", reason=clean(str(e) or type(e).__name__))
             raise
-        return self.outbound_ready(connection, address)
-
-    def outbound_ready(self, connection, address):
-        """
-        A dialled link passed the handshake: remember the peer, prove our key
-        with a first ping, register the link; returns the surviving link.
-        """
-        self._remember(connection, address)
-        # Prove our key at once so the responder can register us (weakness 2).
-        connection._tick()
-        self._register(connection)
-        winner = self._connections.get(connection.peer_id)
+        # Fires once the peer's features are known (a lethean peer announces
+        # them at once; a Go peer's first frame, or a short deadline, says
+        # it will not).
+        await link.when_announced()
+        winner = self._links.get(link.peer_id)
         if winner is None:
-            raise NotConnectedError("peer {} not connected".format(connection.peer_id))
+            raise NotConnectedError("peer {} not connected: {}".format(
+                link.peer_id, link.reason or "link closed"))
         return winner
 
-    def _remember(self, connection, address):
+    def _remember(self, link, address):
         """Trust on first use, or refresh the record of a pinned peer."""
-        peer = connection.peer
+        peer = link.peer
         record = self.registry.get_peer(peer.id)
         try:
             if record is None:
@@ -307,11 +413,11 @@ class MeshTransport(Service):
                     address=address, role=peer.role, public_key=peer.public_key,
                     name=sanitise_peer_name(peer.name)))
         except LetheanError as e:
-            _log.warn("could not register {peer_id}: {reason}", peer=address,
-                      peer_id=peer.id, reason=str(e))
+            self.report("register_failed", "could not register: {}".format(e),
+                        peer=address, peer_id=peer.id)
 
     def send(self, peer_id, message):
-        connection = self._connections.get(peer_id)
+        connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("peer {} not connected".format(peer_id))
         connection.send(message)
@@ -319,7 +425,7 @@ class MeshTransport(Service):
     def broadcast(self, message):
         """Send to every peer but ``message.from_``; the last error is raised."""
         error = None
-        for connection in list(self._connections.values()):
+        for connection in list(self._links.values()):
             if connection.peer_id == message.from_:
                 continue
             try:
@@ -330,10 +436,10 @@ class MeshTransport(Service):
             raise error
 
     def connection(self, peer_id):
-        return self._connections.get(peer_id)
+        return self._links.get(peer_id)
 
     def connections(self):
-        return list(self._connections.values())
+        return list(self._links.values())
 
     def add_consumer(self, consumer):
         if consumer not in self._consumers:
@@ -352,9 +458,12 @@ class MeshTransport(Service):
             self._packet_consumers.remove(consumer)
 
     def send_packet(self, peer_id, packet):
-        connection = self._connections.get(peer_id)
+        connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("peer {} not connected".format(peer_id))
+        if UEPS_FEATURE not in connection.features:
+            raise FeatureNotAnnouncedError("peer {} did not announce {!r}".format(
+                peer_id, UEPS_FEATURE))
         frame = ueps.encode(packet, connection.shared_secret)
         message = new_message(UEPS, self.identity.id, peer_id,
                               {"frame": base64.b64encode(frame).decode("ascii")},

@@ -12,7 +12,7 @@ import shlex
 from twisted.application import service
 from twisted.logger import Logger
 
-from lethean.mesh import MeshTransport, TransportConfig
+from lethean.mesh import ListenError, MeshTransport, TransportConfig
 from lethean.node._control import ControlService, control_token_path
 from lethean.node._controller import Controller
 from lethean.node._dialler import PeerDialler
@@ -21,6 +21,21 @@ from lethean.node._status import NodeStatus, listen_urls
 from lethean.node._worker import Worker
 
 __all__ = ["NodeService", "RegistryService", "assemble_node"]
+
+
+class _Node(service.MultiService):
+    """
+    The whole node.  Listening is part of starting it: a node that cannot
+    bind logs one line naming the endpoint and why, and the process exits
+    with status 1 (under ``twistd``, before the reactor runs).
+    """
+
+    def privilegedStartService(self):
+        try:
+            super().privilegedStartService()
+        except ListenError as e:
+            _log.critical("{error}", error=str(e))
+            raise SystemExit(1) from None
 
 _log = Logger()
 
@@ -123,9 +138,15 @@ def assemble_node(reactor, identity, registry, options):
         tls_cert=options.get("tls-cert"),
         tls_key=options.get("tls-key"),
         max_connections=options.get("max-conns", 100),
+        max_pending=options.get("max-pending", 128),
+        rate_per_s=options.get("rate-limit", 50.0),
+        rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
+        rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
+        offender_backoff_s=options.get("offender-backoff", 60.0),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,
+                    max_upload_total_bytes=options.get("max-uploads-mb", 256) * 1024 * 1024,
                     profile_manager=_profile_manager(reactor, options),
                     miners_root=_data_path(options, "miners"))
     transport = MeshTransport(reactor, identity, registry, config)
@@ -136,7 +157,7 @@ def assemble_node(reactor, identity, registry, options):
                              control_token_path(options.get("data-dir")))
     status.control = control.describe
 
-    node = service.MultiService()
+    node = _Node()
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)

@@ -4,7 +4,7 @@ The node's status as Prometheus metrics, through ``prometheus_client``.
 A custom collector reads one status document (see ``_status``), so
 ``/metrics`` shows exactly what ``/api/status`` shows.  The transport's
 counters are published by name, whatever names it keeps: a counter named
-``rejected_*`` or ``handshake_rejected*`` is a refusal, ``dropped_*`` a
+``refused_*`` (or ``rejected_*``, ``handshake_rejected*``) is a refusal, ``dropped_*`` a
 drop, and any other an event.
 """
 
@@ -16,7 +16,7 @@ __all__ = ["StatusCollector", "render_metrics", "CONTENT_TYPE"]
 #: The media type of the text format ``render_metrics`` writes.
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-_REFUSAL_PREFIXES = ("rejected_", "handshake_rejected")
+_REFUSAL_PREFIXES = ("refused_", "rejected_", "handshake_rejected")
 _DROP_PREFIX = "dropped_"
 
 

@@ -80,6 +80,7 @@ __all__ = [
     "MAX_LOG_LINES",
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOADS_PER_PEER",
+    "MAX_UPLOAD_TOTAL_BYTES",
     "UPLOAD_IDLE_TIMEOUT_S",
 ]
 
@@ -91,6 +92,8 @@ MAX_LOG_LINES = 10000
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 #: Chunked deploys one peer may have open at once.
 MAX_UPLOADS_PER_PEER = 2
+#: Bytes all chunked deploys in progress may declare together (node-wide).
+MAX_UPLOAD_TOTAL_BYTES = 256 * 1024 * 1024
 #: A chunked deploy with no new chunk for this long is dropped.
 UPLOAD_IDLE_TIMEOUT_S = 60.0
 
@@ -174,7 +177,8 @@ class Worker:
     def __init__(self, reactor, identity, *, miner_manager=None, profile_manager=None,
                  miners_root=None, allow_plain_profiles=False, answer_pings=False,
                  run_in_thread=in_thread, max_upload_bytes=MAX_UPLOAD_BYTES,
-                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S):
+                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S,
+                 max_upload_total_bytes=MAX_UPLOAD_TOTAL_BYTES):
         self._reactor = reactor
         self.identity = identity
         self.miner_manager = miner_manager
@@ -184,6 +188,7 @@ class Worker:
         self._in_thread = run_in_thread
         self.max_upload_bytes = max_upload_bytes
         self.upload_idle_timeout_s = upload_idle_timeout_s
+        self.max_upload_total_bytes = max_upload_total_bytes
         self.started_at = reactor.seconds()
         self._uploads = {}
         #: Message type -> ``async handler(connection, message)`` returning
@@ -454,6 +459,10 @@ class Worker:
             raise WorkerError("{}: invalid chunk count {}".format(what, chunk.total))
         if sum(1 for k in self._uploads if k[0] == key[0]) >= MAX_UPLOADS_PER_PEER:
             raise WorkerError("{}: too many uploads in progress".format(what))
+        reserved = sum(upload.first.size for upload in self._uploads.values())
+        if reserved + chunk.size > self.max_upload_total_bytes:
+            raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
+                what, self.max_upload_total_bytes))
         timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
         upload = _Upload(first=chunk, timer=timer)
         self._uploads[key] = upload

@@ -47,7 +47,23 @@ class Options(usage.Options):
         ["tls-cert", None, None, "PEM certificate: serve wss instead of ws."],
         ["tls-key", None, None, "PEM private key for --tls-cert."],
         ["max-conns", None, 100,
-         "Most inbound connections, handshakes included (HTTP 503 beyond).", int],
+         "Most authenticated inbound peers (HTTP 503 beyond).", int],
+        ["max-pending", None, 128,
+         "Most inbound connections not yet authenticated (handshaking or "
+         "proving their key); when full, the oldest of the busiest address "
+         "is evicted.", int],
+        ["rate-limit", None, 50.0,
+         "Messages per second a peer may send (bursts of twice that); "
+         "excess messages are dropped, a sustained flood drops the peer.", float],
+        ["rate-limit-bytes", None, 16.0,
+         "MiB per second a peer may send; beyond it, reading from the peer "
+         "pauses.", float],
+        ["offender-backoff", None, 60.0,
+         "Seconds a peer (by key, or by address for unknown keys) is refused "
+         "after three offences (floods, bad frames, protocol errors); "
+         "doubles with each further offence.", float],
+        ["max-uploads-mb", None, 256,
+         "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
          "Program (with arguments, shell-style) the worker runs as a miner."],
     ]
@@ -85,8 +101,12 @@ class Options(usage.Options):
             raise usage.UsageError("--auth must be 'open' or 'allowlist'")
         if (self["tls-cert"] is None) != (self["tls-key"] is None):
             raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
-        if self["max-conns"] < 1:
-            raise usage.UsageError("--max-conns must be at least 1")
+        for name in ("max-conns", "max-pending", "max-uploads-mb"):
+            if self[name] < 1:
+                raise usage.UsageError("--{} must be at least 1".format(name))
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff"):
+            if not self[name] > 0:
+                raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
 
 

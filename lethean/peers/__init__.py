@@ -19,6 +19,7 @@ from lethean.peers._errors import (
     PeerNotAllowedError,
     PeerNotFoundError,
     PeerRejectedError,
+    RegistryFullError,
 )
 from lethean.peers._files import default_peers_path, write_atomic
 from lethean.peers._keys import node_id_for
@@ -70,6 +71,7 @@ __all__ = [
     "PeerNotFoundError",
     "PeerRegistry",
     "PeerRejectedError",
+    "RegistryFullError",
     "REFERENCE_METRIC",
     "REFERENCE_WEIGHTS",
     "SAVE_DELAY_S",

@@ -61,7 +61,7 @@ def decode_auth_mode(data):
     """The AuthMode in an auth-mode file; ValueError if it does not name one."""
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValueError("not JSON") from None
     if not isinstance(document, dict) or document.get("mode") not in _MODES_BY_NAME:
         raise ValueError('expected {"mode": "open"} or {"mode": "allowlist"}')

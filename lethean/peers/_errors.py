@@ -19,6 +19,7 @@ __all__ = [
     "IdentityMismatchError",
     "KeyMismatchError",
     "PeerNotAllowedError",
+    "RegistryFullError",
 ]
 
 
@@ -81,3 +82,9 @@ class PeerNotAllowedError(PeerRejectedError):
     """The peer is neither registered nor in the allowlist."""
 
     kind = "not_allowed"
+
+
+class RegistryFullError(PeerError):
+    """The registry holds as many automatically registered peers as it may."""
+
+    kind = "registry_full"

@@ -296,6 +296,8 @@ def _scan_array(data):
                 value, pos = _DECODER.raw_decode(text, pos)
             except ValueError:
                 return items, ["unreadable after element {} (character {})".format(len(items), pos)]
+            except RecursionError:
+                return items, ["element {} is nested too deeply".format(len(items))]
             items.append(value)
             pos = _WHITESPACE.match(text, pos).end()
             if text.startswith(",", pos):

@@ -15,6 +15,7 @@ from twisted.internet import defer, error as net_error
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from lethean._files import remove_stale_temporaries
 from lethean.interfaces import IPeerRegistry
 from lethean.peers._auth import (
     ALLOWLIST_SUFFIX,
@@ -33,6 +34,7 @@ from lethean.peers._errors import (
     PeerNotAllowedError,
     PeerNotFoundError,
     PeerRejectedError,
+    RegistryFullError,
 )
 from lethean.peers._files import SerialFile, default_writer, move_aside
 from lethean.peers._keys import canonical_public_key, decode_public_key, key_prefix, node_id_for
@@ -52,6 +54,7 @@ from lethean.smsg import Timestamp
 
 __all__ = [
     "PeerRegistry",
+    "MAX_AUTOMATIC_PEERS",
     "SAVE_DELAY_S",
     "SUCCESS_DELTA",
     "FAILURE_DELTA",
@@ -62,12 +65,21 @@ _log = Logger()
 
 #: A change is written at most this long after it was made (peers.md 2.4).
 SAVE_DELAY_S = 5.0
+#: Peers registered automatically (from inbound handshakes, without an
+#: address) kept at most; past it the least valuable one is forgotten.
+MAX_AUTOMATIC_PEERS = 1000
 #: Score changes for a success, a failure and a timeout (peers.md 4).
 SUCCESS_DELTA = 1.0
 FAILURE_DELTA = -5.0
 TIMEOUT_DELTA = -3.0
 
 _TIMEOUTS = (defer.TimeoutError, net_error.TimeoutError, TimeoutError)
+
+
+def _value(peer):
+    """How much a peer is worth keeping: its score, then how recently it was seen."""
+    seen = peer.last_seen or peer.added_at
+    return (peer.score, seen.unix_nanos if seen is not None else 0)
 
 
 def _clamp(score):
@@ -124,15 +136,19 @@ class PeerRegistry:
         bytes ``content()`` atomically; defaults to a thread-pool writer on a
         real reactor and to writing at once on a ``task.Clock``.
     :param save_delay_s: the debounce window for peers.json.
+    :param max_automatic_peers: how many peers :meth:`add_automatic` keeps.
 
-    Loading happens here, synchronously, before the reactor has work to do.
+    Loading happens here, synchronously, before the reactor has work to do;
+    temporary files left by interrupted saves are removed first.
     """
 
-    def __init__(self, reactor, path, metric=NORMALISED_METRIC, writer=None, save_delay_s=SAVE_DELAY_S):
+    def __init__(self, reactor, path, metric=NORMALISED_METRIC, writer=None, save_delay_s=SAVE_DELAY_S,
+                 max_automatic_peers=MAX_AUTOMATIC_PEERS):
         self._reactor = reactor
         self.path = os.fspath(path)
         self.metric = metric
         self._save_delay_s = save_delay_s
+        self.max_automatic_peers = max_automatic_peers
         self._timer = None
         self._peers = {}
         self._connected = set()
@@ -149,6 +165,10 @@ class PeerRegistry:
         self._auth_file = _Saved(
             self.path + AUTH_MODE_SUFFIX, writer,
             lambda: functools.partial(encode_auth_mode, self._auth_mode), "peer auth mode")
+        for saved in (self._peers_file, self._allowlist_file, self._auth_file):
+            if remove_stale_temporaries(saved.path):
+                _log.info("removed temporary files interrupted saves of {path} left",
+                          path=saved.path)
         self._load_peers()
         self._load_allowlist()
         self._load_auth_mode()
@@ -315,6 +335,28 @@ class PeerRegistry:
         if peer.score == 0:
             changes["score"] = DEFAULT_SCORE
         return self._store(peer.evolve(**changes) if changes else peer)
+
+    def add_automatic(self, peer):
+        """
+        Register a peer that connected to us and proved its key (no address).
+
+        At most ``max_automatic_peers`` such peers are kept: past it the
+        least valuable one (lowest score, then longest unseen) that is
+        neither connected nor on the allowlist is forgotten first; if there
+        is none, RegistryFullError.
+        """
+        automatic = [p for p in self._peers.values() if not p.address]
+        if peer.address or len(automatic) < self.max_automatic_peers:
+            return self.add_peer(peer)
+        candidates = [p for p in automatic
+                      if p.id not in self._connected and p.public_key not in self._allowlist]
+        if not candidates:
+            raise RegistryFullError("{} automatically registered peers, all in use".format(
+                len(automatic)))
+        victim = min(candidates, key=_value)
+        stored = self.add_peer(peer)
+        self.remove_peer(victim.id)
+        return stored
 
     def update_peer(self, peer):
         if not isinstance(peer, Peer):

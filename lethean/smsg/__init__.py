@@ -2,7 +2,8 @@
 SMSG: the encrypted frame every post-handshake mesh message travels in.
 
 :class:`FrameCipher` (one per connection) seals a mesh message into a frame
-and opens frames back into messages.  Layers, outside in: a Trix container (:func:`pack_trix`,
+and opens frames back into their :class:`Body` (``lethean.mesh`` decodes
+the envelope it carries).  Layers, outside in: a Trix container (:func:`pack_trix`,
 :func:`unpack_trix`), the Enchantrix sigil cipher (:func:`encrypt`,
 :func:`decrypt`, :func:`derive_key`) and the SMSG message object whose
 ``body`` carries the mesh envelope.  Deploy bundles reuse the container
@@ -28,9 +29,11 @@ from lethean.smsg._errors import (
 from lethean.smsg._frame import (
     FRAME_OVERHEAD_BYTES,
     MAX_FRAME_BYTES,
+    Body,
     SMSG_HEADER,
     SMSG_MAGIC,
     FrameCipher,
+    decode_body,
     decode_plaintext,
     encode_plaintext,
     frame_key,
@@ -53,12 +56,14 @@ from lethean.smsg._sigil_stream import PIECE_BYTES, SigilReader, seal_pieces
 from lethean.smsg._trix import MAX_HEADER_BYTES, TRIX_VERSION, pack_trix, unpack_trix
 
 __all__ = [
+    "Body",
     "FRAME_OVERHEAD_BYTES",
     "FrameCipher",
     "FrameTooLargeError",
     "MAX_FRAME_BYTES",
     "SMSG_HEADER",
     "SMSG_MAGIC",
+    "decode_body",
     "decode_plaintext",
     "encode_plaintext",
     "frame_key",

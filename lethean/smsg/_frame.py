@@ -15,6 +15,8 @@ import os
 import struct
 import zlib
 
+import attrs
+
 from lethean.smsg._aead import open_sealed, seal as _aead_seal
 from lethean.smsg._errors import (
     DecryptionError,
@@ -25,9 +27,10 @@ from lethean.smsg._errors import (
 )
 from lethean._gojson import ReadFloat, fold_key, go_string, loads_strict, utf8
 from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, xor_obfuscate
-from lethean.smsg._trix import pack_trix, unpack_trix
+from lethean.smsg._trix import check_checksum, pack_trix, unpack_trix
 
 __all__ = [
+    "Body",
     "FrameCipher",
     "MAX_FRAME_BYTES",
     "SMSG_MAGIC",
@@ -39,6 +42,7 @@ __all__ = [
     "open_frame",
     "encode_plaintext",
     "decode_plaintext",
+    "decode_body",
 ]
 
 #: The container magic of mesh frames.
@@ -129,6 +133,14 @@ _FAST_KEYS = frozenset(("body", "timestamp"))
 _INT64 = range(-2**63, 2**63)
 
 
+@attrs.frozen
+class Body:
+    """What a frame carries: the ``body`` text (a mesh envelope) and the SMSG ``timestamp``."""
+
+    text: str
+    timestamp: int = 0
+
+
 def decode_plaintext(plaintext):
     """
     The ``body`` of an SMSG message object (``""`` when absent or ``null``).
@@ -137,13 +149,18 @@ def decode_plaintext(plaintext):
     object or ``null``, or a known field (at any depth) has the wrong JSON
     type, as Go's ``json.Unmarshal`` into ``smsg.Message`` fails then.
     """
+    return decode_body(plaintext).text
+
+
+def decode_body(plaintext):
+    """The :class:`Body` of an SMSG message object; see :func:`decode_plaintext`."""
     text = plaintext.decode("utf-8", "replace")
     try:
         document = loads_strict(text, keep_overflow=True)
     except ValueError as e:
         raise InvalidPayloadError("plaintext is not JSON: {}".format(e)) from None
     if document is None:
-        return ""
+        return Body("")
     if type(document) is not dict:
         raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
@@ -152,19 +169,23 @@ def decode_plaintext(plaintext):
     if (type(body) is str and type(timestamp) is int and timestamp in _INT64
             and document.keys() <= _FAST_KEYS
             and text.count('"body"') < 2 and text.count('"timestamp"') < 2):
-        return body
+        return Body(body, timestamp)
     # Other keys, spellings, duplicates or nulls: replay the pairs in order
     # as Go does (the first wrong type fails, the last value wins).
     body = ""
+    timestamp = 0
     for key, value in loads_strict(text, object_pairs_hook=_Object, keep_overflow=True):
         check = _SMSG_FIELDS.get(key) or _SMSG_FIELDS.get(fold_key(key))
         if check is None or value is None:
             continue
         if not check(value):
             raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
-        if key == "body" or fold_key(key) == "body":
+        name = key if key in _SMSG_FIELDS else fold_key(key)
+        if name == "body":
             body = value
-    return body
+        elif name == "timestamp" and type(value) is int:
+            timestamp = value
+    return Body(body, timestamp)
 
 
 def _gunzip(data, limit):
@@ -273,7 +294,9 @@ class FrameCipher:
             data = frame
             start = _PREFIX_LEN
         else:
-            header, data = unpack_trix(frame, SMSG_MAGIC)
+            # A header's checksum is verified after the AEAD: a stranger's
+            # frame then costs one authentication, whatever checksum it names.
+            header, data = unpack_trix(frame, SMSG_MAGIC, verify_checksum=False)
             start = 0
         if len(data) - start < OVERHEAD_BYTES:
             raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
@@ -282,6 +305,7 @@ class FrameCipher:
         plaintext = xor_obfuscate(
             open_sealed(data, start + NONCE_BYTES, nonce, self._key), nonce)
         if header:
+            check_checksum(header, data)
             plaintext = self._apply_header(header, plaintext)
         return plaintext
 
@@ -309,20 +333,11 @@ class FrameCipher:
 
     def open(self, frame):
         """
-        The :class:`~lethean.mesh.Message` a frame carries.
+        The :class:`Body` a frame carries (``lethean.mesh`` decodes its text).
 
-        Raises only lethean errors: container, decryption, payload errors,
-        or ``InvalidMessageJSONError`` when the body is not an envelope.
+        Raises only lethean errors: container, decryption or payload errors.
         """
-        return _decode_message(self.open_body(frame))
-
-
-def _decode_message(body):
-    # Imported on first use: lethean.mesh imports this package.
-    global _decode_message
-    from lethean.mesh._envelope import decode_message
-    _decode_message = decode_message
-    return decode_message(body)
+        return decode_body(self.open_plaintext(frame))
 
 
 def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_FRAME_BYTES):
@@ -332,5 +347,5 @@ def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_F
 
 
 def open_frame(shared_secret, frame, *, max_frame_bytes=MAX_FRAME_BYTES):
-    """The message in one frame; build a :class:`FrameCipher` to open many."""
+    """The :class:`Body` in one frame; build a :class:`FrameCipher` to open many."""
     return FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes).open(frame)

@@ -32,6 +32,7 @@ __all__ = [
     "pack_trix",
     "unpack_trix",
     "trix_checksum",
+    "check_checksum",
 ]
 
 #: The only container version Enchantrix reads and writes.
@@ -48,35 +49,25 @@ def _lthn_hash(payload):
     """Enchantrix's ``lthn`` hash: SHA-256(text + reversed, substituted text)."""
     # Go converts the bytes to runes (each invalid byte becomes U+FFFD),
     # reverses them through a fixed character map and appends the result.
-    runes = _go_runes(payload)
-    salt = "".join(_LTHN_MAP.get(c, c) for c in reversed(runes))
-    return hashlib.sha256(payload + utf8(salt)).hexdigest()
+    # Linear and in C: a peer chooses this algorithm before anything is
+    # decrypted.
+    salt = _go_runes(payload)[::-1].translate(_LTHN_TABLE)
+    return hashlib.sha256(payload + salt.encode("utf-8")).hexdigest()
 
 
 _LTHN_MAP = {"o": "0", "l": "1", "e": "3", "a": "4", "s": "z", "t": "7",
              "0": "o", "1": "l", "3": "e", "4": "a", "7": "t"}
+#: The map, plus every lone surrogate (an invalid byte) to U+FFFD.
+_LTHN_TABLE = str.maketrans({**_LTHN_MAP, **{chr(0xDC80 + i): "\ufffd" for i in range(128)}})
 
 
 def _go_runes(data):
-    """``[]rune(string(data))`` in Go: every invalid UTF-8 byte is U+FFFD."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    out = []
-    i, n = 0, len(data)
-    while i < n:
-        for width in (1, 2, 3, 4):
-            try:
-                out.append(data[i:i + width].decode("utf-8"))
-            except UnicodeDecodeError:
-                continue
-            i += width
-            break
-        else:
-            out.append("\ufffd")
-            i += 1
-    return "".join(out)
+    """
+    ``[]rune(string(data))`` in Go, as text: every invalid UTF-8 byte is one
+    U+FFFD (``surrogateescape`` gives one lone surrogate per invalid byte,
+    exactly where Go gives a rune error).
+    """
+    return data.decode("utf-8", "surrogateescape")
 
 
 _HASHES = {
@@ -107,15 +98,17 @@ def pack_trix(magic, header, payload, version=TRIX_VERSION):
 
 
 def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_bytes=None,
-                view=False):
+                verify_checksum=True, view=False):
     """
     ``(header, payload)`` of a container, checked in Go's order.
 
     The header is a ``dict`` (``null`` reads as ``{}``, as Go's nil map); a
-    string ``checksum`` is verified with ``checksum_algo``.  ``payload`` is
-    a ``bytes`` object (the rest of ``data``), or with ``view=True`` a
-    read-only ``memoryview`` into ``data`` (no copy: for large containers).
-    Raises a :class:`~lethean.smsg.ContainerError` subclass and nothing else.
+    string ``checksum`` is verified with ``checksum_algo`` (unless
+    ``verify_checksum`` is false: the caller then calls
+    :func:`verify_checksum` itself).  ``payload`` is a ``bytes`` object
+    (the rest of ``data``), or with ``view=True`` a read-only
+    ``memoryview`` into ``data`` (no copy: for large containers).  Raises a
+    :class:`~lethean.smsg.ContainerError` subclass and nothing else.
     """
     size = len(data)
     if size < 4:
@@ -141,6 +134,13 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
             size - end, max_payload_bytes))
     header = _parse_header(bytes(data[PREFIX_BYTES:end]))
     payload = memoryview(data)[end:].toreadonly() if view else bytes(data[end:])
+    if verify_checksum:
+        check_checksum(header, payload)
+    return header, payload
+
+
+def check_checksum(header, payload):
+    """Verify the header's ``checksum`` of ``payload``, if it has one (ChecksumMismatchError)."""
     checksum = header.get("checksum")
     if isinstance(checksum, str):
         algorithm = header.get("checksum_algo")
@@ -148,7 +148,6 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
             raise ChecksumMismatchError("checksum without checksum_algo")
         if not hmac.compare_digest(utf8(trix_checksum(algorithm, payload)), utf8(checksum)):
             raise ChecksumMismatchError("payload does not match its {} checksum".format(algorithm))
-    return header, payload
 
 
 def _parse_header(raw):

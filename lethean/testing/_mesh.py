@@ -24,10 +24,11 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import DISCONNECT, PING, PONG, new_message, reply
+from lethean.mesh import DISCONNECT, FEATURES, PING, PONG, new_message, open_message, reply
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
-from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
+from lethean.mesh import UEPS_FEATURE
+from lethean.mesh._errors import FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError
 
 __all__ = [
     "MemoryMesh",
@@ -56,18 +57,20 @@ class MemoryMesh:
         self._queue = deque()
         self._delivering = False
 
-    def add_node(self, identity, address=None, *, answer_pings=True):
+    def add_node(self, identity, address=None, *, answer_pings=True, features=FEATURES):
         """
         A new node with ``identity`` (a ``LocalIdentity``) reachable at
         ``address`` (default ``"memory:<node id>"``).
 
         With ``answer_pings`` the transport answers ``ping`` with ``pong``
         itself and does not deliver it, as the real transport does.
+        ``features`` is what the node announces to its peers (a lethean
+        node's by default; ``frozenset()`` simulates a Go peer).
         """
         address = address or "memory:" + identity.id
         if address in self._nodes:
             raise ValueError("address {!r} is taken".format(address))
-        node = MemoryMeshTransport(self, identity, address, answer_pings)
+        node = MemoryMeshTransport(self, identity, address, answer_pings, frozenset(features))
         self._nodes[address] = node
         return node
 
@@ -111,7 +114,8 @@ class MemoryMeshConnection:
         self.address = remote.address
         self.connected_at = self.last_activity = local.mesh.reactor.seconds()
         self.rtt_s = None
-        self.features = frozenset()
+        #: What the other node announced, as a real link learns it.
+        self.features = remote.features
         self.session = "v1"
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
@@ -134,7 +138,7 @@ class MemoryMeshConnection:
     def _frame_received(self, frame):
         if self.closed:
             return
-        message = self._cipher.open(frame)
+        message = open_message(self._cipher, frame)
         self.frames_in += 1
         self.bytes_in += len(frame)
         self.last_activity = self._local.mesh.reactor.seconds()
@@ -174,15 +178,16 @@ class MemoryMeshConnection:
 @implementer(IMeshTransport)
 class MemoryMeshTransport:
     """
-    One node of a :class:`MemoryMesh`.  Consumers that also have a
-    ``connectionLost(connection)`` method are told when a link closes.
+    One node of a :class:`MemoryMesh`.  Consumers are told when a link
+    closes (``IMessageConsumer.connectionLost``), as on the real transport.
     """
 
-    def __init__(self, mesh, identity, address, answer_pings):
+    def __init__(self, mesh, identity, address, answer_pings, features=FEATURES):
         self.mesh = mesh
         self.identity = identity
         self.address = address
         self.answer_pings = answer_pings
+        self.features = features
         self._links = {}
         self._consumers = []
         self._packet_consumers = []
@@ -243,6 +248,9 @@ class MemoryMeshTransport:
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("not connected to {}".format(peer_id))
+        if UEPS_FEATURE not in connection.features:
+            raise FeatureNotAnnouncedError("peer {} did not announce {!r}".format(
+                peer_id, UEPS_FEATURE))
         self.mesh._enqueue(connection.other_end._local._packet_received,
                            connection.other_end, packet)
 

@@ -1,0 +1,145 @@
+"""
+Logs that survive an attack: peer-controlled text escaped and truncated,
+and at most a few lines per reason before a periodic summary takes over.
+
+A flood of refused connections would otherwise write one line each, and a
+request line of 256 KiB would be copied into the log twice.
+:class:`LogLimiter` lets ``per_reason`` events of each reason through per
+``window_s`` (and ``total`` of all reasons), counts the rest, and writes one
+summary line per reason at the end of the window.  It runs on the injected
+clock.
+"""
+
+from collections import Counter
+
+from twisted.logger import Logger
+
+__all__ = ["clean", "peer_text", "LogLimiter", "AutobahnLog",
+           "LOG_WINDOW_S", "LOG_PER_REASON", "LOG_TOTAL", "MAX_LOGGED_CHARS"]
+
+_log = Logger(namespace="lethean.mesh")
+
+#: Length of the log window, and how many lines each reason (and all of
+#: them together) may write in it before only the summary is written.
+LOG_WINDOW_S = 10.0
+LOG_PER_REASON = 5
+LOG_TOTAL = 50
+#: Peer-controlled text longer than this is cut in log lines.
+MAX_LOGGED_CHARS = 120
+
+
+def clean(value, limit=MAX_LOGGED_CHARS):
+    """
+    ``value`` made safe for one log line: control and non-ASCII characters
+    escaped, cut to ``limit`` characters with a note of what was cut.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value[:limit * 4]).decode("latin-1")
+    else:
+        value = str(value)
+    cut = len(value) > limit * 4
+    text = value[:limit * 4].encode("unicode_escape").decode("ascii")
+    if len(text) > limit or cut:
+        return "{}...(cut)".format(text[:limit])
+    return text
+
+
+def peer_text(address):
+    """``host:port`` of an ``IAddress`` (or the value itself as text)."""
+    host = getattr(address, "host", None)
+    if host is None:
+        return clean(address, 64)
+    return "{}:{}".format(host, getattr(address, "port", "?"))
+
+
+class LogLimiter:
+    """Rate-limits log events per reason on ``clock``, with periodic summaries."""
+
+    def __init__(self, clock, *, window_s=LOG_WINDOW_S, per_reason=LOG_PER_REASON,
+                 total=LOG_TOTAL, log=_log):
+        self._clock = clock
+        self.window_s = window_s
+        self.per_reason = per_reason
+        self.total = total
+        self._log = log
+        self._written = Counter()
+        self._suppressed = Counter()
+        self._window_end = None
+        self._summary = None
+
+    def allow(self, reason):
+        """True if an event for ``reason`` may be written now (else it is counted)."""
+        now = self._clock.seconds()
+        if self._window_end is None or now >= self._window_end:
+            self._window_end = now + self.window_s
+            self._written.clear()
+        if (self._written[reason] < self.per_reason
+                and sum(self._written.values()) < self.total):
+            self._written[reason] += 1
+            return True
+        self._suppressed[reason] += 1
+        if self._summary is None:
+            self._summary = self._clock.callLater(self.window_s, self.flush)
+        return False
+
+    def flush(self):
+        """Write one summary line per reason whose events were held back."""
+        if self._summary is not None and self._summary.active():
+            self._summary.cancel()
+        self._summary = None
+        suppressed, self._suppressed = self._suppressed, Counter()
+        for reason, count in sorted(suppressed.items()):
+            self._log.warn("{count} more {reason} events in the last {window_s:.0f} s "
+                           "(not logged one by one)",
+                           count=count, reason=reason, window_s=self.window_s)
+
+    def stop(self):
+        """Write what is pending and cancel the timer."""
+        self.flush()
+
+
+class AutobahnLog:
+    """
+    Autobahn's per-protocol ``log``: its debug lines are dropped, the rest
+    (refused handshakes, failed connections) go through the limiter as
+    ``websocket`` events, escaped.
+    """
+
+    def __init__(self, limiter, peer):
+        self._limiter = limiter
+        self._peer = peer
+
+    def _emit(self, level, format, **fields):
+        if format.startswith(_OURS):
+            return  # the link already said why it dropped the connection
+        if self._limiter.allow("websocket"):
+            try:
+                text = format.format(**fields)
+            except (KeyError, IndexError, ValueError, AttributeError):
+                text = format
+            getattr(_log, level)("websocket {peer}: {reason}", peer=self._peer,
+                                 reason=clean(text))
+
+    def debug(self, *args, **kwargs):
+        pass
+
+    trace = debug
+
+    def info(self, format, **fields):
+        self._emit("info", format, **_safe(fields))
+
+    def warn(self, format, **fields):
+        self._emit("warn", format, **_safe(fields))
+
+    def error(self, format, **fields):
+        self._emit("warn", format, **_safe(fields))
+
+    critical = failure = error
+
+
+#: Autobahn's lines about drops the link reports itself.
+_OURS = ("dropping connection", "failing WebSocket connection")
+
+
+def _safe(fields):
+    return {key: value for key, value in fields.items() if key != "log_failure"}

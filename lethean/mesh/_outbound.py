@@ -1,0 +1,216 @@
+"""
+The initiator's link: ``upgrading -> awaiting_ack -> open -> closed``, as an
+automat machine, with its own handshake deadline.
+
+The ack is checked by ``_handshake.verify_ack``; the open link's behaviour
+is :class:`~lethean.mesh.MeshConnection`'s.
+"""
+
+from automat import MethodicalMachine
+
+from lethean.errors import LetheanError
+from lethean.identity import generate_challenge
+from lethean.mesh._connection import MeshConnection, reason_text
+from lethean.mesh._errors import HandshakeError, HandshakeTimeoutError
+from lethean.mesh._handshake import handshake_message, verify_ack
+
+__all__ = ["OutboundLink"]
+
+
+class OutboundLink(MeshConnection):
+    """The initiator's link; ``result`` fires with it once open, or fails."""
+
+    outbound = True
+    _machine = MethodicalMachine()
+
+    def __init__(self, owner, websocket, result, *, dialled, expected_id=None,
+                 expected_key=None):
+        super().__init__(owner, websocket)
+        self.dialled = dialled
+        self._result = result
+        self._expected_id = expected_id
+        self._expected_key = expected_key
+        self._challenge = None
+        self._deadline = self._clock.callLater(self._config.handshake_timeout_s, self.timed_out)
+
+    @_machine.state(initial=True)
+    def upgrading(self):
+        """The HTTP upgrade is under way."""
+
+    @_machine.state()
+    def awaiting_ack(self):
+        """Our handshake is sent; the responder's ack must verify."""
+
+    @_machine.state()
+    def open(self):
+        """The responder proved its key: messages flow."""
+
+    @_machine.state()
+    def closed_(self):
+        """Gone, or going."""
+
+    @_machine.input()
+    def opened(self):
+        """The WebSocket is open."""
+
+    @_machine.input()
+    def message_received(self, payload, is_binary):
+        """A whole WebSocket message arrived."""
+
+    @_machine.input()
+    def accepted(self, peer, secret):
+        """The ack verified."""
+
+    @_machine.input()
+    def failed(self, error):
+        """The handshake failed with ``error``."""
+
+    @_machine.input()
+    def timed_out(self):
+        """The handshake deadline passed."""
+
+    @_machine.input()
+    def proved(self):
+        """A sealed frame from the responder decrypted (it proved its key already)."""
+
+    @_machine.input()
+    def drop(self, reason, text):
+        """Abort the connection: the peer misbehaves or is dead."""
+
+    @_machine.input()
+    def shutdown(self, reason=None, code=None):
+        """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
+
+    @_machine.input()
+    def lost(self, failure):
+        """The connection is gone."""
+
+    @_machine.output()
+    def _send_handshake(self):
+        self._challenge = generate_challenge()
+        message = handshake_message(self._owner.identity, self._expected_id or "",
+                                    self._challenge, clock=self._clock)
+        self._websocket.sendMessage(message.to_bytes(), isBinary=False)
+
+    @_machine.output()
+    def _verify(self, payload, is_binary):
+        try:
+            peer, secret = verify_ack(self._owner.identity, payload, self._challenge,
+                                      max_bytes=self._config.max_message_bytes,
+                                      expected_key=self._expected_key,
+                                      expected_id=self._expected_id)
+        except LetheanError as e:
+            self.failed(e)
+        else:
+            self.accepted(peer, secret)
+
+    @_machine.output()
+    def _open(self, peer, secret):
+        self._cancel_deadline()
+        self._proven = True
+        self._begin(peer, secret)
+        # First sealed frames: our capabilities, which prove our key, then
+        # the keepalive ping a Go worker answers at once.
+        self._send_capabilities()
+        self._ping()
+        self._owner.link_proven(self)
+        if not self.closed:
+            self._log_up()
+            self._await_capabilities()
+        self._result.callback(self)
+
+    @_machine.output()
+    def _fail(self, error):
+        self._cancel_deadline()
+        self.closed = True
+        self._owner.report("handshake_failed:" + error.kind, str(error),
+                           peer=self.address, peer_id=self._expected_id or "")
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(error)
+
+    @_machine.output()
+    def _time_out(self):
+        self._deadline = None
+        error = HandshakeTimeoutError("no mesh handshake within {} s".format(
+            self._config.handshake_timeout_s))
+        self.closed = True
+        self._owner.report("handshake_timeout", str(error), peer=self.address,
+                           peer_id=self._expected_id or "")
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(error)
+
+    @_machine.output()
+    def _lost_early(self, failure):
+        self._cancel_deadline()
+        self.closed = True
+        self._report_drop(failure)
+        self._result.errback(HandshakeError("connection lost during the handshake: {}".format(
+            reason_text(failure))))
+
+    @_machine.output()
+    def _drop_open(self, reason, text):
+        self._drop_while_open(reason, text)
+
+    @_machine.output()
+    def _close_open(self, reason, code):
+        self._close_while_open(reason, code)
+
+    @_machine.output()
+    def _drop_early(self, reason, text):
+        self._cancel_deadline()
+        self.closed = True
+        self._owner.report(reason, text, peer=self.address, peer_id=self._expected_id or "")
+        self._offence(reason)
+        self._abort_connection()
+        self._result.errback(HandshakeError(text))
+
+    @_machine.output()
+    def _close_early(self):
+        self._cancel_deadline()
+        self.closed = True
+        transport = self._websocket.transport
+        if transport is not None:
+            transport.abortConnection()
+        self._result.errback(HandshakeError("closed during the handshake"))
+
+    @_machine.output()
+    def _lost_open(self, failure):
+        self._lost_while_open(failure)
+
+    @_machine.output()
+    def _gone(self):
+        self._gone_now()
+
+    @_machine.output()
+    def _receive(self, payload, is_binary):
+        self._receive_sealed(payload, is_binary)
+
+    def _cancel_deadline(self):
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    upgrading.upon(opened, enter=awaiting_ack, outputs=[_send_handshake])
+    awaiting_ack.upon(message_received, enter=awaiting_ack, outputs=[_verify])
+    awaiting_ack.upon(accepted, enter=open, outputs=[_open])
+    awaiting_ack.upon(failed, enter=closed_, outputs=[_fail])
+    for _state in (upgrading, awaiting_ack):
+        _state.upon(timed_out, enter=closed_, outputs=[_time_out])
+        _state.upon(shutdown, enter=closed_, outputs=[_close_early])
+        _state.upon(drop, enter=closed_, outputs=[_drop_early])
+        _state.upon(lost, enter=closed_, outputs=[_lost_early, _gone])
+    open.upon(message_received, enter=open, outputs=[_receive])
+    open.upon(proved, enter=open, outputs=[])
+    open.upon(drop, enter=closed_, outputs=[_drop_open])
+    open.upon(shutdown, enter=closed_, outputs=[_close_open])
+    open.upon(lost, enter=closed_, outputs=[_lost_open, _gone])
+    closed_.upon(message_received, enter=closed_, outputs=[])
+    closed_.upon(drop, enter=closed_, outputs=[])
+    closed_.upon(shutdown, enter=closed_, outputs=[])
+    closed_.upon(timed_out, enter=closed_, outputs=[])
+    closed_.upon(lost, enter=closed_, outputs=[_gone])
+    del _state

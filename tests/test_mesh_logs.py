@@ -1,0 +1,95 @@
+"""Logs that survive an attack: escaped, bounded, and summarised under a flood."""
+
+from twisted.internet import task
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from lethean.mesh._logs import LOG_PER_REASON, LOG_WINDOW_S, LogLimiter, clean
+from tests.test_mesh_bounds import connect, gate_node
+from tests._mesh import upgrade_request
+
+
+def lines(events):
+    """The text of each event, as an observer would write it."""
+    return [formatEvent(event) for event in events]
+
+
+class CleanTests(SynchronousTestCase):
+    """Peer-controlled text is escaped and cut."""
+
+    def test_control_characters_escaped(self):
+        """Newlines, escapes and other control characters cannot forge log lines."""
+        text = clean("evil\r\n2026-01-01 [lethean#info] forged\x1b[31m")
+        self.assertNotIn("\n", text)
+        self.assertNotIn("\r", text)
+        self.assertNotIn("\x1b", text)
+        self.assertIn("\\n", text)
+
+    def test_cut(self):
+        """Long text is cut to the limit, saying so."""
+        text = clean("x" * 100_000, 50)
+        self.assertLessEqual(len(text), 60)
+        self.assertTrue(text.endswith("(cut)"))
+
+    def test_bytes(self):
+        """Bytes are shown without decoding errors."""
+        self.assertEqual(clean(b"GET \xff\x00"), "GET \\xff\\x00")
+
+
+class LimiterTests(SynchronousTestCase):
+    """A few lines per reason, then one summary per window."""
+
+    def test_summary_after_a_flood(self):
+        """Past the per-reason allowance only a count is kept, written once at the window's end."""
+        clock = task.Clock()
+        limiter = LogLimiter(clock)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        allowed = [limiter.allow("refused_path") for _ in range(1000)]
+        self.assertEqual(sum(allowed), LOG_PER_REASON)
+        self.assertTrue(limiter.allow("refused_origin"))
+        self.assertEqual(len(events), 0)
+        clock.advance(LOG_WINDOW_S)
+        self.assertEqual(len(events), 1)
+        self.assertIn("995 more refused_path events", lines(events)[0])
+        self.assertTrue(limiter.allow("refused_path"))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class FloodTests(SynchronousTestCase):
+    """Refused connections: one event each at most, a summary under a flood, every one counted."""
+
+    def test_wrong_path_flood(self):
+        """500 wrong-path requests write a handful of lines, then one summary; all are counted."""
+        clock, node = gate_node(self)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        for _ in range(500):
+            gate, transport = connect(node)
+            gate.dataReceived(upgrade_request("/nope"))
+        clock.advance(LOG_WINDOW_S)
+        self.assertEqual(node.counters["refused_path"], 500)
+        self.assertEqual(len(events), LOG_PER_REASON + 1)
+        self.assertIn("495 more refused_path events", lines(events)[-1])
+
+    def test_huge_request_line(self):
+        """A 256 KiB request line is refused at the budget and logged short, escaped."""
+        clock, node = gate_node(self)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        gate, transport = connect(node)
+        gate.dataReceived(b"GET /" + b"\x1b\n" * 128 * 1024)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 431 "))
+        self.assertEqual(len(events), 1)
+        self.assertLess(len(lines(events)[0]), 300)
+
+    def test_autobahn_refusals_go_through_the_limiter(self):
+        """Upgrades Autobahn refuses (no WebSocket key) are counted and summarised too."""
+        clock, node = gate_node(self)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        bad = upgrade_request().replace(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b"")
+        for _ in range(50):
+            gate, transport = connect(node)
+            gate.dataReceived(bad)
+            self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "))
+        clock.advance(LOG_WINDOW_S)
+        self.assertEqual(node.counters["refused_bad_request"], 50)
+        self.assertLessEqual(len(events), 2 * LOG_PER_REASON + 2)
