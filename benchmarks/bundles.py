@@ -30,15 +30,22 @@ Figures:
   the two together.
 * ``bundle_reactor``: a reactor with a 10 ms ``LoopingCall`` probe while
   ``create_miner_bundle_in_thread`` and ``install_miner_bundle_in_thread``
-  run: ``worst_delay_ms`` is the probe's worst lateness.
+  run: ``worst_delay_ms`` is the probe's worst lateness, ``worst_busy_ms``
+  the most CPU time the reactor thread itself spent between two probes (a
+  delay with little CPU behind it was a wait for a core or the GIL).
 * ``deploy``: two lethean nodes (``lethean.node.tap.makeService``, as
   ``twistd lethean-node`` runs them, each in its own process with a 10 ms
   probe) on ``tcp:0:interface=127.0.0.1``, and the ``lethean deploy
   ADDRESS FILE --kind miner`` command run against the sending node's
   control API (``route`` ``node``), or with no node behind the command, so
   that it dials the receiver itself (``route`` ``direct``).  ``seconds`` is
-  the command's wall time; ``cli_*``, ``sender_*``, ``receiver_*`` are the
-  peaks of each process and the probes' worst delays.
+  the command's wall time; ``cli_*``, ``sender_*``, ``receiver_*`` are each
+  process's peak (above its idle level, and ``*_absolute_bytes`` in all),
+  CPU seconds and the probes' worst delays; ``idle_worst_delay_ms`` is that
+  of a third, idle node probed meanwhile: the machine's own share of the
+  delays.
+
+``accelerated`` says whether the compiled accelerator was loaded.
 
 Run from the checkout: ``python benchmarks/bundles.py`` (a 64 MiB rootfs
 and a 50 MB deploy, 3 runs each), ``--quick`` for a small smoke run,
@@ -364,6 +371,19 @@ def _child(home, name, *args):
     return result
 
 
+def _accelerated():
+    try:
+        from lethean import _accel
+    except ImportError:
+        return False
+    return _accel.speedups is not None
+
+
+def _emit(line):
+    line["accelerated"] = _accelerated()
+    emit(line)
+
+
 def _median(runs, key):
     return statistics.median(run[key] for run in runs)
 
@@ -376,7 +396,7 @@ def measure_create(home, miner, size, repeat):
     output = os.path.join(home, "bench.bundle")
     rss = [_child(home, "create", miner, output, "rss") for _ in range(repeat)]
     traced = [_child(home, "create", miner, output, "traced") for _ in range(repeat)]
-    emit({"figure": "bundle_create", "size_bytes": size, "runs": repeat,
+    _emit({"figure": "bundle_create", "size_bytes": size, "runs": repeat,
           "seconds": round(_median(rss, "seconds"), 3),
           "rss_peak_bytes": _median(rss, "peak_bytes"),
           "rss_peak_ratio": _ratio(_median(rss, "peak_bytes"), size),
@@ -401,7 +421,7 @@ def measure_extract(home, bundle, size, repeat):
             key = part + "_peak_bytes" if part != "peak" else "peak_bytes"
             line["{}_{}_ratio".format(kind, part)] = _ratio(_median(runs[kind], key), size)
     line["rss_peak_bytes"] = _median(runs["rss"], "peak_bytes")
-    emit(line)
+    _emit(line)
 
 
 def measure_reactor(home, miner, size, repeat):
@@ -410,7 +430,7 @@ def measure_reactor(home, miner, size, repeat):
         root = os.path.join(home, "miners-{}".format(i))
         runs.append(_child(home, "reactor", miner, root))
         shutil.rmtree(root, ignore_errors=True)
-    emit({"figure": "bundle_reactor", "size_bytes": size, "runs": repeat,
+    _emit({"figure": "bundle_reactor", "size_bytes": size, "runs": repeat,
           "create_seconds": round(_median(runs, "create_seconds"), 3),
           "create_worst_delay_ms": round(_median(runs, "create_worst_delay_ms"), 1),
           "install_seconds": round(_median(runs, "install_seconds"), 3),
@@ -500,7 +520,7 @@ def measure_deploy(home, miner, size, repeat):
                 statistics.median(r["idle"]["worst_delay_ms"] for r in runs), 1)
             line["load_average"] = os.getloadavg()[0]
             line["aim_ratio"], line["aim_ms"] = DEPLOY_AIM_RATIO, STALL_AIM_MS
-            emit(line)
+            _emit(line)
     finally:
         for node in (sender, receiver, idle):
             node.stop()
