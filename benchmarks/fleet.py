@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from twisted.internet import defer, protocol, task  # noqa: E402
 
+from benchmarks._processes import cpu_seconds, die_with_parent, rss_bytes  # noqa: E402
 from benchmarks._timing import emit  # noqa: E402
 
 #: The aims of issue 12: stats from 1 000 workers within this time, and at
@@ -83,11 +84,6 @@ STARTUP_TIMEOUT_S = 300.0
 # -- helpers shared by every process ------------------------------------------
 
 
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-
-
 def _raise_fd_limit(needed):
     """Raise the soft descriptor limit towards the hard one; True if ``needed`` fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -95,18 +91,6 @@ def _raise_fd_limit(needed):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     return soft == resource.RLIM_INFINITY or soft >= needed, hard
-
-
-def _die_with_parent():
-    """Ask Linux to end this process when its parent goes (best effort)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def _scratch(prefix):
@@ -201,7 +185,7 @@ def serve(count, base):
     stops us, so we ignore it (no tracebacks from every worker).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent(signum=signal.SIGTERM)
     _raise_fd_limit(3 * count + SPARE_FDS)
     from twisted.internet import reactor
 
@@ -312,16 +296,6 @@ class _Profiler:
                 self._workers, name)))
 
 
-def _cpu_seconds(pid):
-    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Stopwatch:
     """
     Wall seconds of a phase, and the CPU seconds the controller (this
@@ -332,7 +306,7 @@ class _Stopwatch:
         self._fleet = fleet
 
     def _workers_cpu(self):
-        return sum(_cpu_seconds(p.transport.pid) for p in self._fleet.processes
+        return sum(cpu_seconds(p.transport.pid) or 0.0 for p in self._fleet.processes
                    if p.transport is not None and p.transport.pid)
 
     def __enter__(self):
@@ -386,7 +360,9 @@ async def _cli_gather(reactor, fleet, workers, profiler):
     unreachable = errors.getvalue().splitlines()
     for line in unreachable[:3]:
         print("fleet: {}".format(line), file=sys.stderr)
-    answered = len(json.loads(output.getvalue())) if status == 0 else 0
+    # Every node is reported; those that did not answer carry an "error".
+    reported = json.loads(output.getvalue()) if status in (0, 1) else {}
+    answered = sum(1 for value in reported.values() if "error" not in value)
     return watch, answered
 
 
@@ -401,12 +377,12 @@ async def _run_one(reactor, args):
     workers = await fleet.start(n, args.processes)
 
     gc.collect()
-    rss_start = _rss_bytes()
+    rss_start = rss_bytes()
     data_dir = _scratch("lethean-fleet-controller-")
     registry = PeerRegistry(reactor, os.path.join(data_dir, "peers.json"))
     _register(registry, workers)
     gc.collect()
-    rss_registered = _rss_bytes()
+    rss_registered = rss_bytes()
 
     transport = MeshTransport(reactor, _identity(reactor, "controller", "controller"), registry,
                               TransportConfig(listen=None))
@@ -418,7 +394,7 @@ async def _run_one(reactor, args):
     with _Stopwatch(fleet) as link, profiler.phase("link"):
         linked = await _link_all(reactor, controller, workers, args.concurrency)
     gc.collect()
-    rss_linked = _rss_bytes()
+    rss_linked = rss_bytes()
 
     gathers, answered = [], []
     for _ in range(args.gathers):
@@ -427,7 +403,7 @@ async def _run_one(reactor, args):
         gathers.append(gather)
         answered.append(len(stats))
     gc.collect()
-    rss_gathered = _rss_bytes()
+    rss_gathered = rss_bytes()
 
     controller.stop()
     await transport.stopService()
@@ -453,7 +429,7 @@ async def _run_one(reactor, args):
 
 
 def run_one(args):
-    _die_with_parent()
+    die_with_parent(signum=signal.SIGTERM)
     controller_fds, worker_fds = _fds_needed(args.one, args.processes)
     ok, hard = _raise_fd_limit(controller_fds)
     workers_fit = hard == resource.RLIM_INFINITY or hard >= worker_fds

@@ -22,6 +22,9 @@ class LetheanError(Exception):
     kind = "error"
     #: Exit status the ``lethean`` command uses for this error.
     exit_code = 1
+    #: A whole line worded for this situation (naming the peer and what to
+    #: do next), shown instead of the class's text and detail; None for those.
+    line = None
 
 
 class MalformedError(LetheanError):
@@ -51,8 +54,11 @@ class IntegrityError(LetheanError):
 def describe(error):
     """
     The one line a user sees for ``error``: its class's text, then its
-    detail in brackets (the CLI prints it; the node's control API sends it).
+    detail in brackets (the CLI prints it; the node's control API sends it),
+    or the error's own :attr:`LetheanError.line` when it has one.
     """
+    if getattr(error, "line", None):
+        return error.line
     summary = (type(error).__doc__ or "").strip().splitlines()
     summary = summary[0] if summary else type(error).__name__
     detail = str(error)

@@ -53,7 +53,7 @@ class BundleCommandTests(SynchronousTestCase):
         return status, out.getvalue()
 
     def run_json(self, *argv):
-        status, out = self.run_command(*argv)
+        status, out = self.run_command(*argv, "--json")
         self.assertEqual(status, 0)
         return json.loads(out)
 
@@ -102,8 +102,9 @@ class BundleCommandTests(SynchronousTestCase):
                       "-o", self.path("m.bundle"))
         os.makedirs(self.path("dest"))
         self.write("dest/keep", b"")
-        self.assertRaises(UnsafeDestinationError, self.run_command, "bundle", "extract",
-                          self.path("m.bundle"), self.path("dest"))
+        error = self.assertRaises(UnsafeDestinationError, self.run_command, "bundle", "extract",
+                                  self.path("m.bundle"), self.path("dest"))
+        self.assertIn("pass --replace", describe_error(error))
         self.run_json("bundle", "extract", self.path("m.bundle"), self.path("dest"), "--replace")
         self.assertEqual(os.listdir(self.path("dest")), ["xmrig"])
 

@@ -79,7 +79,7 @@ class ControllerCommandTests(TestCase):
                                              "--data-dir", self.cli_dir)
         self.assertEqual((status, out), (1, b""))
         self.assertEqual(len(err.decode().strip().splitlines()), 1)
-        self.assertIn("miner not found: nope", err.decode())
+        self.assertIn("no miner named 'nope' runs there", err.decode())
 
 
 class ThroughNodeCommandTests(ControllerCommandTests):
@@ -146,7 +146,7 @@ class StatsAllTests(TestCase):
         # No node runs for data_dir: the command uses its own registry.
         self.patch(os, "environ", dict(os.environ, XDG_DATA_HOME=os.path.abspath(self.mktemp())))
         registry = PeerRegistry(reactor, os.path.join(cli_node.cli_folder(), "peers.json"))
-        holes = []
+        holes, hole_ids = [], []
         for name in ("silent-1", "silent-2"):
             hole = _BlackHole()
             port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(hole)
@@ -155,6 +155,7 @@ class StatsAllTests(TestCase):
             registry.add_peer(Peer(id=key.node_id, name=name, public_key=key.public_key_b64,
                                    address="127.0.0.1:{}".format(port.getHost().port)))
             holes.append(hole)
+            hole_ids.append(key.node_id)
         await registry.close()
         args = argparse.Namespace(data_dir=data_dir, control=None, all=True, json=True,
                                   target=None, timeout=600.0)
@@ -168,7 +169,13 @@ class StatsAllTests(TestCase):
                 connection.transport.abortConnection()
             status = await running
         self.assertEqual(given_up_before, "")
-        self.assertEqual((status, json.loads(out.getvalue())), (0, {}))
-        unreachable = err.getvalue().splitlines()
-        self.assertEqual(len(unreachable), 2, unreachable)
-        self.assertTrue(all(line.startswith("lethean: cannot reach") for line in unreachable))
+        # Every node is reported, the failed ones with their error, and the status says so.
+        reported = json.loads(out.getvalue())
+        self.assertEqual(status, 1)
+        self.assertEqual(sorted(reported), sorted(hole_ids))
+        self.assertTrue(all(set(entry) == {"error"} for entry in reported.values()), reported)
+        lines = err.getvalue().splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        for name, line in zip(sorted(["silent-1", "silent-2"]), sorted(lines[:2])):
+            self.assertTrue(line.startswith("lethean: " + name), line)
+        self.assertEqual(lines[2], "lethean: 2 of 2 nodes did not report")

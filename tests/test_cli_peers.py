@@ -77,3 +77,57 @@ class PeersCommandTests(SynchronousTestCase):
 
         self.assertRaises(LetheanError, self.run_command, "add", "h:1", "--public-key", "AAAA")
         self.assertEqual(self.reload().list_peers(), [])
+
+
+class PeersMistakesTests(SynchronousTestCase):
+    """Mistakes end in one line and the documented status, and change nothing."""
+
+    def setUp(self):
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+        self.key = PrivateKey.generate()
+
+    def main(self, *argv, folder=None):
+        """``lethean peers ARGV`` through main(); (status, stdout, stderr)."""
+        from lethean.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        self.patch(sys, "stdout", out)
+        self.patch(sys, "stderr", err)
+        with self.assertRaises(SystemExit) as caught:
+            main(["peers", *argv, "--data-dir", folder or self.folder])
+        return caught.exception.code, out.getvalue(), err.getvalue()
+
+    def test_unwritable_folder_is_one_line(self):
+        """A data folder that cannot be written: one line naming the file and the fix."""
+        a_file = os.path.join(self.folder, "file")
+        open(a_file, "w").close()
+        status, out, err = self.main("allow", self.key.public_key_b64,
+                                     folder=os.path.join(a_file, "node"))
+        self.assertEqual((status, out), (1, ""))
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("cannot write", err)
+        self.assertIn("run the command as the user that owns", err)
+
+    def test_bad_keys_are_usage_errors(self):
+        """A value that is not a public key is a usage error (2) for allow, revoke and add."""
+        for argv in (["allow", "notakey"], ["revoke", "notakey"],
+                     ["add", "127.0.0.1:9", "--public-key", "notakey"]):
+            status, out, err = self.main(*argv)
+            self.assertEqual(status, 2, (argv, err))
+            self.assertIn("lethean identity show", err)
+        self.assertEqual(os.listdir(self.folder), [])
+
+    def test_remove_by_name_or_prefix(self):
+        """remove takes an id prefix or a name, as every target does."""
+        for name in ("bravo", "charlie"):
+            key = PrivateKey.generate()
+            self.main("add", "10.0.0.1:9091", "--public-key", key.public_key_b64,
+                      "--name", name)
+            if name == "bravo":
+                bravo = key.node_id
+        status, out, _ = self.main("remove", "bravo")
+        self.assertEqual((status, out), (0, "removed {}\n".format(bravo)))
+        status, out, err = self.main("remove", "zulu")
+        self.assertEqual(status, 1)
+        self.assertIn("lethean peers list", err)

@@ -28,7 +28,7 @@ class IdentityCommandTests(SynchronousTestCase):
         """Run ``lethean ARGV``; returns (status, parsed JSON output)."""
         out = io.StringIO()
         self.patch(sys, "stdout", out)
-        args = build_parser().parse_args(list(argv))
+        args = build_parser().parse_args(list(argv) + ["--json"])
         status = args.func(args)
         return status, json.loads(out.getvalue())
 
@@ -56,7 +56,7 @@ class IdentityCommandTests(SynchronousTestCase):
         """show fails with the 'no identity' error and its exit status."""
         args = build_parser().parse_args(["identity", "show", "--data-dir", self.folder])
         error = self.assertRaises(NoIdentityError, args.func, args)
-        self.assertEqual(error.exit_code, 3)
+        self.assertEqual(error.exit_code, 1)
         self.assertIn("lethean identity new", describe_error(error))
 
     def test_new_refuses_to_replace_without_force(self):

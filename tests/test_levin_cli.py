@@ -95,7 +95,9 @@ class _RawServer(_Tracked, Protocol):
 
 
 def _args(*argv):
-    return build_parser().parse_args(["levin", *argv])
+    args = build_parser().parse_args(["levin", *argv])
+    args.json = True
+    return args
 
 
 class _ServerMixin:
@@ -259,7 +261,7 @@ class SubprocessTests(_ServerMixin, TestCase):
     async def test_ping_exit_zero(self):
         """ping exits 0 and prints the reply as JSON."""
         port = await self.levin_server({Command.PING: _answer(PING_OK)})
-        out, err, code = await self.run_lethean("ping", "127.0.0.1:%d" % port)
+        out, err, code = await self.run_lethean("ping", "127.0.0.1:%d" % port, "--json")
         self.assertEqual((code, err), (0, b""))
         self.assertEqual(json.loads(out)["ping"]["status"], "OK")
 

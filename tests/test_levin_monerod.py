@@ -124,7 +124,7 @@ class MonerodTests(TestCase):
     async def lethean(self, *argv):
         """Run ``lethean levin ...``; returns (stdout, stderr, exit status)."""
         return await getProcessOutputAndValue(
-            sys.executable, ["-c", RUN_LETHEAN, "levin", *argv, "--timeout", "10"],
+            sys.executable, ["-c", RUN_LETHEAN, "levin", *argv, "--timeout", "10", "--json"],
             env=dict(os.environ), path=str(REPO), reactor=reactor,
         ).addTimeout(Command.TIMEOUT_S, reactor)
 
@@ -163,7 +163,8 @@ class MonerodTests(TestCase):
         port = await self.start_monerod()
         out, err, code = await self.lethean("handshake", "127.0.0.1:%d" % port,
                                             "--network", "mainnet")
-        self.assertEqual((code, out), (1, b""))
+        # With --json the error is also on stdout, as JSON.
+        self.assertEqual((code, json.loads(out)["error"]["kind"]), (1, "handshake_rejected"))
         self.assertEqual(len(err.splitlines()), 1, err)
         self.assertIn(b"rejected the Levin handshake", err)
         self.assertIn(b"mainnet", err)

@@ -93,3 +93,45 @@ class FloodTests(SynchronousTestCase):
         clock.advance(LOG_WINDOW_S)
         self.assertEqual(node.counters["refused_bad_request"], 50)
         self.assertLessEqual(len(events), 2 * LOG_PER_REASON + 2)
+
+
+class FieldsTests(SynchronousTestCase):
+    """No log line has an empty field."""
+
+    def test_tls_error_says_what_happened(self):
+        """Autobahn's 'SSL error: http request (in )' becomes a line saying ws:// met wss."""
+        from lethean.mesh._logs import AutobahnLog
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        log = AutobahnLog(LogLimiter(task.Clock()), "127.0.0.1:5555")
+        log.error("SSL error: http request (in )")
+        log.error("SSL error: wrong version number (in ssl3_get_record)")
+        text = lines(events)
+        self.assertEqual(len(text), 2, text)
+        self.assertIn("plain HTTP on the TLS port (it dialled ws://, not wss://)", text[0])
+        self.assertNotIn("(in )", text[0])
+        self.assertIn("wrong version number (in ssl3_get_record)", text[1])
+
+    def test_failed_dial_names_a_missing_id(self):
+        """A failed dial of an unregistered address says its id is not known yet."""
+        from twisted.internet.error import ConnectionRefusedError
+        from twisted.internet.testing import MemoryReactorClock
+        from twisted.python.failure import Failure
+
+        from lethean.identity import NodeManager
+        from lethean.mesh import MeshTransport, TransportConfig
+        from lethean.peers import PeerRegistry
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        reactor = MemoryReactorClock()
+        folder = self.mktemp()
+        transport = MeshTransport(
+            reactor, NodeManager.in_directory(folder).load_or_create(name="a"),
+            PeerRegistry(reactor, folder + "/peers.json"), TransportConfig(listen=None))
+        dialled = transport.connect("127.0.0.1:1")
+        factory = reactor.tcpClients[0][2]
+        factory.clientConnectionFailed(None, Failure(ConnectionRefusedError()))
+        self.failureResultOf(dialled, ConnectionRefusedError)
+        [line] = [t for t in lines(events) if t.startswith("could not connect")]
+        self.assertIn("127.0.0.1:1 (id not known yet)", line)
+        self.assertNotIn("()", line)

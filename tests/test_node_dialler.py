@@ -42,3 +42,31 @@ class PeerDiallerTests(SynchronousTestCase):
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         self.successResultOf(self.dialler.stopService())
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_names_are_looked_up_at_each_dial(self):
+        """--peer NAME dials the registered address; an unknown name is logged once, not retried."""
+        import os
+
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        from lethean.node import NodeOperations
+        from lethean.peers import Peer, PeerRegistry
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        bravo = self.mesh.add_node(identity("bravo"), "bravo:1")
+        registry = PeerRegistry(self.clock, os.path.join(self.mktemp(), "peers.json"))
+        registry.add_peer(Peer(id=bravo.identity.id, name="bravo", address="bravo:1",
+                               public_key=bravo.identity.identity.public_key))
+        operations = NodeOperations(self.clock, self.alpha, registry, None)
+        dialler = PeerDialler(self.clock, self.alpha, ["bravo", "zulu"],
+                              retry_policy=lambda attempt: 10.0, resolve=operations.resolve)
+        dialler.startService()
+        [link] = self.alpha.connections()
+        self.assertEqual(link.peer_id, bravo.identity.id)
+        refused = [formatEvent(e) for e in events if "cannot be dialled" in e["log_format"]]
+        self.assertEqual(len(refused), 1, refused)
+        self.assertIn("--peer zulu", refused[0])
+        self.successResultOf(registry.close())
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # no retry of zulu pending
+        self.successResultOf(dialler.stopService())

@@ -69,6 +69,20 @@ class ProcessMinerManagerTests(TestCase):
         self.assertEqual(manager.list_miners(), [])
         self.assertRaises(MinerNotFoundError, manager.get_miner, "xmrig-0")
 
+    async def test_stop_is_logged_as_a_stop(self):
+        """A miner stopped on request logs that it was stopped, not an exit status."""
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        manager = self.manager()
+        miner = manager.start_miner("xmrig", {})
+        await wait_for_lines(miner, 1)
+        await manager.stop_miner(miner.get_name())
+        texts = [formatEvent(e) for e in events if "miner" in e.get("log_format", "")]
+        self.assertIn("miner xmrig-0 stopped (on request)", texts)
+        self.assertFalse([t for t in texts if "exited with status" in t], texts)
+
     async def test_dead_miner(self):
         """A miner that exits stays listed with its console; its stats fail."""
         manager = self.manager((sys.executable, "-c", "print('bye'); raise SystemExit(3)"))

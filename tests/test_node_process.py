@@ -45,7 +45,7 @@ class NodeProcessTests(TestCase):
                          (node_id, "alpha", []))
 
         out, _, status = await run_lethean(
-            base, "identity", "show", "--data-dir",
+            base, "identity", "show", "--json", "--data-dir",
             os.path.join(base, "xdg-data", "lethean-desktop", "cli"))
         cli_id = json.loads(out)["id"]
 

@@ -6,6 +6,7 @@ from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from lethean.identity import PrivateKey
 from lethean.node.tap import Options, makeService
 from lethean.peers import AuthMode
 
@@ -27,8 +28,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_repeatable(self):
         """--peer and --allow collect every occurrence."""
-        options = self.parse("--peer", "a:1", "--peer", "b:2", "--allow", "K1", "--allow", "K2")
-        self.assertEqual((options["peer"], options["allow"]), (["a:1", "b:2"], ["K1", "K2"]))
+        k1, k2 = (PrivateKey.generate().public_key_b64 for _ in range(2))
+        options = self.parse("--peer", "a:1", "--peer", "b:2", "--allow", k1, "--allow", k2)
+        self.assertEqual((options["peer"], options["allow"]), (["a:1", "b:2"], [k1, k2]))
 
     def test_refused(self):
         """A bad role, auth mode, half a TLS pair or a zero cap is a usage error."""
@@ -37,6 +39,93 @@ class OptionsTests(SynchronousTestCase):
                      ["--rate-limit-bytes", "-1"], ["--offender-backoff", "0"],
                      ["--max-uploads-mb", "0"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
+
+
+class ValidationTests(SynchronousTestCase):
+    """Every option is checked while parsing: one usage line, never a traceback."""
+
+    def refused(self, *argv):
+        """The one-line usage error ``argv`` gets."""
+        options = Options()
+        error = self.assertRaises(usage.UsageError, options.parseOptions, list(argv))
+        self.assertEqual(len(str(error).splitlines()), 1, str(error))
+        return str(error)
+
+    def parse(self, *argv):
+        options = Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_listen_forms(self):
+        """A bare port and HOST:PORT are read as tcp endpoints; endpoint strings stay."""
+        for given, meant in (("9105", "tcp:9105"),
+                             ("127.0.0.1:9105", "tcp:9105:interface=127.0.0.1"),
+                             ("[::1]:9105", "tcp6:9105:interface=\\:\\:1"),
+                             ("tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"),
+                             ("unix:/tmp/x.sock", "unix:/tmp/x.sock")):
+            self.assertEqual(self.parse("--listen", given)["listen"], meant)
+
+    def test_listen_refused(self):
+        """An endpoint Twisted cannot build, or a port out of range, is a usage error."""
+        self.assertIn("not an endpoint type", self.refused("--listen", "bogus:thing:1:2"))
+        self.assertIn("e.g. tcp:9091", self.refused("--listen", "tcp:notaport"))
+        self.assertIn("65535", self.refused("--listen", "70000"))
+        self.assertIn("--control", self.refused("--control", "tcp:notaport"))
+
+    def test_names_keys_and_peers(self):
+        """A bad name, key or peer is refused with what would do."""
+        self.assertIn("letters, digits", self.refused("--name", "bad.name"))
+        self.assertIn("lethean identity show", self.refused("--allow", "notakey"))
+        self.assertIn("give HOST:PORT", self.refused("--peer", "127.0.0.1"))
+        self.assertIn("endpoint string", self.refused("--peer", "tcp:127.0.0.1:9091"))
+        self.assertIn("/ws", self.refused("--peer", "ws://127.0.0.1:9091/other"))
+        options = self.parse("--peer", "ws://127.0.0.1:9091/ws", "--peer", "wss://h:1",
+                             "--peer", "bravo", "--peer", "6105b23c")
+        self.assertEqual(len(options["peer"]), 4)
+
+    def test_miner_command(self):
+        """A command that does not split into words, or names no program, is refused."""
+        self.assertIn("quote it", self.refused("--miner-command", '"unbalanced'))
+        self.assertIn("not an executable", self.refused("--miner-command",
+                                                        "no-such-miner-program --x"))
+        self.parse("--miner-command", "sh -c 'echo hashrate 1'")
+
+    def test_tls_files(self):
+        """Missing or unusable TLS files, and two ways of trusting, are refused."""
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        junk = os.path.join(folder, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate")
+        missing = os.path.join(folder, "missing.pem")
+        self.assertIn("No such file", self.refused("--tls-cert", missing, "--tls-key", missing))
+        self.assertIn("--tls-cert/--tls-key", self.refused("--tls-cert", junk, "--tls-key", junk))
+        self.assertIn("No such file", self.refused("--tls-ca", missing))
+        self.assertIn("no PEM certificate", self.refused("--tls-ca", junk))
+        self.assertIn("SHA-256", self.refused("--tls-fingerprint", "abcd"))
+        self.assertIn("not both", self.refused("--tls-ca", junk, "--tls-fingerprint", "0" * 64))
+        self.assertEqual(self.parse("--tls-fingerprint", ":".join(["AB"] * 32))["tls-verify"],
+                         "sha256:" + "ab" * 32)
+
+    def test_data_dir(self):
+        """A data folder that cannot be a folder is refused; a new one is fine."""
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        a_file = os.path.join(folder, "file")
+        open(a_file, "w").close()
+        self.assertIn("is not a folder", self.refused("--data-dir", os.path.join(a_file, "d")))
+        self.assertEqual(self.parse("--data-dir", os.path.join(folder, "new"))["data-dir"],
+                         os.path.join(folder, "new"))
+
+    def test_no_short_options(self):
+        """No option has a short form that twistd's own (-n, -d, -l, -r...) could shadow."""
+        options = Options()
+        shorts = [p[1] for p in options.optParameters + getattr(options, "optFlags", [])
+                  if p[1]]
+        shorts += [name[4:] for name in dir(options)
+                   if name.startswith("opt_") and len(name) == 5]
+        self.assertEqual(shorts, [])
+        self.refused("-n", "alpha")
 
 
 class MakeServiceTests(SynchronousTestCase):

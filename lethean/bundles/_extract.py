@@ -161,7 +161,8 @@ def _check_destination(dest, replace):
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeDestinationError("{} exists and is not a folder".format(dest))
     if not replace and os.listdir(dest):
-        raise UnsafeDestinationError("{} is not empty (replace it explicitly)".format(dest))
+        raise UnsafeDestinationError(
+            "{} is not empty (pass --replace to replace its content)".format(dest))
 
 
 def _write(archive, vetted, staging):

@@ -5,7 +5,9 @@ Operator commands working on local files, so they run synchronously (no
 reactor).  Passwords come from ``--password-file``, ``--password-env`` or
 the ``LETHEAN_BUNDLE_PASSWORD`` variable, so they need not appear on the
 command line (``--password`` exists but is visible to other local users).
-Every command prints one JSON object on stdout.
+``create --for TARGET`` needs no password: the bundle is encrypted for the
+link to that peer, as ``lethean deploy`` does.  Every command prints a
+summary, as JSON with ``--json``.
 """
 
 import argparse
@@ -14,31 +16,20 @@ import os
 import sys
 import tempfile
 
-from lethean.bundles import (
-    BUNDLE_FULL,
-    BUNDLE_MINER,
-    BUNDLE_PROFILE,
-    MAX_BUNDLE_DATA_BYTES,
-    BundleFileError,
-    BundleTooLargeError,
-    ExtractLimits,
-    PasswordRequiredError,
-    UnsafeDestinationError,
-    create_miner_bundle_from_file,
-    create_plain_profile_bundle,
-    create_profile_bundle,
-    extract_miner_bundle,
-    extract_profile_bundle,
-    inspect_bundle,
-    read_bundle,
-    write_bundle,
-)
+from lethean.cli._output import emit
 
 __all__ = ["register", "PASSWORD_ENV"]
 
 #: Environment variable read when no password option is given.
 PASSWORD_ENV = "LETHEAN_BUNDLE_PASSWORD"
 _MAX_PASSWORD_FILE_BYTES = 64 * 1024
+#: Limits of lethean.bundles, repeated so --help need not import the
+#: bundles (a test checks they agree).
+MAX_BUNDLE_DATA_BYTES = 128 * 1024 * 1024
+MAX_MEMBER_BYTES = 100 * 1024 * 1024
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
+MAX_MEMBERS = 1024
+BUNDLE_MINER, BUNDLE_FULL, BUNDLE_PROFILE = "miner", "full", "profile"
 
 
 def register(subparsers):
@@ -90,7 +81,8 @@ def _register_create(commands):
     profile.add_argument(
         "--plain", action="store_true",
         help="do not encrypt (workers refuse plain bundles unless they allow them)")
-    _add_password_options(profile, "Required unless --plain.")
+    _add_password_options(profile, "Required unless --plain or --for.")
+    _add_for(profile)
     _add_output(profile)
     profile.set_defaults(func=_create_profile)
 
@@ -107,12 +99,27 @@ def _register_create(commands):
                        help="file holding a profile JSON to ship with the miner")
     miner.add_argument("--type", choices=(BUNDLE_MINER, BUNDLE_FULL), default=BUNDLE_MINER,
                        help="bundle type (default %(default)s; 'full' is handled like 'miner')")
-    _add_password_options(miner, "A password is required.")
+    _add_password_options(miner, "A password is required, unless --for.")
+    _add_for(miner)
     _add_output(miner)
     miner.set_defaults(func=_create_miner)
 
 
+def _add_for(parser):
+    from lethean.cli._node import TARGET_HELP, add_control_option
+    from lethean.cli._peers import add_data_dir_option
+
+    parser.add_argument(
+        "--for", dest="for_target", metavar="TARGET", default=None,
+        help="encrypt the bundle for the link to this peer ({}), as 'lethean deploy' does, "
+        "so it can be deployed to it later; needs no password. The key is that of the node "
+        "running for --data-dir, else the lethean command's own".format(TARGET_HELP))
+    add_data_dir_option(parser)
+    add_control_option(parser)
+
+
 def _add_output(parser):
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "-o", "--output", default="-", metavar="FILE",
         help="where to write the bundle JSON ('-' = stdout, the default); with a FILE a "
@@ -125,6 +132,7 @@ def _register_inspect(commands):
         description="Print a bundle's type, name, checksum status and sizes; with a password "
         "also its config and file list. Nothing is written.")
     inspect.add_argument("file", metavar="FILE", help="bundle file ('-' = stdin)")
+    inspect.add_argument("--json", action="store_true", help="print the description as JSON")
     _add_password_options(inspect, "Optional: without one only the outer layer is shown.")
     _add_data_limit(inspect)
     inspect.set_defaults(func=_inspect)
@@ -138,19 +146,20 @@ def _register_extract(commands):
         "--replace). Hostile archives are refused and nothing is left behind.")
     extract.add_argument("file", metavar="FILE", help="bundle file ('-' = stdin)")
     extract.add_argument("dest", metavar="DEST", help="profile: output file; miner: folder")
+    extract.add_argument("--json", action="store_true", help="print the summary as JSON")
     extract.add_argument("--replace", action="store_true",
                          help="replace an existing DEST (its whole content, atomically)")
     extract.add_argument("--allow-plain", action="store_true",
                          help="accept an unencrypted profile bundle")
     extract.add_argument("--max-file-bytes", type=_positive_int,
-                         default=ExtractLimits().max_member_bytes, metavar="N",
+                         default=MAX_MEMBER_BYTES, metavar="N",
                          help="refuse archives with a file over N bytes (default %(default)s)")
     extract.add_argument("--max-total-bytes", type=_positive_int,
-                         default=ExtractLimits().max_total_bytes, metavar="N",
+                         default=MAX_TOTAL_BYTES, metavar="N",
                          help="refuse archives whose files add up to over N bytes "
                          "(default %(default)s)")
     extract.add_argument("--max-files", type=_positive_int,
-                         default=ExtractLimits().max_members, metavar="N",
+                         default=MAX_MEMBERS, metavar="N",
                          help="refuse archives with more than N entries (default %(default)s)")
     _add_password_options(extract, "Required for encrypted bundles.")
     _add_data_limit(extract)
@@ -169,6 +178,8 @@ def _positive_int(text):
 
 def password_from(args, environ=None):
     """The password the options select, or None when none was given."""
+    from lethean.bundles import PasswordRequiredError
+
     environ = os.environ if environ is None else environ
     if getattr(args, "password", None) is not None:
         return args.password
@@ -185,6 +196,8 @@ def password_from(args, environ=None):
 
 def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
     """The bytes of ``path`` ('-' = stdin), refusing more than ``limit``."""
+    from lethean.bundles import BundleFileError, BundleTooLargeError
+
     try:
         if path == "-":
             data = sys.stdin.buffer.read(limit + 1)
@@ -200,6 +213,8 @@ def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
 
 def _write_atomically(path, write, replace):
     """Write ``path`` with ``write(file)`` via a temporary file and a rename."""
+    from lethean.bundles import BundleFileError, UnsafeDestinationError
+
     path = os.path.abspath(path)
     if os.path.islink(path):
         raise UnsafeDestinationError("{} is a symbolic link".format(path))
@@ -223,37 +238,110 @@ def _write_atomically(path, write, replace):
     return path
 
 
-def _emit(obj):
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+def _facts(document):
+    """A flat JSON object as aligned ``label  value`` lines."""
+    rows = []
+    for key, value in document.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        rows.append((key.replace("_", " "), str(value)))
+    width = max((len(label) for label, _ in rows), default=0)
+    return "\n".join("{}  {}".format(label.ljust(width), value) for label, value in rows)
+
+
+def _emit(args, document):
+    emit(args, document, lambda: _facts(document))
     return 0
 
 
-def _finish_create(args, bundle):
+def _finish_create(args, bundle, extra=None):
+    from lethean.bundles import write_bundle
+
     if args.output == "-":
         write_bundle(bundle, sys.stdout.buffer)
         sys.stdout.flush()
         return 0
     path = _write_atomically(args.output, lambda f: write_bundle(bundle, f), replace=True)
-    return _emit({
+    summary = {
         "type": bundle.type,
         "name": bundle.name,
         "checksum": bundle.checksum,
         "data_bytes": len(bundle.data),
         "encrypted": not bundle.is_plain,
         "output": path,
-    })
+    }
+    summary.update(extra or {})
+    return _emit(args, summary)
 
 
 def _require_password(args):
+    from lethean.bundles import PasswordRequiredError
+
     password = password_from(args)
     if not password:
         raise PasswordRequiredError(
-            "give --password-file, --password-env or set {}".format(PASSWORD_ENV))
+            "give --password-file, --password-env or set {}, or encrypt the bundle for a "
+            "peer with --for TARGET".format(PASSWORD_ENV))
     return password
 
 
+def _create_for(args, kind, source):
+    """The bundle of ``source`` encrypted for the link to ``args.for_target``."""
+    from lethean.cli._main import CommandLineError, run_in_reactor
+    from lethean.cli._node import check_target
+
+    check_target(args.for_target)
+    if getattr(args, "plain", False):
+        raise CommandLineError("--plain and --for do not go together: --for encrypts")
+    if getattr(args, "profile", None) and kind == "miner":
+        raise CommandLineError("--profile cannot go with --for: deploy the profile on its "
+                               "own with 'lethean deploy TARGET PROFILE.json --kind profile'")
+    if any(getattr(args, option, None) for option in ("password", "password_file",
+                                                       "password_env")):
+        raise CommandLineError("--for needs no password: the bundle is encrypted for the link")
+    made = []
+
+    async def command(reactor, args):
+        from lethean.bundles import read_bundle
+        from lethean.cli._client import find_node
+        from lethean.cli._node import node_operations
+
+        client = await find_node(reactor, args.data_dir, args.control)
+        if client is not None:
+            headers, body = await client.upload_for_file(
+                "/api/bundle", {"target": args.for_target, "kind": kind, "name": args.name,
+                                "minerFileName": os.path.basename(source)
+                                if kind == "miner" else None}, source)
+            import io
+
+            peer_ids = headers.getRawHeaders(b"x-lethean-peer-id") or [b""]
+            made.append(({"id": peer_ids[0].decode("ascii", "replace")},
+                         read_bundle(io.BytesIO(body))))
+            return 0
+
+        async def work(operations):
+            made.append(await operations.bundle_for(
+                args.for_target, source, kind, args.name,
+                os.path.basename(source) if kind == "miner" else None))
+            return 0
+        return await node_operations(reactor, args, work)
+
+    status = run_in_reactor(command, args)
+    if status or not made:
+        return status
+    peer, bundle = made[0]
+    return _finish_create(args, bundle, {"for": peer.get("id")})
+
+
 def _create_profile(args):
+    if args.for_target:
+        return _create_for(args, "profile", args.profile)
+    from lethean.bundles import create_plain_profile_bundle, create_profile_bundle
+
     profile = _read_file(args.profile)
     if args.plain:
         bundle = create_plain_profile_bundle(profile, args.name)
@@ -263,6 +351,10 @@ def _create_profile(args):
 
 
 def _create_miner(args):
+    if args.for_target:
+        return _create_for(args, "miner", args.miner)
+    from lethean.bundles import create_miner_bundle_from_file
+
     password = _require_password(args)
     profile = None if args.profile is None else _read_file(args.profile)
     bundle = create_miner_bundle_from_file(
@@ -271,6 +363,8 @@ def _create_miner(args):
 
 
 def _load(args):
+    from lethean.bundles import BundleFileError, read_bundle
+
     try:
         if args.file == "-":
             return read_bundle(sys.stdin.buffer, max_data_bytes=args.max_bundle_bytes)
@@ -281,12 +375,17 @@ def _load(args):
 
 
 def _inspect(args):
+    from lethean.bundles import inspect_bundle
+
     bundle = _load(args)
     info = inspect_bundle(bundle, password_from(args), max_data_bytes=args.max_bundle_bytes)
-    return _emit(info.to_dict())
+    return _emit(args, info.to_dict())
 
 
 def _extract(args):
+    from lethean.bundles import (
+        ExtractLimits, extract_miner_bundle, extract_profile_bundle)
+
     bundle = _load(args)
     password = password_from(args) or ""
     limits = ExtractLimits(
@@ -299,13 +398,13 @@ def _extract(args):
             bundle, password, allow_plain=args.allow_plain, limits=limits,
             max_data_bytes=args.max_bundle_bytes)
         path = _write_atomically(args.dest, lambda f: f.write(profile), args.replace)
-        return _emit({"type": bundle.type, "name": bundle.name, "profile_file": path,
-                      "profile_bytes": len(profile)})
+        return _emit(args, {"type": bundle.type, "name": bundle.name, "profile_file": path,
+                            "profile_bytes": len(profile)})
     result = extract_miner_bundle(
         bundle, password, args.dest, replace=args.replace, limits=limits,
         max_data_bytes=args.max_bundle_bytes)
     profile = result.profile_json
-    return _emit({
+    return _emit(args, {
         "type": bundle.type,
         "name": bundle.name,
         "dest": result.root,

@@ -50,12 +50,14 @@ class NodeAnswerError(LetheanError):
 
     kind = "node_answer"
 
-    def __init__(self, line, exit_code=1, kind=None):
+    def __init__(self, line, exit_code=1, kind=None, document=None):
         super().__init__(line)
         #: The line to show, as the node worded it.
         self.line = line
         self.exit_code = exit_code if exit_code in (1, 2) else 1
         self.remote_kind = kind
+        #: The node's whole error document (``--json`` prints it).
+        self.document = document
 
 
 @implementer(IAgentEndpointFactory)
@@ -99,9 +101,9 @@ class _Lines(protocol.Protocol):
 
 def _answer(code, value):
     if isinstance(value, dict) and "error" in value:
-        error = value["error"] or {}
+        error = value["error"] if isinstance(value["error"], dict) else {}
         raise NodeAnswerError(error.get("message") or "the node refused the request",
-                              error.get("exitCode", 1), error.get("kind"))
+                              error.get("exitCode", 1), error.get("kind"), error or None)
     if code >= 400:
         raise NodeAnswerError("the node answered HTTP {}".format(code))
     return value
@@ -188,6 +190,28 @@ class ControlClient:
             raise NodeAnswerError("{} ended the answer early (HTTP {})".format(
                 self.where, response.code))
         return _answer(response.code, last)["result"]
+
+
+    async def upload_for_file(self, path, query, file_path):
+        """
+        ``POST path?query`` streaming the file at ``file_path``; fires with
+        ``(headers, body)`` of a successful answer (NodeAnswerError otherwise).
+        """
+        from urllib.parse import urlencode
+
+        with open(file_path, "rb") as f:
+            response = await self._request(
+                b"POST", path + "?" + urlencode({k: v for k, v in query.items()
+                                                 if v is not None}),
+                f, b"application/octet-stream")
+            body = await readBody(response)
+        if response.code >= 400:
+            try:
+                value = json.loads(body)
+            except ValueError:
+                value = None
+            _answer(response.code, value)
+        return response.headers, body
 
 
 def _token(data_dir):

@@ -2,15 +2,18 @@
 ``lethean identity``: show or create this node's identity.
 
 Local file operations, so they run synchronously (no reactor).  Output is
-the public identity as JSON plus where its files are; the private key is
-never printed.
+the public identity and where its files are, as text or with ``--json`` as
+JSON; the private key is never printed.
 """
 
-import json
-
-from lethean.identity import REFUSE, REPAIR, ROLE_DUAL, ROLES, NodeManager
+from lethean.cli._output import emit
 
 __all__ = ["register"]
+
+#: The identity package's choices, repeated so --help need not import it
+#: (a test checks they agree).
+ROLES = ("controller", "worker", "dual")
+REPAIR, REFUSE = "repair", "refuse"
 
 
 def register(subparsers):
@@ -46,7 +49,7 @@ def register(subparsers):
         help="node name: 1-64 letters, digits, '-', '_' or spaces, starting and ending with a "
         "letter or digit (default: the first label of the host name)")
     new.add_argument(
-        "--role", choices=ROLES, default=ROLE_DUAL,
+        "--role", choices=ROLES, default="dual",
         help="informational role announced to peers (default %(default)s)")
     new.add_argument(
         "--force", action="store_true",
@@ -55,6 +58,7 @@ def register(subparsers):
 
 
 def _add_location(parser):
+    parser.add_argument("--json", action="store_true", help="print the identity as JSON")
     parser.add_argument(
         "--data-dir", metavar="DIR",
         help="keep private.key and node.json in DIR instead of the XDG locations "
@@ -63,25 +67,33 @@ def _add_location(parser):
 
 
 def _manager(args, **kwargs):
+    from lethean.identity import NodeManager
+
     if args.data_dir:
         return NodeManager.in_directory(args.data_dir, **kwargs)
     return NodeManager(**kwargs)
 
 
-def _print(manager, local):
+def _print(args, manager, local):
     document = local.identity.to_json_value()
     document["keyPath"] = manager.key_path
     document["identityPath"] = manager.identity_path
-    print(json.dumps(document, indent=2))
+    facts = [("id", document["id"]), ("name", document["name"] or "-"),
+             ("role", document["role"] or "-"), ("public key", document["publicKey"]),
+             ("created", document["createdAt"]), ("key file", document["keyPath"]),
+             ("identity file", document["identityPath"])]
+    width = max(len(label) for label, _ in facts)
+    emit(args, document, "\n".join("{}  {}".format(label.ljust(width), value)
+                                   for label, value in facts))
 
 
 def _show(args):
     manager = _manager(args, insecure_key=args.insecure_key)
-    _print(manager, manager.load())
+    _print(args, manager, manager.load())
     return 0
 
 
 def _new(args):
     manager = _manager(args)
-    _print(manager, manager.generate(name=args.name, role=args.role, force=args.force))
+    _print(args, manager, manager.generate(name=args.name, role=args.role, force=args.force))
     return 0

@@ -2,33 +2,17 @@
 ``lethean levin``: talk to a CryptoNote daemon (monerod, letheand) over Levin.
 
 ``ping`` sends COMMAND_PING; ``handshake`` performs COMMAND_HANDSHAKE and one
-COMMAND_TIMED_SYNC.  Both print the peer's replies as JSON and exit 0; any
-failure is one line on stderr and a non-zero status (see ``docs/levin.md``).
+COMMAND_TIMED_SYNC.  Both print a summary of the peer's replies (the whole
+replies as JSON with ``--json``) and exit 0; any failure is one line on
+stderr and a non-zero status (see ``docs/levin.md``).
 """
 
 import argparse
-import json
 import re
 import secrets
-import sys
-
-from twisted.internet.endpoints import clientFromString, quoteStringArgument
 
 from lethean.cli._main import run_in_reactor
-from lethean.levin import (
-    UnknownNetworkError,
-    close_peer,
-    connect_peer,
-    handshake_peer,
-    handshake_request,
-    monero_node_data,
-    monero_sync_data,
-    ping_peer,
-    polite_handlers,
-    reply_to_json,
-    resolve_network,
-)
-from lethean.levin._networks import HASH_SIZE, MONERO_MAINNET, parse_hash
+from lethean.cli._output import emit
 
 __all__ = ["register", "PeerAddress", "parse_peer"]
 
@@ -55,6 +39,8 @@ class PeerAddress:
 
     def endpoint(self, timeout):
         """The client endpoint string (``timeout`` applies to ``HOST:PORT`` only)."""
+        from twisted.internet.endpoints import quoteStringArgument
+
         if self.host is None:
             return self.text
         return "tcp:host={}:port={}:timeout={}".format(
@@ -80,6 +66,7 @@ def parse_peer(text):
 def _check_endpoint(text):
     """Refuse, as a usage error, an endpoint string Twisted cannot build."""
     from twisted.internet import reactor
+    from twisted.internet.endpoints import clientFromString
 
     try:
         clientFromString(reactor, text)
@@ -102,6 +89,8 @@ def _seconds(text):
 
 
 def _network(text):
+    from lethean.levin import UnknownNetworkError, resolve_network
+
     try:
         return resolve_network(text)
     except UnknownNetworkError as e:
@@ -109,6 +98,9 @@ def _network(text):
 
 
 def _genesis(text):
+    from lethean.levin import UnknownNetworkError
+    from lethean.levin._networks import HASH_SIZE, parse_hash
+
     try:
         return parse_hash(text, HASH_SIZE, "a genesis hash")
     except UnknownNetworkError as e:
@@ -138,6 +130,7 @@ def register(subparsers):
     ping.add_argument("peer", metavar="HOST:PORT", type=parse_peer, help=_PEER_HELP)
     ping.add_argument("--timeout", metavar="S", type=_seconds, default=DEFAULT_TIMEOUT_S,
                       help=_TIMEOUT_HELP)
+    ping.add_argument("--json", action="store_true", help="print the reply as JSON")
     ping.set_defaults(func=lambda args: run_in_reactor(ping_command, args))
 
     handshake = actions.add_parser(
@@ -148,7 +141,7 @@ def register(subparsers):
         "the connection without a reply: that fails with 'handshake rejected'.")
     handshake.add_argument("peer", metavar="HOST:PORT", type=parse_peer, help=_PEER_HELP)
     handshake.add_argument(
-        "--network", metavar="NAME|HEX", type=_network, default=MONERO_MAINNET,
+        "--network", metavar="NAME|HEX", type=_network, default="mainnet",
         help="the daemon's network: mainnet (default), testnet, stagenet (monerod "
         "--testnet/--stagenet), or its 16-byte network id as 32 hex digits")
     handshake.add_argument(
@@ -157,24 +150,27 @@ def register(subparsers):
         "named networks, 32 zero bytes otherwise (a daemon accepts an unknown top block)")
     handshake.add_argument("--timeout", metavar="S", type=_seconds,
                            default=DEFAULT_TIMEOUT_S, help=_TIMEOUT_HELP)
+    handshake.add_argument("--json", action="store_true", help="print both replies as JSON")
     handshake.set_defaults(func=lambda args: run_in_reactor(handshake_command, args))
 
 
-def _print(document):
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+def _print(args, document, text):
+    emit(args, document, text)
 
 
 async def ping_command(reactor, args):
     """``lethean levin ping``: print ``{"peer", "ping"}``; returns the exit status."""
+    from lethean.levin import close_peer, connect_peer, ping_peer, reply_to_json
+
     protocol = await connect_peer(
         reactor, args.peer.endpoint(args.timeout), timeout=args.timeout)
     try:
         reply = await ping_peer(protocol, timeout=args.timeout)
     finally:
         await close_peer(protocol)
-    _print({"peer": args.peer.text, "ping": reply_to_json(reply)})
+    ping = reply_to_json(reply)
+    _print(args, {"peer": args.peer.text, "ping": ping}, "{} from {} (peer id {})".format(
+        ping.get("status"), args.peer.text, ping.get("peer_id")))
     return 0
 
 
@@ -184,6 +180,8 @@ def handshake_request_for(network, genesis=None, peer_id=None):
     flags 0 (the daemon then asks for them, and we answer), and a chain of
     one block (the genesis) so the daemon neither syncs from us nor to us.
     """
+    from lethean.levin import handshake_request, monero_node_data, monero_sync_data
+
     node_data = monero_node_data(
         network.network_id, secrets.randbits(64) if peer_id is None else peer_id, 0,
         support_flags=0)
@@ -196,6 +194,9 @@ async def handshake_command(reactor, args):
     ``lethean levin handshake``: print ``{"peer", "network", "network_id",
     "handshake", "timed_sync"}``; returns the exit status.
     """
+    from lethean.levin import (
+        close_peer, connect_peer, handshake_peer, polite_handlers, reply_to_json)
+
     request = handshake_request_for(args.network, args.genesis)
     protocol = await connect_peer(
         reactor, args.peer.endpoint(args.timeout), timeout=args.timeout,
@@ -204,11 +205,27 @@ async def handshake_command(reactor, args):
         reply, sync = await handshake_peer(protocol, request, timeout=args.timeout)
     finally:
         await close_peer(protocol)
-    _print({
+    document = {
         "peer": args.peer.text,
         "network": args.network.name,
         "network_id": args.network.network_id.hex(),
         "handshake": reply_to_json(reply),
         "timed_sync": reply_to_json(sync),
-    })
+    }
+    _print(args, document, lambda: _handshake_text(document))
     return 0
+
+
+def _handshake_text(document):
+    """The facts of a handshake a person looks for first."""
+    handshake, sync = document["handshake"], document["timed_sync"]
+    node = handshake.get("node_data") or {}
+    payload = sync.get("payload_data") or handshake.get("payload_data") or {}
+    peers = handshake.get("local_peerlist_new") or handshake.get("local_peerlist") or []
+    facts = [("peer", document["peer"]), ("network", "{} ({})".format(
+        document["network"], document["network_id"])),
+        ("peer id", node.get("peer_id")), ("height", payload.get("current_height")),
+        ("top block", payload.get("top_id")), ("peers offered", len(peers))]
+    width = max(len(label) for label, _ in facts)
+    return "\n".join("{}  {}".format(label.ljust(width), "-" if value is None else value)
+                     for label, value in facts)

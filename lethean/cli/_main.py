@@ -2,44 +2,98 @@
 Argument parsing, error mapping and exit codes for ``lethean``.
 
 Only this module turns :class:`lethean.errors.LetheanError` into a message
-(the error class's docstring, then its detail) and an exit status, so the
-rest of the package raises and never prints.
+(:func:`lethean.errors.describe`) and an exit status, so the rest of the
+package raises and never prints.  The contract, for every command:
+
+* 0: it worked;
+* 1: the operation failed (one line on stderr, and with ``--json`` the
+  error as JSON on stdout);
+* 2: the command line is wrong (argparse's usage error, or a value that
+  cannot work);
+* 130: interrupted (Ctrl-C; ``interrupted`` on a line of its own);
+* 70: a bug in lethean (a traceback, and a line asking to report it).
+
+A reader that closes the pipe early (``lethean logs ... | head -1``) ends
+the command quietly, with status 0.
+
+Command modules are imported to build the parser, so they import their
+heavy parts (Twisted's reactor, the mesh, ``rich``) inside the commands:
+``lethean --help`` stays fast.
 """
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from lethean import __version__
-from lethean.errors import LetheanError, describe
 
-__all__ = ["build_parser", "main", "describe_error", "run_in_reactor"]
+__all__ = [
+    "build_parser",
+    "main",
+    "describe_error",
+    "run_in_reactor",
+    "CommandLineError",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "EXIT_BUG",
+]
 
 #: Command-group modules, in the order ``--help`` lists them.  A group whose
 #: layer is not built yet is simply absent.
 COMMAND_MODULES = (
-    "lethean.cli._levin",
+    "lethean.cli._status",
+    "lethean.cli._node",
+    "lethean.cli._peers",
     "lethean.cli._identity",
     "lethean.cli._bundle",
-    "lethean.cli._peers",
-    "lethean.cli._node",
-    "lethean.cli._status",
+    "lethean.cli._levin",
 )
 
-#: Exit status for a command line the parser rejects (argparse's own).
+EXIT_OK = 0
+#: The operation failed.
+EXIT_FAILED = 1
+#: A command line the parser rejects (argparse's own status).
 EXIT_USAGE = 2
-#: Exit status for a failure that is not a lethean error (a bug).
-EXIT_INTERNAL = 70
+#: Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+#: A failure that is not a lethean error: a bug (sysexits' EX_SOFTWARE).
+EXIT_BUG = 70
+#: Exit status when SIGTERM stopped the command (128 + SIGTERM).
+EXIT_TERMINATED = 143
+
+_REPORT = ("lethean: this is a bug in lethean {}; please report it with the lines above "
+           "and the command you ran".format(__version__))
+
+
+def _lethean_error():
+    from lethean.errors import LetheanError
+
+    return LetheanError
+
+
+class CommandLineError(Exception):
+    """Raised by a command for a value that cannot work (exit status 2)."""
+
+    kind = "usage"
+    exit_code = EXIT_USAGE
+
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
 
 
 def build_parser():
     """The ``lethean`` argument parser with every available command group."""
     parser = argparse.ArgumentParser(
         prog="lethean",
-        description="Operate a Lethean mesh node and talk to Lethean/CryptoNote "
-        "peers. Each command prints its result on stdout (JSON where it says "
-        "so, or with --json) and exits 0; a failure is one line on stderr and "
-        "exit status 1 (2 for a bad command line).",
+        description="Operate a Lethean mesh node and talk to Lethean/CryptoNote peers. "
+        "Each command prints readable text on stdout (JSON with --json) and exits 0; a "
+        "failure is one line on stderr and status 1; a bad command line exits 2; Ctrl-C "
+        "exits 130.",
     )
     parser.add_argument("--version", action="version", version="lethean " + __version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -56,54 +110,160 @@ def build_parser():
 
 def describe_error(error):
     """The one line a user sees for a lethean error."""
-    from lethean.cli._client import NodeAnswerError
+    from lethean.errors import describe
 
-    if isinstance(error, NodeAnswerError):
-        return error.line  # already worded by the node, as describe() does
     return describe(error)
 
 
-def _fail(error):
-    print("lethean: " + describe_error(error), file=sys.stderr)
-    return error.exit_code
+def _error_json(error):
+    from lethean.node._operations import error_json
+
+    document = getattr(error, "document", None)
+    return document if document is not None else error_json(error)
+
+
+class _Run:
+    """One command's run: how it ended, and whether it was interrupted."""
+
+    def __init__(self, args):
+        self.args = args
+        self.interrupted = None
+
+    def fail(self, error):
+        """Report a lethean (or command-line) error; its exit status."""
+        if self.interrupted:
+            return self.exit_interrupted()
+        line = error.line if isinstance(error, CommandLineError) else describe_error(error)
+        if getattr(self.args, "json", False) and not isinstance(error, CommandLineError):
+            try:
+                from lethean.cli._output import emit_json
+
+                emit_json({"error": _error_json(error)})
+            except BrokenPipeError:
+                _quiet_pipe()
+        print("lethean: " + line, file=sys.stderr)
+        return error.exit_code if error.exit_code in (EXIT_FAILED, EXIT_USAGE) else EXIT_FAILED
+
+    def bug(self, exc_info):
+        """Report a bug: the traceback and a line asking to report it."""
+        if self.interrupted:
+            return self.exit_interrupted()
+        import traceback
+
+        traceback.print_exception(*exc_info)
+        print(_REPORT, file=sys.stderr)
+        return EXIT_BUG
+
+    def exit_interrupted(self):
+        from lethean.cli._output import stop_live_output
+
+        stop_live_output()
+        sys.stderr.write("\ninterrupted\n")
+        sys.stderr.flush()
+        return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+def _quiet_pipe():
+    """stdout's reader went away: send what is left nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_OK
+
+
+def _run_plain(run, func):
+    LetheanError = _lethean_error()
+    try:
+        return func(run.args)
+    except (LetheanError, CommandLineError) as e:
+        return run.fail(e)
+    except KeyboardInterrupt:
+        run.interrupted = signal.SIGINT
+        return run.exit_interrupted()
+    except BrokenPipeError:
+        return _quiet_pipe()
+    except Exception:
+        return run.bug(sys.exc_info())
 
 
 def main(argv=None):
     """Run ``lethean``; returns nothing, exits with the command's status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        status = args.func(args)
-    except LetheanError as e:
-        status = _fail(e)
-    except KeyboardInterrupt:
-        status = 130
+        args = parser.parse_args(argv)
+    except BrokenPipeError:
+        sys.exit(_quiet_pipe())
+    run = _Run(args)
+    status = _run_plain(run, args.func)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = _quiet_pipe()
     sys.exit(status or 0)
 
 
 def run_in_reactor(command, args):
     """
-    Run ``async def command(reactor, args) -> int`` in the global reactor.
+    Run ``async def command(reactor, args) -> int`` in the global reactor;
+    its exit status.
 
-    Lethean errors become the one-line message and exit status; anything
-    else is logged as the bug it is.
+    Lethean errors become their one line and status; SIGINT and SIGTERM
+    stop the command (status 130 or 143, after the word ``interrupted``);
+    anything else is reported as the bug it is (status 70).
     """
-    from twisted.internet import defer, task
+    from twisted.internet import defer, reactor
 
-    status = []
+    LetheanError = _lethean_error()
+    run = getattr(args, "_run", None) or _Run(args)
+    outcome = []
 
-    async def body(reactor):
+    async def body():
         try:
-            status.append(await command(reactor, args))
-        except LetheanError as e:
-            status.append(_fail(e))
+            return await command(reactor, args)
+        except (LetheanError, CommandLineError) as e:
+            return run.fail(e)
+        except BrokenPipeError:
+            return _quiet_pipe()
+        except defer.CancelledError:
+            if run.interrupted:
+                return run.exit_interrupted()
+            raise
 
-    def start(reactor):
-        return defer.Deferred.fromCoroutine(body(reactor))
+    def stop():
+        from twisted.internet.error import ReactorNotRunning
 
-    try:
-        task.react(start)
-    except SystemExit as e:
-        if e.code:
-            return EXIT_INTERNAL
-    return status[0] if status else EXIT_INTERNAL
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            pass
+
+    def finished(status):
+        if not outcome:
+            outcome.append(status)
+        stop()
+
+    def failed(failure):
+        return run.bug((failure.type, failure.value, failure.getTracebackObject()))
+
+    def on_signal(number, frame):
+        if run.interrupted:
+            os._exit(EXIT_INTERRUPTED if number == signal.SIGINT else EXIT_TERMINATED)
+        run.interrupted = number
+        reactor.callFromThread(interrupt)
+
+    def interrupt():
+        if not outcome:
+            outcome.append(run.exit_interrupted())
+        stop()
+
+    def start():
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        defer.Deferred.fromCoroutine(body()).addErrback(failed).addCallback(finished)
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    return outcome[0] if outcome else EXIT_BUG

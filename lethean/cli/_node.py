@@ -9,35 +9,85 @@ short-lived controller with an identity and registry of its own (in
 ``<XDG data home>/lethean-desktop/cli``, never a node's files): it dials
 the target, performs one request, prints the answer and exits.
 
-A target is a node id (connected, or in the registry) or ``HOST:PORT``;
-dialling an address registers the peer (trust on first use), and a
-registered peer's key is pinned.
+A target is a node id, a unique id prefix (4+ hex digits), a peer name,
+``HOST:PORT`` or ``ws[s]://HOST:PORT``; dialling an address registers the
+peer (trust on first use), and a registered peer's key is pinned.
 """
 
+import argparse
 import json
 import sys
 
-from lethean._paths import data_path
-from lethean.cli._client import find_node
-from lethean.cli._main import run_in_reactor
-from lethean.cli._peers import add_data_dir_option
-from lethean.errors import LetheanError
+from lethean.cli._main import CommandLineError, run_in_reactor
+from lethean.cli._output import emit, print_table
 
-__all__ = ["register", "cli_folder", "add_control_option", "node_operations"]
+__all__ = [
+    "register",
+    "cli_folder",
+    "add_control_option",
+    "add_tls_options",
+    "node_operations",
+    "check_target",
+    "seconds",
+    "TARGET_HELP",
+]
 
 #: Seconds allowed for dialling and the mesh handshake.
 CONNECT_TIMEOUT_S = 20.0
+#: The longest --timeout (the node refuses more).
+MAX_TIMEOUT_S = 3600.0
+#: Most console lines ``logs`` asks for (what a worker keeps).
+MAX_LOG_LINES = 10000
 
-
-class CommandLineError(LetheanError):
-    """The command cannot run as given."""
-
-    exit_code = 2
+TARGET_HELP = ("node id (or its first 4+ hex digits), peer name, HOST:PORT, or "
+               "ws[s]://HOST:PORT")
 
 
 def cli_folder():
     """Where the command keeps its own identity and registry when no node runs."""
+    from lethean._paths import data_path
+
     return data_path("cli")
+
+
+def seconds(text):
+    """An argparse type: a number of seconds, more than 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not a number of seconds from more than 0 to {:g}".format(text, MAX_TIMEOUT_S))
+    return value
+
+
+def _lines(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_LOG_LINES:
+        raise argparse.ArgumentTypeError(
+            "{!r} is not a number of lines from 1 to {}".format(text, MAX_LOG_LINES))
+    return value
+
+
+def _json_config(text):
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError("not JSON ({}): {!r}".format(e, text[:80])) from None
+
+
+def check_target(target):
+    """Refuse a malformed target before anything is dialled (exit status 2)."""
+    from lethean.node._targets import TargetFormError, parse_target
+
+    try:
+        return parse_target(target)
+    except TargetFormError as e:
+        raise CommandLineError(e.line) from None
 
 
 def add_control_option(parser):
@@ -47,6 +97,18 @@ def add_control_option(parser):
         help="the node's control API as a client endpoint, e.g. tcp:127.0.0.1:9190 "
         "(its token from $LETHEAN_CONTROL_TOKEN or DIR/control.token); default: the "
         "control.sock of the data folder")
+
+
+def add_tls_options(parser):
+    """``--tls-ca`` and ``--tls-fingerprint``: how a ``wss`` peer is trusted."""
+    parser.add_argument(
+        "--tls-ca", metavar="FILE", default=None,
+        help="trust the certificates in this PEM file for wss targets (a peer's self-signed "
+        "certificate, or your CA); default: the system's CAs. Host names are checked")
+    parser.add_argument(
+        "--tls-fingerprint", metavar="SHA256", default=None,
+        help="accept a wss peer whose certificate has this SHA-256 fingerprint (hex, colons "
+        "allowed), whatever signed it")
 
 
 class _ThroughNode:
@@ -87,7 +149,15 @@ class _ThroughNode:
             path, progress))
 
 
-async def _own_session(reactor, work):
+def _tls_verify(args):
+    """The ``tls_verify`` of the command's own transport."""
+    from lethean.mesh import tls_verify_setting
+
+    return tls_verify_setting(getattr(args, "tls_ca", None),
+                              getattr(args, "tls_fingerprint", None))
+
+
+async def _own_session(reactor, args, work):
     """Run ``await work(operations)`` with a short-lived controller of our own."""
     import os
 
@@ -96,11 +166,12 @@ async def _own_session(reactor, work):
     from lethean.node import Controller, NodeOperations
     from lethean.peers import PeerRegistry
 
+    config = TransportConfig(listen=None, tls_verify=_tls_verify(args))
     folder = cli_folder()
     os.makedirs(folder, mode=0o700, exist_ok=True)
     identity = NodeManager.in_directory(folder).load_or_create(role=ROLE_CONTROLLER)
     registry = PeerRegistry(reactor, os.path.join(folder, "peers.json"))
-    transport = MeshTransport(reactor, identity, registry, TransportConfig(listen=None))
+    transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     transport.add_consumer(controller)
     transport.startService()
@@ -117,23 +188,31 @@ async def node_operations(reactor, args, work):
     ``await work(operations)`` through the node running for ``args.data_dir``
     (or ``args.control``), else through a controller of the command's own.
     """
+    from lethean.cli._client import find_node
+
     client = await find_node(reactor, args.data_dir, args.control)
     if client is not None:
+        if getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None):
+            print("lethean: the request goes through the running node, which trusts TLS "
+                  "peers as its own --tls-ca and --tls-fingerprint say", file=sys.stderr)
         return await work(_ThroughNode(client))
-    return await _own_session(reactor, work)
+    return await _own_session(reactor, args, work)
 
 
-def _print(args, value, text):
-    if args.json:
-        print(json.dumps(value, indent=2))
-    else:
-        print(text)
+def _label(result):
+    """How a result names the peer that answered."""
+    from lethean.node._targets import peer_label
+
+    peer = result.get("peer") or {}
+    return peer_label(result.get("peerId"), peer.get("name"), peer.get("address"))
 
 
 async def _ping(reactor, args):
+    check_target(args.target)
+
     async def work(operations):
         result = await operations.ping(args.target, args.timeout)
-        _print(args, result, "pong from {}: {:.1f} ms".format(result["peerId"], result["rttMs"]))
+        emit(args, result, "pong from {}: {:.1f} ms".format(_label(result), result["rttMs"]))
         return 0
     return await node_operations(reactor, args, work)
 
@@ -151,72 +230,96 @@ def _stats_text(peer_id, stats):
     return "\n".join(lines)
 
 
+def _stats_table(results):
+    rows = []
+    for peer_id, stats in results.items():
+        miners = stats.get("miners") or []
+        hashrate = sum(m.get("hashrate", 0) or 0 for m in miners)
+        rows.append([stats.get("nodeName") or "-", peer_id, str(stats.get("uptime", 0)),
+                     str(len(miners)), "{:g}".format(hashrate)])
+    print_table(rows, ["NAME", "ID", "UPTIME_S", "MINERS", "HASHRATE"])
+
+
 async def _stats(reactor, args):
+    if args.all and args.target is not None:
+        raise CommandLineError("give a target or --all, not both")
     if not args.all and args.target is None:
         raise CommandLineError("give a target, or --all")
+    if args.target is not None:
+        check_target(args.target)
 
     async def work(operations):
         result = await operations.stats(args.target, args.all, args.timeout)
-        for peer_id, reason in result.get("unreachable", {}).items():
-            print("lethean: cannot reach {}: {}".format(peer_id, reason), file=sys.stderr)
-        results = result["stats"]
-        _print(args, results,
-               "\n".join(_stats_text(p, s) for p, s in results.items()) or "no stats")
+        results, failed = result["stats"], result.get("failed", {})
+        every = dict(results)
+        every.update({peer_id: {"error": error} for peer_id, error in failed.items()})
+        if args.json:
+            emit(args, dict(sorted(every.items())), None)
+        elif args.all:
+            if results:
+                _stats_table(results)
+            elif not failed:
+                print("no peers to ask: register some with 'lethean peers add'")
+        else:
+            print("\n".join(_stats_text(p, s) for p, s in results.items()))
+        for error in failed.values():
+            print("lethean: " + error["message"], file=sys.stderr)
+        if failed:
+            print("lethean: {} of {} nodes did not report".format(
+                len(failed), len(every)), file=sys.stderr)
+            return 1
         return 0
     return await node_operations(reactor, args, work)
 
 
 async def _logs(reactor, args):
+    check_target(args.target)
+
     async def work(operations):
         result = await operations.logs(args.target, args.miner, args.lines, args.timeout)
-        _print(args, result, "\n".join(result["lines"] or ()))
+        emit(args, result, "\n".join(result["lines"]) if result["lines"] else None)
         return 0
     return await node_operations(reactor, args, work)
 
 
 async def _miner(reactor, args):
-    config = None
-    if args.miner_command == "start" and args.config:
-        try:
-            config = json.loads(args.config)
-        except ValueError as e:
-            raise CommandLineError("--config is not JSON: {}".format(e)) from None
+    check_target(args.target)
+    if args.miner_command == "start" and args.profile is None and args.config is None:
+        raise CommandLineError("give --profile NAME (a profile deployed to the node) or "
+                               "--config JSON")
 
     async def work(operations):
         if args.miner_command == "start":
             result = await operations.start_miner(args.target, args.miner_type,
-                                                  args.profile or "", config, args.timeout)
-            _print(args, result, "started " + result["started"])
+                                                  args.profile or "", args.config, args.timeout)
+            emit(args, result, "started {} on {}".format(result["started"], _label(result)))
         else:
             result = await operations.stop_miner(args.target, args.name, args.timeout)
-            _print(args, result, "stopped " + result["stopped"])
+            emit(args, result, "stopped {} on {}".format(result["stopped"], _label(result)))
         return 0
     return await node_operations(reactor, args, work)
 
 
-def _progress(sent, total):
-    """A one-line progress bar on stderr (only on a terminal)."""
-    if not sys.stderr.isatty() or not total:
-        return
-    width = 30
-    done = int(width * min(sent, total) / total)
-    sent = min(sent, total)
-    sys.stderr.write("\r[{}{}] {:3d}%".format("#" * done, "." * (width - done),
-                                              int(100 * sent / total)))
-    if sent >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 async def _deploy(reactor, args):
+    import os
+
+    from lethean.cli._output import Progress
+
+    check_target(args.target)
     if args.kind != "bundle" and not args.name:
         raise CommandLineError("--name is required with --kind {}".format(args.kind))
+    if not os.path.isfile(args.file):
+        raise CommandLineError("{} is not a file".format(args.file))
+    progress = Progress("deploying " + os.path.basename(args.file))
 
     async def work(operations):
-        result = await operations.deploy(args.target, args.file, args.kind, args.name,
-                                         args.miner_file_name, _progress, args.timeout)
-        _print(args, result, "deployed {} ({} bytes) to {}".format(
-            result["name"], result["bytes"], result["peerId"]))
+        try:
+            result = await operations.deploy(args.target, args.file, args.kind, args.name,
+                                             args.miner_file_name, progress, args.timeout)
+        finally:
+            progress.close()
+        emit(args, result, "deployed {} ({} bytes) to {}".format(
+            result["name"], result["bytes"], _label(result)))
         return 0
     return await node_operations(reactor, args, work)
 
@@ -230,61 +333,71 @@ def _runner(command):
     return lambda args: run_in_reactor(command, args)
 
 
+def _common(sub):
+    from lethean.cli._peers import add_data_dir_option
+
+    add_data_dir_option(sub)
+    add_control_option(sub)
+    add_tls_options(sub)
+    sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sub.add_argument("--timeout", type=seconds, default=CONNECT_TIMEOUT_S, metavar="S",
+                     help="seconds to connect and handshake (default %(default)g)")
+
+
 def register(subparsers):
     """Add the controller commands."""
 
     def command(name, function, help_text, target=True):
-        sub = subparsers.add_parser(name, help=help_text, description=help_text + (
-            ". TARGET is a node id or HOST:PORT. " + _ROUTING))
+        sub = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() +
+                                    help_text[1:] + ". TARGET is a " + TARGET_HELP + ". " +
+                                    _ROUTING)
         if target:
-            sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
-        add_data_dir_option(sub)
-        add_control_option(sub)
-        sub.add_argument("--json", action="store_true", help="print JSON instead of text")
-        sub.add_argument("--timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
-                         help="seconds to connect and handshake (default %(default)s)")
+            sub.add_argument("target", metavar="TARGET", help=TARGET_HELP)
+        _common(sub)
         sub.set_defaults(func=_runner(function))
         return sub
 
     command("ping", _ping, "measure the round trip to a node")
     stats = command("stats", _stats, "show a node's miners and uptime", target=False)
-    stats.add_argument("target", metavar="TARGET", nargs="?", help="node id or HOST:PORT")
+    stats.add_argument("target", metavar="TARGET", nargs="?", help=TARGET_HELP)
     stats.add_argument("--all", action="store_true",
-                       help="ask every registered peer that has an address")
+                       help="ask every registered peer that has an address or a link; "
+                       "exits 1 if any did not report")
     logs = command("logs", _logs, "show a miner's console lines on a node")
     logs.add_argument("miner", metavar="MINER", help="the miner instance name")
-    logs.add_argument("--lines", type=int, default=100, metavar="N",
-                      help="how many lines (default %(default)s, at most 10000)")
+    logs.add_argument("--lines", type=_lines, default=100, metavar="N",
+                      help="how many of the last lines (default %(default)s, 1 to {})".format(
+                          MAX_LOG_LINES))
 
     miner = subparsers.add_parser("miner", help="start or stop a miner on a node",
                                   description="Start or stop a miner on a node.")
     actions = miner.add_subparsers(dest="miner_command", metavar="ACTION", required=True)
     for action, help_text in (("start", "start a miner"), ("stop", "stop a miner")):
-        sub = actions.add_parser(action, help=help_text, description=help_text +
-                                 ". TARGET is a node id or HOST:PORT. " + _ROUTING)
-        sub.add_argument("target", metavar="TARGET", help="node id or HOST:PORT")
+        sub = actions.add_parser(action, help=help_text, description=help_text.capitalize() +
+                                 ". TARGET is a " + TARGET_HELP + ". " + _ROUTING)
+        sub.add_argument("target", metavar="TARGET", help=TARGET_HELP)
         if action == "start":
             sub.add_argument("miner_type", metavar="TYPE", help="miner type, e.g. xmrig")
-            sub.add_argument("--profile", metavar="ID", help="profile id on the worker")
-            sub.add_argument("--config", metavar="JSON", help="config overriding the profile")
+            sub.add_argument("--profile", metavar="NAME",
+                             help="a profile deployed to the node (lethean deploy --kind "
+                             "profile --name NAME)")
+            sub.add_argument("--config", metavar="JSON", type=_json_config,
+                             help="the miner's config as JSON (overrides the profile)")
         else:
             sub.add_argument("name", metavar="NAME", help="miner instance name")
-        add_data_dir_option(sub)
-        add_control_option(sub)
-        sub.add_argument("--json", action="store_true", help="print JSON instead of text")
-        sub.add_argument("--timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
-                         help="seconds to connect and handshake (default %(default)s)")
+        _common(sub)
         sub.set_defaults(func=_runner(_miner))
 
     deploy = command("deploy", _deploy,
                      "send a bundle to a node; profiles and miners are bundled and "
                      "encrypted for that node on the fly")
     deploy.add_argument("file", metavar="FILE",
-                        help="a bundle file (lethean bundle create), or with --kind a "
-                        "profile JSON or a miner binary")
+                        help="a bundle file (lethean bundle create --for TARGET), or with "
+                        "--kind a profile JSON or a miner binary")
     deploy.add_argument("--kind", choices=("bundle", "profile", "miner"), default="bundle",
                         help="what FILE is (default %(default)s)")
-    deploy.add_argument("--name", help="profile or miner name on the worker "
-                        "(required with --kind profile or miner)")
+    deploy.add_argument("--name", help="the name it is saved under on the node: "
+                        "'miner start --profile NAME' finds a profile by it (required with "
+                        "--kind profile or miner)")
     deploy.add_argument("--miner-file-name", metavar="NAME",
                         help="file name of the miner inside the bundle (default: miner)")

@@ -11,6 +11,9 @@ import os
 import sys
 import time
 
+from lethean.cli._output import emit, print_table, table
+from lethean.errors import LetheanError
+
 __all__ = ["register", "peers_path", "add_data_dir_option", "table"]
 
 
@@ -31,16 +34,6 @@ def peers_path(data_dir):
     return os.path.join(data_dir, "peers.json")
 
 
-def table(rows, columns):
-    """Rows of strings as a plain aligned table."""
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-              for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-    return "\n".join(lines)
-
-
 def _print_peers(peers, as_json):
     import json
 
@@ -56,12 +49,30 @@ def _print_peers(peers, as_json):
         columns.append("CONNECTED")
     rows = []
     for p in peers:
-        row = [p["id"], p["name"], p["address"] or "-", p["role"] or "-",
-               "{:g}".format(p["score"]), "{:g}".format(p["pingMs"])]
+        row = [p["id"], p["name"] or "-", p["address"] or "-", p["role"] or "-",
+               "{:g}".format(round(p["score"], 1)),
+               "{:.1f}".format(p["pingMs"]) if p["pingMs"] else "-"]
         if connected:
             row.append("yes" if p.get("connected") else "no")
         rows.append(row)
-    print(table(rows, columns))
+    print_table(rows, columns)
+
+
+class PeerFilesError(LetheanError):
+    """The node's registry files cannot be written."""
+
+    kind = "registry_files"
+
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
+
+def _files_error(path, error):
+    folder = os.path.dirname(os.path.abspath(path))
+    return PeerFilesError("cannot write {}: {}; run the command as the user that owns {} "
+                          "(or fix its permissions)".format(
+                              path, getattr(error, "strerror", None) or error, folder))
 
 
 def _with_registry(args, change):
@@ -77,14 +88,17 @@ def _with_registry(args, change):
 
     clock = Clock()
     clock.rightNow = time.time()
-    registry = PeerRegistry(clock, peers_path(args.data_dir))
-    try:
-        return change(registry)
-    finally:
-        failures = []
-        registry.close().addErrback(failures.append)
-        if failures:
-            failures[0].raiseException()
+    path = peers_path(args.data_dir)
+    registry = PeerRegistry(clock, path)
+    result = change(registry)
+    failures = []
+    registry.close().addErrback(failures.append)
+    if failures:
+        error = failures[0].value
+        if isinstance(error, OSError):
+            raise _files_error(getattr(error, "filename", None) or path, error)
+        failures[0].raiseException()
+    return result
 
 
 def _on_files(args, local, edits):
@@ -121,9 +135,7 @@ def _run(args, remote, local, show, edits=True):
 
 
 def _printer(args, text):
-    import json
-
-    return lambda result: print(json.dumps(result) if args.json else text(result))
+    return lambda result: emit(args, result, lambda: text(result))
 
 
 def _list(args):
@@ -144,7 +156,7 @@ def _add(args):
 def _remove(args):
     return _run(args, lambda client: client.post("/api/peers/remove", {"id": args.peer_id}),
                 lambda operations: operations.remove_peer(args.peer_id),
-                _printer(args, lambda result: "removed " + args.peer_id))
+                _printer(args, lambda result: "removed " + result["removed"]))
 
 
 def _allow(args):
@@ -198,7 +210,9 @@ def register(subparsers):
     add.add_argument("--role", choices=("controller", "worker", "dual"),
                      help="the peer's role")
     remove = command("remove", _remove, "forget a peer")
-    remove.add_argument("peer_id", metavar="NODE_ID", help="the peer's node id")
+    remove.add_argument("peer_id", metavar="PEER",
+                        help="the peer's node id, a unique start of it (4+ hex digits), or "
+                        "its name")
     allow = command("allow", _allow, "add a public key to the allowlist")
     allow.add_argument("public_key", metavar="BASE64", help="X25519 public key")
     revoke = command("revoke", _revoke, "remove a public key from the allowlist")

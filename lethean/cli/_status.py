@@ -7,7 +7,7 @@ import json
 
 from lethean.errors import LetheanError
 
-__all__ = ["register", "format_status"]
+__all__ = ["register", "format_status", "print_status"]
 
 
 class NoNodeError(LetheanError):
@@ -24,10 +24,8 @@ def _number(value):
     return str(value)
 
 
-def format_status(status):
-    """The status document as text: a block of facts, then tables."""
-    from lethean.cli._peers import table
-
+def _facts_and_tables(status):
+    """The status document as a block of facts and three ``(title, rows, columns, empty)``."""
     node = status["node"]
     traffic = status["traffic"]
     facts = [
@@ -44,28 +42,59 @@ def format_status(status):
             traffic["bytesOut"])),
         ("control", ", ".join(node["control"]) or "-"),
     ]
-    width = max(len(label) for label, _ in facts)
-    parts = ["\n".join("{}  {}".format(label.ljust(width), value) for label, value in facts)]
-
     peers = [[p["name"] or "-", p["id"], p["address"] or "-", p["direction"][:3],
               p["connectedAt"] or "-", _number(p["rttMs"]), _number(p["score"]),
               "{}/{}".format(p["framesIn"], p["framesOut"]),
               "{}/{}".format(p["bytesIn"], p["bytesOut"]), p["lastActivity"] or "-"]
              for p in status["peers"]]
-    parts.append("PEERS\n" + (table(peers, ["NAME", "ID", "ADDRESS", "DIR", "SINCE", "RTT_MS",
-                                            "SCORE", "FRAMES_IN/OUT", "BYTES_IN/OUT",
-                                            "LAST_ACTIVITY"])
-                              if peers else "no peers connected"))
     counters = [[name, str(value)] for name, value in status["counters"].items()]
-    parts.append("COUNTERS\n" + (table(counters, ["NAME", "COUNT"]) if counters
-                                 else "nothing counted yet"))
     miners = [[m.get("name", ""), m.get("type", ""), _number(m.get("hashrate", 0)),
                _number(m.get("shares", 0)), _number(m.get("rejected", 0)),
                _number(m.get("uptime", 0))] for m in status["miners"]]
-    parts.append("MINERS\n" + (table(miners, ["NAME", "TYPE", "HASHRATE", "SHARES", "REJECTED",
-                                              "UPTIME_S"])
-                               if miners else "no miners running"))
+    tables = [
+        ("PEERS", peers, ["NAME", "ID", "ADDRESS", "DIR", "SINCE", "RTT_MS", "SCORE",
+                          "FRAMES_IN/OUT", "BYTES_IN/OUT", "LAST_ACTIVITY"],
+         "no peers connected"),
+        ("COUNTERS", counters, ["NAME", "COUNT"], "nothing counted yet"),
+        ("MINERS", miners, ["NAME", "TYPE", "HASHRATE", "SHARES", "REJECTED", "UPTIME_S"],
+         "no miners running"),
+    ]
+    return facts, tables
+
+
+def _facts_text(facts):
+    width = max(len(label) for label, _ in facts)
+    return "\n".join("{}  {}".format(label.ljust(width), value) for label, value in facts)
+
+
+def format_status(status):
+    """The status document as plain text: a block of facts, then tables."""
+    from lethean.cli._output import table
+
+    facts, tables = _facts_and_tables(status)
+    parts = [_facts_text(facts)]
+    for title, rows, columns, empty in tables:
+        parts.append(title + "\n" + (table(rows, columns) if rows else empty))
     return "\n\n".join(parts)
+
+
+def print_status(status):
+    """The status on stdout: tables drawn by rich on a terminal, plain text otherwise."""
+    import sys
+
+    from lethean.cli._output import is_terminal, print_table
+
+    if not is_terminal(sys.stdout):
+        print(format_status(status))
+        return
+    facts, tables = _facts_and_tables(status)
+    print(_facts_text(facts))
+    for title, rows, columns, empty in tables:
+        print()
+        if rows:
+            print_table(rows, columns, title=title)
+        else:
+            print(title + "\n" + empty)
 
 
 async def _status(reactor, args):
@@ -78,7 +107,10 @@ async def _status(reactor, args):
             control_socket_path(args.data_dir),
             "" if args.data_dir is None else " --data-dir " + args.data_dir))
     status = await client.get("/api/status")
-    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print_status(status)
     return 0
 
 

@@ -50,7 +50,6 @@ class NoIdentityError(IdentityError):
     """This node has no identity yet (run 'lethean identity new')."""
 
     kind = "no_identity"
-    exit_code = 3
 
 
 class IdentityExistsError(IdentityError):

@@ -81,6 +81,7 @@ from lethean.mesh._handshake import REASON_UNAUTHORIZED
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
+from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -162,4 +163,7 @@ __all__ = [
     "REASON_UNAUTHORIZED",
     "SHUTDOWN_REASON",
     "UEPS",
+    "TLSConfigError",
+    "parse_fingerprint",
+    "tls_verify_setting",
 ]

@@ -10,6 +10,7 @@ summary line per reason at the end of the window.  It runs on the injected
 clock.
 """
 
+import re
 from collections import Counter
 
 from twisted.logger import Logger
@@ -118,7 +119,7 @@ class AutobahnLog:
             except (KeyError, IndexError, ValueError, AttributeError):
                 text = format
             getattr(_log, level)("websocket {peer}: {reason}", peer=self._peer,
-                                 reason=clean(text))
+                                 reason=clean(_tls_words(text)))
 
     def debug(self, *args, **kwargs):
         pass
@@ -136,6 +137,22 @@ class AutobahnLog:
 
     critical = failure = error
 
+
+def _tls_words(text):
+    """
+    Autobahn's ``SSL error: REASON (in FUNCTION)`` (the function is often
+    empty) as a line that says what happened.
+    """
+    match = _SSL_ERROR.fullmatch(text)
+    if match is None:
+        return text
+    reason, where = match.group(1), match.group(2)
+    if reason == "http request":
+        return "TLS error: plain HTTP on the TLS port (it dialled ws://, not wss://)"
+    return "TLS error: {}{}".format(reason, " (in {})".format(where) if where else "")
+
+
+_SSL_ERROR = re.compile(r"SSL error: (.*?) \(in (.*)\)", re.S)
 
 #: Autobahn's lines about drops the link reports itself.
 _OURS = ("dropping connection", "failing WebSocket connection")

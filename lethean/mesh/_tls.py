@@ -8,13 +8,20 @@ OpenSSL's), no client certificates.  OpenSSL's default key-exchange groups
 already start with X25519 then P-256, as the reference's list does.
 
 The client side does better than the reference (weakness 12): whether to
-dial ``wss`` is a per-peer choice, not "only if I have a certificate", and
-verification can follow the system roots, be pinned to one certificate, or
-be turned off (for self-signed nodes, where the handshake's key pinning is
-the real authentication).
+dial ``wss`` is a per-peer choice (a ``wss://`` target), not "only if I have
+a certificate", and verification follows the system roots, the
+certificates of a file (``--tls-ca``: a self-signed node's own certificate
+or a private CA, host names checked), or one certificate's SHA-256
+fingerprint (``--tls-fingerprint``), or is turned off (``none``, where the
+handshake's key pinning is the only authentication).
 """
 
+import hmac
+
 from twisted.internet import ssl
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from zope.interface import implementer
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 
@@ -25,6 +32,8 @@ __all__ = [
     "TLS12_CIPHERS",
     "server_tls_options",
     "client_tls_options",
+    "tls_verify_setting",
+    "parse_fingerprint",
     "wrap_server_factory",
     "wrap_client_factory",
 ]
@@ -67,20 +76,153 @@ def server_tls_options(cert_path, key_path):
         raise TLSConfigError("{} / {}: {}".format(cert_path, key_path, e)) from None
 
 
+#: The prefix of a pinned certificate fingerprint in ``tls_verify``.
+FINGERPRINT_PREFIX = "sha256:"
+
+
+def parse_fingerprint(text):
+    """
+    The SHA-256 fingerprint in ``text`` (64 hex digits, colons and case
+    free, an optional ``sha256:`` prefix) as lowercase hex; TLSConfigError
+    otherwise.
+    """
+    digits = text.strip().lower()
+    if digits.startswith(FINGERPRINT_PREFIX):
+        digits = digits[len(FINGERPRINT_PREFIX):]
+    digits = digits.replace(":", "")
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise TLSConfigError(
+            "{!r} is not a SHA-256 fingerprint (64 hex digits, e.g. as 'openssl x509 -noout "
+            "-fingerprint -sha256' prints it)".format(text[:100]))
+    return digits
+
+
+def tls_verify_setting(ca_file=None, fingerprint=None):
+    """
+    The ``TransportConfig.tls_verify`` for ``--tls-ca FILE`` and
+    ``--tls-fingerprint SHA256``: the system's CAs without either.
+    """
+    if ca_file and fingerprint:
+        raise TLSConfigError("give --tls-ca or --tls-fingerprint, not both")
+    if fingerprint:
+        return FINGERPRINT_PREFIX + parse_fingerprint(fingerprint)
+    if ca_file:
+        return ca_file
+    return "system"
+
+
 def client_tls_options(hostname, verify="system"):
     """
     Client TLS options for dialling ``hostname``.
 
     ``verify`` is ``"system"`` (system roots and host name, as the
-    reference), ``"none"`` (encrypt only), or the path of a PEM certificate
-    the peer must present exactly (pinning, e.g. a self-signed node).
+    reference), ``"none"`` (encrypt only), ``"sha256:HEX"`` (the peer's
+    certificate must have this fingerprint; names and signers are not
+    checked), or the path of a PEM file of certificates to trust as roots
+    (a self-signed node's own certificate, or a private CA), the host name
+    checked against them.
     """
     if verify == "system":
         return ssl.optionsForClientTLS(hostname)
     if verify == "none":
         return ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
-    pinned = ssl.Certificate.loadPEM(_read(verify, "pinned certificate"))
-    return ssl.optionsForClientTLS(hostname, trustRoot=pinned)
+    if verify.startswith(FINGERPRINT_PREFIX):
+        return _PinnedFingerprint(hostname, parse_fingerprint(verify))
+    return _TrustedFile(hostname, _trust_root(verify))
+
+
+def _trust_root(path):
+    """The certificates of a PEM file, as a trust root; TLSConfigError if there are none."""
+    import re
+
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
+                        _read(path, "CA file"), re.S)
+    try:
+        certificates = [ssl.Certificate.loadPEM(block) for block in blocks]
+    except Exception as e:
+        raise TLSConfigError("{} holds a certificate that cannot be read: {}".format(
+            path, e)) from None
+    if not certificates:
+        raise TLSConfigError("{} holds no PEM certificate".format(path))
+    return ssl.trustRootFromCertificates(certificates)
+
+
+class _ClientCreator:
+    """TLS client connections from one context, with SNI for host names."""
+
+    def __init__(self, hostname, options):
+        from OpenSSL import SSL
+
+        self.hostname = hostname
+        self._context = options.getContext()
+        self._context.set_verify(SSL.VERIFY_PEER, self._verify)
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        raise NotImplementedError
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        from OpenSSL import SSL
+
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tlsProtocol)
+        if not isIPAddress(self.hostname) and not isIPv6Address(self.hostname):
+            connection.set_tlsext_host_name(self.hostname.encode("idna"))
+        connection.set_connect_state()
+        return connection
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _TrustedFile(_ClientCreator):
+    """
+    TLS client connections that trust the certificates of a file (a
+    self-signed node's own, or a private CA) and check the host name.
+
+    Twisted's own options log a traceback when a certificate names no host
+    at all (no subjectAltName) on every dial; here such a certificate is
+    just not trusted, and the dial fails as any untrusted one does.
+    """
+
+    def __init__(self, hostname, trust_root):
+        super().__init__(hostname, ssl.CertificateOptions(
+            trustRoot=trust_root, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        if not ok or depth > 0:
+            return bool(ok)
+        from service_identity.cryptography import extract_patterns
+        from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
+
+        try:
+            if isIPAddress(self.hostname) or isIPv6Address(self.hostname):
+                wanted = IPAddress_ID(self.hostname)
+            else:
+                wanted = DNS_ID(self.hostname)
+            verify_service_identity(extract_patterns(certificate.to_cryptography()),
+                                    [wanted], [])
+        except Exception:  # another name, or none at all: not trusted (and no traceback)
+            return False
+        return True
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _PinnedFingerprint(_ClientCreator):
+    """
+    TLS client connections that accept exactly the certificate with one
+    SHA-256 fingerprint (a peer without a CA), whatever signed it.
+    """
+
+    def __init__(self, hostname, fingerprint):
+        self.fingerprint = fingerprint
+        super().__init__(hostname, ssl.CertificateOptions(
+            verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
+
+    def _verify(self, connection, certificate, error_number, depth, ok):
+        if depth > 0:
+            return True  # only the peer's own certificate is pinned
+        from cryptography.hazmat.primitives import hashes
+
+        digest = certificate.to_cryptography().fingerprint(hashes.SHA256()).hex()
+        return hmac.compare_digest(digest, self.fingerprint)
 
 
 def wrap_server_factory(factory, cert_path, key_path):

@@ -387,7 +387,8 @@ class MeshTransport(Service):
         except Exception as e:
             self.count("connect_failed")
             _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,
-                      peer_id=peer_id or "", reason=clean(str(e) or type(e).__name__))
+                      peer_id=peer_id or "id not known yet",
+                      reason=clean(str(e) or type(e).__name__))
             raise
         # Fires once the peer's features are known (a lethean peer announces
         # them at once; a Go peer's first frame, or a short deadline, says

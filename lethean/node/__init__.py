@@ -8,102 +8,78 @@ for replies; :class:`Worker` answers them.  Both are message consumers of
 one mesh transport, so a node can play both roles at once.
 """
 
-from lethean.node._controller import (
-    DEPLOY_CHUNK_BYTES,
-    DEPLOY_WINDOW,
-    DEPLOY_TIMEOUT_S,
-    LOGS_TIMEOUT_S,
-    MINER_TIMEOUT_S,
-    PING_TIMEOUT_S,
-    SINGLE_DEPLOY_MAX_BYTES,
-    STATS_TIMEOUT_S,
-    ConnectFailedError,
-    Controller,
-    ControllerError,
-    MinerCommandError,
-    PeerNotConnectedError,
-    RemoteError,
-    RequestAbortedError,
-    RequestTimeoutError,
-    SendFailedError,
-    UnexpectedResponseError,
-    UnknownPeerError,
-)
-from lethean.node._payloads import (
-    DEPLOY_CHUNK,
-    DEPLOY_CHUNK_ACK,
-    DeployAckPayload,
-    DeployChunkAckPayload,
-    DeployChunkPayload,
-    DeployPayload,
-    DisconnectPayload,
-    ErrorPayload,
-    GetLogsPayload,
-    InvalidPayloadError,
-    LogsPayload,
-    MinerAckPayload,
-    MinerStatsItem,
-    PingPayload,
-    PongPayload,
-    StartMinerPayload,
-    StatsPayload,
-    StopMinerPayload,
-)
-from lethean.node._worker import (
-    MAX_LOG_LINES,
-    MAX_UPLOAD_BYTES,
-    MAX_UPLOADS_PER_PEER,
-    UPLOAD_IDLE_TIMEOUT_S,
-    Worker,
-    WorkerError,
-    default_miners_root,
-)
+import importlib
 
-from lethean.node._assembly import (
-    NodeService,
-    RegistryService,
-    assemble_node,
-)
-from lethean.node._dialler import (
-    PeerDialler,
-)
-from lethean.node._operations import (
-    CONNECT_TIMEOUT_S,
-    InvalidRequestError,
-    NodeOperations,
-    TargetError,
-)
-from lethean.node._status import (
-    NodeStatus,
-)
-from lethean.node._control import (
-    CONTROL_SOCKET_NAME,
-    CONTROL_TOKEN_NAME,
-    ControlService,
-    control_socket_path,
-    control_token_path,
-)
-from lethean.node._control_api import (
-    ControlBusyError,
-)
-from lethean.node._miners import (
-    MinerError,
-    MinerNotFoundError,
-    MinerProcess,
-    ProcessMinerManager,
-)
-from lethean.node._profiles import (
-    DirectoryProfileManager,
-    ProfileError,
-    ProfileNotFoundError,
-    default_profiles_root,
-)
+# The names below are loaded on first use (PEP 562), so a command that
+# needs one part of the node (the control API's client, the targets) does
+# not import them all: the web server, metrics, miners, bundles.
+_MODULES = {
+    "lethean.node._controller": (
+        "DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S",
+        "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S",
+        "ConnectFailedError", "Controller", "ControllerError", "MinerCommandError",
+        "DeployFailedError", "PeerNotConnectedError", "RemoteError", "RequestAbortedError",
+        "RequestTimeoutError", "SendFailedError", "UnexpectedResponseError",
+        "UnknownPeerError",
+    ),
+    "lethean.node._payloads": (
+        "DEPLOY_CHUNK", "DEPLOY_CHUNK_ACK", "DeployAckPayload", "DeployChunkAckPayload",
+        "DeployChunkPayload", "DeployPayload", "DisconnectPayload", "ErrorPayload",
+        "GetLogsPayload", "InvalidPayloadError", "LogsPayload", "MinerAckPayload",
+        "MinerStatsItem", "PingPayload", "PongPayload", "StartMinerPayload", "StatsPayload",
+        "StopMinerPayload",
+    ),
+    "lethean.node._worker": (
+        "MAX_LOG_LINES", "MAX_UPLOAD_BYTES", "MAX_UPLOADS_PER_PEER",
+        "UPLOAD_IDLE_TIMEOUT_S", "Worker", "WorkerError", "default_miners_root",
+    ),
+    "lethean.node._assembly": (
+        "NodeService", "RegistryService", "assemble_node",
+    ),
+    "lethean.node._dialler": (
+        "PeerDialler",
+    ),
+    "lethean.node._operations": (
+        "CONNECT_TIMEOUT_S", "InvalidRequestError", "NodeOperations", "TargetError",
+    ),
+    "lethean.node._status": (
+        "NodeStatus",
+    ),
+    "lethean.node._control": (
+        "CONTROL_SOCKET_NAME", "CONTROL_TOKEN_NAME", "ControlService",
+        "control_socket_path", "control_token_path",
+    ),
+    "lethean.node._control_api": (
+        "ControlBusyError",
+    ),
+    "lethean.node._reach": (
+        "HostNotFoundError", "NoAddressError", "NoAnswerError", "NotLetheanError",
+        "NothingListensError", "PeerKeyChangedError", "RefusedByPeerError",
+        "SelfTargetError", "TLSFailedError",
+    ),
+    "lethean.node._remote": (
+        "RequestFailedError", "RequestRefusedError", "RequestUnansweredError",
+    ),
+    "lethean.node._targets": (
+        "AmbiguousTargetError", "Target", "TargetFormError", "UnknownTargetError",
+        "parse_target", "peer_label",
+    ),
+    "lethean.node._miners": (
+        "MinerError", "MinerNotFoundError", "MinerProcess", "ProcessMinerManager",
+    ),
+    "lethean.node._profiles": (
+        "DirectoryProfileManager", "ProfileError", "ProfileNotFoundError",
+        "default_profiles_root",
+    ),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "Controller",
     "ControllerError",
     "ConnectFailedError",
     "MinerCommandError",
+    "DeployFailedError",
     "PeerNotConnectedError",
     "RemoteError",
     "RequestAbortedError",
@@ -152,6 +128,24 @@ __all__ = [
     "InvalidRequestError",
     "NodeOperations",
     "TargetError",
+    "HostNotFoundError",
+    "NoAddressError",
+    "NoAnswerError",
+    "NotLetheanError",
+    "NothingListensError",
+    "PeerKeyChangedError",
+    "RefusedByPeerError",
+    "SelfTargetError",
+    "TLSFailedError",
+    "RequestFailedError",
+    "RequestRefusedError",
+    "RequestUnansweredError",
+    "AmbiguousTargetError",
+    "Target",
+    "TargetFormError",
+    "UnknownTargetError",
+    "parse_target",
+    "peer_label",
     "NodeStatus",
     "CONTROL_SOCKET_NAME",
     "CONTROL_TOKEN_NAME",
@@ -168,3 +162,16 @@ __all__ = [
     "ProfileNotFoundError",
     "default_profiles_root",
 ]
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError("module 'lethean.node' has no attribute {!r}".format(name))
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

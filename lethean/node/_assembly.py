@@ -137,6 +137,7 @@ def assemble_node(reactor, identity, registry, options):
         listen=options.get("listen", "tcp:9091"),
         tls_cert=options.get("tls-cert"),
         tls_key=options.get("tls-key"),
+        tls_verify=options.get("tls-verify") or "system",
         max_connections=options.get("max-conns", 100),
         max_pending=options.get("max-pending", 128),
         rate_per_s=options.get("rate-limit", 50.0),
@@ -152,8 +153,8 @@ def assemble_node(reactor, identity, registry, options):
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     status = NodeStatus(reactor, transport, registry, worker)
-    control = ControlService(reactor, options.get("control") or (),
-                             NodeOperations(reactor, transport, registry, controller), status,
+    operations = NodeOperations(reactor, transport, registry, controller)
+    control = ControlService(reactor, options.get("control") or (), operations, status,
                              control_token_path(options.get("data-dir")))
     status.control = control.describe
 
@@ -167,5 +168,6 @@ def assemble_node(reactor, identity, registry, options):
                               control)
     application.setName("application")
     application.setServiceParent(node)
-    PeerDialler(reactor, transport, options.get("peer", ())).setServiceParent(node)
+    PeerDialler(reactor, transport, options.get("peer", ()),
+                resolve=operations.resolve).setServiceParent(node)
     return node

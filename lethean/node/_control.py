@@ -21,8 +21,6 @@ from twisted.logger import Logger
 
 from lethean._paths import data_path
 from lethean.errors import LetheanError
-from lethean.node._control_api import build_tree
-from lethean.node._control_site import ControlSite
 
 __all__ = [
     "ControlService",
@@ -147,6 +145,8 @@ class ControlService(service.Service):
         self.token_path = token_path
         self.ports = []
         self._listening = []
+        from lethean.node._control_api import build_tree
+
         self._root = build_tree(operations, status)
 
     def startService(self):
@@ -171,6 +171,8 @@ class ControlService(service.Service):
                 _log.error("control API not started on {endpoint}: {reason}",
                            endpoint=description, reason=str(e))
                 return
+        from lethean.node._control_site import ControlSite
+
         site = ControlSite(self._root, self.status, self._reactor, token)
         try:
             d = serverFromString(self._reactor, description).listen(site)

@@ -15,10 +15,11 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from lethean._gojson import loads_strict
-from lethean.errors import LetheanError, MalformedError, describe
+from lethean.errors import LetheanError, MalformedError
 from lethean.node._controller import UnknownPeerError
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
-from lethean.node._operations import InvalidRequestError, check_deploy
+from lethean.node._operations import InvalidRequestError, check_deploy, error_json
+from lethean.node._targets import UnknownTargetError
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
@@ -43,7 +44,7 @@ def _status_of(error):
     if (isinstance(error, (InvalidRequestError, InvalidPeerError, MalformedError))
             or error.exit_code == 2):
         return 400
-    if isinstance(error, (PeerNotFoundError, UnknownPeerError)):
+    if isinstance(error, (PeerNotFoundError, UnknownPeerError, UnknownTargetError)):
         return 404
     if isinstance(error, PeerExistsError):
         return 409
@@ -54,8 +55,7 @@ def _status_of(error):
 
 def error_document(error):
     """The JSON body of an error answer."""
-    return {"error": {"kind": error.kind, "message": describe(error),
-                      "exitCode": error.exit_code}}
+    return {"error": error_json(error)}
 
 
 def _json_bytes(value):
@@ -242,6 +242,15 @@ def _text_arg(request, name):
         raise InvalidRequestError("'{}' is not UTF-8".format(name)) from None
 
 
+def _upload_args(request, default_kind):
+    """``(target, kind, name, minerFileName)`` of an upload's query, checked."""
+    target = _text_arg(request, "target")
+    kind = _text_arg(request, "kind") or default_kind
+    name = _text_arg(request, "name")
+    check_deploy(target, kind, name)
+    return target, kind, name, _text_arg(request, "minerFileName")
+
+
 class _Deploy(resource.Resource):
     """
     ``POST /api/deploy?target=..&kind=..&name=..&minerFileName=..`` with the
@@ -259,16 +268,12 @@ class _Deploy(resource.Resource):
 
     def render_POST(self, request):
         try:
-            target = _text_arg(request, "target")
-            kind = _text_arg(request, "kind") or "bundle"
-            name = _text_arg(request, "name")
-            miner_file_name = _text_arg(request, "minerFileName")
+            target, kind, name, miner_file_name = _upload_args(request, "bundle")
             timeout = _text_arg(request, "timeout")
             try:
                 timeout_s = float(timeout) if timeout is not None else None
             except ValueError:
                 raise InvalidRequestError("'timeout' must be a number of seconds") from None
-            check_deploy(target, kind, name)
             if self.running >= MAX_CONCURRENT_DEPLOYS:
                 raise ControlBusyError("{} deploys are running".format(self.running))
         except LetheanError as e:
@@ -302,6 +307,42 @@ class _Deploy(resource.Resource):
         work = self.operations.deploy(target, request.content, kind, name, miner_file_name,
                                       progress=progress, **kwargs)
         answer(request, work.addBoth(done), send, send_error)
+        return server.NOT_DONE_YET
+
+
+class _Bundle(resource.Resource):
+    """
+    ``POST /api/bundle?target=..&kind=..&name=..&minerFileName=..`` with a
+    profile JSON or miner binary as the body: the answer is the bundle file
+    (JSON) encrypted for this node's link to the target, to deploy later;
+    the ``x-lethean-peer-id`` header names that peer.
+    """
+
+    isLeaf = True
+
+    def __init__(self, operations):
+        super().__init__()
+        self.operations = operations
+
+    def render_POST(self, request):
+        try:
+            target, kind, name, miner_file_name = _upload_args(request, "profile")
+        except LetheanError as e:
+            _write_json(request, _status_of(e), error_document(e))
+            return server.NOT_DONE_YET
+        request.content.seek(0)
+
+        def send(result):
+            peer, bundle = result
+            body = bundle.to_json()
+            request.setHeader(b"content-type", b"application/json")
+            request.setHeader(b"x-lethean-peer-id", peer["id"].encode("ascii"))
+            request.setHeader(b"content-length", b"%d" % len(body))
+            request.write(body)
+            request.finish()
+
+        answer(request, self.operations.bundle_for(target, request.content, kind, name,
+                                                   miner_file_name), send)
         return server.NOT_DONE_YET
 
 
@@ -366,6 +407,7 @@ def build_tree(operations, status):
     miner.putChild(b"start", _Call(POST=miner_start))
     miner.putChild(b"stop", _Call(POST=miner_stop))
     api.putChild(b"deploy", _Deploy(ops))
+    api.putChild(b"bundle", _Bundle(ops))
     peers = _Call(GET=lambda request: ops.list_peers())
     api.putChild(b"peers", _PeersFolder(peers, {
         b"add": _Call(POST=peers_add),

@@ -70,7 +70,9 @@ __all__ = [
     "RemoteError",
     "UnexpectedResponseError",
     "MinerCommandError",
+    "DeployFailedError",
     "PeerNotConnectedError",
+    "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
     "LOGS_TIMEOUT_S",
@@ -160,6 +162,27 @@ class MinerCommandError(ControllerError):
     """The worker could not start or stop the miner."""
 
     kind = "miner_command_failed"
+
+    def __init__(self, text, remote_message=""):
+        super().__init__(text)
+        #: The worker's own words.
+        self.remote_message = remote_message
+
+
+class DeployFailedError(ControllerError):
+    """The worker could not install the bundle."""
+
+    kind = "deploy_failed"
+
+    def __init__(self, text, remote_message=""):
+        super().__init__(text)
+        #: The worker's own words.
+        self.remote_message = remote_message
+
+
+#: Failures that are the peer's answer: it works, the request was wrong
+#: (an unknown miner, a missing profile), so its score stays as it was.
+ANSWERED = (RemoteError, MinerCommandError, DeployFailedError)
 
 
 class PeerNotConnectedError(ControllerError):
@@ -347,10 +370,25 @@ class Controller:
             raise UnexpectedResponseError("invalid {} payload: {}".format(expected, e)) from None
 
     def _scored(self, peer_id, coroutine):
-        result = defer.Deferred.fromCoroutine(coroutine)
-        if self.registry is not None and self.registry.get_peer(peer_id) is not None:
-            result = self.registry.record_outcome(peer_id, result)
-        return result
+        """
+        The request's Deferred, scoring the peer by its outcome; an answered
+        refusal (:data:`ANSWERED`) is the caller's mistake, not the peer's.
+        """
+        if self.registry is None or self.registry.get_peer(peer_id) is None:
+            return defer.Deferred.fromCoroutine(coroutine)
+
+        async def scored():
+            try:
+                value = await coroutine
+            except ANSWERED:
+                raise
+            except BaseException:
+                await self.registry.record_outcome(peer_id, defer.fail()).addErrback(
+                    lambda failure: None)
+                raise
+            self.registry.record_success(peer_id)
+            return value
+        return defer.Deferred.fromCoroutine(scored())
 
     # -- operations --------------------------------------------------------
 
@@ -383,7 +421,7 @@ class Controller:
         ack = await self._call(peer_id, message_type, payload, MINER_ACK, MinerAckPayload,
                                MINER_TIMEOUT_S)
         if not ack.success:
-            raise MinerCommandError("{}: {}".format(failure, ack.error))
+            raise MinerCommandError("{}: {}".format(failure, ack.error), ack.error)
         return ack.miner_name
 
     def get_remote_logs(self, peer_id, miner_name, lines, since=None):
@@ -476,7 +514,7 @@ class Controller:
         else:
             ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
         if not ack.success:
-            raise ControllerError("deploy failed: {}".format(ack.error))
+            raise DeployFailedError("deploy failed: {}".format(ack.error), ack.error)
         progress(len(bundle.data), len(bundle.data))
         return ack
 

@@ -1,10 +1,13 @@
 """
 Keep mesh links to configured peers up, redialling with backoff.
 
-``twistd lethean-node --peer HOST:PORT`` should survive the peer restarting
-or not being up yet: each address gets its own loop that dials, waits for
+``twistd lethean-node --peer TARGET`` should survive the peer restarting
+or not being up yet: each target gets its own loop that dials, waits for
 the link to close, and dials again after a growing, jittered delay (the
-policy ``ClientService`` uses), all on the injected clock.
+policy ``ClientService`` uses), all on the injected clock.  A target is an
+address (``HOST:PORT``, ``ws[s]://HOST:PORT``) or, given a ``resolve``
+function, a registered peer's id, id prefix or name, looked up at every
+dial.
 """
 
 from twisted.application import service
@@ -19,18 +22,22 @@ _log = Logger()
 
 class PeerDialler(service.Service):
     """
-    Dial every address in ``addresses`` through ``transport`` and redial.
+    Dial every target in ``addresses`` through ``transport`` and redial.
 
     :param reactor: ``IReactorTime`` for the backoff delays.
     :param transport: an ``IMeshTransport``.
     :param retry_policy: ``attempt -> seconds`` (default: ``backoffPolicy()``).
+    :param resolve: ``target -> (address, peer_id, scheme, label, peer)``
+        (:meth:`~lethean.node.NodeOperations.resolve`); without it every
+        target is a plain ``HOST:PORT``.
     """
 
-    def __init__(self, reactor, transport, addresses, retry_policy=None):
+    def __init__(self, reactor, transport, addresses, retry_policy=None, resolve=None):
         self._reactor = reactor
         self._transport = transport
         self.addresses = list(addresses)
         self._retry_policy = retry_policy or backoffPolicy()
+        self._resolve = resolve
         self._loops = []
         self._waiting = set()
 
@@ -54,18 +61,35 @@ class PeerDialler(service.Service):
         d.addBoth(lambda result: (self._waiting.discard(d), result)[1])
         return d
 
+    def _dial(self, target):
+        if self._resolve is None:
+            return self._transport.connect(target)
+        address, peer_id, scheme, _, _ = self._resolve(target)
+        if peer_id is not None:
+            existing = self._transport.connection(peer_id)
+            if existing is not None:
+                return defer.succeed(existing)
+        return self._transport.connect(address, peer_id=peer_id, scheme=scheme)
+
     async def _keep_up(self, address):
+        from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
+
         attempt = 0
         while self.running:
             try:
-                connection = await self._wait(self._transport.connect(address))
+                connection = await self._wait(self._dial(address))
             except defer.CancelledError:
+                return
+            except (UnknownTargetError, AmbiguousTargetError) as e:
+                _log.error("--peer {address} cannot be dialled: {reason}; not retried (register "
+                           "it with 'lethean peers add', then restart the node)",
+                           address=address, reason=e.line)
                 return
             except Exception as e:
                 attempt += 1
                 delay = self._retry_policy(attempt)
                 _log.info("cannot reach {address} ({reason}); retrying in {delay:.1f} s",
-                          address=address, reason=e, delay=delay)
+                          address=address, reason=str(e) or type(e).__name__, delay=delay)
                 try:
                     await self._wait(task.deferLater(self._reactor, delay))
                 except defer.CancelledError:

@@ -65,6 +65,8 @@ class MinerProcess(protocol.ProcessProtocol):
         self.lines = collections.deque(maxlen=MAX_CONSOLE_LINES)
         self.reported = {}
         self.exit_code = None
+        #: Set when the node stops the miner (a request, or shutting down).
+        self.stop_requested = None
         self.ended = defer.Deferred()
         self._partial = {1: b"", 2: b""}
 
@@ -136,9 +138,17 @@ class MinerProcess(protocol.ProcessProtocol):
                 self._line(rest.decode("utf-8", "replace"))
         self._partial = {}
         status = getattr(reason.value, "exitCode", None)
+        signal = getattr(reason.value, "signal", None)
         self.exit_code = status if status is not None else -1
-        _log.info("miner {miner} exited with status {status}", miner=self.name,
-                  status=self.exit_code)
+        if self.stop_requested is not None:
+            _log.info("miner {miner} stopped ({reason})", miner=self.name,
+                      reason=self.stop_requested)
+        elif signal is not None:
+            _log.warn("miner {miner} was killed by signal {signal}", miner=self.name,
+                      signal=signal)
+        else:
+            _log.info("miner {miner} exited with status {status}", miner=self.name,
+                      status=self.exit_code)
         self.ended.callback(self.exit_code)
 
 
@@ -191,11 +201,12 @@ class ProcessMinerManager:
         miner = self._miners.pop(name, None)
         if miner is None:
             raise MinerNotFoundError("miner not found: {}".format(name))
-        return self._terminate(miner)
+        return self._terminate(miner, "on request")
 
-    def _terminate(self, miner):
+    def _terminate(self, miner, reason):
         if miner.exit_code is not None:
             return defer.succeed(None)
+        miner.stop_requested = reason
         kill = None
         try:
             miner.transport.signalProcess("TERM")
@@ -231,4 +242,5 @@ class ProcessMinerManager:
     def stop_all(self):
         """Stop every miner (on node shutdown); a Deferred."""
         miners, self._miners = list(self._miners.values()), {}
-        return defer.DeferredList([self._terminate(m) for m in miners], consumeErrors=True)
+        return defer.DeferredList([self._terminate(m, "node shutting down") for m in miners],
+                                  consumeErrors=True)

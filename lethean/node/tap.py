@@ -11,6 +11,17 @@ import os
 
 from twisted.python import usage
 
+from lethean.node._options import (
+    check_allow,
+    check_data_dir,
+    check_endpoint,
+    check_miner_command,
+    check_name,
+    check_peer,
+    check_tls,
+    listen_endpoint,
+)
+
 from lethean.identity import ROLES, ROLE_DUAL, NodeManager
 from lethean.peers import AuthMode, PeerRegistry, default_peers_path
 
@@ -30,14 +41,17 @@ class Options(usage.Options):
         "identity and logs the node ID."
     )
 
+    # No short options: twistd's own (-n, -d, -l, -r, -u, -g, -p, -b, ...)
+    # come before the plugin name and would be confused with ours.
     optParameters = [
-        ["listen", "l", "tcp:9091",
-         "Twisted endpoint to listen on (e.g. tcp:9091:interface=127.0.0.1, tcp:0)."],
-        ["name", "n", None,
+        ["listen", None, "tcp:9091",
+         "Twisted endpoint to listen on (e.g. tcp:9091:interface=127.0.0.1, tcp:0); "
+         "PORT and HOST:PORT are read as tcp:PORT and tcp:PORT:interface=HOST."],
+        ["name", None, None,
          "Node name used when the identity is first created (default: host name)."],
-        ["role", "r", ROLE_DUAL,
+        ["role", None, ROLE_DUAL,
          "Role when the identity is first created: controller, worker or dual."],
-        ["data-dir", "d", None,
+        ["data-dir", None, None,
          "Keep private.key, node.json and peers.json in this folder instead "
          "of the XDG locations."],
         ["auth", None, None,
@@ -46,6 +60,13 @@ class Options(usage.Options):
          "mode, else open."],
         ["tls-cert", None, None, "PEM certificate: serve wss instead of ws."],
         ["tls-key", None, None, "PEM private key for --tls-cert."],
+        ["tls-ca", None, None,
+         "PEM file of certificates to trust when dialling wss peers (a peer's "
+         "self-signed certificate, or your CA); default: the system's CAs. Host "
+         "names are checked."],
+        ["tls-fingerprint", None, None,
+         "Accept a wss peer whose certificate has this SHA-256 fingerprint "
+         "(hex, colons allowed), whatever signed it."],
         ["max-conns", None, 100,
          "Most authenticated inbound peers (HTTP 503 beyond).", int],
         ["max-pending", None, 128,
@@ -86,21 +107,31 @@ class Options(usage.Options):
             self["control"] = []
         self["control"].append(endpoint)
 
-    def opt_peer(self, address):
-        """Dial this HOST:PORT at start and keep the link up (repeatable)."""
-        self["peer"].append(address)
+    def opt_peer(self, target):
+        """
+        Dial this peer at start and keep the link up (repeatable): HOST:PORT,
+        ws[s]://HOST:PORT, or a registered peer's id, id prefix or name.
+        """
+        self["peer"].append(check_peer(target))
 
     def opt_allow(self, public_key):
         """Add this base64 public key to the allowlist (repeatable)."""
-        self["allow"].append(public_key)
+        self["allow"].append(check_allow(public_key))
 
     def postOptions(self):
+        self["listen"] = listen_endpoint(self["listen"])
+        if self["name"] is not None:
+            check_name(self["name"])
+        if self["data-dir"] is not None:
+            self["data-dir"] = check_data_dir(self["data-dir"])
+        if self["miner-command"] is not None:
+            check_miner_command(self["miner-command"])
+        self["tls-verify"] = check_tls(self["tls-cert"], self["tls-key"], self["tls-ca"],
+                                       self["tls-fingerprint"])
         if self["role"] not in ROLES:
             raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
         if self["auth"] not in (None, "open", "allowlist"):
             raise usage.UsageError("--auth must be 'open' or 'allowlist'")
-        if (self["tls-cert"] is None) != (self["tls-key"] is None):
-            raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
         for name in ("max-conns", "max-pending", "max-uploads-mb"):
             if self[name] < 1:
                 raise usage.UsageError("--{} must be at least 1".format(name))
@@ -108,6 +139,12 @@ class Options(usage.Options):
             if not self[name] > 0:
                 raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
+
+
+# twistd --help shows these docstrings as they are: one paragraph each.
+for _option in (Options.opt_control, Options.opt_peer, Options.opt_allow):
+    _option.__doc__ = " ".join(_option.__doc__.split())
+del _option
 
 
 def _control_endpoints(values, data_dir):
@@ -125,6 +162,7 @@ def _control_endpoints(values, data_dir):
             raise usage.UsageError(
                 "--control takes an endpoint such as unix:/run/lethean/control.sock or "
                 "tcp:9190:interface=127.0.0.1, or none (got {!r})".format(value[:100]))
+        check_endpoint("--control", value)
     return list(values)
 
 

@@ -1,0 +1,177 @@
+"""
+Why a target could not be reached, worded for the person who asked.
+
+Dialling fails in a handful of ways a user can act on: nothing listens,
+the host has no address, nobody answers, the other side is not a lethean
+node (or speaks TLS when we did not, or the reverse), its certificate is
+not trusted, it refused us, or it holds another key than the one pinned
+for it.  :func:`explain_dial_failure` turns the transport's exception into
+one :class:`TargetError` per situation, whose line names the peer (name,
+id and address) and says what to do next.
+"""
+
+from twisted.internet import defer, error as net_error
+
+from lethean.errors import LetheanError
+
+__all__ = [
+    "TargetError",
+    "NothingListensError",
+    "HostNotFoundError",
+    "NoAnswerError",
+    "NotLetheanError",
+    "TLSFailedError",
+    "RefusedByPeerError",
+    "PeerKeyChangedError",
+    "SelfTargetError",
+    "NoAddressError",
+    "explain_dial_failure",
+]
+
+
+class TargetError(LetheanError):
+    """The target node cannot be reached."""
+
+    kind = "target_unreachable"
+
+    def __init__(self, line, peer=None, reason=None):
+        super().__init__(line)
+        self.line = line
+        #: ``{"id", "name", "address"}`` of the peer, as far as known.
+        self.peer = peer or {}
+        #: The transport's own text, kept for ``--json``.
+        self.reason = reason
+
+
+class NothingListensError(TargetError):
+    """Nothing listens at the target's address."""
+
+    kind = "connection_refused"
+
+
+class HostNotFoundError(TargetError):
+    """The target's host name has no address."""
+
+    kind = "host_not_found"
+
+
+class NoAnswerError(TargetError):
+    """The target did not answer in time."""
+
+    kind = "no_answer"
+
+
+class NotLetheanError(TargetError):
+    """The target is not a lethean node (or speaks TLS when we did not, or the reverse)."""
+
+    kind = "not_a_lethean_node"
+
+
+class TLSFailedError(TargetError):
+    """The target's TLS certificate is not trusted."""
+
+    kind = "tls_failed"
+
+
+class RefusedByPeerError(TargetError):
+    """The target refused our handshake."""
+
+    kind = "refused_by_peer"
+
+
+class PeerKeyChangedError(TargetError):
+    """The target holds another key than the one pinned for it."""
+
+    kind = "peer_key_changed"
+
+
+class SelfTargetError(TargetError):
+    """The target is this node itself."""
+
+    kind = "self_target"
+    exit_code = 2
+
+
+class NoAddressError(TargetError):
+    """The registered peer has no address to dial."""
+
+    kind = "no_address"
+
+
+def _tls_text(text):
+    lowered = text.lower()
+    return any(word in lowered for word in ("certificate", "ssl", "tls", "wrong version number",
+                                            "packet length too long", "http request"))
+
+
+def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
+    """
+    The :class:`TargetError` for the dial of ``label`` (how to name the
+    peer) that failed with ``exc``; ``scheme`` is what was dialled (``ws``
+    or ``wss``); ``own_key`` is our public key (a refusing peer's operator
+    needs it).
+    """
+    from lethean.mesh import (
+        HandshakeError,
+        HandshakeRejectedError,
+        HandshakeTimeoutError,
+        PeerKeyMismatchError,
+    )
+
+    from lethean.node._targets import printable
+
+    reason = printable(str(exc) or type(exc).__name__)
+    address = peer.get("address") or label
+    if isinstance(exc, net_error.ConnectionRefusedError):
+        return NothingListensError(
+            "cannot reach {}: nothing listens there (connection refused); start its node, or "
+            "check the address and port".format(label), peer, reason)
+    if isinstance(exc, net_error.DNSLookupError):
+        return HostNotFoundError(
+            "cannot reach {}: its host name does not resolve; check the address".format(label),
+            peer, reason)
+    if isinstance(exc, (defer.TimeoutError, net_error.TimeoutError, HandshakeTimeoutError,
+                        TimeoutError)):
+        hint = "check the address and any firewall, or allow more time with --timeout"
+        if scheme == "wss":
+            hint = "if it serves no TLS, dial ws://{}; otherwise {}".format(address, hint)
+        return NoAnswerError("{} did not answer within {:g} s: {}".format(
+            label, timeout_s, hint), peer, reason)
+    if isinstance(exc, HandshakeRejectedError):
+        hint = "ask its operator to allow this node's key"
+        if own_key:
+            hint += " with 'lethean peers allow {}'".format(own_key)
+        return RefusedByPeerError("{} refused us ({}): {}".format(
+            label, printable(getattr(exc, "reason", reason)), hint), peer, reason)
+    if isinstance(exc, PeerKeyMismatchError):
+        peer_id = peer.get("id") or "ID"
+        return PeerKeyChangedError(
+            "{} answered with another key than the one pinned for it: if its identity was "
+            "renewed on purpose, forget the old key with 'lethean peers remove {}' and dial it "
+            "again; otherwise something else answers at that address".format(label, peer_id),
+            peer, reason)
+    if isinstance(exc, HandshakeError) or isinstance(exc, net_error.ConnectionLost):
+        if scheme == "wss" and _tls_text(reason):
+            if "verify" in reason.lower() or "certificate" in reason.lower():
+                return TLSFailedError(
+                    "cannot trust the TLS certificate of {}: pass its certificate (or its CA's) "
+                    "with --tls-ca FILE, or pin it with --tls-fingerprint SHA256".format(label),
+                    peer, reason)
+            return NotLetheanError(
+                "{} does not speak TLS: dial ws://{} instead".format(label, address),
+                peer, reason)
+        if scheme != "wss" and "closed cleanly" in reason:
+            return NotLetheanError(
+                "{} closed the connection without answering the mesh's upgrade: if it serves "
+                "TLS, dial wss://{}; otherwise it is not a lethean node".format(label, address),
+                peer, reason)
+        if "upgrade" in reason.lower() or "abort" in reason.lower() or "http" in reason.lower():
+            return NotLetheanError(
+                "{} is not a lethean node (it answered, but not as a mesh node does): check "
+                "the port".format(label), peer, reason)
+        return NotLetheanError(
+            "{} did not complete the mesh handshake ({}): check that a lethean node listens "
+            "there".format(label, reason), peer, reason)
+    if isinstance(exc, net_error.ConnectError) or isinstance(exc, OSError):
+        return TargetError("cannot reach {}: {}".format(label, reason), peer, reason)
+    return None

@@ -1,0 +1,138 @@
+"""
+A peer's refusals, in lethean's words.
+
+Workers answer a request they cannot carry out with the reference's texts
+(``Worker.handleStartMiner: profile not found: gpu``): exact, because Go
+controllers read them, but written for a Go programmer.  :func:`explain_request_failure`
+turns the controller's error for one request into a :class:`RequestFailedError`
+whose line names the peer and says what to do next; the peer's own text
+stays in ``remote`` (``--json`` shows it).
+"""
+
+import re
+
+from lethean.errors import LetheanError
+
+__all__ = [
+    "RequestFailedError",
+    "RequestRefusedError",
+    "RequestUnansweredError",
+    "explain_request_failure",
+]
+
+
+class RequestFailedError(LetheanError):
+    """The request to the peer failed."""
+
+    kind = "request_failed"
+
+    def __init__(self, line, peer=None, remote=None):
+        super().__init__(line)
+        self.line = line
+        #: ``{"id", "name", "address"}`` of the peer.
+        self.peer = peer or {}
+        #: ``{"code", "message"}``: what the peer itself said, if it said anything.
+        self.remote = remote
+
+
+class RequestRefusedError(RequestFailedError):
+    """The peer refused the request."""
+
+    kind = "request_refused"
+
+
+class RequestUnansweredError(RequestFailedError):
+    """The peer did not answer the request."""
+
+    kind = "request_unanswered"
+
+
+#: (pattern of the reference's text, lethean's words); ``{0}`` is the
+#: pattern's group, ``{target}`` how the user named the peer.
+_TEXTS = [
+    (r"Worker\.handleStartMiner: profile not found: $",
+     "it needs a profile or a config to start a miner: give --profile NAME (a profile deployed "
+     "there) or --config JSON"),
+    (r"Worker\.handleStartMiner: profile not found: (.+)",
+     "no profile {0!r} is saved there: deploy it with 'lethean deploy {target} PROFILE.json "
+     "--kind profile --name {0}'"),
+    (r"Worker\.handleStartMiner: no config provided and no profile manager configured",
+     "it keeps no profiles: give the miner's config with --config JSON"),
+    (r"(?:Worker\.handleGetLogs: |miner stop failed: )?miner not found: (.*)",
+     "no miner named {0!r} runs there: 'lethean stats {target}' lists its miners"),
+    (r"miner start failed: no miner command configured.*",
+     "it has no miner program: its operator starts the node with --miner-command CMD"),
+    (r"miner start failed: miner command not found: (.*)",
+     "its miner program {0!r} is not installed there"),
+    (r"miner start failed: (.*)", "the miner did not start: {0}"),
+    (r"node: miner manager not configured",
+     "it runs no miners (a controller-only node, or a worker without miners)"),
+    (r"(?:Worker\.handleDeploy: )?failed to extract (?:profile|miner) bundle: "
+     r".*(?:decrypt|password|authentic).*",
+     "it cannot open the bundle: a bundle must be encrypted for that peer's link; build one "
+     "with 'lethean bundle create ... --for {target}', or deploy the profile or miner itself "
+     "with --kind profile or --kind miner"),
+    (r"(?:Worker\.handleDeploy: )?unknown bundle type: (.*)",
+     "it does not know the bundle type {0!r}"),
+    (r"Worker\.handleDeploy: profile manager not configured", "it keeps no profiles"),
+    (r"unknown message type.*",
+     "it does not serve that request (an older or another kind of node)"),
+]
+_COMPILED = [(re.compile(pattern, re.S), words) for pattern, words in _TEXTS]
+_GO_PREFIX = re.compile(r"^(?:Worker|Controller|node)\.?[A-Za-z]*: ")
+
+
+def lethean_words(text, target):
+    """The reference's refusal ``text`` as lethean words (one printable line)."""
+    from lethean.node._targets import printable
+
+    text = printable(text)
+    for pattern, words in _COMPILED:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            return words.format(*match.groups(), target=target)
+    return _GO_PREFIX.sub("", text) or "no reason given"
+
+
+def explain_request_failure(error, label, peer, target, what):
+    """
+    The :class:`RequestFailedError` for ``error`` (a controller error) of
+    the request ``what`` (``"stats"``, ``"start the miner"``...) to the peer
+    ``label``; None when ``error`` is not a request failure.
+    """
+    from lethean.node._controller import (
+        DeployFailedError,
+        MinerCommandError,
+        RemoteError,
+        RequestAbortedError,
+        RequestTimeoutError,
+        SendFailedError,
+        UnexpectedResponseError,
+    )
+
+    if isinstance(error, RemoteError):
+        remote = {"code": error.code, "message": error.message}
+        text = error.message
+    elif isinstance(error, (MinerCommandError, DeployFailedError)):
+        remote = {"code": None, "message": error.remote_message}
+        text = str(error)
+    else:
+        remote = None
+        text = None
+    if text is not None:
+        return RequestRefusedError("{} could not {}: {}".format(
+            label, what, lethean_words(text, target)), peer, remote)
+    if isinstance(error, RequestTimeoutError):
+        return RequestUnansweredError(
+            "{} did not answer in time ({}); it may be overloaded: try again, and see its log"
+            .format(label, what), peer)
+    if isinstance(error, (RequestAbortedError, SendFailedError)):
+        return RequestUnansweredError(
+            "the link to {} closed before it answered ({}): try again".format(label, what), peer)
+    if isinstance(error, UnexpectedResponseError):
+        from lethean.node._targets import printable
+
+        return RequestFailedError(
+            "{} answered in a way lethean does not understand ({}: {})".format(
+                label, what, printable(error)), peer)
+    return None
