@@ -374,6 +374,13 @@ class StreamedReadTests(SynchronousTestCase):
                 del text[where]
         self.assertSameAsWhole(bytes(text), sizes, max_data_bytes=2 ** 20)
 
+    def test_much_json_besides_the_data(self):
+        """Past the scan limit the rest is kept as text: same outcome, any shape."""
+        for padding in (b"[" + b"1," * 100000 + b"1]", b"[" * 100000, b"," * 100000):
+            text = (b'{"type":"miner","name":"x","checksum":"c","pad":' + padding
+                    + b',"data":"QUJD"}')
+            self.assertSameAsWhole(text, (1 << 20, 7), max_data_bytes=2 ** 20)
+
     def test_over_the_data_cap(self):
         """Data over the cap is refused with from_json's error, before it is kept."""
         text = Bundle.seal("miner", "m", bytes(4000)).to_json()

@@ -33,6 +33,11 @@ __all__ = ["read_bundle"]
 
 #: Bytes asked of the stream at once.
 READ_BYTES = 1024 * 1024
+#: JSON outside the streamed strings that is scanned token by token; a
+#: bundle has a few hundred bytes of it.  Past this the rest is only kept
+#: and left to the parser (in C): odd input never costs a Python loop per
+#: byte.
+SCAN_LIMIT_BYTES = 64 * 1024
 
 _STRUCTURE = re.compile(rb'[{}\[\]:,"]')
 _STRING_STOP = re.compile(rb'["\\]')
@@ -132,7 +137,14 @@ class _Scanner:
     def feed(self, chunk):
         position = 0
         while position < len(chunk):
+            if len(self.skeleton) > SCAN_LIMIT_BYTES and self.mode != self._data:
+                self.mode = self._kept
             position = self.mode(chunk, position)
+
+    def _kept(self, chunk, position):
+        """Past the scan limit: keep the text as it is, stream nothing more."""
+        self.skeleton += chunk[position:]
+        return len(chunk)
 
     # -- modes: each consumes from ``position`` and returns where it stopped
 
