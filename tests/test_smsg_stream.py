@@ -57,6 +57,10 @@ class KeyStreamTests(SynchronousTestCase):
         whole = xor_obfuscate(head + data, nonce)
         self.assertEqual(xor_obfuscate_at(data, nonce, len(head)), whole[len(head):])
 
+    def test_negative_offset(self):
+        """There is no key stream before the first byte."""
+        self.assertRaises(ValueError, xor_obfuscate_at, b"x", bytes(24), -1)
+
     def test_far_offsets(self):
         """Offsets past the precomputed counters give the same stream."""
         nonce = bytes(range(24))

@@ -108,6 +108,8 @@ def xor_obfuscate_at(data, nonce, offset):
     same bytes :func:`xor_obfuscate` gives for that stretch of a longer
     plaintext, so a large one can be handled a piece at a time.
     """
+    if offset < 0:
+        raise ValueError("negative offset")
     length = len(data)
     if not length:
         return b""
