@@ -101,7 +101,10 @@ SINGLE_DEPLOY_MAX_BYTES = 700 * 1024
 #: chunk is small enough to keep every stall short.
 DEPLOY_CHUNK_BYTES = 256 * 1024
 #: ``deploy_chunk`` requests in flight at once, so that sealing the next
-#: chunk overlaps the worker opening the last one.
+#: chunk overlaps the worker opening the last one.  The worker's mesh reads
+#: a peer at most 16 MiB/s, and chunks it has not read wait in our send
+#: buffer, which the mesh caps at 8 MiB before it drops the link as a peer
+#: that does not read: the window stays far below that (16 was too many).
 DEPLOY_WINDOW = 4
 
 
