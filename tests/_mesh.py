@@ -6,12 +6,15 @@ from zope.interface import implementer
 
 from lethean.identity import LocalIdentity, PrivateKey
 from lethean.interfaces import IMessageConsumer, IPacketConsumer
-from lethean.mesh import MeshTransport, TransportConfig
+from lethean.mesh import FEATURES, SESSION_V2, MeshTransport, TransportConfig
 from lethean.peers import PeerRegistry
 from lethean.smsg import Timestamp
 
 CREATED = Timestamp.parse("2026-01-02T03:04:05.12Z")
 LOOPBACK = "tcp:0:interface=127.0.0.1"
+#: A lethean node's features without v2 sessions: its links to lethean
+#: peers stay v1 (the reference's static pair key), as tests of v1 need.
+V1_FEATURES = FEATURES - {SESSION_V2}
 
 
 def make_identity(name="node", role="dual"):

@@ -179,3 +179,28 @@ class StatsAllTests(TestCase):
         for name, line in zip(sorted(["silent-1", "silent-2"]), sorted(lines[:2])):
             self.assertTrue(line.startswith("lethean: " + name), line)
         self.assertEqual(lines[2], "lethean: 2 of 2 nodes did not report")
+
+
+class HungNodeTests(TestCase):
+    """A control socket that accepts but never answers: a hung node, said so."""
+
+    timeout = 30
+
+    async def test_a_hung_node_is_named_as_such(self):
+        """The command stops with a line saying the node gave no answer, and what to do."""
+        from twisted.internet.endpoints import UNIXServerEndpoint
+
+        from lethean.cli import _client
+        from lethean.node import control_socket_path
+
+        folder = short_folder(self)
+        hole = _BlackHole()
+        port = await UNIXServerEndpoint(reactor, control_socket_path(folder)).listen(hole)
+        self.addCleanup(port.stopListening)
+        self.patch(_client, "PROBE_TIMEOUT_S", 0.1)
+        with self.assertRaises(_client.NodeNotAnsweringError) as caught:
+            await _client.find_node(reactor, folder)
+        self.assertEqual(len(hole.dialled), 1)
+        line = str(caught.exception)
+        self.assertIn("gave no answer within 0.1 s", line)
+        self.assertIn("restart", line)

@@ -19,6 +19,7 @@ from tests._mesh import (
     make_identity,
     make_registry,
     upgrade_request,
+    V1_FEATURES,
 )
 
 
@@ -229,8 +230,8 @@ class LinkBoundsTests(SynchronousTestCase):
         self.assertEqual(self.reading, ["paused", "resumed"])
 
     def test_undecryptable_frames_drop_the_peer(self):
-        """Past max_bad_frames frames that do not decrypt, the peer is dropped."""
-        self.pair(max_bad_frames=3)
+        """On a v1 link, past max_bad_frames frames that do not decrypt, the peer is dropped."""
+        self.pair(max_bad_frames=3, features=V1_FEATURES)
         for _ in range(4):
             self.client_protocol.sendMessage(b"\x00" * 80, isBinary=True)
         self.pump.flush()

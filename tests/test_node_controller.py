@@ -21,6 +21,7 @@ from lethean.node._controller import (
     ConnectFailedError,
     Controller,
     ControllerError,
+    DeployTooLargeError,
     MinerCommandError,
     PeerNotConnectedError,
     RemoteError,
@@ -177,8 +178,9 @@ class RequestTests(ControllerHarness):
         """A reply nobody asked for is logged with the peer id and dropped."""
         connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
         observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        stray = new_message("stats", self.far_id, self.home.identity.id, {}, clock=self.clock)
-        stray = reply(stray, "stats", {}, clock=self.clock)
+        request = new_message("get_stats", self.home.identity.id, self.far_id, None,
+                              clock=self.clock)
+        stray = reply(request, "stats", {}, clock=self.clock, from_=self.far_id)
         connection.other_end.send(stray)
         events = [e for e in observer if e.get("intent") == "stats"]
         self.assertEqual(len(events), 1)
@@ -327,7 +329,7 @@ class DeployTests(ControllerHarness):
 
     def password(self):
         connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
-        return frame_password(connection.shared_secret)
+        return frame_password(connection.bundle_secret)
 
     def test_encrypted_profile(self):
         """An encrypted profile reaches the worker's profile manager."""
@@ -415,6 +417,22 @@ class DeployTests(ControllerHarness):
         d = self.controller.deploy_bundle(self.far_id, bundle, timeout_s=30)
         self.clock.advance(30)
         self.failureResultOf(d, RequestTimeoutError)
+
+
+    def test_no_chunks_for_a_go_worker(self):
+        """To a peer that did not announce deploy_chunks, a large deploy fails at once."""
+        go = self.mesh.add_node(make_identity("go"), features=frozenset())
+        link = self.successResultOf(self.home.connect(go.address))
+        bundle = create_miner_bundle("xmrig", os.urandom(SINGLE_DEPLOY_MAX_BYTES + 1000),
+                                     "huge", frame_password(link.bundle_secret))
+        failure = self.failureResultOf(self.controller.deploy_bundle(go.identity.id, bundle),
+                                       DeployTooLargeError)
+        text = str(failure.value)
+        self.assertIn(go.identity.id, text)
+        self.assertIn(str(SINGLE_DEPLOY_MAX_BYTES), text)
+        self.assertIn("deploy_chunks", text)
+        self.assertEqual(go.received, [])
+        self.assertNoRequestTimers()
 
 
 class DualRoleTests(SynchronousTestCase):

@@ -52,8 +52,16 @@ class TransportConfig:
     #: After dialling, how long to wait for the peer's ``capabilities``
     #: before treating it as a peer that announces none (a Go peer).
     capabilities_timeout_s: float = 2.0
-    #: The lethean extensions this node announces.
+    #: The lethean extensions this node announces.  With ``session_v2``
+    #: among them, links to lethean peers that have it too upgrade to a v2
+    #: session (docs/security.md).
     features: frozenset = FEATURES
+    #: A v2 upgrade must be done (the peer's first v2 frame opened) this
+    #: long after the handshake, or the link is dropped.
+    session_timeout_s: float = 10.0
+    #: Messages whose ``ts`` is further than this from our clock are
+    #: dropped (generous: real clocks drift); None turns the check off.
+    max_clock_skew_s: float | None = 300.0
     #: Per-peer token bucket: burst and sustained frames per second.
     rate_burst: int = 100
     rate_per_s: float = 50.0
@@ -84,8 +92,10 @@ class TransportConfig:
     #: (doubling with each further offence).
     offender_strikes: int = 3
     offender_backoff_s: float = 60.0
-    #: Seen-message cache for de-duplication.
-    dedup_ttl_s: float = 300.0
+    #: Seen-message cache for de-duplication: ids are remembered for at
+    #: least twice ``max_clock_skew_s``, so that a replayed message is
+    #: either still remembered or already outside the time window.
+    dedup_ttl_s: float = 600.0
     dedup_max_entries: int = 100_000
     #: Bytes queued for a peer that stopped reading before it is dropped.
     max_send_buffer_bytes: int = 8 * 1024 * 1024
@@ -103,6 +113,11 @@ class TransportConfig:
         if self.prove_timeout_s < self.ping_interval_s:
             raise ValueError("prove_timeout_s must allow a peer's first keepalive "
                              "(at least ping_interval_s)")
+        if self.session_timeout_s <= 0:
+            raise ValueError("session_timeout_s must be positive")
+        if self.max_clock_skew_s is not None and self.dedup_ttl_s < 2 * self.max_clock_skew_s:
+            raise ValueError("dedup_ttl_s must be at least twice max_clock_skew_s, or a "
+                             "replayed message could outlive the memory of its id")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("give both tls_cert and tls_key, or neither")
 

@@ -4,7 +4,8 @@ The responder's link: ``upgrading -> awaiting_handshake -> proving -> open
 
 ``proving`` is an accepted initiator that has not yet proved it holds its
 key: it stays in the pending pool and never holds a peer id until its first
-sealed frame decrypts.  The decisions are ``_handshake.respond``'s; the
+sealed frame decrypts (on a v2 link: its first v2 frame, which its upgrade
+precedes).  The decisions are ``_handshake.respond``'s; the
 open link's behaviour is :class:`~lethean.mesh.MeshConnection`'s.
 """
 
@@ -28,6 +29,7 @@ class InboundLink(MeshConnection):
     def __init__(self, owner, websocket):
         super().__init__(owner, websocket)
         self._admission = IAdmission(websocket.transport, None)
+        self._ack = b""
 
     # states
 
@@ -108,7 +110,9 @@ class InboundLink(MeshConnection):
             self.refuse("refused_bad_handshake", "binary frame during the handshake")
             return
         owner = self._owner
-        decision = respond(owner.identity, owner.registry, payload, clock=self._clock)
+        self._hello = bytes(payload)
+        decision = respond(owner.identity, owner.registry, payload, clock=self._clock,
+                           sessions=self._sessions)
         if isinstance(decision, Accept):
             peer = self._websocket.transport.getPeer()
             refusal = owner.refusal(getattr(peer, "host", None), decision.peer)
@@ -125,7 +129,8 @@ class InboundLink(MeshConnection):
 
     @_machine.output()
     def _send_ack(self, decision):
-        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
+        self._ack = decision.ack.to_bytes()
+        self._websocket.sendMessage(self._ack, isBinary=False)
         self._owner.count("handshake_accepted")
         self._begin(decision.peer, decision.shared_secret)
         if self._admission is not None:
@@ -133,8 +138,12 @@ class InboundLink(MeshConnection):
         self._owner.link_accepted(self)
 
     @_machine.output()
-    def _send_capabilities_now(self):
-        self._send_capabilities()
+    def _send_first_sealed(self, decision):
+        if decision.session:
+            self._start_session(self._ack)
+        else:
+            self._send_capabilities()
+        self._ack = b""
 
     @_machine.output()
     def _send_rejection(self, decision):
@@ -206,7 +215,7 @@ class InboundLink(MeshConnection):
     upgrading.upon(upgrade_requested, enter=upgrading, outputs=[_check_origin])
     upgrading.upon(opened, enter=awaiting_handshake, outputs=[])
     awaiting_handshake.upon(message_received, enter=awaiting_handshake, outputs=[_respond])
-    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_capabilities_now])
+    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_first_sealed])
     awaiting_handshake.upon(reject, enter=closed_, outputs=[_send_rejection])
     awaiting_handshake.upon(refuse, enter=closed_, outputs=[_refuse_now])
     for _state in (upgrading, awaiting_handshake):

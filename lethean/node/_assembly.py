@@ -144,6 +144,9 @@ def assemble_node(reactor, identity, registry, options):
         rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
         rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
         offender_backoff_s=options.get("offender-backoff", 60.0),
+        max_clock_skew_s=options.get("max-clock-skew", 300.0),
+        # Ids are remembered for twice the window, so a replay inside it is a duplicate.
+        dedup_ttl_s=max(600.0, 2 * options.get("max-clock-skew", 300.0)),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,

@@ -34,6 +34,7 @@ from lethean.mesh import (
     MINER_ACK,
     PING,
     PONG,
+    DEPLOY_CHUNKS,
     START_MINER,
     STATS,
     STOP_MINER,
@@ -72,6 +73,7 @@ __all__ = [
     "MinerCommandError",
     "DeployFailedError",
     "PeerNotConnectedError",
+    "DeployTooLargeError",
     "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
@@ -192,6 +194,12 @@ class PeerNotConnectedError(ControllerError):
     """The peer is not connected."""
 
     kind = "peer_not_connected"
+
+
+class DeployTooLargeError(ControllerError):
+    """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
+
+    kind = "deploy_too_large"
 
 
 class _Pending:
@@ -494,13 +502,16 @@ class Controller:
 
     def deploy_bundle(self, peer_id, bundle, timeout_s=DEPLOY_TIMEOUT_S, progress=None):
         """
-        Send a :class:`~lethean.bundles.Bundle` (made with the base64 of the
-        shared secret with that peer as password); fires with the
+        Send a :class:`~lethean.bundles.Bundle` (made with
+        ``frame_password(connection.bundle_secret)`` of the link to that
+        peer as password: the v2 session's bundle secret, or the static
+        pair secret a Go peer uses); fires with the
         :class:`DeployAckPayload`, or fails when ``success`` is false.
 
         Bundles up to :data:`SINGLE_DEPLOY_MAX_BYTES` go as one ``deploy``
         (any worker); larger ones as ``deploy_chunk`` parts, which only
-        lethean workers accept.  ``progress(sent_bytes, total_bytes)``, if
+        workers that announced ``deploy_chunks`` accept: to any other (a Go
+        worker) such a deploy fails at once with :class:`DeployTooLargeError`.  ``progress(sent_bytes, total_bytes)``, if
         given, is called at the start, after each acknowledged chunk, and
         on success.
         """
@@ -515,6 +526,13 @@ class Controller:
             ack = await self._call(peer_id, DEPLOY, payload, DEPLOY_ACK, DeployAckPayload,
                                    timeout_s)
         else:
+            connection = await self._connection(peer_id)
+            if DEPLOY_CHUNKS not in connection.features:
+                raise DeployTooLargeError(
+                    "bundle of {} bytes for peer {}: a single deploy carries at most {} bytes, "
+                    "and the peer did not announce {} (a Go node takes no larger "
+                    "bundle)".format(len(bundle.data), connection.peer_id,
+                                     SINGLE_DEPLOY_MAX_BYTES, DEPLOY_CHUNKS))
             ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
         if not ack.success:
             raise DeployFailedError("deploy failed: {}".format(ack.error), ack.error)

@@ -449,7 +449,8 @@ class NodeOperations:
 
         check_deploy(target, kind, name)
         connection = await self._connect(target, timeout_s)
-        password = frame_password(connection.shared_secret)
+        # A v2 link's own bundle secret; a Go peer's is the static pair secret.
+        password = frame_password(connection.bundle_secret)
         bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
                                  miner_file_name, password)
         total = len(bundle.data)

@@ -71,7 +71,7 @@ from lethean.node._payloads import (
     StatsPayload,
     StopMinerPayload,
 )
-from lethean.smsg import frame_password
+from lethean.smsg import DecryptionError, frame_password
 
 __all__ = [
     "Worker",
@@ -370,21 +370,32 @@ class Worker:
 
     async def deploy(self, connection, request):
         """Install the bundle of a ``deploy`` (or a finished chunked upload)."""
-        password = frame_password(connection.shared_secret)
+        passwords = _bundle_passwords(connection)
         if request.type == BUNDLE_PROFILE:
-            return await self._deploy_profile(request, password)
+            return await self._deploy_profile(request, passwords)
         if request.type in (BUNDLE_MINER, BUNDLE_FULL):
-            return await self._deploy_miner(request, password)
+            return await self._deploy_miner(request, passwords)
         raise WorkerError("Worker.handleDeploy: unknown bundle type: {}".format(request.type))
 
-    async def _deploy_profile(self, request, password):
+    async def _open_bundle(self, function, bundle, passwords, *args, **kwargs):
+        """``function(bundle, password, ...)`` in a thread, with each password until one opens it."""
+        for password in passwords[:-1]:
+            try:
+                return await self._in_thread(self._reactor, function, bundle, password,
+                                             *args, **kwargs)
+            except DecryptionError:
+                pass
+        return await self._in_thread(self._reactor, function, bundle, passwords[-1],
+                                     *args, **kwargs)
+
+    async def _deploy_profile(self, request, passwords):
         if self.profile_manager is None:
             raise WorkerError("Worker.handleDeploy: profile manager not configured")
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
                         checksum=request.checksum)
         try:
-            data = await self._in_thread(self._reactor, extract_profile_bundle, bundle, password,
-                                         allow_plain=self.allow_plain_profiles)
+            data = await self._open_bundle(extract_profile_bundle, bundle, passwords,
+                                           allow_plain=self.allow_plain_profiles)
         except LetheanError as e:
             raise WorkerError("Worker.handleDeploy: failed to extract profile bundle: "
                               "ExtractProfileBundle: {}".format(e)) from None
@@ -398,13 +409,12 @@ class Worker:
             return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
 
-    async def _deploy_miner(self, request, password):
+    async def _deploy_miner(self, request, passwords):
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
                         checksum=request.checksum)
         root = self.miners_root or default_miners_root()
         try:
-            installed = await self._in_thread(self._reactor, install_miner_bundle, bundle,
-                                              password, root)
+            installed = await self._open_bundle(install_miner_bundle, bundle, passwords, root)
         except LetheanError as e:
             raise WorkerError("Worker.handleDeploy: failed to extract miner bundle: "
                               "ExtractMinerBundle: {}".format(e)) from None
@@ -496,3 +506,15 @@ class Worker:
         upload = self._uploads.pop(key, None)
         if upload is not None and upload.timer.active():
             upload.timer.cancel()
+
+
+def _bundle_passwords(connection):
+    """
+    The passwords a bundle from ``connection`` may be sealed with: the
+    link's bundle secret (a v2 session's own), and on a v2 link also the
+    static pair secret, for a bundle made ahead of time for this pair.
+    """
+    passwords = [frame_password(connection.bundle_secret)]
+    if connection.bundle_secret != connection.shared_secret:
+        passwords.append(frame_password(connection.shared_secret))
+    return passwords

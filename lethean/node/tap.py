@@ -83,6 +83,9 @@ class Options(usage.Options):
          "Seconds a peer (by key, or by address for unknown keys) is refused "
          "after three offences (floods, bad frames, protocol errors); "
          "doubles with each further offence.", float],
+        ["max-clock-skew", None, 300.0,
+         "Seconds a message's timestamp may be from this node's clock; "
+         "messages further off are dropped (replays).", float],
         ["max-uploads-mb", None, 256,
          "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
@@ -118,6 +121,17 @@ class Options(usage.Options):
         """Add this base64 public key to the allowlist (repeatable)."""
         self["allow"].append(check_allow(public_key))
 
+    def opt_version(self):
+        """Display lethean's and Twisted's versions and exit."""
+        import sys
+
+        from twisted import version
+
+        from lethean import __version__
+
+        print("lethean {} (Twisted {})".format(__version__, version.short()))
+        sys.exit(0)
+
     def postOptions(self):
         self["listen"] = listen_endpoint(self["listen"])
         if self["name"] is not None:
@@ -135,7 +149,7 @@ class Options(usage.Options):
         for name in ("max-conns", "max-pending", "max-uploads-mb"):
             if self[name] < 1:
                 raise usage.UsageError("--{} must be at least 1".format(name))
-        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff"):
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "max-clock-skew"):
             if not self[name] > 0:
                 raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])
