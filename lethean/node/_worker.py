@@ -16,6 +16,7 @@ refused unless enabled, and bundles too large for one frame arrive as
 """
 
 import inspect
+import io
 from datetime import datetime, timezone
 
 import attrs
@@ -139,9 +140,11 @@ class _Upload:
     """A chunked deploy being received."""
 
     first: DeployChunkPayload
-    parts: list
-    received: int
     timer: object
+    #: The data so far: chunks are appended, never joined (getvalue hands
+    #: the buffer over without a copy).
+    data: io.BytesIO = attrs.field(factory=io.BytesIO)
+    chunks: int = 0
 
 
 @implementer(IMessageConsumer)
@@ -443,10 +446,9 @@ class Worker:
             return DEPLOY_CHUNK_ACK, DeployChunkAckPayload(upload_id=chunk.upload_id,
                                                            index=chunk.index)
         self._drop_upload(key)
-        first = upload.first
+        first, data = upload.first, upload.data.getvalue()
         return await self.deploy(connection, DeployPayload(
-            type=first.type, data=b"".join(upload.parts), checksum=first.checksum,
-            name=first.name))
+            type=first.type, data=data, checksum=first.checksum, name=first.name))
 
     def _start_upload(self, key, chunk):
         what = "Worker.handleDeployChunk"
@@ -467,26 +469,27 @@ class Worker:
             raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
                 what, self.max_upload_total_bytes))
         timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
-        upload = _Upload(first=chunk, parts=[], received=0, timer=timer)
+        upload = _Upload(first=chunk, timer=timer)
         self._uploads[key] = upload
         return upload
 
     def _add_chunk(self, upload, chunk):
         what = "Worker.handleDeployChunk"
         first = upload.first
-        if chunk.index != len(upload.parts):
+        if chunk.index != upload.chunks:
             raise WorkerError("{}: chunk {} out of order, expected {}".format(
-                what, chunk.index, len(upload.parts)))
+                what, chunk.index, upload.chunks))
         if (chunk.total, chunk.size, chunk.type, chunk.name, chunk.checksum) != (
                 first.total, first.size, first.type, first.name, first.checksum):
             raise WorkerError("{}: chunk {} does not match the upload".format(what, chunk.index))
-        upload.received += len(chunk.data)
-        if upload.received > first.size:
+        received = upload.data.tell() + len(chunk.data)
+        if received > first.size:
             raise WorkerError("{}: more data than the declared {} bytes".format(what, first.size))
-        if chunk.index + 1 == chunk.total and upload.received != first.size:
+        if chunk.index + 1 == chunk.total and received != first.size:
             raise WorkerError("{}: {} bytes received, {} declared".format(
-                what, upload.received, first.size))
-        upload.parts.append(bytes(chunk.data))
+                what, received, first.size))
+        upload.data.write(chunk.data)
+        upload.chunks += 1
 
     def _expire_upload(self, key):
         upload = self._uploads.pop(key, None)
