@@ -5,13 +5,16 @@ Two lethean nodes on 127.0.0.1, in one process (one reactor):
 
 * ``mesh_round_trip``: sealed request/response round trips per second with
   200 B and 4 KB envelopes at windows 1 and 32 (the server's consumer
-  answers each request).  Each line also runs
-  ``../shared/bench/ws_echo_ceiling.py --crypto`` with the same size and
-  window (bare Autobahn + XChaCha20 + json, no framework) and prints
-  ``ceiling_msgs_per_s`` and ``ceiling_ratio``.
+  answers each request), on a ``v1`` link (the reference's SMSG frames, as
+  with a Go peer) and on a ``v2`` session (``session``; the v2 lines also
+  give ``v2_to_v1``, their rate over the v1 line's).  Each size and window
+  also runs ``../shared/bench/ws_echo_ceiling.py --crypto`` (bare Autobahn
+  + XChaCha20 + json, no framework) and prints ``ceiling_msgs_per_s`` and
+  ``ceiling_ratio``.
 * ``mesh_handshake``: full connects (TCP, WebSocket upgrade, mesh handshake,
-  first sealed frame) then close, one at a time, per second, with
-  ``handshake_ceiling.py``'s ``ws_connect_close`` rate as the ceiling.
+  first sealed frame; for ``v2`` the session upgrade too) then close, one at
+  a time, per second, with ``handshake_ceiling.py``'s ``ws_connect_close``
+  rate as the ceiling.
 * ``mesh_idle_memory``: resident memory added per idle authenticated
   connection, opening ``--idle`` connections (both ends live in this
   process, so the figure covers one initiator and one responder side).
@@ -42,11 +45,21 @@ from zope.interface import implementer  # noqa: E402
 from benchmarks._timing import emit  # noqa: E402
 from lethean.identity import LocalIdentity, PrivateKey  # noqa: E402
 from lethean.interfaces import IMessageConsumer  # noqa: E402
-from lethean.mesh import MeshTransport, TransportConfig, new_message, reply  # noqa: E402
+from lethean.mesh import (  # noqa: E402
+    FEATURES,
+    SESSION_V2,
+    MeshTransport,
+    TransportConfig,
+    new_message,
+    reply,
+)
 from lethean.peers import Peer, PeerRegistry  # noqa: E402
 from lethean.smsg import Timestamp  # noqa: E402
 
 SHARED_BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "bench"
+#: The features a dialling node announces for each kind of link (a server
+#: with v2 answers a node without it as the reference does).
+SESSIONS = (("v1", FEATURES - {SESSION_V2}), ("v2", FEATURES))
 
 
 def _registry(clock):
@@ -137,8 +150,8 @@ def _rss_bytes():
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-async def _handshakes(reactor, server, address, count):
-    clients = [_node(reactor, "c{}".format(i), None) for i in range(count)]
+async def _handshakes(reactor, server, address, count, features):
+    clients = [_node(reactor, "c{}".format(i), None, features=features) for i in range(count)]
     latencies = []
     start = time.perf_counter()
     for client in clients:
@@ -191,34 +204,47 @@ async def main(reactor, args):
     server.add_consumer(_Answer(server))
     server.startService()
     address = "127.0.0.1:{}".format(server.port.getHost().port)
-    client = _node(reactor, "client", None)
-    client.startService()
-    link = await client.connect(address)
 
-    for size in (200, 4096):
-        for window in (1, 32):
-            count = args.count if window > 1 else max(1, args.count // 4)
-            rate = await _round_trips(reactor, server, client, link, size, window, count)
-            ceiling = _ceiling("ws_echo_ceiling.py", "--crypto", "--size", str(size),
-                               "--window", str(window), "--count", str(count))
-            ceiling_rate = ceiling[0]["msgs_per_s"] if ceiling else None
-            emit({"name": "mesh_round_trip", "size": size, "window": window, "count": count,
-                  "msgs_per_s": round(rate, 1), "ceiling_msgs_per_s": ceiling_rate,
-                  "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None})
+    ceilings, v1_rates = {}, {}
+    for session, features in SESSIONS:
+        client = _node(reactor, "client-" + session, None, features=features)
+        client.startService()
+        link = await client.connect(address)
+        assert link.session == session, link.session
+        for size in (200, 4096):
+            for window in (1, 32):
+                count = args.count if window > 1 else max(1, args.count // 4)
+                rate = await _round_trips(reactor, server, client, link, size, window, count)
+                if (size, window) not in ceilings:
+                    ceiling = _ceiling("ws_echo_ceiling.py", "--crypto", "--size", str(size),
+                                       "--window", str(window), "--count", str(count))
+                    ceilings[size, window] = ceiling[0]["msgs_per_s"] if ceiling else None
+                ceiling_rate = ceilings[size, window]
+                line = {"name": "mesh_round_trip", "session": session, "size": size,
+                        "window": window, "count": count, "msgs_per_s": round(rate, 1),
+                        "ceiling_msgs_per_s": ceiling_rate,
+                        "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None}
+                if session == "v1":
+                    v1_rates[size, window] = rate
+                else:
+                    line["v2_to_v1"] = round(rate / v1_rates[size, window], 3)
+                emit(line)
+        await client.stopService()
 
-    rate, p50 = await _handshakes(reactor, server, address, args.handshakes)
     ceiling = _ceiling("handshake_ceiling.py", "--only", "ws_connect_close",
                        "--conn-count", str(max(args.handshakes, 100)))
     ceiling_rate = ceiling[0]["ops_per_s"] if ceiling else None
-    emit({"name": "mesh_handshake", "count": args.handshakes, "ops_per_s": round(rate, 1),
-          "p50_ms": round(p50, 3), "ceiling_ops_per_s": ceiling_rate,
-          "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None})
+    for session, features in SESSIONS:
+        rate, p50 = await _handshakes(reactor, server, address, args.handshakes, features)
+        emit({"name": "mesh_handshake", "session": session, "count": args.handshakes,
+              "ops_per_s": round(rate, 1), "p50_ms": round(p50, 3),
+              "ceiling_ops_per_s": ceiling_rate,
+              "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None})
 
     per_connection = await _idle_memory(reactor, server, address, args.idle)
     emit({"name": "mesh_idle_memory", "connections": args.idle,
           "rss_bytes_per_connection": int(per_connection)})
 
-    await client.stopService()
     await server.stopService()
 
     for peers in args.peers:

@@ -222,15 +222,52 @@ def loads_strict(text, object_pairs_hook=None, *, keep_overflow=False):
 def decode_base64(text):
     """
     The bytes of a JSON ``[]byte`` string, read as Go reads it: padded
-    standard base64, CR and LF ignored anywhere, nothing else tolerated
-    (``ValueError`` otherwise).
+    standard base64, CR and LF ignored anywhere, nothing else tolerated.
+    ``ValueError`` otherwise, with Go's text (``illegal base64 data at
+    input byte 4``).
     """
     if not isinstance(text, str):
         raise ValueError("base64 data must be a string")
-    try:
-        return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("not padded standard base64") from None
+    data = utf8(text)
+    offset = _base64_error_offset(data)
+    if offset is not None:
+        raise ValueError("illegal base64 data at input byte {}".format(offset))
+    # Checked: digits, CR/LF (which a2b_base64 skips) and proper padding.
+    return binascii.a2b_base64(data)
+
+
+_BASE64_OR_NEWLINE = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                      b"\r\n")
+_NEWLINES = re.compile(rb"[\r\n]*")
+_PAD = ord("=")
+
+
+def _base64_error_offset(src):
+    """
+    Where Go's ``base64.StdEncoding.Decode`` stops on ``src`` (its
+    ``CorruptInputError``), or None.  Go reads quanta of four digits,
+    skipping CR and LF; up to the first other byte nothing can fail, so
+    only that byte and the padding after it need a closer look.
+    """
+    end = len(src)
+    others = src.translate(None, _BASE64_OR_NEWLINE)
+    stop = src.find(others[:1]) if others else end
+    # Digits already read in the quantum the scan stops in.
+    j = (stop - src.count(b"\r", 0, stop) - src.count(b"\n", 0, stop)) % 4
+    if not others:
+        return None if j == 0 else end - j
+    if src[stop] != _PAD or j < 2:
+        return stop
+    si = stop + 1
+    if j == 2:  # "==" expected: the second "=" may follow newlines
+        si = _NEWLINES.match(src, si).end()
+        if si == end:
+            return end
+        if src[si] != _PAD:
+            return si - 1
+        si += 1
+    si = _NEWLINES.match(src, si).end()
+    return si if si < end else None
 
 
 def fold_key(key):

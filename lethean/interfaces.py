@@ -146,14 +146,20 @@ class IMeshConnection(Interface):
     peer = Attribute("The peer's ``lethean.identity.NodeIdentity`` (from the handshake).")
     peer_id = Attribute("The peer's node id (derived from its key, never just claimed).")
     outbound = Attribute("True if this node dialled the peer.")
-    shared_secret = Attribute("The 32-byte shared secret of this pair (also the deploy-bundle key source).")
+    shared_secret = Attribute(
+        "The 32-byte static secret of this pair (the reference's frame and bundle key source).")
+    bundle_secret = Attribute(
+        "The 32-byte secret deploy bundles on this link are keyed from: a v2 session's own, "
+        "or ``shared_secret`` on a v1 link (what a Go peer uses).")
     address = Attribute("The peer's ``host:port`` as seen on the socket (or the address dialled).")
     connected_at = Attribute("When the link opened, in seconds of the transport's clock.")
     last_activity = Attribute("When a frame from the peer last opened, in seconds of the clock.")
     rtt_s = Attribute("Round trip of the last answered keepalive ping in seconds, or None.")
     features = Attribute(
         "The lethean extensions the peer announced (a frozenset of names; empty for a Go peer).")
-    session = Attribute("How frames are sealed: ``\"v1\"`` (the reference's static pair key).")
+    session = Attribute(
+        "How frames are sealed: ``\"v1\"`` (the reference's static pair key) or ``\"v2\"`` "
+        "(a session between lethean peers: per-link, per-direction keys; docs/security.md).")
     frames_in = Attribute("Frames received from the peer that opened.")
     frames_out = Attribute("Frames sent to the peer.")
     bytes_in = Attribute("Bytes of the frames counted in ``frames_in``.")

@@ -6,12 +6,15 @@ from zope.interface import implementer
 
 from lethean.identity import LocalIdentity, PrivateKey
 from lethean.interfaces import IMessageConsumer, IPacketConsumer
-from lethean.mesh import MeshTransport, TransportConfig
+from lethean.mesh import FEATURES, SESSION_V2, MeshTransport, TransportConfig
 from lethean.peers import PeerRegistry
 from lethean.smsg import Timestamp
 
 CREATED = Timestamp.parse("2026-01-02T03:04:05.12Z")
 LOOPBACK = "tcp:0:interface=127.0.0.1"
+#: A lethean node's features without v2 sessions: its links to lethean
+#: peers stay v1 (the reference's static pair key), as tests of v1 need.
+V1_FEATURES = FEATURES - {SESSION_V2}
 
 
 def make_identity(name="node", role="dual"):
@@ -163,10 +166,15 @@ def upgrade_request(path="/ws", origin=None):
 
 async def raw_connect(testcase, reactor, node, raw):
     """Connect ``raw`` (a RawClient) to ``node``'s port; closed at cleanup."""
+    return await raw_connect_to(testcase, reactor, node.port.getHost().port, raw)
+
+
+async def raw_connect_to(testcase, reactor, port, raw):
+    """Connect ``raw`` (a RawClient) to loopback ``port``; closed at cleanup."""
     from twisted.internet.endpoints import TCP4ClientEndpoint
     from twisted.internet.protocol import Factory
 
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", node.port.getHost().port)
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
     protocol = await endpoint.connect(Factory.forProtocol(raw.protocol))
 
     def close():
@@ -180,8 +188,14 @@ async def raw_connect(testcase, reactor, node, raw):
 async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
     """
     Open a WebSocket to ``node``, send ``first`` as the first frame and
-    return ``(frames received, whether the server closed)`` once it ends.
+    return the ``(payload, is_binary)`` frames received once it ends.
     """
+    return await scripted_handshake_to(testcase, reactor, node.port.getHost().port, first,
+                                       binary=binary)
+
+
+async def scripted_handshake_to(testcase, reactor, port, first, *, binary=False):
+    """:func:`scripted_handshake` against any mesh node on loopback ``port``."""
     from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
@@ -201,7 +215,6 @@ async def scripted_handshake(testcase, reactor, node, first, *, binary=False):
             super().connectionLost(reason)
             done.callback(received)
 
-    port = node.port.getHost().port
     factory = WebSocketClientFactory("ws://127.0.0.1:{}/ws".format(port), reactor=reactor)
     factory.protocol = Scripted
     use_reactor_timers(factory, reactor)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor
+from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.utils import getProcessOutputAndValue
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -68,26 +69,35 @@ def environment(home):
                 XDG_CONFIG_HOME=os.path.join(home, "xdg-config"))
 
 
+def spawn(test, home, argv, *, stop_signal="KILL"):
+    """
+    Run ``argv`` in ``home``; returns its ``(process, Output)``, sent
+    ``stop_signal`` after the test if still running.
+    """
+    output = Output()
+    process = reactor.spawnProcess(output, argv[0], argv, env=environment(home), path=home)
+
+    def stop_if_running():
+        if output.ended.called:
+            return None
+        try:
+            process.signalProcess(stop_signal)
+        except ProcessExitedAlready:
+            pass  # it has exited; its end is on its way
+        return output.ended
+    test.addCleanup(stop_if_running)
+    return process, output
+
+
 def start_twistd_node(test, home, data_dir, *options):
     """
     ``twistd -n lethean-node`` on loopback for ``data_dir``; returns its
     ``(process, Output)``, killed after the test if still running.
     """
-    output = Output()
-    process = reactor.spawnProcess(
-        output, sys.executable,
-        [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-         "-n", "--pidfile=", "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
-         "--data-dir", data_dir, *options],
-        env=environment(home), path=home)
-
-    def kill_if_running():
-        if output.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return output.ended
-    test.addCleanup(kill_if_running)
-    return process, output
+    return spawn(test, home, [
+        sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+        "-n", "--pidfile=", "lethean-node", "--listen", "tcp:0:interface=127.0.0.1",
+        "--data-dir", data_dir, *options])
 
 
 def run_lethean(home, *argv):

@@ -17,6 +17,7 @@ from lethean.bundles import (
     read_bundle,
     write_bundle,
 )
+from lethean.bundles._bundle import reads_as_plain_json
 from lethean.errors import IntegrityError, LetheanError
 from tests import strategies
 from tests._paths import VECTORS
@@ -198,7 +199,9 @@ class ChecksumTests(SynchronousTestCase):
     def test_changed_data_fails(self):
         """Data that no longer matches its checksum is a mismatch."""
         bundle = Bundle("profile", "n", b"datA", checksum_of(b"data"))
-        self.assertRaises(ChecksumMismatchError, bundle.verify)
+        error = self.assertRaises(ChecksumMismatchError, bundle.verify)
+        # The reference's exact text, nothing appended (the name is a log field).
+        self.assertEqual(str(error), "checksum mismatch - bundle may be corrupted")
 
 
 class PlainJSONTests(SynchronousTestCase):
@@ -301,3 +304,108 @@ class BundleCodecPropertyTests(SynchronousTestCase):
             parsed.verify()
         except ChecksumMismatchError:
             pass
+
+
+def outcome(function, *args, **kwargs):
+    """The value, or the error's type and text."""
+    try:
+        return "ok", function(*args, **kwargs)
+    except Exception as e:
+        return type(e), str(e)
+
+
+#: Bytes that matter to the reader: JSON structure, escapes, padding,
+#: base64 letters, white space, the start of a multi-byte character.
+_EDIT_BYTES = st.sampled_from(list(b'{}[]:,"\\ \n\t=Aa+/0-9xdtu') + [0xE2, 0x80, 0xFF, 0x00])
+_ODD_BUNDLES = [
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAA","data":"QUJD"}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAA","data":null}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAAA"}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"QUJDRdA=="}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAA=="}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AA\\r\\nAA=="}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AA\\u0041A"}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AA\xe2\x80AA"}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAA" 7}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"' + b"A" * 5000 + b'"\n ,}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"AAAA',
+    b'{"type":"miner","name":"x","checksum":"c","d\\u0061ta":"QUJD"}',
+    b'{"type":"miner","name":"x","checksum":"c","x":{"data":"QUJD"}}',
+    b'[{"type":"miner","name":"x","checksum":"c","data":"AAAA"}]',
+    b'\xef\xbb\xbf{"type":"miner","name":"x","checksum":"c","data":"AAAA"}',
+    b'{"type":"bogus","name":"x","checksum":"c","data":"AAAAA"}',
+    b'{"type":"miner","name":"x","checksum":"c","data":"' + b"QUJD" * 1000 + b'"}',
+]
+
+
+class StreamedReadTests(SynchronousTestCase):
+    """read_bundle decodes as it reads, with from_json's results and errors."""
+
+    def assertSameAsWhole(self, text, sizes=(1 << 20,), max_data_bytes=3000):
+        self.assertEqual(
+            outcome(read_bundle, Trickle(text, list(sizes)), max_data_bytes=max_data_bytes),
+            outcome(Bundle.from_json, text, max_data_bytes=max_data_bytes), text[:200])
+
+    def test_odd_bundles(self):
+        """Duplicate keys, padding, escapes, bad base64, bad JSON: as from_json says."""
+        for text in _ODD_BUNDLES:
+            for sizes in ((1,), (2, 3), (7,), (1 << 20,)):
+                self.assertSameAsWhole(text, sizes)
+
+    def test_json_error_positions(self):
+        """A JSON error after the data names the position in the stream."""
+        text = Bundle.seal("miner", "m", bytes(3000)).to_json().replace(b',"checksum"', b',checksum')
+        kind, message = outcome(read_bundle, io.BytesIO(text))
+        self.assertEqual((kind, message), outcome(Bundle.from_json, text))
+        self.assertIn("(char {})".format(text.index(b",checksum") + 1), message)
+
+    @settings(max_examples=300)
+    @given(strategies.bundles, st.lists(st.tuples(st.integers(0, 10 ** 6), _EDIT_BYTES,
+                                                  st.sampled_from("ird")), min_size=1, max_size=4),
+           st.lists(st.integers(1, 64), min_size=1, max_size=5))
+    def test_edited_bundles(self, bundle, edits, sizes):
+        """Any bundle JSON with bytes inserted, replaced or deleted reads as from_json."""
+        text = bytearray(bundle.to_json())
+        for where, byte, how in edits:
+            where %= len(text) + 1
+            if how == "i" or where == len(text):
+                text[where:where] = bytes([byte])
+            elif how == "r":
+                text[where] = byte
+            else:
+                del text[where]
+        self.assertSameAsWhole(bytes(text), sizes, max_data_bytes=2 ** 20)
+
+    def test_much_json_besides_the_data(self):
+        """Past the scan limit the rest is kept as text: same outcome, any shape."""
+        for padding in (b"[" + b"1," * 100000 + b"1]", b"[" * 100000, b"," * 100000):
+            text = (b'{"type":"miner","name":"x","checksum":"c","pad":' + padding
+                    + b',"data":"QUJD"}')
+            self.assertSameAsWhole(text, (1 << 20, 7), max_data_bytes=2 ** 20)
+
+    def test_over_the_data_cap(self):
+        """Data over the cap is refused with from_json's error, before it is kept."""
+        text = Bundle.seal("miner", "m", bytes(4000)).to_json()
+        self.assertSameAsWhole(text, max_data_bytes=3000)
+        self.assertEqual(outcome(read_bundle, io.BytesIO(text), max_data_bytes=3000)[0],
+                         BundleTooLargeError)
+
+
+class PlainJSONPrefixTests(SynchronousTestCase):
+    """reads_as_plain_json reads only the start, and agrees with is_plain_json."""
+
+    @given(st.lists(st.sampled_from([b" ", b"\t", b"\n", b"\xc2\xa0", b"\xe2\x80\x80",
+                                     b"\xe3\x80\x80", b"\xe2", b"\xe2\x80", b"{", b"[", b"x",
+                                     b"\xff"]), max_size=20),
+           st.lists(st.integers(1, 5), min_size=1, max_size=5))
+    def test_agrees(self, parts, sizes):
+        """Any white space, split anywhere, gives is_plain_json's answer."""
+        data = b"".join(parts)
+        stream = Trickle(data, sizes)
+        self.assertEqual(reads_as_plain_json(stream.read, len(data)), is_plain_json(data))
+
+    def test_reads_only_the_start(self):
+        """A large file is decided on its first bytes."""
+        stream = io.BytesIO(b"  {" + bytes(10 ** 6))
+        self.assertTrue(reads_as_plain_json(stream.read, 10 ** 6 + 3))
+        self.assertLess(stream.tell(), 100 * 1024)

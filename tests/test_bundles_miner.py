@@ -1,11 +1,15 @@
 """Miner bundles: creation, extraction, the execute bit and the thread wrappers."""
 
+import io
 import json
 import os
 import stat
+import struct
+import threading
 
 from hypothesis import given, settings, strategies as st
 from twisted.internet import reactor
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from lethean.bundles import (
@@ -18,14 +22,25 @@ from lethean.bundles import (
     InvalidBundleNameError,
     PasswordRequiredError,
     UnknownBundleTypeError,
+    EMPTY_TAR,
+    IN_THREAD,
+    CorruptArchiveError,
+    ExtractLimits,
+    InvalidStimHeaderError,
+    checksum_of,
     create_miner_bundle,
+    create_miner_bundle_from_file,
     create_miner_bundle_in_thread,
+    create_profile_bundle,
+    extract_tar,
     create_profile_bundle_in_thread,
     extract_miner_bundle,
     extract_miner_bundle_in_thread,
     extract_profile_bundle_in_thread,
     install_miner_bundle_in_thread,
     open_stim,
+    open_stim_lazily,
+    parse_stim,
     pick_miner,
     read_miner,
     read_miner_in_thread,
@@ -33,11 +48,23 @@ from lethean.bundles import (
     seal_stim,
     write_tar,
 )
-from lethean.smsg import ContainerError, DecryptionError
+import lethean.bundles
+from lethean.bundles._stim import check_stim_header
+from lethean.errors import LetheanError
+from lethean.smsg import ContainerError, DecryptionError, decrypt, derive_key, pack_trix
 from tests import strategies
 from tests._paths import VECTORS
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(300)
+NONCES = dict(config_nonce=bytes(range(24)), rootfs_nonce=bytes(range(24, 48)))
+
+
+def outcome(function, *args, **kwargs):
+    """The value, or the error's type and text."""
+    try:
+        return "ok", function(*args, **kwargs)
+    except Exception as e:
+        return type(e), str(e)
 
 
 class CreateMinerTests(SynchronousTestCase):
@@ -207,3 +234,293 @@ class ThreadWrapperTests(TestCase):
         bundle = Bundle.seal("miner", "m", b"not a stim")
         with self.assertRaises(PasswordRequiredError):
             await extract_miner_bundle_in_thread(reactor, bundle, "", self.mktemp())
+
+
+class ChangingFile(io.BytesIO):
+    """A file whose content changes once its size has been taken."""
+
+    def __init__(self, data, later):
+        super().__init__(data)
+        self.later = later
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        position = super().seek(offset, whence)
+        if whence == io.SEEK_SET and self.later is not None:
+            here = self.tell()
+            self.truncate(0)
+            super().seek(0)
+            self.write(self.later)
+            super().seek(here)
+            self.later = None
+        return position
+
+
+class CreateFromFileTests(SynchronousTestCase):
+    """create_miner_bundle_from_file: create_miner_bundle's bytes, read a piece at a time."""
+
+    def setUp(self):
+        self.path = self.mktemp()
+        self.content = os.urandom(3 * 1024 * 1024 + 17)  # several read pieces
+        with open(self.path, "wb") as f:
+            f.write(self.content)
+
+    def test_same_bundle(self):
+        """From a path or an open file, the bundle is create_miner_bundle's, byte for byte."""
+        expected = create_miner_bundle("xmrig", self.content, "m", "pw", mtime=7, **NONCES)
+        self.assertEqual(create_miner_bundle_from_file(
+            self.path, "m", "pw", miner_name="xmrig", mtime=7, **NONCES), expected)
+        with open(self.path, "rb") as f:
+            self.assertEqual(create_miner_bundle_from_file(
+                f, "m", "pw", miner_name="xmrig", mtime=7, **NONCES), expected)
+
+    def test_from_the_current_position(self):
+        """A file is read from where it stands to its end."""
+        source = io.BytesIO(b"junk" + ELF)
+        source.seek(4)
+        bundle = create_miner_bundle_from_file(source, "m", "pw", mtime=0)
+        self.assertEqual(scan_tar(open_stim(bundle.data, "pw").rootfs)[0].size, len(ELF))
+
+    def test_file_names(self):
+        """The miner is named after the file, or 'miner' for a file without a name."""
+        self.assertEqual(scan_tar(open_stim(create_miner_bundle_from_file(
+            self.path, "m", "pw").data, "pw").rootfs)[0].path, os.path.basename(self.path))
+        self.assertEqual(scan_tar(open_stim(create_miner_bundle_from_file(
+            io.BytesIO(ELF), "m", "pw").data, "pw").rootfs)[0].path, "miner")
+
+    def test_refusals(self):
+        """Missing or oversized files fail as read_miner; bad arguments as create_miner_bundle."""
+        self.assertEqual(outcome(create_miner_bundle_from_file, self.path + ".missing", "m", "pw"),
+                         outcome(read_miner, self.path + ".missing"))
+        self.assertEqual(
+            outcome(create_miner_bundle_from_file, self.path, "m", "pw", max_bytes=10),
+            outcome(read_miner, self.path, max_bytes=10))
+        cases = [
+            (("xmrig", "../m", "pw"), {}),
+            (("a/b", "m", "pw"), {}),
+            (("xmrig", "m", ""), {}),
+            (("xmrig", "m", "pw"), {"bundle_type": "profile"}),
+            (("xmrig", "m", "pw"), {"profile_json": b"{"}),
+        ]
+        for (miner_name, name, password), extra in cases:
+            expected = outcome(create_miner_bundle, miner_name, ELF, name, password, **extra)
+            self.assertIsInstance(expected[0], type)
+            self.assertEqual(outcome(create_miner_bundle_from_file, io.BytesIO(ELF), name,
+                                     password, miner_name=miner_name, **extra), expected)
+
+    def test_file_changing_while_read(self):
+        """A file that shrinks or grows while it is read is refused, not half sealed."""
+        for later in (ELF[:100], ELF + b"more"):
+            source = ChangingFile(ELF, later)
+            self.assertRaises(BundleFileError, create_miner_bundle_from_file, source, "m", "pw")
+
+
+def reference_open_stim(data, password):
+    """open_stim as it was before it streamed: whole-part decrypt, same order."""
+    if not password:
+        raise PasswordRequiredError("the bundle is encrypted: a password is required")
+    key = derive_key(password)
+    layout = parse_stim(data)
+    config = decrypt(key, layout.config_part)
+    rootfs = decrypt(key, layout.rootfs_part)
+    check_stim_header(layout)
+    return config, rootfs
+
+
+def lazy_open_stim(data, password):
+    tim = open_stim_lazily(data, password)
+    return tim.config, tim.rootfs.read_all()
+
+
+class LazyOpenTests(SynchronousTestCase):
+    """open_stim_lazily opens and refuses exactly what whole-part decryption does."""
+
+    @settings(max_examples=100)
+    @given(st.binary(max_size=300), st.binary(max_size=3000), st.sampled_from(["pw", "", "no"]),
+           st.lists(st.tuples(st.integers(0, 10 ** 5), st.integers(0, 255)), max_size=3),
+           st.integers(0, 10 ** 5))
+    def test_same_outcome(self, config, rootfs, password, flips, cut):
+        """Any STIM, bit-flipped or cut, with any password: the same result or error."""
+        stim = bytearray(seal_stim(config, rootfs, "pw"))
+        for where, value in flips:
+            stim[where % len(stim)] = value
+        if cut % 3 == 0:
+            stim = stim[:cut % (len(stim) + 1)]
+        stim = bytes(stim)
+        self.assertEqual(outcome(lazy_open_stim, stim, password),
+                         outcome(reference_open_stim, stim, password))
+
+    def test_header_checked_last(self):
+        """A header that disagrees with the parts is refused after decryption."""
+        stim = seal_stim(b"{}", EMPTY_TAR, "pw")
+        layout = parse_stim(stim)
+        bad = pack_trix(b"STIM", dict(layout.header, version="2.0"), struct.pack(
+            ">I", len(layout.config_part)) + layout.config_part + layout.rootfs_part)
+        self.assertRaises(InvalidStimHeaderError, open_stim_lazily, bad, "pw")
+        self.assertRaises(DecryptionError, open_stim_lazily, bad, "wrong")
+
+    def test_rootfs_read_from_the_container(self):
+        """The rootfs is read from the container as needed (its size is known at once)."""
+        rootfs = write_tar([("xmrig", ELF)], mtime=0)
+        tim = open_stim_lazily(seal_stim(b"{}", rootfs, "pw"), "pw")
+        self.assertEqual(tim.rootfs.size, len(rootfs))
+        with tim.rootfs.open() as f:
+            self.assertEqual(scan_tar(f), scan_tar(rootfs))
+
+
+class ExtractFromFileTests(SynchronousTestCase):
+    """The rootfs may be a seekable file: the same members, files and refusals."""
+
+    @settings(max_examples=30)
+    @given(strategies.bundle_tree_files)
+    def test_same_tree(self, files):
+        """A tar read from a file extracts as the same tar held in memory."""
+        rootfs = write_tar(files, mtime=0)
+        from_bytes = extract_tar(rootfs, os.path.abspath(self.mktemp()))
+        from_file = extract_tar(io.BytesIO(rootfs), os.path.abspath(self.mktemp()))
+        self.assertEqual(from_bytes.files, from_file.files)
+        for path in from_bytes.files:
+            with open(os.path.join(from_bytes.root, path), "rb") as a, \
+                    open(os.path.join(from_file.root, path), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        self.assertEqual(pick_miner(io.BytesIO(rootfs), scan_tar(rootfs)),
+                         pick_miner(rootfs, scan_tar(rootfs)))
+
+    def test_same_refusals(self):
+        """A cut or oversized archive is refused from a file as from bytes."""
+        rootfs = write_tar([("xmrig", ELF)], mtime=0)
+        limits = ExtractLimits(max_member_bytes=10)
+        for data, kwargs in ((rootfs[:600], {}), (rootfs, {"limits": limits}), (b"x" * 700, {})):
+            self.assertEqual(outcome(scan_tar, io.BytesIO(data), **kwargs),
+                             outcome(scan_tar, data, **kwargs))
+        self.assertRaises(CorruptArchiveError, extract_tar, io.BytesIO(rootfs[:600]),
+                          os.path.abspath(self.mktemp()))
+
+
+class _Pool:
+    """A thread pool that records what it is given and runs it at once."""
+
+    def __init__(self):
+        self.ran = []
+
+    def callInThreadWithCallback(self, on_result, function, *args, **kwargs):
+        self.ran.append(function)
+        try:
+            result = function(*args, **kwargs)
+        except BaseException:
+            on_result(False, Failure())
+        else:
+            on_result(True, result)
+
+
+class _PoolReactor:
+    """Just enough reactor for deferToThreadPool."""
+
+    def __init__(self):
+        self.pool = _Pool()
+
+    def getThreadPool(self):
+        return self.pool
+
+    def callFromThread(self, function, *args, **kwargs):
+        function(*args, **kwargs)
+
+
+def _comparable(value):
+    """A result with the destination folder taken out (each call extracts elsewhere)."""
+    root = getattr(value, "root", None)
+    if root is None:
+        return value
+    executable = getattr(value, "executable", getattr(value, "miner_path", None))
+    return (type(value), value.files, executable and os.path.relpath(executable, root),
+            getattr(value, "config", None))
+
+
+class DeferredAPITests(SynchronousTestCase):
+    """Every *_in_thread twin runs its function in the reactor's pool, same result, same error."""
+
+    def setUp(self):
+        self.miner = self.mktemp()
+        with open(self.miner, "wb") as f:
+            f.write(ELF)
+        self.bundle = create_miner_bundle("xmrig", ELF, "m", "pw", mtime=0, **NONCES)
+        self.profile = create_profile_bundle(b'{"a":1}', "p", "pw", **NONCES)
+        self.rootfs = write_tar([("xmrig", ELF)], mtime=0)
+
+    def folder(self):
+        return os.path.abspath(self.mktemp())
+
+    def calls(self):
+        """name -> (good arguments, bad arguments), each a fresh (args, kwargs)."""
+        return {
+            "checksum_of": (((b"abc",), {}), ((None,), {})),
+            "create_profile_bundle": (((b'{"a":1}', "p", "pw"), NONCES),
+                                      ((b'{"a":1}', "p", ""), {})),
+            "create_miner_bundle": ((("xmrig", ELF, "m", "pw"), dict(mtime=0, **NONCES)),
+                                    (("xmrig", ELF, "../m", "pw"), {})),
+            "create_miner_bundle_from_file": (((self.miner, "m", "pw"), dict(mtime=0, **NONCES)),
+                                              ((self.miner + ".missing", "m", "pw"), {})),
+            "read_miner": (((self.miner,), {}), ((self.miner, ), {"max_bytes": 3})),
+            "read_bundle": (((io.BytesIO(self.bundle.to_json()),), {}),
+                            ((io.BytesIO(b"{}"),), {})),
+            "write_bundle": (((self.bundle, io.BytesIO()), {}), ((self.bundle, None), {})),
+            "seal_stim": (((b"{}", EMPTY_TAR, "pw"), NONCES), ((b"{}", EMPTY_TAR, ""), {})),
+            "open_stim": (((self.bundle.data, "pw"), {}), ((self.bundle.data, "no"), {})),
+            "scan_tar": (((self.rootfs,), {}), ((self.rootfs[:600],), {})),
+            "inspect_bundle": (((self.bundle, "pw"), {}), ((self.bundle, "no"), {})),
+            "extract_profile_bundle": (((self.profile, "pw"), {}), ((self.profile, "no"), {})),
+            "extract_miner_bundle": (((self.bundle, "pw", self.folder()), {}),
+                                     ((self.bundle, "no", self.folder()), {})),
+            "install_miner_bundle": (((self.bundle, "pw", self.folder()), {}),
+                                     ((self.bundle, "no", self.folder()), {})),
+            "extract_tar": (((self.rootfs, self.folder()), {}),
+                            ((self.rootfs[:600], self.folder()), {})),
+        }
+
+    def test_every_twin_is_covered(self):
+        """The table below covers every twin, and every twin is exported."""
+        self.assertEqual(set(IN_THREAD), set(self.calls()))
+        for name, twin in IN_THREAD.items():
+            self.assertIs(getattr(lethean.bundles, name + "_in_thread"), twin)
+            self.assertIn(name + "_in_thread", lethean.bundles.__all__)
+            self.assertIs(twin.synchronous, getattr(lethean.bundles, name))
+
+    def test_same_results(self):
+        """Each twin runs its function in the pool and fires with its result."""
+        for name, twin in IN_THREAD.items():
+            fake = _PoolReactor()
+            (args, kwargs), _ = self.calls()[name]
+            result = self.successResultOf(twin(fake, *args, **kwargs))
+            self.assertEqual(fake.pool.ran, [twin.synchronous], name)
+            (args, kwargs), _ = self.calls()[name]
+            self.assertEqual(_comparable(result), _comparable(twin.synchronous(*args, **kwargs)),
+                             name)
+
+    def test_same_errors(self):
+        """Each twin fails with its function's error, type and words."""
+        for name, twin in IN_THREAD.items():
+            fake = _PoolReactor()
+            _, (args, kwargs) = self.calls()[name]
+            failure = self.failureResultOf(twin(fake, *args, **kwargs))
+            self.assertEqual(fake.pool.ran, [twin.synchronous], name)
+            _, (args, kwargs) = self.calls()[name]
+            expected = outcome(twin.synchronous, *args, **kwargs)
+            self.assertEqual((failure.type, str(failure.value)), expected, name)
+            if name not in ("checksum_of", "write_bundle"):
+                self.assertTrue(issubclass(failure.type, LetheanError), name)
+
+
+class RealThreadTests(TestCase):
+    """With the real reactor the work happens off the reactor thread."""
+
+    async def test_not_in_the_reactor_thread(self):
+        """A twin's function runs in another thread; the Deferred fires back here."""
+        seen = []
+        original = IN_THREAD["checksum_of"].synchronous
+
+        def spy(data):
+            seen.append(threading.get_ident())
+            return original(data)
+        result = await lethean.bundles.in_thread(reactor, spy, b"abc")
+        self.assertEqual(result, checksum_of(b"abc"))
+        self.assertNotEqual(seen, [threading.get_ident()])
+        self.assertEqual(len(seen), 1)

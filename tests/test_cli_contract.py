@@ -125,6 +125,11 @@ class CommandTests(TestCase):
             (["peers", "add", "127.0.0.1:9", "--public-key", "notakey"], "not a public key"),
             (["deploy", self.address, "missing.json", "--kind", "profile", "--name", "p"],
              "not a file"),
+            (["status", "--control", "bogus"], "--control"),
+            (["ping", self.address, "--control", "tcp:127.0.0.1"], "--control"),
+            (["peers", "list", "--control", "bogus"], "--control"),
+            (["ping", "wss://" + self.address, "--tls-fingerprint", "zz"], "fingerprint"),
+            (["ping", "wss://" + self.address, "--tls-ca", "missing.pem"], "--tls-ca"),
         ]
         for argv, words in usage:
             out, err, code = await self.lethean(*argv)
@@ -269,6 +274,7 @@ class CommandTests(TestCase):
         self.assertEqual(status, 130, child.err)
         self.assertEqual(child.out, b"")
         self.assertTrue(child.err.endswith(b"\ninterrupted\n"), child.err)
+        self.assertEqual(child.err.count(b"interrupted"), 1, child.err)
         self.assertNotIn(b"Traceback", child.err)
         self.assertNotIn(b"handshake", child.err)
 
@@ -408,6 +414,69 @@ class ContractTests(SynchronousTestCase):
         self.patch(sys, "stdout", out)
         print_table([["a" * 32, "x"]], ["ID", "NAME"])
         self.assertEqual(out.getvalue(), "ID{}NAME\n{}  x\n".format(" " * 32, "a" * 32))
+
+    def test_tables_show_a_peer_s_text_as_text(self):
+        """Names a peer chose are neither rich markup nor terminal controls, on a terminal or not."""
+        from lethean.cli._output import print_table
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        name = "[/bold] [red]evil\x1b]0;owned\x07\nlethean: all good"
+        for stream in (Terminal(), io.StringIO()):
+            self.patch(sys, "stdout", stream)
+            print_table([[name, "ab" * 16]], ["NAME", "ID"])
+            text = stream.getvalue()
+            self.assertIn("[/bold] [red]evil", text)
+            self.assertNotIn("\x1b]", text)
+            self.assertNotIn("\x07", text)
+            self.assertEqual(len(text.strip().splitlines()), 2, text)
+
+    def test_a_peer_s_words_cannot_drive_the_terminal(self):
+        """Stats and, on a terminal, log lines show a peer's control characters escaped."""
+        from lethean.cli import _node
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        evil = "x\x1b]0;owned\x07\x1b[2J"
+        text = _node._stats_text("ab" * 16, {"nodeName": evil, "uptime": 1, "miners": [
+            {"name": evil, "type": evil, "hashrate": 1.0}]})
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        self.assertEqual(len(text.splitlines()), 2)
+        lines = ["speed 10 H/s", evil]
+        self.patch(sys, "stdout", Terminal())
+        shown = _node._log_text(lines)
+        self.assertEqual(shown.splitlines()[0], "speed 10 H/s")
+        self.assertNotIn("\x1b", shown)
+        # In a pipe the lines are the miner's own, byte for byte.
+        self.patch(sys, "stdout", io.StringIO())
+        self.assertEqual(_node._log_text(lines), "\n".join(lines))
+
+    def test_identity_help_says_what_it_prints(self):
+        """identity show and new print text unless --json: their help does not promise JSON."""
+        import argparse
+
+        parser = build_parser()
+        identity = next(a for a in parser._actions
+                        if isinstance(a, argparse._SubParsersAction)).choices["identity"]
+        actions = next(a for a in identity._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {c.dest: c.help for c in actions._choices_actions}
+        for name in ("show", "new"):
+            self.assertIn("JSON with --json", helps[name], name)
+            self.assertIn("JSON with --json", actions.choices[name].description, name)
+
+    def test_interrupted_is_said_once(self):
+        """However many paths see the interruption, 'interrupted' is printed once."""
+        err = io.StringIO()
+        self.patch(sys, "stderr", err)
+        run = _main._Run(__import__("argparse").Namespace(json=False))
+        run.interrupted = __import__("signal").SIGINT
+        self.assertEqual((run.exit_interrupted(), run.exit_interrupted()), (130, 130))
+        self.assertEqual(err.getvalue(), "\ninterrupted\n")
 
     def test_lethean_errors_map_to_1_or_2(self):
         """A lethean error's status is 1 or 2, whatever it declares."""

@@ -32,7 +32,7 @@ class ControllerCommandTests(TestCase):
         folder = self.folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         self.cli_dir = os.path.join(folder, "cli")
-        node_dir = os.path.join(folder, "node")
+        self.node_dir = node_dir = os.path.join(folder, "node")
         identity = NodeManager.in_directory(node_dir).load_or_create(name="bravo", role="worker")
         registry = PeerRegistry(reactor, os.path.join(node_dir, "peers.json"))
         options = {"listen": "tcp:0:interface=127.0.0.1", "data-dir": node_dir, "peer": [],
@@ -72,6 +72,20 @@ class ControllerCommandTests(TestCase):
         self.assertTrue(deployed["success"])
         self.assertEqual(self.app.worker.profile_manager.get_profile("gpu"),
                          {"id": "gpu", "threads": 2})
+
+    async def test_deploy_miner(self):
+        """``deploy --kind miner`` bundles the binary for the link; it is installed executable."""
+        miner = os.path.join(self.folder, "xmrig")
+        with open(miner, "wb") as f:
+            f.write(b"#!/bin/sh\necho mining\n")
+        deployed = await self.lethean("deploy", self.address, miner, "--kind", "miner",
+                                      "--name", "xmrig")
+        self.assertEqual((deployed["name"], deployed["success"]), ("xmrig", True))
+        # Inside the bundle the binary is called "miner" unless --miner-file-name says.
+        installed = os.path.join(self.node_dir, "miners", "xmrig", "miner")
+        with open(installed, "rb") as f:
+            self.assertEqual(f.read(), b"#!/bin/sh\necho mining\n")
+        self.assertTrue(os.access(installed, os.X_OK))
 
     async def test_unknown_miner_is_one_line_and_status_1(self):
         """A remote error prints one line on stderr and exits 1."""
@@ -179,3 +193,28 @@ class StatsAllTests(TestCase):
         for name, line in zip(sorted(["silent-1", "silent-2"]), sorted(lines[:2])):
             self.assertTrue(line.startswith("lethean: " + name), line)
         self.assertEqual(lines[2], "lethean: 2 of 2 nodes did not report")
+
+
+class HungNodeTests(TestCase):
+    """A control socket that accepts but never answers: a hung node, said so."""
+
+    timeout = 30
+
+    async def test_a_hung_node_is_named_as_such(self):
+        """The command stops with a line saying the node gave no answer, and what to do."""
+        from twisted.internet.endpoints import UNIXServerEndpoint
+
+        from lethean.cli import _client
+        from lethean.node import control_socket_path
+
+        folder = short_folder(self)
+        hole = _BlackHole()
+        port = await UNIXServerEndpoint(reactor, control_socket_path(folder)).listen(hole)
+        self.addCleanup(port.stopListening)
+        self.patch(_client, "PROBE_TIMEOUT_S", 0.1)
+        with self.assertRaises(_client.NodeNotAnsweringError) as caught:
+            await _client.find_node(reactor, folder)
+        self.assertEqual(len(hole.dialled), 1)
+        line = str(caught.exception)
+        self.assertIn("gave no answer within 0.1 s", line)
+        self.assertIn("restart", line)

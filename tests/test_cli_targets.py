@@ -181,3 +181,18 @@ class WordsTests(SynchronousTestCase):
         self.assertNotIn("\x1b", forged)
         self.assertIn("\\n", forged)
         self.assertEqual(lethean_words("", "b"), "no reason given")
+
+    def test_wss_to_a_plain_node_says_to_dial_ws(self):
+        """A wss dial the plain listener drops mid-handshake: the line says to dial ws://."""
+        from lethean.mesh import HandshakeError
+        from lethean.node._reach import NotLetheanError, explain_dial_failure
+
+        lost = HandshakeError("connection lost during the handshake: Connection to the other "
+                              "side was lost in a non-clean fashion: Connection lost.")
+        peer = {"id": None, "name": "", "address": "127.0.0.1:9101"}
+        error = explain_dial_failure(lost, "127.0.0.1:9101", peer, "wss", 20)
+        self.assertIsInstance(error, NotLetheanError)
+        self.assertIn("dial ws://127.0.0.1:9101", error.line)
+        # Over ws the same loss names no other scheme.
+        self.assertNotIn("ws://", explain_dial_failure(lost, "127.0.0.1:9101", peer, "ws",
+                                                       20).line)

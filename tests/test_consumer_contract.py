@@ -113,6 +113,21 @@ class ConsumerContract:
         await self.setup_pair(features=frozenset())
         self.assertEqual(self.link.features, frozenset())
 
+    async def test_sessions(self):
+        """Two lethean nodes share a v2 session, with a bundle secret of its own."""
+        await self.setup_pair()
+        await self.settle(lambda: self.b.connection(self.a.identity.id) is not None)
+        back = self.b.connection(self.a.identity.id)
+        self.assertEqual((self.link.session, back.session), ("v2", "v2"))
+        self.assertEqual(self.link.bundle_secret, back.bundle_secret)
+        self.assertNotEqual(self.link.bundle_secret, self.link.shared_secret)
+
+    async def test_go_peer_is_v1(self):
+        """With a peer announcing nothing (a Go peer) the link stays v1, keyed as the reference."""
+        await self.setup_pair(features=frozenset())
+        self.assertEqual(self.link.session, "v1")
+        self.assertEqual(self.link.bundle_secret, self.link.shared_secret)
+
     async def test_packets_need_the_feature(self):
         """UEPS packets go only to a peer that announced ueps: a Go peer gets an error at once."""
         from lethean.ueps import Header, Packet

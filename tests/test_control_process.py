@@ -84,10 +84,11 @@ class CommandsThroughNodeTests(TestCase):
         await alpha.linked(1)
         out, _ = await self.lethean("status", "--data-dir", alpha.data_dir, "--json")
         status = json.loads(out)
-        self.assertEqual([(p["id"], p["name"], p["direction"]) for p in status["peers"]],
-                         [(bravo.id, "bravo", "outbound")])
+        self.assertEqual([(p["id"], p["name"], p["direction"], p["session"])
+                          for p in status["peers"]], [(bravo.id, "bravo", "outbound", "v2")])
 
         text, _ = await self.lethean("status", "--data-dir", alpha.data_dir)
+        self.assertIn("SESSION", text)
         self.assertIn("bravo", text)
         self.assertIn(bravo.id, text)
         self.assertIn("connections_opened", text)

@@ -19,6 +19,7 @@ from tests._mesh import (
     make_identity,
     make_registry,
     upgrade_request,
+    V1_FEATURES,
 )
 
 
@@ -63,6 +64,28 @@ class UpgradeRequestTests(SynchronousTestCase):
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 404 Not Found\r\n"))
         self.assertTrue(transport.value().endswith(b"404 page not found\n"))
         self.assertEqual(node.counters["refused_path"], 1)
+
+    def test_foreign_origin_refused_before_websocket(self):
+        """A foreign browser Origin is answered 403 by the gate: no WebSocket protocol is built."""
+        clock, node = gate_node(self)
+        gate, transport = connect(node)
+        gate.dataReceived(upgrade_request(origin="http://attacker.example"))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 403 Forbidden\r\n"))
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(gate.wrappedProtocol)
+        self.assertEqual(node.counters["refused_origin"], 1)
+        self.assertEqual(node.pending, 0)
+
+    def test_origin_header_name_any_case(self):
+        """The Origin header is found whatever its case; loopback origins pass."""
+        clock, node = gate_node(self)
+        for origin, refused in ((b"oRiGiN: http://evil.example", True),
+                                (b"Origin: http://localhost:8080", False),
+                                (b"Origin:", False)):
+            gate, transport = connect(node)
+            request = upgrade_request().replace(b"\r\n\r\n", b"\r\n" + origin + b"\r\n\r\n")
+            gate.dataReceived(request)
+            self.assertEqual(transport.value().startswith(b"HTTP/1.1 403 "), refused, origin)
 
     def test_garbage_is_a_bad_request(self):
         """Bytes that are not an HTTP GET are answered 400."""
@@ -229,8 +252,8 @@ class LinkBoundsTests(SynchronousTestCase):
         self.assertEqual(self.reading, ["paused", "resumed"])
 
     def test_undecryptable_frames_drop_the_peer(self):
-        """Past max_bad_frames frames that do not decrypt, the peer is dropped."""
-        self.pair(max_bad_frames=3)
+        """On a v1 link, past max_bad_frames frames that do not decrypt, the peer is dropped."""
+        self.pair(max_bad_frames=3, features=V1_FEATURES)
         for _ in range(4):
             self.client_protocol.sendMessage(b"\x00" * 80, isBinary=True)
         self.pump.flush()
@@ -340,6 +363,17 @@ class OffenderTests(SynchronousTestCase):
         clock.advance(2)
         self.assertFalse(offenders.refused("a"))
         self.assertFalse(offenders.refused("b"))
+
+    def test_backoff_stops_doubling_at_its_ceiling(self):
+        """Thousands of strikes (a flood of refused connections) stay at max_backoff_s."""
+        clock = task.Clock()
+        offenders = Offenders(clock, strikes=3, backoff_s=60.0, max_backoff_s=3600.0)
+        for _ in range(5000):
+            offenders.strike("a")
+        clock.advance(3599)
+        self.assertTrue(offenders.refused("a"))
+        clock.advance(2)
+        self.assertFalse(offenders.refused("a"))
 
     def test_bounded(self):
         """Past max_entries the least recent offender is forgotten."""

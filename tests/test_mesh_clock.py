@@ -18,6 +18,7 @@ from tests._mesh import (
     make_identity,
     make_registry,
     mute,
+    V1_FEATURES,
 )
 
 
@@ -49,11 +50,14 @@ class HandshakeTimeoutTests(SynchronousTestCase):
 
 
 class FramePolicingTests(SynchronousTestCase):
-    """Rate limit, decryption, de-duplication and keepalive after the handshake."""
+    """
+    Rate limit, decryption, de-duplication and keepalive after the
+    handshake, on a v1 link (the reference's frames; v2 in test_mesh_session).
+    """
 
     def setUp(self):
         (self.clock, self.server, self.client, self.server_protocol,
-         self.client_protocol, self.pump) = clock_pair(self)
+         self.client_protocol, self.pump) = clock_pair(self, features=V1_FEATURES)
         self.inbox = Inbox()
         self.server.add_consumer(self.inbox)
         self.link = self.client.connection(self.server.identity.id)
@@ -73,14 +77,22 @@ class FramePolicingTests(SynchronousTestCase):
         self.assertEqual(self.server.counters["duplicates"], 1)
 
     def test_dedup_expires(self):
-        """After the TTL the same id is delivered again."""
+        """
+        After the TTL an id is forgotten, but a replay is by then outside
+        the time window: a new message with the same id is delivered again.
+        """
         message = self._message(n=1)
         self.link.send(message)
         self.pump.flush()
-        for _ in range(11):
+        for _ in range(21):
             self.clock.advance(30)
             self.pump.flush()
         self.link.send(message)
+        self.pump.flush()
+        self.assertEqual(len(self.inbox.messages), 1)
+        self.assertEqual(self.server.counters["envelope_stale_ts"], 1)
+        self.link.send(new_message("x", self.client.identity.id, self.server.identity.id,
+                                   {"n": 1}, clock=self.clock, message_id=message.id))
         self.pump.flush()
         self.assertEqual(len(self.inbox.messages), 2)
 
@@ -105,6 +117,29 @@ class FramePolicingTests(SynchronousTestCase):
         self.pump.flush()
         self.assertEqual(self.server.counters["dropped_flooding"], 1)
         self.assertIsNone(self.server.connection(self.client.identity.id))
+
+    def test_flood_paced_by_the_refill_is_dropped(self):
+        """A flood read while tokens trickle in (one each 20 ms) is still dropped."""
+        sent = 0
+        while self.server.connection(self.client.identity.id) is not None and sent < 5000:
+            for i in range(50):
+                self.link.send(self._message(n=sent + i))
+            sent += 50
+            self.pump.flush()
+            self.clock.advance(0.02)
+        self.assertEqual(self.server.counters["dropped_flooding"], 1)
+        self.assertLess(sent, 1000)
+
+    def test_sustained_excess_under_the_allowance_is_not_dropped(self):
+        """A peer sending 80/s for a minute loses its excess messages but keeps its link."""
+        for second in range(60):
+            for i in range(80):
+                self.link.send(self._message(n=second * 100 + i))
+                self.pump.flush()
+                self.clock.advance(1 / 80)
+        self.assertEqual(self.server.counters["dropped_flooding"], 0)
+        self.assertGreater(self.server.counters["rate_limited"], 0)
+        self.assertIs(self.server.connection(self.client.identity.id), self.inbound)
 
     def test_garbage_frames_dropped_not_fatal(self):
         """A frame that does not decrypt is counted, logged once with peer fields, and dropped."""
@@ -174,9 +209,10 @@ class RandomFrameTests(SynchronousTestCase):
     @settings(max_examples=200)
     @given(st.binary(max_size=400))
     def test_random_frames(self, frame):
-        """Random binary frames are counted as undecryptable and the link stays up."""
+        """Random binary frames on a v1 link are counted as undecryptable; the link stays up."""
         if not hasattr(self, "pair"):
-            self.pair = clock_pair(self, rate_burst=10**6, max_bad_frames=10**6)
+            self.pair = clock_pair(self, rate_burst=10**6, max_bad_frames=10**6,
+                                   features=V1_FEATURES)
         clock, server, client, server_protocol, client_protocol, pump = self.pair
         inbound = server.connection(client.identity.id)
         before = server.counters["decrypt_failed"]

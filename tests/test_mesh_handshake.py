@@ -83,10 +83,10 @@ class VectorTests(SynchronousTestCase):
 
     def test_initiator_accepts_vector_ack(self):
         """verify_ack accepts the vector's ack and derives the vector's secret."""
-        peer, secret = verify_ack(self.initiator, self.texts[1].encode(), self.challenge,
-                                  max_bytes=MAX)
-        self.assertEqual(peer, self.responder.identity)
-        self.assertEqual(secret.hex(), self.doc["shared_secret_hex"])
+        acked = verify_ack(self.initiator, self.texts[1].encode(), self.challenge, max_bytes=MAX)
+        self.assertEqual(acked.peer, self.responder.identity)
+        self.assertEqual(acked.shared_secret.hex(), self.doc["shared_secret_hex"])
+        self.assertFalse(acked.session)
 
     def test_responder_answers_vector_handshake(self):
         """The responder accepts the vector's handshake and MACs its challenge."""
@@ -121,9 +121,9 @@ class ResponderTests(SynchronousTestCase):
         challenge = generate_challenge()
         decision = self._respond(handshake_message(self.peer, "", challenge, clock=self.clock))
         self.assertIsInstance(decision, Accept)
-        peer, secret = verify_ack(self.peer, decision.ack.to_bytes(), challenge, max_bytes=MAX)
-        self.assertEqual(peer, self.local.identity)
-        self.assertEqual(secret, decision.shared_secret)
+        acked = verify_ack(self.peer, decision.ack.to_bytes(), challenge, max_bytes=MAX)
+        self.assertEqual(acked.peer, self.local.identity)
+        self.assertEqual(acked.shared_secret, decision.shared_secret)
         self.assertEqual(decision.ack.to, self.peer.id)
         self.assertIsNone(self.registry.get_peer(self.peer.id))
 
@@ -156,11 +156,14 @@ class ResponderTests(SynchronousTestCase):
         self.assertIsInstance(self._respond(message), Drop)
 
     def test_claimed_id_must_match_key(self):
-        """An id that is not the key's is dropped (the reference accepts any id)."""
+        """An id that is not the key's is refused with a reason (the reference accepts any id)."""
         message = self._hello()
         message.payload["identity"]["id"] = "0" * 32
         decision = self._respond(message)
-        self.assertIsInstance(decision, Drop)
+        self.assertIsInstance(decision, Reject)
+        self.assertEqual((decision.kind, decision.peer_id), ("id_mismatch", "0" * 32))
+        self.assertEqual(decision.ack.to, "0" * 32)
+        self.assertEqual(decision.ack.payload["reason"], "node id does not match public key")
 
     def test_known_id_must_present_stored_key(self):
         """A registered id presenting a key other than the stored one is refused."""
@@ -254,16 +257,15 @@ class InitiatorTests(SynchronousTestCase):
         other = make_identity("mallory")
         self.assertRaises(PeerKeyMismatchError, self._verify, self.good.to_bytes(),
                           expected_key=other.identity.public_key)
-        peer, _ = self._verify(self.good.to_bytes(),
-                               expected_key=self.responder.identity.public_key)
-        self.assertEqual(peer.id, self.responder.id)
+        acked = self._verify(self.good.to_bytes(), expected_key=self.responder.identity.public_key)
+        self.assertEqual(acked.peer.id, self.responder.id)
 
     def test_expected_id(self):
         """A responder answering with an id other than the dialled one is refused."""
         self.assertRaises(PeerKeyMismatchError, self._verify, self.good.to_bytes(),
                           expected_id="ab" * 16)
-        peer, _ = self._verify(self.good.to_bytes(), expected_id=self.responder.id)
-        self.assertEqual(peer.id, self.responder.id)
+        acked = self._verify(self.good.to_bytes(), expected_id=self.responder.id)
+        self.assertEqual(acked.peer.id, self.responder.id)
 
     def test_wrong_type(self):
         """A message that is not a handshake_ack is refused."""

@@ -135,3 +135,41 @@ class FieldsTests(SynchronousTestCase):
         [line] = [t for t in lines(events) if t.startswith("could not connect")]
         self.assertIn("127.0.0.1:1 (id not known yet)", line)
         self.assertNotIn("()", line)
+
+
+class LinkLinesTests(SynchronousTestCase):
+    """Links that come and go write at most one line each, however they come and go."""
+
+    def test_links_up_and_down_share_one_allowance(self):
+        """Ten links up then down in one window: five lines, then one summary."""
+        from twisted.test.iosim import connectedServerAndClient
+
+        from lethean.mesh import MeshTransport, TransportConfig
+        from tests._mesh import ADDRESS, client_factory_for, make_identity, make_registry
+
+        clock = task.Clock()
+        server = MeshTransport(clock, make_identity("server"), make_registry(self),
+                               TransportConfig(listen=None))
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        pumps = []
+        for n in range(10):
+            client = MeshTransport(clock, make_identity("c{}".format(n)), make_registry(self),
+                                   TransportConfig(listen=None))
+            factory = client_factory_for(client)
+            _, _, pump = connectedServerAndClient(
+                lambda: server.server_factory().buildProtocol(ADDRESS),
+                lambda: factory.buildProtocol(ADDRESS), clock=clock)
+            pump.flush()
+            pumps.append((client, pump))
+        self.assertEqual(len(server.connections()), 10)
+        for client, pump in pumps:
+            client.stopService()
+            pump.flush()
+        self.assertEqual(server.connections(), [])
+        # The server's lines (each client writes its own about its one link).
+        link_lines = [line for line in lines(events)
+                      if line.startswith("link ") and " inbound" in line]
+        self.assertEqual(len(link_lines), LOG_PER_REASON)
+        clock.advance(LOG_WINDOW_S)
+        summaries = [line for line in lines(events) if "more link events" in line]
+        self.assertEqual(len(summaries), 1)

@@ -59,14 +59,22 @@ class RejectionTests(TestCase):
         self.assertEqual(server.counters["refused_bad_handshake"], 1)
         await self._still_serving(server)
 
-    async def test_id_key_mismatch_no_reply(self):
-        """A claimed id that is not the key's is closed without a reply."""
+    async def test_id_key_mismatch_rejected_with_reason(self):
+        """A claimed id that is not the key's gets a rejection ack saying so, then the close."""
         server = make_node(self, reactor, "bravo")
         hello = handshake_message(make_identity(), "", generate_challenge(), clock=reactor)
-        hello.payload["identity"]["id"] = make_identity().id
-        frames = await scripted_handshake(self, reactor, server, hello.to_bytes())
-        self.assertEqual(frames, [])
-        self.assertEqual(server.counters["refused_bad_handshake"], 1)
+        claimed = make_identity().id
+        hello.payload["identity"]["id"] = claimed
+        [(text, binary)] = await scripted_handshake(self, reactor, server, hello.to_bytes())
+        self.assertFalse(binary)
+        ack = json.loads(text)
+        self.assertEqual((ack["type"], ack["to"]), ("handshake_ack", claimed))
+        self.assertEqual(ack["payload"], {
+            "identity": server.identity.identity.to_json_value(), "accepted": False,
+            "reason": "node id does not match public key"})
+        self.assertEqual(server.counters["refused_id_mismatch"], 1)
+        self.assertEqual(server.counters["refused_bad_handshake"], 0)
+        await self._still_serving(server)
 
     async def test_garbage_first_frame(self):
         """A first frame that is not a handshake is closed without a reply."""
@@ -124,6 +132,17 @@ class HTTPTests(TestCase):
         self.assertIn(b"Content-Type: text/plain; charset=utf-8\r\n", answer)
         self.assertTrue(answer.endswith(b"\r\n\r\nToo many connections\n"), answer)
         self.assertEqual(server.counters["refused_capacity"], 1)
+
+    async def test_initiator_over_the_cap_says_503(self):
+        """A lethean initiator refused with 503 fails with that answer, not a lost connection."""
+        server = make_node(self, reactor, "bravo", max_connections=1)
+        await make_node(self, reactor, "alpha", listen=None).connect(address_of(server))
+        client = make_node(self, reactor, "charlie", listen=None)
+        with self.assertRaises(HandshakeError) as caught:
+            await client.connect(address_of(server))
+        self.assertEqual(str(caught.exception),
+                         "WebSocket connection upgrade failed [503]: Service Unavailable")
+        self.assertEqual(client.counters["connect_failed"], 1)
 
     async def test_foreign_origin_403(self):
         """A browser Origin other than loopback is refused with HTTP 403."""

@@ -121,12 +121,24 @@ class RoundTripTests(TestCase):
         ping = new_message("ping", client.identity.id, server.identity.id, {"sentAt": 5},
                            clock=reactor)
         connection.send(ping)
-        while True:
-            _, message = await client_inbox.wait()
-            if message.reply_to == ping.id:
-                break
+        message = await _reply_to(client_inbox, ping)
         self.assertEqual(message.type, PONG)
         self.assertEqual(message.payload["sentAt"], 5)
+
+    async def test_unreadable_ping_answered_with_error(self):
+        """A ping whose payload is not a PingPayload gets the reference worker's error 1004."""
+        server, client, _, client_inbox, connection = await self._pair()
+        for payload, text in [
+                ([1], "json: cannot unmarshal array into Go value of type node.PingPayload"),
+                ({"sentAt": "x"}, "json: cannot unmarshal string into Go struct field "
+                                  "PingPayload.sentAt of type int64")]:
+            ping = new_message("ping", client.identity.id, server.identity.id, payload,
+                               clock=reactor)
+            connection.send(ping)
+            message = await _reply_to(client_inbox, ping)
+            self.assertEqual((message.type, message.from_), ("error", server.identity.id))
+            self.assertEqual(message.payload, {
+                "code": 1004, "message": "Worker.handlePing: invalid ping payload: " + text})
 
     async def test_broadcast(self):
         """broadcast reaches every peer except the message's sender."""
@@ -175,3 +187,11 @@ def _turn():
     d = defer.Deferred()
     reactor.callLater(0, d.callback, None)
     return d
+
+
+async def _reply_to(inbox, request):
+    """The next message in ``inbox`` that replies to ``request``."""
+    while True:
+        _, message = await inbox.wait()
+        if message.reply_to == request.id:
+            return message

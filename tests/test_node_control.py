@@ -127,7 +127,8 @@ class StatusTests(TestCase):
                          sum(p["framesIn"] for p in status["peers"]))
         self.assertEqual(status["miners"], [])
         inbound = (await bravo.client().get("/api/status"))["peers"]
-        self.assertEqual([(p["id"], p["direction"]) for p in inbound], [(alpha.id, "inbound")])
+        self.assertEqual([(p["id"], p["direction"], p["session"]) for p in inbound],
+                         [(alpha.id, "inbound", "v2")])
 
     async def test_metrics_parse_with_prometheus_parser(self):
         """/metrics parses; peers, frames and counters are there with their labels."""
@@ -142,6 +143,9 @@ class StatusTests(TestCase):
         connected = {s.labels["direction"]: s.value
                      for s in families["lethean_peers_connected"].samples}
         self.assertEqual(connected, {"inbound": 0.0, "outbound": 2.0})
+        sessions = {s.labels["session"]: s.value
+                    for s in families["lethean_peers_by_session"].samples}
+        self.assertEqual(sessions, {"v1": 0.0, "v2": 2.0})
         frames = {s.labels["direction"]: s.value for s in families["lethean_frames"].samples
                   if s.name == "lethean_frames_total"}
         self.assertGreaterEqual(frames["in"], status["traffic"]["framesIn"])

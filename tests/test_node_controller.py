@@ -15,10 +15,13 @@ from lethean.identity import NoIdentityError
 from lethean.interfaces import IMeshTransport, IMessageConsumer
 from lethean.mesh import new_message, reply
 from lethean.node._controller import (
+    DEPLOY_CHUNK_BYTES,
+    DEPLOY_WINDOW,
     SINGLE_DEPLOY_MAX_BYTES,
     ConnectFailedError,
     Controller,
     ControllerError,
+    DeployTooLargeError,
     MinerCommandError,
     PeerNotConnectedError,
     RemoteError,
@@ -28,7 +31,7 @@ from lethean.node._controller import (
     UnexpectedResponseError,
     UnknownPeerError,
 )
-from lethean.node._payloads import StatsPayload
+from lethean.node._payloads import DeployChunkAckPayload, StatsPayload
 from lethean.node._worker import Worker
 from lethean.peers import Peer, PeerRegistry
 from lethean.smsg import frame_password
@@ -175,8 +178,9 @@ class RequestTests(ControllerHarness):
         """A reply nobody asked for is logged with the peer id and dropped."""
         connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
         observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        stray = new_message("stats", self.far_id, self.home.identity.id, {}, clock=self.clock)
-        stray = reply(stray, "stats", {}, clock=self.clock)
+        request = new_message("get_stats", self.home.identity.id, self.far_id, None,
+                              clock=self.clock)
+        stray = reply(request, "stats", {}, clock=self.clock, from_=self.far_id)
         connection.other_end.send(stray)
         events = [e for e in observer if e.get("intent") == "stats"]
         self.assertEqual(len(events), 1)
@@ -315,9 +319,17 @@ class OperationTests(ControllerHarness):
 class DeployTests(ControllerHarness):
     """deploy_bundle."""
 
+    def turns(self, d=None, count=100):
+        """Run reactor turns (chunks go one per turn) until ``d`` fires."""
+        for _ in range(count):
+            if d is not None and d.called:
+                break
+            self.clock.advance(0)
+        return d
+
     def password(self):
         connection = self.successResultOf(self.controller.connect_to_peer(self.far_id))
-        return frame_password(connection.shared_secret)
+        return frame_password(connection.bundle_secret)
 
     def test_encrypted_profile(self):
         """An encrypted profile reaches the worker's profile manager."""
@@ -339,24 +351,62 @@ class DeployTests(ControllerHarness):
         """A bundle over one frame goes as deploy_chunk parts and installs."""
         binary = os.urandom(SINGLE_DEPLOY_MAX_BYTES + 400_000)
         bundle = create_miner_bundle("xmrig", binary, "huge", self.password())
-        ack = self.successResultOf(self.controller.deploy_bundle(self.far_id, bundle))
+        ack = self.successResultOf(self.turns(self.controller.deploy_bundle(self.far_id, bundle)))
         self.assertTrue(ack.success)
         with open(os.path.join(self.miners_root, "huge", "xmrig"), "rb") as f:
             self.assertEqual(f.read(), binary)
-        self.assertEqual([m.type for m in self.far.received],
-                         ["deploy_chunk", "deploy_chunk", "deploy_chunk"])
+        chunks = -(-len(bundle.data) // DEPLOY_CHUNK_BYTES)
+        self.assertGreater(chunks, 1)
+        self.assertEqual([m.type for m in self.far.received], ["deploy_chunk"] * chunks)
+        self.assertEqual([m.payload["index"] for m in self.far.received], list(range(chunks)))
+
+    def test_chunks_in_flight_are_bounded(self):
+        """At most DEPLOY_WINDOW chunks await their acks; each ack lets the next one go."""
+        self.far.remove_consumer(self.worker)
+        silent = Silent()
+        self.far.add_consumer(silent)
+        binary = os.urandom(DEPLOY_CHUNK_BYTES * (DEPLOY_WINDOW + 2))
+        bundle = create_miner_bundle("xmrig", binary, "huge", self.password())
+        d = self.controller.deploy_bundle(self.far_id, bundle, timeout_s=30)
+        # The first chunk goes at once, the others in later reactor turns.
+        self.assertEqual([m.payload["index"] for m in silent.received], [0])
+        self.turns()
+        self.assertEqual([m.payload["index"] for m in silent.received],
+                         list(range(DEPLOY_WINDOW)))
+        first = silent.received[0]
+        self.far.connection(self.home.identity.id).send(reply(
+            first, "deploy_chunk_ack",
+            DeployChunkAckPayload(upload_id=first.payload["uploadId"], index=0),
+            clock=self.clock))
+        self.turns()
+        self.assertEqual([m.payload["index"] for m in silent.received],
+                         list(range(DEPLOY_WINDOW + 1)))
+        self.assertNoResult(d)
+        self.clock.advance(30)
+        self.failureResultOf(d, RequestTimeoutError)
+        self.assertNoRequestTimers()
+
+    def test_chunk_refused_mid_window(self):
+        """A refused chunk fails the deploy and abandons the chunks still in flight."""
+        self.worker.max_upload_bytes = DEPLOY_CHUNK_BYTES  # the first chunk is refused
+        bundle = create_miner_bundle("xmrig", os.urandom(DEPLOY_CHUNK_BYTES * (DEPLOY_WINDOW + 2)),
+                                     "huge", self.password())
+        failure = self.failureResultOf(
+            self.turns(self.controller.deploy_bundle(self.far_id, bundle)), RemoteError)
+        self.assertIn("over the", failure.value.message)
+        self.assertNoRequestTimers()
 
     def test_deploy_progress(self):
         """progress hears the start, each acknowledged chunk, and the end."""
         binary = os.urandom(SINGLE_DEPLOY_MAX_BYTES + 400_000)
         bundle = create_miner_bundle("xmrig", binary, "huge", self.password())
         seen = []
-        self.successResultOf(self.controller.deploy_bundle(
-            self.far_id, bundle, progress=lambda sent, total: seen.append((sent, total))))
+        self.successResultOf(self.turns(self.controller.deploy_bundle(
+            self.far_id, bundle, progress=lambda sent, total: seen.append((sent, total)))))
         total = len(bundle.data)
         self.assertEqual(seen[0], (0, total))
         self.assertEqual(seen[-1], (total, total))
-        self.assertEqual(len(seen), 4)
+        self.assertEqual(len(seen), -(-total // DEPLOY_CHUNK_BYTES) + 1)
         self.assertEqual([sent for sent, _ in seen], sorted(sent for sent, _ in seen))
 
     def test_go_worker_ignores_chunks(self):
@@ -367,6 +417,22 @@ class DeployTests(ControllerHarness):
         d = self.controller.deploy_bundle(self.far_id, bundle, timeout_s=30)
         self.clock.advance(30)
         self.failureResultOf(d, RequestTimeoutError)
+
+
+    def test_no_chunks_for_a_go_worker(self):
+        """To a peer that did not announce deploy_chunks, a large deploy fails at once."""
+        go = self.mesh.add_node(make_identity("go"), features=frozenset())
+        link = self.successResultOf(self.home.connect(go.address))
+        bundle = create_miner_bundle("xmrig", os.urandom(SINGLE_DEPLOY_MAX_BYTES + 1000),
+                                     "huge", frame_password(link.bundle_secret))
+        failure = self.failureResultOf(self.controller.deploy_bundle(go.identity.id, bundle),
+                                       DeployTooLargeError)
+        text = str(failure.value)
+        self.assertIn(go.identity.id, text)
+        self.assertIn(str(SINGLE_DEPLOY_MAX_BYTES), text)
+        self.assertIn("deploy_chunks", text)
+        self.assertEqual(go.received, [])
+        self.assertNoRequestTimers()
 
 
 class DualRoleTests(SynchronousTestCase):

@@ -3,7 +3,7 @@
 from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from lethean._gojson import RawJSON, loads_strict, marshal
+from lethean._gojson import RawJSON, decode_base64, loads_strict, marshal
 from lethean.errors import LetheanError
 from lethean.mesh._envelope import decode_message
 from lethean.node._payloads import (
@@ -139,6 +139,58 @@ class DecodingTests(SynchronousTestCase):
         ]:
             self.assertRaises(InvalidPayloadError, cls.from_json_value, value)
 
+    def test_type_errors_read_as_go_writes_them(self):
+        """Type errors are encoding/json's texts: Go type names, the path as received."""
+        for cls, value, text in [
+            (GetLogsPayload, [], "array into Go value of type node.GetLogsPayload"),
+            (PingPayload, "x", "string into Go value of type node.PingPayload"),
+            (StopMinerPayload, 5, "number into Go value of type node.StopMinerPayload"),
+            (GetLogsPayload, {"minerName": 5},
+             "number into Go struct field GetLogsPayload.minerName of type string"),
+            (StopMinerPayload, {"MINERNAME": True},
+             "bool into Go struct field StopMinerPayload.MINERNAME of type string"),
+            (GetLogsPayload, {"lines": 1.5},
+             "number 1.5 into Go struct field GetLogsPayload.lines of type int"),
+            (GetLogsPayload, {"lines": loads_strict("-1E2")},
+             "number -1E2 into Go struct field GetLogsPayload.lines of type int"),
+            (GetLogsPayload, {"lines": 2**64},
+             "number 18446744073709551616 into Go struct field GetLogsPayload.lines of type int"),
+            (GetLogsPayload, {"since": "x"},
+             "string into Go struct field GetLogsPayload.since of type int64"),
+            (GetLogsPayload, {"minerName": 7, "lines": "x"},
+             "number into Go struct field GetLogsPayload.minerName of type string"),
+            (DeployPayload, {"data": {}},
+             "object into Go struct field DeployPayload.data of type []uint8"),
+            (DeployPayload, {"data": "e30=x"},
+             "string into Go struct field DeployPayload.data of type []uint8: "
+             "illegal base64 data at input byte 4"),
+            (DeployPayload, {"data": [1, 256]},
+             "number 256 into DeployPayload.data.1 of type uint8"),
+            (DeployPayload, {"data": [-0.0]},
+             "number -0.0 into DeployPayload.data.0 of type uint8"),
+            (StatsPayload, {"miners": {}},
+             "object into Go struct field StatsPayload.miners of type []node.MinerStatsItem"),
+            (StatsPayload, {"miners": [5]},
+             "number into StatsPayload.miners.0 of type node.MinerStatsItem"),
+            (StatsPayload, {"Miners": [{}, {"NAME": 1}]},
+             "number into Go struct field StatsPayload.Miners.1.NAME of type string"),
+            (StatsPayload, {"miners": [{"hashrate": "x"}]},
+             "string into Go struct field StatsPayload.miners.0.hashrate of type float64"),
+            (StatsPayload, {"miners": [{"hashrate": 10**400}]},
+             "number 1" + "0" * 400 + " into Go struct field StatsPayload.miners.0.hashrate "
+             "of type float64"),
+            (LogsPayload, {"lines": ["a", 2]}, "number into LogsPayload.lines.1 of type string"),
+            (LogsPayload, {"lines": "x"},
+             "string into Go struct field LogsPayload.lines of type []string"),
+        ]:
+            error = self.assertRaises(InvalidPayloadError, cls.from_json_value, value)
+            self.assertEqual(str(error), "json: cannot unmarshal " + text)
+
+    def test_byte_arrays_read_as_go_reads_them(self):
+        """A []byte field also takes a JSON array of bytes; null elements are zero."""
+        self.assertEqual(DeployPayload.from_json_value({"data": [1, 255, None]}).data,
+                         b"\x01\xff\x00")
+
     def test_raw_json_and_instances_accepted(self):
         """from_json_value takes RawJSON text and returns instances unchanged."""
         ping = PingPayload(5)
@@ -187,6 +239,37 @@ class DecodingTests(SynchronousTestCase):
             cls.from_json_value(value)
         except LetheanError:
             pass
+
+
+class Base64Tests(SynchronousTestCase):
+    """``[]byte`` fields read base64 as Go's StdEncoding does, errors included."""
+
+    #: Text -> the byte Go's decoder reports (None: it decodes), from the Go worker.
+    GO_OFFSETS = {
+        "!!": 0, "e30": 0, "e30=x": 4, "e3=0": 2, "====": 0, "e===": 1, "e30=\n": None,
+        "e\r\n30=": None, "QQ=": 3, "QQ=\n=": None, "QQ=x": 2, "QQ": 0, "Q": 0,
+        "QUJD\nRA": 5, "QUJDRA==QQ==": 8, "QUJD\u00e9": 4, "QUJDRA=\n\n": 9, "QR==": None,
+        "QUI=": None, "": None,
+    }
+
+    def test_go_offsets(self):
+        """The offset in 'illegal base64 data at input byte N' is Go's."""
+        for text, offset in self.GO_OFFSETS.items():
+            if offset is None:
+                decode_base64(text)
+                continue
+            error = self.assertRaises(ValueError, decode_base64, text)
+            self.assertEqual(str(error), "illegal base64 data at input byte {}".format(offset),
+                             repr(text))
+
+    @given(st.text(alphabet="AQZaz09+/=\r\n!\u00e9", max_size=16))
+    def test_decodes_or_names_a_byte(self, text):
+        """Any text decodes or names a byte within it; nothing else escapes."""
+        try:
+            decode_base64(text)
+        except ValueError as e:
+            offset = int(str(e).rsplit(" ", 1)[1])
+            self.assertLessEqual(offset, len(text.encode("utf-8")))
 
 
 # The same tests on the pure-Python path (tests/_accel.py).

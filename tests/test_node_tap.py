@@ -37,8 +37,30 @@ class OptionsTests(SynchronousTestCase):
         for argv in (["--role", "boss"], ["--auth", "closed"], ["--tls-cert", "c.pem"],
                      ["--max-conns", "0"], ["--max-pending", "0"], ["--rate-limit", "0"],
                      ["--rate-limit-bytes", "-1"], ["--offender-backoff", "0"],
-                     ["--max-uploads-mb", "0"]):
+                     ["--max-clock-skew", "0"],
+                     ["--max-uploads-mb", "0"], ["--max-conns-per-address", "0"],
+                     ["--max-pending-per-address", "0"], ["--connect-rate", "0"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
+
+
+class VersionTests(SynchronousTestCase):
+    """twistd lethean-node --version names lethean's version, not only Twisted's."""
+
+    def test_version(self):
+        """--version prints lethean's version and Twisted's, and exits 0."""
+        import io
+        import sys
+
+        from twisted import version
+
+        from lethean import __version__
+
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        error = self.assertRaises(SystemExit, Options().parseOptions, ["--version"])
+        self.assertEqual(error.code, 0)
+        self.assertEqual(out.getvalue(), "lethean {} (Twisted {})\n".format(
+            __version__, version.short()))
 
 
 class ValidationTests(SynchronousTestCase):
@@ -155,11 +177,24 @@ class MakeServiceTests(SynchronousTestCase):
         options.parseOptions(["--data-dir", os.path.abspath(self.mktemp()),
                               "--listen", "tcp:0:interface=127.0.0.1", "--max-pending", "7",
                               "--rate-limit", "10", "--rate-limit-bytes", "2",
-                              "--offender-backoff", "30", "--max-uploads-mb", "5"])
+                              "--offender-backoff", "30", "--max-uploads-mb", "5",
+                              "--max-clock-skew", "900"])
         node = makeService(options, Clock())
         config = node.getServiceNamed("transport").config
         self.assertEqual((config.max_pending, config.rate_per_s, config.rate_burst,
-                          config.rate_bytes_per_s, config.offender_backoff_s),
-                         (7, 10.0, 20, 2 * 1024 * 1024, 30.0))
+                          config.rate_bytes_per_s, config.offender_backoff_s,
+                          config.max_clock_skew_s, config.dedup_ttl_s),
+                         (7, 10.0, 20, 2 * 1024 * 1024, 30.0, 900.0, 1800.0))
         worker = node.getServiceNamed("application").worker
         self.assertEqual(worker.max_upload_total_bytes, 5 * 1024 * 1024)
+
+    def test_address_limits_reach_the_transport(self):
+        """The per-address options become the transport's admission settings."""
+        options = Options()
+        options.parseOptions(["--data-dir", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:0:interface=127.0.0.1",
+                              "--max-conns-per-address", "3", "--max-pending-per-address", "2",
+                              "--connect-rate", "0.5"])
+        config = makeService(options, Clock()).getServiceNamed("transport").config
+        self.assertEqual((config.max_connections_per_address, config.max_pending_per_address,
+                          config.connect_per_s, config.connect_burst), (3, 2, 0.5, 2))

@@ -181,7 +181,8 @@ class DispatchTests(WorkerHarness):
         self.assertReply("ping", {"sentAt": 5}, "pong",
                          {"sentAt": 5, "receivedAt": 1767323045120})
         self.assertError("ping", {"sentAt": "x"}, "Worker.handlePing: invalid ping payload: "
-                         "json: cannot unmarshal string into field sentAt of type int64")
+                         "json: cannot unmarshal string into Go struct field PingPayload.sentAt "
+                         "of type int64")
 
     def test_handler_that_raises_becomes_error_reply(self):
         """An unexpected exception in a handler is logged and answered with code 1004."""
@@ -323,7 +324,30 @@ class DeployTests(WorkerHarness):
     """deploy and deploy_chunk."""
 
     def password(self):
-        return frame_password(self.link.shared_secret)
+        return frame_password(self.link.bundle_secret)
+
+    def test_bundles_keyed_from_the_session(self):
+        """
+        Between lethean peers bundles are keyed from the v2 session; one made
+        ahead of time with the static pair secret still opens; nothing else does.
+        """
+        self.assertEqual(self.link.session, "v2")
+        self.assertNotEqual(self.link.bundle_secret, self.link.shared_secret)
+        for name, password in (("session", self.password()),
+                               ("static", frame_password(self.link.shared_secret))):
+            bundle = create_profile_bundle(b'{"name":"gpu"}', name, password)
+            self.assertReply("deploy", bundle.to_deploy_payload(), "deploy_ack",
+                             {"success": True, "name": name})
+        other = make_identity("charlie").shared_secret(self.server.identity.identity.public_key)
+        wrong = create_profile_bundle(b'{"name":"gpu"}', "other", frame_password(other))
+        self.assertEqual(self.ask("deploy", wrong.to_deploy_payload()).type, "error")
+        self.assertEqual(len(self.profiles.saved), 2)
+
+    def test_v1_bundles_keyed_from_the_static_secret(self):
+        """With a Go peer (a v1 link) the bundle secret is the reference's, the static one."""
+        go = self.mesh.add_node(make_identity("go"), features=frozenset())
+        link = self.successResultOf(go.connect(self.server.address))
+        self.assertEqual((link.session, link.bundle_secret), ("v1", link.shared_secret))
 
     def test_encrypted_profile(self):
         """An encrypted profile bundle is decrypted with the pair's secret and saved."""

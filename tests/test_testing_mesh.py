@@ -70,7 +70,39 @@ class MemoryMeshTests(SynchronousTestCase):
         self.assertEqual((link.frames_out, back.frames_in), (1, 1))
         self.assertEqual(link.bytes_out, back.bytes_in)
         self.assertGreater(back.bytes_in, 97)
-        self.assertEqual((back.session, back.features, back.rtt_s), ("v1", FEATURES, None))
+        self.assertEqual((back.session, back.features, back.rtt_s), ("v2", FEATURES, None))
+
+    def test_v2_frames_do_not_open_with_the_static_key(self):
+        """Between lethean nodes frames are session frames, not the pair key's SMSG."""
+        from lethean.errors import LetheanError
+        from lethean.smsg import FrameCipher
+
+        frames = []
+        self.patch(self.mesh, "_enqueue", lambda call, *args: (frames.extend(
+            arg for arg in args if isinstance(arg, bytes)), call(*args)))
+        link = self.successResultOf(self.a.connect(self.b.address))
+        link.send(self.message({"secret": "s3cret"}))
+        self.assertEqual(len(self.inbox.messages), 1)
+        [frame] = frames
+        self.assertNotIn(b"s3cret", frame)
+        self.assertRaises(LetheanError, FrameCipher(link.shared_secret).open, frame)
+
+    def test_envelope_checks(self):
+        """Messages with a wrong from, a wrong to or a stale ts are dropped, as on the real mesh."""
+        link = self.successResultOf(self.a.connect(self.b.address))
+        late = task.Clock()
+        self.clock.advance(1000)
+        bad = [new_message("x", "f" * 32, self.b.identity.id, None, clock=self.clock),
+               new_message("x", self.a.identity.id, "e" * 32, None, clock=self.clock),
+               new_message("x", self.a.identity.id, self.b.identity.id, None, clock=late)]
+        for message in bad:
+            link.send(message)
+        self.assertEqual(self.inbox.messages, [])
+        self.assertEqual([reason for reason, _ in self.b.rejected],
+                         ["envelope_wrong_from", "envelope_wrong_to", "envelope_stale_ts"])
+        good = self.message()
+        link.send(good)
+        self.assertEqual([m for _, m in self.inbox.messages], [good])
 
     def test_dial_failures(self):
         """Unknown addresses and a wrong expected peer id are refused."""

@@ -8,8 +8,12 @@ Creation matches the Go reference byte for byte; extraction verifies the
 checksum, decrypts, vets the rootfs and writes it atomically with the
 defences the reference lacks (see ``docs/bundles.md``).
 
-The create/extract functions are synchronous; reactor code uses the
-``*_in_thread`` wrappers, which return Deferreds.
+Every function whose work grows with a bundle's size has two forms: the
+synchronous one (scripts, code already in a thread) and its
+``NAME_in_thread(reactor, ...)`` twin, which runs it in the reactor's
+thread pool and returns a Deferred (reactor code).  Large bundles are
+streamed: read, sealed, opened and extracted a piece at a time, so memory
+holds the bundle's data and not several copies of it.
 """
 
 from lethean.bundles._bundle import (
@@ -21,11 +25,11 @@ from lethean.bundles._bundle import (
     Bundle,
     checksum_of,
     is_plain_json,
-    read_bundle,
     write_bundle,
 )
 from lethean.bundles._create import (
     create_miner_bundle,
+    create_miner_bundle_from_file,
     create_plain_profile_bundle,
     create_profile_bundle,
     read_miner,
@@ -63,6 +67,7 @@ from lethean.bundles._errors import (
 )
 from lethean.bundles._extract import ExtractedTree, extract_tar
 from lethean.bundles._names import MAX_BUNDLE_NAME_CHARS, install_dir, validate_bundle_name
+from lethean.bundles._reader import read_bundle
 from lethean.bundles._open import (
     BundleInfo,
     ExtractedMiner,
@@ -76,8 +81,10 @@ from lethean.bundles._open import (
 from lethean.bundles._stim import (
     DEFAULT_TIM_CONFIG,
     STIM_MAGIC,
+    LazyTim,
     Tim,
     open_stim,
+    open_stim_lazily,
     parse_stim,
     seal_stim,
 )
@@ -89,14 +96,23 @@ from lethean.bundles._tar import (
     write_tar,
 )
 from lethean.bundles._threads import (
+    IN_THREAD,
+    checksum_of_in_thread,
+    create_miner_bundle_from_file_in_thread,
     create_miner_bundle_in_thread,
     create_profile_bundle_in_thread,
     extract_miner_bundle_in_thread,
     extract_profile_bundle_in_thread,
     extract_tar_in_thread,
     in_thread,
+    inspect_bundle_in_thread,
     install_miner_bundle_in_thread,
+    open_stim_in_thread,
+    read_bundle_in_thread,
     read_miner_in_thread,
+    scan_tar_in_thread,
+    seal_stim_in_thread,
+    write_bundle_in_thread,
 )
 
 __all__ = [
@@ -126,10 +142,12 @@ __all__ = [
     "FifoMemberError",
     "FileInfo",
     "HardlinkMemberError",
+    "IN_THREAD",
     "InvalidBundleError",
     "InvalidBundleNameError",
     "InvalidStimHeaderError",
     "InvalidStimPayloadError",
+    "LazyTim",
     "LinkMemberError",
     "MAX_BUNDLE_DATA_BYTES",
     "MAX_BUNDLE_NAME_CHARS",
@@ -147,7 +165,10 @@ __all__ = [
     "UnsafeArchiveError",
     "UnsafeDestinationError",
     "checksum_of",
+    "checksum_of_in_thread",
     "create_miner_bundle",
+    "create_miner_bundle_from_file",
+    "create_miner_bundle_from_file_in_thread",
     "create_miner_bundle_in_thread",
     "create_plain_profile_bundle",
     "create_profile_bundle",
@@ -160,19 +181,26 @@ __all__ = [
     "extract_tar_in_thread",
     "in_thread",
     "inspect_bundle",
+    "inspect_bundle_in_thread",
     "install_dir",
     "install_miner_bundle",
     "install_miner_bundle_in_thread",
     "is_plain_json",
     "open_stim",
+    "open_stim_in_thread",
+    "open_stim_lazily",
     "parse_stim",
     "pick_miner",
     "read_bundle",
+    "read_bundle_in_thread",
     "read_miner",
     "read_miner_in_thread",
     "scan_tar",
+    "scan_tar_in_thread",
     "seal_stim",
+    "seal_stim_in_thread",
     "validate_bundle_name",
     "write_bundle",
+    "write_bundle_in_thread",
     "write_tar",
 ]

@@ -11,6 +11,7 @@ exactly that key order, with Go's HTML-safe string escaping, then one
 import base64
 import binascii
 import hashlib
+import io
 import json
 import re
 
@@ -32,7 +33,7 @@ __all__ = [
     "Bundle",
     "checksum_of",
     "is_plain_json",
-    "read_bundle",
+    "reads_as_plain_json",
     "write_bundle",
 ]
 
@@ -82,6 +83,33 @@ def is_plain_json(data):
     return data[start:start + 1] in (b"{", b"[")
 
 
+#: Longest white space character in UTF-8 that :data:`_GO_LEADING_SPACE` skips.
+_LONGEST_SPACE_BYTES = 3
+_PIECE_BYTES = 64 * 1024
+
+
+def reads_as_plain_json(read, length):
+    """
+    :func:`is_plain_json` of the ``length`` bytes ``read(n)`` gives, read
+    only as far as the first character that is not white space.
+    """
+    pending = b""
+    while True:
+        piece = read(min(length, _PIECE_BYTES)) if length else b""
+        length -= len(piece)
+        ended = not piece or not length
+        pending += piece
+        start = _GO_LEADING_SPACE.match(pending).end()
+        # A multi-byte character may still be arriving: decide on an ASCII
+        # byte, on enough bytes for the longest space, or at the end.
+        if start < len(pending) and (pending[start] < 0x80 or ended
+                                     or len(pending) - start >= _LONGEST_SPACE_BYTES):
+            return pending[start:start + 1] in (b"{", b"[")
+        if ended:
+            return False
+        pending = pending[start:]
+
+
 def _go_json_string(text):
     """``text`` as Go's encoding/json writes it with HTML escaping on."""
     # Go strings hold UTF-8; a lone surrogate has no UTF-8 form and Go
@@ -93,7 +121,8 @@ def _go_json_string(text):
     return out
 
 
-def _max_json_bytes(max_data_bytes):
+def max_json_bytes(max_data_bytes):
+    """The longest stand-alone form a bundle of at most ``max_data_bytes`` may have."""
     return 4 * -(-max_data_bytes // 3) + _JSON_OVERHEAD_BYTES
 
 
@@ -136,18 +165,14 @@ class Bundle:
         of the right bytes is a mismatch.
         """
         if checksum_of(self.data) != self.checksum:
-            raise ChecksumMismatchError(
-                "checksum mismatch - bundle may be corrupted: {}".format(self.name))
+            # The reference's exact text: workers send it to controllers.
+            raise ChecksumMismatchError("checksum mismatch - bundle may be corrupted")
 
     def to_json(self):
         """The stand-alone form: compact JSON then ``\\n``, as UTF-8 bytes."""
-        text = '{{"type":{},"name":{},"data":{},"checksum":{}}}\n'.format(
-            _go_json_string(self.type),
-            _go_json_string(self.name),
-            '"' + base64.b64encode(self.data).decode("ascii") + '"',
-            _go_json_string(self.checksum),
-        )
-        return text.encode("utf-8")
+        out = io.BytesIO()
+        write_bundle(self, out)
+        return out.getvalue()  # the buffer itself, not a copy (CPython)
 
     def to_deploy_payload(self):
         """The ``deploy`` message payload (mesh key order: type, data, checksum, name)."""
@@ -168,17 +193,8 @@ class Bundle:
         :class:`BundleTooLargeError` when ``data`` is over the cap; the
         checksum is not verified here.
         """
-        if not isinstance(obj, dict):
-            raise InvalidBundleError("a bundle must be a JSON object")
-        values = {}
-        for key in ("type", "name", "checksum"):
-            value = obj.get(key)
-            if not isinstance(value, str):
-                raise InvalidBundleError("bundle key {!r} must be a string".format(key))
-            values[key] = value
-        if values["type"] not in BUNDLE_TYPES:
-            raise UnknownBundleTypeError("unknown bundle type: {!r}".format(values["type"]))
-        return cls(data=_decode_data(obj.get("data", _MISSING), max_data_bytes), **values)
+        return bundle_from_mapping(
+            obj, lambda value: decode_data(value, max_data_bytes), bundle_class=cls)
 
     @classmethod
     def from_json(cls, text, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
@@ -189,65 +205,84 @@ class Bundle:
         else raises :class:`InvalidBundleError`.
         """
         if isinstance(text, bytes):
-            if len(text) > _max_json_bytes(max_data_bytes):
+            if len(text) > max_json_bytes(max_data_bytes):
                 raise BundleTooLargeError("bundle JSON is {} bytes".format(len(text)))
             # Go's decoder puts U+FFFD in place of invalid UTF-8.
             text = text.decode("utf-8", "replace")
-        elif len(text) > _max_json_bytes(max_data_bytes):
+        elif len(text) > max_json_bytes(max_data_bytes):
             raise BundleTooLargeError("bundle JSON is {} characters".format(len(text)))
-        try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            raise InvalidBundleError("bundle is not valid JSON: {}".format(e)) from None
-        return cls.from_mapping(obj, max_data_bytes=max_data_bytes)
+        return cls.from_mapping(parse_json(text), max_data_bytes=max_data_bytes)
 
 
 _MISSING = object()
 
 
-def _decode_data(value, max_data_bytes):
+def parse_json(text):
+    """``text`` (a str) parsed as JSON, or :class:`InvalidBundleError`."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise InvalidBundleError("bundle is not valid JSON: {}".format(e)) from None
+
+
+def bundle_from_mapping(obj, decode, bundle_class=Bundle):
+    """
+    The bundle in a parsed JSON object; ``decode(value)`` turns its
+    ``data`` value (absent: a sentinel) into bytes.  The checks and their
+    order are :meth:`Bundle.from_mapping`'s.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidBundleError("a bundle must be a JSON object")
+    values = {}
+    for key in ("type", "name", "checksum"):
+        value = obj.get(key)
+        if not isinstance(value, str):
+            raise InvalidBundleError("bundle key {!r} must be a string".format(key))
+        values[key] = value
+    if values["type"] not in BUNDLE_TYPES:
+        raise UnknownBundleTypeError("unknown bundle type: {!r}".format(values["type"]))
+    return bundle_class(data=decode(obj.get("data", _MISSING)), **values)
+
+
+def check_encoded_size(length, max_data_bytes):
+    """Refuse base64 text of ``length`` characters that must decode to too much."""
+    if length // 4 * 3 > max_data_bytes + 3:
+        raise BundleTooLargeError(
+            "bundle data is about {} bytes, over the {} byte limit".format(
+                length // 4 * 3, max_data_bytes))
+
+
+def check_decoded_size(length, max_data_bytes):
+    """Refuse decoded data of ``length`` bytes over the cap."""
+    if length > max_data_bytes:
+        raise BundleTooLargeError(
+            "bundle data is {} bytes, over the {} byte limit".format(length, max_data_bytes))
+
+
+def decode_data(value, max_data_bytes):
     """Go's []byte JSON decoding: base64 with CR/LF ignored, null is empty."""
     if value is None:
         return b""
     if not isinstance(value, str):
         raise InvalidBundleError("bundle key 'data' must be a base64 string")
-    if len(value) // 4 * 3 > max_data_bytes + 3:
-        raise BundleTooLargeError(
-            "bundle data is about {} bytes, over the {} byte limit".format(
-                len(value) // 4 * 3, max_data_bytes))
+    check_encoded_size(len(value), max_data_bytes)
     try:
         data = base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError) as e:
         raise InvalidBundleError("bundle data is not valid base64: {}".format(e)) from None
-    if len(data) > max_data_bytes:
-        raise BundleTooLargeError(
-            "bundle data is {} bytes, over the {} byte limit".format(len(data), max_data_bytes))
+    check_decoded_size(len(data), max_data_bytes)
     return data
 
 
 def write_bundle(bundle, fileobj):
-    """Write ``bundle`` in its stand-alone form to a binary file object."""
-    fileobj.write(bundle.to_json())
-
-
-def read_bundle(fileobj, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     """
-    Read one stand-alone bundle from a binary file object.
-
-    Reads at most the JSON size the data cap allows (plus one byte to
-    notice an oversized stream), so a hostile stream cannot exhaust memory.
+    Write ``bundle`` in its stand-alone form to a binary file object, the
+    base64 a piece at a time (never the whole text in memory).
     """
-    limit = _max_json_bytes(max_data_bytes)
-    chunks = []
-    size = 0
-    while size <= limit:
-        chunk = fileobj.read(limit + 1 - size)
-        if not chunk:
-            break
-        if not isinstance(chunk, bytes):
-            raise InvalidBundleError("bundles are read from binary streams")
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise BundleTooLargeError("bundle stream is over {} bytes".format(limit))
-    return Bundle.from_json(b"".join(chunks), max_data_bytes=max_data_bytes)
+    fileobj.write('{{"type":{},"name":{},"data":"'.format(
+        _go_json_string(bundle.type), _go_json_string(bundle.name)).encode("utf-8"))
+    data = memoryview(bundle.data)
+    step = 3 * _PIECE_BYTES  # whole base64 quads: the pieces join up exactly
+    for start in range(0, len(data), step):
+        fileobj.write(base64.b64encode(data[start:start + step]))
+    fileobj.write('","checksum":{}}}\n'.format(_go_json_string(bundle.checksum)).encode("utf-8"))

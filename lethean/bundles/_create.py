@@ -9,6 +9,7 @@ Creating bundles exactly as the reference does.
   the profile JSON or, without one, the default TIM config.
 """
 
+import io
 import json
 import os
 import time
@@ -22,15 +23,19 @@ from lethean.bundles._bundle import (
 )
 from lethean.bundles._errors import BundleFileError, BundleTooLargeError, InvalidBundleError
 from lethean.bundles._names import validate_bundle_name
-from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim
-from lethean.bundles._tar import EMPTY_TAR, MAX_MEMBER_BYTES, write_tar
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim, write_stim
+from lethean.bundles._tar import EMPTY_TAR, MAX_MEMBER_BYTES, tar_of_one_file
 
 __all__ = [
     "create_profile_bundle",
     "create_plain_profile_bundle",
     "create_miner_bundle",
+    "create_miner_bundle_from_file",
     "read_miner",
 ]
+
+#: Bytes of a miner file read at once.
+READ_BYTES = 1024 * 1024
 
 #: Mode the reference gives every file of a rootfs tar.
 ROOTFS_FILE_MODE = 0o600
@@ -86,15 +91,79 @@ def create_miner_bundle(miner_name, miner_content, name, password, *, profile_js
 
     ``miner_name`` is the binary's file name (no folders), ``name`` the
     bundle name the worker installs under (validated: it becomes a folder).
-    ``mtime`` (whole seconds) defaults to now, as in the reference.
+    ``mtime`` (whole seconds) defaults to now, as in the reference.  The
+    binary is sealed where it lies: the bundle is the only copy made.
     """
+    _check_miner(miner_name, name, bundle_type, len(miner_content))
+    return _seal_miner(miner_name, len(miner_content), [memoryview(miner_content)], name,
+                       password, profile_json, bundle_type, mtime, config_nonce, rootfs_nonce)
+
+
+def create_miner_bundle_from_file(source, name, password, *, miner_name=None, profile_json=None,
+                                  bundle_type=BUNDLE_MINER, mtime=None,
+                                  max_bytes=MAX_MEMBER_BYTES, config_nonce=None,
+                                  rootfs_nonce=None):
+    """
+    :func:`create_miner_bundle` of the binary in ``source``, a path or a
+    binary file (read from its current position to its end), read a piece
+    at a time: memory holds the bundle and nothing else the size of the
+    binary.
+
+    ``miner_name`` defaults to the file's base name (``miner`` for a file
+    without one).  Refused as :func:`read_miner` refuses, then as
+    :func:`create_miner_bundle` does; :class:`BundleFileError` too when the
+    file changes size while it is read.  Blocking: reactor code calls it
+    in a thread.
+    """
+    if isinstance(source, (str, bytes, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                return create_miner_bundle_from_file(
+                    f, name, password, miner_name=miner_name or os.path.basename(path),
+                    profile_json=profile_json, bundle_type=bundle_type, mtime=mtime,
+                    max_bytes=max_bytes, config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
+        except OSError as e:
+            raise BundleFileError("cannot read the miner {}: {}".format(path, e.strerror)) from None
+    what = getattr(source, "name", None)
+    what = what if isinstance(what, str) else "the miner"
+    if miner_name is None:
+        miner_name = os.path.basename(what) if what != "the miner" else "miner"
+    start = source.tell()
+    size = source.seek(0, io.SEEK_END) - start
+    source.seek(start)
+    if size > max_bytes:
+        raise BundleTooLargeError("{} is over the {} byte per-file limit".format(what, max_bytes))
+    _check_miner(miner_name, name, bundle_type, size)
+    return _seal_miner(miner_name, size, _file_pieces(source, size, what), name, password,
+                       profile_json, bundle_type, mtime, config_nonce, rootfs_nonce)
+
+
+def _file_pieces(source, size, what):
+    """``size`` bytes of ``source``, a piece at a time; it must end there."""
+    left = size
+    while left:
+        piece = source.read(min(left, READ_BYTES))
+        if not piece:
+            break
+        left -= len(piece)
+        yield piece
+    if left or source.read(1):
+        raise BundleFileError("{} changed while it was read".format(what))
+
+
+def _check_miner(miner_name, name, bundle_type, size):
     validate_bundle_name(name)
     _check_file_name(miner_name)
     if bundle_type not in (BUNDLE_MINER, BUNDLE_FULL):
         raise InvalidBundleError("a miner bundle's type is miner or full")
-    if len(miner_content) > MAX_MEMBER_BYTES:
+    if size > MAX_MEMBER_BYTES:
         raise BundleTooLargeError("miner of {} bytes is over the {} byte per-file limit".format(
-            len(miner_content), MAX_MEMBER_BYTES))
+            size, MAX_MEMBER_BYTES))
+
+
+def _seal_miner(miner_name, size, content, name, password, profile_json, bundle_type, mtime,
+                config_nonce, rootfs_nonce):
     if profile_json is None:
         config = DEFAULT_TIM_CONFIG
     else:
@@ -102,10 +171,13 @@ def create_miner_bundle(miner_name, miner_content, name, password, *, profile_js
         config = profile_json
     if mtime is None:
         mtime = int(time.time())
-    rootfs = write_tar([(miner_name, bytes(miner_content))], mtime=mtime, mode=ROOTFS_FILE_MODE)
-    stim = seal_stim(
-        config, rootfs, password, config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
-    return Bundle.seal(bundle_type, name, stim)
+    rootfs_size, rootfs = tar_of_one_file(miner_name, size, content, mtime=mtime,
+                                          mode=ROOTFS_FILE_MODE)
+    out = io.BytesIO()
+    write_stim(out.write, config, rootfs_size, rootfs, password,
+               config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
+    # BytesIO hands over its buffer without a copy (CPython).
+    return Bundle.seal(bundle_type, name, out.getvalue())
 
 
 def read_miner(path, *, max_bytes=MAX_MEMBER_BYTES):

@@ -38,9 +38,11 @@ from lethean.bundles._errors import (
     UnsafeDestinationError,
 )
 from lethean.bundles._tar import (
+    EMPTY_TAR,
     TAR_ERRORS,
     ExtractLimits,
     open_tar,
+    tar_file,
     vetted_members,
 )
 from lethean.errors import LetheanError
@@ -85,6 +87,9 @@ def extract_tar(data, dest, *, limits=ExtractLimits(), replace=False, executable
     """
     Extract the tar archive ``data`` into the folder ``dest``, safely.
 
+    ``data`` is bytes or a seekable binary file (a decrypted rootfs is
+    read from :meth:`lethean.smsg.SigilReader.open`, never held whole).
+
     ``dest`` must not exist, or be an empty folder, or (with
     ``replace=True``) a folder whose whole content is replaced.  It may
     never be a symlink.  ``executable`` names a member (by its relative
@@ -108,10 +113,11 @@ def extract_tar(data, dest, *, limits=ExtractLimits(), replace=False, executable
 def extract_tar_unlogged(data, dest, *, limits=ExtractLimits(), replace=False, executable=None):
     """:func:`extract_tar` without the log event, for callers that log their own."""
     dest = os.path.abspath(os.fspath(dest))
-    if not data:
-        data = bytes(1024)  # Go reads an empty stream as an empty archive
-    with open_tar(data) as archive:
-        vetted = list(vetted_members(archive, data, limits))
+    source, size = tar_file(data)
+    if not size:
+        source, size = tar_file(EMPTY_TAR)  # Go reads an empty stream as an empty archive
+    with open_tar(source) as archive:
+        vetted = list(vetted_members(archive, size, limits))
         files = tuple(m.path for _, m in vetted if not m.is_dir)
         if executable is not None and executable not in files:
             raise ValueError("executable {!r} is not a file of the archive".format(executable))

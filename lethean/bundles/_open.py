@@ -11,12 +11,12 @@ profile.  Every refusal raises and logs one event.
 
 from attrs import field, frozen
 
-from lethean.bundles._bundle import MAX_BUNDLE_DATA_BYTES, is_plain_json
+from lethean.bundles._bundle import MAX_BUNDLE_DATA_BYTES, is_plain_json, reads_as_plain_json
 from lethean.bundles._errors import PlaintextRefusedError
 from lethean.bundles._extract import extract_tar_unlogged, log_rejection
 from lethean.bundles._names import install_dir, validate_bundle_name
-from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim
-from lethean.bundles._tar import ExtractLimits, member_content, scan_tar
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim_lazily, parse_stim
+from lethean.bundles._tar import ExtractLimits, scan_tar, tar_file
 from lethean.errors import LetheanError
 
 __all__ = [
@@ -112,19 +112,22 @@ class BundleInfo:
 
 def pick_miner(rootfs, members):
     """
-    The relative path of the miner binary in a vetted rootfs, or None.
+    The relative path of the miner binary in a vetted rootfs (bytes or a
+    seekable binary file), or None.
 
     The first file with an execute bit; failing that (the reference stores
     every file 0600) the first file whose content is not JSON -- the very
     test the reference's creator used to give a file mode 0755 before the
-    mode was lost.
+    mode was lost.  Only the start of each file is read.
     """
     files = [m for m in members if not m.is_dir]
     for member in files:
         if member.mode & 0o111:
             return member.path
+    fileobj = tar_file(rootfs)[0]
     for member in files:
-        if not is_plain_json(member_content(rootfs, member)):
+        fileobj.seek(member.offset)
+        if not reads_as_plain_json(fileobj.read, member.size):
             return member.path
     return None
 
@@ -156,8 +159,9 @@ def _extract_profile(bundle, password, allow_plain, limits, max_data_bytes):
         if not allow_plain:
             raise PlaintextRefusedError("bundle {!r} is unencrypted".format(bundle.name))
         return bundle.data
-    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
-    scan_tar(tim.rootfs, limits)
+    tim = open_stim_lazily(bundle.data, password, max_data_bytes=max_data_bytes)
+    with tim.rootfs.open() as rootfs:
+        scan_tar(rootfs, limits)
     return tim.config
 
 
@@ -177,10 +181,12 @@ def extract_miner_bundle(bundle, password, dest, *, replace=False, limits=Extrac
 
 def _extract_miner(bundle, password, dest, replace, limits, max_data_bytes):
     bundle.verify()
-    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
-    miner = pick_miner(tim.rootfs, scan_tar(tim.rootfs, limits))
-    tree = extract_tar_unlogged(
-        tim.rootfs, dest, limits=limits, replace=replace, executable=miner)
+    tim = open_stim_lazily(bundle.data, password, max_data_bytes=max_data_bytes)
+    # The rootfs is decrypted as tarfile reads it: never whole in memory.
+    with tim.rootfs.open() as rootfs:
+        miner = pick_miner(rootfs, scan_tar(rootfs, limits))
+        tree = extract_tar_unlogged(
+            rootfs, dest, limits=limits, replace=replace, executable=miner)
     return ExtractedMiner(
         root=tree.root, miner_path=tree.executable, files=tree.files, config=tim.config)
 
@@ -217,7 +223,7 @@ def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
     )
     if is_plain_json(bundle.data):
         return BundleInfo(encrypted=False, config=bundle.data, rootfs_bytes=0, files=(), **base)
-    layout = parse_stim(bundle.data, max_data_bytes=max_data_bytes)
+    layout = parse_stim(bundle.data, max_data_bytes=max_data_bytes, view=True)
     stim = dict(
         encrypted=True,
         stim_header=layout.header,
@@ -226,12 +232,13 @@ def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
     )
     if not password:
         return BundleInfo(**base, **stim)
-    tim = open_stim(bundle.data, password, max_data_bytes=max_data_bytes)
-    files = tuple(
-        FileInfo(path=m.path, size=m.size, mode=m.mode)
-        for m in scan_tar(tim.rootfs, limits) if not m.is_dir
-    )
-    return BundleInfo(config=tim.config, rootfs_bytes=len(tim.rootfs), files=files,
+    tim = open_stim_lazily(bundle.data, password, max_data_bytes=max_data_bytes)
+    with tim.rootfs.open() as rootfs:
+        files = tuple(
+            FileInfo(path=m.path, size=m.size, mode=m.mode)
+            for m in scan_tar(rootfs, limits) if not m.is_dir
+        )
+    return BundleInfo(config=tim.config, rootfs_bytes=tim.rootfs.size, files=files,
                       **base, **stim)
 
 

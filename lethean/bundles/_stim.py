@@ -13,6 +13,7 @@ refuses is refused with the reference's error kind (a header saying
 ``config_size`` 0 over an empty config part fails decryption first).
 """
 
+import io
 import struct
 
 from attrs import field, frozen
@@ -23,7 +24,7 @@ from lethean.bundles._errors import (
     InvalidStimPayloadError,
     PasswordRequiredError,
 )
-from lethean.smsg import decrypt, derive_key, encrypt, pack_trix, unpack_trix
+from lethean.smsg import OVERHEAD_BYTES, SigilReader, derive_key, pack_trix, seal_pieces, unpack_trix
 
 __all__ = [
     "STIM_MAGIC",
@@ -31,11 +32,14 @@ __all__ = [
     "STIM_VERSION",
     "DEFAULT_TIM_CONFIG",
     "Tim",
+    "LazyTim",
     "StimLayout",
     "seal_stim",
+    "write_stim",
     "parse_stim",
     "check_stim_header",
     "open_stim",
+    "open_stim_lazily",
 ]
 
 STIM_MAGIC = b"STIM"
@@ -58,10 +62,23 @@ class Tim:
 
 
 @frozen
+class LazyTim:
+    """
+    A decrypted TIM whose rootfs stays encrypted until read: ``config`` is
+    bytes, ``rootfs`` a :class:`~lethean.smsg.SigilReader` (already
+    authenticated; ``rootfs.size`` bytes, read with ``rootfs.open()``).
+    """
+
+    config: bytes = field(repr=False)
+    rootfs: SigilReader = field(repr=False)
+
+
+@frozen
 class StimLayout:
     """The parts of a STIM container, located but not decrypted."""
 
     header: dict
+    #: ``bytes``, or memoryviews into the container (``parse_stim(view=True)``).
     config_part: bytes = field(repr=False)
     rootfs_part: bytes = field(repr=False)
 
@@ -79,20 +96,39 @@ def seal_stim(config, rootfs, password, *, config_nonce=None, rootfs_nonce=None)
     The nonces default to fresh random ones; pass them only to reproduce
     test vectors (reusing a nonce with the same password breaks the cipher).
     """
+    out = io.BytesIO()
+    write_stim(out.write, config, len(rootfs), [rootfs], password,
+               config_nonce=config_nonce, rootfs_nonce=rootfs_nonce)
+    return out.getvalue()  # the buffer itself, not a copy (CPython)
+
+
+def write_stim(write, config, rootfs_size, rootfs_pieces, password, *, config_nonce=None,
+               rootfs_nonce=None):
+    """
+    Write what :func:`seal_stim` returns with ``write``, a piece at a time:
+    the rootfs tar comes as ``rootfs_pieces`` (bytes-like pieces adding up
+    to ``rootfs_size`` bytes), so it is never in memory whole.  Returns the
+    bytes written.
+    """
     key = _key(password)
-    config_part = encrypt(key, config, config_nonce)
-    rootfs_part = encrypt(key, rootfs, rootfs_nonce)
+    config_part = len(config) + OVERHEAD_BYTES
+    rootfs_part = rootfs_size + OVERHEAD_BYTES
     header = {
-        "config_size": len(config_part),
+        "config_size": config_part,
         "encryption_algorithm": STIM_ALGORITHM,
-        "rootfs_size": len(rootfs_part),
+        "rootfs_size": rootfs_part,
         "tim": True,
         "version": STIM_VERSION,
     }
-    return pack_trix(STIM_MAGIC, header, _U32.pack(len(config_part)) + config_part + rootfs_part)
+    prefix = pack_trix(STIM_MAGIC, header, _U32.pack(config_part))
+    write(prefix)
+    seal_pieces(key, [config], write, config_nonce)
+    if seal_pieces(key, rootfs_pieces, write, rootfs_nonce) != rootfs_part:
+        raise ValueError("the rootfs pieces do not add up to {} bytes".format(rootfs_size))
+    return len(prefix) + config_part + rootfs_part
 
 
-def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES, view=False):
     """
     Locate the parts of a STIM container without decrypting them.
 
@@ -100,11 +136,12 @@ def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     for a bad container and :class:`InvalidStimPayloadError` when the length
     prefix is missing or overruns the payload: the reference's checks, in
     its order.  The header is located, not checked (see
-    :func:`check_stim_header`).
+    :func:`check_stim_header`).  The parts are ``bytes``, or with
+    ``view=True`` read-only memoryviews into ``data`` (no copy).
     """
     header, payload = unpack_trix(
         data, STIM_MAGIC,
-        max_header_bytes=MAX_STIM_HEADER_BYTES, max_payload_bytes=max_data_bytes,
+        max_header_bytes=MAX_STIM_HEADER_BYTES, max_payload_bytes=max_data_bytes, view=True,
     )
     if len(payload) < _U32.size:
         raise InvalidStimPayloadError("STIM payload of {} bytes has no config length".format(
@@ -114,8 +151,10 @@ def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     if end > len(payload):
         raise InvalidStimPayloadError("config of {} bytes overruns a {} byte payload".format(
             config_size, len(payload)))
-    return StimLayout(
-        header=header, config_part=payload[_U32.size:end], rootfs_part=payload[end:])
+    config_part, rootfs_part = payload[_U32.size:end], payload[end:]
+    if not view:
+        config_part, rootfs_part = bytes(config_part), bytes(rootfs_part)
+    return StimLayout(header=header, config_part=config_part, rootfs_part=rootfs_part)
 
 
 def _is_count(value, expected):
@@ -155,10 +194,23 @@ def open_stim(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     :class:`~lethean.smsg.DecryptionError` (kind ``decryption_failed``),
     config first.  Only a STIM the reference would open is then refused
     for a header that disagrees with it (:func:`check_stim_header`).
+
+    The rootfs is decrypted whole, into memory; :func:`open_stim_lazily`
+    reads it from the container as needed instead.
+    """
+    tim = open_stim_lazily(data, password, max_data_bytes=max_data_bytes)
+    return Tim(config=tim.config, rootfs=tim.rootfs.read_all())
+
+
+def open_stim_lazily(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    """
+    :func:`open_stim` with the same checks and errors in the same order,
+    but the rootfs only authenticated: a :class:`LazyTim` whose rootfs is
+    decrypted from ``data`` (kept, not copied) as it is read.
     """
     key = _key(password)
-    layout = parse_stim(data, max_data_bytes=max_data_bytes)
-    config = decrypt(key, layout.config_part)
-    rootfs = decrypt(key, layout.rootfs_part)
+    layout = parse_stim(data, max_data_bytes=max_data_bytes, view=True)
+    config = SigilReader(key, layout.config_part).read_all()
+    rootfs = SigilReader(key, layout.rootfs_part)
     check_stim_header(layout)
-    return Tim(config=config, rootfs=rootfs)
+    return LazyTim(config=config, rootfs=rootfs)

@@ -39,8 +39,10 @@ __all__ = [
     "ExtractLimits",
     "ArchiveMember",
     "write_tar",
+    "tar_of_one_file",
     "scan_tar",
     "member_content",
+    "tar_file",
     "open_tar",
     "vetted_members",
     "TAR_ERRORS",
@@ -127,6 +129,11 @@ def _pax_header(name, size, mode, mtime):
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+def _member_header(name, size, mode, mtime):
+    header = _go_ustar_header(name, size, mode, mtime)
+    return _pax_header(name, size, mode, mtime) if header is None else header
+
+
 def write_tar(files, *, mtime, mode=0o600):
     """
     A tar archive of ``files`` (``(name, content)`` pairs) as Go writes it.
@@ -137,14 +144,28 @@ def write_tar(files, *, mtime, mode=0o600):
     """
     out = io.BytesIO()
     for name, content in files:
-        header = _go_ustar_header(name, len(content), mode, mtime)
-        if header is None:
-            header = _pax_header(name, len(content), mode, mtime)
-        out.write(header)
+        out.write(_member_header(name, len(content), mode, mtime))
         out.write(content)
         out.write(bytes(-len(content) % BLOCK_BYTES))
     out.write(EMPTY_TAR)
     return out.getvalue()
+
+
+def tar_of_one_file(name, size, content, *, mtime, mode=0o600):
+    """
+    ``(length, pieces)``: the archive :func:`write_tar` makes of one file
+    of ``size`` bytes, as an iterable of pieces that passes ``content``
+    (an iterable of pieces adding up to ``size`` bytes) through, so a large
+    file never has to be in memory whole.
+    """
+    header = _member_header(name, size, mode, mtime)
+    trailer = bytes(-size % BLOCK_BYTES) + EMPTY_TAR
+
+    def pieces():
+        yield header
+        yield from content
+        yield trailer
+    return len(header) + size + len(trailer), pieces()
 
 
 def member_content(data, member):
@@ -210,26 +231,42 @@ class _Tree:
         (self.dirs if is_dir else self.files).add(path)
 
 
-def _open(data):
-    # "r:" -- never transparent decompression: no bombs behind the limits.
-    return tarfile.open(fileobj=io.BytesIO(data), mode="r:", errorlevel=2)
-
-
 #: What tarfile may raise on hostile headers; all mean "not a tar we accept".
 TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError)
 
 
-def open_tar(data):
-    """``data`` as a read-only, uncompressed :class:`tarfile.TarFile`."""
+def tar_file(source):
+    """
+    ``(file, size)`` for a tar archive given as bytes or as a seekable
+    binary file (such as :meth:`lethean.smsg.SigilReader.open` gives),
+    which is rewound.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)  # the same object for bytes: no copy
+        return io.BytesIO(data), len(data)
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    return source, size
+
+
+def open_tar(source):
+    """
+    A tar archive (bytes, or a file from :func:`tar_file`) as a read-only,
+    uncompressed :class:`tarfile.TarFile`.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = tar_file(source)[0]
     try:
-        return _open(data)
+        # "r:" -- never transparent decompression: no bombs behind the limits.
+        return tarfile.open(fileobj=source, mode="r:", errorlevel=2)
     except TAR_ERRORS as e:
         raise CorruptArchiveError("not a readable tar archive: {}".format(e)) from None
 
 
-def vetted_members(archive, data, limits):
+def vetted_members(archive, archive_size, limits):
     """
-    Yield ``(TarInfo, ArchiveMember)`` for each member of ``archive``.
+    Yield ``(TarInfo, ArchiveMember)`` for each member of ``archive``, an
+    archive of ``archive_size`` bytes.
 
     Raises on the first member that fails a check; consume the whole
     iterator before acting on any member.
@@ -257,7 +294,7 @@ def vetted_members(archive, data, limits):
             if total > limits.max_total_bytes:
                 raise ArchiveTooLargeError("files add up to more than {} bytes".format(
                     limits.max_total_bytes))
-            if info.offset_data + size > len(data):
+            if info.offset_data + size > archive_size:
                 raise CorruptArchiveError("file {!r} is cut short".format(info.name))
             tree.claim(path, is_dir, info.name)
             yield info, ArchiveMember(
@@ -270,13 +307,15 @@ def vetted_members(archive, data, limits):
 
 def scan_tar(data, limits=ExtractLimits()):
     """
-    Vet every member of the tar archive ``data`` without writing anything.
+    Vet every member of the tar archive ``data`` (bytes, or a seekable
+    binary file) without writing anything.
 
     Returns the :class:`ArchiveMember` list in archive order, or raises the
     :class:`~lethean.bundles.UnsafeArchiveError` subclass for the first
     problem.  An empty ``data`` is an empty archive.
     """
-    if not data:
+    fileobj, size = tar_file(data)
+    if not size:
         return []  # Go's reader takes an empty stream as an empty tree.
-    with open_tar(data) as archive:
-        return [member for _, member in vetted_members(archive, data, limits)]
+    with open_tar(fileobj) as archive:
+        return [member for _, member in vetted_members(archive, size, limits)]

@@ -211,8 +211,8 @@ def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
     return data
 
 
-def _write_atomically(path, data, replace):
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
+def _write_atomically(path, write, replace):
+    """Write ``path`` with ``write(file)`` via a temporary file and a rename."""
     from lethean.bundles import BundleFileError, UnsafeDestinationError
 
     path = os.path.abspath(path)
@@ -225,7 +225,7 @@ def _write_atomically(path, data, replace):
         fd, staging = tempfile.mkstemp(prefix=".lethean-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                write(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(staging, 0o600)
@@ -259,11 +259,13 @@ def _emit(args, document):
 
 
 def _finish_create(args, bundle, extra=None):
+    from lethean.bundles import write_bundle
+
     if args.output == "-":
-        sys.stdout.buffer.write(bundle.to_json())
+        write_bundle(bundle, sys.stdout.buffer)
         sys.stdout.flush()
         return 0
-    path = _write_atomically(args.output, bundle.to_json(), replace=True)
+    path = _write_atomically(args.output, lambda f: write_bundle(bundle, f), replace=True)
     summary = {
         "type": bundle.type,
         "name": bundle.name,
@@ -351,13 +353,12 @@ def _create_profile(args):
 def _create_miner(args):
     if args.for_target:
         return _create_for(args, "miner", args.miner)
-    from lethean.bundles import create_miner_bundle, read_miner
+    from lethean.bundles import create_miner_bundle_from_file
 
     password = _require_password(args)
     profile = None if args.profile is None else _read_file(args.profile)
-    miner_name, content = read_miner(args.miner)
-    bundle = create_miner_bundle(
-        miner_name, content, args.name, password, profile_json=profile, bundle_type=args.type)
+    bundle = create_miner_bundle_from_file(
+        args.miner, args.name, password, profile_json=profile, bundle_type=args.type)
     return _finish_create(args, bundle)
 
 
@@ -396,7 +397,7 @@ def _extract(args):
         profile = extract_profile_bundle(
             bundle, password, allow_plain=args.allow_plain, limits=limits,
             max_data_bytes=args.max_bundle_bytes)
-        path = _write_atomically(args.dest, profile, args.replace)
+        path = _write_atomically(args.dest, lambda f: f.write(profile), args.replace)
         return _emit(args, {"type": bundle.type, "name": bundle.name, "profile_file": path,
                             "profile_bytes": len(profile)})
     result = extract_miner_bundle(

@@ -15,6 +15,7 @@ import os
 
 from twisted.internet import defer, error, protocol
 from twisted.internet.endpoints import UNIXClientEndpoint, clientFromString
+from twisted.python import failure
 from twisted.web.client import (
     Agent, FileBodyProducer, HTTPConnectionPool, RequestTransmissionFailed, ResponseFailed,
     readBody)
@@ -109,6 +110,16 @@ def _answer(code, value):
     return value
 
 
+def _timed_out(result, timeout_s):
+    """
+    What a request cancelled by its timeout fails with: the Agent reports
+    the cancellation as a lost response, which is a TimeoutError here.
+    """
+    if isinstance(result, failure.Failure):
+        raise defer.TimeoutError(timeout_s, "no answer")
+    return result
+
+
 class ControlClient:
     """
     Requests to one node's control API.
@@ -141,7 +152,7 @@ class ControlClient:
         d = self._agent.request(method, b"http://node" + path.encode("ascii"),
                                 self._headers(content_type), producer)
         if timeout_s is not None:
-            d.addTimeout(timeout_s, self._reactor)
+            d.addTimeout(timeout_s, self._reactor, onTimeoutCancel=_timed_out)
         try:
             return await d
         except (ResponseFailed, RequestTransmissionFailed) as e:
@@ -250,8 +261,10 @@ async def find_node(reactor, data_dir, control=None):
     try:
         client.node = await client.get("/api/node", timeout_s=PROBE_TIMEOUT_S)
     except defer.TimeoutError:
-        raise NodeNotAnsweringError("{} accepted a connection but gave no answer within "
-                                    "{:g} s".format(where, PROBE_TIMEOUT_S)) from None
+        pid = " (its pid is what {}.lock links to)".format(where) if control is None else ""
+        raise NodeNotAnsweringError(
+            "{} accepted a connection but gave no answer within {:g} s: its node seems hung; "
+            "restart it{}".format(where, PROBE_TIMEOUT_S, pid)) from None
     except (error.ConnectError, OSError) as e:
         if control is None:
             return None

@@ -28,9 +28,9 @@ def register(subparsers):
     commands = identity.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
 
     show = commands.add_parser(
-        "show", help="print the identity as JSON",
+        "show", help="print the public identity (JSON with --json)",
         description="Load the identity, check that node.json belongs to the private key and "
-        "that the key file is private, and print the public identity as JSON.")
+        "that the key file is private, and print the public identity (JSON with --json).")
     _add_location(show)
     show.add_argument(
         "--insecure-key", choices=(REPAIR, REFUSE), default=REPAIR,
@@ -39,8 +39,9 @@ def register(subparsers):
     show.set_defaults(func=_show)
 
     new = commands.add_parser(
-        "new", help="create a new identity and print it as JSON",
-        description="Generate a new keypair and write private.key (mode 0600) and node.json. "
+        "new", help="create a new identity and print it (JSON with --json)",
+        description="Generate a new keypair, write private.key (mode 0600) and node.json, and "
+        "print the identity (JSON with --json). "
         "Refuses to replace an existing identity unless --force is given, because that changes "
         "the node id every peer knows this node by.")
     _add_location(new)

@@ -128,6 +128,7 @@ class _Run:
     def __init__(self, args):
         self.args = args
         self.interrupted = None
+        self.said_interrupted = False
 
     def fail(self, error):
         """Report a lethean (or command-line) error; its exit status."""
@@ -155,11 +156,14 @@ class _Run:
         return EXIT_BUG
 
     def exit_interrupted(self):
+        """Say ``interrupted`` (once, whichever path saw it first); the exit status."""
         from lethean.cli._output import stop_live_output
 
-        stop_live_output()
-        sys.stderr.write("\ninterrupted\n")
-        sys.stderr.flush()
+        if not self.said_interrupted:
+            self.said_interrupted = True
+            stop_live_output()
+            sys.stderr.write("\ninterrupted\n")
+            sys.stderr.flush()
         return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
 
 

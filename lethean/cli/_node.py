@@ -90,10 +90,23 @@ def check_target(target):
         raise CommandLineError(e.line) from None
 
 
+def _control_endpoint(text):
+    """An argparse type: a client endpoint string naming a node's control API."""
+    from twisted.internet.endpoints import clientFromString
+
+    try:
+        clientFromString(None, text)
+    except (ValueError, TypeError, KeyError):
+        raise argparse.ArgumentTypeError(
+            "{!r} is not a client endpoint: give e.g. tcp:127.0.0.1:9190 or "
+            "unix:/srv/node/control.sock".format(text)) from None
+    return text
+
+
 def add_control_option(parser):
     """``--control``: reach a node's control API at an explicit endpoint."""
     parser.add_argument(
-        "--control", metavar="ENDPOINT", default=None,
+        "--control", metavar="ENDPOINT", default=None, type=_control_endpoint,
         help="the node's control API as a client endpoint, e.g. tcp:127.0.0.1:9190 "
         "(its token from $LETHEAN_CONTROL_TOKEN or DIR/control.token); default: the "
         "control.sock of the data folder")
@@ -150,11 +163,20 @@ class _ThroughNode:
 
 
 def _tls_verify(args):
-    """The ``tls_verify`` of the command's own transport."""
-    from lethean.mesh import tls_verify_setting
+    """
+    The ``tls_verify`` of the command's own transport; a usage error (status
+    2) for a CA file that cannot be used or a malformed fingerprint, checked
+    as the node's own --tls-ca and --tls-fingerprint are.
+    """
+    from twisted.python import usage
 
-    return tls_verify_setting(getattr(args, "tls_ca", None),
-                              getattr(args, "tls_fingerprint", None))
+    from lethean.node._options import check_tls
+
+    try:
+        return check_tls(None, None, getattr(args, "tls_ca", None),
+                         getattr(args, "tls_fingerprint", None))
+    except usage.UsageError as e:
+        raise CommandLineError(str(e)) from None
 
 
 async def _own_session(reactor, args, work):
@@ -190,6 +212,7 @@ async def node_operations(reactor, args, work):
     """
     from lethean.cli._client import find_node
 
+    _tls_verify(args)
     client = await find_node(reactor, args.data_dir, args.control)
     if client is not None:
         if getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None):
@@ -218,15 +241,33 @@ async def _ping(reactor, args):
 
 
 def _stats_text(peer_id, stats):
-    lines = ["{} ({}) up {} s".format(stats.get("nodeName") or "-", peer_id,
+    """A node's stats as text; the names it chose are escaped (one line each)."""
+    from lethean.node._targets import printable
+
+    lines = ["{} ({}) up {} s".format(printable(stats.get("nodeName") or "-"), peer_id,
                                       stats.get("uptime", 0))]
     miners = stats.get("miners") or []
     if not miners:
         lines.append("  no miners")
     for miner in miners:
         lines.append("  {}  {}  {:g} H/s  shares {}  rejected {}  up {} s".format(
-            miner.get("name"), miner.get("type"), miner.get("hashrate", 0),
-            miner.get("shares", 0), miner.get("rejected", 0), miner.get("uptime", 0)))
+            printable(miner.get("name")), printable(miner.get("type")),
+            miner.get("hashrate", 0), miner.get("shares", 0), miner.get("rejected", 0),
+            miner.get("uptime", 0)))
+    return "\n".join(lines)
+
+
+def _log_text(lines):
+    """
+    A miner's console lines: on a terminal with their control characters
+    escaped (a peer's output must not drive the operator's terminal), in a
+    pipe as they are.
+    """
+    from lethean.cli._output import is_terminal
+    from lethean.node._targets import printable
+
+    if is_terminal(sys.stdout):
+        lines = [printable(line, limit=max(len(line), 1)) for line in lines]
     return "\n".join(lines)
 
 
@@ -277,7 +318,7 @@ async def _logs(reactor, args):
 
     async def work(operations):
         result = await operations.logs(args.target, args.miner, args.lines, args.timeout)
-        emit(args, result, "\n".join(result["lines"]) if result["lines"] else None)
+        emit(args, result, _log_text(result["lines"]) if result["lines"] else None)
         return 0
     return await node_operations(reactor, args, work)
 

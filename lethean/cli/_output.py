@@ -64,11 +64,21 @@ def table(rows, columns):
 
 
 def print_table(rows, columns, title=None):
-    """A table on stdout: drawn by ``rich`` on a terminal, plain otherwise."""
+    """
+    A table on stdout: drawn by ``rich`` on a terminal, plain otherwise.
+
+    Cells often hold what a peer chose (its name, its miners' names): they
+    are shown as text, never read as rich markup or terminal controls, and
+    each row stays on one line.
+    """
+    from lethean.node._targets import printable
+
+    rows = [[printable(value) for value in row] for row in rows]
     if is_terminal(sys.stdout):
         try:
             from rich.console import Console
             from rich.table import Table
+            from rich.text import Text
         except ImportError:  # pragma: no cover - rich is a dependency
             pass
         else:
@@ -79,7 +89,7 @@ def print_table(rows, columns, title=None):
             for column, width in zip(columns, widths):
                 drawn.add_column(column, no_wrap=True, min_width=width)
             for row in rows:
-                drawn.add_row(*row)
+                drawn.add_row(*(Text(value) for value in row))
             console = Console()
             # Ids, addresses and times stay whole (they get copied): a table
             # wider than the terminal is not cut, the terminal wraps it.

@@ -43,7 +43,7 @@ def _facts_and_tables(status):
         ("control", ", ".join(node["control"]) or "-"),
     ]
     peers = [[p["name"] or "-", p["id"], p["address"] or "-", p["direction"][:3],
-              p["connectedAt"] or "-", _number(p["rttMs"]), _number(p["score"]),
+              p.get("session") or "-", p["connectedAt"] or "-", _number(p["rttMs"]), _number(p["score"]),
               "{}/{}".format(p["framesIn"], p["framesOut"]),
               "{}/{}".format(p["bytesIn"], p["bytesOut"]), p["lastActivity"] or "-"]
              for p in status["peers"]]
@@ -52,7 +52,7 @@ def _facts_and_tables(status):
                _number(m.get("shares", 0)), _number(m.get("rejected", 0)),
                _number(m.get("uptime", 0))] for m in status["miners"]]
     tables = [
-        ("PEERS", peers, ["NAME", "ID", "ADDRESS", "DIR", "SINCE", "RTT_MS", "SCORE",
+        ("PEERS", peers, ["NAME", "ID", "ADDRESS", "DIR", "SESSION", "SINCE", "RTT_MS", "SCORE",
                           "FRAMES_IN/OUT", "BYTES_IN/OUT", "LAST_ACTIVITY"],
          "no peers connected"),
         ("COUNTERS", counters, ["NAME", "COUNT"], "nothing counted yet"),

@@ -15,7 +15,9 @@ handshake, then SMSG-sealed messages to and from authenticated peers.  Its
 deadline and routes it by path; each link is an :class:`InboundLink` or
 :class:`OutboundLink`, an explicit state machine behind a thin Autobahn
 protocol, reporting to the transport through ``ILinkOwner``.  Lethean peers
-announce their :data:`FEATURES` to each other right after the handshake.
+announce their :data:`FEATURES` to each other right after the handshake,
+and upgrade their links to v2 sessions (forward secrecy, ordering, replay
+and reflection protection; docs/security.md).
 """
 
 from lethean.mesh._envelope import (
@@ -61,7 +63,13 @@ from lethean.mesh._envelope import (
     open_message,
     reply,
 )
-from lethean.mesh._capabilities import CAPABILITIES, DEPLOY_CHUNKS, FEATURES, UEPS_FEATURE
+from lethean.mesh._capabilities import (
+    CAPABILITIES,
+    DEPLOY_CHUNKS,
+    FEATURES,
+    SESSION_V2,
+    UEPS_FEATURE,
+)
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._connection import MeshConnection
 from lethean.mesh._inbound import InboundLink
@@ -73,12 +81,15 @@ from lethean.mesh._errors import (
     HandshakeTimeoutError,
     ListenError,
     MeshError,
+    SessionError,
+    SessionPendingError,
     MessageTooLargeError,
     NotConnectedError,
     PeerKeyMismatchError,
 )
 from lethean.mesh._handshake import REASON_UNAUTHORIZED
 from lethean.mesh._listener import MeshListener
+from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
@@ -155,12 +166,18 @@ __all__ = [
     "HandshakeTimeoutError",
     "ListenError",
     "FeatureNotAnnouncedError",
+    "SessionError",
+    "SessionPendingError",
     "PeerKeyMismatchError",
     "CAPABILITIES",
     "DEPLOY_CHUNKS",
     "FEATURES",
+    "SESSION_V2",
     "UEPS_FEATURE",
     "REASON_UNAUTHORIZED",
+    "PingPayload",
+    "PongPayload",
+    "answer_ping",
     "SHUTDOWN_REASON",
     "UEPS",
     "TLSConfigError",

@@ -16,6 +16,7 @@ __all__ = [
     "CAPABILITIES",
     "DEPLOY_CHUNKS",
     "UEPS_FEATURE",
+    "SESSION_V2",
     "FEATURES",
     "MAX_FEATURES",
     "MAX_FEATURE_CHARS",
@@ -29,8 +30,11 @@ CAPABILITIES = "capabilities"
 DEPLOY_CHUNKS = "deploy_chunks"
 #: UEPS packets travel inside the mesh as ``ueps`` messages.
 UEPS_FEATURE = "ueps"
+#: Links between two such peers upgrade to a v2 session (forward secrecy;
+#: negotiated inside the handshake, see ``_session``).
+SESSION_V2 = "session_v2"
 #: What this version of lethean announces.
-FEATURES = frozenset((DEPLOY_CHUNKS, UEPS_FEATURE))
+FEATURES = frozenset((DEPLOY_CHUNKS, UEPS_FEATURE, SESSION_V2))
 #: A peer's announcement is cut to this many names of at most this length.
 MAX_FEATURES = 32
 MAX_FEATURE_CHARS = 64

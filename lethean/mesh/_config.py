@@ -33,6 +33,14 @@ class TransportConfig:
     #: upgrade request, handshaking, or accepted but not yet proven.  When
     #: full, the oldest one of the busiest address is evicted.
     max_pending: int = 128
+    #: Per remote address (127.0.0.1 and ::1 excepted): inbound connections
+    #: open at once, of those not yet authenticated, and new connections
+    #: (burst and per second).  Past any of them a connection is closed as
+    #: it is accepted, so that one address cannot take every place.
+    max_connections_per_address: int = 16
+    max_pending_per_address: int = 8
+    connect_burst: int = 20
+    connect_per_s: float = 5.0
     #: Bytes of the HTTP upgrade request line and headers read before the
     #: request is refused (431).
     max_request_bytes: int = 8 * 1024
@@ -52,14 +60,24 @@ class TransportConfig:
     #: After dialling, how long to wait for the peer's ``capabilities``
     #: before treating it as a peer that announces none (a Go peer).
     capabilities_timeout_s: float = 2.0
-    #: The lethean extensions this node announces.
+    #: The lethean extensions this node announces.  With ``session_v2``
+    #: among them, links to lethean peers that have it too upgrade to a v2
+    #: session (docs/security.md).
     features: frozenset = FEATURES
+    #: A v2 upgrade must be done (the peer's first v2 frame opened) this
+    #: long after the handshake, or the link is dropped.
+    session_timeout_s: float = 10.0
+    #: Messages whose ``ts`` is further than this from our clock are
+    #: dropped (generous: real clocks drift); None turns the check off.
+    max_clock_skew_s: float | None = 300.0
     #: Per-peer token bucket: burst and sustained frames per second.
     rate_burst: int = 100
     rate_per_s: float = 50.0
-    #: A peer that keeps sending after its bucket ran dry for this many
-    #: frames is dropped (the reference only drops the frames).
+    #: Messages past the bucket are dropped unread (as the reference does);
+    #: a peer sending more than ``rate_excess_drop`` of them within
+    #: ``rate_excess_window_s`` is flooding and is dropped itself.
     rate_excess_drop: int = 500
+    rate_excess_window_s: float = 10.0
     #: Bytes a peer may send: burst and sustained bytes per second.  Over
     #: it, reading from the peer pauses until the budget refills.
     rate_bytes_burst: int = 8 * 1024 * 1024
@@ -84,8 +102,10 @@ class TransportConfig:
     #: (doubling with each further offence).
     offender_strikes: int = 3
     offender_backoff_s: float = 60.0
-    #: Seen-message cache for de-duplication.
-    dedup_ttl_s: float = 300.0
+    #: Seen-message cache for de-duplication: ids are remembered for at
+    #: least twice ``max_clock_skew_s``, so that a replayed message is
+    #: either still remembered or already outside the time window.
+    dedup_ttl_s: float = 600.0
     dedup_max_entries: int = 100_000
     #: Bytes queued for a peer that stopped reading before it is dropped.
     max_send_buffer_bytes: int = 8 * 1024 * 1024
@@ -98,11 +118,20 @@ class TransportConfig:
             raise ValueError("ping_interval_s must be positive")
         if self.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
-        if self.max_pending < 1 or self.max_connections < 1:
-            raise ValueError("max_pending and max_connections must be at least 1")
+        if min(self.max_pending, self.max_connections, self.max_pending_per_address,
+               self.max_connections_per_address, self.connect_burst) < 1:
+            raise ValueError("max_pending, max_connections, max_pending_per_address, "
+                             "max_connections_per_address and connect_burst must be at least 1")
+        if not (self.connect_per_s > 0 and self.rate_excess_window_s > 0):
+            raise ValueError("connect_per_s and rate_excess_window_s must be positive")
         if self.prove_timeout_s < self.ping_interval_s:
             raise ValueError("prove_timeout_s must allow a peer's first keepalive "
                              "(at least ping_interval_s)")
+        if self.session_timeout_s <= 0:
+            raise ValueError("session_timeout_s must be positive")
+        if self.max_clock_skew_s is not None and self.dedup_ttl_s < 2 * self.max_clock_skew_s:
+            raise ValueError("dedup_ttl_s must be at least twice max_clock_skew_s, or a "
+                             "replayed message could outlive the memory of its id")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("give both tls_cert and tls_key, or neither")
 

@@ -11,10 +11,18 @@ closed``) and ``_outbound`` (``upgrading -> awaiting_ack -> open ->
 closed``), subclasses of :class:`MeshConnection`.
 
 Receive order per sealed frame (transport.md, plus weakness 13): rate
-limit, decrypt, then the frame counts as activity, then de-duplication,
-then the link's own messages (capabilities, ping, keepalive pong) or the
-owner's consumers.  Frames that do not decrypt never refresh the idle
-timer, so garbage cannot keep a dead peer alive.
+limit, decrypt, then the frame counts as activity, then the envelope
+checks (``_checks``), de-duplication, then the link's own messages
+(capabilities, session upgrade, ping, keepalive pong) or the owner's
+consumers.  Frames that do not decrypt never refresh the idle timer, so
+garbage cannot keep a dead peer alive.
+
+Between two lethean peers that negotiated it in the handshake, the link
+upgrades to a v2 session (``_session``): each side's first sealed frame
+is its ``session_upgrade`` (sealed with the static pair key), every later
+frame a v2 frame.  Nothing else is sealed with the static key: messages
+sent meanwhile wait in a bounded queue.  The link is registered (and
+``link up`` logged) once the peer's first v2 frame has opened.
 """
 
 from twisted.internet import defer
@@ -23,22 +31,35 @@ from zope.interface import implementer
 
 from lethean.errors import LetheanError
 from lethean.interfaces import IMeshConnection
-from lethean.mesh._capabilities import CAPABILITIES, capabilities_payload, parse_capabilities
+from lethean.mesh._capabilities import (
+    CAPABILITIES,
+    SESSION_V2,
+    capabilities_payload,
+    parse_capabilities,
+)
+from lethean.mesh._checks import envelope_problem
 from lethean.mesh._envelope import (
     DISCONNECT,
     DISCONNECT_NORMAL,
     PING,
     PONG,
+    decode_message,
     new_message,
     open_message,
-    reply,
 )
-from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
+from lethean.mesh._errors import MessageTooLargeError, NotConnectedError, SessionError
 from lethean.mesh._limits import TokenBucket
 from lethean.mesh._logs import clean, peer_text
+from lethean.mesh._payloads import answer_ping
+from lethean.mesh._session import (
+    FRAME_OVERHEAD_BYTES,
+    SESSION_UPGRADE,
+    Session,
+    transcript_hash,
+)
 from lethean.smsg import FrameCipher
 
-__all__ = ["MeshConnection", "origin_allowed", "reason_text"]
+__all__ = ["MeshConnection", "reason_text"]
 
 #: Keepalive pings remembered for their pongs (round-trip time).
 _KEEPALIVE_PINGS = 4
@@ -56,22 +77,11 @@ OFFENCES = frozenset((
     "dropped_control_frames",
     "dropped_protocol_error",
     "refused_bad_handshake",
+    "refused_id_mismatch",
     "dropped_prove_timeout",
+    "dropped_session_frame",
+    "dropped_session_refused",
 ))
-
-
-def origin_allowed(origin, hosts):
-    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
-    from urllib.parse import urlsplit
-
-    if not origin:
-        # Autobahn reports a missing header as "".
-        return True
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
-        return False
-    return host is not None and host in hosts
 
 
 @implementer(IMeshConnection)
@@ -103,7 +113,11 @@ class MeshConnection:
         #: lethean extensions the peer announced; a Go peer announces none.
         self.features = frozenset()
         self.peer_version = ""
+        #: ``"v1"`` (the reference's static pair key) or ``"v2"`` (a session).
         self.session = "v1"
+        self._session = None
+        self._session_deadline = None
+        self._hello = b""
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
         config = self._config
@@ -111,13 +125,15 @@ class MeshConnection:
         self._bytes = TokenBucket(self._clock, config.rate_bytes_burst, config.rate_bytes_per_s)
         self._control = TokenBucket(self._clock, config.control_burst, config.control_per_s)
         self._bad = TokenBucket(self._clock, config.max_bad_frames, 1 / BAD_FRAME_REFILL_S)
-        self._excess = 0
+        self._excess = TokenBucket(self._clock, config.rate_excess_drop,
+                                   config.rate_excess_drop / config.rate_excess_window_s)
         self._skip = False
         self._fragments = 0
         self._message_bytes = 0
         self._in_flight = 0
         self._pauses = set()
-        self._resume_call = None
+        #: Reading pauses until each of these timers fires (by reason).
+        self._resume_calls = {}
         self._proven = False
         self._announced = False
         self._capabilities_seen = False
@@ -142,10 +158,33 @@ class MeshConnection:
     def direction(self):
         return "outbound" if self.outbound else "inbound"
 
+    @property
+    def bundle_secret(self):
+        """
+        The 32-byte secret deploy bundles on this link are keyed from: the
+        v2 session's own, or the static ``shared_secret`` (what a Go peer uses).
+        """
+        session = self._session
+        if session is None:
+            return self.shared_secret
+        if session.bundle_secret is None:
+            raise NotConnectedError("the v2 session with {} is not keyed".format(self.peer_id))
+        return session.bundle_secret
+
     # -- sending -----------------------------------------------------------
 
-    def seal(self, message):
-        """The frame for ``message``; MessageTooLargeError over the peer's limit."""
+    def seal(self, message, *, final=False):
+        """
+        The next frame for ``message``; MessageTooLargeError over the peer's
+        limit.  On a v2 link the frame takes the next place in the stream:
+        send it, and in order.  ``final`` (v2) ends our stream.
+        """
+        session = self._session
+        if session is not None and session.keyed:
+            return session.cipher.seal(message.to_bytes(), final=final)
+        return self._seal_v1(message)
+
+    def _seal_v1(self, message):
         try:
             return self._cipher.seal(message, timestamp=int(self._clock.seconds()))
         except LetheanError as e:
@@ -154,7 +193,20 @@ class MeshConnection:
     def send(self, message):
         if self.closed or self._cipher is None:
             raise NotConnectedError("peer {} not connected".format(self.peer_id))
+        session = self._session
+        if session is not None and not session.keyed:
+            # Nothing but the upgrade goes out under the static key.
+            data = message.to_bytes()
+            self._session_size_check(data)
+            session.hold(data)
+            return
         self.send_frame(self.seal(message))
+
+    def _session_size_check(self, data):
+        size = len(data) + FRAME_OVERHEAD_BYTES
+        if size > self._config.max_message_bytes:
+            raise MessageTooLargeError("frame of {} bytes, limit {}".format(
+                size, self._config.max_message_bytes))
 
     def send_frame(self, frame):
         """Send one sealed frame; every byte counts against the peer's send budget."""
@@ -187,6 +239,100 @@ class MeshConnection:
     def _send_capabilities(self):
         self._send_new(CAPABILITIES, capabilities_payload(self._owner.features))
 
+    # -- the v2 session ----------------------------------------------------------
+
+    @property
+    def _sessions(self):
+        """Whether this node offers and accepts v2 sessions."""
+        return SESSION_V2 in self._owner.features
+
+    def _start_session(self, ack):
+        """
+        The handshake negotiated v2: send our upgrade (the only frame
+        sealed with the static key) and start the upgrade's deadline.
+        ``ack`` is the ack frame, as sent or received.
+        """
+        local = self._owner.identity.identity.raw_public_key
+        peer = self.peer.raw_public_key
+        self._session = Session(
+            self._clock, initiator=self.outbound, shared_secret=self.shared_secret,
+            initiator_key=local if self.outbound else peer,
+            responder_key=peer if self.outbound else local,
+            transcript=transcript_hash(self._hello, ack),
+            max_frame_bytes=self._config.max_message_bytes)
+        self._hello = b""
+        self._session_deadline = self._clock.callLater(
+            self._config.session_timeout_s, self._session_late)
+        upgrade = new_message(SESSION_UPGRADE, self._owner.identity.id, self.peer_id,
+                              self._session.start(), clock=self._clock)
+        self.send_frame(self._seal_v1(upgrade))
+
+    def _session_late(self):
+        self._session_deadline = None
+        self.drop("dropped_session_timeout", "no v2 session within {} s".format(
+            self._config.session_timeout_s))
+
+    def _upgrade_received(self, message):
+        """The peer's first sealed frame on a v2 link: it must be its upgrade."""
+        if message.type != SESSION_UPGRADE:
+            self.drop("dropped_session_refused", "expected the session upgrade, got {}".format(
+                clean(message.type, 64)))
+            return
+        problem = self._envelope_problem(message)
+        if problem is not None:
+            self.drop("dropped_session_refused", "session upgrade refused: " + problem[1])
+            return
+        try:
+            self._session.upgrade(message.payload)
+        except SessionError as e:
+            self.drop(e.reason, str(e))
+            return
+        # Our stream's first frames: our capabilities (then, from the
+        # initiator, the ping a Go peer would expect), then what waited.
+        self._send_capabilities()
+        if self.outbound:
+            self._ping()
+        for data in self._session.release():
+            if self.closed:
+                return
+            self.send_frame(self._session.cipher.seal(data))
+
+    def _receive_v2(self, frame):
+        try:
+            message = decode_message(self._session.cipher.open(frame))
+        except SessionError as e:
+            self.drop(e.reason, "v2 frame refused: {}".format(e))
+            return
+        except LetheanError as e:
+            self.drop("dropped_session_frame", "v2 frame refused: {}".format(e))
+            return
+        self._opened(frame)
+        if self._session.state != "v2":
+            self._session_established()
+            if self.closed:
+                return
+        self._accept(message)
+
+    def _session_established(self):
+        """The peer's first v2 frame opened: the session is up, the link may be registered."""
+        self._session.opened()
+        self.session = "v2"
+        if self._session_deadline is not None and self._session_deadline.active():
+            self._session_deadline.cancel()
+        self._session_deadline = None
+        self._owner.count("sessions_v2")
+        if not self._proven:
+            # The responder: a v2 frame proves the initiator holds its key
+            # now (a replayed handshake and upgrade cannot make one).
+            self._proven = True
+            self.proved()
+        else:
+            self._owner.link_proven(self)
+            if not self.closed:
+                self._log_up()
+
+    # -- receiving ----------------------------------------------------------------
+
     def _receive_sealed(self, frame, is_binary):
         """One frame after the handshake; never raises."""
         if self._skip:
@@ -194,6 +340,10 @@ class MeshConnection:
             return
         if not is_binary:
             self.drop("dropped_text_frame", "text frame after the handshake")
+            return
+        session = self._session
+        if session is not None and session.keyed:
+            self._receive_v2(frame)
             return
         try:
             message = open_message(self._cipher, frame)
@@ -203,14 +353,36 @@ class MeshConnection:
             if not self._bad.allow():
                 self.drop("dropped_bad_frames", "kept sending frames that do not decrypt")
             return
-        self.last_activity = self._clock.seconds()
-        self.frames_in += 1
-        self.bytes_in += len(frame)
+        self._opened(frame)
+        if session is not None:
+            self._upgrade_received(message)
+            return
         if not self._proven:
             self._proven = True
             self.proved()
             if self.closed:
                 return
+        self._accept(message)
+
+    def _opened(self, frame):
+        """A frame from the peer opened: it counts as activity."""
+        self.last_activity = self._clock.seconds()
+        self.frames_in += 1
+        self.bytes_in += len(frame)
+
+    def _envelope_problem(self, message):
+        return envelope_problem(message, peer_id=self.peer_id, local_id=self._owner.identity.id,
+                                now=self._clock.seconds(),
+                                max_skew_s=self._config.max_clock_skew_s)
+
+    def _accept(self, message):
+        """Envelope checks and de-duplication, then the message is handled."""
+        problem = self._envelope_problem(message)
+        if problem is not None:
+            reason, text = problem
+            self._owner.report(reason, "dropped message: " + text, peer=self.address,
+                               peer_id=self.peer_id)
+            return
         if self._owner.is_duplicate(message.id):
             self._owner.count("duplicates")
             return
@@ -219,6 +391,13 @@ class MeshConnection:
     def _handle(self, message):
         if message.type == CAPABILITIES:
             self._capabilities(message)
+            return
+        if message.type == SESSION_UPGRADE:
+            if self._session is None:
+                self.drop("dropped_session_refused",
+                          "session upgrade from a peer that did not negotiate v2")
+            else:
+                self.drop("dropped_session_refused", "a second session upgrade")
             return
         # Any other frame first: the peer announces nothing (a Go peer).
         self._announce()
@@ -252,13 +431,20 @@ class MeshConnection:
         if self._cipher is None:
             return
         if self._bucket.allow():
-            self._excess = 0
             self._skip = False
             return
-        self._skip = True
         self._owner.count("rate_limited")
-        self._excess += 1
-        if self._excess > self._config.rate_excess_drop:
+        session = self._session
+        if session is not None and session.keyed:
+            # A session frame cannot be skipped unread (its stream would
+            # lose its place): read it, and pause reading until it is due.
+            self._skip = False
+            self._pause("rate", self._bucket.take(1))
+            return
+        self._skip = True
+        # Excess is forgiven only slowly: tokens trickling in between the
+        # frames of a flood must not reset it.
+        if not self._excess.allow():
             self.drop("dropped_flooding", "kept sending past its rate limit")
 
     def fragment_begins(self, length):
@@ -295,9 +481,10 @@ class MeshConnection:
             transport.pauseProducing()
         self._pauses.add(reason)
         if seconds is not None:
-            if self._resume_call is not None and self._resume_call.active():
-                self._resume_call.cancel()
-            self._resume_call = self._clock.callLater(seconds, self._resume, reason)
+            call = self._resume_calls.get(reason)
+            if call is not None and call.active():
+                call.cancel()
+            self._resume_calls[reason] = self._clock.callLater(seconds, self._resume, reason)
 
     def _resume(self, reason):
         if reason not in self._pauses:
@@ -324,6 +511,12 @@ class MeshConnection:
             return
         self._capabilities_seen = True
         self.features, self.peer_version = parse_capabilities(message.payload)
+        if self._session is None and SESSION_V2 in self.features and self._sessions:
+            # Both announce v2, yet the handshake did not negotiate it:
+            # someone altered it, or one side is broken.  Never stay on v1.
+            self.drop("dropped_session_downgrade",
+                      "the peer announces v2 sessions but the handshake negotiated none")
+            return
         self._announce()
 
     def _announce(self):
@@ -350,12 +543,8 @@ class MeshConnection:
         return d
 
     def _pong(self, ping):
-        sent_at = ping.payload.get("sentAt", 0) if type(ping.payload) is dict else 0
-        pong = reply(ping, PONG, {"sentAt": sent_at,
-                                  "receivedAt": int(self._clock.seconds() * 1000)},
-                     clock=self._clock, from_=self._owner.identity.id)
         try:
-            self.send(pong)
+            self.send(answer_ping(ping, clock=self._clock, from_=self._owner.identity.id))
         except LetheanError:
             pass
 
@@ -398,12 +587,16 @@ class MeshConnection:
     def _say_goodbye(self, reason, code):
         if reason is None or self._cipher is None:
             return
+        session = self._session
+        if session is not None and not session.keyed:
+            return  # nothing but the upgrade under the static key
         message = new_message(DISCONNECT, self._owner.identity.id, self.peer_id,
                               {"reason": reason,
                                "code": DISCONNECT_NORMAL if code is None else code},
                               clock=self._clock)
         try:
-            self.send(message)
+            # On a v2 link, the last frame of our stream.
+            self.send_frame(self.seal(message, final=True))
         except LetheanError:
             pass
 
@@ -414,8 +607,16 @@ class MeshConnection:
         self.reason = reason
         if self._keepalive.running:
             self._keepalive.stop()
+        self._end_session()
         self._announce()
         self._owner.link_lost(self, reason)
+
+    def _end_session(self):
+        if self._session_deadline is not None and self._session_deadline.active():
+            self._session_deadline.cancel()
+        self._session_deadline = None
+        if self._session is not None:
+            self._session.forget()
 
     def _lose_connection(self):
         transport = self._websocket.transport
@@ -445,12 +646,14 @@ class MeshConnection:
     def _gone_now(self):
         self.closed = True
         self._gone = True
-        if self._resume_call is not None and self._resume_call.active():
-            self._resume_call.cancel()
-        self._resume_call = None
+        for call in self._resume_calls.values():
+            if call.active():
+                call.cancel()
+        self._resume_calls = {}
         if self._announce_timer is not None and self._announce_timer.active():
             self._announce_timer.cancel()
         self._announce_timer = None
+        self._end_session()
         waiters, self._lost = self._lost, []
         for d in waiters:
             d.callback(None)
@@ -475,12 +678,12 @@ class MeshConnection:
         self._stop(text)
 
     def _log_up(self):
-        self._owner.event("link_up", "link up: {} {} {} {}".format(
-            clean(self.peer.name, 64), self.peer_id, self.address, self.direction),
+        self._owner.event("link", "link up: {} {} {} {}, session {}".format(
+            clean(self.peer.name, 64), self.peer_id, self.address, self.direction, self.session),
             peer=self.address, peer_id=self.peer_id)
 
     def _log_down(self, reason):
-        self._owner.event("link_down", "link down: {} {} {} {}: {}".format(
+        self._owner.event("link", "link down: {} {} {} {}: {}".format(
             clean(self.peer.name, 64), self.peer_id, self.address, self.direction, reason),
             peer=self.address, peer_id=self.peer_id)
 

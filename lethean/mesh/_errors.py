@@ -12,6 +12,8 @@ __all__ = [
     "HandshakeTimeoutError",
     "ListenError",
     "FeatureNotAnnouncedError",
+    "SessionError",
+    "SessionPendingError",
 ]
 
 
@@ -71,3 +73,20 @@ class FeatureNotAnnouncedError(MeshError):
     """The peer did not announce this lethean extension (a Go peer announces none)."""
 
     kind = "feature_not_announced"
+
+
+class SessionError(MeshError):
+    """The v2 session with the peer failed."""
+
+    kind = "session"
+
+    def __init__(self, reason, text):
+        super().__init__(text)
+        #: The drop reason (a ``dropped_session_*`` counter name).
+        self.reason = reason
+
+
+class SessionPendingError(MeshError):
+    """The v2 session with the peer is still being set up; try again shortly."""
+
+    kind = "session_pending"

@@ -6,10 +6,17 @@ sealed frames), :class:`Reject` (send the rejection ack, then close) or
 :class:`Drop` (close without a word), in the reference's order of checks:
 version, key, authorisation (handshake.md 2).  Ours add: the claimed id
 must be the id of the key, and a known id must present its stored key
-(both inside ``IPeerRegistry.check_peer``).
+(both inside ``IPeerRegistry.check_peer``); a claimed id that is not
+its key's gets a rejection ack saying so, so that the initiator (a Go one
+reports "handshake rejected: ...") learns why.
 
 The initiator's :func:`verify_ack` applies the size limit to the ack (the
 reference reads it unbounded), checks the challenge MAC and pins the key.
+
+Between lethean peers the challenge also negotiates a v2 session
+(``_session``): an initiator's offer is a challenge of a recognisable
+shape, and a responder that accepts it answers with another MAC than the
+reference's.  A Go peer sees the reference's bytes either way.
 """
 
 import base64
@@ -36,13 +43,16 @@ from lethean.mesh._envelope import (
     decode_message,
     new_message,
 )
+from lethean.mesh._session import accept_response, accepts_offer, is_offer
 from lethean.mesh._errors import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
 from lethean.peers import IdentityMismatchError, PeerRejectedError
 from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
 
 __all__ = [
+    "REASON_ID_MISMATCH",
     "REASON_UNAUTHORIZED",
     "Accept",
+    "Acked",
     "Reject",
     "Drop",
     "handshake_message",
@@ -55,6 +65,9 @@ __all__ = [
 
 #: The reason text of an allowlist (or key) refusal, exactly as the reference.
 REASON_UNAUTHORIZED = "peer not authorized"
+#: The reason text when the claimed node id is not derived from the key
+#: (the reference accepts such a handshake; lethean refuses it).
+REASON_ID_MISMATCH = "node id does not match public key"
 
 
 def version_reason(version):
@@ -100,11 +113,25 @@ def rejection_message(local, to, reason, *, clock=None, message_id=None, ts=None
 
 @attrs.frozen
 class Accept:
-    """Send ``ack``; the link to ``peer`` is then sealed with ``shared_secret``."""
+    """
+    Send ``ack``; the link to ``peer`` is then sealed with ``shared_secret``,
+    and upgraded to a v2 session when ``session`` (the initiator offered
+    it and the ack accepts it).
+    """
 
     ack: Message
     peer: NodeIdentity
     shared_secret: bytes = attrs.field(repr=False)
+    session: bool = False
+
+
+@attrs.frozen
+class Acked:
+    """The responder's ack verified: who it is, the pair's secret, and whether it took v2."""
+
+    peer: NodeIdentity
+    shared_secret: bytes = attrs.field(repr=False)
+    session: bool = False
 
 
 @attrs.frozen
@@ -114,7 +141,8 @@ class Reject:
     ack: Message
     peer_id: str
     reason: str
-    #: ``"version"`` or ``"unauthorized"``: a fixed name for counters.
+    #: ``"version"``, ``"id_mismatch"`` or ``"unauthorized"``: a fixed name
+    #: for counters.
     kind: str
 
 
@@ -159,12 +187,13 @@ def _parse_handshake(message):
     return identity, challenge, version
 
 
-def respond(local, registry, data, *, clock):
+def respond(local, registry, data, *, clock, sessions=False):
     """
     The responder's decision on the first frame ``data`` (bytes or text).
 
     ``registry`` is an ``IPeerRegistry``; nothing is registered here: the
-    initiator is unproven until its first sealed frame decrypts.
+    initiator is unproven until its first sealed frame decrypts.  With
+    ``sessions``, an initiator's v2 offer is accepted.
     """
     try:
         message = decode_message(data)
@@ -183,18 +212,28 @@ def respond(local, registry, data, *, clock):
         return Drop(peer.id[:64], "bad public key: {}".format(e))
     try:
         registry.check_peer(peer.id, peer.public_key)
-    except (IdentityMismatchError, InvalidPeerKeyError) as e:
-        return Drop(peer.id[:64], "identity does not match its key: {}".format(e))
+    except IdentityMismatchError as e:
+        return Reject(rejection_message(local, peer.id, REASON_ID_MISMATCH, clock=clock),
+                      peer.id[:64], "{}: {}".format(REASON_ID_MISMATCH, e), "id_mismatch")
+    except InvalidPeerKeyError as e:
+        return Drop(peer.id[:64], "bad public key: {}".format(e))
     except PeerRejectedError as e:
         return Reject(rejection_message(local, peer.id, REASON_UNAUTHORIZED, clock=clock),
                       peer.id, "{}: {}".format(REASON_UNAUTHORIZED, e), "unauthorized")
-    response = sign_challenge(secret, challenge) if challenge else b""
-    return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret)
+    session = sessions and is_offer(challenge, peer.raw_public_key)
+    if session:
+        response = accept_response(secret, challenge)
+    else:
+        response = sign_challenge(secret, challenge) if challenge else b""
+    return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret, session)
 
 
-def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None):
+def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None,
+               offered=False):
     """
-    Check the responder's ack; returns ``(NodeIdentity, shared_secret)``.
+    Check the responder's ack; returns :class:`Acked`.  When ``offered``
+    (``challenge`` is a v2 offer), an ack accepting it is valid too, and
+    ``session`` says which answer came.
 
     Raises :class:`HandshakeRejectedError` for ``accepted: false``,
     :class:`PeerKeyMismatchError` when ``expected_key`` (base64) or
@@ -234,6 +273,8 @@ def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected
         raise PeerKeyMismatchError("dialled {} but {} answered".format(expected_id[:64], peer.id))
     if not response:
         raise HandshakeError("server did not provide challenge response")
+    if offered and accepts_offer(secret, challenge, response):
+        return Acked(peer, secret, True)
     if not verify_challenge(secret, challenge, response):
         raise HandshakeError("challenge response verification failed")
-    return peer, secret
+    return Acked(peer, secret, False)

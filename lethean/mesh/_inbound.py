@@ -4,15 +4,15 @@ The responder's link: ``upgrading -> awaiting_handshake -> proving -> open
 
 ``proving`` is an accepted initiator that has not yet proved it holds its
 key: it stays in the pending pool and never holds a peer id until its first
-sealed frame decrypts.  The decisions are ``_handshake.respond``'s; the
+sealed frame decrypts (on a v2 link: its first v2 frame, which its upgrade
+precedes).  The decisions are ``_handshake.respond``'s; the
 open link's behaviour is :class:`~lethean.mesh.MeshConnection`'s.
 """
 
 from automat import MethodicalMachine
-from autobahn.websocket.types import ConnectionDeny
 
 from lethean.interfaces import IAdmission
-from lethean.mesh._connection import MeshConnection, origin_allowed, reason_text
+from lethean.mesh._connection import MeshConnection, reason_text
 from lethean.mesh._handshake import Accept, Reject, respond
 from lethean.mesh._logs import clean
 
@@ -28,6 +28,7 @@ class InboundLink(MeshConnection):
     def __init__(self, owner, websocket):
         super().__init__(owner, websocket)
         self._admission = IAdmission(websocket.transport, None)
+        self._ack = b""
 
     # states
 
@@ -52,10 +53,6 @@ class InboundLink(MeshConnection):
         """Gone, or going."""
 
     # inputs
-
-    @_machine.input()
-    def upgrade_requested(self, request):
-        """Autobahn parsed the upgrade request."""
 
     @_machine.input()
     def opened(self):
@@ -96,19 +93,14 @@ class InboundLink(MeshConnection):
     # outputs
 
     @_machine.output()
-    def _check_origin(self, request):
-        if not origin_allowed(request.origin, self._config.allowed_origin_hosts):
-            self._owner.report("refused_origin", "origin {} not allowed".format(
-                clean(request.origin)), peer=self.address)
-            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
-
-    @_machine.output()
     def _respond(self, payload, is_binary):
         if is_binary:
             self.refuse("refused_bad_handshake", "binary frame during the handshake")
             return
         owner = self._owner
-        decision = respond(owner.identity, owner.registry, payload, clock=self._clock)
+        self._hello = bytes(payload)
+        decision = respond(owner.identity, owner.registry, payload, clock=self._clock,
+                           sessions=self._sessions)
         if isinstance(decision, Accept):
             peer = self._websocket.transport.getPeer()
             refusal = owner.refusal(getattr(peer, "host", None), decision.peer)
@@ -125,7 +117,8 @@ class InboundLink(MeshConnection):
 
     @_machine.output()
     def _send_ack(self, decision):
-        self._websocket.sendMessage(decision.ack.to_bytes(), isBinary=False)
+        self._ack = decision.ack.to_bytes()
+        self._websocket.sendMessage(self._ack, isBinary=False)
         self._owner.count("handshake_accepted")
         self._begin(decision.peer, decision.shared_secret)
         if self._admission is not None:
@@ -133,8 +126,12 @@ class InboundLink(MeshConnection):
         self._owner.link_accepted(self)
 
     @_machine.output()
-    def _send_capabilities_now(self):
-        self._send_capabilities()
+    def _send_first_sealed(self, decision):
+        if decision.session:
+            self._start_session(self._ack)
+        else:
+            self._send_capabilities()
+        self._ack = b""
 
     @_machine.output()
     def _send_rejection(self, decision):
@@ -142,6 +139,7 @@ class InboundLink(MeshConnection):
         self.closed = True
         self._owner.report("refused_" + decision.kind, decision.reason, peer=self.address,
                            peer_id=decision.peer_id)
+        self._offence("refused_" + decision.kind)
         # The ack is already in the socket buffer; loseConnection sends it first.
         self._lose_connection()
 
@@ -203,10 +201,9 @@ class InboundLink(MeshConnection):
     def _receive(self, payload, is_binary):
         self._receive_sealed(payload, is_binary)
 
-    upgrading.upon(upgrade_requested, enter=upgrading, outputs=[_check_origin])
     upgrading.upon(opened, enter=awaiting_handshake, outputs=[])
     awaiting_handshake.upon(message_received, enter=awaiting_handshake, outputs=[_respond])
-    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_capabilities_now])
+    awaiting_handshake.upon(accept, enter=proving, outputs=[_send_ack, _send_first_sealed])
     awaiting_handshake.upon(reject, enter=closed_, outputs=[_send_rejection])
     awaiting_handshake.upon(refuse, enter=closed_, outputs=[_refuse_now])
     for _state in (upgrading, awaiting_handshake):

@@ -124,6 +124,8 @@ OFFENDER_BACKOFF_S = 60.0
 OFFENDER_MAX_BACKOFF_S = 3600.0
 #: Most keys and addresses remembered at once; the least recent go first.
 OFFENDER_MAX_ENTRIES = 10_000
+#: More doublings than any backoff needs to reach its ceiling.
+_MAX_DOUBLINGS = 64
 
 
 @attrs.define
@@ -151,8 +153,10 @@ class Offenders:
         strikes, until = self._current(key, now)
         strikes += 1
         if strikes >= self.strikes:
-            until = now + min(self.max_backoff_s,
-                              self.backoff_s * 2 ** (strikes - self.strikes))
+            # The exponent stops growing once the ceiling is reached: a flood
+            # of refused connections strikes thousands of times.
+            doublings = min(strikes - self.strikes, _MAX_DOUBLINGS)
+            until = now + min(self.max_backoff_s, self.backoff_s * 2 ** doublings)
         else:
             until = max(until, now + self.backoff_s)
         self._entries.pop(key, None)

@@ -6,28 +6,28 @@ pool until they prove who they are.
 Autobahn buffers an upgrade request without limit and answers every path
 itself.  Here :class:`UpgradeGate`, a thin ``ProtocolWrapper``, reads the
 request line and headers first (at most ``max_request_bytes``), answers a
-wrong path or a full node itself, and only then hands the bytes it buffered
+wrong path, a foreign browser Origin or a full node itself, and only then hands the bytes it buffered
 to the Autobahn factory of the path: the mesh at ``ws_path``, or a stacked
 stream protocol (``/ueps``, ``/levin``).
 
 Every connection that has not authenticated sits in the pending pool
-(``max_pending``): reading its request, upgrading, handshaking, and, for a
-mesh initiator, until its first sealed frame proves its key.  When the pool
-is full a new connection evicts the oldest connection of the address
-holding the most places, so silent sockets, or replayed handshakes that
-never prove anything, cannot lock new peers out.  One deadline covers the upgrade and the mesh handshake
+(``_admission``): reading its request, upgrading, handshaking, and, for a
+mesh initiator, until its first sealed frame proves its key.  Before that,
+:class:`~lethean.mesh._admission.AddressFilter` has refused, as it was
+accepted, a connection from an address over its per-address limits.  One
+deadline covers the upgrade and the mesh handshake
 (``handshake_timeout_s``); an accepted initiator then has
 ``prove_timeout_s`` (a Go initiator may stay silent until its first
 keepalive, 30 s after the handshake).
 """
 
-from collections import Counter
 from urllib.parse import urlsplit
 
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
 from lethean.interfaces import IAdmission
+from lethean.mesh._admission import AddressFilter, Admission
 from lethean.mesh._logs import peer_text
 from lethean.mesh._wire import Wire
 
@@ -38,6 +38,7 @@ __all__ = [
     "UPGRADE",
     "PROVING",
     "http_answer",
+    "origin_allowed",
     "TOO_MANY_CONNECTIONS",
 ]
 
@@ -46,6 +47,7 @@ REQUEST, UPGRADE, PROVING = 0, 1, 2
 
 _STATUS = {
     400: b"Bad Request",
+    403: b"Forbidden",
     404: b"Not Found",
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
@@ -66,6 +68,8 @@ TOO_MANY_CONNECTIONS = http_answer(503, b"Too many connections\n")
 _NOT_FOUND = http_answer(404, b"404 page not found\n")
 _TOO_LARGE = http_answer(431, b"431 Request Header Fields Too Large\n")
 _BAD_REQUEST = http_answer(400, b"400 Bad Request\n")
+#: The reference's answer to a foreign Origin (gorilla's, through http.Error).
+_FORBIDDEN = http_answer(403, b"Forbidden\n")
 
 
 def _request_path(head):
@@ -81,6 +85,26 @@ def _request_path(head):
         return urlsplit(target).path
     except ValueError:
         return None
+
+
+def _header(head, name):
+    """The first value of header ``name`` (lower case bytes) in a request head, or None."""
+    for line in head.split(b"\r\n")[1:]:
+        key, colon, value = line.partition(b":")
+        if colon and key.strip().lower() == name:
+            return value.strip().decode("latin-1")
+    return None
+
+
+def origin_allowed(origin, hosts):
+    """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
+    if not origin:
+        return True
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return host is not None and host in hosts
 
 
 @implementer(IAdmission)
@@ -126,13 +150,18 @@ class UpgradeGate(Wire):
         if path is None:
             self._refuse("refused_bad_request", _BAD_REQUEST, "not an HTTP GET request")
             return
-        self._route(path)
+        self._route(path, self._buffer[:end])
 
-    def _route(self, path):
+    def _route(self, path, head):
         factory, mesh = self.listener.route(path)
         if factory is None:
             self._refuse("refused_path", _NOT_FOUND, "no service at path {}".format(path))
             return
+        if mesh:
+            origin = _header(head, b"origin")
+            if not origin_allowed(origin, self.owner.config.allowed_origin_hosts):
+                self._refuse("refused_origin", _FORBIDDEN, "origin {} not allowed".format(origin))
+                return
         if mesh and self.owner.inbound_links() >= self.owner.config.max_connections:
             self._refuse("refused_capacity", TOO_MANY_CONNECTIONS, "too many connections")
             return
@@ -203,6 +232,7 @@ class UpgradeGate(Wire):
 
     def connectionLost(self, reason):
         self._leave()
+        self.listener.closed(self)
         super().connectionLost(reason)
 
 
@@ -210,7 +240,8 @@ class MeshListener(Factory):
     """
     The factory a mesh node listens with: one :class:`UpgradeGate` per
     connection, routing to ``mesh_factory`` at ``owner.config.ws_path`` and
-    to ``routes`` (path -> Autobahn factory) beside it.
+    to ``routes`` (path -> Autobahn factory) beside it.  ``admission``
+    holds the pending pool and the per-address counts.
     """
 
     noisy = False
@@ -219,10 +250,19 @@ class MeshListener(Factory):
         self.owner = owner
         self.mesh_factory = mesh_factory
         self.routes = dict(routes or {})
-        self._pool = {}
+        self.admission = Admission(owner.reactor, owner.config)
+        self._open = set()
 
     def buildProtocol(self, addr):
         return UpgradeGate(self, addr)
+
+    def address_filter(self, factory):
+        """
+        The factory to listen with, around ``factory`` (this listener, or
+        TLS around it): it refuses connections over the per-address limits
+        as they are accepted.
+        """
+        return AddressFilter(self.admission, factory, self.owner.report)
 
     def route(self, path):
         """``(Autobahn factory, is the mesh)`` for ``path``, or ``(None, False)``."""
@@ -233,23 +273,25 @@ class MeshListener(Factory):
     @property
     def pending(self):
         """How many connections are unauthenticated now."""
-        return len(self._pool)
+        return self.admission.pending
 
     def enter(self, gate):
-        """Admit ``gate`` to the pending pool, evicting one when it is full."""
-        while len(self._pool) >= self.owner.config.max_pending:
-            self._victim().evict()
-        self._pool[gate] = None
+        """``gate`` is open and pending; a full pool evicts another."""
+        self._open.add(gate)
+        self.admission.opened(gate)
 
     def leave(self, gate):
-        self._pool.pop(gate, None)
+        """``gate`` is no longer pending."""
+        self.admission.left_pool(gate)
 
-    def _victim(self):
-        per_host = Counter(gate.host for gate in self._pool)
-        return min(self._pool, key=lambda gate: (-per_host[gate.host], gate.since))
+    def closed(self, gate):
+        """``gate``'s connection ended."""
+        if gate in self._open:
+            self._open.discard(gate)
+            self.admission.closed(gate)
 
     def abort_pending(self):
         """Drop every connection still in the pool (the node is stopping)."""
-        for gate in list(self._pool):
+        for gate in self.admission.pending_connections():
             gate.abortConnection()
             self.leave(gate)

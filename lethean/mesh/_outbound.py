@@ -13,6 +13,7 @@ from lethean.identity import generate_challenge
 from lethean.mesh._connection import MeshConnection, reason_text
 from lethean.mesh._errors import HandshakeError, HandshakeTimeoutError
 from lethean.mesh._handshake import handshake_message, verify_ack
+from lethean.mesh._session import offer_challenge
 
 __all__ = ["OutboundLink"]
 
@@ -58,8 +59,8 @@ class OutboundLink(MeshConnection):
         """A whole WebSocket message arrived."""
 
     @_machine.input()
-    def accepted(self, peer, secret):
-        """The ack verified."""
+    def accepted(self, acked, ack):
+        """The ack (the frame ``ack``) verified: ``acked`` says who and how."""
 
     @_machine.input()
     def failed(self, error):
@@ -87,36 +88,46 @@ class OutboundLink(MeshConnection):
 
     @_machine.output()
     def _send_handshake(self):
-        self._challenge = generate_challenge()
-        message = handshake_message(self._owner.identity, self._expected_id or "",
-                                    self._challenge, clock=self._clock)
-        self._websocket.sendMessage(message.to_bytes(), isBinary=False)
+        local = self._owner.identity
+        # A v2 offer looks like any 32 random bytes to a Go responder.
+        self._challenge = (offer_challenge(local.identity.raw_public_key) if self._sessions
+                           else generate_challenge())
+        message = handshake_message(local, self._expected_id or "", self._challenge,
+                                    clock=self._clock)
+        self._hello = message.to_bytes()
+        self._websocket.sendMessage(self._hello, isBinary=False)
 
     @_machine.output()
     def _verify(self, payload, is_binary):
         try:
-            peer, secret = verify_ack(self._owner.identity, payload, self._challenge,
-                                      max_bytes=self._config.max_message_bytes,
-                                      expected_key=self._expected_key,
-                                      expected_id=self._expected_id)
+            acked = verify_ack(self._owner.identity, payload, self._challenge,
+                               max_bytes=self._config.max_message_bytes,
+                               expected_key=self._expected_key,
+                               expected_id=self._expected_id, offered=self._sessions)
         except LetheanError as e:
             self.failed(e)
         else:
-            self.accepted(peer, secret)
+            self.accepted(acked, bytes(payload))
 
     @_machine.output()
-    def _open(self, peer, secret):
+    def _open(self, acked, ack):
         self._cancel_deadline()
         self._proven = True
-        self._begin(peer, secret)
-        # First sealed frames: our capabilities, which prove our key, then
-        # the keepalive ping a Go worker answers at once.
-        self._send_capabilities()
-        self._ping()
-        self._owner.link_proven(self)
-        if not self.closed:
-            self._log_up()
-            self._await_capabilities()
+        self._begin(acked.peer, acked.shared_secret)
+        if acked.session:
+            # Our upgrade proves our key; the link is registered once the
+            # responder's first v2 frame opens.
+            self._start_session(ack)
+        else:
+            # First sealed frames: our capabilities, which prove our key,
+            # then the keepalive ping a Go worker answers at once.
+            self._hello = b""
+            self._send_capabilities()
+            self._ping()
+            self._owner.link_proven(self)
+            if not self.closed:
+                self._log_up()
+                self._await_capabilities()
         self._result.callback(self)
 
     @_machine.output()
@@ -198,6 +209,7 @@ class OutboundLink(MeshConnection):
     awaiting_ack.upon(message_received, enter=awaiting_ack, outputs=[_verify])
     awaiting_ack.upon(accepted, enter=open, outputs=[_open])
     awaiting_ack.upon(failed, enter=closed_, outputs=[_fail])
+    upgrading.upon(failed, enter=closed_, outputs=[_fail])
     for _state in (upgrading, awaiting_ack):
         _state.upon(timed_out, enter=closed_, outputs=[_time_out])
         _state.upon(shutdown, enter=closed_, outputs=[_close_early])

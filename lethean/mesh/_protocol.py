@@ -12,11 +12,12 @@ from autobahn.twisted.websocket import (
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
+from lethean.mesh._errors import HandshakeError
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._listener import TOO_MANY_CONNECTIONS
 from lethean.mesh._logs import AutobahnLog, peer_text
-from lethean.mesh._stacking import use_reactor_timers
+from lethean.mesh._stacking import QuietOptions, use_reactor_timers
 
 __all__ = [
     "MeshServerProtocol",
@@ -73,16 +74,15 @@ class _Forward:
         self.link.lost(reason)
 
 
-class MeshServerProtocol(_Forward, WebSocketServerProtocol):
+class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
     """The responder's WebSocket: every event goes to its :class:`InboundLink`."""
+
+    OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
 
     def connectionMade(self):
         self.log = AutobahnLog(self.factory.owner.limiter, peer_text(self.transport.getPeer()))
         super().connectionMade()
         self.link = InboundLink(self.factory.owner, self)
-
-    def onConnect(self, request):
-        self.link.upgrade_requested(request)
 
     def failHandshake(self, reason, code=400, responseHeaders=None):
         """Refusals are counted and logged by the link; over the cap, the reference's 503."""
@@ -97,8 +97,10 @@ class MeshServerProtocol(_Forward, WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
 
-class MeshClientProtocol(_Forward, WebSocketClientProtocol):
+class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):
     """The initiator's WebSocket: every event goes to its :class:`OutboundLink`."""
+
+    OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS
 
     def connectionMade(self):
         factory = self.factory
@@ -107,6 +109,11 @@ class MeshClientProtocol(_Forward, WebSocketClientProtocol):
         self.link = OutboundLink(factory.owner, self, factory.result, dialled=factory.address,
                                  expected_id=factory.expected_id,
                                  expected_key=factory.expected_key)
+
+    def failHandshake(self, reason):
+        """The upgrade failed (HTTP 503 over the responder's cap, 404, a bad answer): say so."""
+        super().failHandshake(reason)
+        self.link.failed(HandshakeError(reason))
 
 
 class MeshServerFactory(WebSocketServerFactory):

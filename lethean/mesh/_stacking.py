@@ -30,6 +30,7 @@ __all__ = [
     "WebSocketTransport",
     "ReactorTimer",
     "use_reactor_timers",
+    "QuietOptions",
     "StackedServerProtocol",
     "StackedClientProtocol",
     "stacked_server_factory",
@@ -141,6 +142,27 @@ def use_reactor_timers(factory, reactor):
     factory._batched_timer = ReactorTimer(reactor)
 
 
+class QuietOptions:
+    """
+    Copies the factory's Autobahn options onto each connection itself.
+
+    Autobahn's own copy also pretty-prints all fifty of them for a debug
+    line it builds on every connection, logged or not: a quarter of what
+    accepting a WebSocket costs.  A protocol class mixing this in before
+    its Autobahn base names the options in ``OPTIONS`` (that base's
+    ``CONFIG_ATTRS``), and Autobahn is left nothing to copy or print.
+    """
+
+    CONFIG_ATTRS = ()
+    OPTIONS = ()
+
+    def connectionMade(self):
+        factory = self.factory
+        for name in self.OPTIONS:
+            setattr(self, name, getattr(factory, name))
+        super().connectionMade()
+
+
 class _StackedMixin:
     """What server and client connections share: drive the inner protocol."""
 
@@ -181,8 +203,10 @@ class _StackedMixin:
         self._inner.connectionLost(failure)
 
 
-class StackedServerProtocol(_StackedMixin, WebSocketServerProtocol):
+class StackedServerProtocol(_StackedMixin, QuietOptions, WebSocketServerProtocol):
     """Server side: pick the inner factory by request path, then relay."""
+
+    OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
 
     def onConnect(self, request):
         self._wrapped_factory = self.factory.route(request.path)
@@ -194,8 +218,10 @@ class StackedServerProtocol(_StackedMixin, WebSocketServerProtocol):
         self._start_inner(self._wrapped_factory)
 
 
-class StackedClientProtocol(_StackedMixin, WebSocketClientProtocol):
+class StackedClientProtocol(_StackedMixin, QuietOptions, WebSocketClientProtocol):
     """Client side: relay between the inner protocol and the WebSocket."""
+
+    OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS
 
     def onOpen(self):
         self._start_inner(self.factory.wrapped_factory)

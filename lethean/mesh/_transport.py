@@ -4,7 +4,6 @@ sealed messages and UEPS packets to consumers.
 """
 
 import base64
-import ipaddress
 from collections import Counter
 
 from twisted.application.service import Service
@@ -21,6 +20,7 @@ from lethean.errors import LetheanError
 from lethean.interfaces import ILinkOwner, IMeshTransport
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
+from lethean.mesh._admission import own_address
 from lethean.mesh._capabilities import UEPS_FEATURE
 from lethean.mesh._errors import FeatureNotAnnouncedError, ListenError, NotConnectedError
 from lethean.mesh._limits import DedupCache, Offenders
@@ -53,19 +53,6 @@ def parse_address(address):
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
-
-
-def _is_loopback(host):
-    """This machine's own address (127.0.0.1 or ::1), where the operator's tools connect from."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address) in _OWN_ADDRESSES
-
-
-_OWN_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def _listen_reason(failure):
@@ -153,6 +140,7 @@ class MeshTransport(Service):
         try:
             if self.config.tls_cert:
                 factory = wrap_server_factory(factory, self.config.tls_cert, self.config.tls_key)
+            factory = self.listener.address_filter(factory)
             d = serverFromString(self.reactor, self.config.listen).listen(factory)
         except (LetheanError, ValueError) as e:
             raise ListenError("cannot listen on {}: {}".format(self.config.listen, e)) from None
@@ -257,7 +245,7 @@ class MeshTransport(Service):
         127.0.0.1 and ::1 get none: they are this machine's own tools, and
         refusing them by address would lock the operator out.
         """
-        if host and not _is_loopback(host):
+        if host and not own_address(host):
             self.offenders.strike("address " + host)
         if public_key:
             self.offenders.strike("key " + public_key)

@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
-from zope.interface import directlyProvides, implementer, providedBy
+from zope.interface import directlyProvides, implementedBy, implementer, providedBy
 
 __all__ = ["Wire", "WireFactory", "DroppedError"]
 
@@ -30,6 +30,31 @@ class DroppedError(ConnectionLost):
 
     def __str__(self):
         return self.text
+
+
+#: transport class -> the interfaces its instances provide, TLS left out
+_CLASS_INTERFACES = {}
+
+
+def _interfaces_without_tls(transport):
+    """
+    What ``transport`` provides, but TLS.  Walking a transport's interfaces
+    costs more than the rest of accepting a connection, so it is done once
+    per transport class (instances that declare more are walked each time).
+    """
+    provided = providedBy(transport)
+    cls = type(transport)
+    if provided is not implementedBy(cls):
+        return _without_tls(provided)
+    interfaces = _CLASS_INTERFACES.get(cls)
+    if interfaces is None:
+        interfaces = _CLASS_INTERFACES[cls] = _without_tls(provided)
+    return interfaces
+
+
+def _without_tls(provided):
+    return tuple(interface for interface in provided.interfaces()
+                 if not interface.isOrExtends(ISSLTransport))
 
 
 @implementer(IPushProducer)
@@ -69,8 +94,7 @@ class Wire(ProtocolWrapper):
     def makeConnection(self, transport):
         # Look like the transport underneath, except for TLS: Autobahn would
         # then ask this wrapper for TLS channel bindings the mesh never uses.
-        directlyProvides(self, *[interface for interface in providedBy(transport).interfaces()
-                                 if not interface.isOrExtends(ISSLTransport)])
+        directlyProvides(self, *_interfaces_without_tls(transport))
         Protocol.makeConnection(self, transport)
 
     def connectionMade(self):

@@ -15,10 +15,10 @@ import importlib
 # not import them all: the web server, metrics, miners, bundles.
 _MODULES = {
     "lethean.node._controller": (
-        "DEPLOY_CHUNK_BYTES", "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S",
+        "DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S",
         "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S",
         "ConnectFailedError", "Controller", "ControllerError", "MinerCommandError",
-        "DeployFailedError", "PeerNotConnectedError", "RemoteError", "RequestAbortedError",
+        "DeployFailedError", "DeployTooLargeError", "PeerNotConnectedError", "RemoteError", "RequestAbortedError",
         "RequestTimeoutError", "SendFailedError", "UnexpectedResponseError",
         "UnknownPeerError",
     ),
@@ -78,6 +78,7 @@ __all__ = [
     "Controller",
     "ControllerError",
     "ConnectFailedError",
+    "DeployTooLargeError",
     "MinerCommandError",
     "DeployFailedError",
     "PeerNotConnectedError",
@@ -94,6 +95,7 @@ __all__ = [
     "DEPLOY_TIMEOUT_S",
     "SINGLE_DEPLOY_MAX_BYTES",
     "DEPLOY_CHUNK_BYTES",
+    "DEPLOY_WINDOW",
     "Worker",
     "WorkerError",
     "default_miners_root",

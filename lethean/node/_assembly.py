@@ -140,10 +140,17 @@ def assemble_node(reactor, identity, registry, options):
         tls_verify=options.get("tls-verify") or "system",
         max_connections=options.get("max-conns", 100),
         max_pending=options.get("max-pending", 128),
+        max_connections_per_address=options.get("max-conns-per-address", 16),
+        max_pending_per_address=options.get("max-pending-per-address", 8),
+        connect_per_s=options.get("connect-rate", 5.0),
+        connect_burst=max(1, int(4 * options.get("connect-rate", 5.0))),
         rate_per_s=options.get("rate-limit", 50.0),
         rate_burst=max(1, int(2 * options.get("rate-limit", 50.0))),
         rate_bytes_per_s=options.get("rate-limit-bytes", 16.0) * 1024 * 1024,
         offender_backoff_s=options.get("offender-backoff", 60.0),
+        max_clock_skew_s=options.get("max-clock-skew", 300.0),
+        # Ids are remembered for twice the window, so a replay inside it is a duplicate.
+        dedup_ttl_s=max(600.0, 2 * options.get("max-clock-skew", 300.0)),
     )
     miner_manager = _miner_manager(reactor, options)
     worker = Worker(reactor, identity, miner_manager=miner_manager,

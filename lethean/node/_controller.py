@@ -12,10 +12,11 @@ outcome and it can deploy bundles, in ``deploy_chunk`` parts when one
 frame cannot carry them.
 """
 
+import collections
 import uuid
 from datetime import datetime
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -33,6 +34,7 @@ from lethean.mesh import (
     MINER_ACK,
     PING,
     PONG,
+    DEPLOY_CHUNKS,
     START_MINER,
     STATS,
     STOP_MINER,
@@ -71,6 +73,7 @@ __all__ = [
     "MinerCommandError",
     "DeployFailedError",
     "PeerNotConnectedError",
+    "DeployTooLargeError",
     "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
@@ -79,6 +82,7 @@ __all__ = [
     "DEPLOY_TIMEOUT_S",
     "SINGLE_DEPLOY_MAX_BYTES",
     "DEPLOY_CHUNK_BYTES",
+    "DEPLOY_WINDOW",
 ]
 
 _log = Logger()
@@ -93,8 +97,17 @@ DEPLOY_TIMEOUT_S = 120.0
 #: Bundles up to this size travel as one ``deploy`` a Go worker understands
 #: (base64 makes ~767 KiB the most a 1 MiB frame can carry).
 SINGLE_DEPLOY_MAX_BYTES = 700 * 1024
-#: Data bytes per ``deploy_chunk``.
-DEPLOY_CHUNK_BYTES = 512 * 1024
+#: Data bytes per ``deploy_chunk``.  The mesh seals and opens each frame
+#: in its reactor thread, in time proportional to the frame (about 25 ms
+#: for this size on the pure-Python path; see docs/performance.md), so a
+#: chunk is small enough to keep every stall short.
+DEPLOY_CHUNK_BYTES = 256 * 1024
+#: ``deploy_chunk`` requests in flight at once, so that sealing the next
+#: chunk overlaps the worker opening the last one.  The worker's mesh reads
+#: a peer at most 16 MiB/s, and chunks it has not read wait in our send
+#: buffer, which the mesh caps at 8 MiB before it drops the link as a peer
+#: that does not read: the window stays far below that (16 was too many).
+DEPLOY_WINDOW = 4
 
 
 class ControllerError(LetheanError):
@@ -181,6 +194,12 @@ class PeerNotConnectedError(ControllerError):
     """The peer is not connected."""
 
     kind = "peer_not_connected"
+
+
+class DeployTooLargeError(ControllerError):
+    """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
+
+    kind = "deploy_too_large"
 
 
 class _Pending:
@@ -483,13 +502,16 @@ class Controller:
 
     def deploy_bundle(self, peer_id, bundle, timeout_s=DEPLOY_TIMEOUT_S, progress=None):
         """
-        Send a :class:`~lethean.bundles.Bundle` (made with the base64 of the
-        shared secret with that peer as password); fires with the
+        Send a :class:`~lethean.bundles.Bundle` (made with
+        ``frame_password(connection.bundle_secret)`` of the link to that
+        peer as password: the v2 session's bundle secret, or the static
+        pair secret a Go peer uses); fires with the
         :class:`DeployAckPayload`, or fails when ``success`` is false.
 
         Bundles up to :data:`SINGLE_DEPLOY_MAX_BYTES` go as one ``deploy``
         (any worker); larger ones as ``deploy_chunk`` parts, which only
-        lethean workers accept.  ``progress(sent_bytes, total_bytes)``, if
+        workers that announced ``deploy_chunks`` accept: to any other (a Go
+        worker) such a deploy fails at once with :class:`DeployTooLargeError`.  ``progress(sent_bytes, total_bytes)``, if
         given, is called at the start, after each acknowledged chunk, and
         on success.
         """
@@ -504,6 +526,13 @@ class Controller:
             ack = await self._call(peer_id, DEPLOY, payload, DEPLOY_ACK, DeployAckPayload,
                                    timeout_s)
         else:
+            connection = await self._connection(peer_id)
+            if DEPLOY_CHUNKS not in connection.features:
+                raise DeployTooLargeError(
+                    "bundle of {} bytes for peer {}: a single deploy carries at most {} bytes, "
+                    "and the peer did not announce {} (a Go node takes no larger "
+                    "bundle)".format(len(bundle.data), connection.peer_id,
+                                     SINGLE_DEPLOY_MAX_BYTES, DEPLOY_CHUNKS))
             ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
         if not ack.success:
             raise DeployFailedError("deploy failed: {}".format(ack.error), ack.error)
@@ -511,21 +540,42 @@ class Controller:
         return ack
 
     async def _deploy_chunks(self, peer_id, bundle, timeout_s, progress):
-        data = bundle.data
+        data = memoryview(bundle.data)  # chunks are views: no copies
         upload_id = str(uuid.uuid4())
         total = -(-len(data) // DEPLOY_CHUNK_BYTES)
-        for index in range(total):
+
+        def send(index, reply_type, reply_class):
             chunk = DeployChunkPayload(
                 upload_id=upload_id, index=index, total=total, size=len(data),
                 type=bundle.type, name=bundle.name, checksum=bundle.checksum,
                 data=data[index * DEPLOY_CHUNK_BYTES:(index + 1) * DEPLOY_CHUNK_BYTES])
-            if index + 1 < total:
-                ack = await self._call(peer_id, DEPLOY_CHUNK, chunk, DEPLOY_CHUNK_ACK,
-                                       DeployChunkAckPayload, timeout_s)
-                if ack.upload_id != upload_id or ack.index != index:
-                    raise UnexpectedResponseError("deploy_chunk_ack for the wrong chunk")
-                progress((index + 1) * DEPLOY_CHUNK_BYTES, len(data))
-            else:
-                return await self._call(peer_id, DEPLOY_CHUNK, chunk, DEPLOY_ACK,
-                                        DeployAckPayload, timeout_s)
+            return defer.Deferred.fromCoroutine(self._call(
+                peer_id, DEPLOY_CHUNK, chunk, reply_type, reply_class, timeout_s))
 
+        # Up to DEPLOY_WINDOW chunks in flight; acks come back in order.
+        # The mesh seals each chunk's frame in the reactor thread: one
+        # chunk per reactor turn, so that seals never pile up into a stall.
+        in_flight = collections.deque()
+        try:
+            for index in range(total - 1):
+                if index:
+                    await task.deferLater(self._reactor, 0, lambda: None)
+                in_flight.append((index, send(index, DEPLOY_CHUNK_ACK, DeployChunkAckPayload)))
+                if len(in_flight) >= DEPLOY_WINDOW:
+                    await self._chunk_acked(in_flight.popleft(), upload_id, len(data), progress)
+            while in_flight:
+                await self._chunk_acked(in_flight.popleft(), upload_id, len(data), progress)
+        except BaseException:
+            for _, waiting in in_flight:  # the upload failed: stop waiting for them
+                waiting.addErrback(lambda _: None)
+                waiting.cancel()
+            raise
+        return await send(total - 1, DEPLOY_ACK, DeployAckPayload)
+
+    @staticmethod
+    async def _chunk_acked(sent, upload_id, size, progress):
+        index, waiting = sent
+        ack = await waiting
+        if ack.upload_id != upload_id or ack.index != index:
+            raise UnexpectedResponseError("deploy_chunk_ack for the wrong chunk")
+        progress(min((index + 1) * DEPLOY_CHUNK_BYTES, size), size)

@@ -56,6 +56,14 @@ class StatusCollector:
             connected.add_metric([direction], sum(
                 1 for p in status["peers"] if p["direction"] == direction))
         yield connected
+        sessions = GaugeMetricFamily(
+            "lethean_peers_by_session",
+            "Live mesh links by session: v1 (the reference's static pair key) or v2.",
+            labels=["session"])
+        for session in ("v1", "v2"):
+            sessions.add_metric([session], sum(
+                1 for p in status["peers"] if p.get("session") == session))
+        yield sessions
 
         traffic = status["traffic"]
         frames = CounterMetricFamily("lethean_frames", "Sealed frames over all links.",

@@ -151,8 +151,8 @@ def _build_bundle(source, kind, name, miner_file_name, password):
     in a thread.
     """
     from lethean.bundles import (
-        MAX_BUNDLE_DATA_BYTES, BundleFileError, create_miner_bundle, create_profile_bundle,
-        read_bundle)
+        MAX_BUNDLE_DATA_BYTES, BundleFileError, create_miner_bundle_from_file,
+        create_profile_bundle, read_bundle)
 
     if kind == "bundle":
         if hasattr(source, "read"):
@@ -167,9 +167,13 @@ def _build_bundle(source, kind, name, miner_file_name, password):
     if kind == "profile":
         content = _named_profile(_read_limited(source, MAX_BUNDLE_DATA_BYTES, "profile"), name)
         return create_profile_bundle(content, name, password)
-    # create_miner_bundle applies the tighter per-file limit.
-    content = _read_limited(source, MAX_BUNDLE_DATA_BYTES, "miner")
-    return create_miner_bundle(miner_file_name or "miner", content, name, password)
+    # Sealed as it is read: the bundle is the only copy of the binary in
+    # memory.  create_miner_bundle_from_file applies the per-file limit.
+    if hasattr(source, "read"):
+        source.seek(0)
+    return create_miner_bundle_from_file(source, name, password,
+                                         miner_name=miner_file_name or "miner",
+                                         max_bytes=MAX_BUNDLE_DATA_BYTES)
 
 
 def check_deploy(target, kind, name):
@@ -445,7 +449,8 @@ class NodeOperations:
 
         check_deploy(target, kind, name)
         connection = await self._connect(target, timeout_s)
-        password = frame_password(connection.shared_secret)
+        # A v2 link's own bundle secret; a Go peer's is the static pair secret.
+        password = frame_password(connection.bundle_secret)
         bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
                                  miner_file_name, password)
         total = len(bundle.data)

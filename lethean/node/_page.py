@@ -61,6 +61,7 @@ _PEER_COLUMNS = [
     ("Node ID", ("id", "id")),
     ("Address", ("address", None)),
     ("Direction", ("direction", None)),
+    ("Session", ("session", None)),
     ("Connected since", ("connectedAt", None)),
     ("RTT ms", ("rttMs", "n")),
     ("Score", ("score", "n")),

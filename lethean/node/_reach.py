@@ -169,6 +169,12 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
             return NotLetheanError(
                 "{} is not a lethean node (it answered, but not as a mesh node does): check "
                 "the port".format(label), peer, reason)
+        if scheme == "wss":
+            # A plain listener reads a TLS hello as a broken upgrade and drops it.
+            return NotLetheanError(
+                "{} dropped the connection during the handshake: if it serves no TLS, dial "
+                "ws://{}; otherwise check that a lethean node listens there".format(
+                    label, address), peer, reason)
         return NotLetheanError(
             "{} did not complete the mesh handshake ({}): check that a lethean node listens "
             "there".format(label, reason), peer, reason)

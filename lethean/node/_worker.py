@@ -16,6 +16,7 @@ refused unless enabled, and bundles too large for one frame arrive as
 """
 
 import inspect
+import io
 from datetime import datetime, timezone
 
 import attrs
@@ -43,10 +44,10 @@ from lethean.mesh import (
     LOGS,
     MINER_ACK,
     PING,
-    PONG,
     START_MINER,
     STATS,
     STOP_MINER,
+    answer_ping,
     error_reply,
     reply,
 )
@@ -64,13 +65,11 @@ from lethean.node._payloads import (
     LogsPayload,
     MinerAckPayload,
     MinerStatsItem,
-    PingPayload,
-    PongPayload,
     StartMinerPayload,
     StatsPayload,
     StopMinerPayload,
 )
-from lethean.smsg import frame_password
+from lethean.smsg import DecryptionError, frame_password
 
 __all__ = [
     "Worker",
@@ -115,10 +114,6 @@ async def _result(value):
     return value
 
 
-def _unix_ms(clock):
-    return int(clock.seconds() * 1000)
-
-
 def _number(value):
     return type(value) is not bool and isinstance(value, (int, float))
 
@@ -145,9 +140,11 @@ class _Upload:
     """A chunked deploy being received."""
 
     first: DeployChunkPayload
-    parts: list
-    received: int
     timer: object
+    #: The data so far: chunks are appended, never joined (getvalue hands
+    #: the buffer over without a copy).
+    data: io.BytesIO = attrs.field(factory=io.BytesIO)
+    chunks: int = 0
 
 
 @implementer(IMessageConsumer)
@@ -272,9 +269,10 @@ class Worker:
     # -- handlers ----------------------------------------------------------
 
     async def handle_ping(self, connection, message):
-        """``ping`` -> ``pong`` (only registered with ``answer_pings``)."""
-        ping = self._parse(PingPayload, message, "Worker.handlePing: invalid ping payload")
-        return PONG, PongPayload(sent_at=ping.sent_at, received_at=_unix_ms(self._reactor))
+        """``ping`` -> ``pong``, or the reference's error (only with ``answer_pings``)."""
+        # Only its type and payload are used: _handle addresses the reply.
+        answer = answer_ping(message, clock=self._reactor, from_=None)
+        return answer.type, answer.payload
 
     async def handle_get_stats(self, connection, message):
         """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""
@@ -367,21 +365,32 @@ class Worker:
 
     async def deploy(self, connection, request):
         """Install the bundle of a ``deploy`` (or a finished chunked upload)."""
-        password = frame_password(connection.shared_secret)
+        passwords = _bundle_passwords(connection)
         if request.type == BUNDLE_PROFILE:
-            return await self._deploy_profile(request, password)
+            return await self._deploy_profile(request, passwords)
         if request.type in (BUNDLE_MINER, BUNDLE_FULL):
-            return await self._deploy_miner(request, password)
+            return await self._deploy_miner(request, passwords)
         raise WorkerError("Worker.handleDeploy: unknown bundle type: {}".format(request.type))
 
-    async def _deploy_profile(self, request, password):
+    async def _open_bundle(self, function, bundle, passwords, *args, **kwargs):
+        """``function(bundle, password, ...)`` in a thread, with each password until one opens it."""
+        for password in passwords[:-1]:
+            try:
+                return await self._in_thread(self._reactor, function, bundle, password,
+                                             *args, **kwargs)
+            except DecryptionError:
+                pass
+        return await self._in_thread(self._reactor, function, bundle, passwords[-1],
+                                     *args, **kwargs)
+
+    async def _deploy_profile(self, request, passwords):
         if self.profile_manager is None:
             raise WorkerError("Worker.handleDeploy: profile manager not configured")
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
                         checksum=request.checksum)
         try:
-            data = await self._in_thread(self._reactor, extract_profile_bundle, bundle, password,
-                                         allow_plain=self.allow_plain_profiles)
+            data = await self._open_bundle(extract_profile_bundle, bundle, passwords,
+                                           allow_plain=self.allow_plain_profiles)
         except LetheanError as e:
             raise WorkerError("Worker.handleDeploy: failed to extract profile bundle: "
                               "ExtractProfileBundle: {}".format(e)) from None
@@ -395,13 +404,12 @@ class Worker:
             return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
 
-    async def _deploy_miner(self, request, password):
+    async def _deploy_miner(self, request, passwords):
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
                         checksum=request.checksum)
         root = self.miners_root or default_miners_root()
         try:
-            installed = await self._in_thread(self._reactor, install_miner_bundle, bundle,
-                                              password, root)
+            installed = await self._open_bundle(install_miner_bundle, bundle, passwords, root)
         except LetheanError as e:
             raise WorkerError("Worker.handleDeploy: failed to extract miner bundle: "
                               "ExtractMinerBundle: {}".format(e)) from None
@@ -438,10 +446,9 @@ class Worker:
             return DEPLOY_CHUNK_ACK, DeployChunkAckPayload(upload_id=chunk.upload_id,
                                                            index=chunk.index)
         self._drop_upload(key)
-        first = upload.first
+        first, data = upload.first, upload.data.getvalue()
         return await self.deploy(connection, DeployPayload(
-            type=first.type, data=b"".join(upload.parts), checksum=first.checksum,
-            name=first.name))
+            type=first.type, data=data, checksum=first.checksum, name=first.name))
 
     def _start_upload(self, key, chunk):
         what = "Worker.handleDeployChunk"
@@ -462,26 +469,27 @@ class Worker:
             raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
                 what, self.max_upload_total_bytes))
         timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
-        upload = _Upload(first=chunk, parts=[], received=0, timer=timer)
+        upload = _Upload(first=chunk, timer=timer)
         self._uploads[key] = upload
         return upload
 
     def _add_chunk(self, upload, chunk):
         what = "Worker.handleDeployChunk"
         first = upload.first
-        if chunk.index != len(upload.parts):
+        if chunk.index != upload.chunks:
             raise WorkerError("{}: chunk {} out of order, expected {}".format(
-                what, chunk.index, len(upload.parts)))
+                what, chunk.index, upload.chunks))
         if (chunk.total, chunk.size, chunk.type, chunk.name, chunk.checksum) != (
                 first.total, first.size, first.type, first.name, first.checksum):
             raise WorkerError("{}: chunk {} does not match the upload".format(what, chunk.index))
-        upload.received += len(chunk.data)
-        if upload.received > first.size:
+        received = upload.data.tell() + len(chunk.data)
+        if received > first.size:
             raise WorkerError("{}: more data than the declared {} bytes".format(what, first.size))
-        if chunk.index + 1 == chunk.total and upload.received != first.size:
+        if chunk.index + 1 == chunk.total and received != first.size:
             raise WorkerError("{}: {} bytes received, {} declared".format(
-                what, upload.received, first.size))
-        upload.parts.append(bytes(chunk.data))
+                what, received, first.size))
+        upload.data.write(chunk.data)
+        upload.chunks += 1
 
     def _expire_upload(self, key):
         upload = self._uploads.pop(key, None)
@@ -493,3 +501,15 @@ class Worker:
         upload = self._uploads.pop(key, None)
         if upload is not None and upload.timer.active():
             upload.timer.cancel()
+
+
+def _bundle_passwords(connection):
+    """
+    The passwords a bundle from ``connection`` may be sealed with: the
+    link's bundle secret (a v2 session's own), and on a v2 link also the
+    static pair secret, for a bundle made ahead of time for this pair.
+    """
+    passwords = [frame_password(connection.bundle_secret)]
+    if connection.bundle_secret != connection.shared_secret:
+        passwords.append(frame_password(connection.shared_secret))
+    return passwords

@@ -73,6 +73,16 @@ class Options(usage.Options):
          "Most inbound connections not yet authenticated (handshaking or "
          "proving their key); when full, the oldest of the busiest address "
          "is evicted.", int],
+        ["max-conns-per-address", None, 16,
+         "Most inbound connections from one address, authenticated or not "
+         "(127.0.0.1 and ::1 excepted); beyond, new ones are closed at once.", int],
+        ["max-pending-per-address", None, 8,
+         "Most connections from one address not yet authenticated "
+         "(127.0.0.1 and ::1 excepted).", int],
+        ["connect-rate", None, 5.0,
+         "New connections per second one address may open (bursts of four "
+         "times that; 127.0.0.1 and ::1 excepted); beyond, they are closed "
+         "as they are accepted.", float],
         ["rate-limit", None, 50.0,
          "Messages per second a peer may send (bursts of twice that); "
          "excess messages are dropped, a sustained flood drops the peer.", float],
@@ -83,6 +93,9 @@ class Options(usage.Options):
          "Seconds a peer (by key, or by address for unknown keys) is refused "
          "after three offences (floods, bad frames, protocol errors); "
          "doubles with each further offence.", float],
+        ["max-clock-skew", None, 300.0,
+         "Seconds a message's timestamp may be from this node's clock; "
+         "messages further off are dropped (replays).", float],
         ["max-uploads-mb", None, 256,
          "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
@@ -118,6 +131,17 @@ class Options(usage.Options):
         """Add this base64 public key to the allowlist (repeatable)."""
         self["allow"].append(check_allow(public_key))
 
+    def opt_version(self):
+        """Display lethean's and Twisted's versions and exit."""
+        import sys
+
+        from twisted import version
+
+        from lethean import __version__
+
+        print("lethean {} (Twisted {})".format(__version__, version.short()))
+        sys.exit(0)
+
     def postOptions(self):
         self["listen"] = listen_endpoint(self["listen"])
         if self["name"] is not None:
@@ -132,10 +156,12 @@ class Options(usage.Options):
             raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
         if self["auth"] not in (None, "open", "allowlist"):
             raise usage.UsageError("--auth must be 'open' or 'allowlist'")
-        for name in ("max-conns", "max-pending", "max-uploads-mb"):
+        for name in ("max-conns", "max-pending", "max-conns-per-address",
+                     "max-pending-per-address", "max-uploads-mb"):
             if self[name] < 1:
                 raise usage.UsageError("--{} must be at least 1".format(name))
-        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff"):
+        for name in ("rate-limit", "rate-limit-bytes", "offender-backoff", "connect-rate",
+                     "max-clock-skew"):
             if not self[name] > 0:
                 raise usage.UsageError("--{} must be positive".format(name))
         self["control"] = _control_endpoints(self["control"], self["data-dir"])

@@ -7,7 +7,8 @@ the envelope it carries).  Layers, outside in: a Trix container (:func:`pack_tri
 :func:`unpack_trix`), the Enchantrix sigil cipher (:func:`encrypt`,
 :func:`decrypt`, :func:`derive_key`) and the SMSG message object whose
 ``body`` carries the mesh envelope.  Deploy bundles reuse the container
-and the cipher.
+and the cipher; :func:`seal_pieces` and :class:`SigilReader` give the
+cipher's bytes a piece at a time, for payloads too large to copy.
 """
 
 from lethean.smsg._errors import (
@@ -51,6 +52,7 @@ from lethean.smsg._sigil import (
     derive_key,
     encrypt,
 )
+from lethean.smsg._sigil_stream import PIECE_BYTES, SigilReader, seal_pieces
 from lethean.smsg._trix import MAX_HEADER_BYTES, TRIX_VERSION, pack_trix, unpack_trix
 
 __all__ = [
@@ -81,9 +83,11 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "NONCE_BYTES",
     "OVERHEAD_BYTES",
+    "PIECE_BYTES",
     "PayloadTooLargeError",
     "PlaintextTooLargeError",
     "RawJSON",
+    "SigilReader",
     "TAG_BYTES",
     "TRIX_VERSION",
     "Timestamp",
@@ -94,5 +98,6 @@ __all__ = [
     "derive_key",
     "encrypt",
     "pack_trix",
+    "seal_pieces",
     "unpack_trix",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "pure_xor_obfuscate",
     "seal_obfuscated",
     "open_obfuscated",
+    "xor_obfuscate_at",
 ]
 
 KEY_BYTES = 32
@@ -47,16 +48,17 @@ def derive_key(password):
     return _sha256(password.encode("utf-8")).digest()
 
 
-def _keystream(nonce, length):
-    blocks = -(-length // _BLOCK)
+def _keystream(nonce, length, first_block=0):
+    """``length`` bytes of key stream, from block ``first_block`` on."""
+    blocks = first_block + -(-length // _BLOCK)
     copy = _sha256(nonce).copy
     parts = []
     append = parts.append
-    for counter in _COUNTERS[:blocks]:
+    for counter in _COUNTERS[first_block:blocks]:
         h = copy()
         h.update(counter)
         append(h.digest())
-    for i in range(len(_COUNTERS), blocks):
+    for i in range(max(len(_COUNTERS), first_block), blocks):
         h = copy()
         h.update(struct.pack(">Q", i))
         append(h.digest())
@@ -126,3 +128,20 @@ def decrypt(key, payload):
     if len(key) != KEY_BYTES:
         raise ValueError("a sigil key is 32 bytes")
     return open_obfuscated(payload, 0, bytes(key))
+
+
+def xor_obfuscate_at(data, nonce, offset):
+    """
+    ``data`` XOR the key stream of ``nonce`` from byte ``offset`` on: the
+    same bytes :func:`xor_obfuscate` gives for that stretch of a longer
+    plaintext, so a large one can be handled a piece at a time.
+    """
+    if offset < 0:
+        raise ValueError("negative offset")
+    length = len(data)
+    if not length:
+        return b""
+    first, skip = divmod(offset, _BLOCK)
+    stream = _keystream(nonce, skip + length, first)
+    mixed = int.from_bytes(data, "little") ^ int.from_bytes(stream[skip:skip + length], "little")
+    return mixed.to_bytes(length, "little")

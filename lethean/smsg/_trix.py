@@ -98,7 +98,7 @@ def pack_trix(magic, header, payload, version=TRIX_VERSION):
 
 
 def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_bytes=None,
-                verify_checksum=True):
+                verify_checksum=True, view=False):
     """
     ``(header, payload)`` of a container, checked in Go's order.
 
@@ -106,8 +106,9 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
     string ``checksum`` is verified with ``checksum_algo`` (unless
     ``verify_checksum`` is false: the caller then calls
     :func:`verify_checksum` itself).  ``payload`` is a ``bytes`` object
-    (the rest of ``data``).  Raises a :class:`~lethean.smsg.ContainerError`
-    subclass and nothing else.
+    (the rest of ``data``), or with ``view=True`` a read-only
+    ``memoryview`` into ``data`` (no copy: for large containers).  Raises a
+    :class:`~lethean.smsg.ContainerError` subclass and nothing else.
     """
     size = len(data)
     if size < 4:
@@ -132,7 +133,7 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
         raise PayloadTooLargeError("payload of {} bytes, limit {}".format(
             size - end, max_payload_bytes))
     header = _parse_header(bytes(data[PREFIX_BYTES:end]))
-    payload = bytes(data[end:])
+    payload = memoryview(data)[end:].toreadonly() if view else bytes(data[end:])
     if verify_checksum:
         check_checksum(header, payload)
     return header, payload

@@ -9,6 +9,15 @@ frames with the pair's shared secret and opened again on the other side,
 so a payload that Go could not decode, or a frame over the 1 MiB limit,
 fails here too.
 
+Links between two nodes that both announce ``session_v2`` (the default)
+are v2 sessions, as between two real lethean nodes: frames are sealed with
+per-direction session keys (``secretstream``), ``session`` is ``"v2"`` and
+``bundle_secret`` is the session's own; the upgrade itself is modelled as
+done when the link opens.  A node added with ``features=frozenset()``
+(a Go peer) gets v1 links.  Every message's ``from``, ``to`` and ``ts``
+are checked as the real transport checks them: a message that fails is
+logged, kept in the receiving transport's ``rejected`` and not delivered.
+
 Delivery is synchronous but never re-entrant: a message sent while another
 is being delivered is queued and delivered when the current one returns,
 so by the time a ``send`` made outside a consumer returns, every message
@@ -24,11 +33,22 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import DISCONNECT, FEATURES, PING, PONG, new_message, open_message, reply
+from lethean.mesh import (
+    DISCONNECT,
+    FEATURES,
+    PING,
+    SESSION_V2,
+    UEPS_FEATURE,
+    answer_ping,
+    decode_message,
+    new_message,
+    open_message,
+)
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
-from lethean.mesh import UEPS_FEATURE
+from lethean.mesh._checks import envelope_problem
 from lethean.mesh._errors import FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError
+from lethean.mesh._session import Session, transcript_hash
 
 __all__ = [
     "MemoryMesh",
@@ -47,11 +67,15 @@ class MemoryMesh:
         (a ``task.Clock`` in tests).
     :param max_frame_bytes: the largest sealed frame a node accepts.
     :param autoflush: deliver at once (default) or only on :meth:`flush`.
+    :param max_clock_skew_s: how far a message's ``ts`` may be from the
+        reactor's clock (None: not checked), as ``TransportConfig``'s.
     """
 
-    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True):
+    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True,
+                 max_clock_skew_s=300.0):
         self.reactor = reactor
         self.max_frame_bytes = max_frame_bytes
+        self.max_clock_skew_s = max_clock_skew_s
         self.autoflush = autoflush
         self._nodes = {}
         self._queue = deque()
@@ -117,20 +141,36 @@ class MemoryMeshConnection:
         #: What the other node announced, as a real link learns it.
         self.features = remote.features
         self.session = "v1"
+        self._session = None
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
 
     def __repr__(self):
         return "<MemoryMeshConnection {} -> {}>".format(self._local.identity.id, self.peer_id)
 
+    @property
+    def bundle_secret(self):
+        """The v2 session's bundle secret, or the static pair secret on a v1 link."""
+        if self._session is not None:
+            return self._session.bundle_secret
+        return self.shared_secret
+
+    def _key_session(self, session):
+        self._session = session
+        self.session = "v2"
+
     def send(self, message):
         """Seal ``message`` and queue it for the other end."""
         if self.closed:
             raise NotConnectedError("not connected to {}".format(self.peer_id))
-        try:
-            frame = self._cipher.seal(message, timestamp=int(self._local.mesh.reactor.seconds()))
-        except FrameTooLargeError as e:
-            raise MessageTooLargeError(str(e)) from None
+        if self._session is not None:
+            frame = self._session.cipher.seal(message.to_bytes())
+        else:
+            try:
+                frame = self._cipher.seal(message,
+                                          timestamp=int(self._local.mesh.reactor.seconds()))
+            except FrameTooLargeError as e:
+                raise MessageTooLargeError(str(e)) from None
         self.frames_out += 1
         self.bytes_out += len(frame)
         self._local.mesh._enqueue(self.other_end._frame_received, frame)
@@ -138,10 +178,22 @@ class MemoryMeshConnection:
     def _frame_received(self, frame):
         if self.closed:
             return
-        message = open_message(self._cipher, frame)
+        if self._session is not None:
+            message = decode_message(self._session.cipher.open(frame))
+        else:
+            message = open_message(self._cipher, frame)
         self.frames_in += 1
         self.bytes_in += len(frame)
-        self.last_activity = self._local.mesh.reactor.seconds()
+        mesh = self._local.mesh
+        self.last_activity = mesh.reactor.seconds()
+        problem = envelope_problem(message, peer_id=self.peer_id,
+                                   local_id=self._local.identity.id, now=mesh.reactor.seconds(),
+                                   max_skew_s=mesh.max_clock_skew_s)
+        if problem is not None:
+            self._local.rejected.append((problem[0], message))
+            _log.warn("{reason} {peer_id}: dropped message: {text}", reason=problem[0],
+                      peer_id=self.peer_id, text=problem[1])
+            return
         self._local._message_received(self, message)
 
     def close(self, reason=None, code=None):
@@ -193,6 +245,8 @@ class MemoryMeshTransport:
         self._packet_consumers = []
         #: Every message this node received, in order (handy in tests).
         self.received = []
+        #: ``(reason, message)`` of every message the envelope checks dropped.
+        self.rejected = []
 
     def __repr__(self):
         return "<MemoryMeshTransport {} at {}>".format(self.identity.id, self.address)
@@ -211,6 +265,10 @@ class MemoryMeshTransport:
         ours = MemoryMeshConnection(self, remote, outbound=True)
         theirs = MemoryMeshConnection(remote, self, outbound=False)
         ours.other_end, theirs.other_end = theirs, ours
+        if SESSION_V2 in self.features and SESSION_V2 in remote.features:
+            ends = _linked_sessions(self.mesh, ours, theirs)
+            ours._key_session(ends[0])
+            theirs._key_session(ends[1])
         self._links[ours.peer_id] = ours
         remote._links[theirs.peer_id] = theirs
         return defer.succeed(ours)
@@ -267,11 +325,8 @@ class MemoryMeshTransport:
     def _message_received(self, connection, message):
         self.received.append(message)
         if message.type == PING and self.answer_pings:
-            sent_at = message.payload.get("sentAt", 0) if isinstance(message.payload, dict) else 0
-            pong = reply(message, PONG, {"sentAt": sent_at,
-                                         "receivedAt": int(self.mesh.reactor.seconds() * 1000)},
-                         clock=self.mesh.reactor, from_=self.identity.id)
-            connection.send(pong)
+            connection.send(answer_ping(message, clock=self.mesh.reactor,
+                                        from_=self.identity.id))
             return  # as the real transport: answered, not delivered
         for consumer in list(self._consumers):
             _call(consumer.messageReceived, connection, message)
@@ -283,6 +338,25 @@ class MemoryMeshTransport:
             lost = getattr(consumer, "connectionLost", None)
             if lost is not None:
                 _call(lost, connection)
+
+
+def _linked_sessions(mesh, initiator, responder):
+    """
+    Both ends of a v2 session, keyed by the real upgrade (each side's
+    ephemeral key, then the key derivation); the transcript stands for the
+    handshake a memory link does not have.
+    """
+    keys = (initiator._local.identity.identity.raw_public_key,
+            responder._local.identity.identity.raw_public_key)
+    transcript = transcript_hash(keys[0], keys[1])
+    ends = [Session(mesh.reactor, initiator=outbound, shared_secret=end.shared_secret,
+                    initiator_key=keys[0], responder_key=keys[1], transcript=transcript,
+                    max_frame_bytes=mesh.max_frame_bytes)
+            for outbound, end in ((True, initiator), (False, responder))]
+    offers = [end.start() for end in ends]
+    ends[0].upgrade(offers[1])
+    ends[1].upgrade(offers[0])
+    return ends
 
 
 def _call(function, *args):
