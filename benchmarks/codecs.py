@@ -1,27 +1,34 @@
 """
-How fast are lethean's wire codecs?
+How fast are lethean's wire codecs, beside the Go reference's?
 
-Measures, one JSON line each (``{"name": ..., "ops_per_s": ..., "bytes": ...}``):
+Measures, one JSON line each (``{"name": ..., "ops_per_s": ..., "bytes": ...}``),
+on the same inputs as ``gobench`` (the Go reference's own code):
 
-* ``ueps_encode_1k`` / ``ueps_decode_1k``: one UEPS frame with a 1 KB
-  payload built and signed / read and verified;
+* ``ueps_encode_1k`` / ``ueps_decode_1k``: a UEPS packet with intent 0x20
+  and a 1 KB payload built and signed (``Packet(Header(...), payload)`` then
+  :func:`lethean.ueps.encode`, as gobench times ``NewBuilder`` +
+  ``MarshalAndSign``) / read and verified (``ReadAndVerify``);
+  ``ueps_sign_1k`` is the signing alone, of a packet built once (gobench
+  has no such figure: Go's builder costs next to nothing);
 * ``levin_header_encode`` / ``levin_header_decode`` and
   ``levin_header_round_trip`` (both, one op): the 33-byte Levin header;
-* ``levin_storage_encode_handshake`` / ``levin_storage_decode_handshake``: the
-  portable-storage body of a COMMAND_HANDSHAKE request, as
-  ``lethean levin handshake`` sends it.
+* ``levin_storage_encode_handshake`` / ``levin_storage_decode_handshake``:
+  gobench's Monero-style handshake section (``node_data`` +
+  ``payload_data``, 318 bytes; ``go_bytes`` is the size gobench printed).
 
-Then, unless ``--no-ceiling``, it runs the shared codec ceiling
-(``codec_ceiling.py``: the same primitives in a bare loop) and adds to the
-figures it bounds ``ceiling`` (its mode), ``ceiling_ops_per_s`` and
-``ceiling_ratio`` (ours / ceiling): UEPS encode and decode are each one
-HMAC-SHA256 over about 1 KB (``hmac_sha256_digest_1k``, the call the codec
-makes), the header round trip is one struct pack and unpack
-(``struct_levin_hdr``).  The storage codec has no comparable ceiling.
+Each round runs gobench once (``--gobench``, when present) and then each of
+our figures once; the figures gobench also measures get ``go_ops_per_s``
+(median), ``go_ratio`` (median of ours / Go's per round) and
+``go_ratio_range``.  Then, unless ``--no-ceiling``, the shared codec
+ceiling (``codec_ceiling.py``: the same primitives in a bare loop) adds
+``ceiling``, ``ceiling_ops_per_s`` and ``ceiling_ratio`` to the figures it
+bounds: UEPS encode and decode are each one HMAC-SHA256 over about 1 KB, the
+header round trip is one struct pack and unpack.
 
-Measures only; nothing is asserted about the speeds.
+``accelerator`` says whether the compiled speedups were used.  Measures
+only; nothing is asserted about the speeds.
 
-Run from the checkout: ``python benchmarks/codecs.py [--seconds S]``.
+Run from the checkout: ``python benchmarks/codecs.py [--seconds S] [--rounds N]``.
 """
 
 import argparse
@@ -33,8 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._timing import emit, rate  # noqa: E402
+from benchmarks import _gobench  # noqa: E402
+from benchmarks._timing import emit  # noqa: E402
 from lethean import levin, ueps  # noqa: E402
+from lethean._accel import speedups  # noqa: E402
 
 #: The shared ceiling script, when this machine has it.
 DEFAULT_CEILING = "/work/shared/bench/codec_ceiling.py"
@@ -42,51 +51,77 @@ DEFAULT_CEILING = "/work/shared/bench/codec_ceiling.py"
 #: Our figure -> the ceiling mode that bounds it.
 CEILINGS = {
     "ueps_encode_1k": "hmac_sha256_digest_1k",
+    "ueps_sign_1k": "hmac_sha256_digest_1k",
     "ueps_decode_1k": "hmac_sha256_digest_1k",
     "levin_header_round_trip": "struct_levin_hdr",
 }
 
 
 def ueps_benchmarks():
-    """Sign and verify one frame with a 1 KB payload."""
-    secret = os.urandom(32)
-    packet = ueps.Packet(ueps.Header(intent_id=0x20), os.urandom(1024))
-    frame = ueps.encode(packet, secret)
-    if ueps.decode(frame, secret) != packet:
+    """gobench's UEPS input: intent 0x20, 1 KB of "A", a secret of 32 sevens."""
+    secret = bytes([7]) * 32
+    payload = b"A" * 1024
+    Packet, Header, encode, decode = ueps.Packet, ueps.Header, ueps.encode, ueps.decode
+    frame = encode(Packet(Header(intent_id=0x20), payload), secret)
+    if decode(frame, secret) != Packet(Header(intent_id=0x20), payload):
         raise AssertionError("UEPS round trip changed the packet")
+    size = {"bytes": len(frame)}
+    built = Packet(Header(intent_id=0x20), payload)
     return {
-        "ueps_encode_1k": (lambda: ueps.encode(packet, secret), len(frame)),
-        "ueps_decode_1k": (lambda: ueps.decode(frame, secret), len(frame)),
+        "ueps_encode_1k": (lambda: encode(Packet(Header(intent_id=0x20), payload), secret), size),
+        "ueps_sign_1k": (lambda: encode(built, secret), size),
+        "ueps_decode_1k": (lambda: decode(frame, secret), size),
     }
 
 
 def levin_header_benchmarks():
-    """The 33-byte header alone, each way and both."""
-    header = levin.Header.request(levin.Command.HANDSHAKE, 262)
+    """gobench's header: a 262-byte handshake invoke, flags and return code 0."""
+    header = levin.Header(262, True, levin.Command.HANDSHAKE, 0, 0)
     data = levin.encode_header(header)
     if levin.decode_header(data) != header:
         raise AssertionError("Levin header round trip changed the header")
     encode, decode = levin.encode_header, levin.decode_header
+    size = {"bytes": len(data)}
     return {
-        "levin_header_encode": (lambda: encode(header), len(data)),
-        "levin_header_decode": (lambda: decode(data), len(data)),
-        "levin_header_round_trip": (lambda: decode(encode(header)), len(data)),
+        "levin_header_encode": (lambda: encode(header), size),
+        "levin_header_decode": (lambda: decode(data), size),
+        "levin_header_round_trip": (lambda: decode(encode(header)), size),
     }
 
 
+def handshake_section():
+    """The section gobench encodes: Monero-style ``node_data`` and ``payload_data``."""
+    return levin.Section({
+        "node_data": {
+            "network_id": levin.String(bytes([0x12]) * 16),
+            "my_port": levin.Uint32(18080),
+            "rpc_port": levin.Uint16(0),
+            "rpc_credits_per_hash": levin.Uint32(0),
+            "peer_id": levin.Uint64(0x1234567890ABCDEF),
+            "support_flags": levin.Uint32(1),
+        },
+        "payload_data": {
+            "current_height": levin.Uint64(1),
+            "cumulative_difficulty": levin.Uint64(1),
+            "cumulative_difficulty_top64": levin.Uint64(0),
+            "top_id": levin.String(bytes([0x48]) * 32),
+            "top_version": levin.Uint8(1),
+            "pruning_seed": levin.Uint32(0),
+        },
+    })
+
+
 def levin_storage_benchmarks():
-    """The body of a handshake request, built as the CLI builds it."""
-    network = levin.resolve_network("testnet")
-    section = levin.handshake_request(
-        levin.monero_node_data(network.network_id, peer_id=0x1234567890ABCDEF,
-                               my_port=0, support_flags=0),
-        levin.monero_sync_data(network.genesis_hash))
+    """Encode and decode gobench's handshake section."""
+    section = handshake_section()
     data = levin.encode_storage(section)
     if levin.decode_storage(data) != section:
         raise AssertionError("Levin storage round trip changed the section")
+    encode, decode = levin.encode_storage, levin.decode_storage
+    size = {"bytes": len(data)}
     return {
-        "levin_storage_encode_handshake": (lambda: levin.encode_storage(section), len(data)),
-        "levin_storage_decode_handshake": (lambda: levin.decode_storage(data), len(data)),
+        "levin_storage_encode_handshake": (lambda: encode(section), size),
+        "levin_storage_decode_handshake": (lambda: decode(data), size),
     }
 
 
@@ -112,25 +147,34 @@ def main(argv=None):
         description=__doc__.split("\n\n")[0].strip(),
         epilog="Prints one JSON line per figure; see the module docstring for the names.")
     parser.add_argument("--seconds", type=float, default=1.0,
-                        help="time spent on each measurement, ours and the ceiling's "
-                             "(default %(default)s)")
+                        help="time spent on each sample of each figure, ours and the "
+                             "ceiling's (default %(default)s)")
+    _gobench.add_arguments(parser)
     parser.add_argument("--ceiling", default=DEFAULT_CEILING, metavar="PATH",
                         help="the shared codec_ceiling.py to compare with "
                              "(default %(default)s)")
     parser.add_argument("--no-ceiling", action="store_true",
-                        help="only measure lethean's codecs; add no ceiling_ratio")
+                        help="add no ceiling_ratio")
     args = parser.parse_args(argv)
 
     figures = {}
     for build in (ueps_benchmarks, levin_header_benchmarks, levin_storage_benchmarks):
-        for name, (operation, size) in build().items():
-            figures[name] = {"name": name, "ops_per_s": round(rate(operation, args.seconds), 1),
-                             "bytes": size}
+        figures.update(build())
+    figures = _gobench.selected(figures, args.only)
+    lines, go_extra = _gobench.compare(figures, args.seconds, gobench=args.gobench,
+                                       rounds=args.rounds, go=not args.no_go)
+    lines = {line["name"]: line for line in lines}
+    if "levin_storage_bytes" in go_extra:
+        for name in ("levin_storage_encode_handshake", "levin_storage_decode_handshake"):
+            if name in lines:
+                lines[name]["go_bytes"] = go_extra["levin_storage_bytes"]
 
     if not args.no_ceiling:
         ceiling = run_ceiling(args.ceiling, set(CEILINGS.values()), args.seconds)
         for name, mode in CEILINGS.items():
-            line = figures[name]
+            line = lines.get(name)
+            if line is None:
+                continue
             line["ceiling"] = mode
             if isinstance(ceiling, str):
                 line["ceiling_skipped"] = ceiling
@@ -138,7 +182,9 @@ def main(argv=None):
                 line["ceiling_ops_per_s"] = ceiling[mode]
                 line["ceiling_ratio"] = round(line["ops_per_s"] / ceiling[mode], 3)
 
-    for line in figures.values():
+    accelerator = "compiled" if speedups is not None else "pure Python"
+    for line in lines.values():
+        line["accelerator"] = accelerator
         emit(line)
     return 0
 

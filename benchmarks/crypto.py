@@ -6,16 +6,23 @@ Measures, one JSON line each (``{"name": ..., "ops_per_s": ...}``):
 * ``identity_generate``: a new X25519 key and its public key and node id;
 * ``shared_secret``: X25519 + SHA-256 with a peer's public key;
 * ``challenge_sign_verify``: the handshake HMAC, made and checked;
-* ``smsg_seal_open_1k``: one mesh message of about 1 KB sealed into an
-  SMSG frame and opened again;
+* ``smsg_seal_open_1k``: what every mesh message costs, as gobench times
+  it for the Go reference: the envelope JSON (a ``stats`` message whose
+  payload is ``{"blob": 900 x "x"}``, ``message_bytes`` long), the SMSG
+  object JSON, the key stream, XChaCha20-Poly1305, the container, then all
+  of it undone and the envelope parsed back into a message;
 * ``bundle_create_extract_10mb``: a 10 MB miner bundle created (tar, two
   sigil seals, checksum) and extracted (checksum, decryption, vetting,
   atomic write with fsync) into a fresh folder.
 
-A part whose layer is missing prints ``"ops_per_s": null`` with a
-``skipped`` reason instead of failing the run.
+Each round runs gobench once (``--gobench``, when present) and then each of
+our figures once; ``smsg_seal_open_1k``, which gobench also measures, gets
+``go_ops_per_s`` (median), ``go_ratio`` (median of ours / Go's per round)
+and ``go_ratio_range``.  ``accelerator`` says whether the compiled speedups
+were used.  A part whose layer is missing prints ``"ops_per_s": null`` with
+a ``skipped`` reason instead of failing the run.
 
-Run from the checkout: ``python benchmarks/crypto.py [--seconds S]``.
+Run from the checkout: ``python benchmarks/crypto.py [--seconds S] [--rounds N]``.
 """
 
 import argparse
@@ -23,11 +30,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._timing import emit, rate  # noqa: E402
+from benchmarks import _gobench  # noqa: E402
+from benchmarks._timing import emit  # noqa: E402
+from lethean._accel import speedups  # noqa: E402
 
 
 def identity_benchmarks():
@@ -55,27 +65,26 @@ def identity_benchmarks():
 
 
 def smsg_benchmarks():
-    """Seal and open one ~1 KB mesh message."""
+    """Seal and open gobench's ~1 KB message, as a mesh connection does."""
     from lethean.smsg import FrameCipher, Timestamp
     from lethean.mesh._envelope import Message, open_message
 
-    cipher = FrameCipher(os.urandom(32))
-
-    def message_with_log(log):
-        return Message(
-            id="3f0c1e9a-6a4e-4c55-9a52-2f9f4b0c9d1e", type="stats",
-            from_="a" * 32, to="b" * 32, ts=Timestamp(seconds=1767225600, nanos=0, offset=0),
-            payload={"miners": [{"name": "xmrig", "hashrate": 1234.5, "log": log}]},
-        )
-
-    # Pad the payload so the envelope text is exactly 1,024 bytes.
-    message = message_with_log("x" * (1024 - len(message_with_log("").to_json())))
-    size = len(message.to_json())
+    cipher = FrameCipher(bytes([7]) * 32)
+    # gobench's message: its ts is time.Now(), nanoseconds included.
+    message = Message(
+        id="0b6e7a8e-5a6b-4b7e-9d7e-0c1d2e3f4a5b", type="stats",
+        from_="a" * 32, to="b" * 32, ts=Timestamp.from_unix_nanos(time.time_ns()),
+        payload={"blob": "x" * 900},
+    )
+    size = len(message.to_bytes())
+    if open_message(cipher, cipher.seal(message, timestamp=0)) != message:
+        raise AssertionError("SMSG round trip changed the message")
 
     def seal_open():
-        frame = cipher.seal(message, timestamp=1767225600)
-        if open_message(cipher, frame) != message:
-            raise AssertionError("SMSG round trip changed the message")
+        # What the transport does per message: seal with the clock's
+        # seconds, then open the frame and decode its envelope.
+        frame = cipher.seal(message, timestamp=int(time.time()))
+        open_message(cipher, frame)
 
     return {"smsg_seal_open_1k": seal_open}, size
 
@@ -102,7 +111,8 @@ def bundle_benchmarks(scratch):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--seconds", type=float, default=1.0,
-                        help="time spent on each measurement (default %(default)s)")
+                        help="time spent on each sample of each figure (default %(default)s)")
+    _gobench.add_arguments(parser)
     args = parser.parse_args(argv)
 
     scratch = tempfile.mkdtemp(prefix="lethean-bench-")
@@ -113,20 +123,27 @@ def main(argv=None):
             (("smsg_seal_open_1k",), smsg_benchmarks, {}),
             (("bundle_create_extract_10mb",), bundle_benchmarks, {"scratch": scratch}),
         ]
+        figures, skipped = {}, []
         for names, build, kwargs in groups:
             extra = {}
             try:
                 built = build(**kwargs)
             except ImportError as e:
-                for name in names:
-                    emit({"name": name, "ops_per_s": None,
-                           "skipped": "layer not available: {}".format(e)})
+                skipped += [{"name": name, "ops_per_s": None,
+                             "skipped": "layer not available: {}".format(e)} for name in names]
                 continue
             if isinstance(built, tuple):
                 built, extra["message_bytes"] = built
-            for name, operation in built.items():
-                emit(dict({"name": name, "ops_per_s": round(rate(operation, args.seconds), 2)},
-                           **extra))
+            figures.update((name, (operation, extra)) for name, operation in built.items())
+        figures = _gobench.selected(figures, args.only)
+        lines, _ = _gobench.compare(figures, args.seconds, gobench=args.gobench,
+                                    rounds=args.rounds, go=not args.no_go)
+        accelerator = "compiled" if speedups is not None else "pure Python"
+        for line in lines:
+            line["accelerator"] = accelerator
+            emit(line)
+        for line in skipped:
+            emit(line)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

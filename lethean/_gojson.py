@@ -27,6 +27,8 @@ from decimal import Decimal
 
 import attrs
 
+from lethean._accel import pick
+
 __all__ = [
     "RawJSON",
     "ReadFloat",
@@ -82,13 +84,21 @@ def _line_sep_escape(text):
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def go_string(value, html=True):
+def pure_go_string(value, html=True):
     """
     A JSON string literal for ``value`` as Go writes it; lone surrogates
     (not valid UTF-8) become U+FFFD, as Go writes invalid text.
     """
-    text = _line_sep_escape(_encode_basestring(_LONE_SURROGATE.sub("\ufffd", value)))
+    if type(value) is str and value.isascii():
+        # No surrogates, no U+2028/U+2029: skip those scans.
+        text = _encode_basestring(value)
+    else:
+        text = _line_sep_escape(_encode_basestring(_LONE_SURROGATE.sub("\ufffd", value)))
     return _html_escape(text) if html else text
+
+
+#: :func:`pure_go_string`, compiled when the accelerator is built.
+go_string = pick(pure_go_string, "go_string")
 
 
 def go_float(value):

@@ -23,6 +23,8 @@ class InvalidTimestampError(MalformedError):
 
 
 _NS = 1_000_000_000
+_new = object.__new__
+_set = object.__setattr__
 _DAY_S = 86400
 _EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -128,9 +130,18 @@ class Timestamp:
         else:
             nanos = int(fraction[:9].ljust(9, "0"))
             canonical = canonical and len(fraction) <= 9 and fraction[-1] != "0"
-        stamp = cls(local - offset, nanos, offset)
-        if canonical:
-            object.__setattr__(stamp, "_text", text)
+        if cls is not Timestamp:
+            stamp = cls(local - offset, nanos, offset)
+            if canonical:
+                object.__setattr__(stamp, "_text", text)
+            return stamp
+        # Every envelope carries one: skip the checks the pattern already
+        # made (nanos has at most 9 digits, the zone is under 24 hours).
+        stamp = _new(Timestamp)
+        _set(stamp, "seconds", local - offset)
+        _set(stamp, "nanos", nanos)
+        _set(stamp, "offset", offset)
+        _set(stamp, "_text", text if canonical else None)
         return stamp
 
     @classmethod

@@ -86,23 +86,26 @@ def _levin_scalar_arrays(epee_arrays):
         for cls in types))
 
 
-def levin_sections(epee_arrays=False, max_leaves=30):
+def levin_sections(epee_arrays=False, max_leaves=30, arrays=True):
     """
     Typed sections with nested objects and arrays.  Arrays are limited to the
     Go reference's types unless ``epee_arrays`` (then every epee array type,
-    arrays of arrays included).
+    arrays of arrays included); ``arrays=False`` leaves them out.
     """
     scalar_arrays = _levin_scalar_arrays(epee_arrays)
 
     def extend(children):
-        values = [levin_scalars, children, scalar_arrays,
-                  st.lists(children, max_size=3).map(_partial(_levin.Array, _levin.Section))]
-        if epee_arrays:
+        values = [levin_scalars, children]
+        if arrays:
+            values += [scalar_arrays,
+                       st.lists(children, max_size=3).map(_partial(_levin.Array, _levin.Section))]
+        if arrays and epee_arrays:
             values.append(st.lists(scalar_arrays, max_size=3).map(
                 _partial(_levin.Array, _levin.Array)))
         return st.dictionaries(levin_names, st.one_of(*values), max_size=5).map(_levin.Section)
 
-    leaves = st.dictionaries(levin_names, st.one_of(levin_scalars, scalar_arrays), max_size=5)
+    leaf_values = st.one_of(levin_scalars, scalar_arrays) if arrays else levin_scalars
+    leaves = st.dictionaries(levin_names, leaf_values, max_size=5)
     return st.recursive(leaves.map(_levin.Section), extend, max_leaves=max_leaves)
 
 

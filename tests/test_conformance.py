@@ -10,6 +10,7 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import check_directory
+from tests._accel import PurePath
 from tests._paths import EXTRA_VECTORS, SHARED_VECTORS, VECTOR_FILES, VECTORS
 
 
@@ -150,3 +151,14 @@ class BundleCheckerTests(SynchronousTestCase):
         """Giving a profile the reference did not bundle fails the create check."""
         self.assertRaises(AssertionError, self.run_cases,
                           dict(self.miner, profile_json='{"a":1}'))
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureVectorsTests(PurePath, VectorsTests):
+    """VectorsTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureExtraVectorsTests(PurePath, ExtraVectorsTests):
+    """ExtraVectorsTests, on the pure-Python twins of the compiled functions."""

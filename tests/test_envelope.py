@@ -19,6 +19,7 @@ from lethean.mesh._envelope import (
 )
 from lethean.smsg import InvalidTimestampError, RawJSON, Timestamp
 from lethean._gojson import fold_key, go_float, marshal
+from tests._accel import PurePath
 from tests.strategies import json_values, messages, timestamps
 
 A = "aaa8fff703b50b2297f4f6e13508f724"
@@ -457,3 +458,14 @@ class TimestampTests(SynchronousTestCase):
     def test_round_trip(self, ts):
         """Writing and reading gives the same instant and offset."""
         self.assertEqual(Timestamp.parse(str(ts)), ts)
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureEncodeTests(PurePath, EncodeTests):
+    """EncodeTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureDecodeTests(PurePath, DecodeTests):
+    """DecodeTests, on the pure-Python twins of the compiled functions."""

@@ -32,7 +32,10 @@ from lethean.levin import (
     decode_storage,
     encode_storage,
 )
-from lethean.levin._storage import MAX_DEPTH, STORAGE_HEADER
+from lethean import _accel
+from lethean.levin import _storage
+from lethean.levin._storage import MAX_DEPTH, MAX_ITEMS, STORAGE_HEADER
+from tests._accel import PurePath, outcome, shortcuts_off
 from tests.strategies import levin_sections
 
 #: Spec levin.md 2.8: arrays, a double and an int8.
@@ -366,14 +369,27 @@ class DecodeTests(SynchronousTestCase):
         self.assertEqual(encode_storage(decode_storage(data)), data)
 
 
+def _damage(case):
+    section, (how, where, byte) = case
+    data = bytearray(encode_storage(section))
+    where %= len(data) + 1
+    if how == "flip" and where < len(data):
+        data[where] = byte
+    elif how == "cut":
+        del data[where:]
+    else:
+        data.insert(where, byte)
+    return section, bytes(data)
+
+
 def mutations():
-    """(section, how to damage its encoding) pairs."""
+    """(section, a damaged encoding of it) pairs."""
     damage = st.one_of(
         st.tuples(st.just("flip"), st.integers(min_value=0), st.integers(0, 255)),
         st.tuples(st.just("cut"), st.integers(min_value=0), st.just(0)),
         st.tuples(st.just("insert"), st.integers(min_value=0), st.integers(0, 255)),
     )
-    return st.tuples(levin_sections(), damage)
+    return st.tuples(levin_sections(), damage).map(_damage)
 
 
 class PropertyTests(SynchronousTestCase):
@@ -405,17 +421,103 @@ class PropertyTests(SynchronousTestCase):
     @given(mutations())
     def test_mutated_encodings(self, case):
         """A damaged encoding raises a Levin error or decodes to a re-encodable section."""
-        section, (how, where, byte) = case
-        data = bytearray(encode_storage(section))
-        where %= len(data) + 1
-        if how == "flip" and where < len(data):
-            data[where] = byte
-        elif how == "cut":
-            del data[where:]
-        else:
-            data.insert(where, byte)
+        section, data = case
         try:
-            decoded = decode_storage(bytes(data))
+            decoded = decode_storage(data)
         except LevinError:
             return
         self.assertEqual(decode_storage(encode_storage(decoded)), decoded)
+
+
+def outcome_in_order(function, *args, **kwargs):
+    """:func:`~tests._accel.outcome`, plus the order of a section's entries."""
+    result = outcome(function, *args, **kwargs)
+    return result + (_order(result[1]),) if result[0] == "value" else result
+
+
+def _order(value):
+    if isinstance(value, Section):
+        return [(name, _order(item)) for name, item in value.items()]
+    return None
+
+
+class CompiledShortcutTests(SynchronousTestCase):
+    """The compiled common case gives what the Python codec gives, or leaves it to Python."""
+
+    def setUp(self):
+        if _accel.speedups is None:
+            self.skipTest("accelerator not built: {}".format(_accel.unavailable_reason))
+
+    def pure(self, function, *args, **kwargs):
+        """:func:`outcome` with the compiled shortcuts off."""
+        with shortcuts_off(_storage, "_decode_common", "_encode_common"):
+            return outcome_in_order(function, *args, **kwargs)
+
+    def same(self, function, *args, **kwargs):
+        """The call gives the same outcome on both paths."""
+        self.assertEqual(outcome_in_order(function, *args, **kwargs),
+                         self.pure(function, *args, **kwargs))
+
+    @settings(max_examples=300, deadline=None)
+    @given(levin_sections(arrays=False))
+    def test_common_case_is_compiled(self, section):
+        """Sections of numbers, strings and sections are encoded and decoded in C, identically."""
+        encoded = _accel.speedups.levin_encode(section, MAX_DEPTH)
+        self.assertEqual(encoded, self.pure(encode_storage, section)[1])
+        decoded = _accel.speedups.levin_decode(encoded, len(STORAGE_HEADER), MAX_DEPTH, MAX_ITEMS)
+        self.assertEqual(outcome_in_order(lambda: decoded), self.pure(decode_storage, encoded))
+
+    @settings(max_examples=200, deadline=None)
+    @given(levin_sections(epee_arrays=True), st.booleans())
+    def test_any_section(self, section, epee_arrays):
+        """With arrays of every kind, both paths encode and decode alike."""
+        self.same(encode_storage, section, epee_arrays=epee_arrays)
+        encoded = encode_storage(section, epee_arrays=True)
+        self.same(decode_storage, encoded, epee_arrays=epee_arrays)
+
+    @settings(max_examples=300, deadline=None)
+    @given(mutations(), st.integers(1, 4), st.integers(0, 40))
+    def test_damage_and_limits(self, case, max_depth, max_items):
+        """Damaged bytes and tight limits give the same section or the same error."""
+        section, data = case
+        self.same(decode_storage, data)
+        self.same(decode_storage, data, max_depth=max_depth, max_items=max_items)
+        self.same(encode_storage, section, max_depth=max_depth)
+
+    @settings(max_examples=300)
+    @given(st.binary(max_size=200))
+    def test_random_bytes(self, body):
+        """Random bodies behind a valid header give the same section or the same error."""
+        self.same(decode_storage, STORAGE_HEADER + body)
+
+    def test_rarities_are_left_to_python(self):
+        """Arrays, deep nesting, truncation and odd values make the shortcut give up."""
+        speedups = _accel.speedups
+        for data in (storage("04" "0161" "85" "04" + "01" + "00" * 7),  # an array
+                     storage("04" "0161" "0c" "00")[:-1]):  # truncated
+            self.assertIsNone(speedups.levin_decode(data, len(STORAGE_HEADER), MAX_DEPTH, MAX_ITEMS))
+        deep = {"a": Uint8(1)}
+        for _ in range(120):
+            deep = {"a": deep}
+        self.assertIsNone(speedups.levin_encode(Section(deep), 10**6))
+        self.assertIsNone(speedups.levin_encode(Section({"a": Array(Uint32, [1])}), MAX_DEPTH))
+        odd = Uint8(1)
+        object.__setattr__(odd, "value", True)  # bypassing the validator
+        self.assertIsNone(speedups.levin_encode(Section({"a": odd}), MAX_DEPTH))
+        self.same(encode_storage, Section({"a": odd}))
+        self.same(decode_storage, encode_storage(Section(deep), max_depth=10**6), max_depth=10**6)
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureEncodeTests(PurePath, EncodeTests):
+    """EncodeTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureDecodeTests(PurePath, DecodeTests):
+    """DecodeTests, on the pure-Python twins of the compiled functions."""
+
+
+class PurePropertyTests(PurePath, PropertyTests):
+    """PropertyTests, on the pure-Python twins of the compiled functions."""

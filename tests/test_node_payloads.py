@@ -23,6 +23,7 @@ from lethean.node._payloads import (
     StopMinerPayload,
 )
 from tests.strategies import json_values, node_payloads
+from tests._accel import PurePath
 
 _ALL = (PingPayload, PongPayload, DisconnectPayload, StartMinerPayload, StopMinerPayload,
         MinerAckPayload, MinerStatsItem, StatsPayload, GetLogsPayload, LogsPayload,
@@ -269,3 +270,14 @@ class Base64Tests(SynchronousTestCase):
         except ValueError as e:
             offset = int(str(e).rsplit(" ", 1)[1])
             self.assertLessEqual(offset, len(text.encode("utf-8")))
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureEncodingTests(PurePath, EncodingTests):
+    """EncodingTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureDecodingTests(PurePath, DecodingTests):
+    """DecodingTests, on the pure-Python twins of the compiled functions."""

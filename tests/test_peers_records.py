@@ -17,6 +17,7 @@ from lethean.peers import (
 from lethean._gojson import go_float, go_string
 from lethean.peers._record import decode_string_array
 
+from tests._accel import PurePath
 from tests.strategies import peer_records
 
 UTC = datetime.timezone.utc
@@ -257,3 +258,14 @@ class NameTests(SynchronousTestCase):
         except InvalidPeerNameError:
             return
         self.assertEqual(clean, name)
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureGoJsonTests(PurePath, GoJsonTests):
+    """GoJsonTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureFileFormatTests(PurePath, FileFormatTests):
+    """FileFormatTests, on the pure-Python twins of the compiled functions."""

@@ -29,6 +29,7 @@ from lethean.smsg import (
     seal,
 )
 from lethean._gojson import fold_key, marshal, utf8
+from tests._accel import PurePath
 from tests.strategies import json_values, messages, shared_secrets
 
 # smsg.md sections 2 and 7: identities A and B, their secret, the ping
@@ -399,3 +400,18 @@ class TimestampInFramesTests(SynchronousTestCase):
             self.assertEqual(FrameCipher(SECRET_AB).open(frame).timestamp, timestamp)
             self.assertEqual(open_message(FrameCipher(SECRET_AB), frame).ts,
                              Timestamp.parse("2026-01-02T03:04:05.12Z"))
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureSealTests(PurePath, SealTests):
+    """SealTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureOpenTests(PurePath, OpenTests):
+    """OpenTests, on the pure-Python twins of the compiled functions."""
+
+
+class PurePropertyTests(PurePath, PropertyTests):
+    """PropertyTests, on the pure-Python twins of the compiled functions."""

@@ -18,6 +18,7 @@ from lethean.smsg import (
 )
 from lethean.smsg._sigil import xor_obfuscate
 from lethean.smsg._trix import trix_checksum
+from tests._accel import PurePath
 
 _LTHN = {"o": "0", "l": "1", "e": "3", "a": "4", "s": "z", "t": "7",
          "0": "o", "1": "l", "3": "e", "4": "a", "7": "t"}
@@ -299,3 +300,10 @@ class SigilTests(SynchronousTestCase):
         inner = crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], None, nonce, KEY_AB)
         self.assertNotEqual(inner, plaintext)
         self.assertEqual(xor_obfuscate(inner, nonce), plaintext)
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureSigilTests(PurePath, SigilTests):
+    """SigilTests, on the pure-Python twins of the compiled functions."""

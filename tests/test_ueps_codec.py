@@ -26,6 +26,7 @@ from lethean.ueps import (
     encode,
     read_frame,
 )
+from tests._accel import PurePath
 from tests.strategies import ueps_packets, ueps_secrets
 
 #: The worked example of the spec (ueps.md section 4).
@@ -300,3 +301,21 @@ class PropertyTests(SynchronousTestCase):
             self.assertEqual(got.payload, packet.payload)
             self.assertEqual(got.header, packet.header)
 
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureEncodeTests(PurePath, EncodeTests):
+    """EncodeTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureReadFrameTests(PurePath, ReadFrameTests):
+    """ReadFrameTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureLimitTests(PurePath, LimitTests):
+    """LimitTests, on the pure-Python twins of the compiled functions."""
+
+
+class PurePropertyTests(PurePath, PropertyTests):
+    """PropertyTests, on the pure-Python twins of the compiled functions."""

@@ -20,6 +20,7 @@ from lethean.ueps import (
 from tests._streams import feed_in_pieces
 from tests.strategies import ueps_packets, ueps_secrets
 from tests.test_ueps_codec import tlv
+from tests._accel import PurePath
 
 SECRET = b"s" * 32
 PACKETS = [
@@ -152,3 +153,18 @@ class PropertyTests(SynchronousTestCase):
                 self.assertLess(decoder.buffered, 300)
         except UEPSError:
             pass
+
+
+# The same tests on the pure-Python path (tests/_accel.py).
+
+
+class PureFeedTests(PurePath, FeedTests):
+    """FeedTests, on the pure-Python twins of the compiled functions."""
+
+
+class PureBadInputTests(PurePath, BadInputTests):
+    """BadInputTests, on the pure-Python twins of the compiled functions."""
+
+
+class PurePropertyTests(PurePath, PropertyTests):
+    """PropertyTests, on the pure-Python twins of the compiled functions."""

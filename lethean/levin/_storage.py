@@ -18,6 +18,8 @@ uint32, string, object) so that we agree with it on every input; pass
 
 import struct
 
+from lethean._accel import shortcut, speedups
+
 from ._errors import (
     BadSignatureError,
     BadVersionError,
@@ -81,6 +83,9 @@ def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
     """
     if not isinstance(section, Section):
         section = Section(section)
+    encoded = _encode_common(section, max_depth)
+    if encoded is not None:
+        return encoded
     out = bytearray(STORAGE_HEADER)
     try:
         _Writer(out, epee_arrays, max_depth).section(section, 1)
@@ -164,6 +169,20 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
     and ``limit_exceeded``.
     """
     data = bytes(data)
+    if data[:len(STORAGE_HEADER)] != STORAGE_HEADER:
+        _check_header(data)  # raises: the header is one fixed string
+    section = _decode_common(data, len(STORAGE_HEADER), max_depth, max_items)
+    if section is not None:
+        return section
+    reader = _Reader(data, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
+    try:
+        return reader.section(1)
+    except RecursionError:
+        # Only reachable with a max_depth far above the default.
+        raise LevinLimitError("nesting too deep for this Python") from None
+
+
+def _check_header(data):
     if len(data) < len(STORAGE_HEADER):
         raise LevinTruncatedError("truncated storage header: {} of {} bytes".format(
             len(data), len(STORAGE_HEADER)))
@@ -172,12 +191,17 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
         raise BadSignatureError("bad storage signature {}".format(data[:8].hex()))
     if version != STORAGE_VERSION:
         raise BadVersionError("unsupported storage version {}".format(version))
-    reader = _Reader(data, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
-    try:
-        return reader.section(1)
-    except RecursionError:
-        # Only reachable with a max_depth far above the default.
-        raise LevinLimitError("nesting too deep for this Python") from None
+
+
+def _truncated(need, offset, size):
+    return LevinTruncatedError("truncated storage data: need {} bytes at offset {}, "
+                               "have {}".format(need, offset, size - offset))
+
+
+# Values the reader makes from bytes are in range by construction, so it
+# skips the classes' validators (the Section._trusted idea, for scalars).
+_new = object.__new__
+_set = object.__setattr__
 
 
 class _Reader(_Walker):
@@ -197,8 +221,7 @@ class _Reader(_Walker):
     def take(self, n):
         end = self.offset + n
         if end > len(self.data):
-            raise LevinTruncatedError("truncated storage data: need {} bytes at offset {}, "
-                                      "have {}".format(n, self.offset, len(self.data) - self.offset))
+            raise _truncated(n, self.offset, len(self.data))
         chunk = self.data[self.offset:end]
         self.offset = end
         return chunk
@@ -214,14 +237,41 @@ class _Reader(_Walker):
     def section(self, depth):
         self.deeper(depth)
         count = self.varint()
+        data = self.data
+        size = len(data)
+        pos = self.offset
+        names = _names
         entries = {}
         # No allocation from ``count``: every entry consumes bytes, so a
         # count larger than the data fails as truncated when they run out.
         for _ in range(count):
             self.count_items(1)
-            name = decode_name(self.take(self.byte()))
-            tag = self.byte()
-            entries[name] = self.entry_value(tag, depth)
+            if pos >= size:
+                raise _truncated(1, pos, size)
+            start = pos + 1
+            pos = start + data[pos]
+            if pos >= size:
+                raise _truncated(pos - start, start, size) if pos > size else _truncated(1, pos, size)
+            raw = data[start:pos]
+            name = names.get(raw)
+            if name is None:
+                name = _remember_name(raw)
+            tag = data[pos]
+            pos += 1
+            scalar = _SCALAR_READERS.get(tag)
+            if scalar is None:
+                self.offset = pos
+                entries[name] = self.entry_value(tag, depth)
+                pos = self.offset
+                continue
+            unpack, width, cls = scalar
+            if pos + width > size:
+                raise _truncated(width, pos, size)
+            value = _new(cls)
+            _set(value, "value", unpack(data, pos)[0])
+            entries[name] = value
+            pos += width
+        self.offset = pos
         return Section._trusted(entries)
 
     def entry_value(self, tag, depth):
@@ -237,7 +287,9 @@ class _Reader(_Walker):
 
     def scalar(self, tag, depth):
         if tag == String.TAG:
-            return String(self.take(self.varint()))
+            value = _new(String)
+            _set(value, "value", self.take(self.varint()))
+            return value
         if tag == Section.TAG:
             return self.section(depth + 1)
         if tag == Bool.TAG:
@@ -279,6 +331,20 @@ class _Reader(_Walker):
         return Array(element, items)
 
 
+# Entry names by their wire bytes: a peer sends the same few again and
+# again.  Bounded (cleared when full) against a stream of fresh names.
+_names = {}
+_MAX_CACHED_NAMES = 1024
+
+
+def _remember_name(raw):
+    name = decode_name(raw)
+    if len(_names) >= _MAX_CACHED_NAMES:
+        _names.clear()
+    _names[raw] = name
+    return name
+
+
 def _checked_size(count, size, remaining):
     if count > remaining // size:
         raise LevinTruncatedError("truncated storage data: array of {} x {} bytes, "
@@ -286,7 +352,22 @@ def _checked_size(count, size, remaining):
     return count * size
 
 
+# Entry tag -> (unpack_from, width, class) for the fixed-width numbers,
+# which the section loop reads inline (Bool is not one: any non-zero byte
+# reads as True).
+_SCALAR_READERS = {tag: (_STRUCTS[tag].unpack_from, _STRUCTS[tag].size, cls)
+                   for tag, cls in SCALARS.items() if cls is not Bool}
+
 _ARRAY_ELEMENT_TYPES = dict(SCALARS)
 _ARRAY_ELEMENT_TYPES[String.TAG] = String
 _ARRAY_ELEMENT_TYPES[Section.TAG] = Section
 _ARRAY_ELEMENT_TYPES[Array.TAG] = Array
+
+
+# The compiled codec does the common case (sections of numbers, strings and
+# sections) and returns None for anything else, which the Python codec then
+# encodes or decodes from the start: every error comes from the code above.
+_decode_common = shortcut("levin_decode")
+_encode_common = shortcut("levin_encode")
+if speedups is not None:
+    speedups.levin_register(Section, {**SCALARS, String.TAG: String})

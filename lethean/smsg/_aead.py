@@ -9,9 +9,10 @@ before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
 the public bindings are used instead.
 """
 
+from lethean._accel import speedups
 from lethean.smsg._errors import DecryptionError
 
-__all__ = ["seal", "open_sealed"]
+__all__ = ["seal", "open_sealed", "COMPILED_SIGIL"]
 
 _KEY = 32
 _NONCE = 24
@@ -65,6 +66,15 @@ if _ffi is not None:
             raise DecryptionError("authentication failed")
         return _buffer(out, size)[:]
 
+    def _address(name):
+        return int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name)))
+
+    if speedups is not None:
+        # The compiled sigil calls these two directly (lethean/smsg/_sigil.py).
+        speedups.sodium_register(_address("crypto_aead_xchacha20poly1305_ietf_encrypt"),
+                                 _address("crypto_aead_xchacha20poly1305_ietf_decrypt"),
+                                 DecryptionError)
+
 else:  # pragma: no cover - depends on PyNaCl
     from nacl.bindings import (
         crypto_aead_xchacha20poly1305_ietf_decrypt as _binding_decrypt,
@@ -89,3 +99,7 @@ else:  # pragma: no cover - depends on PyNaCl
             return _binding_decrypt(bytes(data[offset:]), None, bytes(nonce), bytes(key))
         except CryptoError:
             raise DecryptionError("authentication failed") from None
+
+
+#: Whether the compiled sigil can call libsodium (through PyNaCl's handle).
+COMPILED_SIGIL = speedups is not None and _ffi is not None

@@ -12,7 +12,8 @@ import hashlib
 import os
 import struct
 
-from lethean.smsg._aead import open_sealed, seal
+from lethean._accel import pick
+from lethean.smsg._aead import COMPILED_SIGIL, open_sealed, seal
 from lethean.smsg._errors import DecryptionError
 
 __all__ = [
@@ -24,6 +25,9 @@ __all__ = [
     "encrypt",
     "decrypt",
     "xor_obfuscate",
+    "pure_xor_obfuscate",
+    "seal_obfuscated",
+    "open_obfuscated",
     "xor_obfuscate_at",
 ]
 
@@ -61,7 +65,7 @@ def _keystream(nonce, length, first_block=0):
     return b"".join(parts)
 
 
-def xor_obfuscate(data, nonce):
+def pure_xor_obfuscate(data, nonce):
     """``data`` XOR the SHA-256 key stream of ``nonce`` (its own inverse)."""
     length = len(data)
     if not length:
@@ -69,6 +73,35 @@ def xor_obfuscate(data, nonce):
     stream = _keystream(nonce, length)
     mixed = int.from_bytes(data, "little") ^ int.from_bytes(stream[:length], "little")
     return mixed.to_bytes(length, "little")
+
+
+#: :func:`pure_xor_obfuscate`, compiled when the accelerator is built.
+xor_obfuscate = pick(pure_xor_obfuscate, "xor_obfuscate")
+
+
+def pure_seal_obfuscated(prefix, nonce, key, plaintext):
+    """
+    ``prefix | nonce | XChaCha20-Poly1305(plaintext XOR key stream)``: the
+    whole sigil, behind ``prefix`` (a container header, or nothing).
+    """
+    return b"".join((prefix, nonce, seal(xor_obfuscate(plaintext, nonce), nonce, key)))
+
+
+def pure_open_obfuscated(data, offset, key):
+    """
+    The plaintext of the sigil payload ``data[offset:]``; raises
+    :class:`DecryptionError` when it is too short or does not verify.
+    """
+    if len(data) - offset < OVERHEAD_BYTES:
+        raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
+            len(data) - offset))
+    nonce = bytes(data[offset:offset + NONCE_BYTES])
+    return xor_obfuscate(open_sealed(data, offset + NONCE_BYTES, nonce, key), nonce)
+
+
+#: The compiled twins when the accelerator is built: one call, one buffer.
+seal_obfuscated = pick(pure_seal_obfuscated, "sigil_seal", COMPILED_SIGIL)
+open_obfuscated = pick(pure_open_obfuscated, "sigil_open", COMPILED_SIGIL)
 
 
 def encrypt(key, plaintext, nonce=None):
@@ -84,8 +117,7 @@ def encrypt(key, plaintext, nonce=None):
         nonce = os.urandom(NONCE_BYTES)
     elif len(nonce) != NONCE_BYTES:
         raise ValueError("a sigil nonce is 24 bytes")
-    nonce = bytes(nonce)
-    return nonce + seal(xor_obfuscate(plaintext, nonce), nonce, bytes(key))
+    return seal_obfuscated(b"", bytes(nonce), bytes(key), plaintext)
 
 
 def decrypt(key, payload):
@@ -95,11 +127,7 @@ def decrypt(key, payload):
     """
     if len(key) != KEY_BYTES:
         raise ValueError("a sigil key is 32 bytes")
-    if len(payload) < OVERHEAD_BYTES:
-        raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
-            len(payload)))
-    nonce = bytes(payload[:NONCE_BYTES])
-    return xor_obfuscate(open_sealed(payload, NONCE_BYTES, nonce, bytes(key)), nonce)
+    return open_obfuscated(payload, 0, bytes(key))
 
 
 def xor_obfuscate_at(data, nonce, offset):

@@ -15,8 +15,21 @@ DEFAULT_VERSION = 0x09
 #: Current and target layer the reference builder writes.
 DEFAULT_LAYER = 5
 
-_u8 = and_(instance_of(int), ge(0), le(0xFF))
-_u16 = and_(instance_of(int), ge(0), le(0xFFFF))
+
+_check_u8 = and_(instance_of(int), ge(0), le(0xFF))
+_check_u16 = and_(instance_of(int), ge(0), le(0xFFFF))
+
+
+# attrs' composed validators cost four calls a field; these pass the usual
+# valid value in one and leave every refusal (and its message) to attrs.
+def _u8(instance, attribute, value):
+    if type(value) is not int or not 0 <= value <= 0xFF:
+        _check_u8(instance, attribute, value)
+
+
+def _u16(instance, attribute, value):
+    if type(value) is not int or not 0 <= value <= 0xFFFF:
+        _check_u16(instance, attribute, value)
 
 
 @frozen
@@ -35,9 +48,23 @@ class Header:
     threat_score: int = field(default=0, kw_only=True, validator=_u16)
 
 
+_check_header = instance_of(Header)
+_check_bytes = instance_of(bytes)
+
+
+def _header(instance, attribute, value):
+    if type(value) is not Header:
+        _check_header(instance, attribute, value)
+
+
+def _bytes(instance, attribute, value):
+    if type(value) is not bytes:
+        _check_bytes(instance, attribute, value)
+
+
 @frozen
 class Packet:
     """A UEPS packet: a header and the application's payload bytes."""
 
-    header: Header = field(validator=instance_of(Header))
-    payload: bytes = field(default=b"", validator=instance_of(bytes))
+    header: Header = field(validator=_header)
+    payload: bytes = field(default=b"", validator=_bytes)
