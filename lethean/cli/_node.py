@@ -24,6 +24,7 @@ from lethean.cli._output import emit, print_table
 __all__ = [
     "register",
     "cli_folder",
+    "command_registry",
     "add_control_option",
     "add_tls_options",
     "node_operations",
@@ -179,26 +180,42 @@ def _tls_verify(args):
         raise CommandLineError(str(e)) from None
 
 
-async def _own_session(reactor, args, work):
-    """Run ``await work(operations)`` with a short-lived controller of our own."""
+def command_registry(reactor, data_dir):
+    """
+    The short-lived controller's registry: its own (in :func:`cli_folder`),
+    with the peers registered for ``data_dir`` beside it, read only.
+    """
     import os
 
+    from lethean.cli._peers import peers_path
+    from lethean.peers import OverlayRegistry
+
+    folder = cli_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return OverlayRegistry(reactor, os.path.join(folder, "peers.json"), peers_path(data_dir))
+
+
+async def _own_session(reactor, args, work):
+    """
+    Run ``await work(operations)`` with a short-lived controller of our own:
+    its identity and registry are the command's, and it also knows the
+    peers registered for the data folder (names, addresses, pinned keys)
+    without ever writing that folder's files.
+    """
     from lethean.identity import ROLE_CONTROLLER, NodeManager
     from lethean.mesh import MeshTransport, TransportConfig
     from lethean.node import Controller, NodeOperations
-    from lethean.peers import PeerRegistry
 
     config = TransportConfig(listen=None, tls_verify=_tls_verify(args))
-    folder = cli_folder()
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    identity = NodeManager.in_directory(folder).load_or_create(role=ROLE_CONTROLLER)
-    registry = PeerRegistry(reactor, os.path.join(folder, "peers.json"))
+    registry = command_registry(reactor, args.data_dir)
+    identity = NodeManager.in_directory(cli_folder()).load_or_create(role=ROLE_CONTROLLER)
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     transport.add_consumer(controller)
     transport.startService()
     try:
-        return await work(NodeOperations(reactor, transport, registry, controller))
+        return await work(NodeOperations(reactor, transport, registry, controller,
+                                         data_dir=args.data_dir))
     finally:
         controller.stop()
         await transport.stopService()
@@ -300,7 +317,10 @@ async def _stats(reactor, args):
             if results:
                 _stats_table(results)
             elif not failed:
-                print("no peers to ask: register some with 'lethean peers add'")
+                from lethean.node._targets import lethean_command
+
+                print("no peers to ask: register some with '{}'".format(
+                    lethean_command("peers add HOST:PORT --public-key KEY", args.data_dir)))
         else:
             print("\n".join(_stats_text(p, s) for p, s in results.items()))
         for error in failed.values():
