@@ -6,8 +6,10 @@ default), every command goes through that node's control API: the node
 carries it out with its own identity, links and registry, so there is no
 second link beside the node's.  When none runs, the command is a
 short-lived controller with an identity and registry of its own (in
-``<XDG data home>/lethean-desktop/cli``, never a node's files): it dials
-the target, performs one request, prints the answer and exits.
+``<XDG data home>/lethean-desktop/cli``): it dials the target, performs one
+request, prints the answer and exits.  It also knows the peers registered
+for the data folder (names, addresses, pinned keys), read only: a node's
+files are never written by it.
 
 A target is a node id, a unique id prefix (4+ hex digits), a peer name,
 ``HOST:PORT`` or ``ws[s]://HOST:PORT``; dialling an address registers the
@@ -387,7 +389,8 @@ async def _deploy(reactor, args):
 
 #: What every remote command's --help says about the way it goes.
 _ROUTING = ("When a node runs for --data-dir (its control.sock answers), the request goes "
-            "through that node; otherwise the command dials with an identity of its own.")
+            "through that node; otherwise the command dials with an identity of its own, "
+            "knowing the peers registered for --data-dir (it never writes their files).")
 
 
 def _runner(command):
