@@ -218,3 +218,102 @@ class HungNodeTests(TestCase):
         line = str(caught.exception)
         self.assertIn("gave no answer within 0.1 s", line)
         self.assertIn("restart", line)
+
+
+class NoNodeRegistryTests(TestCase):
+    """
+    With no node running for the data folder, the command's own controller
+    uses the peers registered there (read only) beside its own, and every
+    hint it prints is a command that works.
+    """
+
+    timeout = 60
+
+    def setUp(self):
+        self.home = os.path.abspath(self.mktemp())
+        self.data_dir = os.path.join(self.home, "node-files")
+        os.makedirs(self.data_dir)
+        bravo_dir = os.path.join(self.home, "bravo")
+        identity = NodeManager.in_directory(bravo_dir).load_or_create(name="bravo",
+                                                                       role="worker")
+        self.bravo_id, self.bravo_key = identity.id, identity.identity.public_key
+        registry = PeerRegistry(reactor, os.path.join(bravo_dir, "peers.json"))
+        self.bravo = assemble_node(reactor, identity, registry,
+                                   {"listen": "tcp:0:interface=127.0.0.1", "peer": [],
+                                    "data-dir": bravo_dir})
+        self.bravo.startService()
+        self.addCleanup(self.bravo.stopService)
+        port = self.bravo.getServiceNamed("transport").port.getHost().port
+        self.address = "127.0.0.1:{}".format(port)
+
+    def lethean(self, *argv):
+        return run_lethean(self.home, *argv, "--data-dir", self.data_dir)
+
+    async def run_hint(self, err):
+        """Run the ``lethean ...`` command quoted in ``err``; its exit status."""
+        import re
+        import shlex
+
+        match = re.search(r"'lethean (peers remove [^']+)'", err)
+        self.assertIsNotNone(match, err)
+        out, err, status = await run_lethean(self.home, *shlex.split(match.group(1)))
+        self.assertEqual(status, 0, err)
+        return err.decode()
+
+    async def key_changed_then_fixed(self, target, pinned):
+        """``ping target`` finds another key than ``pinned``; its hint fixes that."""
+        out, err, status = await self.lethean("ping", target)
+        self.assertEqual(status, 1, err)
+        self.assertIn(pinned.node_id, err.decode())
+        await self.run_hint(err.decode())
+        out, err, status = await self.lethean("ping", self.address, "--json")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(json.loads(out)["peerId"], self.bravo_id)
+
+    def peers_file(self):
+        with open(os.path.join(self.data_dir, "peers.json"), "rb") as f:
+            return f.read()
+
+    async def test_registered_peers_are_targets(self):
+        """A peer added with 'peers add' is pinged by name and asked by 'stats --all'."""
+        out, err, status = await self.lethean("stats", "--all")
+        self.assertEqual(status, 0, err)
+        self.assertIn("'lethean peers add HOST:PORT --public-key KEY --data-dir {}'".format(
+            self.data_dir), out.decode())
+        out, err, status = await self.lethean("peers", "add", self.address, "--public-key",
+                                              self.bravo_key, "--name", "bravo")
+        self.assertEqual(status, 0, err)
+        before = self.peers_file()
+        out, err, status = await self.lethean("ping", "bravo", "--json")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(json.loads(out)["peerId"], self.bravo_id)
+        out, err, status = await self.lethean("stats", "--all", "--json")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(list(json.loads(out)), [self.bravo_id])
+        # The node's files are read, never written.
+        self.assertEqual(self.peers_file(), before)
+        out, err, status = await self.lethean("ping", "zulu")
+        self.assertEqual(status, 1, err)
+        self.assertIn("'lethean peers list --data-dir {}'".format(self.data_dir), err.decode())
+
+    async def test_a_changed_key_hint_works(self):
+        """The key pinned in the data folder changed: the hinted 'peers remove' works."""
+        other = PrivateKey.generate()
+        out, err, status = await self.lethean("peers", "add", self.address, "--public-key",
+                                              other.public_key_b64, "--name", "bravo")
+        self.assertEqual(status, 0, err)
+        await self.key_changed_then_fixed("bravo", other)
+
+    async def test_a_changed_key_of_the_command_own_registry(self):
+        """A key the command pinned itself changed: the hinted 'peers remove' forgets it."""
+        other = PrivateKey.generate()
+        own = PeerRegistry(reactor, os.path.join(self.home, "xdg-data", "lethean-desktop",
+                                                 "cli", "peers.json"))
+        own.add_peer(Peer(id=other.node_id, name="old-bravo", public_key=other.public_key_b64,
+                          address=self.address))
+        await own.close()
+        out, err, status = await self.lethean("peers", "list", "--json")
+        self.assertEqual(status, 0, err)
+        [listed] = json.loads(out)
+        self.assertEqual((listed["id"], listed["source"]), (other.node_id, "cli"))
+        await self.key_changed_then_fixed(self.address, other)

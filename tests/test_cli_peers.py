@@ -20,6 +20,9 @@ class PeersCommandTests(SynchronousTestCase):
         self.folder = os.path.abspath(self.mktemp())
         os.makedirs(self.folder)
         self.key = PrivateKey.generate()
+        # The command's own registry (read with no node running) is the test's.
+        self.patch(os, "environ", dict(os.environ, XDG_DATA_HOME=os.path.join(
+            self.folder, "xdg-data")))
 
     def run_command(self, *argv):
         """Run ``lethean peers ARGV --data-dir FOLDER``; returns (status, stdout)."""
@@ -86,6 +89,9 @@ class PeersMistakesTests(SynchronousTestCase):
         self.folder = os.path.abspath(self.mktemp())
         os.makedirs(self.folder)
         self.key = PrivateKey.generate()
+        # The command's own registry (read with no node running) is the test's.
+        self.patch(os, "environ", dict(os.environ, XDG_DATA_HOME=os.path.join(
+            self.folder, "xdg-data")))
 
     def main(self, *argv, folder=None):
         """``lethean peers ARGV`` through main(); (status, stdout, stderr)."""

@@ -398,3 +398,32 @@ class ThreadedWriterTests(TestCase):
         await registry.close()
         self.assertNotIn(threading.main_thread(), threads)
         self.assertEqual(PeerRegistry(reactor, path).list_peers(), registry.list_peers())
+
+
+class OverlayTests(FileTestCase):
+    """OverlayRegistry: another registry's peers, used and never written back."""
+
+    def test_borrowed_peers_are_used_and_never_written(self):
+        """Borrowed records resolve and pin keys; only the own records are saved."""
+        from lethean.peers import OverlayRegistry
+
+        borrowed_path = os.path.join(self.directory, "node-peers.json")
+        node = PeerRegistry(self.clock, borrowed_path)
+        node.add_peer(Peer(id=ID_A, name="alpha", public_key=KEY_A, address="10.0.0.1:9091"))
+        node.close()
+        before = read(borrowed_path)
+        overlay = OverlayRegistry(self.clock, self.path, borrowed_path)
+        self.assertEqual(overlay.known_key(ID_A), KEY_A)
+        self.assertTrue(overlay.is_borrowed(ID_A))
+        overlay.add_peer(Peer(id=ID_B, name="bravo", public_key=KEY_B, address="10.0.0.2:9091"))
+        overlay.update_peer(overlay.get_peer(ID_A).evolve(address="10.0.0.9:9091"))
+        overlay.set_connected(ID_A, True)
+        overlay.close()
+        self.assertEqual(read(borrowed_path), before)
+        self.assertEqual([p["id"] for p in json.loads(read(self.path))], [ID_B])
+        # Forgotten, a borrowed id is the overlay's own if it comes back.
+        overlay.remove_peer(ID_A)
+        overlay.add_peer(Peer(id=ID_A, name="alpha", public_key=KEY_A))
+        overlay.close()
+        self.assertEqual(sorted(p["id"] for p in json.loads(read(self.path))),
+                         sorted([ID_A, ID_B]))

@@ -6,8 +6,10 @@ default), every command goes through that node's control API: the node
 carries it out with its own identity, links and registry, so there is no
 second link beside the node's.  When none runs, the command is a
 short-lived controller with an identity and registry of its own (in
-``<XDG data home>/lethean-desktop/cli``, never a node's files): it dials
-the target, performs one request, prints the answer and exits.
+``<XDG data home>/lethean-desktop/cli``): it dials the target, performs one
+request, prints the answer and exits.  It also knows the peers registered
+for the data folder (names, addresses, pinned keys), read only: a node's
+files are never written by it.
 
 A target is a node id, a unique id prefix (4+ hex digits), a peer name,
 ``HOST:PORT`` or ``ws[s]://HOST:PORT``; dialling an address registers the
@@ -24,6 +26,7 @@ from lethean.cli._output import emit, print_table
 __all__ = [
     "register",
     "cli_folder",
+    "command_registry",
     "add_control_option",
     "add_tls_options",
     "node_operations",
@@ -179,26 +182,42 @@ def _tls_verify(args):
         raise CommandLineError(str(e)) from None
 
 
-async def _own_session(reactor, args, work):
-    """Run ``await work(operations)`` with a short-lived controller of our own."""
+def command_registry(reactor, data_dir):
+    """
+    The short-lived controller's registry: its own (in :func:`cli_folder`),
+    with the peers registered for ``data_dir`` beside it, read only.
+    """
     import os
 
+    from lethean.cli._peers import peers_path
+    from lethean.peers import OverlayRegistry
+
+    folder = cli_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return OverlayRegistry(reactor, os.path.join(folder, "peers.json"), peers_path(data_dir))
+
+
+async def _own_session(reactor, args, work):
+    """
+    Run ``await work(operations)`` with a short-lived controller of our own:
+    its identity and registry are the command's, and it also knows the
+    peers registered for the data folder (names, addresses, pinned keys)
+    without ever writing that folder's files.
+    """
     from lethean.identity import ROLE_CONTROLLER, NodeManager
     from lethean.mesh import MeshTransport, TransportConfig
     from lethean.node import Controller, NodeOperations
-    from lethean.peers import PeerRegistry
 
     config = TransportConfig(listen=None, tls_verify=_tls_verify(args))
-    folder = cli_folder()
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    identity = NodeManager.in_directory(folder).load_or_create(role=ROLE_CONTROLLER)
-    registry = PeerRegistry(reactor, os.path.join(folder, "peers.json"))
+    registry = command_registry(reactor, args.data_dir)
+    identity = NodeManager.in_directory(cli_folder()).load_or_create(role=ROLE_CONTROLLER)
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     transport.add_consumer(controller)
     transport.startService()
     try:
-        return await work(NodeOperations(reactor, transport, registry, controller))
+        return await work(NodeOperations(reactor, transport, registry, controller,
+                                         data_dir=args.data_dir))
     finally:
         controller.stop()
         await transport.stopService()
@@ -300,7 +319,10 @@ async def _stats(reactor, args):
             if results:
                 _stats_table(results)
             elif not failed:
-                print("no peers to ask: register some with 'lethean peers add'")
+                from lethean.node._targets import lethean_command
+
+                print("no peers to ask: register some with '{}'".format(
+                    lethean_command("peers add HOST:PORT --public-key KEY", args.data_dir)))
         else:
             print("\n".join(_stats_text(p, s) for p, s in results.items()))
         for error in failed.values():
@@ -367,7 +389,8 @@ async def _deploy(reactor, args):
 
 #: What every remote command's --help says about the way it goes.
 _ROUTING = ("When a node runs for --data-dir (its control.sock answers), the request goes "
-            "through that node; otherwise the command dials with an identity of its own.")
+            "through that node; otherwise the command dials with an identity of its own, "
+            "knowing the peers registered for --data-dir (it never writes their files).")
 
 
 def _runner(command):

@@ -5,6 +5,12 @@ When a node runs for the data folder, each command asks that node (its
 control API), so the change applies at once and is saved with the rest of
 its registry.  When none runs, the command edits the files the node reads
 at start (peers.json, its allowlist and auth-mode files) and says so.
+
+With no node running, the other commands (``ping``, ``stats``...) are a
+short-lived controller that also keeps a registry of its own (peers it
+dialled by address, with their keys pinned).  ``peers list`` then shows
+those too (``source`` ``cli``), and ``peers remove`` forgets a peer in
+both, so the hint of a changed key always works.
 """
 
 import os
@@ -47,6 +53,10 @@ def _print_peers(peers, as_json):
     connected = any("connected" in p for p in peers)
     if connected:
         columns.append("CONNECTED")
+    # With no node running, peers the command learned itself are shown too.
+    sources = any(p.get("source") == "cli" for p in peers)
+    if sources:
+        columns.append("SOURCE")
     rows = []
     for p in peers:
         row = [p["id"], p["name"] or "-", p["address"] or "-", p["role"] or "-",
@@ -54,6 +64,8 @@ def _print_peers(peers, as_json):
                "{:.1f}".format(p["pingMs"]) if p["pingMs"] else "-"]
         if connected:
             row.append("yes" if p.get("connected") else "no")
+        if sources:
+            row.append(p["source"])
         rows.append(row)
     print_table(rows, columns)
 
@@ -75,63 +87,123 @@ def _files_error(path, error):
                               path, getattr(error, "strerror", None) or error, folder))
 
 
-def _with_registry(args, change):
+def _wall_clock():
     """
-    Apply ``change`` to the registry and write it back before returning.
-
     A one-shot command needs no reactor: on a ``Clock`` set to the wall
-    time the registry stamps real times and writes synchronously.
+    time a registry stamps real times and writes synchronously.
     """
     from twisted.internet.task import Clock
 
-    from lethean.peers import PeerRegistry
-
     clock = Clock()
     clock.rightNow = time.time()
-    path = peers_path(args.data_dir)
-    registry = PeerRegistry(clock, path)
-    result = change(registry)
+    return clock
+
+
+def _write_back(registry):
+    """Write ``registry``'s changes now; a file that cannot be written is one line."""
     failures = []
     registry.close().addErrback(failures.append)
     if failures:
         error = failures[0].value
         if isinstance(error, OSError):
-            raise _files_error(getattr(error, "filename", None) or path, error)
+            raise _files_error(getattr(error, "filename", None) or registry.path, error)
         failures[0].raiseException()
+
+
+def _with_registry(args, change):
+    """Apply ``change`` to the data folder's registry and write it back before returning."""
+    from lethean.peers import PeerRegistry
+
+    registry = PeerRegistry(_wall_clock(), peers_path(args.data_dir))
+    result = change(registry)
+    _write_back(registry)
     return result
+
+
+def _no_node_note(args):
+    return "lethean: no node is running for {}; changed its files directly".format(
+        args.data_dir or "the default data folder")
 
 
 def _on_files(args, local, edits):
     from lethean.node import NodeOperations
 
     result = _with_registry(args, lambda registry: local(
-        NodeOperations(None, None, registry, None)))
+        NodeOperations(None, None, registry, None, data_dir=args.data_dir)))
     if edits:
-        print("lethean: no node is running for {}; changed its files directly".format(
-            args.data_dir or "the default data folder"), file=sys.stderr)
+        print(_no_node_note(args), file=sys.stderr)
     return result
 
 
-def _run(args, remote, local, show, edits=True):
+def _command_operations(args):
+    """
+    Operations on the registry of the command's own controller: its own
+    peers and, read only, the data folder's (see ``lethean.cli._node``).
+    """
+    from lethean.cli._node import command_registry
+    from lethean.node import NodeOperations
+
+    registry = command_registry(_wall_clock(), args.data_dir)
+    return NodeOperations(None, None, registry, None, data_dir=args.data_dir)
+
+
+def _list_on_files(args):
+    """The data folder's peers, then those only the command's own registry holds."""
+    operations = _command_operations(args)
+    peers = operations.list_peers()
+    for peer in peers:
+        peer["source"] = "cli" if not operations.registry.is_borrowed(peer["id"]) else "node"
+    return sorted(peers, key=lambda peer: peer["source"] != "node")
+
+
+def _remove_on_files(args):
+    """
+    Forget a peer (its id, a unique id prefix or its name) in the data
+    folder's files and in the command's own registry, wherever it is.
+    """
+    operations = _command_operations(args)
+    registry = operations.registry
+    peer_id = operations.remove_peer(args.peer_id)["removed"]
+    _write_back(registry)
+
+    def forget(files):
+        if files.get_peer(peer_id) is None:
+            return False
+        files.remove_peer(peer_id)
+        return True
+    if _with_registry(args, forget):
+        print(_no_node_note(args), file=sys.stderr)
+    else:
+        print("lethean: forgot it in the lethean command's own registry ({})".format(
+            registry.path), file=sys.stderr)
+    return {"removed": peer_id}
+
+
+def _run(args, remote, on_files, show):
     """
     ``remote(client)`` on the node running for the data folder, else
-    ``local(operations)`` on its files (saying so for an edit); then
-    ``show(result)``.  Without a control socket no reactor is needed.
+    ``on_files()`` on its files; then ``show(result)``.  Without a control
+    socket no reactor is needed.
     """
     from lethean.cli._main import run_in_reactor
     from lethean.node import control_socket_path
 
     if args.control is None and not os.path.exists(control_socket_path(args.data_dir)):
-        show(_on_files(args, local, edits))
+        show(on_files())
         return 0
 
     async def command(reactor, args):
         from lethean.cli._client import find_node
 
         client = await find_node(reactor, args.data_dir, args.control)
-        show(await remote(client) if client is not None else _on_files(args, local, edits))
+        show(await remote(client) if client is not None else on_files())
         return 0
     return run_in_reactor(command, args)
+
+
+def _edit(args, local):
+    """``on_files`` for an edit of the data folder's files by ``local(operations)``."""
+    return lambda: _on_files(args, local, edits=True)
 
 
 def _printer(args, text):
@@ -140,36 +212,36 @@ def _printer(args, text):
 
 def _list(args):
     return _run(args, lambda client: client.get("/api/peers"),
-                lambda operations: operations.list_peers(),
-                lambda peers: _print_peers(peers, args.json), edits=False)
+                lambda: _list_on_files(args),
+                lambda peers: _print_peers(peers, args.json))
 
 
 def _add(args):
     request = {"address": args.address, "publicKey": args.public_key,
                "name": args.name or "", "role": args.role or ""}
     return _run(args, lambda client: client.post("/api/peers/add", request),
-                lambda operations: operations.add_peer(args.address, args.public_key,
-                                                       args.name or "", args.role or ""),
+                _edit(args, lambda operations: operations.add_peer(
+                    args.address, args.public_key, args.name or "", args.role or "")),
                 lambda peer: _print_peers([peer], args.json))
 
 
 def _remove(args):
     return _run(args, lambda client: client.post("/api/peers/remove", {"id": args.peer_id}),
-                lambda operations: operations.remove_peer(args.peer_id),
+                lambda: _remove_on_files(args),
                 _printer(args, lambda result: "removed " + result["removed"]))
 
 
 def _allow(args):
     return _run(args,
                 lambda client: client.post("/api/peers/allow", {"publicKey": args.public_key}),
-                lambda operations: operations.allow(args.public_key),
+                _edit(args, lambda operations: operations.allow(args.public_key)),
                 _printer(args, lambda result: "allowed " + args.public_key))
 
 
 def _revoke(args):
     return _run(args,
                 lambda client: client.post("/api/peers/revoke", {"publicKey": args.public_key}),
-                lambda operations: operations.revoke(args.public_key),
+                _edit(args, lambda operations: operations.revoke(args.public_key)),
                 _printer(args, lambda result: "revoked " + args.public_key))
 
 
@@ -177,9 +249,9 @@ def _auth(args):
     return _run(args,
                 lambda client: (client.post("/api/peers/auth", {"mode": args.mode})
                                 if args.mode is not None else client.get("/api/peers/auth")),
-                lambda operations: operations.auth(args.mode),
-                _printer(args, lambda result: "auth mode: " + result["auth"]),
-                edits=args.mode is not None)
+                lambda: _on_files(args, lambda operations: operations.auth(args.mode),
+                                  edits=args.mode is not None),
+                _printer(args, lambda result: "auth mode: " + result["auth"]))
 
 
 def register(subparsers):

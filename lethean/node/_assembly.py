@@ -160,7 +160,8 @@ def assemble_node(reactor, identity, registry, options):
     transport = MeshTransport(reactor, identity, registry, config)
     controller = Controller(reactor, transport, registry)
     status = NodeStatus(reactor, transport, registry, worker)
-    operations = NodeOperations(reactor, transport, registry, controller)
+    operations = NodeOperations(reactor, transport, registry, controller,
+                                data_dir=options.get("data-dir"))
     control = ControlService(reactor, options.get("control") or (), operations, status,
                              control_token_path(options.get("data-dir")))
     status.control = control.describe

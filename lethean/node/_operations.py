@@ -27,6 +27,7 @@ from lethean.node._targets import (
     TARGET_FORMS,
     TargetFormError,
     UnknownTargetError,
+    lethean_command,
     parse_target,
     peer_label,
     resolve_target,
@@ -195,16 +196,23 @@ class NodeOperations:
     :param transport: the node's ``IMeshTransport``.
     :param registry: its ``IPeerRegistry``.
     :param controller: its :class:`~lethean.node.Controller`.
+    :param data_dir: the data folder the operator names with ``--data-dir``
+        (None: the default one), so the commands hints name act on it.
 
     Remote operations return Deferreds; registry edits return at once (the
     registry saves them itself, shortly after).
     """
 
-    def __init__(self, reactor, transport, registry, controller):
+    def __init__(self, reactor, transport, registry, controller, data_dir=None):
         self._reactor = reactor
         self.transport = transport
         self.registry = registry
         self.controller = controller
+        self.data_dir = data_dir
+
+    def command(self, words):
+        """The ``lethean`` command (``words``) a hint names, for this data folder."""
+        return lethean_command(words, self.data_dir)
 
     # -- targets -----------------------------------------------------------
 
@@ -237,7 +245,7 @@ class NodeOperations:
             peer = {"id": peer_id, "name": name, "address": address}
             return address, peer_id, parsed.scheme, peer_label(peer_id, name, address), peer
         connected = [c.peer_id for c in self.transport.connections()]
-        peer_id, record = resolve_target(self.registry, parsed, connected)
+        peer_id, record = resolve_target(self.registry, parsed, connected, self.command)
         name = record.name if record is not None else ""
         address = record.address if record is not None else ""
         peer = {"id": peer_id, "name": name, "address": address}
@@ -269,7 +277,7 @@ class NodeOperations:
         except Exception as e:
             explained = explain_dial_failure(
                 e, label, peer, scheme or self._default_scheme(), timeout_s,
-                self.transport.identity.identity.public_key)
+                self.transport.identity.identity.public_key, self.command)
             if explained is None:
                 raise
             raise explained from None
@@ -334,7 +342,7 @@ class NodeOperations:
             return await request
         except LetheanError as e:
             label, peer = self._described(connection)
-            explained = explain_request_failure(e, label, peer, target, what)
+            explained = explain_request_failure(e, label, peer, target, what, self.command)
             if explained is None:
                 raise
             raise explained from None
@@ -545,9 +553,10 @@ class NodeOperations:
                 raise InvalidRequestError(e.line) from None
             if target.is_address:
                 raise InvalidRequestError("give the peer's id or name, not its address "
-                                          "('lethean peers list' shows them)")
+                                          "('{}' shows them)".format(
+                                              self.command("peers list")))
             try:
-                peer_id, _ = resolve_target(self.registry, target)
+                peer_id, _ = resolve_target(self.registry, target, command=self.command)
             except UnknownTargetError as e:
                 from lethean.peers import PeerNotFoundError
 

@@ -104,12 +104,14 @@ def _tls_text(text):
                                             "packet length too long", "http request"))
 
 
-def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
+def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
+                         command=None):
     """
     The :class:`TargetError` for the dial of ``label`` (how to name the
     peer) that failed with ``exc``; ``scheme`` is what was dialled (``ws``
     or ``wss``); ``own_key`` is our public key (a refusing peer's operator
-    needs it).
+    needs it); ``command(words)`` writes a ``lethean`` command for a hint
+    (:func:`~lethean.node._targets.lethean_command`).
     """
     from lethean.mesh import (
         HandshakeError,
@@ -118,8 +120,9 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
         PeerKeyMismatchError,
     )
 
-    from lethean.node._targets import printable
+    from lethean.node._targets import lethean_command, printable
 
+    command = command or lethean_command
     reason = printable(str(exc) or type(exc).__name__)
     address = peer.get("address") or label
     if isinstance(exc, net_error.ConnectionRefusedError):
@@ -147,8 +150,9 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None):
         peer_id = peer.get("id") or "ID"
         return PeerKeyChangedError(
             "{} answered with another key than the one pinned for it: if its identity was "
-            "renewed on purpose, forget the old key with 'lethean peers remove {}' and dial it "
-            "again; otherwise something else answers at that address".format(label, peer_id),
+            "renewed on purpose, forget the old key with '{}' and dial it again; otherwise "
+            "something else answers at that address".format(
+                label, command("peers remove " + peer_id)),
             peer, reason)
     if isinstance(exc, HandshakeError) or isinstance(exc, net_error.ConnectionLost):
         if scheme == "wss" and _tls_text(reason):

@@ -48,18 +48,20 @@ class RequestUnansweredError(RequestFailedError):
 
 
 #: (pattern of the reference's text, lethean's words); ``{0}`` is the
-#: pattern's group, ``{target}`` how the user named the peer.
+#: pattern's group, ``{target}`` how the user named the peer, and
+#: ``{lethean}`` the start of a ``lethean`` command that acts where the
+#: failed one did (``{options}`` ends it).
 _TEXTS = [
     (r"Worker\.handleStartMiner: profile not found: $",
      "it needs a profile or a config to start a miner: give --profile NAME (a profile deployed "
      "there) or --config JSON"),
     (r"Worker\.handleStartMiner: profile not found: (.+)",
-     "no profile {0!r} is saved there: deploy it with 'lethean deploy {target} PROFILE.json "
-     "--kind profile --name {0}'"),
+     "no profile {0!r} is saved there: deploy it with '{lethean}deploy {target} PROFILE.json "
+     "--kind profile --name {0}{options}'"),
     (r"Worker\.handleStartMiner: no config provided and no profile manager configured",
      "it keeps no profiles: give the miner's config with --config JSON"),
     (r"(?:Worker\.handleGetLogs: |miner stop failed: )?miner not found: (.*)",
-     "no miner named {0!r} runs there: 'lethean stats {target}' lists its miners"),
+     "no miner named {0!r} runs there: '{lethean}stats {target}{options}' lists its miners"),
     (r"miner start failed: no miner command configured.*",
      "it has no miner program: its operator starts the node with --miner-command CMD"),
     (r"miner start failed: miner command not found: (.*)",
@@ -70,8 +72,8 @@ _TEXTS = [
     (r"(?:Worker\.handleDeploy: )?failed to extract (?:profile|miner) bundle: "
      r".*(?:decrypt|password|authentic).*",
      "it cannot open the bundle: a bundle must be encrypted for that peer's link; build one "
-     "with 'lethean bundle create ... --for {target}', or deploy the profile or miner itself "
-     "with --kind profile or --kind miner"),
+     "with '{lethean}bundle create ... --for {target}{options}', or deploy the profile or "
+     "miner itself with --kind profile or --kind miner"),
     (r"(?:Worker\.handleDeploy: )?unknown bundle type: (.*)",
      "it does not know the bundle type {0!r}"),
     (r"Worker\.handleDeploy: profile manager not configured", "it keeps no profiles"),
@@ -82,23 +84,32 @@ _COMPILED = [(re.compile(pattern, re.S), words) for pattern, words in _TEXTS]
 _GO_PREFIX = re.compile(r"^(?:Worker|Controller|node)\.?[A-Za-z]*: ")
 
 
-def lethean_words(text, target):
-    """The reference's refusal ``text`` as lethean words (one printable line)."""
-    from lethean.node._targets import printable
+def lethean_words(text, target, command=None):
+    """
+    The reference's refusal ``text`` as lethean words (one printable line);
+    ``command(words)`` writes a ``lethean`` command for a hint.
+    """
+    import shlex
 
+    from lethean.node._targets import lethean_command, printable
+
+    # The command's start and end, around where its words go.
+    lethean, _, options = (command or lethean_command)("\0").partition("\0")
     text = printable(text)
     for pattern, words in _COMPILED:
         match = pattern.fullmatch(text)
         if match is not None:
-            return words.format(*match.groups(), target=target)
+            return words.format(*match.groups(), target=shlex.quote(target), lethean=lethean,
+                                options=options)
     return _GO_PREFIX.sub("", text) or "no reason given"
 
 
-def explain_request_failure(error, label, peer, target, what):
+def explain_request_failure(error, label, peer, target, what, command=None):
     """
     The :class:`RequestFailedError` for ``error`` (a controller error) of
     the request ``what`` (``"stats"``, ``"start the miner"``...) to the peer
-    ``label``; None when ``error`` is not a request failure.
+    ``label``; None when ``error`` is not a request failure.  ``command``
+    writes the ``lethean`` commands hints name.
     """
     from lethean.node._controller import (
         DeployFailedError,
@@ -121,7 +132,7 @@ def explain_request_failure(error, label, peer, target, what):
         text = None
     if text is not None:
         return RequestRefusedError("{} could not {}: {}".format(
-            label, what, lethean_words(text, target)), peer, remote)
+            label, what, lethean_words(text, target, command)), peer, remote)
     if isinstance(error, RequestTimeoutError):
         return RequestUnansweredError(
             "{} did not answer in time ({}); it may be overloaded: try again, and see its log"

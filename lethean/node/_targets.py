@@ -23,6 +23,7 @@ __all__ = [
     "AmbiguousTargetError",
     "parse_target",
     "resolve_target",
+    "lethean_command",
     "peer_label",
     "printable",
     "same_endpoint",
@@ -195,17 +196,31 @@ def peer_label(peer_id=None, name=None, address=None):
     return inside or "the peer"
 
 
+def lethean_command(words, data_dir=None):
+    """
+    A ``lethean`` command line for a hint: ``words`` with ``--data-dir``
+    when the data folder is not the default, so the hint acts on the same
+    node's registry as the command that printed it.
+    """
+    import shlex
+
+    if data_dir:
+        words += " --data-dir " + shlex.quote(data_dir)
+    return "lethean " + words
+
+
 def _record_label(peer):
     return peer_label(peer.id, peer.name, peer.address)
 
 
-def resolve_target(registry, target, connected=()):
+def resolve_target(registry, target, connected=(), command=lethean_command):
     """
     The registry record a name or id target means: an exact id, then an
     exact name, then a unique id prefix of 4+ hex digits.  ``connected``
     lists ids of live links, which count as known even when unregistered
     (the record is then None and the id is returned).  Returns
-    ``(peer_id, record)``.
+    ``(peer_id, record)``.  ``command(words)`` writes the ``lethean``
+    command a hint names.
     """
     key = target.key
     peers = registry.list_peers()
@@ -235,7 +250,8 @@ def resolve_target(registry, target, connected=()):
             raise AmbiguousTargetError("{!r} is the start of {} peers' ids: {}; give more "
                                        "digits".format(key, len(matches), "; ".join(
                                            _record_label(p) for p in matches)), matches)
-    hint = "'lethean peers list' shows the registered peers; to dial an address give HOST:PORT"
+    hint = "'{}' shows the registered peers; to dial an address give HOST:PORT".format(
+        command("peers list"))
     if key.isdigit() and len(key) <= 5:
         hint = "to dial port {} on this machine give 127.0.0.1:{}".format(key, key)
     raise UnknownTargetError("no registered peer is named {!r} or has an id starting with it: "

@@ -34,6 +34,7 @@ from lethean.peers._record import (
     sanitise_peer_name,
     validate_peer_name,
 )
+from lethean.peers._overlay import OverlayRegistry, read_peers
 from lethean.peers._registry import (
     FAILURE_DELTA,
     SAVE_DELAY_S,
@@ -64,6 +65,7 @@ __all__ = [
     "MAX_SCORE",
     "MIN_SCORE",
     "NORMALISED_METRIC",
+    "OverlayRegistry",
     "Peer",
     "PeerError",
     "PeerExistsError",
@@ -83,6 +85,7 @@ __all__ = [
     "encode_peers",
     "node_id_for",
     "rank_peers",
+    "read_peers",
     "sanitise_peer_name",
     "validate_peer_name",
     "write_atomic",

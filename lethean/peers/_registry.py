@@ -157,7 +157,7 @@ class PeerRegistry:
         self._auth_mode = AuthMode.OPEN
         writer = writer if writer is not None else default_writer(reactor)
         self._peers_file = _Saved(
-            self.path, writer, lambda: functools.partial(encode_peers, list(self._peers.values())),
+            self.path, writer, lambda: functools.partial(encode_peers, self._saved_peers()),
             "peer registry")
         self._allowlist_file = _Saved(
             self.path + ALLOWLIST_SUFFIX, writer,
@@ -257,6 +257,10 @@ class PeerRegistry:
             return key
 
     # -- saving -----------------------------------------------------------
+
+    def _saved_peers(self):
+        """The records peers.json holds (a subclass may keep some in memory only)."""
+        return list(self._peers.values())
 
     def _now(self):
         return Timestamp.from_unix(self._reactor.seconds())
