@@ -5,16 +5,13 @@ import os
 
 from twisted.trial.unittest import TestCase
 
-from tests._processes import run_lethean, start_twistd_node
-
-#: The whole test, twistd start-up included, must finish within this.
-DEADLINE_S = 60
+from tests._processes import PROCESS_TEST_TIMEOUT_S, run_lethean, start_twistd_node
 
 
 class NodeProcessTests(TestCase):
     """A real node: started by twistd, queried by the CLI, stopped by SIGTERM."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     def lethean(self, home, data_dir, *argv):
         """Run the ``lethean`` CLI; fires with (stdout, stderr, status)."""
@@ -66,7 +63,7 @@ class NodeProcessTests(TestCase):
 class ListenFailureTests(TestCase):
     """A node that cannot bind its endpoint says so in one line and exits non-zero."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_port_in_use(self):
         """With the port held by someone else, twistd exits 1 with one line naming endpoint and reason."""
