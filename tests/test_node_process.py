@@ -90,3 +90,51 @@ class ListenFailureTests(TestCase):
         self.assertIn("Address already in use", failures[0])
         self.assertNotIn("Traceback", output.text)
         self.assertNotIn("is up", output.text)
+
+
+class DataFolderLockTests(TestCase):
+    """One node per data folder: a second one is refused, a dead one's lock is not."""
+
+    timeout = DEADLINE_S
+
+    async def test_second_node_on_the_same_folder_is_refused(self):
+        """A second node exits 1 with one line naming the folder and the running node's pid."""
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        data_dir = os.path.join(base, "node")
+        first, running = start_twistd_node(self, base, data_dir)
+        await running.wait_for(r"is up: mesh on ")
+
+        _, second = start_twistd_node(self, base, data_dir)
+        ended = await second.ended
+        self.assertEqual(ended.exitCode, 1, second.text)
+        lines = [line for line in second.text.splitlines() if data_dir in line]
+        self.assertEqual(len(lines), 1, second.text)
+        self.assertIn("pid {}".format(first.pid), lines[0])
+        self.assertNotIn("Traceback", second.text)
+        self.assertNotIn("is up", second.text)
+        # The running node is untouched by the attempt.
+        self.assertFalse(running.ended.called, running.text)
+        out, err, status = await run_lethean(base, "status", "--json", "--data-dir", data_dir)
+        self.assertEqual(status, 0, err)
+
+        first.signalProcess("TERM")
+        await running.ended
+        self.assertEqual(sorted(f for f in os.listdir(data_dir) if "lock" in f), [],
+                         "the lock is released on exit")
+
+    async def test_a_killed_nodes_lock_does_not_block(self):
+        """After SIGKILL (no clean-up at all) a new node starts on the folder."""
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        data_dir = os.path.join(base, "node")
+        first, running = start_twistd_node(self, base, data_dir)
+        await running.wait_for(r"is up: mesh on ")
+        first.signalProcess("KILL")
+        await running.ended
+
+        _, again = start_twistd_node(self, base, data_dir)
+        await again.wait_for(r"is up: mesh on ")
+        self.assertNotIn("Traceback", again.text)

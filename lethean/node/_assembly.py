@@ -30,12 +30,28 @@ class _Node(service.MultiService):
     with status 1 (under ``twistd``, before the reactor runs).
     """
 
+    #: The data folder's :class:`~lethean.node._lock.DataFolderLock`, held
+    #: until the node has stopped (its registry written), or None.
+    folder_lock = None
+
     def privilegedStartService(self):
+        if self.folder_lock is not None:
+            self.folder_lock.record_pid()  # twistd may have forked since it was taken
         try:
             super().privilegedStartService()
         except ListenError as e:
             _log.critical("{error}", error=str(e))
+            self._release()
             raise SystemExit(1) from None
+
+    def stopService(self):
+        d = super().stopService()
+        d.addBoth(lambda result: (self._release(), result)[1])
+        return d
+
+    def _release(self):
+        if self.folder_lock is not None:
+            self.folder_lock.release()
 
 _log = Logger()
 
@@ -124,7 +140,7 @@ def _dispatcher(reactor):
     return Dispatcher(reactor)
 
 
-def assemble_node(reactor, identity, registry, options):
+def assemble_node(reactor, identity, registry, options, *, folder_lock=None):
     """
     The node's ``MultiService``.
 
@@ -132,6 +148,8 @@ def assemble_node(reactor, identity, registry, options):
     diallers; stopping runs backwards, so peers are told ``server
     shutdown`` before the registry's last write.  ``options["control"]``
     lists the control API's endpoint strings (none when missing).
+    ``folder_lock`` (a held :class:`~lethean.node._lock.DataFolderLock`) is
+    released once the node has stopped.
     """
     config = TransportConfig(
         listen=options.get("listen", "tcp:9091"),
@@ -167,6 +185,7 @@ def assemble_node(reactor, identity, registry, options):
     status.control = control.describe
 
     node = _Node()
+    node.folder_lock = folder_lock
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)

@@ -200,12 +200,32 @@ def _paths(data_dir):
     return NodeManager.in_directory(data_dir), os.path.join(data_dir, "peers.json")
 
 
+def _lock_data_folder(data_dir):
+    """
+    The held lock of the node's data folder (``--data-dir``, else the XDG
+    data folder); another node holding it ends the process with one line.
+    """
+    from lethean._paths import data_path
+    from lethean.node._lock import DataFolderLock, DataFolderLockedError
+
+    lock = DataFolderLock(data_dir if data_dir is not None else data_path())
+    try:
+        lock.acquire()
+    except DataFolderLockedError as e:
+        raise SystemExit(str(e)) from None
+    except OSError as e:
+        raise SystemExit("cannot lock the data folder {}: {}".format(
+            lock.folder, e.strerror or e)) from None
+    return lock
+
+
 def makeService(options, reactor=None):
     """The node's ``MultiService`` for ``options`` (an :class:`Options`)."""
     if reactor is None:
         from twisted.internet import reactor
     from lethean.node._assembly import assemble_node
 
+    folder_lock = _lock_data_folder(options["data-dir"])
     manager, peers_path = _paths(options["data-dir"])
     identity = manager.load_or_create(name=options["name"], role=options["role"])
     registry = PeerRegistry(reactor, peers_path)
@@ -213,4 +233,4 @@ def makeService(options, reactor=None):
         registry.set_auth_mode(AuthMode[options["auth"].upper()])
     for public_key in options["allow"]:
         registry.allow_public_key(public_key)
-    return assemble_node(reactor, identity, registry, options)
+    return assemble_node(reactor, identity, registry, options, folder_lock=folder_lock)
