@@ -71,6 +71,7 @@ from lethean.mesh._capabilities import (
     UEPS_FEATURE,
 )
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._counters import COUNTER_NAMES
 from lethean.mesh._connection import MeshConnection
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
@@ -103,6 +104,7 @@ from lethean.mesh._stacking import (
 )
 
 __all__ = [
+    "COUNTER_NAMES",
     "DEPLOY",
     "DEPLOY_ACK",
     "DISCONNECT",
