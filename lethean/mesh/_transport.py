@@ -22,7 +22,8 @@ from lethean.mesh._config import TransportConfig
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
 from lethean.mesh._admission import own_address
 from lethean.mesh._capabilities import UEPS_FEATURE
-from lethean.mesh._errors import FeatureNotAnnouncedError, ListenError, NotConnectedError
+from lethean.mesh._errors import (
+    FeatureNotAnnouncedError, ListenError, NotConnectedError, SelfConnectionError)
 from lethean.mesh._limits import DedupCache, Offenders
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._logs import LogLimiter, clean
@@ -372,6 +373,8 @@ class MeshTransport(Service):
         try:
             await endpoint.connect(wire)
             link = await factory.result
+        except SelfConnectionError:
+            raise  # counted and logged as refused_self by the link
         except Exception as e:
             self.count("connect_failed")
             _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,

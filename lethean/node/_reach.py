@@ -118,6 +118,7 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
         HandshakeRejectedError,
         HandshakeTimeoutError,
         PeerKeyMismatchError,
+        SelfConnectionError,
     )
 
     from lethean.node._targets import lethean_command, printable
@@ -140,6 +141,9 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
             hint = "if it serves no TLS, dial ws://{}; otherwise {}".format(address, hint)
         return NoAnswerError("{} did not answer within {:g} s: {}".format(
             label, timeout_s, hint), peer, reason)
+    if isinstance(exc, SelfConnectionError):
+        return SelfTargetError("{} is this node itself (it answered with this node's own "
+                               "key)".format(label), peer, reason)
     if isinstance(exc, HandshakeRejectedError):
         hint = "ask its operator to allow this node's key"
         if own_key:
