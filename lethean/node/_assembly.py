@@ -33,8 +33,16 @@ class _Node(service.MultiService):
     #: The data folder's :class:`~lethean.node._lock.DataFolderLock`, held
     #: until the node has stopped (its registry written), or None.
     folder_lock = None
+    #: The ``LogLevel`` below which the process's log drops events (twistd's
+    #: ``--log-level``), or None to leave the log observers alone.
+    log_level = None
 
     def privilegedStartService(self):
+        if self.log_level is not None:
+            # twistd's observers are in place by now.
+            from lethean.node._loglevel import filter_log_observers
+
+            filter_log_observers(self.log_level)
         if self.folder_lock is not None:
             self.folder_lock.record_pid()  # twistd may have forked since it was taken
         try:

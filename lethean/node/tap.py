@@ -100,6 +100,10 @@ class Options(usage.Options):
          "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
          "Program (with arguments, shell-style) the worker runs as a miner."],
+        ["log-level", None, "info",
+         "Log events at this level and above: debug (each request served), info "
+         "(links up and down, start and stop), warn (refusals and drops), error or "
+         "critical."],
     ]
 
     def __init__(self):
@@ -152,6 +156,12 @@ class Options(usage.Options):
             check_miner_command(self["miner-command"])
         self["tls-verify"] = check_tls(self["tls-cert"], self["tls-key"], self["tls-ca"],
                                        self["tls-fingerprint"])
+        from lethean.node._loglevel import parse_log_level
+
+        try:
+            self["log-level"] = parse_log_level(self["log-level"])
+        except ValueError as e:
+            raise usage.UsageError("--log-level {!r}: {}".format(self["log-level"][:40], e)) from None
         if self["role"] not in ROLES:
             raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
         if self["auth"] not in (None, "open", "allowlist"):
@@ -233,4 +243,6 @@ def makeService(options, reactor=None):
         registry.set_auth_mode(AuthMode[options["auth"].upper()])
     for public_key in options["allow"]:
         registry.allow_public_key(public_key)
-    return assemble_node(reactor, identity, registry, options, folder_lock=folder_lock)
+    node = assemble_node(reactor, identity, registry, options, folder_lock=folder_lock)
+    node.log_level = options["log-level"]
+    return node
