@@ -121,7 +121,16 @@ class ValidationTests(SynchronousTestCase):
             f.write("not a certificate")
         missing = os.path.join(folder, "missing.pem")
         self.assertIn("No such file", self.refused("--tls-cert", missing, "--tls-key", missing))
-        self.assertIn("--tls-cert/--tls-key", self.refused("--tls-cert", junk, "--tls-key", junk))
+        line = self.refused("--tls-cert", junk, "--tls-key", junk)
+        self.assertIn("--tls-cert/--tls-key", line)
+        self.assertIn("junk.pem holds no PEM certificate", line)
+        self.assertNotIn("routines", line)  # OpenSSL's error tuples are not a message
+        from tests.test_tls_nodes import self_signed
+        cert, key, _ = self_signed(folder, "a")
+        other_cert, other_key, _ = self_signed(folder, "b")
+        self.assertIn("holds no PEM private key", self.refused("--tls-cert", cert, "--tls-key", junk))
+        self.assertIn("{} is not the private key of the certificate".format(other_key),
+                      self.refused("--tls-cert", cert, "--tls-key", other_key))
         self.assertIn("No such file", self.refused("--tls-ca", missing))
         self.assertIn("no PEM certificate", self.refused("--tls-ca", junk))
         self.assertIn("SHA-256", self.refused("--tls-fingerprint", "abcd"))

@@ -94,7 +94,8 @@ from lethean.mesh._listener import MeshListener
 from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
-from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
+from lethean.mesh._tls import (
+    CertificateRejectedError, TLSConfigError, parse_fingerprint, tls_verify_setting)
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -105,6 +106,7 @@ from lethean.mesh._stacking import (
 )
 
 __all__ = [
+    "CertificateRejectedError",
     "COUNTER_NAMES",
     "DEPLOY",
     "DEPLOY_ACK",

@@ -118,6 +118,7 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
         HandshakeRejectedError,
         HandshakeTimeoutError,
         PeerKeyMismatchError,
+        CertificateRejectedError,
         SelfConnectionError,
     )
 
@@ -141,6 +142,9 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
             hint = "if it serves no TLS, dial ws://{}; otherwise {}".format(address, hint)
         return NoAnswerError("{} did not answer within {:g} s: {}".format(
             label, timeout_s, hint), peer, reason)
+    if isinstance(exc, CertificateRejectedError):
+        return TLSFailedError("cannot trust the TLS certificate of {}: {}".format(
+            label, exc.problem), peer, reason)
     if isinstance(exc, SelfConnectionError):
         return SelfTargetError("{} is this node itself (it answered with this node's own "
                                "key)".format(label), peer, reason)
