@@ -25,7 +25,30 @@ from lethean.node._options import (
 from lethean.identity import ROLES, ROLE_DUAL, NodeManager
 from lethean.peers import AuthMode, PeerRegistry, default_peers_path
 
-__all__ = ["Options", "makeService"]
+__all__ = ["Options", "makeService", "OPTION_GROUPS"]
+
+#: How ``--help`` groups the options, in order (a test checks every option is here).
+OPTION_GROUPS = (
+    ("Identity and files", ("data-dir", "name", "role")),
+    ("Network", ("listen", "peer", "auth", "allow")),
+    ("TLS", ("tls-cert", "tls-key", "tls-ca", "tls-fingerprint")),
+    ("Control API and log", ("control", "log-level")),
+    ("Limits", ("max-conns", "max-pending", "max-conns-per-address",
+                "max-pending-per-address", "connect-rate", "rate-limit", "rate-limit-bytes",
+                "offender-backoff", "max-clock-skew", "max-uploads-mb")),
+    ("Miners", ("miner-command",)),
+    ("Other", ("version", "help")),
+)
+
+#: The value each option takes, as ``--help`` names it.
+_VALUE_NAMES = {
+    "data-dir": "DIR", "name": "NAME", "role": "ROLE", "listen": "ENDPOINT", "peer": "TARGET",
+    "auth": "MODE", "allow": "KEY", "tls-cert": "PEM", "tls-key": "PEM", "tls-ca": "PEM",
+    "tls-fingerprint": "SHA256", "control": "ENDPOINT", "log-level": "LEVEL",
+    "connect-rate": "PER_S", "rate-limit": "PER_S", "rate-limit-bytes": "MIB",
+    "offender-backoff": "S", "max-clock-skew": "S", "max-uploads-mb": "MIB",
+    "miner-command": "CMD",
+}
 
 
 class Options(usage.Options):
@@ -108,9 +131,55 @@ class Options(usage.Options):
 
     def __init__(self):
         super().__init__()
+        self._failed = False
         self["peer"] = []
         self["allow"] = []
         self["control"] = None
+
+    def parseOptions(self, options=None):
+        try:
+            super().parseOptions(options)
+        except usage.UsageError:
+            # twistd prints our usage above the error: keep it to a pointer.
+            self._failed = True
+            raise
+
+    def getUsage(self, width=None):
+        """The options by group, each with its value and explanation."""
+        import textwrap
+
+        if self._failed:
+            return "'twistd lethean-node --help' lists the options."
+        width = min(width or int(os.environ.get("COLUMNS", "80")), 100)
+        takes_value = {name[:-1] for name in self.longOpt if name.endswith("=")}
+        lines = []
+        for title, names in OPTION_GROUPS:
+            lines.append(title + ":")
+            for name in names:
+                flag = "--" + name
+                if name in takes_value:
+                    flag += "=" + _VALUE_NAMES.get(name, "N")
+                text = " ".join((self.docs.get(name) or "").split())
+                default = self.defaults.get(name)
+                if name in takes_value and default is not None:
+                    text += " [default: {}]".format(default)
+                lines.append("  " + flag)
+                lines.extend(textwrap.wrap(text, width, initial_indent="      ",
+                                           subsequent_indent="      "))
+            lines.append("")
+        lines.extend(textwrap.wrap(self.longdesc, width))
+        return "\n".join(lines) + "\n"
+
+    def opt_help(self):
+        """Display this help and exit."""
+        import sys
+
+        try:
+            print(self.__str__())
+            sys.stdout.flush()
+        except BrokenPipeError:  # a reader such as 'head' stopped early
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
     def opt_control(self, endpoint):
         """
