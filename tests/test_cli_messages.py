@@ -91,3 +91,28 @@ class PeersMessageTests(TestCase):
         self.assertEqual(status, 0, err)
         out, err, status = await run_lethean(base, "peers", "revoke", KEY, "--data-dir", folder)
         self.assertEqual(status, 0, err)
+
+
+class NodeWithoutControlTests(TestCase):
+    """A node running with --control none: its files are not edited behind its back."""
+
+    timeout = 60
+
+    async def test_peers_edit_refused_while_the_node_runs(self):
+        """peers add exits 1 naming the node's pid and the fix; peers.json is not touched."""
+        from tests._processes import start_twistd_node
+
+        base = short_folder(self)
+        folder = os.path.join(base, "node")
+        process, output = start_twistd_node(self, base, folder, "--control", "none")
+        await output.wait_for(r"is up: mesh on ")
+        out, err, status = await run_lethean(base, "peers", "add", "10.0.0.2:9091",
+                                             "--public-key", KEY, "--data-dir", folder)
+        self.assertEqual(status, 1, err)
+        [line] = err.decode().splitlines()
+        self.assertIn("pid {}".format(process.pid), line)
+        self.assertIn("--control none", line)
+        self.assertFalse(os.path.exists(os.path.join(folder, "peers.json")))
+        # Reading is fine.
+        out, err, status = await run_lethean(base, "peers", "list", "--data-dir", folder)
+        self.assertEqual(status, 0, err)

@@ -15,7 +15,7 @@ import os
 
 from lethean.errors import LetheanError
 
-__all__ = ["DataFolderLock", "DataFolderLockedError", "LOCK_NAME"]
+__all__ = ["DataFolderLock", "DataFolderLockedError", "LOCK_NAME", "running_node_pid"]
 
 #: The lock file's name in the data folder.
 LOCK_NAME = "node.lock"
@@ -85,6 +85,30 @@ class DataFolderLock:
             os.unlink(self.path)
         except OSError:
             pass
+        os.close(fd)
+
+
+def running_node_pid(folder):
+    """
+    The pid of the node running for ``folder`` (0 when it wrote none yet),
+    or None when no node holds its lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
         os.close(fd)
 
 
