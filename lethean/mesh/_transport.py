@@ -382,7 +382,8 @@ class MeshTransport(Service):
                 if rejected is not None:
                     e = rejected
             self.count("connect_failed")
-            _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,
+            # Debug: the caller says it (the dialler summarised, the command in one line).
+            _log.debug("could not connect to {peer} ({peer_id}): {reason}", peer=address,
                       peer_id=peer_id or "id not known yet",
                       reason=clean(str(e) or type(e).__name__, 400))
             if isinstance(e, CertificateRejectedError):
