@@ -116,3 +116,31 @@ class NodeWithoutControlTests(TestCase):
         # Reading is fine.
         out, err, status = await run_lethean(base, "peers", "list", "--data-dir", folder)
         self.assertEqual(status, 0, err)
+
+
+class CommandLogTests(TestCase):
+    """lethean --log-level prints the command's own log on standard error."""
+
+    timeout = 60
+
+    async def test_log_level_shows_the_command_s_log(self):
+        """Quiet by default; with --log-level debug the dial's own log lines come first."""
+        from twisted.internet import protocol, reactor
+        from twisted.internet.endpoints import serverFromString
+
+        port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            protocol.Factory.forProtocol(protocol.Protocol))
+        number = port.getHost().port
+        await port.stopListening()
+        base = short_folder(self)
+        argv = ("ping", "127.0.0.1:{}".format(number), "--data-dir", os.path.join(base, "c"))
+        out, err, status = await run_lethean(base, *argv)
+        self.assertEqual(status, 1, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        out, err, status = await run_lethean(base, "--log-level", "debug", *argv)
+        self.assertEqual(status, 1, err)
+        lines = err.decode().splitlines()
+        self.assertIn("could not connect to 127.0.0.1:{}".format(number), err.decode())
+        self.assertEqual(len([line for line in lines if line.startswith("lethean: ")]), 1, lines)
+        out, err, status = await run_lethean(base, "--log-level", "loud", *argv)
+        self.assertEqual(status, 2, err)
