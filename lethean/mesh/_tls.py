@@ -18,6 +18,7 @@ handshake's key pinning is the only authentication).
 
 import hmac
 
+from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
@@ -72,7 +73,7 @@ def server_tls_options(cert_path, key_path):
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(TLS12_CIPHERS),
         )
-    except Exception as e:
+    except (crypto.Error, SSL.Error, ValueError) as e:
         raise TLSConfigError("{} / {}: {}".format(cert_path, key_path, e)) from None
 
 
@@ -139,7 +140,7 @@ def _trust_root(path):
                         _read(path, "CA file"), re.S)
     try:
         certificates = [ssl.Certificate.loadPEM(block) for block in blocks]
-    except Exception as e:
+    except (crypto.Error, ValueError) as e:
         raise TLSConfigError("{} holds a certificate that cannot be read: {}".format(
             path, e)) from None
     if not certificates:
@@ -189,6 +190,7 @@ class _TrustedFile(_ClientCreator):
     def _verify(self, connection, certificate, error_number, depth, ok):
         if not ok or depth > 0:
             return bool(ok)
+        from service_identity import CertificateError, VerificationError
         from service_identity.cryptography import extract_patterns
         from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 
@@ -199,7 +201,8 @@ class _TrustedFile(_ClientCreator):
                 wanted = DNS_ID(self.hostname)
             verify_service_identity(extract_patterns(certificate.to_cryptography()),
                                     [wanted], [])
-        except Exception:  # another name, or none at all: not trusted (and no traceback)
+        except (VerificationError, CertificateError, ValueError):
+            # Another name, or none at all: not trusted (and no traceback).
             return False
         return True
 
