@@ -26,6 +26,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from lethean._compat import set_autobahn_timer
+
 __all__ = [
     "WebSocketTransport",
     "ReactorTimer",
@@ -139,7 +141,7 @@ class ReactorTimer:
 
 def use_reactor_timers(factory, reactor):
     """Run ``factory``'s Autobahn timers on ``reactor`` (see ReactorTimer)."""
-    factory._batched_timer = ReactorTimer(reactor)
+    set_autobahn_timer(factory, ReactorTimer(reactor))
 
 
 class QuietOptions:

@@ -3,13 +3,14 @@ XChaCha20-Poly1305 (IETF, no associated data) straight through libsodium.
 
 PyNaCl's ``nacl.bindings`` wrappers cost about as much per call as the
 cipher itself on a mesh-sized message; calling the same libsodium functions
-through PyNaCl's cffi handle halves that and lets :func:`open_sealed` read
+through PyNaCl's cffi handle (:func:`lethean._compat.sodium_handle`) halves that and lets :func:`open_sealed` read
 from inside a received frame without copying it.  Sizes are checked here,
 before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
 the public bindings are used instead.
 """
 
 from lethean._accel import speedups
+from lethean._compat import sodium_handle
 from lethean.smsg._errors import DecryptionError
 
 __all__ = ["seal", "open_sealed", "COMPILED_SIGIL"]
@@ -18,15 +19,8 @@ _KEY = 32
 _NONCE = 24
 _TAG = 16
 
-try:
-    from nacl._sodium import ffi as _ffi, lib as _lib
-    from nacl.bindings import sodium_init
-
-    sodium_init()
-    _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
-    _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
-except (ImportError, AttributeError):  # pragma: no cover - depends on PyNaCl
-    _ffi = None
+_handle = sodium_handle()
+_ffi, _lib = _handle if _handle is not None else (None, None)
 
 
 def _check(nonce, key):
