@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 #: Live displays (progress bars) to stop before "interrupted" is printed.
-_live = []
+_live: list = []
 
 
 def is_terminal(stream):

@@ -74,7 +74,7 @@ class _Forward:
         self.link.lost(reason)
 
 
-class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
+class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """The responder's WebSocket: every event goes to its :class:`InboundLink`."""
 
     OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
@@ -97,7 +97,7 @@ class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
 
-class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):
+class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """The initiator's WebSocket: every event goes to its :class:`OutboundLink`."""
 
     OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS

@@ -9,6 +9,8 @@ before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
 the public bindings are used instead.
 """
 
+from typing import Any
+
 from lethean._accel import speedups
 from lethean._compat import sodium_handle
 from lethean.smsg._errors import DecryptionError
@@ -20,6 +22,8 @@ _NONCE = 24
 _TAG = 16
 
 _handle = sodium_handle()
+_ffi: Any
+_lib: Any
 _ffi, _lib = _handle if _handle is not None else (None, None)
 
 

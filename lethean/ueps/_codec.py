@@ -168,7 +168,7 @@ _BUILT_TLS_FLAT = sum(_BUILT_TLS, ()) + (TAG_PAYLOAD,)
 
 # Decoded headers by their signed bytes: a peer repeats the same few, and
 # a Header is immutable.  Bounded (cleared when full) against junk headers.
-_headers = {}
+_headers: dict = {}
 _MAX_CACHED_HEADERS = 256
 
 
