@@ -8,6 +8,8 @@ the first 16 bytes of its SHA-256.  There is no signing key: "Ed25519" in
 the reference's docs is wrong.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac

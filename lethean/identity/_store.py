@@ -12,6 +12,8 @@ These calls block on small local files; call them at startup or from a
 thread, not from a running reactor's hot path.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 import time

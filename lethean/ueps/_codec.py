@@ -9,6 +9,8 @@ returns an error where the reference crashes, and bounds the frame's size and
 element count, which the reference does not.
 """
 
+from __future__ import annotations
+
 import hmac
 import operator
 import struct

@@ -1,5 +1,7 @@
 """A sans-IO reader for a stream of back-to-back UEPS frames."""
 
+from __future__ import annotations
+
 from attrs import define, field
 from attrs.validators import and_, ge, instance_of
 

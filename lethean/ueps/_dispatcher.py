@@ -9,6 +9,8 @@ so a hostile peer costs a dictionary lookup, not a handler call and a log
 line per packet.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
 

@@ -6,6 +6,8 @@ and each docstring's first line is the text a user sees.  Catch
 :class:`UEPSError` for "this UEPS frame is bad, whatever the reason".
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from lethean.errors import (

@@ -1,5 +1,7 @@
 """UEPS packet data: the header fields and the payload they travel with."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from attrs import Attribute, field, frozen

@@ -7,6 +7,8 @@ UEPS frames are self-delimiting, so it needs nothing from the transport but
 an ordered byte stream.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
