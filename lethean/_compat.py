@@ -24,7 +24,10 @@ change is found by the test that names it, not by a stray
   are endpoint types rather than host names.
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any
 
 __all__ = [
     "sodium_handle",
@@ -40,7 +43,7 @@ SODIUM_FUNCTIONS = (
 )
 
 
-def sodium_handle():
+def sodium_handle() -> tuple[Any, Any] | None:
     """
     ``(ffi, lib)`` of PyNaCl's own libsodium binding, initialised, or None
     when this PyNaCl no longer exposes it (lethean then uses
@@ -57,23 +60,23 @@ def sodium_handle():
     return ffi, lib
 
 
-def set_autobahn_timer(factory, timer):
+def set_autobahn_timer(factory: Any, timer: object) -> None:
     """Schedule every Autobahn timeout of ``factory``'s connections on ``timer``."""
     factory._batched_timer = timer
 
 
-def server_endpoint_types():
+def server_endpoint_types() -> set[str]:
     """The lower-case prefixes Twisted's ``serverFromString`` reads itself."""
     from twisted.internet import endpoints
 
     return {name.lower() for name in getattr(endpoints, "_serverParsers", {})}
 
 
-def _parameters(function):
+def _parameters(function: Any) -> list[str]:
     return [name for name in inspect.signature(function).parameters if name != "self"]
 
 
-def _autobahn_problems():
+def _autobahn_problems() -> list[str]:
     from autobahn.twisted.websocket import (
         WebSocketClientFactory,
         WebSocketClientProtocol,
@@ -116,7 +119,7 @@ def _autobahn_problems():
     return found
 
 
-def problems():
+def problems() -> list[str]:
     """A sentence for each internal above that the installed versions lack."""
     found = []
     if sodium_handle() is None:

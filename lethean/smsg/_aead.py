@@ -9,8 +9,11 @@ before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
 the public bindings are used instead.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
+from lethean._types import Buffer
 from lethean._accel import speedups
 from lethean._compat import sodium_handle
 from lethean.smsg._errors import DecryptionError
@@ -27,7 +30,7 @@ _lib: Any
 _ffi, _lib = _handle if _handle is not None else (None, None)
 
 
-def _check(nonce, key):
+def _check(nonce: bytes, key: bytes) -> None:
     if len(key) != _KEY or len(nonce) != _NONCE:
         raise ValueError("XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce")
 
@@ -40,7 +43,7 @@ if _ffi is not None:
     _encrypt = _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
     _decrypt = _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
 
-    def seal(plaintext, nonce, key):
+    def seal(plaintext: Buffer, nonce: bytes, key: bytes) -> bytes:
         """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
         _check(nonce, key)
         size = len(plaintext) + _TAG
@@ -48,7 +51,7 @@ if _ffi is not None:
         _encrypt(out, _NULL, plaintext, len(plaintext), _NULL, 0, _NULL, nonce, key)
         return _buffer(out, size)[:]
 
-    def open_sealed(data, offset, nonce, key):
+    def open_sealed(data: Buffer, offset: int, nonce: bytes, key: bytes) -> bytes:
         """
         The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
         :class:`DecryptionError` when it is too short or does not verify.
@@ -64,7 +67,7 @@ if _ffi is not None:
             raise DecryptionError("authentication failed")
         return _buffer(out, size)[:]
 
-    def _address(name):
+    def _address(name: str) -> int:
         return int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name)))
 
     if speedups is not None:
@@ -80,12 +83,12 @@ else:  # pragma: no cover - depends on PyNaCl
     )
     from nacl.exceptions import CryptoError
 
-    def seal(plaintext, nonce, key):
+    def seal(plaintext: Buffer, nonce: bytes, key: bytes) -> bytes:
         """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
         _check(nonce, key)
         return _binding_encrypt(bytes(plaintext), None, bytes(nonce), bytes(key))
 
-    def open_sealed(data, offset, nonce, key):
+    def open_sealed(data: Buffer, offset: int, nonce: bytes, key: bytes) -> bytes:
         """
         The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
         :class:`DecryptionError` when it is too short or does not verify.

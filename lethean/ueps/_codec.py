@@ -16,6 +16,7 @@ import operator
 import struct
 from typing import Any
 
+from lethean._types import Buffer
 from lethean._accel import pick
 from lethean.ueps._errors import (
     FrameTooLargeError,
@@ -27,9 +28,6 @@ from lethean.ueps._errors import (
     ValueTooLargeError,
 )
 from lethean.ueps._packet import Header, Packet
-
-#: What the reader takes: any bytes-like object.
-Buffer = bytes | bytearray | memoryview
 
 __all__ = [
     "encode",
