@@ -19,6 +19,8 @@ change is found by the test that names it, not by a stray
   client: ``reason``), ``sendHttpErrorResponse``, ``dropConnection(abort)``,
   ``failedByMe``, ``wasNotCleanReason`` and ``CONFIG_ATTRS`` (the options
   Autobahn copies from the factory onto each connection).
+- Twisted's ``ClientService._log``, the logger of its line per retry,
+  silenced by :func:`quiet_client_service`.
 - Twisted's table of server endpoint parsers
   ``twisted.internet.endpoints._serverParsers``: which ``--listen`` prefixes
   are endpoint types rather than host names.
@@ -33,6 +35,7 @@ __all__ = [
     "sodium_handle",
     "set_autobahn_timer",
     "server_endpoint_types",
+    "quiet_client_service",
     "problems",
 ]
 
@@ -70,6 +73,20 @@ def server_endpoint_types() -> set[str]:
     from twisted.internet import endpoints
 
     return {name.lower() for name in getattr(endpoints, "_serverParsers", {})}
+
+
+def quiet_client_service() -> Any:
+    """
+    ``ClientService`` without its own line per retry (the dialler's
+    schedule logs, summarised): its class logger is replaced.
+    """
+    from twisted.application.internet import ClientService
+    from twisted.logger import Logger, LogPublisher
+
+    class QuietClientService(ClientService):
+        _log = Logger(observer=LogPublisher())  # a publisher with no observers
+
+    return QuietClientService
 
 
 def _parameters(function: Any) -> list[str]:
@@ -127,6 +144,11 @@ def problems() -> list[str]:
                      "back to nacl.bindings, slower, without the compiled sigil".format(
                          " and ".join(SODIUM_FUNCTIONS)))
     found.extend(_autobahn_problems())
+    from twisted.application.internet import ClientService
+
+    if "log=self._log" not in inspect.getsource(ClientService.__init__):
+        found.append("Twisted's ClientService no longer logs through its class attribute _log: "
+                     "the dialler's summarised log gains a line per retry")
     parsers = server_endpoint_types()
     if not {"tcp", "unix", "ssl"} <= parsers:
         found.append("Twisted's twisted.internet.endpoints._serverParsers no longer lists "

@@ -71,6 +71,7 @@ from lethean.mesh._capabilities import (
     UEPS_FEATURE,
 )
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._counters import COUNTER_NAMES
 from lethean.mesh._connection import MeshConnection
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
@@ -80,6 +81,7 @@ from lethean.mesh._errors import (
     FeatureNotAnnouncedError,
     HandshakeTimeoutError,
     ListenError,
+    SelfConnectionError,
     MeshError,
     SessionError,
     SessionPendingError,
@@ -93,7 +95,8 @@ from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._dialing import DIAL_ERRORS
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
-from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
+from lethean.mesh._tls import (
+    CertificateRejectedError, TLSConfigError, parse_fingerprint, tls_verify_setting)
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -104,6 +107,8 @@ from lethean.mesh._stacking import (
 )
 
 __all__ = [
+    "CertificateRejectedError",
+    "COUNTER_NAMES",
     "DEPLOY",
     "DEPLOY_ACK",
     "DISCONNECT",
@@ -167,6 +172,7 @@ __all__ = [
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
     "ListenError",
+    "SelfConnectionError",
     "FeatureNotAnnouncedError",
     "SessionError",
     "SessionPendingError",

@@ -7,24 +7,29 @@ dials, waits for the link to close, and dials again after a growing,
 jittered delay, all on the injected clock.  A target is an address
 (``HOST:PORT``, ``ws[s]://HOST:PORT``, a client endpoint string) or,
 given a ``resolve`` function, a registered peer's id, id prefix or name,
-looked up at every dial.  The mesh owns the links: stopping the dialler
-stops the redialling and leaves them open (the mesh closes them when it
-stops).
+looked up at every dial.  A link that closes as soon as it is up counts as
+a failed attempt (:class:`~lethean.node._redial.RedialSchedule` says when
+to dial again and what to log); a target that turns out to be this node
+itself is given up.  The mesh owns the links: stopping the dialler stops
+the redialling and leaves them open (the mesh closes them when it stops).
 """
 
 from twisted.application import service
-from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.internet import backoffPolicy
 from twisted.internet import defer, error, protocol
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from lethean._compat import quiet_client_service
 from lethean.mesh import DIAL_ERRORS
+from lethean.node._redial import RedialSchedule
 
 __all__ = ["PeerDialler"]
 
 _log = Logger()
+_ClientService = quiet_client_service()
 
 
 class _LinkHandle:
@@ -34,11 +39,9 @@ class _LinkHandle:
     only stops watching: the link is the mesh's to close.
     """
 
-    def __init__(self, endpoint, target, link, protocol, dialler):
+    def __init__(self, endpoint, link, protocol):
         self._endpoint = endpoint
-        self._target = target
         self._protocol = protocol
-        self._dialler = dialler
         self.link = link
         self._watching = True
 
@@ -49,9 +52,7 @@ class _LinkHandle:
         if not self._watching:
             return
         self._watching = False
-        if self._dialler.running:
-            _log.info("link to {address} closed; redialling", address=self._target)
-        self._endpoint.link_lost = True
+        self._endpoint.lost_reason = getattr(self.link, "reason", None) or "closed"
         self._protocol.connectionLost(Failure(error.ConnectionLost("mesh link closed")))
 
     def loseConnection(self):
@@ -69,15 +70,14 @@ class _TargetEndpoint:
     once and not retried: the attempt waits until the service stops.
     """
 
-    def __init__(self, dialler, target):
+    def __init__(self, dialler, target, schedule):
         self._dialler = dialler
         self._target = target
+        self.schedule = schedule
         #: Why the last dial failed, for the retry line.
         self.reason = ""
-        #: Whether the service waits because a link closed (not a failed dial).
-        self.link_lost = False
-        #: The service's count of failures that were a link closing.
-        self.attempts_before = 0
+        #: Why the last link closed, while the service waits to redial it.
+        self.lost_reason = None
 
     def __repr__(self):
         return "--peer {}".format(self._target)
@@ -89,19 +89,25 @@ class _TargetEndpoint:
 
     def _linked(self, link, factory):
         built = factory.buildProtocol(None)
-        self.link_lost, self.attempts_before = False, 0
-        handle = _LinkHandle(self, self._target, link, built, self._dialler)
+        self.lost_reason = None
+        self.schedule.link_up()
+        handle = _LinkHandle(self, link, built)
         built.makeConnection(handle)
         handle.watch()
         return built
 
     def _failed(self, failure):
+        from lethean.mesh import SelfConnectionError
         from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
 
         if failure.check(UnknownTargetError, AmbiguousTargetError):
             _log.error("--peer {address} cannot be dialled: {reason}; not retried (register "
                        "it with 'lethean peers add', then restart the node)",
                        address=self._target, reason=failure.value.line)
+            return defer.Deferred()
+        if failure.check(SelfConnectionError):
+            _log.error("--peer {address} is this node itself (it answered with this node's "
+                       "own key); not dialled again", address=self._target)
             return defer.Deferred()
         if failure.check(defer.CancelledError):
             return failure
@@ -135,23 +141,21 @@ class PeerDialler(service.MultiService):
         self._retry_policy = retry_policy or backoffPolicy()
         self._resolve = resolve
         for address in self.addresses:
-            endpoint = _TargetEndpoint(self, address)
-            ClientService(endpoint, protocol.Factory.forProtocol(_Watcher),
-                          retryPolicy=self._policy_for(endpoint, address),
+            endpoint = _TargetEndpoint(self, address,
+                                       RedialSchedule(reactor, address, self._retry_policy))
+            _ClientService(endpoint, protocol.Factory.forProtocol(_Watcher),
+                          retryPolicy=self._policy_for(endpoint),
                           clock=reactor).setServiceParent(self)
 
-    def _policy_for(self, endpoint, address):
+    @staticmethod
+    def _policy_for(endpoint):
+        # ClientService counts failed dials and closed links alike; the
+        # schedule tells a short-lived link from a stable one and logs.
         def policy(attempt):
-            # ClientService counts a closed link as a failure and waits;
-            # a closed link is redialled at once, and the backoff after it
-            # starts again from the first delay.
-            if endpoint.link_lost:
-                endpoint.link_lost, endpoint.attempts_before = False, attempt
-                return 0
-            delay = self._retry_policy(attempt - endpoint.attempts_before)
-            _log.info("cannot reach {address} ({reason}); retrying in {delay:.1f} s",
-                      address=address, reason=endpoint.reason, delay=delay)
-            return delay
+            if endpoint.lost_reason is not None:
+                reason, endpoint.lost_reason = endpoint.lost_reason, None
+                return endpoint.schedule.link_lost(reason)
+            return endpoint.schedule.dial_failed(endpoint.reason)
         return policy
 
     def _dial(self, target):
