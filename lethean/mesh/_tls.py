@@ -21,6 +21,7 @@ import hmac
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.error import VerifyError
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from zope.interface import implementer
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -126,7 +127,7 @@ def server_tls_options(cert_path, key_path):
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(TLS12_CIPHERS),
         )
-    except (crypto.Error, SSL.Error, ValueError) as e:
+    except (crypto.Error, SSL.Error, VerifyError, ValueError) as e:
         text = str(e)
         if "do not match" in text:
             raise TLSConfigError("{} is not the private key of the certificate {}: give the "
