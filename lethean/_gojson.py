@@ -24,6 +24,7 @@ import codecs
 import json
 import re
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -191,8 +192,8 @@ def _go_int_literal(text):
     return int(text) if text != "-0" else _go_float_literal(text)
 
 
-_HOOKS = dict(parse_constant=_reject_constant, parse_float=_go_float_literal,
-              parse_int=_go_int_literal)
+_HOOKS: dict[str, Any] = dict(parse_constant=_reject_constant,
+                              parse_float=_go_float_literal, parse_int=_go_int_literal)
 _KEEP_OVERFLOW_HOOKS = dict(_HOOKS, parse_float=_kept_float_literal)
 _DECODER = json.JSONDecoder(**_HOOKS)
 _KEEP_OVERFLOW_DECODER = json.JSONDecoder(**_KEEP_OVERFLOW_HOOKS)

@@ -84,7 +84,7 @@ class _Kind:
     """How one Go type reads a JSON value; ``zero`` is what ``null`` leaves."""
 
     go_type = ""
-    zero = None
+    zero: object = None
 
     def read(self, value, root, path):
         raise NotImplementedError
@@ -237,7 +237,7 @@ class GoStruct:
     (in Go declaration order); the class name is the Go struct's name.
     """
 
-    FIELDS = ()
+    FIELDS: tuple["Field", ...] = ()
     #: The Go package the struct lives in (for Go's type names).
     GO_PACKAGE = "node"
 

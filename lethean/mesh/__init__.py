@@ -93,6 +93,7 @@ from lethean.mesh._handshake import REASON_UNAUTHORIZED
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
+from lethean.mesh._dialing import DIAL_ERRORS
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
 from lethean.mesh._tls import (
     CertificateRejectedError, TLSConfigError, parse_fingerprint, tls_verify_setting)
@@ -161,6 +162,7 @@ __all__ = [
     "OutboundLink",
     "MeshListener",
     "MeshTransport",
+    "DIAL_ERRORS",
     "MeshServerProtocol",
     "MeshClientProtocol",
     "MeshError",

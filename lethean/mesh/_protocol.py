@@ -74,7 +74,7 @@ class _Forward:
         self.link.lost(reason)
 
 
-class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
+class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """The responder's WebSocket: every event goes to its :class:`InboundLink`."""
 
     OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
@@ -97,7 +97,7 @@ class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
 
-class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):
+class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """The initiator's WebSocket: every event goes to its :class:`OutboundLink`."""
 
     OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS
@@ -106,7 +106,8 @@ class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):
         factory = self.factory
         self.log = AutobahnLog(factory.owner.limiter, factory.address)
         super().connectionMade()
-        self.link = OutboundLink(factory.owner, self, factory.result, dialled=factory.address,
+        self.link = OutboundLink(factory.owner, self, factory.result,
+                                 dialled=factory.record_address,
                                  expected_id=factory.expected_id,
                                  expected_key=factory.expected_key)
 
@@ -136,16 +137,25 @@ class MeshServerFactory(WebSocketServerFactory):
         )
 
 
+_SAME = object()
+
+
 class MeshClientFactory(WebSocketClientFactory):
-    """One dial of ``address``: ``result`` fires with the ``OutboundLink`` or fails."""
+    """
+    One dial of ``address``: ``result`` fires with the ``OutboundLink`` or
+    fails.  ``record_address`` is what the registry keeps for the peer
+    (None, as for an endpoint object, keeps the record's own).
+    """
 
     protocol = MeshClientProtocol
     noisy = False
 
-    def __init__(self, owner, url, *, address, expected_id=None, expected_key=None):
+    def __init__(self, owner, url, *, address, expected_id=None, expected_key=None,
+                 record_address=_SAME):
         super().__init__(url=url, reactor=owner.reactor)
         self.owner = owner
         self.address = address
+        self.record_address = address if record_address is _SAME else record_address
         self.expected_id = expected_id
         self.expected_key = expected_key
         self.result = defer.Deferred()

@@ -176,7 +176,7 @@ class ControlService(service.Service):
         site = ControlSite(self._root, self.status, self._reactor, token)
         try:
             d = serverFromString(self._reactor, description).listen(site)
-        except Exception as e:
+        except (ValueError, TypeError, KeyError, OSError) as e:  # a bad endpoint string
             d = defer.fail(e)
 
         def listening(port):

@@ -24,6 +24,7 @@ from lethean.errors import LetheanError
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import (
+    DIAL_ERRORS,
     DEPLOY,
     DEPLOY_ACK,
     ERROR,
@@ -308,7 +309,7 @@ class Controller:
             raise UnknownPeerError("peer not found: {}".format(peer_id))
         try:
             return await self.transport.connect(peer.address, peer_id=peer_id)
-        except Exception as e:
+        except DIAL_ERRORS as e:
             raise ConnectFailedError("failed to connect to peer: {}".format(e)) from None
 
     def _watch(self, connection):
@@ -343,7 +344,7 @@ class Controller:
         self._watch(connection)
         try:
             connection.send(message)
-        except Exception as e:
+        except LetheanError as e:
             pending = self._take(message.id)
             if pending is not None:
                 pending.timer.cancel()

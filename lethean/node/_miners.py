@@ -18,6 +18,7 @@ import re
 import shutil
 
 from twisted.internet import defer, protocol
+from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -211,7 +212,7 @@ class ProcessMinerManager:
         try:
             miner.transport.signalProcess("TERM")
             kill = self._reactor.callLater(self.stop_timeout_s, self._kill, miner)
-        except Exception:  # the process went away meanwhile
+        except (ProcessExitedAlready, OSError):  # the process went away meanwhile
             pass
         done = defer.Deferred()
 
@@ -227,7 +228,7 @@ class ProcessMinerManager:
     def _kill(miner):
         try:
             miner.transport.signalProcess("KILL")
-        except Exception:
+        except (ProcessExitedAlready, OSError):  # it exited after all
             pass
 
     def list_miners(self):

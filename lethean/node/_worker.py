@@ -15,7 +15,6 @@ refused unless enabled, and bundles too large for one frame arrive as
 ``deploy_chunk`` messages from lethean controllers.
 """
 
-import inspect
 import io
 from datetime import datetime, timezone
 
@@ -107,11 +106,16 @@ def default_miners_root():
     return data_path("miners")
 
 
-async def _result(value):
-    """The value of a manager call, which may return a Deferred or coroutine."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+def _call(method, *args):
+    """
+    A Deferred of a manager call.  Managers (``IMinerManager``,
+    ``IProfileManager`` and miner instances) follow Twisted's one
+    convention, ``maybeDeferred``'s: a method returns its result or a
+    Deferred of it, and fails by raising or by a failed Deferred alike.
+    A :class:`~lethean.errors.LetheanError` is the manager's answer (a
+    miner not found, a start refused); anything else is a bug.
+    """
+    return defer.maybeDeferred(method, *args)
 
 
 def _number(value):
@@ -250,7 +254,7 @@ class Worker:
     def _send(self, connection, message):
         try:
             connection.send(message)
-        except Exception as e:
+        except LetheanError as e:
             _log.warn("failed to send {intent} to {peer_id}: {reason}",
                       intent=message.type, peer_id=connection.peer_id, reason=str(e))
 
@@ -284,10 +288,10 @@ class Worker:
             raise WorkerError("node: node identity not initialized")
         miners = []
         if self.miner_manager is not None:
-            for instance in await _result(self.miner_manager.list_miners()):
+            for instance in await _call(self.miner_manager.list_miners):
                 try:
-                    stats = await _result(instance.get_stats())
-                except Exception as e:
+                    stats = await _call(instance.get_stats)
+                except LetheanError as e:
                     _log.debug("skipping miner {miner} in stats: {reason}",
                                miner=instance.get_name(), reason=str(e))
                     continue
@@ -307,8 +311,8 @@ class Worker:
             config = loads_strict(request.config.text)
         elif self.profile_manager is not None:
             try:
-                config = await _result(self.profile_manager.get_profile(request.profile_id))
-            except Exception:
+                config = await _call(self.profile_manager.get_profile, request.profile_id)
+            except LetheanError:
                 config = None
             if config is None:
                 raise WorkerError("Worker.handleStartMiner: profile not found: {}".format(
@@ -317,8 +321,8 @@ class Worker:
             raise WorkerError("Worker.handleStartMiner: no config provided and no profile "
                               "manager configured")
         try:
-            instance = await _result(manager.start_miner(request.miner_type, config))
-        except Exception as e:
+            instance = await _call(manager.start_miner, request.miner_type, config)
+        except LetheanError as e:
             return MINER_ACK, MinerAckPayload(success=False, error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=instance.get_name())
 
@@ -328,8 +332,8 @@ class Worker:
         request = self._parse(StopMinerPayload, message,
                               "Worker.handleStopMiner: invalid stop miner payload")
         try:
-            await _result(manager.stop_miner(request.miner_name))
-        except Exception as e:
+            await _call(manager.stop_miner, request.miner_name)
+        except LetheanError as e:
             return MINER_ACK, MinerAckPayload(success=False, miner_name=request.miner_name,
                                               error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=request.miner_name)
@@ -343,8 +347,8 @@ class Worker:
         if lines <= 0 or lines > MAX_LOG_LINES:
             lines = MAX_LOG_LINES
         try:
-            instance = await _result(manager.get_miner(request.miner_name))
-        except Exception:
+            instance = await _call(manager.get_miner, request.miner_name)
+        except LetheanError:
             instance = None
         if instance is None:
             raise WorkerError("Worker.handleGetLogs: miner not found: {}".format(
@@ -352,7 +356,7 @@ class Worker:
         since = None
         if request.since > 0:
             since = datetime.fromtimestamp(request.since / 1000, timezone.utc)
-        history = await _result(instance.get_console_history_since(lines, since))
+        history = await _call(instance.get_console_history_since, lines, since)
         history = None if history is None else list(history)
         return LOGS, LogsPayload(miner_name=request.miner_name, lines=history,
                                  has_more=history is not None and len(history) >= lines)
@@ -399,8 +403,8 @@ class Worker:
         except ValueError as e:
             raise WorkerError("Worker.handleDeploy: invalid profile data JSON: {}".format(e)) from None
         try:
-            await _result(self.profile_manager.save_profile(profile))
-        except Exception as e:
+            await _call(self.profile_manager.save_profile, profile)
+        except LetheanError as e:
             return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
 
@@ -417,8 +421,8 @@ class Worker:
         if profile_json is not None and self.profile_manager is not None:
             try:
                 profile = loads_strict(profile_json.decode("utf-8", "replace"))
-                await _result(self.profile_manager.save_profile(profile))
-            except Exception as e:
+                await _call(self.profile_manager.save_profile, profile)
+            except (LetheanError, ValueError) as e:
                 _log.warn("could not save the profile bundled with {bundle}: {reason}",
                           bundle=request.name, reason=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)

@@ -8,6 +8,8 @@ are the identity layer's; here they raise the registry's own
 :class:`InvalidPublicKeyError`.
 """
 
+from __future__ import annotations
+
 from lethean.identity import _errors as _identity_errors
 from lethean.identity import _keys as _identity_keys
 from lethean.peers._errors import InvalidPublicKeyError
@@ -18,7 +20,7 @@ __all__ = ["PUBLIC_KEY_BYTES", "decode_public_key", "canonical_public_key", "nod
 PUBLIC_KEY_BYTES = _identity_keys.KEY_BYTES
 
 
-def decode_public_key(text):
+def decode_public_key(text: object) -> bytes:
     """The 32 raw bytes of a base64 public key; InvalidPublicKeyError otherwise."""
     if not isinstance(text, str):
         raise InvalidPublicKeyError("public key must be a string")
@@ -28,16 +30,16 @@ def decode_public_key(text):
         raise InvalidPublicKeyError(str(e)) from None
 
 
-def canonical_public_key(text):
+def canonical_public_key(text: str) -> str:
     """The one spelling Go itself writes for the key ``text``."""
     return _identity_keys.encode_public_key(decode_public_key(text))
 
 
-def node_id_for(public_key):
+def node_id_for(public_key: str) -> str:
     """The node id a key implies: hex of the first 16 bytes of SHA-256 (identity.md 3)."""
     return _identity_keys.node_id_for(decode_public_key(public_key))
 
 
-def key_prefix(public_key):
+def key_prefix(public_key: str) -> str:
     """What logs may show of a key: its first 16 characters, as the reference does."""
     return public_key[:16] + "..."

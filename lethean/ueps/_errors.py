@@ -6,6 +6,10 @@ and each docstring's first line is the text a user sees.  Catch
 :class:`UEPSError` for "this UEPS frame is bad, whatever the reason".
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from lethean.errors import (
     IntegrityError,
     LetheanError,
@@ -32,7 +36,7 @@ class UEPSError(LetheanError):
     #: Packets a :class:`~lethean.ueps.UEPSDecoder` verified in the same
     #: ``feed()`` call before it met the bad bytes.  They are genuine, so a
     #: receiver may still act on them before it drops the connection.
-    packets = ()
+    packets: tuple[Any, ...] = ()
 
 
 class FrameTruncatedError(UEPSError, TruncatedError):

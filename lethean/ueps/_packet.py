@@ -1,6 +1,10 @@
 """UEPS packet data: the header fields and the payload they travel with."""
 
-from attrs import field, frozen
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import Attribute, field, frozen
 from attrs.validators import and_, ge, instance_of, le
 
 __all__ = [
@@ -22,12 +26,12 @@ _check_u16 = and_(instance_of(int), ge(0), le(0xFFFF))
 
 # attrs' composed validators cost four calls a field; these pass the usual
 # valid value in one and leave every refusal (and its message) to attrs.
-def _u8(instance, attribute, value):
+def _u8(instance: object, attribute: "Attribute[Any]", value: Any) -> None:
     if type(value) is not int or not 0 <= value <= 0xFF:
         _check_u8(instance, attribute, value)
 
 
-def _u16(instance, attribute, value):
+def _u16(instance: object, attribute: "Attribute[Any]", value: Any) -> None:
     if type(value) is not int or not 0 <= value <= 0xFFFF:
         _check_u16(instance, attribute, value)
 
@@ -52,12 +56,12 @@ _check_header = instance_of(Header)
 _check_bytes = instance_of(bytes)
 
 
-def _header(instance, attribute, value):
+def _header(instance: object, attribute: "Attribute[Any]", value: Any) -> None:
     if type(value) is not Header:
         _check_header(instance, attribute, value)
 
 
-def _bytes(instance, attribute, value):
+def _bytes(instance: object, attribute: "Attribute[Any]", value: Any) -> None:
     if type(value) is not bytes:
         _check_bytes(instance, attribute, value)
 
