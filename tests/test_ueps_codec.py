@@ -3,6 +3,8 @@
 import hmac
 import struct
 
+import attrs
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -76,9 +78,42 @@ class HeaderTests(SynchronousTestCase):
                        {"intent_id": 1, "threat_score": 0x10000}):
             self.assertRaises(ValueError, Header, **kwargs)
 
+    @given(st.tuples(*[st.one_of(st.integers(-2, 0x10001), st.booleans(), st.none(),
+                                 st.floats(0, 2), st.text(max_size=2))] * 5))
+    def test_same_checks_as_attrs(self, values):
+        """Headers and packets accept and refuse what attrs' generated checks do."""
+        version, current, target, intent, threat = values
+        kwargs = dict(version=version, current_layer=current, target_layer=target,
+                      threat_score=threat)
+        self.assertEqual(_outcome(Header, intent, **kwargs),
+                         _outcome(_AttrsHeader, intent, **kwargs))
+        payload = b"x" if intent is None else intent
+        self.assertEqual(_outcome(Packet, Header(1), payload),
+                         _outcome(_AttrsPacket, Header(1), payload))
+        self.assertEqual(_outcome(Packet, payload), _outcome(_AttrsPacket, payload))
+
     def test_payload_must_be_bytes(self):
         """A text payload is refused: the wire carries bytes."""
         self.assertRaises(TypeError, Packet, Header(1), "hello")
+
+
+def _outcome(cls, *args, **kwargs):
+    """The fields ``cls`` was built with, or the error it raised."""
+    try:
+        built = cls(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        return type(e), e.args[0], e.args[2:]
+    return attrs.astuple(built, recurse=False)
+
+
+# Header and Packet as attrs would build them, with their own validators.
+_AttrsHeader = attrs.make_class("Header", {
+    field.name: attrs.field(default=field.default, validator=field.validator,
+                            kw_only=field.kw_only)
+    for field in attrs.fields(Header)}, frozen=True)
+_AttrsPacket = attrs.make_class("Packet", {
+    field.name: attrs.field(default=field.default, validator=field.validator)
+    for field in attrs.fields(Packet)}, frozen=True)
 
 
 class EncodeTests(SynchronousTestCase):

