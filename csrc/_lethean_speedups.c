@@ -334,18 +334,16 @@ static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
     keystream_xor_at(out, in, length, nonce, nonce_length, 0, 0);
 }
 
-static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* bytes: ``data`` XOR the key stream of ``nonce`` from byte 32 * counter + skip on. */
+static PyObject *obfuscated(PyObject *data_object, PyObject *nonce_object, uint64_t counter,
+                            size_t skip)
 {
     Py_buffer data, nonce;
     PyObject *result = NULL;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "xor_obfuscate() takes 2 arguments (%zd given)", nargs);
+    if (PyObject_GetBuffer(data_object, &data, PyBUF_SIMPLE) < 0)
         return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(args[1], &nonce, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(nonce_object, &nonce, PyBUF_SIMPLE) < 0) {
         PyBuffer_Release(&data);
         return NULL;
     }
@@ -354,10 +352,12 @@ static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ss
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
         if (data.len >= RELEASE_GIL_BYTES) {
             Py_BEGIN_ALLOW_THREADS
-            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
+                             counter, skip);
             Py_END_ALLOW_THREADS
         } else {
-            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
+                             counter, skip);
         }
     }
     PyBuffer_Release(&nonce);
@@ -365,10 +365,17 @@ static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ss
     return result;
 }
 
+static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "xor_obfuscate() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return obfuscated(args[0], args[1], 0, 0);
+}
+
 static PyObject *py_xor_obfuscate_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer data, nonce;
-    PyObject *result = NULL;
     Py_ssize_t offset;
 
     if (nargs != 3) {
@@ -386,30 +393,7 @@ static PyObject *py_xor_obfuscate_at(PyObject *module, PyObject *const *args, Py
         PyErr_SetString(PyExc_ValueError, "negative offset");
         return NULL;
     }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(args[1], &nonce, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    result = PyBytes_FromStringAndSize(NULL, data.len);
-    if (result != NULL && data.len) {
-        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
-        uint64_t counter = (uint64_t)offset / 32;
-        size_t skip = (size_t)offset % 32;
-        if (data.len >= RELEASE_GIL_BYTES) {
-            Py_BEGIN_ALLOW_THREADS
-            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
-                             counter, skip);
-            Py_END_ALLOW_THREADS
-        } else {
-            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
-                             counter, skip);
-        }
-    }
-    PyBuffer_Release(&nonce);
-    PyBuffer_Release(&data);
-    return result;
+    return obfuscated(args[0], args[1], (uint64_t)offset / 32, (size_t)offset % 32);
 }
 
 /* ------------------------------------------------------------------ */
