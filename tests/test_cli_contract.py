@@ -307,7 +307,7 @@ class ThroughNodeImportsTests(TestCase):
     timeout = 60
 
     async def test_ping_through_the_node_loads_no_mesh(self):
-        """lethean ping with a node running: the node answers; no mesh, crypto or rich is loaded."""
+        """lethean ping with a node running: it answers without the mesh, PyNaCl, Autobahn or rich."""
         from twisted.internet.utils import getProcessOutputAndValue
 
         from lethean.node._control import unix_endpoint
@@ -318,10 +318,10 @@ class ThroughNodeImportsTests(TestCase):
         alpha, _ = start_node(self, home, "alpha", control=[
             unix_endpoint(os.path.join(home, "alpha", "control.sock"))])
         # Twisted's reactor imports its TLS support (cryptography, OpenSSL) itself.
-        code = reporting_heavy_modules("from lethean.cli import main; main()",
-                                       allowed=("twisted", "cryptography", "OpenSSL"))
+        program = reporting_heavy_modules("from lethean.cli import main; main()",
+                                          allowed=("twisted", "cryptography", "OpenSSL"))
         out, err, code = await getProcessOutputAndValue(
-            sys.executable, ["-c", code, "ping", bravo, "--data-dir",
+            sys.executable, ["-c", program, "ping", bravo, "--data-dir",
                              os.path.join(home, "alpha"), "--json"],
             env=environment(home), path=ROOT, reactor=reactor)
         self.assertEqual(code, 0, err)
