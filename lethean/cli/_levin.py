@@ -9,7 +9,6 @@ stderr and a non-zero status (see ``docs/levin.md``).
 
 import argparse
 import re
-import secrets
 
 from lethean.cli._main import run_in_reactor
 from lethean.cli._output import emit
@@ -180,6 +179,8 @@ def handshake_request_for(network, genesis=None, peer_id=None):
     flags 0 (the daemon then asks for them, and we answer), and a chain of
     one block (the genesis) so the daemon neither syncs from us nor to us.
     """
+    import secrets
+
     from lethean.levin import handshake_request, monero_node_data, monero_sync_data
 
     node_data = monero_node_data(

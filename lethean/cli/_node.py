@@ -231,10 +231,14 @@ async def node_operations(reactor, args, work):
     """
     from lethean.cli._client import find_node
 
-    _tls_verify(args)
+    tls_options = getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None)
+    if tls_options:
+        # Checked before anything is dialled; without them there is nothing
+        # to check, and a request through the node needs no TLS code.
+        _tls_verify(args)
     client = await find_node(reactor, args.data_dir, args.control)
     if client is not None:
-        if getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None):
+        if tls_options:
             print("lethean: the request goes through the running node, which trusts TLS "
                   "peers as its own --tls-ca and --tls-fingerprint say", file=sys.stderr)
         return await work(_ThroughNode(client))
