@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.smsg import (
     OVERHEAD_BYTES,
-    ChecksumMismatchError,
+    ContainerChecksumError,
     PIECE_BYTES,
     DecryptionError,
     SigilReader,
@@ -174,4 +174,4 @@ class TrixViewTests(SynchronousTestCase):
     def test_checksum_still_verified(self):
         """A header checksum is checked on the view as on a copy."""
         container = pack_trix(b"STIM", {"checksum": "00", "checksum_algo": "sha256"}, b"x")
-        self.assertRaises(ChecksumMismatchError, unpack_trix, container, b"STIM", view=True)
+        self.assertRaises(ContainerChecksumError, unpack_trix, container, b"STIM", view=True)

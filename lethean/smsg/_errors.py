@@ -10,11 +10,11 @@ from lethean.errors import LetheanError, LimitExceededError, MalformedError
 __all__ = [
     "ContainerError",
     "BadMagicError",
-    "BadVersionError",
+    "ContainerVersionError",
     "TruncatedContainerError",
     "HeaderTooLargeError",
     "BadHeaderJSONError",
-    "ChecksumMismatchError",
+    "ContainerChecksumError",
     "PayloadTooLargeError",
     "DecryptionError",
     "InvalidPayloadError",
@@ -38,7 +38,7 @@ class BadMagicError(ContainerError):
     container_error = "bad_magic"
 
 
-class BadVersionError(ContainerError):
+class ContainerVersionError(ContainerError):
     """The container version is not 2."""
 
     container_error = "bad_version"
@@ -62,7 +62,7 @@ class BadHeaderJSONError(ContainerError):
     container_error = "bad_header_json"
 
 
-class ChecksumMismatchError(ContainerError):
+class ContainerChecksumError(ContainerError):
     """The container payload does not match the checksum in its header."""
 
     container_error = "checksum_mismatch"
