@@ -18,7 +18,7 @@ from lethean.ueps._codec import (
 )
 from lethean.ueps._decoder import UEPSDecoder
 from lethean.ueps._errors import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
@@ -70,7 +70,7 @@ __all__ = [
     "MissingHMACError",
     "HMACMismatchError",
     "ValueTooLargeError",
-    "FrameTooLargeError",
+    "UEPSFrameTooLargeError",
     "TooManyElementsError",
     "DEFAULT_VERSION",
     "DEFAULT_LAYER",

@@ -15,7 +15,7 @@ import struct
 
 from lethean._accel import pick
 from lethean.ueps._errors import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
@@ -148,7 +148,7 @@ def parse_frame(buf, start, secret, max_frame_bytes, max_elements):
         if _built_tls(built) == _BUILT_TLS_FLAT:
             end = start + _BUILT.size + built[19]
             if end > limit:
-                raise FrameTooLargeError(
+                raise UEPSFrameTooLargeError(
                     "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
             if end > have:
                 return None, end
@@ -194,7 +194,7 @@ def _parse_elements(buf, start, secret, limit, max_frame_bytes, max_elements):
             tag, length = _TL.unpack_from(buf, pos)
             end += length
         if end > limit:
-            raise FrameTooLargeError(
+            raise UEPSFrameTooLargeError(
                 "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
         if end > have:
             return None, end
