@@ -17,7 +17,7 @@ from lethean.peers import (
     DEFAULT_SCORE,
     PeerError,
     AuthMode,
-    IdentityMismatchError,
+    PeerIdMismatchError,
     InvalidPeerError,
     InvalidPeerNameError,
     InvalidPublicKeyError,
@@ -323,7 +323,7 @@ class AuthTests(SynchronousTestCase):
 
     def test_claimed_id_must_match_key(self):
         """An id not derived from the key is refused in every mode (weakness 1)."""
-        self.assertRaises(IdentityMismatchError, self.registry.check_peer, ID_B, KEY_A)
+        self.assertRaises(PeerIdMismatchError, self.registry.check_peer, ID_B, KEY_A)
         self.assertFalse(self.registry.is_peer_allowed(ID_B, KEY_A))
 
     def test_known_key(self):

@@ -9,7 +9,7 @@ and decides whether an identity may connect.  See docs/peers.md.
 
 from lethean.peers._auth import ALLOWLIST_SUFFIX, AUTH_MODE_SUFFIX, AuthMode
 from lethean.peers._errors import (
-    IdentityMismatchError,
+    PeerIdMismatchError,
     InvalidPeerError,
     InvalidPeerNameError,
     InvalidPublicKeyError,
@@ -56,7 +56,7 @@ __all__ = [
     "AuthMode",
     "DEFAULT_SCORE",
     "FAILURE_DELTA",
-    "IdentityMismatchError",
+    "PeerIdMismatchError",
     "InvalidPeerError",
     "InvalidPeerNameError",
     "InvalidPublicKeyError",

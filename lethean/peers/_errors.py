@@ -16,7 +16,7 @@ __all__ = [
     "PeerExistsError",
     "PeerNotFoundError",
     "PeerRejectedError",
-    "IdentityMismatchError",
+    "PeerIdMismatchError",
     "KeyMismatchError",
     "PeerNotAllowedError",
     "RegistryFullError",
@@ -66,7 +66,7 @@ class PeerRejectedError(PeerError):
     kind = "peer_rejected"
 
 
-class IdentityMismatchError(PeerRejectedError):
+class PeerIdMismatchError(PeerRejectedError):
     """The node id is not derived from the public key the peer presented."""
 
     kind = "id_mismatch"

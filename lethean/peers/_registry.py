@@ -26,7 +26,7 @@ from lethean.peers._auth import (
     encode_auth_mode,
 )
 from lethean.peers._errors import (
-    IdentityMismatchError,
+    PeerIdMismatchError,
     InvalidPeerError,
     InvalidPublicKeyError,
     KeyMismatchError,
@@ -491,7 +491,7 @@ class PeerRegistry:
         raw = decode_public_key(public_key)
         derived = node_id_for(public_key)
         if claimed_id != derived:
-            raise IdentityMismatchError(
+            raise PeerIdMismatchError(
                 "claimed id {} but the key belongs to {}".format(claimed_id, derived))
         stored = self.known_key(claimed_id)
         if stored is not None:
