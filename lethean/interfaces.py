@@ -127,7 +127,7 @@ class IPeerRegistry(Interface):
         registered id must present its stored key (KeyMismatchError), and in
         allowlist mode the peer must be registered or its key allowlisted
         (PeerNotAllowedError).  A key that is not base64 of 32 bytes raises
-        InvalidPublicKeyError.
+        InvalidPeerKeyError.
         """
 
     def is_peer_allowed(claimed_id, public_key):

@@ -45,8 +45,7 @@ from lethean.mesh._envelope import (
 )
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
 from lethean.mesh._errors import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
-from lethean.peers import PeerIdMismatchError, PeerRejectedError
-from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
+from lethean.peers import InvalidPeerKeyError, PeerIdMismatchError, PeerRejectedError
 
 __all__ = [
     "REASON_ID_MISMATCH",

@@ -12,7 +12,7 @@ __all__ = [
     "PeerError",
     "InvalidPeerError",
     "InvalidPeerNameError",
-    "InvalidPublicKeyError",
+    "InvalidPeerKeyError",
     "PeerExistsError",
     "PeerNotFoundError",
     "PeerRejectedError",
@@ -42,7 +42,7 @@ class InvalidPeerNameError(InvalidPeerError):
 
 
 # Also the identity layer's error, so one ``except`` serves both layers.
-class InvalidPublicKeyError(InvalidPeerError, _identity_errors.InvalidPublicKeyError):
+class InvalidPeerKeyError(InvalidPeerError, _identity_errors.InvalidPublicKeyError):
     """The public key is not a base64-encoded 32-byte X25519 key."""
 
     kind = "invalid_public_key"

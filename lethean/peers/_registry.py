@@ -28,7 +28,7 @@ from lethean.peers._auth import (
 from lethean.peers._errors import (
     PeerIdMismatchError,
     InvalidPeerError,
-    InvalidPublicKeyError,
+    InvalidPeerKeyError,
     KeyMismatchError,
     PeerExistsError,
     PeerNotAllowedError,
@@ -253,7 +253,7 @@ class PeerRegistry:
         """The canonical spelling of a key, or the text itself if it is not a key."""
         try:
             return canonical_public_key(key)
-        except InvalidPublicKeyError:
+        except InvalidPeerKeyError:
             return key
 
     # -- saving -----------------------------------------------------------
@@ -497,7 +497,7 @@ class PeerRegistry:
         if stored is not None:
             try:
                 same = decode_public_key(stored) == raw
-            except InvalidPublicKeyError:
+            except InvalidPeerKeyError:
                 same = False
             if not same:
                 raise KeyMismatchError("peer {} presented {}".format(claimed_id, key_prefix(public_key)))
@@ -508,6 +508,6 @@ class PeerRegistry:
     def is_peer_allowed(self, claimed_id, public_key):
         try:
             self.check_peer(claimed_id, public_key)
-        except (PeerRejectedError, InvalidPublicKeyError):
+        except (PeerRejectedError, InvalidPeerKeyError):
             return False
         return True
