@@ -17,7 +17,7 @@ __all__ = [
     "ContainerChecksumError",
     "PayloadTooLargeError",
     "DecryptionError",
-    "InvalidPayloadError",
+    "InvalidSMSGPayloadError",
     "UnsupportedFormatError",
     "PlaintextTooLargeError",
     "FrameTooLargeError",
@@ -80,17 +80,17 @@ class DecryptionError(LetheanError):
     kind = "decryption_failed"
 
 
-class InvalidPayloadError(MalformedError):
+class InvalidSMSGPayloadError(MalformedError):
     """The decrypted payload is not an SMSG message object."""
 
     kind = "invalid_payload"
 
 
-class UnsupportedFormatError(InvalidPayloadError):
+class UnsupportedFormatError(InvalidSMSGPayloadError):
     """The frame uses an SMSG compression or format lethean does not accept."""
 
 
-class PlaintextTooLargeError(InvalidPayloadError):
+class PlaintextTooLargeError(InvalidSMSGPayloadError):
     """The frame's plaintext expands beyond the size limit."""
 
 
