@@ -13,7 +13,7 @@ from zope.interface.verify import verifyObject
 from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMeshTransport, IMessageConsumer
-from lethean.mesh import new_message, reply
+from lethean.mesh import NotConnectedError, new_message, reply
 from lethean.node._controller import (
     DEPLOY_CHUNK_BYTES,
     DEPLOY_WINDOW,
@@ -23,7 +23,6 @@ from lethean.node._controller import (
     ControllerError,
     DeployTooLargeError,
     MinerCommandError,
-    PeerNotConnectedError,
     RemoteError,
     RequestAbortedError,
     RequestTimeoutError,
@@ -247,7 +246,7 @@ class RequestTests(ControllerHarness):
     def test_disconnect(self):
         """disconnect_from_peer closes a link and refuses an unconnected peer."""
         self.failureResultOf(self.controller.disconnect_from_peer(self.far_id),
-                             PeerNotConnectedError)
+                             NotConnectedError)
         self.successResultOf(self.controller.connect_to_peer(self.far_id))
         self.controller.disconnect_from_peer(self.far_id)
         self.assertIsNone(self.home.connection(self.far_id))

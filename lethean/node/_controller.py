@@ -32,6 +32,7 @@ from lethean.mesh import (
     GET_STATS,
     LOGS,
     MINER_ACK,
+    NotConnectedError,
     PING,
     PONG,
     DEPLOY_CHUNKS,
@@ -72,7 +73,6 @@ __all__ = [
     "UnexpectedResponseError",
     "MinerCommandError",
     "DeployFailedError",
-    "PeerNotConnectedError",
     "DeployTooLargeError",
     "ANSWERED",
     "STATS_TIMEOUT_S",
@@ -188,12 +188,6 @@ class DeployFailedError(ControllerError):
 #: Failures that are the peer's answer: it works, the request was wrong
 #: (an unknown miner, a missing profile), so its score stays as it was.
 ANSWERED = (RemoteError, MinerCommandError, DeployFailedError)
-
-
-class PeerNotConnectedError(ControllerError):
-    """The peer is not connected."""
-
-    kind = "peer_not_connected"
 
 
 class DeployTooLargeError(ControllerError):
@@ -477,7 +471,7 @@ class Controller:
         """Close the link to ``peer_id`` (fails if there is none)."""
         connection = self.transport.connection(peer_id)
         if connection is None:
-            return defer.fail(PeerNotConnectedError("peer not connected: {}".format(peer_id)))
+            return defer.fail(NotConnectedError("peer not connected: {}".format(peer_id)))
         return defer.maybeDeferred(connection.close)
 
     def get_all_stats(self):
