@@ -18,8 +18,10 @@ from lethean.node._controller import (
     DEPLOY_CHUNK_BYTES,
     DEPLOY_WINDOW,
     SINGLE_DEPLOY_MAX_BYTES,
-    ConnectFailedError,
     Controller,
+)
+from lethean.node._errors import (
+    ConnectFailedError,
     ControllerError,
     DeployTooLargeError,
     MinerCommandError,

@@ -16,8 +16,10 @@ import importlib
 _MODULES = {
     "lethean.node._controller": (
         "DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S",
-        "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S",
-        "ConnectFailedError", "Controller", "ControllerError", "MinerCommandError",
+        "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S", "Controller",
+    ),
+    "lethean.node._errors": (
+        "ConnectFailedError", "ControllerError", "MinerCommandError",
         "DeployFailedError", "DeployTooLargeError", "RemoteError", "RequestAbortedError",
         "RequestTimeoutError", "SendFailedError", "UnexpectedResponseError",
         "UnknownPeerError",

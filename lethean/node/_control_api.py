@@ -16,7 +16,7 @@ from twisted.web import resource, server
 
 from lethean._gojson import loads_strict
 from lethean.errors import LetheanError, MalformedError
-from lethean.node._controller import UnknownPeerError
+from lethean.node._errors import UnknownPeerError
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
 from lethean.node._operations import InvalidRequestError, check_deploy, error_json
 from lethean.node._targets import UnknownTargetError

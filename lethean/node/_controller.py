@@ -20,7 +20,6 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import (
@@ -42,6 +41,19 @@ from lethean.mesh import (
     new_message,
 )
 from lethean._gojson import RawJSON, marshal
+from lethean.node._errors import (
+    ConnectFailedError,
+    ControllerError,
+    DeployFailedError,
+    DeployTooLargeError,
+    MinerCommandError,
+    RemoteError,
+    RequestAbortedError,
+    RequestTimeoutError,
+    SendFailedError,
+    UnexpectedResponseError,
+    UnknownPeerError,
+)
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
     DEPLOY_CHUNK_ACK,
@@ -63,17 +75,6 @@ from lethean.node._payloads import (
 
 __all__ = [
     "Controller",
-    "ControllerError",
-    "UnknownPeerError",
-    "ConnectFailedError",
-    "SendFailedError",
-    "RequestTimeoutError",
-    "RequestAbortedError",
-    "RemoteError",
-    "UnexpectedResponseError",
-    "MinerCommandError",
-    "DeployFailedError",
-    "DeployTooLargeError",
     "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
@@ -110,90 +111,9 @@ DEPLOY_CHUNK_BYTES = 256 * 1024
 DEPLOY_WINDOW = 4
 
 
-class ControllerError(LetheanError):
-    """A request to a remote node failed."""
-
-    kind = "controller"
-
-
-class UnknownPeerError(ControllerError):
-    """The peer is neither connected nor in the registry."""
-
-    kind = "unknown_peer"
-
-
-class ConnectFailedError(ControllerError):
-    """Could not connect to the peer."""
-
-    kind = "connect_failed"
-
-
-class SendFailedError(ControllerError):
-    """Could not send the request to the peer."""
-
-    kind = "send_failed"
-
-
-class RequestTimeoutError(ControllerError, defer.TimeoutError):
-    """The peer did not answer in time."""
-
-    kind = "request_timeout"
-
-
-class RequestAbortedError(ControllerError):
-    """The request was abandoned: the link closed or the controller stopped."""
-
-    kind = "request_aborted"
-
-
-class RemoteError(ControllerError):
-    """The peer answered with an error."""
-
-    kind = "remote_error"
-
-    def __init__(self, code, message):
-        super().__init__("remote error ({}): {}".format(code, message))
-        self.code = code
-        self.message = message
-
-
-class UnexpectedResponseError(ControllerError):
-    """The peer answered with a message of the wrong type or shape."""
-
-    kind = "unexpected_response"
-
-
-class MinerCommandError(ControllerError):
-    """The worker could not start or stop the miner."""
-
-    kind = "miner_command_failed"
-
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
-
-
-class DeployFailedError(ControllerError):
-    """The worker could not install the bundle."""
-
-    kind = "deploy_failed"
-
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
-
-
 #: Failures that are the peer's answer: it works, the request was wrong
 #: (an unknown miner, a missing profile), so its score stays as it was.
 ANSWERED = (RemoteError, MinerCommandError, DeployFailedError)
-
-
-class DeployTooLargeError(ControllerError):
-    """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
-
-    kind = "deploy_too_large"
 
 
 class _Pending:

@@ -111,7 +111,7 @@ def explain_request_failure(error, label, peer, target, what, command=None):
     ``label``; None when ``error`` is not a request failure.  ``command``
     writes the ``lethean`` commands hints name.
     """
-    from lethean.node._controller import (
+    from lethean.node._errors import (
         DeployFailedError,
         MinerCommandError,
         RemoteError,
