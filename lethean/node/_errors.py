@@ -22,6 +22,7 @@ __all__ = [
     "MinerCommandError",
     "DeployFailedError",
     "DeployTooLargeError",
+    "ControlSetupError",
 ]
 
 
@@ -104,3 +105,9 @@ class DeployTooLargeError(ControllerError):
     """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
 
     kind = "deploy_too_large"
+
+
+class ControlSetupError(LetheanError):
+    """The control API cannot be set up."""
+
+    kind = "control_setup"
