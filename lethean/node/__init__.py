@@ -23,6 +23,10 @@ _MODULES = {
         "DeployFailedError", "DeployTooLargeError", "RemoteError", "RequestAbortedError",
         "RequestTimeoutError", "SendFailedError", "UnexpectedResponseError",
         "UnknownPeerError",
+        "ControlBusyError",
+        "InvalidRequestError",
+        "ProfileError", "ProfileNotFoundError",
+        "WorkerError",
     ),
     "lethean.node._payloads": (
         "DEPLOY_CHUNK", "DEPLOY_CHUNK_ACK", "DeployAckPayload", "DeployChunkAckPayload",
@@ -33,7 +37,7 @@ _MODULES = {
     ),
     "lethean.node._worker": (
         "MAX_LOG_LINES", "MAX_UPLOAD_BYTES", "MAX_UPLOADS_PER_PEER",
-        "UPLOAD_IDLE_TIMEOUT_S", "Worker", "WorkerError", "default_miners_root",
+        "UPLOAD_IDLE_TIMEOUT_S", "Worker", "default_miners_root",
     ),
     "lethean.node._assembly": (
         "NodeService", "RegistryService", "assemble_node",
@@ -42,7 +46,7 @@ _MODULES = {
         "PeerDialler",
     ),
     "lethean.node._operations": (
-        "CONNECT_TIMEOUT_S", "InvalidRequestError", "NodeOperations", "TargetError",
+        "CONNECT_TIMEOUT_S", "NodeOperations", "TargetError",
     ),
     "lethean.node._status": (
         "NodeStatus",
@@ -50,9 +54,6 @@ _MODULES = {
     "lethean.node._control": (
         "CONTROL_SOCKET_NAME", "CONTROL_TOKEN_NAME", "ControlService",
         "control_socket_path", "control_token_path",
-    ),
-    "lethean.node._control_api": (
-        "ControlBusyError",
     ),
     "lethean.node._reach": (
         "HostNotFoundError", "NoAddressError", "NoAnswerError", "NotLetheanError",
@@ -70,8 +71,7 @@ _MODULES = {
         "MinerError", "MinerNotFoundError", "MinerProcess", "ProcessMinerManager",
     ),
     "lethean.node._profiles": (
-        "DirectoryProfileManager", "ProfileError", "ProfileNotFoundError",
-        "default_profiles_root",
+        "DirectoryProfileManager", "default_profiles_root",
     ),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}

@@ -23,6 +23,11 @@ __all__ = [
     "DeployFailedError",
     "DeployTooLargeError",
     "ControlSetupError",
+    "ControlBusyError",
+    "InvalidRequestError",
+    "ProfileError",
+    "ProfileNotFoundError",
+    "WorkerError",
 ]
 
 
@@ -111,3 +116,34 @@ class ControlSetupError(LetheanError):
     """The control API cannot be set up."""
 
     kind = "control_setup"
+
+
+class ControlBusyError(LetheanError):
+    """The node is busy with other deploys: try again when they are done."""
+
+    kind = "control_busy"
+
+
+class InvalidRequestError(LetheanError):
+    """The request cannot run as given."""
+
+    kind = "invalid_request"
+    exit_code = 2
+
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
+
+class ProfileError(LetheanError):
+    """The profile could not be stored or read."""
+
+
+class ProfileNotFoundError(ProfileError):
+    """No profile has that id."""
+
+
+class WorkerError(LetheanError):
+    """The worker could not handle the request."""
+
+    kind = "worker"

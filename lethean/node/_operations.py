@@ -23,6 +23,7 @@ from lethean.node._reach import (
     TargetError,
     explain_dial_failure,
 )
+from lethean.node._errors import InvalidRequestError
 from lethean.node._targets import (
     TARGET_FORMS,
     TargetFormError,
@@ -38,7 +39,6 @@ __all__ = [
     "NodeOperations",
     "TargetError",
     "TargetFormError",
-    "InvalidRequestError",
     "CONNECT_TIMEOUT_S",
     "peer_json",
     "error_json",
@@ -55,17 +55,6 @@ DIAL_CONCURRENCY = 100
 
 #: What ``deploy`` accepts as ``kind``.
 DEPLOY_KINDS = ("bundle", "profile", "miner")
-
-
-class InvalidRequestError(LetheanError):
-    """The request cannot run as given."""
-
-    kind = "invalid_request"
-    exit_code = 2
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
 
 def error_json(error, peer=None):

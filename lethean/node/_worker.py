@@ -53,6 +53,7 @@ from lethean.mesh import (
 )
 from lethean._gojson import loads_strict
 from lethean._paths import data_path
+from lethean.node._errors import WorkerError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
     DEPLOY_CHUNK_ACK,
@@ -73,7 +74,6 @@ from lethean.smsg import DecryptionError, frame_password
 
 __all__ = [
     "Worker",
-    "WorkerError",
     "default_miners_root",
     "MAX_LOG_LINES",
     "MAX_UPLOAD_BYTES",
@@ -94,12 +94,6 @@ MAX_UPLOADS_PER_PEER = 2
 MAX_UPLOAD_TOTAL_BYTES = 256 * 1024 * 1024
 #: A chunked deploy with no new chunk for this long is dropped.
 UPLOAD_IDLE_TIMEOUT_S = 60.0
-
-
-class WorkerError(LetheanError):
-    """The worker could not handle the request."""
-
-    kind = "worker"
 
 
 def default_miners_root():
