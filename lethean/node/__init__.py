@@ -19,14 +19,15 @@ _MODULES = {
         "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S", "Controller",
     ),
     "lethean.node._errors": (
-        "ConnectFailedError", "ControllerError", "MinerCommandError",
-        "DeployFailedError", "DeployTooLargeError", "RemoteError", "RequestAbortedError",
-        "RequestTimeoutError", "SendFailedError", "UnexpectedResponseError",
-        "UnknownPeerError",
-        "ControlBusyError",
-        "InvalidRequestError",
-        "ProfileError", "ProfileNotFoundError",
-        "WorkerError",
+        "AmbiguousTargetError", "ConnectFailedError", "ControlBusyError", "ControllerError",
+        "DeployFailedError", "DeployTooLargeError", "HostNotFoundError", "InvalidRequestError",
+        "MinerCommandError", "MinerError", "MinerNotFoundError", "NoAddressError",
+        "NoAnswerError", "NotLetheanError", "NothingListensError", "PeerKeyChangedError",
+        "ProfileError", "ProfileNotFoundError", "RefusedByPeerError", "RemoteError",
+        "RequestAbortedError", "RequestFailedError", "RequestRefusedError",
+        "RequestTimeoutError", "RequestUnansweredError", "SelfTargetError", "SendFailedError",
+        "TLSFailedError", "TargetError", "TargetFormError", "UnexpectedResponseError",
+        "UnknownPeerError", "UnknownTargetError", "WorkerError",
     ),
     "lethean.node._payloads": (
         "DEPLOY_CHUNK", "DEPLOY_CHUNK_ACK", "DeployAckPayload", "DeployChunkAckPayload",
@@ -46,7 +47,7 @@ _MODULES = {
         "PeerDialler",
     ),
     "lethean.node._operations": (
-        "CONNECT_TIMEOUT_S", "NodeOperations", "TargetError",
+        "CONNECT_TIMEOUT_S", "NodeOperations",
     ),
     "lethean.node._status": (
         "NodeStatus",
@@ -55,20 +56,11 @@ _MODULES = {
         "CONTROL_SOCKET_NAME", "CONTROL_TOKEN_NAME", "ControlService",
         "control_socket_path", "control_token_path",
     ),
-    "lethean.node._reach": (
-        "HostNotFoundError", "NoAddressError", "NoAnswerError", "NotLetheanError",
-        "NothingListensError", "PeerKeyChangedError", "RefusedByPeerError",
-        "SelfTargetError", "TLSFailedError",
-    ),
-    "lethean.node._remote": (
-        "RequestFailedError", "RequestRefusedError", "RequestUnansweredError",
-    ),
     "lethean.node._targets": (
-        "AmbiguousTargetError", "Target", "TargetFormError", "UnknownTargetError",
-        "parse_target", "peer_label",
+        "Target", "parse_target", "peer_label",
     ),
     "lethean.node._miners": (
-        "MinerError", "MinerNotFoundError", "MinerProcess", "ProcessMinerManager",
+        "MinerProcess", "ProcessMinerManager",
     ),
     "lethean.node._profiles": (
         "DirectoryProfileManager", "default_profiles_root",

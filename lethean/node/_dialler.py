@@ -72,7 +72,7 @@ class PeerDialler(service.Service):
         return self._transport.connect(address, peer_id=peer_id, scheme=scheme)
 
     async def _keep_up(self, address):
-        from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
+        from lethean.node._errors import AmbiguousTargetError, UnknownTargetError
 
         attempt = 0
         while self.running:

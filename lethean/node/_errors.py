@@ -28,6 +28,24 @@ __all__ = [
     "ProfileError",
     "ProfileNotFoundError",
     "WorkerError",
+    "TargetError",
+    "NothingListensError",
+    "HostNotFoundError",
+    "NoAnswerError",
+    "NotLetheanError",
+    "TLSFailedError",
+    "RefusedByPeerError",
+    "PeerKeyChangedError",
+    "SelfTargetError",
+    "NoAddressError",
+    "RequestFailedError",
+    "RequestRefusedError",
+    "RequestUnansweredError",
+    "TargetFormError",
+    "UnknownTargetError",
+    "AmbiguousTargetError",
+    "MinerError",
+    "MinerNotFoundError",
 ]
 
 
@@ -147,3 +165,140 @@ class WorkerError(LetheanError):
     """The worker could not handle the request."""
 
     kind = "worker"
+
+
+class TargetError(LetheanError):
+    """The target node cannot be reached."""
+
+    kind = "target_unreachable"
+
+    def __init__(self, line, peer=None, reason=None):
+        super().__init__(line)
+        self.line = line
+        #: ``{"id", "name", "address"}`` of the peer, as far as known.
+        self.peer = peer or {}
+        #: The transport's own text, kept for ``--json``.
+        self.reason = reason
+
+
+class NothingListensError(TargetError):
+    """Nothing listens at the target's address."""
+
+    kind = "connection_refused"
+
+
+class HostNotFoundError(TargetError):
+    """The target's host name has no address."""
+
+    kind = "host_not_found"
+
+
+class NoAnswerError(TargetError):
+    """The target did not answer in time."""
+
+    kind = "no_answer"
+
+
+class NotLetheanError(TargetError):
+    """The target is not a lethean node (or speaks TLS when we did not, or the reverse)."""
+
+    kind = "not_a_lethean_node"
+
+
+class TLSFailedError(TargetError):
+    """The target's TLS certificate is not trusted."""
+
+    kind = "tls_failed"
+
+
+class RefusedByPeerError(TargetError):
+    """The target refused our handshake."""
+
+    kind = "refused_by_peer"
+
+
+class PeerKeyChangedError(TargetError):
+    """The target holds another key than the one pinned for it."""
+
+    kind = "peer_key_changed"
+
+
+class SelfTargetError(TargetError):
+    """The target is this node itself."""
+
+    kind = "self_target"
+    exit_code = 2
+
+
+class NoAddressError(TargetError):
+    """The registered peer has no address to dial."""
+
+    kind = "no_address"
+
+
+class RequestFailedError(LetheanError):
+    """The request to the peer failed."""
+
+    kind = "request_failed"
+
+    def __init__(self, line, peer=None, remote=None):
+        super().__init__(line)
+        self.line = line
+        #: ``{"id", "name", "address"}`` of the peer.
+        self.peer = peer or {}
+        #: ``{"code", "message"}``: what the peer itself said, if it said anything.
+        self.remote = remote
+
+
+class RequestRefusedError(RequestFailedError):
+    """The peer refused the request."""
+
+    kind = "request_refused"
+
+
+class RequestUnansweredError(RequestFailedError):
+    """The peer did not answer the request."""
+
+    kind = "request_unanswered"
+
+
+class TargetFormError(LetheanError):
+    """That is not a way to name a node."""
+
+    kind = "bad_target"
+    exit_code = 2
+
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
+
+class UnknownTargetError(LetheanError):
+    """No registered peer has that name or id."""
+
+    kind = "unknown_target"
+
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
+
+class AmbiguousTargetError(LetheanError):
+    """More than one registered peer has that name or id prefix."""
+
+    kind = "ambiguous_target"
+    exit_code = 2
+
+    def __init__(self, line, candidates):
+        super().__init__(line)
+        self.line = line
+        #: The matching peers.
+        self.candidates = list(candidates)
+
+
+class MinerError(LetheanError):
+    """The miner could not be started or stopped."""
+
+
+class MinerNotFoundError(MinerError):
+    """No miner runs under that name."""

@@ -17,17 +17,17 @@ from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.bundles import in_thread
 from lethean.node._worker import MAX_LOG_LINES
-from lethean.node._reach import (
+from lethean.node._errors import (
+    InvalidRequestError,
     NoAddressError,
     SelfTargetError,
     TargetError,
-    explain_dial_failure,
-)
-from lethean.node._errors import InvalidRequestError
-from lethean.node._targets import (
-    TARGET_FORMS,
     TargetFormError,
     UnknownTargetError,
+)
+from lethean.node._reach import explain_dial_failure
+from lethean.node._targets import (
+    TARGET_FORMS,
     lethean_command,
     parse_target,
     peer_label,
