@@ -37,8 +37,10 @@ _MODULES = {
         "StopMinerPayload",
     ),
     "lethean.node._worker": (
-        "MAX_LOG_LINES", "MAX_UPLOAD_BYTES", "MAX_UPLOADS_PER_PEER",
-        "UPLOAD_IDLE_TIMEOUT_S", "Worker", "default_miners_root",
+        "MAX_LOG_LINES", "Worker", "default_miners_root",
+    ),
+    "lethean.node._upload": (
+        "MAX_UPLOAD_BYTES", "MAX_UPLOADS_PER_PEER", "UPLOAD_IDLE_TIMEOUT_S",
     ),
     "lethean.node._assembly": (
         "NodeService", "RegistryService", "assemble_node",
