@@ -16,6 +16,7 @@ from twisted.web import resource, server
 
 from lethean._gojson import loads_strict
 from lethean.errors import LetheanError, MalformedError
+from lethean.node._deploy_source import check_deploy
 from lethean.node._errors import (
     ControlBusyError,
     InvalidRequestError,
@@ -23,7 +24,7 @@ from lethean.node._errors import (
     UnknownTargetError,
 )
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
-from lethean.node._operations import check_deploy, error_json
+from lethean.node._operations import error_json
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
