@@ -14,12 +14,8 @@ from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMeshTransport, IMessageConsumer
 from lethean.mesh import NotConnectedError, new_message, reply
-from lethean.node._controller import (
-    DEPLOY_CHUNK_BYTES,
-    DEPLOY_WINDOW,
-    SINGLE_DEPLOY_MAX_BYTES,
-    Controller,
-)
+from lethean.node._controller import SINGLE_DEPLOY_MAX_BYTES, Controller
+from lethean.node._deploy_chunks import DEPLOY_CHUNK_BYTES, DEPLOY_WINDOW
 from lethean.node._errors import (
     ConnectFailedError,
     ControllerError,

@@ -15,8 +15,11 @@ import importlib
 # not import them all: the web server, metrics, miners, bundles.
 _MODULES = {
     "lethean.node._controller": (
-        "DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S",
-        "PING_TIMEOUT_S", "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S", "Controller",
+        "DEPLOY_TIMEOUT_S", "LOGS_TIMEOUT_S", "MINER_TIMEOUT_S", "PING_TIMEOUT_S",
+        "SINGLE_DEPLOY_MAX_BYTES", "STATS_TIMEOUT_S", "Controller",
+    ),
+    "lethean.node._deploy_chunks": (
+        "DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW",
     ),
     "lethean.node._errors": (
         "AmbiguousTargetError", "ConnectFailedError", "ControlBusyError", "ControllerError",
