@@ -71,3 +71,19 @@ class ExceptionNameTests(SynchronousTestCase):
             for name, classes in by_name.items() if len(classes) > 1
         }
         self.assertEqual(clashes, {})
+
+
+class ModuleSizeTests(SynchronousTestCase):
+    """No module of lethean grows past MAX_MODULE_LINES."""
+
+    def test_modules_under_limit(self):
+        """Every module holds at most MAX_MODULE_LINES lines."""
+        over = {path: lines for path, lines in _line_counts().items()
+                if lines > MAX_MODULE_LINES and path not in PENDING_SPLIT}
+        self.assertEqual(over, {})
+
+    def test_pending_splits_still_pending(self):
+        """A module listed as pending a split is still over the limit (else drop it from the list)."""
+        counts = _line_counts()
+        done = sorted(path for path in PENDING_SPLIT if counts.get(path, 0) <= MAX_MODULE_LINES)
+        self.assertEqual(done, [], "remove these from PENDING_SPLIT in " + __name__)
