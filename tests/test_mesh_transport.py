@@ -5,14 +5,8 @@ from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import (
-    DISCONNECT,
-    DISCONNECT_SHUTDOWN,
-    PONG,
-    NotConnectedError,
-    MessageTooLargeError,
-    new_message,
-)
+from lethean.mesh import NotConnectedError, MessageTooLargeError, new_message
+from lethean.mesh._envelope import DISCONNECT, DISCONNECT_SHUTDOWN, PONG
 from lethean.ueps import Header, Packet
 from tests._mesh import Inbox, PacketInbox, address_of, make_node
 

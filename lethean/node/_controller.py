@@ -20,7 +20,8 @@ from zope.interface import implementer
 
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import (
+from lethean.mesh import NotConnectedError, new_message
+from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
     ERROR,
@@ -29,15 +30,13 @@ from lethean.mesh import (
     GET_STATS,
     LOGS,
     MINER_ACK,
-    NotConnectedError,
     PING,
     PONG,
-    DEPLOY_CHUNKS,
     START_MINER,
     STATS,
     STOP_MINER,
-    new_message,
 )
+from lethean.mesh._capabilities import DEPLOY_CHUNKS
 from lethean._gojson import RawJSON, marshal
 from lethean.node._deploy_chunks import send_chunks
 from lethean.node._errors import (

@@ -10,7 +10,7 @@ import uuid
 
 from twisted.internet import defer, task
 
-from lethean.mesh import DEPLOY_ACK
+from lethean.mesh._envelope import DEPLOY_ACK
 from lethean.node._errors import UnexpectedResponseError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,

@@ -33,7 +33,8 @@ from lethean.bundles import (
 )
 from lethean.errors import LetheanError
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import (
+from lethean.mesh import error_reply, reply
+from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
     GET_LOGS,
@@ -44,10 +45,8 @@ from lethean.mesh import (
     START_MINER,
     STATS,
     STOP_MINER,
-    answer_ping,
-    error_reply,
-    reply,
 )
+from lethean.mesh._payloads import answer_ping
 from lethean._gojson import loads_strict
 from lethean._paths import data_path
 from lethean.node._errors import WorkerError
