@@ -15,7 +15,7 @@ from twisted.internet import defer
 
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
-from lethean.bundles import in_thread
+from lethean.bundles._threads import in_thread
 from lethean.node._worker import MAX_LOG_LINES
 from lethean.node._deploy_source import build_bundle, check_deploy
 from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError

@@ -28,9 +28,9 @@ from lethean.bundles import (
     BUNDLE_PROFILE,
     Bundle,
     extract_profile_bundle,
-    in_thread,
     install_miner_bundle,
 )
+from lethean.bundles._threads import in_thread
 from lethean.errors import LetheanError
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import error_reply, reply
