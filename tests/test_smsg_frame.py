@@ -19,15 +19,11 @@ from lethean.smsg import (
     PlaintextTooLargeError,
     Timestamp,
     UnsupportedFormatError,
-    decode_plaintext,
-    encode_plaintext,
     encrypt,
-    frame_key,
     frame_password,
-    open_frame,
     pack_trix,
-    seal,
 )
+from lethean.smsg._frame import decode_plaintext, encode_plaintext, frame_key, open_frame, seal
 from lethean._gojson import fold_key, marshal, utf8
 from tests._accel import PurePath
 from tests.strategies import json_values, messages, shared_secrets

@@ -6,9 +6,7 @@ from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.smsg import (
-    OVERHEAD_BYTES,
     ContainerChecksumError,
-    PIECE_BYTES,
     DecryptionError,
     SigilReader,
     decrypt,
@@ -17,6 +15,8 @@ from lethean.smsg import (
     seal_pieces,
     unpack_trix,
 )
+from lethean.smsg._sigil import OVERHEAD_BYTES
+from lethean.smsg._sigil_stream import PIECE_BYTES
 from lethean.smsg._sigil import xor_obfuscate, xor_obfuscate_at
 
 keys = st.binary(min_size=32, max_size=32)

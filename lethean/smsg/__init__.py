@@ -26,50 +26,18 @@ from lethean.smsg._errors import (
     TruncatedContainerError,
     UnsupportedFormatError,
 )
-from lethean.smsg._frame import (
-    FRAME_OVERHEAD_BYTES,
-    MAX_FRAME_BYTES,
-    Body,
-    SMSG_HEADER,
-    SMSG_MAGIC,
-    FrameCipher,
-    decode_body,
-    decode_plaintext,
-    encode_plaintext,
-    frame_key,
-    frame_password,
-    open_frame,
-    seal,
-)
-from lethean._gojson import RawJSON
-from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
-from lethean.smsg._sigil import (
-    KEY_BYTES,
-    NONCE_BYTES,
-    OVERHEAD_BYTES,
-    TAG_BYTES,
-    decrypt,
-    derive_key,
-    encrypt,
-)
-from lethean.smsg._sigil_stream import PIECE_BYTES, SigilReader, seal_pieces
-from lethean.smsg._trix import MAX_HEADER_BYTES, TRIX_VERSION, pack_trix, unpack_trix
+from lethean.smsg._frame import MAX_FRAME_BYTES, Body, FrameCipher, frame_password
+from lethean._gotime import InvalidTimestampError, Timestamp
+from lethean.smsg._sigil import decrypt, derive_key, encrypt
+from lethean.smsg._sigil_stream import SigilReader, seal_pieces
+from lethean.smsg._trix import pack_trix, unpack_trix
 
 __all__ = [
     "Body",
-    "FRAME_OVERHEAD_BYTES",
     "FrameCipher",
     "FrameTooLargeError",
     "MAX_FRAME_BYTES",
-    "SMSG_HEADER",
-    "SMSG_MAGIC",
-    "decode_body",
-    "decode_plaintext",
-    "encode_plaintext",
-    "frame_key",
     "frame_password",
-    "open_frame",
-    "seal",
     "BadHeaderJSONError",
     "BadMagicError",
     "ContainerVersionError",
@@ -79,21 +47,12 @@ __all__ = [
     "HeaderTooLargeError",
     "InvalidSMSGPayloadError",
     "InvalidTimestampError",
-    "KEY_BYTES",
-    "MAX_HEADER_BYTES",
-    "NONCE_BYTES",
-    "OVERHEAD_BYTES",
-    "PIECE_BYTES",
     "PayloadTooLargeError",
     "PlaintextTooLargeError",
-    "RawJSON",
     "SigilReader",
-    "TAG_BYTES",
-    "TRIX_VERSION",
     "Timestamp",
     "TruncatedContainerError",
     "UnsupportedFormatError",
-    "ZERO_TIME",
     "decrypt",
     "derive_key",
     "encrypt",
