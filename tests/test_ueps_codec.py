@@ -9,8 +9,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import IntegrityError, LetheanError, LimitExceededError
 from lethean.ueps import (
-    DEFAULT_MAX_ELEMENTS,
-    DEFAULT_MAX_FRAME_BYTES,
     MAX_BUILT_FRAME_BYTES,
     UEPSFrameTooLargeError,
     FrameTruncatedError,
@@ -26,6 +24,7 @@ from lethean.ueps import (
     encode,
     read_frame,
 )
+from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES
 from tests._accel import PurePath
 from tests.strategies import ueps_packets, ueps_secrets
 
