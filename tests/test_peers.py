@@ -14,7 +14,6 @@ from zope.interface.verify import verifyObject
 import lethean.identity
 from lethean.interfaces import IPeerRegistry
 from lethean.peers import (
-    DEFAULT_SCORE,
     PeerError,
     AuthMode,
     PeerIdMismatchError,
@@ -29,6 +28,7 @@ from lethean.peers import (
     PeerRegistry,
     node_id_for,
 )
+from lethean.peers._record import DEFAULT_SCORE
 
 #: identity.md vectors A and B.
 KEY_A = "B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9/AsrhtHHw="

@@ -10,7 +10,9 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from lethean.peers import AuthMode, Peer, PeerRegistry, encode_peers, write_atomic
+from lethean.peers import AuthMode, Peer, PeerRegistry
+from lethean.peers._record import encode_peers
+from lethean.peers._files import write_atomic
 from lethean.peers import _files, _saved
 from lethean.peers._files import SerialFile
 
