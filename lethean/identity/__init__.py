@@ -9,6 +9,7 @@ file, the shared secret between two nodes and the handshake challenge MAC.
 from lethean.identity._errors import (
     IdentityError,
     IdentityExistsError,
+    IdentityWriteError,
     IdentityFileError,
     IdentityMismatchError,
     InsecureKeyFileError,
@@ -49,6 +50,7 @@ from lethean.identity._store import (
 __all__ = [
     "IdentityError",
     "IdentityExistsError",
+    "IdentityWriteError",
     "IdentityFileError",
     "IdentityMismatchError",
     "InsecureKeyFileError",

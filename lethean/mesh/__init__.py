@@ -33,6 +33,7 @@ from lethean.mesh._envelope import (
 )
 from lethean.mesh._capabilities import FEATURES, SESSION_V2
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._counters import COUNTER_NAMES
 from lethean.mesh._connection import MeshConnection
 from lethean.mesh._errors import (
     HandshakeError,
@@ -40,6 +41,7 @@ from lethean.mesh._errors import (
     FeatureNotAnnouncedError,
     HandshakeTimeoutError,
     ListenError,
+    SelfConnectionError,
     MeshError,
     SessionError,
     SessionPendingError,
@@ -49,10 +51,12 @@ from lethean.mesh._errors import (
 )
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._transport import MeshTransport
-from lethean.mesh._tls import TLSConfigError
+from lethean.mesh._tls import CertificateRejectedError, TLSConfigError
 from lethean.mesh._stacking import stacked_client_factory, stacked_server_factory
 
 __all__ = [
+    "CertificateRejectedError",
+    "COUNTER_NAMES",
     "InvalidMessageJSONError",
     "Message",
     "Timestamp",
@@ -75,6 +79,7 @@ __all__ = [
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
     "ListenError",
+    "SelfConnectionError",
     "FeatureNotAnnouncedError",
     "SessionError",
     "SessionPendingError",

@@ -44,11 +44,13 @@ from lethean.mesh._envelope import (
     new_message,
 )
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
-from lethean.mesh._errors import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
+from lethean.mesh._errors import (
+    HandshakeError, HandshakeRejectedError, PeerKeyMismatchError, SelfConnectionError)
 from lethean.peers import InvalidPeerKeyError, PeerIdMismatchError, PeerRejectedError
 
 __all__ = [
     "REASON_ID_MISMATCH",
+    "REASON_SELF",
     "REASON_UNAUTHORIZED",
     "Accept",
     "Acked",
@@ -67,6 +69,10 @@ REASON_UNAUTHORIZED = "peer not authorized"
 #: The reason text when the claimed node id is not derived from the key
 #: (the reference accepts such a handshake; lethean refuses it).
 REASON_ID_MISMATCH = "node id does not match public key"
+#: lethean's rejection of a handshake from its own key (a node that dialled
+#: itself); no Go node sends it, and a Go peer never meets it (it would need
+#: our key).
+REASON_SELF = "this is the node itself"
 
 
 def version_reason(version):
@@ -205,6 +211,10 @@ def respond(local, registry, data, *, clock, sessions=False):
         reason = version_reason(version)
         return Reject(rejection_message(local, peer.id, reason, clock=clock), peer.id[:64],
                       reason[:200], "version")
+    if peer.public_key == local.identity.public_key:
+        return Reject(rejection_message(local, peer.id, REASON_SELF, clock=clock),
+                      peer.id[:64], "a handshake with this node's own key: this node dialled itself",
+                      "self")
     try:
         secret = local.shared_secret(peer.public_key)
     except (InvalidKeyError, LowOrderPointError, ValueError) as e:
@@ -225,6 +235,14 @@ def respond(local, registry, data, *, clock, sessions=False):
     else:
         response = sign_challenge(secret, challenge) if challenge else b""
     return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret, session)
+
+
+def _is_own(local, identity):
+    """Whether an ack's ``identity`` value is this node's (a rejection from itself)."""
+    try:
+        return _parse_identity(identity).public_key == local.identity.public_key
+    except (LetheanError, ValueError):
+        return False
 
 
 def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None,
@@ -254,13 +272,19 @@ def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected
         if type(accepted) is not bool or type(reason) is not str:
             raise ValueError("accepted must be a boolean and reason a string")
         if not accepted:
+            if _is_own(local, fields.get("identity")):
+                raise SelfConnectionError("it answered with this node's own key: this node "
+                                          "dialled itself")
             raise HandshakeRejectedError(reason[:200])
         peer = _parse_identity(fields.get("identity"))
         response = decode_base64(fields.get("challenge_response", ""))
     except (ValueError, LetheanError) as e:
-        if isinstance(e, HandshakeRejectedError):
+        if isinstance(e, (HandshakeRejectedError, SelfConnectionError)):
             raise
         raise HandshakeError("bad handshake_ack payload: {}".format(e)) from None
+    if peer.public_key == local.identity.public_key:
+        raise SelfConnectionError("it answered with this node's own key: this node dialled "
+                                  "itself")
     try:
         peer.verify_binding()
         secret = local.shared_secret(peer.public_key)
