@@ -236,8 +236,8 @@ def child_reactor(miner, miners_root):
     """Worst probe delay while a bundle is built, then installed, in threads."""
     from twisted.internet import defer, reactor
 
-    from lethean.bundles import (
-        create_miner_bundle_in_thread, install_miner_bundle_in_thread, read_miner)
+    from lethean.bundles import create_miner_bundle_in_thread, install_miner_bundle_in_thread
+    from lethean.bundles._create import read_miner
 
     password = os.environ[PASSWORD_VARIABLE]
     probe = Probe(reactor)

@@ -123,11 +123,11 @@ class IPeerRegistry(Interface):
         """
         Raise a PeerRejectedError unless this identity may connect.
 
-        The id must be derived from the key (IdentityMismatchError), a
+        The id must be derived from the key (PeerIdMismatchError), a
         registered id must present its stored key (KeyMismatchError), and in
         allowlist mode the peer must be registered or its key allowlisted
         (PeerNotAllowedError).  A key that is not base64 of 32 bytes raises
-        InvalidPublicKeyError.
+        InvalidPeerKeyError.
         """
 
     def is_peer_allowed(claimed_id, public_key):

@@ -20,7 +20,7 @@ from lethean.mesh import MeshTransport, TransportConfig
 from lethean.node import Controller, NodeOperations, RequestRefusedError
 from lethean.node._assembly import assemble_node
 from lethean.node._payloads import DEPLOY_CHUNK
-from lethean.mesh import DEPLOY
+from lethean.mesh._envelope import DEPLOY
 from lethean.peers import Peer, PeerRegistry
 from tests._processes import PROCESS_TEST_TIMEOUT_S, ROOT, environment, run_lethean
 

@@ -20,7 +20,8 @@ from lethean.mesh._envelope import (
     reply,
     uuid_v4_text,
 )
-from lethean.smsg import InvalidTimestampError, RawJSON, Timestamp
+from lethean.smsg import InvalidTimestampError, Timestamp
+from lethean._gojson import RawJSON
 from lethean._gojson import fold_key, go_float, marshal
 from tests._accel import PurePath
 from tests.strategies import json_values, messages, timestamps

@@ -7,14 +7,8 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from lethean.interfaces import IMeshConnection, IMeshTransport, IMessageConsumer
-from lethean.mesh import (
-    DISCONNECT,
-    DISCONNECT_SHUTDOWN,
-    PONG,
-    NotConnectedError,
-    MessageTooLargeError,
-    new_message,
-)
+from lethean.mesh import NotConnectedError, MessageTooLargeError, new_message
+from lethean.mesh._envelope import DISCONNECT, DISCONNECT_SHUTDOWN, PONG
 from lethean.ueps import Header, Packet
 from tests._mesh import Inbox, PacketInbox, address_of, make_node
 

@@ -17,8 +17,9 @@ from lethean.interfaces import IMessageConsumer
 from lethean.mesh import Timestamp, new_message
 from lethean.node._miners import MinerError, MinerNotFoundError
 from lethean.node._payloads import DEPLOY_CHUNK, DeployChunkPayload
-from lethean.node._profiles import ProfileError, ProfileNotFoundError
-from lethean.node._worker import MAX_UPLOADS_PER_PEER, Worker
+from lethean.node._errors import ProfileError, ProfileNotFoundError
+from lethean.node._upload import MAX_UPLOADS_PER_PEER
+from lethean.node._worker import Worker
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
 from tests.strategies import json_values
@@ -470,7 +471,7 @@ class DeployTests(WorkerHarness):
                              {"uploadId": "u1", "index": part.index})
         self.assertReply(DEPLOY_CHUNK, parts[-1], "deploy_ack", {"success": True, "name": "big"})
         self.assertTrue(os.path.exists(os.path.join(self.miners_root, "big", "xmrig")))
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
 
     def test_chunk_refusals(self):
         """Out-of-order, oversized, mismatched and excess uploads are refused and dropped."""
@@ -479,7 +480,7 @@ class DeployTests(WorkerHarness):
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[1]).type, "error")
         self.ask(DEPLOY_CHUNK, parts[0])
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[2]).type, "error")
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.replace_worker(max_upload_bytes=100)
         self.assertIn("over the 100 byte limit", self.ask(DEPLOY_CHUNK, parts[0]).payload["message"])
         self.replace_worker()
@@ -509,7 +510,7 @@ class DeployTests(WorkerHarness):
         self.clock.advance(59)
         self.assertEqual(len(self.worker._uploads), 1)
         self.clock.advance(2)
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[2]).type, "error")
 
     def test_connection_lost_drops_uploads(self):
@@ -517,7 +518,7 @@ class DeployTests(WorkerHarness):
         bundle = create_miner_bundle("xmrig", os.urandom(3000), "big", self.password())
         self.ask(DEPLOY_CHUNK, self.chunks(bundle, 1000)[0])
         self.link.close()
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 

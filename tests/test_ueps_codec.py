@@ -11,10 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import IntegrityError, LetheanError, LimitExceededError
 from lethean.ueps import (
-    DEFAULT_MAX_ELEMENTS,
-    DEFAULT_MAX_FRAME_BYTES,
     MAX_BUILT_FRAME_BYTES,
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     Header,
     HMACMismatchError,
@@ -28,6 +26,7 @@ from lethean.ueps import (
     encode,
     read_frame,
 )
+from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES
 from tests._accel import PurePath
 from tests.strategies import ueps_packets, ueps_secrets
 
@@ -264,14 +263,14 @@ class LimitTests(SynchronousTestCase):
         self.assertEqual(
             read_frame(frame, SPEC_SECRET, max_frame_bytes=len(frame)), (SPEC_PACKET, 64))
         error = self.assertRaises(
-            FrameTooLargeError, read_frame, frame, SPEC_SECRET, max_frame_bytes=len(frame) - 1)
+            UEPSFrameTooLargeError, read_frame, frame, SPEC_SECRET, max_frame_bytes=len(frame) - 1)
         self.assertIsInstance(error, LimitExceededError)
         self.assertEqual(error.kind, "frame_too_large")
 
     def test_declared_length_checked_before_the_bytes(self):
         """An element declaring more than the limit is refused from its 3-byte head alone."""
         self.assertRaises(
-            FrameTooLargeError, read_frame, b"\x07\xff\xff", b"k", max_frame_bytes=1000)
+            UEPSFrameTooLargeError, read_frame, b"\x07\xff\xff", b"k", max_frame_bytes=1000)
 
     def test_element_limit_is_inclusive(self):
         """A frame of exactly max_elements elements reads; one more is refused."""

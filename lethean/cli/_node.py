@@ -85,7 +85,8 @@ def _json_config(text):
 
 def check_target(target):
     """Refuse a malformed target before anything is dialled (exit status 2)."""
-    from lethean.node._targets import TargetFormError, parse_target
+    from lethean.node._targets import parse_target
+    from lethean.node._errors import TargetFormError
 
     try:
         return parse_target(target)

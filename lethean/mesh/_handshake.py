@@ -46,8 +46,7 @@ from lethean.mesh._envelope import (
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
 from lethean.mesh._errors import (
     HandshakeError, HandshakeRejectedError, PeerKeyMismatchError, SelfConnectionError)
-from lethean.peers import IdentityMismatchError, PeerRejectedError
-from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
+from lethean.peers import InvalidPeerKeyError, PeerIdMismatchError, PeerRejectedError
 
 __all__ = [
     "REASON_ID_MISMATCH",
@@ -222,7 +221,7 @@ def respond(local, registry, data, *, clock, sessions=False):
         return Drop(peer.id[:64], "bad public key: {}".format(e))
     try:
         registry.check_peer(peer.id, peer.public_key)
-    except IdentityMismatchError as e:
+    except PeerIdMismatchError as e:
         return Reject(rejection_message(local, peer.id, REASON_ID_MISMATCH, clock=clock),
                       peer.id[:64], "{}: {}".format(REASON_ID_MISMATCH, e), "id_mismatch")
     except InvalidPeerKeyError as e:

@@ -22,14 +22,12 @@ from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
 from lethean.interfaces import IMinerManager
+from lethean.node._errors import MinerError, MinerNotFoundError
 
 __all__ = [
     "ProcessMinerManager",
     "MinerProcess",
-    "MinerError",
-    "MinerNotFoundError",
     "MAX_CONSOLE_LINES",
     "STOP_TIMEOUT_S",
 ]
@@ -44,14 +42,6 @@ STOP_TIMEOUT_S = 10.0
 MAX_LINE_BYTES = 4096
 
 _STATS_WORDS = re.compile(r"\b(hashrate|shares|rejected)\b[\s:=]+([0-9.]+)", re.IGNORECASE)
-
-
-class MinerError(LetheanError):
-    """The miner could not be started or stopped."""
-
-
-class MinerNotFoundError(MinerError):
-    """No miner runs under that name."""
 
 
 class MinerProcess(protocol.ProcessProtocol):

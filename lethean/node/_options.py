@@ -127,7 +127,8 @@ def check_allow(public_key):
 
 def check_peer(target):
     """Refuse a ``--peer`` that is none of the target forms."""
-    from lethean.node._targets import TargetFormError, parse_target
+    from lethean.node._targets import parse_target
+    from lethean.node._errors import TargetFormError
 
     try:
         parse_target(target)

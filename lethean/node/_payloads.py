@@ -34,7 +34,7 @@ from lethean._gostruct import (
     SliceOf,
     StructOf,
 )
-from lethean.mesh import PingPayload, PongPayload
+from lethean.mesh._payloads import PingPayload, PongPayload
 
 __all__ = [
     "InvalidPayloadError",

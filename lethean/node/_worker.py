@@ -15,10 +15,8 @@ refused unless enabled, and bundles too large for one frame arrive as
 ``deploy_chunk`` messages from lethean controllers.
 """
 
-import io
 from datetime import datetime, timezone
 
-import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -27,15 +25,15 @@ from lethean.bundles import (
     BUNDLE_FULL,
     BUNDLE_MINER,
     BUNDLE_PROFILE,
-    MAX_BUNDLE_DATA_BYTES,
     Bundle,
     extract_profile_bundle,
-    in_thread,
     install_miner_bundle,
 )
+from lethean.bundles._threads import in_thread
 from lethean.errors import LetheanError
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import (
+from lethean.mesh import error_reply, reply
+from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
     GET_LOGS,
@@ -46,12 +44,11 @@ from lethean.mesh import (
     START_MINER,
     STATS,
     STOP_MINER,
-    answer_ping,
-    error_reply,
-    reply,
 )
+from lethean.mesh._payloads import answer_ping
 from lethean._gojson import loads_strict
 from lethean._paths import data_path
+from lethean.node._errors import WorkerError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
     DEPLOY_CHUNK_ACK,
@@ -68,37 +65,24 @@ from lethean.node._payloads import (
     StatsPayload,
     StopMinerPayload,
 )
+from lethean.node._upload import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_TOTAL_BYTES,
+    UPLOAD_IDLE_TIMEOUT_S,
+    UploadAssembly,
+)
 from lethean.smsg import DecryptionError, frame_password
 
 __all__ = [
     "Worker",
-    "WorkerError",
     "default_miners_root",
     "MAX_LOG_LINES",
-    "MAX_UPLOAD_BYTES",
-    "MAX_UPLOADS_PER_PEER",
-    "MAX_UPLOAD_TOTAL_BYTES",
-    "UPLOAD_IDLE_TIMEOUT_S",
 ]
 
 _log = Logger()
 
 #: The most log lines one ``get_logs`` returns (and what 0 or less means).
 MAX_LOG_LINES = 10000
-#: The largest bundle a chunked deploy may carry.
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-#: Chunked deploys one peer may have open at once.
-MAX_UPLOADS_PER_PEER = 2
-#: Bytes all chunked deploys in progress may declare together (node-wide).
-MAX_UPLOAD_TOTAL_BYTES = 256 * 1024 * 1024
-#: A chunked deploy with no new chunk for this long is dropped.
-UPLOAD_IDLE_TIMEOUT_S = 60.0
-
-
-class WorkerError(LetheanError):
-    """The worker could not handle the request."""
-
-    kind = "worker"
 
 
 def default_miners_root():
@@ -139,18 +123,6 @@ def _stats_item(name, miner_type, stats):
     return MinerStatsItem(name=name, type=miner_type, **fields)
 
 
-@attrs.define
-class _Upload:
-    """A chunked deploy being received."""
-
-    first: DeployChunkPayload
-    timer: object
-    #: The data so far: chunks are appended, never joined (getvalue hands
-    #: the buffer over without a copy).
-    data: io.BytesIO = attrs.field(factory=io.BytesIO)
-    chunks: int = 0
-
-
 @implementer(IMessageConsumer)
 class Worker:
     """
@@ -188,7 +160,7 @@ class Worker:
         self.upload_idle_timeout_s = upload_idle_timeout_s
         self.max_upload_total_bytes = max_upload_total_bytes
         self.started_at = reactor.seconds()
-        self._uploads = {}
+        self._uploads = UploadAssembly(reactor)
         #: Message type -> ``async handler(connection, message)`` returning
         #: ``(reply_type, payload)`` or None; add entries to serve more types.
         self.handlers = {
@@ -213,13 +185,11 @@ class Worker:
 
     def connectionLost(self, connection):
         """Drop the chunked deploys of a link that closed."""
-        for key in [key for key in self._uploads if key[0] == connection.peer_id]:
-            self._drop_upload(key)
+        self._uploads.drop_peer(connection.peer_id)
 
     def stop(self):
         """Drop every unfinished chunked deploy (call on service stop)."""
-        for key in list(self._uploads):
-            self._drop_upload(key)
+        self._uploads.drop_all()
 
     async def _handle(self, handler, connection, message):
         try:
@@ -436,75 +406,14 @@ class Worker:
         """
         chunk = self._parse(DeployChunkPayload, message,
                             "Worker.handleDeployChunk: invalid deploy chunk payload")
-        key = (connection.peer_id, chunk.upload_id)
-        upload = self._uploads.get(key)
-        try:
-            if upload is None:
-                upload = self._start_upload(key, chunk)
-            self._add_chunk(upload, chunk)
-        except WorkerError:
-            self._drop_upload(key)
-            raise
-        if chunk.index + 1 < chunk.total:
-            upload.timer.reset(self.upload_idle_timeout_s)
+        whole = self._uploads.take(connection.peer_id, chunk,
+                                   max_bytes=self.max_upload_bytes,
+                                   max_total_bytes=self.max_upload_total_bytes,
+                                   idle_timeout_s=self.upload_idle_timeout_s)
+        if whole is None:
             return DEPLOY_CHUNK_ACK, DeployChunkAckPayload(upload_id=chunk.upload_id,
                                                            index=chunk.index)
-        self._drop_upload(key)
-        first, data = upload.first, upload.data.getvalue()
-        return await self.deploy(connection, DeployPayload(
-            type=first.type, data=data, checksum=first.checksum, name=first.name))
-
-    def _start_upload(self, key, chunk):
-        what = "Worker.handleDeployChunk"
-        if not chunk.upload_id or len(chunk.upload_id) > 64:
-            raise WorkerError("{}: invalid upload id".format(what))
-        if chunk.index != 0:
-            raise WorkerError("{}: unknown upload {}".format(what, chunk.upload_id))
-        limit = min(self.max_upload_bytes, MAX_BUNDLE_DATA_BYTES)
-        if not 0 < chunk.size <= limit:
-            raise WorkerError("{}: bundle of {} bytes is over the {} byte limit".format(
-                what, chunk.size, limit))
-        if not 1 <= chunk.total <= chunk.size:
-            raise WorkerError("{}: invalid chunk count {}".format(what, chunk.total))
-        if sum(1 for k in self._uploads if k[0] == key[0]) >= MAX_UPLOADS_PER_PEER:
-            raise WorkerError("{}: too many uploads in progress".format(what))
-        reserved = sum(upload.first.size for upload in self._uploads.values())
-        if reserved + chunk.size > self.max_upload_total_bytes:
-            raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
-                what, self.max_upload_total_bytes))
-        timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
-        upload = _Upload(first=chunk, timer=timer)
-        self._uploads[key] = upload
-        return upload
-
-    def _add_chunk(self, upload, chunk):
-        what = "Worker.handleDeployChunk"
-        first = upload.first
-        if chunk.index != upload.chunks:
-            raise WorkerError("{}: chunk {} out of order, expected {}".format(
-                what, chunk.index, upload.chunks))
-        if (chunk.total, chunk.size, chunk.type, chunk.name, chunk.checksum) != (
-                first.total, first.size, first.type, first.name, first.checksum):
-            raise WorkerError("{}: chunk {} does not match the upload".format(what, chunk.index))
-        received = upload.data.tell() + len(chunk.data)
-        if received > first.size:
-            raise WorkerError("{}: more data than the declared {} bytes".format(what, first.size))
-        if chunk.index + 1 == chunk.total and received != first.size:
-            raise WorkerError("{}: {} bytes received, {} declared".format(
-                what, received, first.size))
-        upload.data.write(chunk.data)
-        upload.chunks += 1
-
-    def _expire_upload(self, key):
-        upload = self._uploads.pop(key, None)
-        if upload is not None:
-            _log.warn("dropped deploy upload from {peer_id}: {reason}", peer_id=key[0],
-                      reason="no chunk for {} s".format(self.upload_idle_timeout_s))
-
-    def _drop_upload(self, key):
-        upload = self._uploads.pop(key, None)
-        if upload is not None and upload.timer.active():
-            upload.timer.cancel()
+        return await self.deploy(connection, whole)
 
 
 def _bundle_passwords(connection):

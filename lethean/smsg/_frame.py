@@ -19,7 +19,7 @@ import attrs
 
 from lethean.smsg._errors import (
     FrameTooLargeError,
-    InvalidPayloadError,
+    InvalidSMSGPayloadError,
     PlaintextTooLargeError,
     UnsupportedFormatError,
 )
@@ -150,7 +150,7 @@ def decode_plaintext(plaintext):
     """
     The ``body`` of an SMSG message object (``""`` when absent or ``null``).
 
-    Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
+    Raises :class:`InvalidSMSGPayloadError` when the plaintext is not a JSON
     object or ``null``, or a known field (at any depth) has the wrong JSON
     type, as Go's ``json.Unmarshal`` into ``smsg.Message`` fails then.
     """
@@ -166,11 +166,11 @@ def decode_body(plaintext):
     try:
         document = loads_strict(text, keep_overflow=True)
     except ValueError as e:
-        raise InvalidPayloadError("plaintext is not JSON: {}".format(e)) from None
+        raise InvalidSMSGPayloadError("plaintext is not JSON: {}".format(e)) from None
     if document is None:
         return Body("")
     if type(document) is not dict:
-        raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
+        raise InvalidSMSGPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
     body = document.get("body")
     timestamp = document.get("timestamp", 0)
@@ -187,7 +187,7 @@ def decode_body(plaintext):
         if check is None or value is None:
             continue
         if not check(value):
-            raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
+            raise InvalidSMSGPayloadError("SMSG field {!r} has the wrong type".format(key))
         name = key if key in _SMSG_FIELDS else fold_key(key)
         if name == "body":
             body = value
@@ -213,13 +213,13 @@ def _gunzip(data, limit):
             if total > limit:
                 raise PlaintextTooLargeError("gzip plaintext over {} bytes".format(limit))
             if not inflater.eof:
-                raise InvalidPayloadError("truncated gzip plaintext")
+                raise InvalidSMSGPayloadError("truncated gzip plaintext")
             out.append(chunk)
             data = inflater.unused_data
             if not data:
                 return b"".join(out)
     except zlib.error as e:
-        raise InvalidPayloadError("bad gzip plaintext: {}".format(e)) from None
+        raise InvalidSMSGPayloadError("bad gzip plaintext: {}".format(e)) from None
 
 
 class FrameCipher:
@@ -293,7 +293,7 @@ class FrameCipher:
 
         Raises :class:`FrameTooLargeError`, a
         :class:`~lethean.smsg.ContainerError`, :class:`DecryptionError` or
-        :class:`InvalidPayloadError`.
+        :class:`InvalidSMSGPayloadError`.
         """
         size = len(frame)
         if size > self.max_frame_bytes:
@@ -327,10 +327,10 @@ class FrameCipher:
             raise UnsupportedFormatError("zstd-compressed frames are refused")
         if header.get("format") == "v2":
             if len(plaintext) < 4:
-                raise InvalidPayloadError("v2 plaintext shorter than its length prefix")
+                raise InvalidSMSGPayloadError("v2 plaintext shorter than its length prefix")
             (length,) = _U32.unpack_from(plaintext)
             if length > len(plaintext) - 4:
-                raise InvalidPayloadError("v2 JSON length {} overruns the plaintext".format(length))
+                raise InvalidSMSGPayloadError("v2 JSON length {} overruns the plaintext".format(length))
             plaintext = plaintext[4:4 + length]
         return plaintext
 

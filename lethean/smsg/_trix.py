@@ -22,8 +22,8 @@ from lethean._types import Buffer
 from lethean.smsg._errors import (
     BadHeaderJSONError,
     BadMagicError,
-    BadVersionError,
-    ChecksumMismatchError,
+    ContainerVersionError,
+    ContainerChecksumError,
     HeaderTooLargeError,
     PayloadTooLargeError,
     TruncatedContainerError,
@@ -125,7 +125,7 @@ def unpack_trix(data: Buffer, magic: bytes, *, max_header_bytes: int = MAX_HEADE
     if size < 5:
         raise TruncatedContainerError("no version byte")
     if data[4] != TRIX_VERSION:
-        raise BadVersionError("version {}".format(data[4]))
+        raise ContainerVersionError("version {}".format(data[4]))
     if size < PREFIX_BYTES:
         raise TruncatedContainerError("no header length")
     (header_length,) = _U32.unpack_from(data, 5)
@@ -148,14 +148,14 @@ def unpack_trix(data: Buffer, magic: bytes, *, max_header_bytes: int = MAX_HEADE
 
 
 def check_checksum(header: dict[str, Any], payload: Buffer) -> None:
-    """Verify the header's ``checksum`` of ``payload``, if it has one (ChecksumMismatchError)."""
+    """Verify the header's ``checksum`` of ``payload``, if it has one (ContainerChecksumError)."""
     checksum = header.get("checksum")
     if isinstance(checksum, str):
         algorithm = header.get("checksum_algo")
         if not isinstance(algorithm, str):
-            raise ChecksumMismatchError("checksum without checksum_algo")
+            raise ContainerChecksumError("checksum without checksum_algo")
         if not hmac.compare_digest(utf8(trix_checksum(algorithm, payload)), utf8(checksum)):
-            raise ChecksumMismatchError("payload does not match its {} checksum".format(algorithm))
+            raise ContainerChecksumError("payload does not match its {} checksum".format(algorithm))
 
 
 def _parse_header(raw: bytes) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from lethean._types import Buffer
 from lethean._accel import pick
 from lethean.ueps._errors import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
@@ -153,7 +153,7 @@ def parse_frame(buf: Buffer, start: int, secret: bytes, max_frame_bytes: int,
         if _built_tls(built) == _BUILT_TLS_FLAT:
             end = start + _BUILT.size + built[19]
             if end > limit:
-                raise FrameTooLargeError(
+                raise UEPSFrameTooLargeError(
                     "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
             if end > have:
                 return None, end
@@ -201,7 +201,7 @@ def _parse_elements(buf: Any, start: int, secret: bytes, limit: int, max_frame_b
             tag, length = _TL.unpack_from(buf, pos)
             end += length
         if end > limit:
-            raise FrameTooLargeError(
+            raise UEPSFrameTooLargeError(
                 "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
         if end > have:
             return None, end

@@ -25,7 +25,7 @@ __all__ = [
     "MissingHMACError",
     "HMACMismatchError",
     "ValueTooLargeError",
-    "FrameTooLargeError",
+    "UEPSFrameTooLargeError",
     "TooManyElementsError",
 ]
 
@@ -69,7 +69,7 @@ class ValueTooLargeError(UEPSError):
     kind = "value_too_large"
 
 
-class FrameTooLargeError(UEPSError, LimitExceededError):
+class UEPSFrameTooLargeError(UEPSError, LimitExceededError):
     """The UEPS frame is larger than the configured frame-size limit."""
 
     kind = "frame_too_large"
