@@ -28,7 +28,8 @@ overrides it) in the package ``GO_PACKAGE``.
 
 import attrs
 
-from lethean._gojson import Pairs, RawJSON, fold_key, go_string, loads_strict, marshal
+from lethean._gojson import Pairs, RawJSON, fold_key, go_string, loads_strict
+from lethean._gocompile import compile_collapsed_reader, compile_to_value, compile_writer
 from lethean._gotypes import Kind, Mismatch
 from lethean.errors import MalformedError
 
@@ -103,8 +104,6 @@ class _Field:
 
 #: Go types whose JSON values are taken as they are when of this type.
 _PLAIN = {"string": str, "bool": bool}
-#: A reader that takes any value, ``null`` included (``interface{}``).
-_AS_IS = None
 
 
 class Schema:
@@ -132,12 +131,13 @@ class Schema:
         self.fields = tuple(fields)
         self._zeros = zeros
         #: ``write(instance, html)``: the JSON text of an instance.
-        self.write = _compile_encoder(self.fields)
+        self.write = compile_writer(self.fields)
+        self._to_value = compile_to_value(self.fields)
+        self._read_collapsed = None
         # What the reading loop needs, unpacked once per key:
-        # (alias, type taken as is, reader or _AS_IS, reads null).
-        entries = [(f.alias, _PLAIN.get(f.kind.go_type),
-                    _AS_IS if f.kind.go_type == "interface {}" else f.kind.read,
-                    f.kind.reads_null) for f in fields]
+        # (alias, type taken as is, reader, reads null).
+        entries = [(f.alias, _PLAIN.get(f.kind.go_type), f.kind.read, f.kind.reads_null)
+                   for f in fields]
         self._exact = {f.key: entry for f, entry in zip(fields, entries)}
         self._folded = {fold_key(f.key): entry for f, entry in zip(fields, entries)}
 
@@ -153,6 +153,12 @@ class Schema:
         pairs could give another result (another spelling of a key, a
         ``null``, a wrong type), so that the common case costs one parse.
         """
+        if collapsed:
+            read = self._read_collapsed
+            if read is None:
+                read = self._read_collapsed = compile_collapsed_reader(
+                    self.fields, self._zeros, _PLAIN, Collapsed)
+            return read(value)
         found = self._zeros.copy()
         exact = self._exact
         for key, item in (value.items() if type(value) is dict else value):
@@ -161,20 +167,13 @@ class Schema:
                 entry = self._folded.get(fold_key(key))
                 if entry is None:
                     continue
-                if collapsed:
-                    raise Collapsed(key)
             alias, plain, read, reads_null = entry
-            if type(item) is plain or read is _AS_IS:
+            if type(item) is plain:
                 found[alias] = item
-            elif item is None and not reads_null:
-                if collapsed:
-                    raise Collapsed(key)
-            else:
+            elif item is not None or reads_null:
                 try:
                     found[alias] = read(item)
                 except Mismatch as e:
-                    if collapsed:
-                        raise Collapsed(key) from None
                     e.steps.append(key)
                     raise
         return found
@@ -207,58 +206,15 @@ class Schema:
 
     def to_json_value(self, instance):
         """``instance`` as plain JSON data: a dict in field order, ``omitempty`` applied."""
-        value = {}
-        for field in self.fields:
-            item = getattr(instance, field.attribute)
-            if field.omitempty and not item:
-                continue
-            value[field.key] = field.kind.to_value(item)
-        return value
+        return self._to_value(instance)
 
-
-def _compile_encoder(fields):
-    """
-    A function writing the fields in a straight line, as one would by hand:
-    on the mesh's hot path a loop over the fields costs a third more.  The
-    source only names the fields' attributes and positions; keys and kinds
-    come in as constants.
-    """
-    names = {"go_string": go_string, "marshal": marshal}
-    lines = ["def encode(obj, html):"]
-    run = []  # the parts of fields written unconditionally, not yet emitted
-    static = bool(fields) and not fields[0].omitempty
-    emitted = False
-    for index, field in enumerate(fields):
-        prefix = field.prefix
-        if index == 0 and static:
-            prefix = "{" + prefix[1:]
-        names["k{}".format(index)] = prefix
-        names["w{}".format(index)] = field.kind.write
-        write = field.kind.inline or "w{}({{}}, html)".format(index)
-        if not field.omitempty:
-            run += ["k{}".format(index), write.format("obj." + field.attribute)]
-            continue
-        if run:
-            lines.append("    parts {} [{}]".format("+=" if emitted else "=", ", ".join(run)))
-        elif not emitted:
-            lines.append("    parts = []")
-        emitted = True
-        run = []
-        lines += ["    v = obj." + field.attribute, "    if v:",
-                  "        parts += (k{}, {})".format(index, write.format("v"))]
-    run.append("'}'")
-    if not emitted:
-        lines.append("    parts = [{}]".format(", ".join(run)))
-    elif len(run) == 1:
-        lines.append("    parts.append('}')")
-    else:
-        lines.append("    parts += ({},)".format(", ".join(run)))
-    if not static:
-        lines += ["    if len(parts) == 1:", "        return '{}'",
-                  "    parts[0] = '{' + parts[0][1:]"]
-    lines.append("    return ''.join(parts)")
-    exec("\n".join(lines), names)
-    return names["encode"]
+    def writer(self, *attributes):
+        """
+        ``write(html, *values)``: the JSON text of an instance whose
+        ``attributes`` hold ``values`` and whose other fields are their
+        kinds' zero values, without building one.
+        """
+        return compile_writer(self.fields, attributes, self._zeros)
 
 
 def schema_of(cls):

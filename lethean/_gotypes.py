@@ -110,8 +110,9 @@ class Kind:
     go_type = ""
     zero = None
     reads_null = False
-    #: :meth:`write` as a Python expression of ``{}`` (the value) and
-    #: ``html``, for the struct encoders compiled on the hot path, or None.
+    #: :meth:`write` as a Python expression of ``{}`` (the value), ``html``
+    #: and ``_j`` (:mod:`lethean._gojson`), for the struct writers compiled
+    #: for the hot path (:mod:`lethean._gocompile`), or None.
     inline = None
 
     def read(self, value):
@@ -133,7 +134,7 @@ class Kind:
 class _String(Kind):
     go_type = "string"
     zero = ""
-    inline = "go_string({}, html)"
+    inline = "_j.go_string({}, html)"
 
     def read(self, value):
         if type(value) is not str:
@@ -235,14 +236,25 @@ class _Raw(Kind):
         return RawJSON(marshal(value, html=False))
 
 
+def _plain(value):
+    """A JSON value with its :class:`Pairs` made dicts (the last duplicate wins, as in Go's maps)."""
+    if type(value) is Pairs:
+        return {key: _plain(item) for key, item in value}
+    if type(value) is list:
+        return [_plain(item) for item in value]
+    return value
+
+
 class _Any(Kind):
     """``interface{}``: the JSON value itself; ``null`` is None."""
 
     go_type = "interface {}"
     reads_null = True
-    inline = "marshal({}, html=html)"
+    inline = "_j.marshal({}, html=html)"
 
     def read(self, value):
+        if type(value) is Pairs or type(value) is list:
+            return _plain(value)
         return value
 
 
@@ -341,7 +353,7 @@ class MapOf(Kind):
         if value is None:
             return None
         item = self._item
-        return {key: item.to_value(element) for key, element in value.items()}
+        return {key: item.to_value(value[key]) for key in sorted(value)}
 
 
 STRING = _String()

@@ -86,11 +86,11 @@ def encode_plaintext(body, timestamp):
     ``{"body":"...","timestamp":N}`` with HTML escaping on (``timestamp``
     is omitted when 0, as Go's ``omitempty`` does).
     """
-    return utf8(_write(SmsgMessage(body=body, timestamp=int(timestamp)), True))
+    return utf8(_write_plaintext(True, body, int(timestamp)))
 
 
 _SCHEMA = schema_of(SmsgMessage)
-_write = _SCHEMA.write
+_write_plaintext = _SCHEMA.writer("body", "timestamp")
 _FAST_KEYS = frozenset(("body", "timestamp"))
 
 
