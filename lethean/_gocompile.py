@@ -91,18 +91,28 @@ def _as_is(kind):
 def compile_to_value(fields):
     """``to_value(obj)``: the instance as plain JSON data, a dict in field order."""
     names = {}
-    lines = ["def to_value(obj):", "    d = {}"]
+    lines = ["def to_value(obj):"]
+    run = []  # "key: value" of fields written unconditionally, not yet emitted
+    emitted = False
     for index, field in enumerate(fields):
         names["k{}".format(index)] = field.key
         names["t{}".format(index)] = field.kind.to_value
         value = "v" if field.omitempty else "obj." + field.attribute
         if not _as_is(field.kind):
             value = "t{}({})".format(index, value)
-        if field.omitempty:
-            lines += ["    v = obj." + field.attribute, "    if v:",
-                      "        d[k{}] = {}".format(index, value)]
-        else:
-            lines.append("    d[k{}] = {}".format(index, value))
+        if not field.omitempty:
+            if emitted:
+                lines.append("    d[k{}] = {}".format(index, value))
+            else:
+                run.append("k{}: {}".format(index, value))
+            continue
+        if not emitted:
+            lines.append("    d = {" + ", ".join(run) + "}")
+            emitted = True
+        lines += ["    v = obj." + field.attribute, "    if v:",
+                  "        d[k{}] = {}".format(index, value)]
+    if not emitted:
+        lines.append("    d = {" + ", ".join(run) + "}")
     lines.append("    return d")
     return _build(lines, names, "to_value")
 
@@ -143,6 +153,13 @@ def compile_collapsed_reader(fields, zeros, plain, collapsed_error):
             lines += ["        if type(v) is not p{}:".format(index),
                       "            raise Collapsed(k{})".format(index),
                       "        {} = v".format(target)]
+        elif kind.parse_string is not None:
+            names["r{}".format(index)], names["e{}".format(index)] = kind.parse_string
+            lines += ["        if type(v) is not str:",
+                      "            raise Collapsed(k{})".format(index),
+                      "        try:", "            {} = r{}(v)".format(target, index),
+                      "        except e{}:".format(index),
+                      "            raise Collapsed(k{}) from None".format(index)]
         else:
             if not kind.reads_null:
                 lines += ["        if v is None:", "            raise Collapsed(k{})".format(index)]

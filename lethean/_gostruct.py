@@ -133,7 +133,8 @@ class Schema:
         #: ``write(instance, html)``: the JSON text of an instance.
         self.write = compile_writer(self.fields)
         self._to_value = compile_to_value(self.fields)
-        self._read_collapsed = None
+        #: ``read_collapsed(d)``: :meth:`fields_of` ``(d, collapsed=True)``.
+        self.read_collapsed = compile_collapsed_reader(fields, zeros, _PLAIN, Collapsed)
         # What the reading loop needs, unpacked once per key:
         # (alias, type taken as is, reader, reads null).
         entries = [(f.alias, _PLAIN.get(f.kind.go_type), f.kind.read, f.kind.reads_null)
@@ -154,11 +155,7 @@ class Schema:
         ``null``, a wrong type), so that the common case costs one parse.
         """
         if collapsed:
-            read = self._read_collapsed
-            if read is None:
-                read = self._read_collapsed = compile_collapsed_reader(
-                    self.fields, self._zeros, _PLAIN, Collapsed)
-            return read(value)
+            return self.read_collapsed(value)
         found = self._zeros.copy()
         exact = self._exact
         for key, item in (value.items() if type(value) is dict else value):

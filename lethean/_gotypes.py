@@ -110,6 +110,9 @@ class Kind:
     go_type = ""
     zero = None
     reads_null = False
+    #: For a type read from JSON strings only: ``(parse, errors)``, the
+    #: function :meth:`read` calls on them and the exceptions it raises.
+    parse_string = None
     #: :meth:`write` as a Python expression of ``{}`` (the value), ``html``
     #: and ``_j`` (:mod:`lethean._gojson`), for the struct writers compiled
     #: for the hot path (:mod:`lethean._gocompile`), or None.
@@ -263,6 +266,7 @@ class _Time(Kind):
 
     go_type = "time.Time"
     zero = ZERO_TIME
+    parse_string = (Timestamp.parse, (InvalidTimestampError,))
     inline = "'\"' + str({}) + '\"'"
 
     def read(self, value):

@@ -228,7 +228,7 @@ def decode_message(data):
         raise InvalidMessageJSONError("a message is a JSON object, not {}".format(
             type(document).__name__))
     try:
-        fields = _SCHEMA.fields_of(document, collapsed=True)
+        fields = _read_collapsed(document)
     except Collapsed:
         # Other spellings, nulls or bad types: replay the keys in order as
         # Go does, so that the last occurrence of a field wins.
@@ -259,6 +259,7 @@ def open_message(cipher, frame):
 
 _SCHEMA = schema_of(Message)
 _write = _SCHEMA.write
+_read_collapsed = _SCHEMA.read_collapsed
 
 
 def _new_id():
