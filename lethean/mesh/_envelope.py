@@ -181,10 +181,10 @@ def encode_message(message, *, html=False):
     Raises ``ValueError``/``TypeError`` for a payload Go could not encode
     either (NaN, infinities, non-string keys, unknown objects).
     """
-    if message._received is None:
+    payload = None if message._received is None else _received_payload(message, html)
+    if payload is None:
         return _write(message, html)
-    payload = _received_payload(message, html)
-    return _SCHEMA.encode(message, html, None if payload is None else {"payload": payload})
+    return _SCHEMA.encode(message, html, {"payload": payload})
 
 
 def _received_payload(message, html):

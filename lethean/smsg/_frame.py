@@ -91,6 +91,7 @@ def encode_plaintext(body, timestamp):
 
 _SCHEMA = schema_of(SmsgMessage)
 _write_plaintext = _SCHEMA.writer("body", "timestamp")
+_read_collapsed = _SCHEMA.read_collapsed
 _FAST_KEYS = frozenset(("body", "timestamp"))
 
 
@@ -128,13 +129,15 @@ def decode_body(plaintext):
     if type(document) is not dict:
         raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
-    try:
-        if (document.keys() <= _FAST_KEYS and text.count('"body"') < 2
-                and text.count('"timestamp"') < 2):
-            fields = _SCHEMA.fields_of(document, collapsed=True)
-        else:
-            raise Collapsed()
-    except Collapsed:
+    fields = None
+    if (document.keys() <= _FAST_KEYS and text.count('"body"') < 2
+            and text.count('"timestamp"') < 2):
+        # No key repeats, so the parsed dict is the whole document.
+        try:
+            fields = _read_collapsed(document)
+        except Collapsed:
+            pass
+    if fields is None:
         # Other keys, spellings, duplicates or nulls: replay the pairs in
         # order as Go does (the first wrong type fails, the last value wins).
         try:
