@@ -16,11 +16,8 @@ from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor, task
 
+from tests._paths import GONODE
 from tests._processes import environment, run_lethean, short_folder, start_twistd_node
-
-ROOT = Path(__file__).resolve().parent.parent
-#: The Go reference node, built beside the checkout.
-GONODE = ROOT.parent / "shared" / "gonode" / "bin" / "gonode"
 
 #: ``skip`` for interop test classes: a reason when the Go node is missing.
 SKIP = None if os.access(GONODE, os.X_OK) else (

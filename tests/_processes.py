@@ -13,6 +13,12 @@ from twisted.internet.utils import getProcessOutputAndValue
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 
+#: The backstop timeout of a test that starts Python processes (``twistd``,
+#: the ``lethean`` command): each start-up takes a fraction of a second of
+#: CPU, and many seconds when others load the machine.  It catches a hang;
+#: it measures nothing.
+PROCESS_TEST_TIMEOUT_S = 300
+
 
 class Output(protocol.ProcessProtocol):
     """Collects a child's output and fires Deferreds on lines and on exit."""

@@ -22,7 +22,7 @@ from lethean.node._assembly import assemble_node
 from lethean.node._payloads import DEPLOY_CHUNK
 from lethean.mesh import DEPLOY
 from lethean.peers import Peer, PeerRegistry
-from tests._processes import ROOT, environment, run_lethean
+from tests._processes import PROCESS_TEST_TIMEOUT_S, ROOT, environment, run_lethean
 
 
 def start_node(test, folder, name="bravo", **options):
@@ -80,7 +80,7 @@ def spawn_lethean(test, home, *argv, close_stdout=False):
 class CommandTests(TestCase):
     """Real ``lethean`` processes against a node running in this process."""
 
-    timeout = 90
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     def setUp(self):
         self.home = os.path.abspath(self.mktemp())
@@ -131,8 +131,11 @@ class CommandTests(TestCase):
             (["ping", "wss://" + self.address, "--tls-fingerprint", "zz"], "fingerprint"),
             (["ping", "wss://" + self.address, "--tls-ca", "missing.pem"], "--tls-ca"),
         ]
-        for argv, words in usage:
-            out, err, code = await self.lethean(*argv)
+        # Independent processes, so all at once: each is a Python start-up,
+        # and one after another they take minutes on a busy machine.
+        answers = await defer.gatherResults([self.lethean(*argv) for argv, _ in usage],
+                                            consumeErrors=True)
+        for (argv, words), (out, err, code) in zip(usage, answers):
             self.assertEqual(code, 2, (argv, err))
             self.assertIn(words, err.decode(), argv)
             self.assertNotIn(b"Traceback", err)

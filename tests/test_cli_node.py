@@ -17,7 +17,7 @@ from lethean.identity import NodeManager, PrivateKey
 from lethean.node._assembly import assemble_node
 from lethean.node._control import unix_endpoint
 from lethean.peers import Peer, PeerRegistry
-from tests._processes import run_lethean, short_folder
+from tests._processes import PROCESS_TEST_TIMEOUT_S, run_lethean, short_folder
 from tests.test_node_miners import wait_for_lines
 
 MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
@@ -26,7 +26,7 @@ MINER = "import sys; print('hashrate 7', flush=True); sys.stdin.read()"
 class ControllerCommandTests(TestCase):
     """miner start/stop, logs, stats and deploy, each as a real CLI process."""
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     def setUp(self):
         folder = self.folder = os.path.abspath(self.mktemp())
@@ -227,7 +227,7 @@ class NoNodeRegistryTests(TestCase):
     hint it prints is a command that works.
     """
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     def setUp(self):
         self.home = os.path.abspath(self.mktemp())

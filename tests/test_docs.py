@@ -267,3 +267,71 @@ def _add_page_tests():
 
 
 _add_page_tests()
+
+
+_SHELL_BLOCK = re.compile(r"^```(?:sh|ini)\n(.*?)^```$", re.M | re.S)
+
+
+def shell_commands(text, program):
+    """The command lines of ``program`` in a page's sh (and ini) blocks, continuations joined."""
+    import shlex
+
+    commands = []
+    for block in _SHELL_BLOCK.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("ExecStart="):
+                line = line[len("ExecStart="):]
+            words = shlex.split(line) if line else []
+            if words and os.path.basename(words[0]) == program:
+                commands.append(words)
+    return commands
+
+
+class ShellExampleTests(SynchronousTestCase):
+    """The shell examples of docs/ use commands and options that exist."""
+
+    def test_lethean_commands_parse(self):
+        """Every 'lethean ...' line of every page is a command line the parser takes."""
+        from lethean.cli._main import build_parser
+
+        parser = build_parser()
+        seen = 0
+        for path in sorted(DOCS.glob("*.md")):
+            for words in shell_commands(path.read_text(), "lethean"):
+                seen += 1
+                with contextlib.redirect_stderr(io.StringIO()) as err:
+                    try:
+                        parser.parse_args(words[1:])
+                    except SystemExit:
+                        self.fail("{}: {!r} is refused: {}".format(
+                            path.name, " ".join(words), err.getvalue().strip()))
+        self.assertGreater(seen, 10)
+
+    def test_twistd_lines_use_the_plugin_s_options(self):
+        """Every 'twistd ... lethean-node ...' line names only options the plugin has."""
+        from lethean.node.tap import Options
+
+        known = {"--" + name.rstrip("=") for name in Options().longOpt}
+        seen = 0
+        for path in sorted(DOCS.glob("*.md")):
+            for words in shell_commands(path.read_text(), "twistd"):
+                if "lethean-node" not in words:
+                    continue
+                seen += 1
+                for word in words[words.index("lethean-node") + 1:]:
+                    if word.startswith("--"):
+                        self.assertIn(word.split("=")[0], known, "{}: {}".format(
+                            path.name, " ".join(words)))
+        self.assertGreater(seen, 3)
+
+    def test_node_page_lists_every_plugin_option(self):
+        """docs/node.md's options table has each option of 'twistd lethean-node --help', and no other."""
+        from lethean.node.tap import Options
+
+        known = {"--" + name.rstrip("=") for name in Options().longOpt} - {"--help", "--version"}
+        text = (DOCS / "node.md").read_text()
+        table = text.split("## Options", 1)[1].split("\n## ", 1)[0]
+        listed = set(re.findall(r"^\| `(--[a-z-]+)", table, re.M))
+        listed |= set(re.findall(r"^\| `--[a-z-]+ [A-Z0-9]+`, `(--[a-z-]+)", table, re.M))
+        self.assertEqual(sorted(listed), sorted(known))

@@ -106,9 +106,18 @@ class GoControllerTests(TestCase):
     async def test_twistd_node_refusals(self):
         """Without --miner-command, and for a plain profile, the Go controller gets clear refusals."""
         node = await lethean_node(self, self.home, self.node_dir, "--name", "alpha")
+        await self.check_refusals(node.address)
+
+    async def test_in_process_node_refusals(self):
+        """The same refusals from a node assembled in this process without a miner command."""
+        _, _, port = self.in_process_node("bravo")
+        await self.check_refusals("127.0.0.1:{}".format(port))
+
+    async def check_refusals(self, address):
+        """A Go controller's requests that a node without a miner command refuses."""
         start = "start:xmrig:" + json.dumps(CONFIG)
         plain = "deploy-plain:{}:gpu".format(self.profile)
-        results, code = await self.ctl(node.address, start, "startprofile:xmrig:nope",
+        results, code = await self.ctl(address, start, "startprofile:xmrig:nope",
                                        "logs:nope", "stop:nope", plain, "ping")
         # A Go worker installs an unencrypted profile from anyone; lethean refuses it.
         self.assertEqual(results[plain]["error"],
@@ -130,18 +139,23 @@ class GoControllerTests(TestCase):
                          "Controller.StopRemoteMiner: miner stop failed: miner not found: nope")
         self.assertTrue(results["ping"]["ok"])
 
+    def in_process_node(self, name, **config):
+        """A node assembled in this process and started; ``(identity, registry, port)``."""
+        identity = NodeManager.in_directory(self.node_dir).load_or_create(
+            name=name, role="worker")
+        registry = PeerRegistry(reactor, os.path.join(self.node_dir, "peers.json"))
+        self.node = assemble_node(reactor, identity, registry, {
+            "listen": "tcp:0:interface=127.0.0.1", "data-dir": str(self.node_dir), "peer": [],
+            **config})
+        self.node.startService()
+        self.addCleanup(self.node.stopService)
+        return identity, registry, self.node.getServiceNamed("transport").port.getHost().port
+
     async def test_in_process_node(self):
         """A node assembled in this process serves every Go controller operation."""
-        identity = NodeManager.in_directory(self.node_dir).load_or_create(
-            name="bravo", role="worker")
-        registry = PeerRegistry(reactor, os.path.join(self.node_dir, "peers.json"))
-        node = assemble_node(reactor, identity, registry, {
-            "listen": "tcp:0:interface=127.0.0.1", "data-dir": str(self.node_dir), "peer": [],
-            "miner-command": MINER_COMMAND})
-        node.startService()
-        self.addCleanup(node.stopService)
-        port = node.getServiceNamed("transport").port.getHost().port
-        app = node.getServiceNamed("application")
+        identity, registry, port = self.in_process_node(
+            "bravo", **{"miner-command": MINER_COMMAND})
+        app = self.node.getServiceNamed("application")
 
         async def lines_of(miner):
             await wait_for_lines(app.miner_manager.get_miner(miner), 1)

@@ -22,6 +22,7 @@ from lethean.node import (
 from lethean.peers import PeerRegistry
 from lethean.smsg import frame_password
 from tests import _gonode
+from tests._processes import PROCESS_TEST_TIMEOUT_S
 from tests._gonode import (
     cli_identity_folder,
     gonode,
@@ -35,6 +36,8 @@ PROFILE = {"id": "gpu", "name": "gpu", "threads": 2}
 CONFIG = {"pool": "pool.example:3333"}
 MINER = b"#!/bin/sh\necho lethean-built miner\n"
 #: What the Go worker's fake miner prints for a miner started with CONFIG.
+#: The Go worker's error for miner requests when it has no miner manager.
+NO_MINER_MANAGER = "node: miner manager not configured"
 FAKE_LINES = ["[fake] xmrig-0 started", '[fake] config {"pool":"pool.example:3333"}',
               "[fake] speed 1234.5 H/s"]
 
@@ -42,6 +45,26 @@ FAKE_LINES = ["[fake] xmrig-0 started", '[fake] config {"pool":"pool.example:333
 def go_miners(data_dir):
     """Where the Go worker installs miner bundles (``Worker.DataDir``)."""
     return data_dir / "lethean-desktop" / "miners"
+
+
+async def link_controller(testcase, home, worker):
+    """
+    A lethean Controller on a real MeshTransport (data in ``home``/lethean),
+    linked to the Go ``worker``; sets ``registry``, ``transport``,
+    ``controller`` and ``link`` on ``testcase``.
+    """
+    identity = NodeManager.in_directory(home / "lethean").load_or_create(
+        name="alpha", role="controller")
+    testcase.registry = PeerRegistry(reactor, str(home / "lethean" / "peers.json"))
+    testcase.transport = MeshTransport(reactor, identity, testcase.registry,
+                                       TransportConfig(listen=None))
+    testcase.controller = Controller(reactor, testcase.transport, testcase.registry)
+    testcase.transport.add_consumer(testcase.controller)
+    testcase.transport.startService()
+    testcase.addCleanup(testcase.registry.close)
+    testcase.addCleanup(testcase.transport.stopService)
+    testcase.addCleanup(testcase.controller.stop)
+    testcase.link = await testcase.transport.connect(worker.address)
 
 
 class InProcessControllerTests(TestCase):
@@ -55,18 +78,7 @@ class InProcessControllerTests(TestCase):
         self.go_dir = self.home / "go"
         self.worker = await gonode_worker(self, self.home, self.go_dir, "--miners",
                                           "--profiles")
-        identity = NodeManager.in_directory(self.home / "lethean").load_or_create(
-            name="alpha", role="controller")
-        self.registry = PeerRegistry(reactor, str(self.home / "lethean" / "peers.json"))
-        self.transport = MeshTransport(reactor, identity, self.registry,
-                                       TransportConfig(listen=None))
-        self.controller = Controller(reactor, self.transport, self.registry)
-        self.transport.add_consumer(self.controller)
-        self.transport.startService()
-        self.addCleanup(self.registry.close)
-        self.addCleanup(self.transport.stopService)
-        self.addCleanup(self.controller.stop)
-        self.link = await self.transport.connect(self.worker.address)
+        await link_controller(self, self.home, self.worker)
 
     async def test_handshake_ping_stats(self):
         """The Go worker's id, name and role come out of the handshake; ping and stats answer."""
@@ -166,6 +178,49 @@ class InProcessControllerTests(TestCase):
             "decryption failed")
         # The Go worker saves before it acknowledges: nothing was written.
         self.assertFalse((self.go_dir / "profiles").exists())
+
+
+class NoMinerManagerTests(TestCase):
+    """
+    A Go worker with no miner manager (as a lethean node without
+    ``--miner-command`` is on the other side): the lethean controller and the
+    CLI report its refusals, and the link stays up.
+    """
+
+    skip = _gonode.SKIP
+    # A backstop: the CLI is a Python start-up, slow on a loaded machine.
+    timeout = PROCESS_TEST_TIMEOUT_S
+
+    async def setUp(self):
+        self.home = home_for(self)
+        self.worker = await gonode_worker(self, self.home, self.home / "go")
+
+    async def test_controller(self):
+        """start, stop and logs get the Go worker's error; stats list no miners."""
+        await link_controller(self, self.home, self.worker)
+        for request in (
+                lambda: self.controller.start_remote_miner(self.worker.id, "xmrig",
+                                                           config=CONFIG),
+                lambda: self.controller.stop_remote_miner(self.worker.id, "xmrig-0"),
+                lambda: self.controller.get_remote_logs(self.worker.id, "xmrig-0", 10)):
+            with self.assertRaises(RemoteError) as caught:
+                await request()
+            self.assertEqual((caught.exception.code, caught.exception.message),
+                             (1004, NO_MINER_MANAGER))
+        stats = await self.controller.get_remote_stats(self.worker.id)
+        self.assertEqual(stats.miners, ())
+        self.assertIs(self.transport.connection(self.worker.id), self.link)
+
+    async def test_cli(self):
+        """``lethean miner start`` exits 1 with one line naming the worker and what it lacks."""
+        out, err, code = await lethean(self.home, "miner", "start", self.worker.address,
+                                       "xmrig", "--config", json.dumps(CONFIG), "--data-dir",
+                                       str(self.home / "cli"))
+        self.assertEqual((code, out), (1, ""), err)
+        [line] = err.splitlines()
+        self.assertEqual(line, "lethean: go-worker ({} at {}) could not start the miner: it runs "
+                         "no miners (a controller-only node, or a worker without "
+                         "miners)".format(self.worker.id, self.worker.address))
 
 
 class CommandLineTests(TestCase):

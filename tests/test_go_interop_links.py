@@ -22,6 +22,10 @@ GO_UEPS_PAYLOAD = b"hello from go-p2p ueps"
 GO_PING_INTERVAL = "2s"
 #: Go keepalive pings the link must survive.
 KEEPALIVES = 3
+#: lethean's keepalive interval in the test of its own pings (30 s by default).
+LETHEAN_PING_INTERVAL_S = 0.5
+#: Silence allowed after a ping: long, so that only a lost link would end it.
+LETHEAN_PONG_TIMEOUT_S = 60.0
 
 
 class KeepaliveTests(TestCase):
@@ -51,6 +55,32 @@ class KeepaliveTests(TestCase):
         # lethean still held the link: it said goodbye on it.
         disconnect = await worker.wait_for(event="recv", type="disconnect")
         self.assertEqual(disconnect["payload"], '{"reason":"server shutdown","code":1004}')
+
+
+    async def test_lethean_keepalives_are_answered_by_go(self):
+        """lethean's own keepalive pings (a short interval here) each get a Go pong; the link stays."""
+        home = home_for(self)
+        worker = await gonode_worker(self, home, home / "go")
+        node = make_node(self, reactor, "alpha", listen=None,
+                         ping_interval_s=LETHEAN_PING_INTERVAL_S,
+                         pong_timeout_s=LETHEAN_PONG_TIMEOUT_S)
+        controller = Controller(reactor, node)
+        node.add_consumer(controller)
+        self.addCleanup(controller.stop)
+        link = await node.connect(worker.address)
+        # The ping that proved our key was answered before connect() fired:
+        # forget its round trip, so that only a keepalive's pong sets it again.
+        link.rtt_s = None
+        ours = {"from": node.identity.id}
+        await worker.output.wait_for_event(
+            lambda e: len(worker.received("ping", **ours)) > KEEPALIVES)
+        # The Go worker answers in order: with this pong back, so are the keepalives'.
+        await controller.ping_peer(worker.id)
+        self.assertIsNotNone(link.rtt_s)
+        self.assertIs(node.connection(worker.id), link)
+        self.assertEqual({name: count for name, count in node.counters.items()
+                          if name.startswith(("dropped_", "refused_", "envelope_"))}, {})
+        self.assertEqual(worker.events(event="recv", type="disconnect"), [])
 
 
 class UEPSInsideLinksTests(TestCase):

@@ -5,12 +5,8 @@ ways.  Skipped, with the reason, when the Go node is missing.
 """
 
 import json
-import os
-from pathlib import Path
 
 from twisted.internet import defer, reactor, task
-from twisted.internet.error import ConnectError
-from twisted.internet.protocol import Factory
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
@@ -19,14 +15,12 @@ from lethean.interfaces import IMessageConsumer
 from lethean.mesh import CAPABILITIES, PING, SESSION_V2
 from lethean.node import Controller, RemoteError, Worker
 from lethean.smsg import frame_password
+from tests._gonode import GONODE, SKIP, gonode_worker, home_for
 from tests._mesh import make_node
-from tests._processes import ROOT, short_folder, spawn
+from tests._processes import short_folder, spawn
 
-GONODE = Path(ROOT).parent / "shared" / "gonode" / "bin" / "gonode"
-SKIP = None if os.access(GONODE, os.X_OK) else (
-    "the Go reference node is not at {} (build it with ../shared/gonode/build.sh)".format(GONODE))
-#: Seconds between attempts to dial a Go node that has not started listening yet.
-DIAL_RETRY_S = 0.05
+#: Seconds between two looks at the frames a link has read.
+FRAMES_POLL_S = 0.05
 
 
 def _events(output):
@@ -75,37 +69,20 @@ class GoLinkTests(TestCase):
         """Run ``gonode argv``; ``(process, Output)``.  Stopped (SIGTERM) after the test."""
         return spawn(self, short_folder(self), [str(GONODE), *argv], stop_signal="TERM")
 
-    async def _free_port(self):
-        port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
-        number = port.getHost().port
-        await port.stopListening()
-        return number
-
-    async def _dial(self, node, address, attempts=100):
-        """Connect, retrying while the Go node is still starting to listen."""
-        for _ in range(attempts - 1):
-            try:
-                return await node.connect(address)
-            except ConnectError:
-                await task.deferLater(reactor, DIAL_RETRY_S)
-        return await node.connect(address)
-
     async def test_lethean_dials_a_go_worker(self):
         """
         The link is v1; every kind of message a Go worker sends (its replies,
         an error, its keepalive pings, its goodbye) passes the envelope checks.
         """
-        port = await self._free_port()
-        process, worker = self._gonode("worker", "--listen", "127.0.0.1:{}".format(port), "--miners",
-                              "--profiles", "--ping-interval", "1s",
-                              "--data-dir", short_folder(self))
-        await worker.wait_for('"event":"ready"')
+        home = home_for(self)
+        worker = await gonode_worker(self, home, home / "go", "--miners", "--profiles",
+                                     "--ping-interval", "1s")
         node = make_node(self, reactor, "controller", listen=None)
         controller = Controller(reactor, node, registry=node.registry)
         node.add_consumer(controller)
         watch = _Watch()
         node.add_consumer(watch)
-        link = await self._dial(node, "127.0.0.1:{}".format(port))
+        link = await node.connect(worker.address)
         self.assertEqual((link.session, link.features), ("v1", frozenset()))
         self.assertEqual(link.bundle_secret, link.shared_secret)
         peer = link.peer_id
@@ -123,8 +100,8 @@ class GoLinkTests(TestCase):
         self.assertTrue(ack.success)
         replies = link.frames_in
         while link.frames_in < replies + 2:   # the Go keepalive pings, one a second
-            await task.deferLater(reactor, DIAL_RETRY_S)
-        process.signalProcess("TERM")   # its goodbye
+            await task.deferLater(reactor, FRAMES_POLL_S)
+        worker.stop()   # SIGTERM: its goodbye
         await link.when_lost()
         _no_trouble(self, node)
 
@@ -161,7 +138,8 @@ class GoLinkTests(TestCase):
                               "--data-dir", short_folder(self))
         ready = await output.wait_for(r'"event":"ready".*"listen":"([0-9.:]+)"')
         node = make_node(self, reactor, "controller", listen=None)
-        link = await self._dial(node, ready.group(1))
+        # It reports its address once it listens.
+        link = await node.connect(ready.group(1))
         self.assertEqual((link.session, link.features), ("v1", frozenset()))
         await output.ended
         events = _events(output)

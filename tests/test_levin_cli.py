@@ -281,6 +281,7 @@ class SubprocessTests(_ServerMixin, TestCase):
         self.assertEqual((code, out), (1, b""))
         self.assertEqual(len(err.splitlines()), 1)
         self.assertIn(b"rejected the Levin handshake", err)
+        self.assertIn(b"give it with --network", err)  # what to do about it
 
     async def test_usage_error_exit_two(self):
         """A malformed address is a usage error: exit 2."""

@@ -167,3 +167,37 @@ class DuplicateTests(TestCase):
         self.assertFalse(new_inbound.closed)
         self.assertEqual(server.counters["dropped_duplicate"], 1)
         await first.when_lost()
+
+
+class SelfTests(TestCase):
+    """A node that dials itself, or a node holding its own key, is refused at both ends."""
+
+    async def test_dialling_its_own_address(self):
+        """The dial fails with SelfConnectionError; refused_self counted by both ends; nothing registered."""
+        from lethean.mesh import SelfConnectionError
+
+        node = make_node(self, reactor, "alpha")
+        with self.assertRaises(SelfConnectionError):
+            await node.connect(address_of(node))
+        for _ in range(3):
+            await _turn()
+        self.assertEqual(node.counters["refused_self"], 2)  # the responder's and the dialler's
+        self.assertEqual(node.connections(), [])
+        self.assertEqual(node.registry.list_peers(), [])
+        self.assertNotIn("connections_opened", node.counters)
+
+    async def test_a_twin_holding_the_same_key(self):
+        """Two transports with one identity: each end refuses the other, neither registers it."""
+        from lethean.mesh import MeshTransport, SelfConnectionError, TransportConfig
+        from tests._mesh import LOOPBACK, make_registry
+
+        alpha = make_node(self, reactor, "alpha")
+        twin = MeshTransport(reactor, alpha.identity, make_registry(self),
+                             TransportConfig(listen=LOOPBACK))
+        twin.startService()
+        self.addCleanup(twin.stopService)
+        with self.assertRaises(SelfConnectionError):
+            await twin.connect(address_of(alpha))
+        self.assertEqual(alpha.counters["refused_self"], 1)
+        self.assertEqual(twin.counters["refused_self"], 1)
+        self.assertEqual((alpha.registry.list_peers(), twin.registry.list_peers()), ([], []))

@@ -71,6 +71,18 @@ async def linked_nodes(test, **alpha_options):
     return alpha, bravo, charlie
 
 
+def documented_counters():
+    """The counter names docs/transport.md lists (without the ``name:<kind>`` families)."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "transport.md").read_text()
+    section = page.split("## Bad input, limits and counters", 1)[1].split("Every limit", 1)[0]
+    table = re.findall(r"^\| `((?:refused|dropped)_[a-z_]+)` \|", section, re.M)
+    others = section.split("Other counters:", 1)[1].split("`transport.pending`", 1)[0]
+    return table + [name for name in re.findall(r"`([a-z_0-9:<>]+)`", others) if ":" not in name]
+
+
 class _Raw(protocol.Protocol):
     """Sends raw bytes, collects the answer until the connection closes."""
 
@@ -155,6 +167,34 @@ class StatusTests(TestCase):
         [info] = families["lethean_node_info"].samples
         self.assertEqual((info.labels["node_id"], info.labels["name"]), (alpha.id, "alpha"))
         self.assertIn("lethean_refusals", families)
+
+    async def test_every_documented_counter_is_published_at_zero_from_start(self):
+        """Before any event, /api/status and /metrics show every counter docs/transport.md lists, at 0."""
+        alpha = Node(self, "alpha")
+        names = documented_counters()
+        self.assertIn("refused_self", names)
+        from lethean.mesh import COUNTER_NAMES
+        self.assertEqual(sorted(names), sorted(COUNTER_NAMES), "docs/transport.md and the code")
+        counters = (await alpha.client().get("/api/status"))["counters"]
+        self.assertEqual({name: counters.get(name) for name in names}, dict.fromkeys(names, 0))
+
+        response = await alpha.client()._request(b"GET", "/metrics")
+        from twisted.web.client import readBody
+        text = (await readBody(response)).decode("utf-8")
+        published = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    label = sample.labels.get("reason") or sample.labels.get("event")
+                    published[(sample.name, label)] = sample.value
+        for name in names:
+            if name.startswith("refused_"):
+                key = ("lethean_refusals_total", name[len("refused_"):])
+            elif name.startswith("dropped_"):
+                key = ("lethean_drops_total", name[len("dropped_"):])
+            else:
+                key = ("lethean_mesh_events_total", name)
+            self.assertEqual(published.get(key), 0.0, key)
 
     async def test_frames_of_closed_links_stay_counted(self):
         """A link that closes keeps its frames in the totals (the counters only grow)."""

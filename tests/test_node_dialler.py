@@ -6,6 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from lethean._gotime import Timestamp
 from lethean.identity import LocalIdentity, PrivateKey
 from lethean.node._dialler import PeerDialler
+from lethean.node._redial import STABLE_LINK_S
 from lethean.testing import MemoryMesh
 
 
@@ -31,10 +32,63 @@ class PeerDiallerTests(SynchronousTestCase):
         self.clock.advance(10)
         [link] = self.alpha.connections()
         self.assertEqual(link.peer_id, bravo.identity.id)
+        self.clock.advance(STABLE_LINK_S)
         self.alpha.disconnect(bravo.identity.id)
         [again] = self.alpha.connections()
         self.assertIsNot(again, link)
         self.successResultOf(self.dialler.stopService())
+
+    def test_a_link_closed_at_once_is_redialled_after_a_backoff(self):
+        """A link the peer closes as soon as it is up (a duplicate, a refusal) is not redialled at once."""
+        bravo = self.mesh.add_node(identity("bravo"), "bravo:1")
+        self.dialler.startService()
+        self.alpha.disconnect(bravo.identity.id, "duplicate connection")
+        self.assertEqual(self.alpha.connections(), [])
+        self.clock.advance(9)
+        self.assertEqual(self.alpha.connections(), [])
+        self.clock.advance(1)
+        [link] = self.alpha.connections()
+        # Closed at once again: the backoff grows (the policy's second delay).
+        self.alpha.disconnect(bravo.identity.id, "duplicate connection")
+        self.clock.advance(19)
+        self.assertEqual(self.alpha.connections(), [])
+        self.clock.advance(1)
+        self.assertEqual(len(self.alpha.connections()), 1)
+        self.successResultOf(self.dialler.stopService())
+
+    def test_repeated_failures_are_summarised_in_the_log(self):
+        """Many closes in a row write a few lines and a summary, not one line per attempt."""
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        bravo = self.mesh.add_node(identity("bravo"), "bravo:1")
+        dialler = PeerDialler(self.clock, self.alpha, ["bravo:1"],
+                              retry_policy=lambda attempt: 5.0)
+        dialler.startService()
+        for _ in range(200):
+            self.alpha.disconnect(bravo.identity.id, "duplicate connection")
+            self.clock.advance(5)
+        lines = [formatEvent(e) for e in events if "bravo:1" in formatEvent(e)]
+        self.assertLess(len(lines), 10, lines)
+        self.assertTrue(any("more" in line and "in the last" in line for line in lines), lines)
+        self.successResultOf(dialler.stopService())
+
+    def test_dialling_itself_stops_with_one_line(self):
+        """A --peer that turns out to be this node itself is refused once and not redialled."""
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        dialler = PeerDialler(self.clock, self.alpha, ["alpha:1"],
+                              retry_policy=lambda attempt: 10.0)
+        dialler.startService()
+        self.clock.advance(100)
+        lines = [formatEvent(e) for e in events if "alpha:1" in formatEvent(e)]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("this node itself", lines[0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.successResultOf(dialler.stopService())
 
     def test_stop_while_waiting(self):
         """Stopping during a backoff delay cancels it and leaves no timer behind."""

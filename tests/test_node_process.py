@@ -5,16 +5,13 @@ import os
 
 from twisted.trial.unittest import TestCase
 
-from tests._processes import run_lethean, start_twistd_node
-
-#: The whole test, twistd start-up included, must finish within this.
-DEADLINE_S = 60
+from tests._processes import PROCESS_TEST_TIMEOUT_S, run_lethean, start_twistd_node
 
 
 class NodeProcessTests(TestCase):
     """A real node: started by twistd, queried by the CLI, stopped by SIGTERM."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     def lethean(self, home, data_dir, *argv):
         """Run the ``lethean`` CLI; fires with (stdout, stderr, status)."""
@@ -66,7 +63,7 @@ class NodeProcessTests(TestCase):
 class ListenFailureTests(TestCase):
     """A node that cannot bind its endpoint says so in one line and exits non-zero."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_port_in_use(self):
         """With the port held by someone else, twistd exits 1 with one line naming endpoint and reason."""
@@ -90,3 +87,119 @@ class ListenFailureTests(TestCase):
         self.assertIn("Address already in use", failures[0])
         self.assertNotIn("Traceback", output.text)
         self.assertNotIn("is up", output.text)
+
+
+class DataFolderLockTests(TestCase):
+    """One node per data folder: a second one is refused, a dead one's lock is not."""
+
+    timeout = DEADLINE_S
+
+    async def test_second_node_on_the_same_folder_is_refused(self):
+        """A second node exits 1 with one line naming the folder and the running node's pid."""
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        data_dir = os.path.join(base, "node")
+        first, running = start_twistd_node(self, base, data_dir)
+        await running.wait_for(r"is up: mesh on ")
+
+        _, second = start_twistd_node(self, base, data_dir)
+        ended = await second.ended
+        self.assertEqual(ended.exitCode, 1, second.text)
+        lines = [line for line in second.text.splitlines() if data_dir in line]
+        self.assertEqual(len(lines), 1, second.text)
+        self.assertIn("pid {}".format(first.pid), lines[0])
+        self.assertNotIn("Traceback", second.text)
+        self.assertNotIn("is up", second.text)
+        # The running node is untouched by the attempt.
+        self.assertFalse(running.ended.called, running.text)
+        out, err, status = await run_lethean(base, "status", "--json", "--data-dir", data_dir)
+        self.assertEqual(status, 0, err)
+
+        first.signalProcess("TERM")
+        await running.ended
+        self.assertEqual(sorted(f for f in os.listdir(data_dir) if "lock" in f), [],
+                         "the lock is released on exit")
+
+    async def test_a_killed_nodes_lock_does_not_block(self):
+        """After SIGKILL (no clean-up at all) a new node starts on the folder."""
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        data_dir = os.path.join(base, "node")
+        first, running = start_twistd_node(self, base, data_dir)
+        await running.wait_for(r"is up: mesh on ")
+        first.signalProcess("KILL")
+        await running.ended
+
+        _, again = start_twistd_node(self, base, data_dir)
+        await again.wait_for(r"is up: mesh on ")
+        self.assertNotIn("Traceback", again.text)
+
+
+class SelfDialTests(TestCase):
+    """A node whose --peer turns out to be itself (its own key answers) gives it up."""
+
+    timeout = DEADLINE_S
+
+    async def test_a_twin_with_the_same_identity_is_refused_at_both_ends(self):
+        """Both count refused_self, neither registers the other, the dialler stops with one line."""
+        import shutil
+
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        alpha_dir, twin_dir = os.path.join(base, "alpha"), os.path.join(base, "twin")
+        _, alpha = start_twistd_node(self, base, alpha_dir)
+        port = (await alpha.wait_for(r"is up: mesh on ws://127.0.0.1:(\d+)")).group(1)
+        os.makedirs(twin_dir, mode=0o700)
+        for name in ("private.key", "node.json"):
+            shutil.copy2(os.path.join(alpha_dir, name), twin_dir)
+
+        _, twin = start_twistd_node(self, base, twin_dir, "--peer", "127.0.0.1:" + port)
+        await twin.wait_for(r"is this node itself.*not dialled again")
+        for folder in (alpha_dir, twin_dir):
+            out, err, status = await run_lethean(base, "status", "--json", "--data-dir", folder)
+            self.assertEqual(status, 0, err)
+            document = json.loads(out)
+            self.assertEqual(document["counters"]["refused_self"], 1, folder)
+            self.assertEqual(document["peers"], [])
+            self.assertEqual(document["node"]["registeredPeers"], 0)
+        # One refusal line from the link, one from the dialler giving up; no retries.
+        lines = [line for line in twin.text.splitlines() if "127.0.0.1:" + port in line]
+        self.assertEqual(len(lines), 2, twin.text)
+        self.assertIn("refused_self", lines[0])
+
+
+class LogLevelTests(TestCase):
+    """--log-level: debug lines stay out of the twistd log unless asked for."""
+
+    timeout = DEADLINE_S
+
+    async def _served_then_linked(self, *options):
+        """A node that served a control request (a debug line), then logged a link (info)."""
+        from tests._processes import short_folder
+
+        base = short_folder(self)
+        data_dir = os.path.join(base, "node")
+        _, output = start_twistd_node(self, base, data_dir, *options)
+        port = (await output.wait_for(r"is up: mesh on ws://127.0.0.1:(\d+)")).group(1)
+        out, err, status = await run_lethean(base, "status", "--json", "--data-dir", data_dir)
+        self.assertEqual(status, 0, err)
+        # A later event, logged after the request's: the log is read in order.
+        out, err, status = await run_lethean(base, "ping", "127.0.0.1:" + port, "--data-dir",
+                                             os.path.join(base, "cli"))
+        self.assertEqual(status, 0, err)
+        return output
+
+    async def test_no_debug_lines_by_default(self):
+        """At the default level no debug line (ours or a library's) reaches the log."""
+        output = await self._served_then_linked()
+        await output.wait_for(r"link up: ")
+        self.assertNotIn("#debug", output.text)
+        self.assertNotIn("control GET /api/status", output.text)
+
+    async def test_debug_level_shows_requests(self):
+        """With --log-level debug the requests served are logged."""
+        output = await self._served_then_linked("--log-level", "debug")
+        await output.wait_for(r"control GET /api/status: 200")

@@ -121,7 +121,16 @@ class ValidationTests(SynchronousTestCase):
             f.write("not a certificate")
         missing = os.path.join(folder, "missing.pem")
         self.assertIn("No such file", self.refused("--tls-cert", missing, "--tls-key", missing))
-        self.assertIn("--tls-cert/--tls-key", self.refused("--tls-cert", junk, "--tls-key", junk))
+        line = self.refused("--tls-cert", junk, "--tls-key", junk)
+        self.assertIn("--tls-cert/--tls-key", line)
+        self.assertIn("junk.pem holds no PEM certificate", line)
+        self.assertNotIn("routines", line)  # OpenSSL's error tuples are not a message
+        from tests.test_tls_nodes import self_signed
+        cert, key, _ = self_signed(folder, "a")
+        other_cert, other_key, _ = self_signed(folder, "b")
+        self.assertIn("holds no PEM private key", self.refused("--tls-cert", cert, "--tls-key", junk))
+        self.assertIn("{} is not the private key of the certificate".format(other_key),
+                      self.refused("--tls-cert", cert, "--tls-key", other_key))
         self.assertIn("No such file", self.refused("--tls-ca", missing))
         self.assertIn("no PEM certificate", self.refused("--tls-ca", junk))
         self.assertIn("SHA-256", self.refused("--tls-fingerprint", "abcd"))
@@ -198,3 +207,48 @@ class MakeServiceTests(SynchronousTestCase):
         config = makeService(options, Clock()).getServiceNamed("transport").config
         self.assertEqual((config.max_connections_per_address, config.max_pending_per_address,
                           config.connect_per_s, config.connect_burst), (3, 2, 0.5, 2))
+
+
+class HelpTests(SynchronousTestCase):
+    """``twistd lethean-node --help`` is grouped and explained; a usage error is short."""
+
+    def twistd(self, *argv):
+        """Run twistd (no reactor starts for --help or a usage error); (status, output)."""
+        import subprocess
+        import sys
+
+        from tests._processes import ROOT, environment
+
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        done = subprocess.run(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *argv],
+            cwd=home, env=environment(home), capture_output=True, text=True, timeout=120)
+        self.assertTrue(ROOT)
+        return done.returncode, done.stdout + done.stderr
+
+    def test_help_groups_every_option(self):
+        """Every option appears once, under a heading, with its explanation and value name."""
+        from lethean.node.tap import OPTION_GROUPS
+
+        status, text = self.twistd("lethean-node", "--help")
+        self.assertEqual(status, 0, text)
+        grouped = [name for _, names in OPTION_GROUPS for name in names]
+        options = Options()
+        every = {name.rstrip("=") for name in options.longOpt}
+        self.assertEqual(sorted(grouped), sorted(every))
+        for title, names in OPTION_GROUPS:
+            self.assertIn("\n" + title + ":\n", text)
+        self.assertIn("  --listen=ENDPOINT\n", text)
+        self.assertIn("  --peer=TARGET\n", text)
+        self.assertIn("[default: tcp:9091]", text)
+        self.assertLess(max(len(line) for line in text.splitlines()), 100)
+
+    def test_usage_error_is_short(self):
+        """A bad value prints the error and where the options are, not the whole list."""
+        status, text = self.twistd("-n", "--pidfile=", "lethean-node", "--role", "boss")
+        self.assertNotEqual(status, 0)
+        self.assertLessEqual(len(text.strip().splitlines()), 3, text)
+        self.assertIn("--role must be one of", text)
+        self.assertIn("twistd lethean-node --help", text)
+        self.assertNotIn("--max-pending", text)

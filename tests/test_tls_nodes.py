@@ -41,10 +41,12 @@ def self_signed(folder, name="node", names=True):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1)))
+    if names is True:
+        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    elif names:
+        names = [x509.DNSName(host) for host in names]
     if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     certificate = builder.sign(key, hashes.SHA256())
     cert_path = os.path.join(folder, name + "-cert.pem")
     key_path = os.path.join(folder, name + "-key.pem")
@@ -128,6 +130,46 @@ class TLSNodeTests(TestCase):
             await operations.ping(target)
         self.assertIn("--tls-ca FILE", caught.exception.line)
         self.assertEqual(operations.registry.list_peers(), [])
+
+    async def test_each_refusal_says_what_is_wrong_and_what_to_do(self):
+        """Another name, another fingerprint, another CA: one line each, naming the fix."""
+        cert, key, fingerprint = self_signed(self.folder, "alpha", names=["node.example"])
+        other, _, _ = self_signed(self.folder, "other")
+        alpha = self.node("alpha", "--tls-cert", cert, "--tls-key", key)
+        target = "wss://127.0.0.1:{}".format(alpha.port.getHost().port)
+        cases = [
+            (cert, ["names node.example, not 127.0.0.1", "subjectAltName", "--tls-fingerprint"]),
+            ("sha256:" + "ab" * 32, ["fingerprint is " + fingerprint[:2].upper() + ":",
+                                     "not the pinned AB:AB", "openssl x509"]),
+            (other, ["no certificate of the --tls-ca file signed it", "--tls-ca FILE"]),
+        ]
+        for verify, words in cases:
+            with self.assertRaises(TLSFailedError) as caught:
+                await self.operations(verify).ping(target)
+            line = caught.exception.line
+            self.assertTrue(line.startswith("cannot trust the TLS certificate of "), line)
+            self.assertEqual(len(line.splitlines()), 1)
+            for word in words:
+                self.assertIn(word, line)
+
+    async def test_a_node_dialling_an_untrusted_peer_logs_the_fix(self):
+        """A node whose --peer serves a certificate it cannot trust logs the options that would."""
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        cert, key, _ = self_signed(self.folder, "alpha")
+        alpha = self.node("alpha", "--tls-cert", cert, "--tls-key", key)
+        self.node("bravo", "--peer", "wss://127.0.0.1:{}".format(alpha.port.getHost().port))
+        waited = 0.0
+        while not any("cannot reach" in formatEvent(e) for e in events):
+            self.assertLess(waited, LINK_DEADLINE_S, "no dial failure logged")
+            await task.deferLater(reactor, 0.05)
+            waited += 0.05
+        [line] = [formatEvent(e) for e in events if "cannot reach" in formatEvent(e)]
+        self.assertIn("no CA of this system signed it", line)
+        self.assertIn("--tls-ca FILE", line)
+        self.assertFalse([e for e in events if e.get("log_failure") is not None])
 
     async def test_certificate_naming_no_host(self):
         """A certificate without subjectAltName is not trusted, and no traceback is logged."""

@@ -89,8 +89,25 @@ def _print(args, manager, local):
 
 
 def _show(args):
+    from lethean.identity import NoIdentityError
+
     manager = _manager(args, insecure_key=args.insecure_key)
-    _print(args, manager, manager.load())
+    try:
+        local = manager.load()
+    except NoIdentityError as e:
+        import shlex
+
+        where = args.data_dir or manager.identity_path
+        command = "lethean identity new" + (
+            " --data-dir " + shlex.quote(args.data_dir) if args.data_dir else "")
+        node = "twistd -n lethean-node" + (
+            " --data-dir " + shlex.quote(args.data_dir) if args.data_dir else "")
+        e.line = ("no identity in {} yet: create one with '{}', or start a node there ('{}' "
+                  "creates it){}".format(
+                      where, command, node,
+                      "" if args.data_dir else "; for another folder give --data-dir DIR"))
+        raise
+    _print(args, manager, local)
     return 0
 
 

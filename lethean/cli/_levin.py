@@ -195,7 +195,8 @@ async def handshake_command(reactor, args):
     "handshake", "timed_sync"}``; returns the exit status.
     """
     from lethean.levin import (
-        close_peer, connect_peer, handshake_peer, polite_handlers, reply_to_json)
+        HandshakeRejectedError, close_peer, connect_peer, handshake_peer, polite_handlers,
+        reply_to_json)
 
     request = handshake_request_for(args.network, args.genesis)
     protocol = await connect_peer(
@@ -203,6 +204,11 @@ async def handshake_command(reactor, args):
         handlers=polite_handlers(request["payload_data"]))
     try:
         reply, sync = await handshake_peer(protocol, request, timeout=args.timeout)
+    except HandshakeRejectedError as e:
+        e.line = ("{} rejected the Levin handshake ({}): if the daemon runs on another "
+                  "network, give it with --network mainnet, testnet, stagenet or its network "
+                  "id (32 hex digits)".format(args.peer.text, e))
+        raise
     finally:
         await close_peer(protocol)
     document = {

@@ -96,6 +96,10 @@ def build_parser():
         "exits 130.",
     )
     parser.add_argument("--version", action="version", version="lethean " + __version__)
+    parser.add_argument(
+        "--log-level", metavar="LEVEL", choices=("debug", "info", "warn", "error", "critical"),
+        help="print the command's own log (its links, refusals, requests) on standard error "
+        "at this level and above: debug, info, warn, error or critical (default: none)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -200,6 +204,8 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except BrokenPipeError:
         sys.exit(_quiet_pipe())
+    if getattr(args, "log_level", None) is not None:
+        _log_to_stderr(args.log_level)
     run = _Run(args)
     status = _run_plain(run, args.func)
     try:
@@ -207,6 +213,18 @@ def main(argv=None):
     except BrokenPipeError:
         status = _quiet_pipe()
     sys.exit(status or 0)
+
+
+def _log_to_stderr(level):
+    """Write the process's log events at ``level`` and above to standard error."""
+    from twisted.logger import (
+        FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
+        textFileLogObserver)
+
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+    globalLogBeginner.beginLoggingTo(
+        [FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])],
+        redirectStandardIO=False)
 
 
 def run_in_reactor(command, args):

@@ -125,9 +125,27 @@ def _no_node_note(args):
         args.data_dir or "the default data folder")
 
 
+def _refuse_beside_a_node(args):
+    """Refuse to edit the files of a node that runs without a control API."""
+    from lethean._paths import data_path
+    from lethean.node._lock import DataFolderLockedError, running_node_pid
+
+    pid = running_node_pid(args.data_dir or data_path())
+    if pid is not None:
+        error = DataFolderLockedError(args.data_dir or data_path())
+        error.line = (
+            "a node{} runs for {} without a control API (--control none), so its registry "
+            "cannot be changed from here: stop it first, or restart it with its control "
+            "socket".format(" (pid {})".format(pid) if pid else "",
+                            args.data_dir or "the default data folder"))
+        raise error
+
+
 def _on_files(args, local, edits):
     from lethean.node import NodeOperations
 
+    if edits:
+        _refuse_beside_a_node(args)
     result = _with_registry(args, lambda registry: local(
         NodeOperations(None, None, registry, None, data_dir=args.data_dir)))
     if edits:
@@ -161,6 +179,7 @@ def _remove_on_files(args):
     Forget a peer (its id, a unique id prefix or its name) in the data
     folder's files and in the command's own registry, wherever it is.
     """
+    _refuse_beside_a_node(args)
     operations = _command_operations(args)
     registry = operations.registry
     peer_id = operations.remove_peer(args.peer_id)["removed"]

@@ -47,7 +47,8 @@ def _facts_and_tables(status):
               "{}/{}".format(p["framesIn"], p["framesOut"]),
               "{}/{}".format(p["bytesIn"], p["bytesOut"]), p["lastActivity"] or "-"]
              for p in status["peers"]]
-    counters = [[name, str(value)] for name, value in status["counters"].items()]
+    # Only what moved (--json lists every counter, at 0 too).
+    counters = [[name, str(value)] for name, value in status["counters"].items() if value]
     miners = [[m.get("name", ""), m.get("type", ""), _number(m.get("hashrate", 0)),
                _number(m.get("shares", 0)), _number(m.get("rejected", 0)),
                _number(m.get("uptime", 0))] for m in status["miners"]]

@@ -9,6 +9,7 @@ file, the shared secret between two nodes and the handshake challenge MAC.
 from lethean.identity._errors import (
     IdentityError,
     IdentityExistsError,
+    IdentityWriteError,
     IdentityFileError,
     IdentityMismatchError,
     InsecureKeyFileError,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_NODE_NAME",
     "IdentityError",
     "IdentityExistsError",
+    "IdentityWriteError",
     "IdentityFileError",
     "IdentityMismatchError",
     "InsecureKeyFileError",

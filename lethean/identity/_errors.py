@@ -11,6 +11,7 @@ __all__ = [
     "NoIdentityError",
     "IdentityExistsError",
     "IdentityFileError",
+    "IdentityWriteError",
     "InsecureKeyFileError",
     "IdentityMismatchError",
 ]
@@ -62,6 +63,12 @@ class IdentityFileError(IdentityError):
     """An identity file is damaged or unreadable."""
 
     kind = "identity_file"
+
+
+class IdentityWriteError(IdentityFileError):
+    """The identity cannot be written in this folder."""
+
+    kind = "identity_write"
 
 
 class InsecureKeyFileError(IdentityFileError):

@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from lethean.identity._errors import (
     IdentityExistsError,
     IdentityFileError,
+    IdentityWriteError,
     InsecureKeyFileError,
     InvalidIdentityError,
     NoIdentityError,
@@ -84,7 +85,24 @@ def _write_atomic(path, data, mode):
     try:
         write_atomic(path, data, mode, DIRECTORY_MODE)
     except OSError as e:
-        raise IdentityFileError("cannot write {}: {}".format(path, e.strerror or e)) from None
+        error = IdentityWriteError("cannot write {}: {}".format(path, e.strerror or e))
+        error.line = "cannot write the identity to {}: {}; choose a folder this user can " \
+            "write with --data-dir DIR (or run as the folder's owner)".format(
+                path, _why_not_written(path, e))
+        raise error from None
+
+
+def _why_not_written(path, error):
+    """The reason a file could not be written, naming a file that stands where a folder must."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if folder and os.path.exists(folder) and not os.path.isdir(folder):
+        return "{} is a file, not a folder".format(folder)
+    return error.strerror or str(error)
 
 
 def _read_file(path, limit):

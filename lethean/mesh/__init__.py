@@ -71,6 +71,7 @@ from lethean.mesh._capabilities import (
     UEPS_FEATURE,
 )
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._counters import COUNTER_NAMES
 from lethean.mesh._connection import MeshConnection
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
@@ -80,6 +81,7 @@ from lethean.mesh._errors import (
     FeatureNotAnnouncedError,
     HandshakeTimeoutError,
     ListenError,
+    SelfConnectionError,
     MeshError,
     SessionError,
     SessionPendingError,
@@ -92,7 +94,8 @@ from lethean.mesh._listener import MeshListener
 from lethean.mesh._payloads import PingPayload, PongPayload, answer_ping
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._transport import SHUTDOWN_REASON, UEPS, MeshTransport
-from lethean.mesh._tls import TLSConfigError, parse_fingerprint, tls_verify_setting
+from lethean.mesh._tls import (
+    CertificateRejectedError, TLSConfigError, parse_fingerprint, tls_verify_setting)
 from lethean.mesh._stacking import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReactorTimer,
@@ -103,6 +106,8 @@ from lethean.mesh._stacking import (
 )
 
 __all__ = [
+    "CertificateRejectedError",
+    "COUNTER_NAMES",
     "DEPLOY",
     "DEPLOY_ACK",
     "DISCONNECT",
@@ -165,6 +170,7 @@ __all__ = [
     "HandshakeRejectedError",
     "HandshakeTimeoutError",
     "ListenError",
+    "SelfConnectionError",
     "FeatureNotAnnouncedError",
     "SessionError",
     "SessionPendingError",

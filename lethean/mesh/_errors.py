@@ -9,6 +9,7 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejectedError",
     "PeerKeyMismatchError",
+    "SelfConnectionError",
     "HandshakeTimeoutError",
     "ListenError",
     "FeatureNotAnnouncedError",
@@ -55,6 +56,12 @@ class PeerKeyMismatchError(HandshakeError):
     """The peer answered with a key other than the one pinned for it."""
 
     kind = "key_mismatch"
+
+
+class SelfConnectionError(HandshakeError):
+    """The peer is this node itself: it answered with this node's own key."""
+
+    kind = "self_connection"
 
 
 class HandshakeTimeoutError(HandshakeError):

@@ -43,7 +43,8 @@ from lethean.mesh._envelope import (
     new_message,
 )
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
-from lethean.mesh._errors import HandshakeError, HandshakeRejectedError, PeerKeyMismatchError
+from lethean.mesh._errors import (
+    HandshakeError, HandshakeRejectedError, PeerKeyMismatchError, SelfConnectionError)
 from lethean.peers import IdentityMismatchError, PeerRejectedError
 from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
 
@@ -51,6 +52,7 @@ __all__ = [
     "HandshakePayload",
     "HandshakeAckPayload",
     "REASON_ID_MISMATCH",
+    "REASON_SELF",
     "REASON_UNAUTHORIZED",
     "Accept",
     "Acked",
@@ -69,6 +71,10 @@ REASON_UNAUTHORIZED = "peer not authorized"
 #: The reason text when the claimed node id is not derived from the key
 #: (the reference accepts such a handshake; lethean refuses it).
 REASON_ID_MISMATCH = "node id does not match public key"
+#: lethean's rejection of a handshake from its own key (a node that dialled
+#: itself); no Go node sends it, and a Go peer never meets it (it would need
+#: our key).
+REASON_SELF = "this is the node itself"
 
 
 def version_reason(version):
@@ -198,6 +204,10 @@ def respond(local, registry, data, *, clock, sessions=False):
         reason = version_reason(version)
         return Reject(rejection_message(local, peer.id, reason, clock=clock), peer.id[:64],
                       reason[:200], "version")
+    if peer.public_key == local.identity.public_key:
+        return Reject(rejection_message(local, peer.id, REASON_SELF, clock=clock),
+                      peer.id[:64], "a handshake with this node's own key: this node dialled itself",
+                      "self")
     try:
         secret = local.shared_secret(peer.public_key)
     except (InvalidKeyError, LowOrderPointError, ValueError) as e:
@@ -244,9 +254,13 @@ def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected
         ack = _read_payload(HandshakeAckPayload, message.payload)
     except (ValueError, LetheanError) as e:
         raise HandshakeError("bad handshake_ack payload: {}".format(e)) from None
+    peer, response = ack.identity, ack.challenge_response
+    if peer.public_key == local.identity.public_key:
+        # Refused or not: a node that answers with our key is this node.
+        raise SelfConnectionError("it answered with this node's own key: this node dialled "
+                                  "itself")
     if not ack.accepted:
         raise HandshakeRejectedError(ack.reason[:200])
-    peer, response = ack.identity, ack.challenge_response
     try:
         peer.verify_binding()
         secret = local.shared_secret(peer.public_key)

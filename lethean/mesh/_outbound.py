@@ -11,7 +11,8 @@ from automat import MethodicalMachine
 from lethean.errors import LetheanError
 from lethean.identity import generate_challenge
 from lethean.mesh._connection import MeshConnection, reason_text
-from lethean.mesh._errors import HandshakeError, HandshakeTimeoutError
+from lethean.mesh._counters import REFUSED_SELF
+from lethean.mesh._errors import HandshakeError, HandshakeTimeoutError, SelfConnectionError
 from lethean.mesh._handshake import handshake_message, verify_ack
 from lethean.mesh._session import offer_challenge
 
@@ -134,8 +135,11 @@ class OutboundLink(MeshConnection):
     def _fail(self, error):
         self._cancel_deadline()
         self.closed = True
-        self._owner.report("handshake_failed:" + error.kind, str(error),
-                           peer=self.address, peer_id=self._expected_id or "")
+        reason = "handshake_failed:" + error.kind
+        if isinstance(error, SelfConnectionError):
+            reason = REFUSED_SELF
+        self._owner.report(reason, str(error), peer=self.address,
+                           peer_id=self._expected_id or "")
         transport = self._websocket.transport
         if transport is not None:
             transport.abortConnection()

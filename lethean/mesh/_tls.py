@@ -29,6 +29,8 @@ from lethean.errors import LetheanError
 
 __all__ = [
     "TLSConfigError",
+    "CertificateRejectedError",
+    "certificate_problem",
     "TLS12_CIPHERS",
     "server_tls_options",
     "client_tls_options",
@@ -53,6 +55,49 @@ class TLSConfigError(LetheanError):
     """The TLS certificate or key could not be used."""
 
 
+class CertificateRejectedError(LetheanError):
+    """The peer's TLS certificate was not trusted; ``problem`` says why and what to do."""
+
+    kind = "certificate_rejected"
+
+    def __init__(self, problem):
+        super().__init__("TLS certificate refused: " + problem)
+        self.problem = problem
+
+
+#: What to do about a certificate this node does not trust.
+_TRUST_HINT = ("give its certificate (or its CA's) with --tls-ca FILE, or pin it with "
+               "--tls-fingerprint SHA256")
+
+
+def certificate_problem(wrapped_factory, failure_text):
+    """
+    A CertificateRejectedError saying why the dial through
+    ``wrapped_factory`` (from :func:`wrap_client_factory`) was refused, or
+    None when its TLS did not refuse a certificate.
+    """
+    creator = getattr(wrapped_factory, "tls_creator", None)
+    problem = getattr(creator, "problem", None)
+    if problem is not None:
+        return CertificateRejectedError(problem)
+    if "certificate verify failed" in failure_text or "VerificationError" in failure_text:
+        return CertificateRejectedError("no CA of this system signed it: " + _TRUST_HINT)
+    return None
+
+
+def _names(certificate):
+    """The host names and addresses a certificate names (its subjectAltName)."""
+    from cryptography import x509
+
+    try:
+        extension = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return ([str(n) for n in extension.get_values_for_type(x509.DNSName)]
+            + [str(n) for n in extension.get_values_for_type(x509.IPAddress)])
+
+
 def _read(path, what):
     try:
         return FilePath(path).getContent()
@@ -64,6 +109,14 @@ def server_tls_options(cert_path, key_path):
     """A context factory for a TLS mesh listener from PEM files."""
     cert_pem = _read(cert_path, "certificate")
     key_pem = _read(key_path, "private key")
+    if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
+        raise TLSConfigError("{} holds no PEM certificate (a '-----BEGIN CERTIFICATE-----' "
+                             "block): give the certificate file, e.g. the cert.pem openssl "
+                             "req -x509 writes".format(cert_path))
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise TLSConfigError("{} holds no PEM private key (a '-----BEGIN PRIVATE KEY-----' "
+                             "block): give the key file, e.g. the key.pem openssl req "
+                             "-nodes writes".format(key_path))
     try:
         certificate = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
         return ssl.CertificateOptions(
@@ -73,7 +126,20 @@ def server_tls_options(cert_path, key_path):
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(TLS12_CIPHERS),
         )
     except Exception as e:
-        raise TLSConfigError("{} / {}: {}".format(cert_path, key_path, e)) from None
+        text = str(e)
+        if "do not match" in text:
+            raise TLSConfigError("{} is not the private key of the certificate {}: give the "
+                                 "key made with it".format(key_path, cert_path)) from None
+        raise TLSConfigError("{} / {} cannot be used ({}): give an unencrypted PEM "
+                             "certificate and its private key".format(
+                                 cert_path, key_path, _ssl_words(e))) from None
+
+
+def _ssl_words(error):
+    """OpenSSL's error list as its reasons only ('no start line'), not tuples."""
+    reasons = [item[-1] for item in getattr(error, "args", [[]])[0] or ()
+               if isinstance(item, tuple) and item and item[-1]]
+    return ", ".join(reasons) or str(error) or type(error).__name__
 
 
 #: The prefix of a pinned certificate fingerprint in ``tls_verify``.
@@ -143,12 +209,17 @@ def _trust_root(path):
         raise TLSConfigError("{} holds a certificate that cannot be read: {}".format(
             path, e)) from None
     if not certificates:
-        raise TLSConfigError("{} holds no PEM certificate".format(path))
+        raise TLSConfigError("--tls-ca {} holds no PEM certificate (a '-----BEGIN "
+                             "CERTIFICATE-----' block): give the peer's certificate file (its "
+                             "cert.pem) or your CA's".format(path))
     return ssl.trustRootFromCertificates(certificates)
 
 
 class _ClientCreator:
     """TLS client connections from one context, with SNI for host names."""
+
+    #: Why the peer's certificate was refused (a line saying what to do), or None.
+    problem = None
 
     def __init__(self, hostname, options):
         from OpenSSL import SSL
@@ -187,8 +258,11 @@ class _TrustedFile(_ClientCreator):
             trustRoot=trust_root, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
 
     def _verify(self, connection, certificate, error_number, depth, ok):
-        if not ok or depth > 0:
-            return bool(ok)
+        if not ok:
+            self.problem = "no certificate of the --tls-ca file signed it: " + _TRUST_HINT
+            return False
+        if depth > 0:
+            return True
         from service_identity.cryptography import extract_patterns
         from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 
@@ -200,6 +274,13 @@ class _TrustedFile(_ClientCreator):
             verify_service_identity(extract_patterns(certificate.to_cryptography()),
                                     [wanted], [])
         except Exception:  # another name, or none at all: not trusted (and no traceback)
+            names = _names(certificate.to_cryptography())
+            self.problem = (
+                "it names {}, not {}: dial the node by a name the certificate names, give "
+                "the node a certificate whose subjectAltName names {}, or pin it with "
+                "--tls-fingerprint SHA256".format(
+                    ", ".join(names[:5]) or "no host at all (no subjectAltName)",
+                    self.hostname, self.hostname))
             return False
         return True
 
@@ -222,7 +303,17 @@ class _PinnedFingerprint(_ClientCreator):
         from cryptography.hazmat.primitives import hashes
 
         digest = certificate.to_cryptography().fingerprint(hashes.SHA256()).hex()
-        return hmac.compare_digest(digest, self.fingerprint)
+        if hmac.compare_digest(digest, self.fingerprint):
+            return True
+        self.problem = (
+            "its SHA-256 fingerprint is {}, not the pinned {}: check "
+            "--tls-fingerprint against 'openssl x509 -in cert.pem -noout -fingerprint "
+            "-sha256' on that node".format(_colons(digest), _colons(self.fingerprint)))
+        return False
+
+
+def _colons(digest):
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2)).upper()
 
 
 def wrap_server_factory(factory, cert_path, key_path):
@@ -234,6 +325,9 @@ def wrap_server_factory(factory, cert_path, key_path):
 
 def wrap_client_factory(factory, hostname, verify="system"):
     """``factory`` behind TLS, for connecting with a plain ``tcp:`` endpoint."""
-    wrapped = TLSMemoryBIOFactory(client_tls_options(hostname, verify), True, factory)
+    creator = client_tls_options(hostname, verify)
+    wrapped = TLSMemoryBIOFactory(creator, True, factory)
     wrapped.noisy = False
+    #: Read by certificate_problem() when the dial fails.
+    wrapped.tls_creator = creator
     return wrapped

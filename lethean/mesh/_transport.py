@@ -22,13 +22,15 @@ from lethean.mesh._config import TransportConfig
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
 from lethean.mesh._admission import own_address
 from lethean.mesh._capabilities import UEPS_FEATURE
-from lethean.mesh._errors import FeatureNotAnnouncedError, ListenError, NotConnectedError
+from lethean.mesh._errors import (
+    FeatureNotAnnouncedError, ListenError, NotConnectedError, SelfConnectionError)
 from lethean.mesh._limits import DedupCache, Offenders
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._logs import LogLimiter, clean
 from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
 from lethean.mesh._stacking import stacked_server_factory
-from lethean.mesh._tls import wrap_client_factory, wrap_server_factory
+from lethean.mesh._tls import (
+    CertificateRejectedError, certificate_problem, wrap_client_factory, wrap_server_factory)
 from lethean.mesh._wire import WireFactory
 from lethean.peers import Peer, sanitise_peer_name
 
@@ -372,11 +374,20 @@ class MeshTransport(Service):
         try:
             await endpoint.connect(wire)
             link = await factory.result
+        except SelfConnectionError:
+            raise  # counted and logged as refused_self by the link
         except Exception as e:
+            if scheme == "wss":
+                rejected = certificate_problem(wire, str(e))
+                if rejected is not None:
+                    e = rejected
             self.count("connect_failed")
-            _log.warn("could not connect to {peer} ({peer_id}): {reason}", peer=address,
+            # Debug: the caller says it (the dialler summarised, the command in one line).
+            _log.debug("could not connect to {peer} ({peer_id}): {reason}", peer=address,
                       peer_id=peer_id or "id not known yet",
-                      reason=clean(str(e) or type(e).__name__))
+                      reason=clean(str(e) or type(e).__name__, 400))
+            if isinstance(e, CertificateRejectedError):
+                raise e from None
             raise
         # Fires once the peer's features are known (a lethean peer announces
         # them at once; a Go peer's first frame, or a short deadline, says

@@ -30,12 +30,36 @@ class _Node(service.MultiService):
     with status 1 (under ``twistd``, before the reactor runs).
     """
 
+    #: The data folder's :class:`~lethean.node._lock.DataFolderLock`, held
+    #: until the node has stopped (its registry written), or None.
+    folder_lock = None
+    #: The ``LogLevel`` below which the process's log drops events (twistd's
+    #: ``--log-level``), or None to leave the log observers alone.
+    log_level = None
+
     def privilegedStartService(self):
+        if self.log_level is not None:
+            # twistd's observers are in place by now.
+            from lethean.node._loglevel import filter_log_observers
+
+            filter_log_observers(self.log_level)
+        if self.folder_lock is not None:
+            self.folder_lock.record_pid()  # twistd may have forked since it was taken
         try:
             super().privilegedStartService()
         except ListenError as e:
             _log.critical("{error}", error=str(e))
+            self._release()
             raise SystemExit(1) from None
+
+    def stopService(self):
+        d = super().stopService()
+        d.addBoth(lambda result: (self._release(), result)[1])
+        return d
+
+    def _release(self):
+        if self.folder_lock is not None:
+            self.folder_lock.release()
 
 _log = Logger()
 
@@ -124,7 +148,7 @@ def _dispatcher(reactor):
     return Dispatcher(reactor)
 
 
-def assemble_node(reactor, identity, registry, options):
+def assemble_node(reactor, identity, registry, options, *, folder_lock=None):
     """
     The node's ``MultiService``.
 
@@ -132,6 +156,8 @@ def assemble_node(reactor, identity, registry, options):
     diallers; stopping runs backwards, so peers are told ``server
     shutdown`` before the registry's last write.  ``options["control"]``
     lists the control API's endpoint strings (none when missing).
+    ``folder_lock`` (a held :class:`~lethean.node._lock.DataFolderLock`) is
+    released once the node has stopped.
     """
     config = TransportConfig(
         listen=options.get("listen", "tcp:9091"),
@@ -167,6 +193,7 @@ def assemble_node(reactor, identity, registry, options):
     status.control = control.describe
 
     node = _Node()
+    node.folder_lock = folder_lock
     RegistryService(registry).setServiceParent(node)
     transport.setName("transport")
     transport.setServiceParent(node)

@@ -7,7 +7,9 @@ the link to close, and dials again after a growing, jittered delay (the
 policy ``ClientService`` uses), all on the injected clock.  A target is an
 address (``HOST:PORT``, ``ws[s]://HOST:PORT``) or, given a ``resolve``
 function, a registered peer's id, id prefix or name, looked up at every
-dial.
+dial.  A link that closes as soon as it is up counts as a failed attempt
+(``_redial`` says when to dial again and what to log); a target that turns
+out to be this node itself is given up.
 """
 
 from twisted.application import service
@@ -72,9 +74,11 @@ class PeerDialler(service.Service):
         return self._transport.connect(address, peer_id=peer_id, scheme=scheme)
 
     async def _keep_up(self, address):
+        from lethean.mesh import SelfConnectionError
+        from lethean.node._redial import RedialSchedule
         from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
 
-        attempt = 0
+        schedule = RedialSchedule(self._reactor, address, self._retry_policy)
         while self.running:
             try:
                 connection = await self._wait(self._dial(address))
@@ -85,22 +89,25 @@ class PeerDialler(service.Service):
                            "it with 'lethean peers add', then restart the node)",
                            address=address, reason=e.line)
                 return
+            except SelfConnectionError:
+                _log.error("--peer {address} is this node itself (it answered with this node's "
+                           "own key); not dialled again", address=address)
+                return
             except Exception as e:
-                attempt += 1
-                delay = self._retry_policy(attempt)
-                _log.info("cannot reach {address} ({reason}); retrying in {delay:.1f} s",
-                          address=address, reason=str(e) or type(e).__name__, delay=delay)
+                delay = schedule.dial_failed(str(e) or type(e).__name__)
+            else:
+                schedule.link_up()
+                try:
+                    await self._wait(connection.when_lost())
+                except defer.CancelledError:
+                    return
+                except Exception:
+                    pass
+                if not self.running:
+                    return
+                delay = schedule.link_lost(getattr(connection, "reason", None))
+            if delay:
                 try:
                     await self._wait(task.deferLater(self._reactor, delay))
                 except defer.CancelledError:
                     return
-                continue
-            attempt = 0
-            try:
-                await self._wait(connection.when_lost())
-            except defer.CancelledError:
-                return
-            except Exception:
-                pass
-            if self.running:
-                _log.info("link to {address} closed; redialling", address=address)

@@ -535,6 +535,9 @@ class NodeOperations:
             raise InvalidRequestError("{!r} is not a peer name: {}".format(name, e)) from None
         if role and role not in ("controller", "worker", "dual"):
             raise InvalidRequestError("the role is controller, worker or dual")
+        existing = self.registry.get_peer(peer_id)
+        if existing is not None:
+            _already_registered(existing, self.command)
         peer = Peer(id=peer_id, name=name or "", public_key=public_key,
                     address=parsed.address, role=role or "")
         stored = self.registry.add_peer(peer)
@@ -575,6 +578,12 @@ class NodeOperations:
     def revoke(self, public_key):
         """Remove a key from the allowlist; ``{"revoked": key}``."""
         self._need_key(public_key)
+        if not self.registry.is_public_key_allowed(public_key):
+            from lethean.peers import NotAllowlistedError
+
+            error = NotAllowlistedError(public_key)
+            error.line = "{} is not on the allowlist: nothing was revoked".format(public_key)
+            raise error
         self.registry.revoke_public_key(public_key)
         return {"revoked": public_key}
 
@@ -603,3 +612,14 @@ class NodeOperations:
     def _need_string(value, what):
         if not isinstance(value, str) or not value:
             raise InvalidRequestError("give {}".format(what))
+
+
+def _already_registered(record, command):
+    """Refuse to add ``record``'s peer again, naming it and the way to change it."""
+    from lethean.peers import PeerExistsError
+
+    error = PeerExistsError("peer {} already exists".format(record.id))
+    error.line = ("{} is already registered: to change it, forget it with '{}' and add it "
+                  "again".format(peer_label(record.id, record.name, record.address),
+                                 command("peers remove " + record.id)))
+    raise error

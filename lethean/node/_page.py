@@ -104,8 +104,12 @@ def render_page(status):
     ]
     identity = '<table id="node"><tbody>{}</tbody></table>'.format("".join(
         "<tr><th>{}</th>{}</tr>".format(escape(label), _cell(value)) for label, value in facts))
-    counters = [{"name": name, "value": value} for name, value in status["counters"].items()]
-    counters.append({"name": "control_unauthorized", "value": status["control"]["unauthorized"]})
+    # Only what moved: /api/status and /metrics list every counter, at 0 too.
+    counters = [{"name": name, "value": value} for name, value in status["counters"].items()
+                if value]
+    if status["control"]["unauthorized"]:
+        counters.append({"name": "control_unauthorized",
+                         "value": status["control"]["unauthorized"]})
     title = "lethean node {}".format(node["name"] or node["id"][:8])
     parts = [
         "<!DOCTYPE html>",

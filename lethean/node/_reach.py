@@ -118,6 +118,8 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
         HandshakeRejectedError,
         HandshakeTimeoutError,
         PeerKeyMismatchError,
+        CertificateRejectedError,
+        SelfConnectionError,
     )
 
     from lethean.node._targets import lethean_command, printable
@@ -140,6 +142,12 @@ def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
             hint = "if it serves no TLS, dial ws://{}; otherwise {}".format(address, hint)
         return NoAnswerError("{} did not answer within {:g} s: {}".format(
             label, timeout_s, hint), peer, reason)
+    if isinstance(exc, CertificateRejectedError):
+        return TLSFailedError("cannot trust the TLS certificate of {}: {}".format(
+            label, exc.problem), peer, reason)
+    if isinstance(exc, SelfConnectionError):
+        return SelfTargetError("{} is this node itself (it answered with this node's own "
+                               "key)".format(label), peer, reason)
     if isinstance(exc, HandshakeRejectedError):
         hint = "ask its operator to allow this node's key"
         if own_key:

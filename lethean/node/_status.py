@@ -183,13 +183,21 @@ class NodeStatus:
             return []
         return json.loads(marshal(stats)).get("miners") or []
 
+    def counters(self):
+        """The ``counters`` section: every known counter (0 until it moves), and any other."""
+        from lethean.mesh import COUNTER_NAMES
+
+        counters = dict.fromkeys(COUNTER_NAMES, 0)
+        counters.update(self.transport.counters)
+        return dict(sorted(counters.items()))
+
     async def document(self):
         """The whole status document (``GET /api/status``)."""
         return {
             "node": self.node(),
             "peers": self.peers(),
             "traffic": self.traffic.totals(),
-            "counters": dict(sorted(self.transport.counters.items())),
+            "counters": self.counters(),
             "control": {"unauthorized": self.unauthorized},
             "miners": await self.miners(),
         }

@@ -25,7 +25,30 @@ from lethean.node._options import (
 from lethean.identity import ROLES, ROLE_DUAL, NodeManager
 from lethean.peers import AuthMode, PeerRegistry, default_peers_path
 
-__all__ = ["Options", "makeService"]
+__all__ = ["Options", "makeService", "OPTION_GROUPS"]
+
+#: How ``--help`` groups the options, in order (a test checks every option is here).
+OPTION_GROUPS = (
+    ("Identity and files", ("data-dir", "name", "role")),
+    ("Network", ("listen", "peer", "auth", "allow")),
+    ("TLS", ("tls-cert", "tls-key", "tls-ca", "tls-fingerprint")),
+    ("Control API and log", ("control", "log-level")),
+    ("Limits", ("max-conns", "max-pending", "max-conns-per-address",
+                "max-pending-per-address", "connect-rate", "rate-limit", "rate-limit-bytes",
+                "offender-backoff", "max-clock-skew", "max-uploads-mb")),
+    ("Miners", ("miner-command",)),
+    ("Other", ("version", "help")),
+)
+
+#: The value each option takes, as ``--help`` names it.
+_VALUE_NAMES = {
+    "data-dir": "DIR", "name": "NAME", "role": "ROLE", "listen": "ENDPOINT", "peer": "TARGET",
+    "auth": "MODE", "allow": "KEY", "tls-cert": "PEM", "tls-key": "PEM", "tls-ca": "PEM",
+    "tls-fingerprint": "SHA256", "control": "ENDPOINT", "log-level": "LEVEL",
+    "connect-rate": "PER_S", "rate-limit": "PER_S", "rate-limit-bytes": "MIB",
+    "offender-backoff": "S", "max-clock-skew": "S", "max-uploads-mb": "MIB",
+    "miner-command": "CMD",
+}
 
 
 class Options(usage.Options):
@@ -100,13 +123,63 @@ class Options(usage.Options):
          "MiB that chunked deploys in progress may declare together.", int],
         ["miner-command", None, None,
          "Program (with arguments, shell-style) the worker runs as a miner."],
+        ["log-level", None, "info",
+         "Log events at this level and above: debug (each request served), info "
+         "(links up and down, start and stop), warn (refusals and drops), error or "
+         "critical."],
     ]
 
     def __init__(self):
         super().__init__()
+        self._failed = False
         self["peer"] = []
         self["allow"] = []
         self["control"] = None
+
+    def parseOptions(self, options=None):
+        try:
+            super().parseOptions(options)
+        except usage.UsageError:
+            # twistd prints our usage above the error: keep it to a pointer.
+            self._failed = True
+            raise
+
+    def getUsage(self, width=None):
+        """The options by group, each with its value and explanation."""
+        import textwrap
+
+        if self._failed:
+            return "'twistd lethean-node --help' lists the options."
+        width = min(width or int(os.environ.get("COLUMNS", "80")), 100)
+        takes_value = {name[:-1] for name in self.longOpt if name.endswith("=")}
+        lines = []
+        for title, names in OPTION_GROUPS:
+            lines.append(title + ":")
+            for name in names:
+                flag = "--" + name
+                if name in takes_value:
+                    flag += "=" + _VALUE_NAMES.get(name, "N")
+                text = " ".join((self.docs.get(name) or "").split())
+                default = self.defaults.get(name)
+                if name in takes_value and default is not None:
+                    text += " [default: {}]".format(default)
+                lines.append("  " + flag)
+                lines.extend(textwrap.wrap(text, width, initial_indent="      ",
+                                           subsequent_indent="      "))
+            lines.append("")
+        lines.extend(textwrap.wrap(self.longdesc, width))
+        return "\n".join(lines) + "\n"
+
+    def opt_help(self):
+        """Display this help and exit."""
+        import sys
+
+        try:
+            print(self.__str__())
+            sys.stdout.flush()
+        except BrokenPipeError:  # a reader such as 'head' stopped early
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
     def opt_control(self, endpoint):
         """
@@ -152,6 +225,12 @@ class Options(usage.Options):
             check_miner_command(self["miner-command"])
         self["tls-verify"] = check_tls(self["tls-cert"], self["tls-key"], self["tls-ca"],
                                        self["tls-fingerprint"])
+        from lethean.node._loglevel import parse_log_level
+
+        try:
+            self["log-level"] = parse_log_level(self["log-level"])
+        except ValueError as e:
+            raise usage.UsageError("--log-level {!r}: {}".format(self["log-level"][:40], e)) from None
         if self["role"] not in ROLES:
             raise usage.UsageError("--role must be one of: {}".format(", ".join(ROLES)))
         if self["auth"] not in (None, "open", "allowlist"):
@@ -200,12 +279,32 @@ def _paths(data_dir):
     return NodeManager.in_directory(data_dir), os.path.join(data_dir, "peers.json")
 
 
+def _lock_data_folder(data_dir):
+    """
+    The held lock of the node's data folder (``--data-dir``, else the XDG
+    data folder); another node holding it ends the process with one line.
+    """
+    from lethean._paths import data_path
+    from lethean.node._lock import DataFolderLock, DataFolderLockedError
+
+    lock = DataFolderLock(data_dir if data_dir is not None else data_path())
+    try:
+        lock.acquire()
+    except DataFolderLockedError as e:
+        raise SystemExit(str(e)) from None
+    except OSError as e:
+        raise SystemExit("cannot lock the data folder {}: {}".format(
+            lock.folder, e.strerror or e)) from None
+    return lock
+
+
 def makeService(options, reactor=None):
     """The node's ``MultiService`` for ``options`` (an :class:`Options`)."""
     if reactor is None:
         from twisted.internet import reactor
     from lethean.node._assembly import assemble_node
 
+    folder_lock = _lock_data_folder(options["data-dir"])
     manager, peers_path = _paths(options["data-dir"])
     identity = manager.load_or_create(name=options["name"], role=options["role"])
     registry = PeerRegistry(reactor, peers_path)
@@ -213,4 +312,6 @@ def makeService(options, reactor=None):
         registry.set_auth_mode(AuthMode[options["auth"].upper()])
     for public_key in options["allow"]:
         registry.allow_public_key(public_key)
-    return assemble_node(reactor, identity, registry, options)
+    node = assemble_node(reactor, identity, registry, options, folder_lock=folder_lock)
+    node.log_level = options["log-level"]
+    return node

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidPublicKeyError",
     "PeerExistsError",
     "PeerNotFoundError",
+    "NotAllowlistedError",
     "PeerRejectedError",
     "IdentityMismatchError",
     "KeyMismatchError",
@@ -58,6 +59,12 @@ class PeerNotFoundError(PeerError):
     """The peer is not registered."""
 
     kind = "peer_not_found"
+
+
+class NotAllowlistedError(PeerError):
+    """The public key is not on the allowlist."""
+
+    kind = "not_allowlisted"
 
 
 class PeerRejectedError(PeerError):

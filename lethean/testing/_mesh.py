@@ -47,7 +47,8 @@ from lethean.mesh import (
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
 from lethean.mesh._checks import envelope_problem
-from lethean.mesh._errors import FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError
+from lethean.mesh._errors import (
+    FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError, SelfConnectionError)
 from lethean.mesh._session import Session, transcript_hash
 
 __all__ = [
@@ -254,8 +255,10 @@ class MemoryMeshTransport:
     def connect(self, address, *, peer_id=None, scheme=None):
         """Link to the node at ``address``; a Deferred firing with our end."""
         remote = self.mesh.node_at(address)
-        if remote is None or remote is self:
+        if remote is None:
             return defer.fail(ConnectionRefusedError(address))
+        if remote.identity.identity.public_key == self.identity.identity.public_key:
+            return defer.fail(SelfConnectionError("the node dialled itself"))
         if peer_id is not None and peer_id != remote.identity.id:
             return defer.fail(ConnectionRefusedError(
                 "{} is {}, not {}".format(address, remote.identity.id, peer_id)))
