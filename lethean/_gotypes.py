@@ -162,6 +162,7 @@ class _Integer(Kind):
     """Go's integers: a number literal that parses as one in range, nothing else."""
 
     zero = 0
+    inline = "(int.__repr__({0}) if type({0}) is int else _j.marshal({0}, html=html))"
 
     def __init__(self, go_type, low, high):
         self.go_type = go_type
