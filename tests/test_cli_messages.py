@@ -5,7 +5,7 @@ import os
 
 from twisted.trial.unittest import TestCase
 
-from tests._processes import run_lethean, short_folder
+from tests._processes import PROCESS_TEST_TIMEOUT_S, run_lethean, short_folder
 
 #: A valid X25519 public key nobody uses.
 KEY = "+ODEgFwqO1UbQHbQSj+w8zaJfgjs+wB0iMIYf0QYM1Q="
@@ -14,7 +14,7 @@ KEY = "+ODEgFwqO1UbQHbQSj+w8zaJfgjs+wB0iMIYf0QYM1Q="
 class IdentityMessageTests(TestCase):
     """lethean identity on folders that cannot hold one, or hold none."""
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_new_where_a_file_stands_for_the_folder(self):
         """A data folder that cannot be written is one line naming why and --data-dir; nothing written."""
@@ -56,7 +56,7 @@ class IdentityMessageTests(TestCase):
 class PeersMessageTests(TestCase):
     """lethean peers add and revoke of what is already so."""
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_adding_a_registered_peer_again(self):
         """The second add says the peer is registered and how to change it; exit 1, record unchanged."""
@@ -96,7 +96,7 @@ class PeersMessageTests(TestCase):
 class NodeWithoutControlTests(TestCase):
     """A node running with --control none: its files are not edited behind its back."""
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_peers_edit_refused_while_the_node_runs(self):
         """peers add exits 1 naming the node's pid and the fix; peers.json is not touched."""
@@ -121,7 +121,7 @@ class NodeWithoutControlTests(TestCase):
 class CommandLogTests(TestCase):
     """lethean --log-level prints the command's own log on standard error."""
 
-    timeout = 60
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_log_level_shows_the_command_s_log(self):
         """Quiet by default; with --log-level debug the dial's own log lines come first."""

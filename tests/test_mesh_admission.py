@@ -117,6 +117,22 @@ class AdmissionTests(SynchronousTestCase):
         self.assertFalse(honest.evicted or newcomer.evicted)
         self.assertEqual(admission.pending, 4)
 
+    def test_full_pool_spares_a_connection_that_took_a_step(self):
+        """Of the busiest address, the connection stalled longest goes, not the first accepted."""
+        admission = self.admission(max_pending=3)
+        crowd = []
+        for _ in range(3):
+            crowd.append(self.open(admission))
+            self.clock.advance(1)
+        crowd[0].since = self.clock.seconds()
+        admission.progressed(crowd[0])
+        self.clock.advance(1)
+        self.open(admission)
+        self.assertEqual([c.evicted for c in crowd], [False, True, False])
+        admission.left_pool(crowd[2])
+        admission.progressed(crowd[2])
+        self.assertEqual(admission.pending, 2)
+
     def test_rate_buckets_are_bounded(self):
         """Past max_idle addresses the least recent bucket is forgotten (refilled)."""
         admission = self.admission(connect_burst=1, connect_per_s=0.001)
@@ -222,6 +238,35 @@ class ListenerAdmissionTests(SynchronousTestCase):
         gate.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.listener.admission.held(STRANGER), (0, 0))
         self.assertEqual(self.node.pending, 0)
+
+
+class PoolProgressTests(SynchronousTestCase):
+    """A full pool evicts the connection that stalled longest, so a peer that keeps moving gets through."""
+
+    def test_upgraded_connection_outlives_a_silent_one(self):
+        """A connection that sent its upgrade request is evicted after an older silent one."""
+        clock = task.Clock()
+        node = MeshTransport(clock, make_identity(), make_registry(self),
+                             TransportConfig(listen=None, max_pending=2))
+        listener = node.server_factory()
+
+        def connect(port):
+            gate = listener.buildProtocol(address("127.0.0.1", port))
+            transport = StringTransport(peerAddress=address("127.0.0.1", port))
+            gate.makeConnection(transport)
+            clock.advance(1)
+            return gate, transport
+
+        moving, moving_transport = connect(1)
+        silent, silent_transport = connect(2)
+        moving.dataReceived(upgrade_request())
+        clock.advance(1)
+        newcomer, newcomer_transport = connect(3)
+        self.assertTrue(silent_transport.disconnecting or silent_transport.disconnected)
+        self.assertFalse(moving_transport.disconnecting or moving_transport.disconnected)
+        self.assertIsNotNone(moving.wrappedProtocol)
+        self.assertEqual(node.counters["refused_evicted"], 1)
+        self.assertEqual(set(listener.admission.pending_connections()), {moving, newcomer})
 
 
 class AcceptCostTests(SynchronousTestCase):

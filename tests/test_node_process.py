@@ -92,7 +92,7 @@ class ListenFailureTests(TestCase):
 class DataFolderLockTests(TestCase):
     """One node per data folder: a second one is refused, a dead one's lock is not."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_second_node_on_the_same_folder_is_refused(self):
         """A second node exits 1 with one line naming the folder and the running node's pid."""
@@ -140,7 +140,7 @@ class DataFolderLockTests(TestCase):
 class SelfDialTests(TestCase):
     """A node whose --peer turns out to be itself (its own key answers) gives it up."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_a_twin_with_the_same_identity_is_refused_at_both_ends(self):
         """Both count refused_self, neither registers the other, the dialler stops with one line."""
@@ -174,7 +174,7 @@ class SelfDialTests(TestCase):
 class LogLevelTests(TestCase):
     """--log-level: debug lines stay out of the twistd log unless asked for."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def _served_then_linked(self, *options):
         """A node that served a control request (a debug line), then logged a link (info)."""

@@ -217,13 +217,14 @@ class HelpTests(SynchronousTestCase):
         import subprocess
         import sys
 
-        from tests._processes import ROOT, environment
+        from tests._processes import PROCESS_TEST_TIMEOUT_S, ROOT, environment
 
         home = os.path.abspath(self.mktemp())
         os.makedirs(home)
         done = subprocess.run(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *argv],
-            cwd=home, env=environment(home), capture_output=True, text=True, timeout=120)
+            cwd=home, env=environment(home), capture_output=True, text=True,
+            timeout=PROCESS_TEST_TIMEOUT_S)
         self.assertTrue(ROOT)
         return done.returncode, done.stdout + done.stderr
 

@@ -3,11 +3,13 @@ Who holds the listener's room: the pending pool, and per-address limits
 checked as a connection is accepted, before a byte of it is read.
 
 Every inbound connection that has not authenticated is in the pending pool
-(``max_pending``); when it is full, a new connection evicts the oldest
-connection of the address holding the most places.  That bounds what all
-strangers together may hold, but one address could still fill the pool, or
-the connection cap, and lock every newcomer out.  So each remote address
-also has a limit on the connections it holds open
+(``max_pending``); when it is full, a new connection evicts, of the address
+holding the most places, the connection that has waited longest since its
+last step (accepted, upgraded, handshake accepted): under a flood of
+connections that never move, a peer that keeps moving is the last to go.
+That bounds what all strangers together may hold, but one address could
+still fill the pool, or the connection cap, and lock every newcomer out.
+So each remote address also has a limit on the connections it holds open
 (``max_connections_per_address``), on those not yet authenticated
 (``max_pending_per_address``), and a token bucket of new connections
 (``connect_burst``, ``connect_per_s``).  A connection past any of them is
@@ -63,9 +65,10 @@ class Admission:
     The listener's bookkeeping of inbound connections, on ``clock``.
 
     ``config`` is the ``TransportConfig``.  A connection is an object with
-    ``host`` (its remote address), ``since`` (when it was accepted) and
-    ``evict()``; the listener asks :meth:`refusal` before keeping one, then
-    reports :meth:`opened`, :meth:`left_pool` and :meth:`closed`.
+    ``host`` (its remote address), ``since`` (when it was accepted, or took
+    its last step) and ``evict()``; the listener asks :meth:`refusal`
+    before keeping one, then reports :meth:`opened`, :meth:`progressed`,
+    :meth:`left_pool` and :meth:`closed`.
     """
 
     clock: object
@@ -73,7 +76,7 @@ class Admission:
     max_idle: int = MAX_IDLE_ADDRESSES
     #: host -> connections open from it
     _open: dict = attrs.field(init=False, factory=dict)
-    #: host -> its pending connections, oldest first (the pool)
+    #: host -> its pending connections, stalled longest first (the pool)
     _pending: dict = attrs.field(init=False, factory=dict)
     _size: int = attrs.field(init=False, default=0)
     _buckets: OrderedDict = attrs.field(init=False, factory=OrderedDict)
@@ -128,6 +131,14 @@ class Admission:
         self._pending.setdefault(host, {})[connection] = None
         self._size += 1
 
+    def progressed(self, connection):
+        """``connection`` took a step (its ``since`` is now): last in its address's eviction order."""
+        pool = self._pending.get(connection.host)
+        if pool is None or connection not in pool:
+            return
+        del pool[connection]
+        pool[connection] = None
+
     def left_pool(self, connection):
         """``connection`` is no longer pending (proven, refused, or a stacked route)."""
         pool = self._pending.get(connection.host)
@@ -149,7 +160,7 @@ class Admission:
             self._open.pop(host, None)
 
     def _victim(self):
-        """The oldest pending connection of the address holding the most places."""
+        """Of the address holding the most places, the pending connection stalled longest."""
         most = max(len(pool) for pool in self._pending.values())
         return min((next(iter(pool)) for pool in self._pending.values() if len(pool) == most),
                    key=lambda connection: connection.since)

@@ -31,7 +31,8 @@ class TransportConfig:
     max_connections: int = 100
     #: Inbound connections that have not authenticated yet: reading the
     #: upgrade request, handshaking, or accepted but not yet proven.  When
-    #: full, the oldest one of the busiest address is evicted.
+    #: full, the busiest address's connection that has waited longest since
+    #: its last step is evicted.
     max_pending: int = 128
     #: Per remote address (127.0.0.1 and ::1 excepted): inbound connections
     #: open at once, of those not yet authenticated, and new connections

@@ -12,7 +12,9 @@ stream protocol (``/ueps``, ``/levin``).
 
 Every connection that has not authenticated sits in the pending pool
 (``_admission``): reading its request, upgrading, handshaking, and, for a
-mesh initiator, until its first sealed frame proves its key.  Before that,
+mesh initiator, until its first sealed frame proves its key; each step it
+takes puts it behind the connections that stalled longer, should the full
+pool have to evict one.  Before that,
 :class:`~lethean.mesh._admission.AddressFilter` has refused, as it was
 accepted, a connection from an address over its per-address limits.  One
 deadline covers the upgrade and the mesh handshake
@@ -167,6 +169,7 @@ class UpgradeGate(Wire):
             return
         if mesh:
             self.stage = UPGRADE
+            self._progressed()
         else:
             # Stacked streams leave the pool here; Autobahn's own opening
             # deadline and the route's connection cap bound them.
@@ -195,10 +198,16 @@ class UpgradeGate(Wire):
             return
         self.stage = PROVING
         self._deadline.reset(self.owner.config.prove_timeout_s)
+        self._progressed()
 
     def admitted(self):
         """The connection proved itself: out of the pool, no deadline."""
         self._leave()
+
+    def _progressed(self):
+        """A step forward: a full pool evicts connections that stalled longer first."""
+        self.since = self.owner.reactor.seconds()
+        self.listener.progressed(self)
 
     def _leave(self):
         if self._deadline is not None:
@@ -279,6 +288,10 @@ class MeshListener(Factory):
         """``gate`` is open and pending; a full pool evicts another."""
         self._open.add(gate)
         self.admission.opened(gate)
+
+    def progressed(self, gate):
+        """``gate`` took a step: in a full pool, stalled connections go before it."""
+        self.admission.progressed(gate)
 
     def leave(self, gate):
         """``gate`` is no longer pending."""

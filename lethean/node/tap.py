@@ -94,8 +94,8 @@ class Options(usage.Options):
          "Most authenticated inbound peers (HTTP 503 beyond).", int],
         ["max-pending", None, 128,
          "Most inbound connections not yet authenticated (handshaking or "
-         "proving their key); when full, the oldest of the busiest address "
-         "is evicted.", int],
+         "proving their key); when full, the busiest address's connection "
+         "stalled longest is evicted.", int],
         ["max-conns-per-address", None, 16,
          "Most inbound connections from one address, authenticated or not "
          "(127.0.0.1 and ::1 excepted); beyond, new ones are closed at once.", int],
