@@ -33,6 +33,7 @@ from lethean._accel import pick
 __all__ = [
     "RawJSON",
     "ReadFloat",
+    "Pairs",
     "go_float",
     "go_string",
     "marshal",
@@ -42,6 +43,7 @@ __all__ = [
     "fold_key",
     "top_level_pairs",
     "top_level_raw",
+    "loads_pairs",
     "decode_base64",
 ]
 
@@ -279,6 +281,18 @@ def fold_key(key):
     return key.lower().replace("\u212a", "k").replace("\u017f", "s")
 
 
+class Pairs(list):
+    """
+    A JSON object as its ``(key, value)`` pairs in document order, repeated
+    keys kept: Go's decoder visits each of them.
+    """
+
+
+def loads_pairs(text):
+    """:func:`loads_strict` with every object, at any depth, read as :class:`Pairs`."""
+    return loads_strict(text, object_pairs_hook=Pairs, keep_overflow=True)
+
+
 def top_level_pairs(text, *, keep_overflow=False):
     """
     The ``(key, value)`` pairs of a JSON object in document order, duplicates
@@ -394,6 +408,20 @@ def _encode(value, out, html, sort_keys):
         out(compact(value.text, html))
     elif isinstance(value, (bytes, bytearray, memoryview)):
         out('"' + base64.b64encode(value).decode("ascii") + '"')
+    elif hasattr(value, "__go_json__"):
+        out(value.__go_json__(html))
+    elif kind is Pairs:
+        if not value:
+            out("{}")
+            return
+        sep = "{"
+        for key, item in value:
+            out(sep)
+            out(go_string(key, html))
+            out(":")
+            _encode(item, out, html, sort_keys)
+            sep = ","
+        out("}")
     elif hasattr(value, "to_json_value"):
         _encode(value.to_json_value(), out, html, sort_keys)
     elif isinstance(value, bool):
