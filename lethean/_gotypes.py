@@ -108,15 +108,15 @@ class Kind:
     """
 
     go_type = ""
-    zero = None
+    zero: object = None
     reads_null = False
     #: For a type read from JSON strings only: ``(parse, errors)``, the
     #: function :meth:`read` calls on them and the exceptions it raises.
-    parse_string = None
+    parse_string: object = None
     #: :meth:`write` as a Python expression of ``{}`` (the value), ``html``
     #: and ``_j`` (:mod:`lethean._gojson`), for the struct writers compiled
     #: for the hot path (:mod:`lethean._gocompile`), or None.
-    inline = None
+    inline: str | None = None
 
     def read(self, value):
         """The Python value of the JSON ``value``; raises :class:`Mismatch`."""
