@@ -49,7 +49,8 @@ Figures:
 
 Run from the checkout: ``python benchmarks/bundles.py`` (a 64 MiB rootfs
 and a 50 MB deploy, 3 runs each), ``--quick`` for a small smoke run,
-``--only deploy`` for one group.
+``--only deploy`` for one group, ``--profile DIR`` for where the deploying
+nodes spend their reactor thread's time.
 """
 
 import argparse
@@ -235,8 +236,8 @@ def child_reactor(miner, miners_root):
     """Worst probe delay while a bundle is built, then installed, in threads."""
     from twisted.internet import defer, reactor
 
-    from lethean.bundles import (
-        create_miner_bundle_in_thread, install_miner_bundle_in_thread, read_miner)
+    from lethean.bundles import create_miner_bundle_in_thread, install_miner_bundle_in_thread
+    from lethean.bundles._create import read_miner
 
     password = os.environ[PASSWORD_VARIABLE]
     probe = Probe(reactor)
@@ -266,13 +267,15 @@ def child_reactor(miner, miners_root):
     return result
 
 
-def child_node(data_dir, control):
+def child_node(data_dir, control, profile=None):
     """
     A lethean node as ``twistd lethean-node`` builds it, with a probe.
 
     Prints ``{"address", "id"}`` once listening, then answers commands on
     stdin: ``mark`` (reset the peak and the probe) and ``report`` (print
-    ``{"peak_bytes", "worst_delay_ms"}``).  Ends when stdin closes.
+    ``{"peak_bytes", "worst_delay_ms"}``).  Ends when stdin closes.  With
+    ``profile`` (a file name prefix), each report also writes the cProfile
+    statistics of the reactor thread's CPU time since the mark.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from twisted.internet import defer, protocol, reactor, stdio
@@ -292,11 +295,20 @@ def child_node(data_dir, control):
 
         def lineReceived(self, line):
             if line == b"mark":
+                if profile:
+                    import cProfile
+
+                    state["profile"] = cProfile.Profile(time.thread_time)
+                    state["profile"].enable()
                 probe.reset()
                 state["meter"] = Peak()
                 state["cpu"] = _cpu_seconds()
                 self.sendLine(b"{}")
             elif line == b"report":
+                if state.get("profile"):
+                    state["profile"].disable()
+                    state["reports"] = state.get("reports", 0) + 1
+                    state["profile"].dump_stats("{}-{}.prof".format(profile, state["reports"]))
                 self.sendLine(json.dumps({
                     "peak_bytes": state["meter"].bytes(),
                     "absolute_bytes": Peak.absolute(),
@@ -443,12 +455,13 @@ def measure_reactor(home, miner, size, repeat):
 class Node:
     """A node child process, driven through its stdin."""
 
-    def __init__(self, home, name):
+    def __init__(self, home, name, profile=None):
         self.data_dir = os.path.join(home, name)
         os.makedirs(self.data_dir, mode=0o700)
+        profile = [os.path.join(os.path.abspath(profile), name)] if profile else []
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--node", self.data_dir,
-             "unix:" + os.path.join(self.data_dir, "control.sock")],
+             "unix:" + os.path.join(self.data_dir, "control.sock"), *profile],
             env=_environment(home), cwd=home, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         line = self.process.stdout.readline()
         if not line:
@@ -471,8 +484,10 @@ class Node:
                 self.process.wait()
 
 
-def measure_deploy(home, miner, size, repeat):
-    sender, receiver = Node(home, "sender"), Node(home, "receiver")
+def measure_deploy(home, miner, size, repeat, profile=None):
+    if profile:
+        os.makedirs(profile, exist_ok=True)
+    sender, receiver = Node(home, "sender", profile), Node(home, "receiver", profile)
     # An idle node probed at the same time: how late a reactor that does
     # nothing runs on this machine right now (other people's load).
     idle = Node(home, "idle")
@@ -536,8 +551,11 @@ def main():
     parser.add_argument("--only", choices=GROUPS, action="append",
                         help="measure only this group (repeatable)")
     parser.add_argument("--quick", action="store_true", help="8 MiB / 8 MB, one run each")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="write cProfile statistics (reactor thread CPU) of the deploy's "
+                        "sending and receiving nodes to DIR, one file per run")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--node", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--node", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(CHILDREN[args.child[0]](args.child[1:])), flush=True)
@@ -565,7 +583,7 @@ def main():
             size = args.deploy_mb * 1000 * 1000
             miner = os.path.join(home, "miner-{}mb".format(args.deploy_mb))
             _random_file(miner, size)
-            measure_deploy(home, miner, size, args.repeat)
+            measure_deploy(home, miner, size, args.repeat, args.profile)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

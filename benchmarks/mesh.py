@@ -6,11 +6,17 @@ Two lethean nodes on 127.0.0.1, in one process (one reactor):
 * ``mesh_round_trip``: sealed request/response round trips per second with
   200 B and 4 KB envelopes at windows 1 and 32 (the server's consumer
   answers each request), on a ``v1`` link (the reference's SMSG frames, as
-  with a Go peer) and on a ``v2`` session (``session``; the v2 lines also
-  give ``v2_to_v1``, their rate over the v1 line's).  Each size and window
-  also runs ``../shared/bench/ws_echo_ceiling.py --crypto`` (bare Autobahn
-  + XChaCha20 + json, no framework) and prints ``ceiling_msgs_per_s`` and
-  ``ceiling_ratio``.
+  with a Go peer) and on a ``v2`` session (``session``).  Each size and
+  window is measured ``--rounds`` times, each round running the v1 link,
+  the v2 session and ``../shared/bench/ws_echo_ceiling.py --crypto`` (bare
+  Autobahn + XChaCha20 + json, no framework) one after the other, so that
+  each ratio compares runs seconds apart.  ``msgs_per_s`` and
+  ``ceiling_msgs_per_s`` are medians of the rounds, ``ceiling_ratio`` the
+  median of the rounds' ratios (``ceiling_ratio_range``: the lowest and
+  highest), ``v2_to_v1`` likewise; ``cpu_us_per_round_trip`` is the
+  process CPU time (both nodes live in this process) per round trip, the
+  figure a loaded machine disturbs least.  Like the ceiling, each
+  measurement first runs ``min(2000, count / 5)`` unmeasured round trips.
 * ``mesh_handshake``: full connects (TCP, WebSocket upgrade, mesh handshake,
   first sealed frame; for ``v2`` the session upgrade too) then close, one at
   a time, per second, with ``handshake_ceiling.py``'s ``ws_connect_close``
@@ -105,31 +111,91 @@ def _payload(size, node, peer_id, reactor):
 
 
 async def _round_trips(reactor, server, client, link, size, window, count):
+    """``(round trips per second, CPU microseconds per round trip)``."""
     replies = _Replies()
     client.add_consumer(replies)
     payload = _payload(size, client, link.peer_id, reactor)
-    done = defer.Deferred()
-    state = {"sent": 0, "received": 0}
 
-    def send_one():
-        state["sent"] += 1
-        link.send(new_message("bench", client.identity.id, link.peer_id, payload, clock=reactor))
+    async def run(count):
+        done = defer.Deferred()
+        state = {"sent": 0, "received": 0}
 
-    def on_reply(message):
-        state["received"] += 1
-        if state["received"] == count:
-            done.callback(None)
-        elif state["sent"] < count:
+        def send_one():
+            state["sent"] += 1
+            link.send(new_message("bench", client.identity.id, link.peer_id, payload,
+                                  clock=reactor))
+
+        def on_reply(message):
+            state["received"] += 1
+            if state["received"] == count:
+                done.callback(None)
+            elif state["sent"] < count:
+                send_one()
+
+        replies.on_reply = on_reply
+        for _ in range(min(window, count)):
             send_one()
+        await done
 
-    replies.on_reply = on_reply
-    start = time.perf_counter()
-    for _ in range(min(window, count)):
-        send_one()
-    await done
-    elapsed = time.perf_counter() - start
+    warmup = min(2000, count // 5)
+    if warmup:
+        await run(warmup)
+    start, cpu = time.perf_counter(), time.process_time()
+    await run(count)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     client.remove_consumer(replies)
-    return count / elapsed
+    return count / elapsed, cpu / count * 1e6
+
+
+def _median_ratio(pairs):
+    """Median, lowest and highest of ``a / b`` over the pairs both measured."""
+    ratios = sorted(a / b for a, b in pairs if a and b)
+    if not ratios:
+        return None, None
+    return round(statistics.median(ratios), 3), [round(ratios[0], 3), round(ratios[-1], 3)]
+
+
+async def _round_trip_figures(reactor, server, address, args):
+    """Every round trip line: v1, v2 and the ceiling, interleaved round by round."""
+    links = {}
+    for session, features in SESSIONS:
+        client = _node(reactor, "client-" + session, None, features=features)
+        client.startService()
+        link = await client.connect(address)
+        assert link.session == session, link.session
+        links[session] = client, link
+    cases = [(size, window) for size in (200, 4096) for window in (1, 32)]
+    rates = {}  # (session, size, window) -> [(msgs_per_s, cpu_us), ...]
+    for _ in range(args.rounds):
+        for size, window in cases:
+            count = args.count if window > 1 else max(1, args.count // 4)
+            for session, _features in SESSIONS:
+                client, link = links[session]
+                rates.setdefault((session, size, window), []).append(
+                    await _round_trips(reactor, server, client, link, size, window, count))
+            ceiling = _ceiling("ws_echo_ceiling.py", "--crypto", "--size", str(size),
+                               "--window", str(window), "--count", str(count))
+            rates.setdefault(("ceiling", size, window), []).append(
+                (ceiling[0]["msgs_per_s"] if ceiling else None, None))
+    for session, _features in SESSIONS:
+        for size, window in cases:
+            ours = rates[session, size, window]
+            ceiling = [rate for rate, _ in rates["ceiling", size, window]]
+            ratio, spread = _median_ratio(zip((rate for rate, _ in ours), ceiling))
+            known = [rate for rate in ceiling if rate]
+            line = {"name": "mesh_round_trip", "session": session, "size": size,
+                    "window": window, "count": args.count if window > 1 else args.count // 4,
+                    "rounds": args.rounds,
+                    "msgs_per_s": round(statistics.median(rate for rate, _ in ours), 1),
+                    "cpu_us_per_round_trip": round(statistics.median(cpu for _, cpu in ours), 1),
+                    "ceiling_msgs_per_s": round(statistics.median(known), 1) if known else None,
+                    "ceiling_ratio": ratio, "ceiling_ratio_range": spread}
+            if session != "v1":
+                line["v2_to_v1"] = _median_ratio(
+                    (a, b) for (a, _), (b, _) in zip(ours, rates["v1", size, window]))[0]
+            emit(line)
+    for client, _link in links.values():
+        await client.stopService()
 
 
 def _ceiling(script, *args):
@@ -205,31 +271,7 @@ async def main(reactor, args):
     server.startService()
     address = "127.0.0.1:{}".format(server.port.getHost().port)
 
-    ceilings, v1_rates = {}, {}
-    for session, features in SESSIONS:
-        client = _node(reactor, "client-" + session, None, features=features)
-        client.startService()
-        link = await client.connect(address)
-        assert link.session == session, link.session
-        for size in (200, 4096):
-            for window in (1, 32):
-                count = args.count if window > 1 else max(1, args.count // 4)
-                rate = await _round_trips(reactor, server, client, link, size, window, count)
-                if (size, window) not in ceilings:
-                    ceiling = _ceiling("ws_echo_ceiling.py", "--crypto", "--size", str(size),
-                                       "--window", str(window), "--count", str(count))
-                    ceilings[size, window] = ceiling[0]["msgs_per_s"] if ceiling else None
-                ceiling_rate = ceilings[size, window]
-                line = {"name": "mesh_round_trip", "session": session, "size": size,
-                        "window": window, "count": count, "msgs_per_s": round(rate, 1),
-                        "ceiling_msgs_per_s": ceiling_rate,
-                        "ceiling_ratio": round(rate / ceiling_rate, 3) if ceiling_rate else None}
-                if session == "v1":
-                    v1_rates[size, window] = rate
-                else:
-                    line["v2_to_v1"] = round(rate / v1_rates[size, window], 3)
-                emit(line)
-        await client.stopService()
+    await _round_trip_figures(reactor, server, address, args)
 
     ceiling = _ceiling("handshake_ceiling.py", "--only", "ws_connect_close",
                        "--conn-count", str(max(args.handshakes, 100)))
@@ -256,6 +298,9 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=20000,
                         help="round trips per window-32 measurement (window 1 runs a quarter)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="round trip measurements of each kind, interleaved with the "
+                             "ceiling's; medians are over these (default %(default)s)")
     parser.add_argument("--handshakes", type=int, default=500,
                         help="connects measured for handshakes per second")
     parser.add_argument("--idle", type=int, default=1000,
@@ -268,7 +313,7 @@ def parse(argv):
                         help="a short smoke run (small counts)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.count, args.handshakes, args.idle = 200, 20, 20
+        args.count, args.handshakes, args.idle, args.rounds = 200, 20, 20, 1
         args.peers, args.seconds = [1000], 0.1
     return args
 

@@ -5,6 +5,9 @@
  *   xor_obfuscate(data, nonce)   the SMSG sigil's pre-obfuscation: data XOR
  *                                SHA-256(nonce || u64_be(i)) for each 32-byte
  *                                block i (lethean/smsg/_sigil.py)
+ *   xor_obfuscate_at(data, nonce, offset)  the same for a stretch of a
+ *                                longer plaintext (large bundles, piece by
+ *                                piece: lethean/smsg/_sigil_stream.py)
  *   sigil_seal / sigil_open      the whole sigil in one call: that key stream
  *                                and XChaCha20-Poly1305, calling the
  *                                libsodium inside PyNaCl (sodium_register)
@@ -273,12 +276,15 @@ static inline void xor_digest(uint8_t *out, const uint8_t *in, const uint32_t st
 }
 
 /*
- * data XOR SHA-256(nonce || u64_be(i)) block by block.  The nonce's whole
- * 64-byte blocks are hashed once; each counter then costs one or two
- * compressions of a prepared tail (rest of the nonce, counter, padding).
+ * data XOR SHA-256(nonce || u64_be(i)) block by block, from block
+ * ``counter`` on and skipping the first ``skip`` (< 32) bytes of its digest:
+ * a stretch of a longer plaintext's key stream.  The nonce's whole 64-byte
+ * blocks are hashed once; each counter then costs one or two compressions
+ * of a prepared tail (rest of the nonce, counter, padding).
  */
-static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
-                          const uint8_t *nonce, size_t nonce_length)
+static void keystream_xor_at(uint8_t *out, const uint8_t *in, size_t length,
+                             const uint8_t *nonce, size_t nonce_length,
+                             uint64_t counter, size_t skip)
 {
     uint32_t mid[8];
     uint8_t tail[128];
@@ -294,7 +300,21 @@ static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
     tail[rest + 8] = 0x80;
     store_be64(tail + 64 * tail_blocks - 8, (uint64_t)(nonce_length + 8) * 8);
 
-    uint64_t counter = 0;
+    if (skip && length) {
+        uint32_t state[8];
+        uint8_t digest[32];
+        size_t n = length < 32 - skip ? length : 32 - skip;
+        store_be64(tail + rest, counter++);
+        memcpy(state, mid, sizeof state);
+        sha256_blocks(state, tail, tail_blocks);
+        for (int i = 0; i < 8; i++)
+            store_be32(digest + 4 * i, state[i]);
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] ^ digest[skip + i];
+        out += n;
+        in += n;
+        length -= n;
+    }
     for (; length; counter++) {
         uint32_t state[8];
         size_t n = length < 32 ? length : 32;
@@ -308,18 +328,22 @@ static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
     }
 }
 
-static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+static void keystream_xor(uint8_t *out, const uint8_t *in, size_t length,
+                          const uint8_t *nonce, size_t nonce_length)
+{
+    keystream_xor_at(out, in, length, nonce, nonce_length, 0, 0);
+}
+
+/* bytes: ``data`` XOR the key stream of ``nonce`` from byte 32 * counter + skip on. */
+static PyObject *obfuscated(PyObject *data_object, PyObject *nonce_object, uint64_t counter,
+                            size_t skip)
 {
     Py_buffer data, nonce;
     PyObject *result = NULL;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "xor_obfuscate() takes 2 arguments (%zd given)", nargs);
+    if (PyObject_GetBuffer(data_object, &data, PyBUF_SIMPLE) < 0)
         return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(args[1], &nonce, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(nonce_object, &nonce, PyBUF_SIMPLE) < 0) {
         PyBuffer_Release(&data);
         return NULL;
     }
@@ -328,15 +352,48 @@ static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ss
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
         if (data.len >= RELEASE_GIL_BYTES) {
             Py_BEGIN_ALLOW_THREADS
-            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
+                             counter, skip);
             Py_END_ALLOW_THREADS
         } else {
-            keystream_xor(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len);
+            keystream_xor_at(out, data.buf, (size_t)data.len, nonce.buf, (size_t)nonce.len,
+                             counter, skip);
         }
     }
     PyBuffer_Release(&nonce);
     PyBuffer_Release(&data);
     return result;
+}
+
+static PyObject *py_xor_obfuscate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "xor_obfuscate() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    return obfuscated(args[0], args[1], 0, 0);
+}
+
+static PyObject *py_xor_obfuscate_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t offset;
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "xor_obfuscate_at() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyLong_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "the offset must be an int");
+        return NULL;
+    }
+    offset = PyLong_AsSsize_t(args[2]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    if (offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative offset");
+        return NULL;
+    }
+    return obfuscated(args[0], args[1], (uint64_t)offset / 32, (size_t)offset % 32);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1459,6 +1516,9 @@ static PyMethodDef methods[] = {
     {"xor_obfuscate", (PyCFunction)(void (*)(void))py_xor_obfuscate, METH_FASTCALL,
      "xor_obfuscate(data, nonce)\n--\n\n"
      "``data`` XOR the SHA-256 key stream of ``nonce`` (the sigil pre-obfuscation)."},
+    {"xor_obfuscate_at", (PyCFunction)(void (*)(void))py_xor_obfuscate_at, METH_FASTCALL,
+     "xor_obfuscate_at(data, nonce, offset)\n--\n\n"
+     "``data`` XOR the key stream of ``nonce`` from byte ``offset`` on."},
     {"sodium_register", py_sodium_register, METH_VARARGS,
      "sodium_register(encrypt_address, decrypt_address, error)\n--\n\n"
      "libsodium's XChaCha20-Poly1305 functions, and the error of a failed check."},

@@ -44,7 +44,7 @@ def load(source=SOURCE, environ=os.environ):
 #: ``unavailable_reason`` then says why.
 speedups, unavailable_reason = load()
 
-_twins = []
+_twins: list = []
 
 
 def pick(pure, name, usable=True):

@@ -24,6 +24,7 @@ import codecs
 import json
 import re
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -32,6 +33,7 @@ from lethean._accel import pick
 __all__ = [
     "RawJSON",
     "ReadFloat",
+    "Pairs",
     "go_float",
     "go_string",
     "marshal",
@@ -41,6 +43,7 @@ __all__ = [
     "fold_key",
     "top_level_pairs",
     "top_level_raw",
+    "loads_pairs",
     "decode_base64",
 ]
 
@@ -191,8 +194,8 @@ def _go_int_literal(text):
     return int(text) if text != "-0" else _go_float_literal(text)
 
 
-_HOOKS = dict(parse_constant=_reject_constant, parse_float=_go_float_literal,
-              parse_int=_go_int_literal)
+_HOOKS: dict[str, Any] = dict(parse_constant=_reject_constant,
+                              parse_float=_go_float_literal, parse_int=_go_int_literal)
 _KEEP_OVERFLOW_HOOKS = dict(_HOOKS, parse_float=_kept_float_literal)
 _DECODER = json.JSONDecoder(**_HOOKS)
 _KEEP_OVERFLOW_DECODER = json.JSONDecoder(**_KEEP_OVERFLOW_HOOKS)
@@ -276,6 +279,18 @@ def fold_key(key):
     plus the two non-ASCII letters that fold to ASCII (Kelvin sign, long s).
     """
     return key.lower().replace("\u212a", "k").replace("\u017f", "s")
+
+
+class Pairs(list):
+    """
+    A JSON object as its ``(key, value)`` pairs in document order, repeated
+    keys kept: Go's decoder visits each of them.
+    """
+
+
+def loads_pairs(text):
+    """:func:`loads_strict` with every object, at any depth, read as :class:`Pairs`."""
+    return loads_strict(text, object_pairs_hook=Pairs, keep_overflow=True)
 
 
 def top_level_pairs(text, *, keep_overflow=False):
@@ -393,6 +408,20 @@ def _encode(value, out, html, sort_keys):
         out(compact(value.text, html))
     elif isinstance(value, (bytes, bytearray, memoryview)):
         out('"' + base64.b64encode(value).decode("ascii") + '"')
+    elif hasattr(value, "__go_json__"):
+        out(value.__go_json__(html))
+    elif kind is Pairs:
+        if not value:
+            out("{}")
+            return
+        sep = "{"
+        for key, item in value:
+            out(sep)
+            out(go_string(key, html))
+            out(":")
+            _encode(item, out, html, sort_keys)
+            sep = ","
+        out("}")
     elif hasattr(value, "to_json_value"):
         _encode(value.to_json_value(), out, html, sort_keys)
     elif isinstance(value, bool):

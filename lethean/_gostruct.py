@@ -1,43 +1,49 @@
 """
-Reading parsed JSON into Go-shaped structs as Go's ``encoding/json`` does,
-and failing with its exact texts.
+Go structs as ``encoding/json`` reads and writes them, declared once.
 
-The reference's worker sends a request's decoding error back to the
-controller (``Worker.handleGetLogs: invalid get logs payload: json: cannot
-unmarshal number into Go struct field GetLogsPayload.minerName of type
-string``), so the texts are part of the wire.  They follow the reference's
-Go: the root struct's name, then the path as received (keys in the
-sender's spelling, array indexes), ``Go struct field`` only when the path
-ends at a field, Go's type names (``int``, ``[]uint8``,
-``node.MinerStatsItem``) and the literal of a number that does not fit.
+A wire struct is an attrs class whose fields carry their JSON key, Go
+type and tags (:func:`go_field`), in Go declaration order::
 
-A struct is a :class:`GoStruct` subclass listing its :class:`Field`
-objects in Go declaration order: they drive both decoding
-(``from_json_value``) and encoding (``to_json_value``, ``omitempty``
-applied), so each wire struct is declared once.
+    @attrs.frozen
+    class GetLogsPayload(GoStruct):
+        miner_name: str = go_field("minerName", STRING)
+        lines: int = go_field("lines", INT)
+        since: int = go_field("since", INT64, omitempty=True)
+
+That one declaration drives both directions (:func:`schema_of`):
+
+* writing: fields in declaration order, ``omitempty`` applied, compact,
+  HTML escaping as asked (:meth:`Schema.encode`, :meth:`Schema.to_json_value`);
+* reading, with Go's decoder's rules (:meth:`Schema.fields`): keys
+  matched exactly, else case-insensitively; unknown keys ignored; every
+  occurrence of a repeated key read in order, so the last one wins; a
+  ``null`` leaves a field as it was (a ``json.RawMessage`` or
+  ``interface{}`` takes it); a value of the wrong JSON type raises
+  :class:`~lethean._gotypes.Mismatch`, which each format words as its
+  own error (:class:`GoStruct` words it as Go does).
+
+The struct's name in Go's type names is the class name (``GO_NAME``
+overrides it) in the package ``GO_PACKAGE``.
 """
 
 import attrs
 
-from lethean._gojson import RawJSON, ReadFloat, decode_base64, fold_key, loads_strict, marshal
+from lethean._gojson import Pairs, RawJSON, fold_key, go_string, loads_strict
+from lethean._gocompile import compile_collapsed_reader, compile_to_value, compile_writer
+from lethean._gotypes import Kind, Mismatch
 from lethean.errors import MalformedError
 
 __all__ = [
     "InvalidPayloadError",
+    "Collapsed",
     "GoStruct",
-    "Field",
-    "STRING",
-    "BOOL",
-    "INT",
-    "INT64",
-    "FLOAT64",
-    "BYTES",
-    "RAW",
-    "SliceOf",
+    "Schema",
     "StructOf",
+    "go_field",
+    "schema_of",
 ]
 
-_INF = float("inf")
+_META = "lethean.go"
 
 
 class InvalidPayloadError(MalformedError):
@@ -46,215 +52,224 @@ class InvalidPayloadError(MalformedError):
     kind = "invalid_payload"
 
 
-def _literal(number):
-    if type(number) is ReadFloat:
-        return number.text
-    return repr(number) if isinstance(number, float) else int.__repr__(number)
-
-
-def _describe(value, literal=False):
-    """Go's ``UnmarshalTypeError.Value`` for a JSON value."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number " + _literal(value) if literal else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _type_error(value, go_type, root, path, detail=None):
-    """An :class:`InvalidPayloadError` worded as Go's ``UnmarshalTypeError``."""
-    if path:
-        where = "{}{}.{}".format("Go struct field " if isinstance(path[-1], str) else "", root,
-                                 ".".join(str(step) for step in path))
-    else:
-        where = "Go value"
-    text = "json: cannot unmarshal {} into {} of type {}".format(value, where, go_type)
-    if detail:
-        text += ": " + detail
-    return InvalidPayloadError(text)
-
-
-class _Kind:
-    """How one Go type reads a JSON value; ``zero`` is what ``null`` leaves."""
-
-    go_type = ""
-    zero = None
-
-    def read(self, value, root, path):
-        raise NotImplementedError
-
-    def mismatch(self, value, root, path, literal=False, detail=None):
-        return _type_error(_describe(value, literal), self.go_type, root, path, detail)
-
-
-class _String(_Kind):
-    go_type = "string"
-    zero = ""
-
-    def read(self, value, root, path):
-        if type(value) is not str:
-            raise self.mismatch(value, root, path)
-        return value
-
-
-class _Bool(_Kind):
-    go_type = "bool"
-    zero = False
-
-    def read(self, value, root, path):
-        if type(value) is not bool:
-            raise self.mismatch(value, root, path)
-        return value
-
-
-class _Integer(_Kind):
-    """Go's integers: a number literal that parses as one in range, nothing else."""
-
-    zero = 0
-
-    def __init__(self, go_type, low, high):
-        self.go_type = go_type
-        self._low = low
-        self._high = high
-
-    def read(self, value, root, path):
-        if type(value) is int and self._low <= value <= self._high:
-            return value
-        if type(value) is ReadFloat and value.text == "-0" and self._low < 0:
-            return 0  # ParseInt("-0") is 0; ParseUint refuses it
-        number = type(value) is not bool and isinstance(value, (int, float))
-        raise self.mismatch(value, root, path, literal=number)
-
-
-class _Float(_Kind):
-    go_type = "float64"
-    zero = 0.0
-
-    def read(self, value, root, path):
-        if type(value) is bool or not isinstance(value, (int, float)):
-            raise self.mismatch(value, root, path)
-        try:
-            number = float(value)
-        except OverflowError:
-            number = _INF
-        if number in (_INF, -_INF):
-            raise self.mismatch(value, root, path, literal=True)
-        return number
-
-
-_UINT8 = _Integer("uint8", 0, 0xFF)
-
-
-class _Bytes(_Kind):
-    """``[]byte``: padded base64 text, or (as Go allows) an array of bytes."""
-
-    go_type = "[]uint8"
-    zero = b""
-
-    def read(self, value, root, path):
-        if type(value) is str:
-            try:
-                return decode_base64(value)
-            except ValueError as e:
-                raise self.mismatch(value, root, path, detail=str(e)) from None
-        if type(value) is list:
-            return bytes(0 if item is None else _UINT8.read(item, root, path + (index,))
-                         for index, item in enumerate(value))
-        raise self.mismatch(value, root, path)
-
-
-class _Raw(_Kind):
-    """``json.RawMessage``: any value, kept as its JSON text."""
-
-    go_type = "json.RawMessage"
-
-    def read(self, value, root, path):
-        return RawJSON(marshal(value, html=False))
-
-
-class SliceOf(_Kind):
-    """A Go slice of ``item``; ``null`` elements are the item's zero value."""
-
-    def __init__(self, item):
-        self._item = item
-        self.go_type = "[]" + item.go_type
-
-    def read(self, value, root, path):
-        if type(value) is not list:
-            raise self.mismatch(value, root, path)
-        item = self._item
-        return tuple(item.zero if element is None else item.read(element, root, path + (index,))
-                     for index, element in enumerate(value))
-
-
-class StructOf(_Kind):
-    """A nested struct (a :class:`GoStruct` subclass)."""
-
-    def __init__(self, cls):
-        self._cls = cls
-        self.go_type = cls.go_type()
-
-    @property
-    def zero(self):
-        return self._cls()
-
-    def read(self, value, root, path):
-        return self._cls._read(value, root, path)
-
-
-STRING = _String()
-BOOL = _Bool()
-#: Go's ``int`` (64 bits on the reference's platforms) and ``int64``.
-INT = _Integer("int", -(1 << 63), (1 << 63) - 1)
-INT64 = _Integer("int64", -(1 << 63), (1 << 63) - 1)
-FLOAT64 = _Float()
-BYTES = _Bytes()
-RAW = _Raw()
+class Collapsed(Exception):
+    """
+    A parsed ``dict`` (whose repeated keys the parser merged) may not read
+    as Go reads the text: read the object's pairs instead.
+    """
 
 
 @attrs.frozen
-class Field:
-    """One struct field: its JSON key, attribute, Go kind and tags."""
+class _Tag:
+    """What :func:`go_field` records in the attrs field's metadata."""
 
     key: str
+    kind: Kind
+    omitempty: bool
+    zero: object
+
+
+_KIND_ZERO = object()
+
+
+def go_field(key, kind, *, omitempty=False, zero=attrs.NOTHING, default=_KIND_ZERO, **kwargs):
+    """
+    An attrs field that is the Go struct field ``key`` of type ``kind``.
+
+    ``omitempty`` is Go's tag (left out when ``""``, 0, false, empty or
+    None).  ``default`` is the kind's zero value unless given
+    (``attrs.NOTHING``: a required argument); ``zero`` is what an absent
+    field reads as, when that is not the default.  Other arguments go to
+    ``attrs.field``.
+    """
+    if default is _KIND_ZERO:
+        default = kind.zero
+    kwargs["default"] = default
+    kwargs["metadata"] = dict(kwargs.get("metadata") or (), **{
+        _META: _Tag(key, kind, omitempty, zero)})
+    return attrs.field(**kwargs)
+
+
+@attrs.frozen
+class _Field:
+    key: str
     attribute: str
-    kind: _Kind
-    #: Go ``omitempty``: left out when empty (``""``, 0, false, nil).
-    omitempty: bool = False
-    #: A ``json.RawMessage``: a JSON ``null`` is kept as the text ``null``.
-    keep_null: bool = False
+    #: The constructor argument's name (``_received`` -> ``received``).
+    alias: str
+    kind: Kind
+    omitempty: bool
+    #: ``,"key":`` as written (the first field drops the comma).
+    prefix: str
+
+
+#: Go types whose JSON values are taken as they are when of this type.
+_PLAIN = {"string": str, "bool": bool}
+
+
+class Schema:
+    """The JSON shape of one struct class, read from its attrs fields."""
+
+    def __init__(self, cls):
+        self.cls = cls
+        self.go_type = "{}.{}".format(getattr(cls, "GO_PACKAGE", ""),
+                                      cls.__dict__.get("GO_NAME", cls.__name__))
+        fields = []
+        zeros = {}
+        for attribute in attrs.fields(cls):
+            tag = attribute.metadata.get(_META)
+            if tag is None:
+                continue
+            fields.append(_Field(tag.key, attribute.name, attribute.alias, tag.kind, tag.omitempty,
+                                 "," + go_string(tag.key, False) + ":"))
+            if tag.zero is not attrs.NOTHING:
+                zeros[attribute.alias] = tag.zero
+            elif attribute.default is not attrs.NOTHING and not isinstance(
+                    attribute.default, attrs.Factory):
+                zeros[attribute.alias] = attribute.default
+            else:
+                zeros[attribute.alias] = tag.kind.zero
+        self.fields = tuple(fields)
+        self._zeros = zeros
+        #: ``write(instance, html)``: the JSON text of an instance.
+        self.write = compile_writer(self.fields)
+        self._to_value = compile_to_value(self.fields)
+        #: ``read_collapsed(d)``: :meth:`fields_of` ``(d, collapsed=True)``.
+        self.read_collapsed = compile_collapsed_reader(fields, zeros, _PLAIN, Collapsed)
+        # What the reading loop needs, unpacked once per key:
+        # (alias, type taken as is, reader, reads null).
+        entries = [(f.alias, _PLAIN.get(f.kind.go_type), f.kind.read, f.kind.reads_null)
+                   for f in fields]
+        self._exact = {f.key: entry for f, entry in zip(fields, entries)}
+        self._folded = {fold_key(f.key): entry for f, entry in zip(fields, entries)}
+
+    def fields_of(self, value, *, collapsed=False):
+        """
+        The constructor arguments (attrs aliases) of the struct that the
+        JSON object ``value`` (a ``dict``, or :class:`~lethean._gojson.Pairs`
+        with every repeated key) reads as: absent fields take their zero
+        values.  Raises :class:`Mismatch` for a value of the wrong type.
+
+        ``collapsed``: ``value`` is a dict from a plain parse, which hides
+        repeated keys; raises :class:`Collapsed` wherever reading the text's
+        pairs could give another result (another spelling of a key, a
+        ``null``, a wrong type), so that the common case costs one parse.
+        """
+        if collapsed:
+            return self.read_collapsed(value)
+        found = self._zeros.copy()
+        exact = self._exact
+        for key, item in (value.items() if type(value) is dict else value):
+            entry = exact.get(key)
+            if entry is None:
+                entry = self._folded.get(fold_key(key))
+                if entry is None:
+                    continue
+            alias, plain, read, reads_null = entry
+            if type(item) is plain:
+                found[alias] = item
+            elif item is not None or reads_null:
+                try:
+                    found[alias] = read(item)
+                except Mismatch as e:
+                    e.steps.append(key)
+                    raise
+        return found
+
+    def read(self, value):
+        """The struct ``value`` (a JSON object, dict or pairs) reads as."""
+        return self.cls(**self.fields_of(value))
+
+    def encode(self, instance, html, written=None):
+        """
+        The JSON text of ``instance``; ``written`` maps attribute names to
+        text the caller already has for them.
+        """
+        if written is None:
+            return self.write(instance, html)
+        parts = []
+        for field in self.fields:
+            if written is not None and field.attribute in written:
+                parts += (field.prefix, written[field.attribute])
+                continue
+            value = getattr(instance, field.attribute)
+            if field.omitempty and not value:
+                continue
+            parts += (field.prefix, field.kind.write(value, html))
+        if not parts:
+            return "{}"
+        parts[0] = "{" + parts[0][1:]
+        parts.append("}")
+        return "".join(parts)
+
+    def to_json_value(self, instance):
+        """``instance`` as plain JSON data: a dict in field order, ``omitempty`` applied."""
+        return self._to_value(instance)
+
+    def writer(self, *attributes):
+        """
+        ``write(html, *values)``: the JSON text of an instance whose
+        ``attributes`` hold ``values`` and whose other fields are their
+        kinds' zero values, without building one.
+        """
+        return compile_writer(self.fields, attributes, self._zeros)
+
+
+def schema_of(cls):
+    """The :class:`Schema` of a struct class (built once, on first use)."""
+    schema = cls.__dict__.get("_go_schema")
+    if schema is None:
+        schema = Schema(cls)
+        cls._go_schema = schema
+    return schema
+
+
+class StructOf(Kind):
+    """A nested struct field: an attrs class declared with :func:`go_field`."""
+
+    def __init__(self, cls):
+        self._cls = cls
+
+    @property
+    def go_type(self):
+        return schema_of(self._cls).go_type
+
+    @property
+    def zero(self):
+        schema = schema_of(self._cls)
+        return schema.read(())
+
+    def read(self, value):
+        if type(value) is not dict and type(value) is not Pairs:
+            raise self.mismatch(value)
+        return schema_of(self._cls).read(value)
+
+    def write(self, value, html):
+        return schema_of(self._cls).write(value, html)
+
+    def to_value(self, value):
+        return schema_of(self._cls).to_json_value(value)
 
 
 class GoStruct:
     """
-    ``to_json_value``/``from_json_value`` driven by the class's ``FIELDS``
-    (in Go declaration order); the class name is the Go struct's name.
+    A payload struct: ``to_json_value``/``from_json_value`` from its
+    :func:`go_field` declarations, errors worded as Go's ``encoding/json``.
     """
 
-    FIELDS = ()
     #: The Go package the struct lives in (for Go's type names).
     GO_PACKAGE = "node"
 
     @classmethod
     def go_type(cls):
         """The Go type name, e.g. ``node.GetLogsPayload``."""
-        return "{}.{}".format(cls.GO_PACKAGE, cls.__name__)
+        return schema_of(cls).go_type
 
     def to_json_value(self):
         """The struct as a dict in Go field order, ``omitempty`` applied."""
-        value = {}
-        for field in self.FIELDS:
-            item = getattr(self, field.attribute)
-            if field.omitempty and (item is None or (not item and not isinstance(item, RawJSON))):
-                continue
-            value[field.key] = item
-        return value
+        return schema_of(type(self)).to_json_value(self)
+
+    def __go_json__(self, html):
+        return schema_of(type(self)).write(self, html)
 
     @classmethod
     def from_json_value(cls, value):
@@ -262,31 +277,17 @@ class GoStruct:
         Read a received value (parsed JSON, ``RawJSON`` or an instance) as
         Go's decoder does; raises :class:`InvalidPayloadError` with Go's text.
         """
-        return cls._read(value, cls.__name__, ())
-
-    @classmethod
-    def _read(cls, value, root, path):
         if isinstance(value, cls):
             return value
         if type(value) is RawJSON:
             value = loads_strict(value.text, keep_overflow=True)
         if value is None:
             return cls()
-        if type(value) is not dict:
-            raise _type_error(_describe(value), cls.go_type(), root, path)
-        by_key = cls._by_key()
-        found = {}
-        for key, item in value.items():
-            field = by_key.get(fold_key(key))
-            if field is None or (item is None and not field.keep_null):
-                continue
-            found[field.attribute] = field.kind.read(item, root, path + (key,))
-        return cls(**found)
+        schema = schema_of(cls)
+        try:
+            if type(value) is not dict and type(value) is not Pairs:
+                raise Mismatch(value, schema.go_type)
+            return schema.read(value)
+        except Mismatch as e:
+            raise InvalidPayloadError(e.go_text(cls.__name__)) from None
 
-    @classmethod
-    def _by_key(cls):
-        table = cls.__dict__.get("_BY_KEY")
-        if table is None:
-            table = {fold_key(field.key): field for field in cls.FIELDS}
-            cls._BY_KEY = table
-        return table

@@ -80,6 +80,48 @@ def _year_zero(text, match):
     return _days_from_civil(year, month, day) * _DAY_S + hour * 3600 + minute * 60 + second
 
 
+#: The last second written and read, with its text: a node stamps and
+#: reads many messages within one second.
+_last_written = (None, "")
+_last_read = ("", 0)
+
+
+def _date_and_time(local):
+    """``YYYY-MM-DDTHH:MM:SS`` of ``local`` seconds since the epoch."""
+    global _last_written
+    cached, text = _last_written
+    if cached == local:
+        return text
+    days, rest = divmod(local, _DAY_S)
+    year, month, day = _civil_from_days(days)
+    if not 0 <= year <= 9999:
+        raise ValueError("year {} cannot be written as RFC 3339".format(year))
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    text = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(
+        year, month, day, hour, minute, second)
+    _last_written = (local, text)
+    return text
+
+
+def _local_seconds(text, match):
+    """Seconds since the epoch of the date and time ``match`` found in ``text``."""
+    global _last_read
+    date_time = text[:19]
+    cached, local = _last_read
+    if cached == date_time:
+        return local
+    try:
+        # The pattern fixed the shape; the C parser checks the ranges
+        # (month, day of month, 23:59:59) and does the calendar.
+        delta = datetime.datetime.fromisoformat(date_time) - _EPOCH
+        local = delta.days * _DAY_S + delta.seconds
+    except ValueError:
+        local = _year_zero(text, match)
+    _last_read = (date_time, local)
+    return local
+
+
 @attrs.frozen(order=False, repr=False)
 class Timestamp:
     """
@@ -107,13 +149,7 @@ class Timestamp:
         match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidTimestampError("not an RFC 3339 timestamp: {!r}".format(text)[:200])
-        try:
-            # The pattern fixed the shape; the C parser checks the ranges
-            # (month, day of month, 23:59:59) and does the calendar.
-            delta = datetime.datetime.fromisoformat(text[:19]) - _EPOCH
-            local = delta.days * _DAY_S + delta.seconds
-        except ValueError:
-            local = _year_zero(text, match)
+        local = _local_seconds(text, match)
         fraction, zulu, sign, zone_hour, zone_minute = match.group(7, 8, 9, 10, 11)
         offset = 0
         canonical = True
@@ -152,10 +188,20 @@ class Timestamp:
         which a double holding today's time is noise anyway.
         """
         if isinstance(seconds, int):
-            return cls(seconds, 0, offset)
-        micros = round(seconds * 1_000_000)
-        whole, micro = divmod(micros, 1_000_000)
-        return cls(whole, micro * 1000, offset)
+            whole, nanos = seconds, 0
+        else:
+            micros = round(seconds * 1_000_000)
+            whole, micro = divmod(micros, 1_000_000)
+            nanos = micro * 1000
+        if cls is not Timestamp or offset:
+            return cls(whole, nanos, offset)
+        # Every message sent is stamped: nanos is in range by construction.
+        stamp = _new(Timestamp)
+        _set(stamp, "seconds", whole)
+        _set(stamp, "nanos", nanos)
+        _set(stamp, "offset", 0)
+        _set(stamp, "_text", None)
+        return stamp
 
     @classmethod
     def from_unix_nanos(cls, nanos, offset=0):
@@ -203,15 +249,7 @@ class Timestamp:
         return text
 
     def _format(self):
-        local = self.seconds + self.offset
-        days, rest = divmod(local, _DAY_S)
-        year, month, day = _civil_from_days(days)
-        if not 0 <= year <= 9999:
-            raise ValueError("year {} cannot be written as RFC 3339".format(year))
-        hour, rest = divmod(rest, 3600)
-        minute, second = divmod(rest, 60)
-        text = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(
-            year, month, day, hour, minute, second)
+        text = _date_and_time(self.seconds + self.offset)
         if self.nanos:
             text += ".{:09d}".format(self.nanos).rstrip("0")
         if self.offset == 0:

@@ -24,7 +24,7 @@ class LetheanError(Exception):
     exit_code = 1
     #: A whole line worded for this situation (naming the peer and what to
     #: do next), shown instead of the class's text and detail; None for those.
-    line = None
+    line: str | None = None
 
 
 class MalformedError(LetheanError):

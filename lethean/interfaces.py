@@ -123,11 +123,11 @@ class IPeerRegistry(Interface):
         """
         Raise a PeerRejectedError unless this identity may connect.
 
-        The id must be derived from the key (IdentityMismatchError), a
+        The id must be derived from the key (PeerIdMismatchError), a
         registered id must present its stored key (KeyMismatchError), and in
         allowlist mode the peer must be registered or its key allowlisted
         (PeerNotAllowedError).  A key that is not base64 of 32 bytes raises
-        InvalidPublicKeyError.
+        InvalidPeerKeyError.
         """
 
     def is_peer_allowed(claimed_id, public_key):
@@ -278,11 +278,14 @@ class IMeshTransport(Interface):
 
     def connect(address, *, peer_id=None, scheme=None):
         """
-        Dial ``host:port`` and perform the handshake.
+        Dial ``address`` and perform the handshake: a ``HOST:PORT``, a
+        client endpoint string (``tcp6:host=::1:port=9091``,
+        ``unix:path=/run/node.sock``) or an ``IStreamClientEndpoint``.
 
         Returns a Deferred firing with the ``IMeshConnection`` (an existing
-        one is reused).  When the registry knows the peer (``peer_id``, or
-        the address), the responder's key is pinned.
+        one is reused), or failing with one of ``lethean.mesh.DIAL_ERRORS``.
+        When the registry knows the peer (``peer_id``, or the address), the
+        responder's key is pinned.
         """
 
     def send(peer_id, message):
@@ -317,7 +320,11 @@ class IMinerManager(Interface):
     """
     What the worker needs to run miners (controller-worker.md 3.2).
 
-    Methods may return a value or a Deferred.  A miner instance has
+    Each method returns its result or a Deferred of it (``maybeDeferred``'s
+    convention; an ``async def`` method works too) and signals what a user
+    can meet (no such miner, a start refused) with a
+    :class:`~lethean.errors.LetheanError`, raised or as a failed Deferred;
+    the worker answers anything else as a bug.  A miner instance has
     ``get_name()``, ``get_type()``, ``get_stats()`` (a dict with any of
     hashrate, shares, rejected, uptime, pool, algorithm) and
     ``get_console_history_since(lines, since)`` (``since`` an aware
@@ -341,7 +348,10 @@ class IMinerManager(Interface):
 
 
 class IProfileManager(Interface):
-    """Where the worker keeps mining profiles (JSON objects with an ``id``)."""
+    """
+    Where the worker keeps mining profiles (JSON objects with an ``id``).
+    Results and failures follow :class:`IMinerManager`'s convention.
+    """
 
     def get_profile(profile_id):
         """The profile ``profile_id``; fails if there is none."""

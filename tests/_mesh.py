@@ -199,7 +199,7 @@ async def scripted_handshake_to(testcase, reactor, port, first, *, binary=False)
     from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
-    from lethean.mesh import use_reactor_timers
+    from lethean.mesh._stacking import use_reactor_timers
 
     received = []
     done = defer.Deferred()

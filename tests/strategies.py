@@ -113,7 +113,7 @@ def levin_sections(epee_arrays=False, max_leaves=30, arrays=True):
 
 import json as _json  # noqa: E402
 
-from lethean import bundles as _bundles  # noqa: E402
+from lethean.bundles._bundle import BUNDLE_TYPES, Bundle  # noqa: E402
 
 #: Names a worker accepts as an install folder.
 bundle_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,30}", fullmatch=True)
@@ -126,8 +126,8 @@ bundle_wire_names = st.one_of(
 )
 #: Valid bundles of every type with arbitrary data (checksum correct).
 bundles = st.builds(
-    _bundles.Bundle.seal,
-    st.sampled_from(sorted(_bundles.BUNDLE_TYPES)),
+    Bundle.seal,
+    st.sampled_from(sorted(BUNDLE_TYPES)),
     bundle_wire_names,
     st.binary(max_size=512),
 )

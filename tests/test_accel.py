@@ -12,14 +12,17 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from lethean import _accel, _gojson
 from lethean.levin import _storage
-from lethean.smsg import _frame, _sigil
+from lethean.smsg import _frame, _sigil, _sigil_stream
 from lethean.ueps import _codec
 from tests._accel import PurePath, can_build_extensions, outcome, shortcuts_off
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What pick() bound in each module, and the compiled function it must be.
-HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"), (_sigil, "seal_obfuscated", "sigil_seal"),
+HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"),
+       (_sigil, "xor_obfuscate_at", "xor_obfuscate_at"),
+       (_sigil_stream, "xor_obfuscate_at", "xor_obfuscate_at"),
+       (_sigil, "seal_obfuscated", "sigil_seal"),
        (_sigil, "open_obfuscated", "sigil_open"), (_codec, "hmac_sha256", "hmac_sha256"),
        (_gojson, "go_string", "go_string"), (_frame, "_common_plaintext", "smsg_body"),
        (_storage, "_decode_common", "levin_decode"),
@@ -111,6 +114,35 @@ class TwinTests(SynchronousTestCase):
             self.assertEqual(self.speedups.xor_obfuscate(bytearray(data), memoryview(nonce)),
                              expected)
 
+    @settings(max_examples=300)
+    @given(data=st.binary(max_size=2100), nonce=st.binary(max_size=140),
+           offset=st.integers(0, 3000))
+    def test_xor_obfuscate_at(self, data, nonce, offset):
+        """A stretch from any offset, aligned to a block or not, matches the pure key stream."""
+        expected = _sigil.pure_xor_obfuscate_at(data, nonce, offset)
+        for _ in self.each_backend():
+            self.assertEqual(self.speedups.xor_obfuscate_at(data, nonce, offset), expected)
+
+    def test_xor_obfuscate_at_pieces(self):
+        """Pieces at their offsets give what the whole does: large ones (no GIL) and past 2**16 blocks."""
+        data, nonce = os.urandom(3 * 70000 + 5), os.urandom(24)
+        expected = _sigil.pure_xor_obfuscate(data, nonce)
+        cuts = [0, 1, 33, 70000, 140017, len(data)]
+        for _ in self.each_backend():
+            pieces = [self.speedups.xor_obfuscate_at(memoryview(data)[a:b], nonce, a)
+                      for a, b in zip(cuts, cuts[1:])]
+            self.assertEqual(b"".join(pieces), expected)
+        far = 2**16 * 32 + 7
+        self.assertEqual(self.speedups.xor_obfuscate_at(data[:100], nonce, far),
+                         _sigil.pure_xor_obfuscate_at(data[:100], nonce, far))
+
+    def test_xor_obfuscate_at_refuses_a_negative_offset(self):
+        """A negative offset is a ValueError on both paths, even with no data."""
+        for function in (self.speedups.xor_obfuscate_at, _sigil.pure_xor_obfuscate_at):
+            for data in (b"", b"data"):
+                self.assertEqual(outcome(function, data, b"n", -1),
+                                 ("error", ValueError, "negative offset"))
+
     @settings(max_examples=200)
     @given(prefix=st.binary(max_size=60), plaintext=st.binary(max_size=2100),
            nonce=st.binary(min_size=24, max_size=24), key=st.binary(min_size=32, max_size=32))
@@ -182,6 +214,9 @@ class TwinTests(SynchronousTestCase):
         for compiled, pure, args in (
             (self.speedups.xor_obfuscate, _sigil.pure_xor_obfuscate, ("text", b"n")),
             (self.speedups.xor_obfuscate, _sigil.pure_xor_obfuscate, (b"data", "n")),
+            (self.speedups.xor_obfuscate_at, _sigil.pure_xor_obfuscate_at, ("text", b"n", 0)),
+            (self.speedups.xor_obfuscate_at, _sigil.pure_xor_obfuscate_at, (b"data", "n", 0)),
+            (self.speedups.xor_obfuscate_at, _sigil.pure_xor_obfuscate_at, (b"data", b"n", "0")),
             (self.speedups.hmac_sha256, _codec.pure_hmac_sha256, ("key", b"")),
             (self.speedups.hmac_sha256, _codec.pure_hmac_sha256, (b"key", "text")),
             (self.speedups.go_string, _gojson.pure_go_string, (b"bytes",)),
@@ -232,6 +267,7 @@ class PurePathTests(PurePath, SynchronousTestCase):
     def test_every_binding_is_pure(self):
         """The defining modules and the modules that imported the names hold the twins."""
         self.assertIs(_sigil.xor_obfuscate, _sigil.pure_xor_obfuscate)
+        self.assertIs(_sigil_stream.xor_obfuscate_at, _sigil.pure_xor_obfuscate_at)
         self.assertIs(_frame.seal_obfuscated, _sigil.pure_seal_obfuscated)
         self.assertIs(_frame.open_obfuscated, _sigil.pure_open_obfuscated)
         self.assertIs(_codec.hmac_sha256, _codec.pure_hmac_sha256)

@@ -18,7 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from benchmarks._hostile import figures, wire
 from benchmarks._hostile.attacks import ATTACKS
-from lethean.mesh import HANDSHAKE, HANDSHAKE_ACK, decode_message, new_message, stacked_server_factory
+from lethean.mesh import decode_message, new_message, stacked_server_factory
+from lethean.mesh._envelope import HANDSHAKE, HANDSHAKE_ACK
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,11 +12,10 @@ from lethean.bundles import (
     ChecksumMismatchError,
     InvalidBundleError,
     UnknownBundleTypeError,
-    checksum_of,
-    is_plain_json,
     read_bundle,
     write_bundle,
 )
+from lethean.bundles._bundle import checksum_of, is_plain_json
 from lethean.bundles._bundle import reads_as_plain_json
 from lethean.errors import IntegrityError, LetheanError
 from tests import strategies

@@ -11,9 +11,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.bundles import (
-    DEFAULT_TIM_CONFIG,
     AbsolutePathError,
-    ArchiveMember,
     ArchiveTooLargeError,
     Bundle,
     CorruptArchiveError,
@@ -32,14 +30,13 @@ from lethean.bundles import (
     UnsafeArchiveError,
     UnsafeDestinationError,
     extract_miner_bundle,
-    extract_tar,
-    install_dir,
     install_miner_bundle,
-    scan_tar,
-    seal_stim,
     validate_bundle_name,
-    write_tar,
 )
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim
+from lethean.bundles._tar import ArchiveMember, scan_tar, write_tar
+from lethean.bundles._extract import extract_tar
+from lethean.bundles._names import install_dir
 from lethean.bundles import _extract
 from lethean.errors import LetheanError, LimitExceededError
 

@@ -10,8 +10,6 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.bundles import (
-    DEFAULT_TIM_CONFIG,
-    EMPTY_TAR,
     Bundle,
     ChecksumMismatchError,
     InvalidBundleError,
@@ -19,18 +17,15 @@ from lethean.bundles import (
     InvalidStimPayloadError,
     PasswordRequiredError,
     PlaintextRefusedError,
-    checksum_of,
     create_miner_bundle,
     create_plain_profile_bundle,
     create_profile_bundle,
     extract_profile_bundle,
     inspect_bundle,
-    open_stim,
-    parse_stim,
-    scan_tar,
-    seal_stim,
-    write_tar,
 )
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim, seal_stim
+from lethean.bundles._tar import EMPTY_TAR, scan_tar, write_tar
+from lethean.bundles._bundle import checksum_of
 from lethean.errors import LetheanError
 from lethean.smsg import ContainerError, DecryptionError, pack_trix
 from tests import strategies

@@ -20,7 +20,7 @@ from lethean.mesh import MeshTransport, TransportConfig
 from lethean.node import Controller, NodeOperations, RequestRefusedError
 from lethean.node._assembly import assemble_node
 from lethean.node._payloads import DEPLOY_CHUNK
-from lethean.mesh import DEPLOY
+from lethean.mesh._envelope import DEPLOY
 from lethean.peers import Peer, PeerRegistry
 from tests._processes import PROCESS_TEST_TIMEOUT_S, ROOT, environment, run_lethean
 
@@ -283,6 +283,56 @@ class CommandTests(TestCase):
         self.assertNotIn(b"handshake", child.err)
 
 
+#: What no command should load unless it needs it.
+HEAVY_MODULES = ("twisted", "autobahn", "nacl", "prometheus_client", "rich", "cryptography",
+                 "OpenSSL", "lethean.mesh", "lethean.smsg", "lethean.identity", "lethean.peers",
+                 "lethean.bundles", "lethean.levin", "lethean.ueps", "lethean.node._controller")
+
+
+def reporting_heavy_modules(command, allowed=()):
+    """
+    Python code that runs ``command`` and at exit prints, as its last line
+    on stderr, which of :data:`HEAVY_MODULES` (but ``allowed``) it loaded.
+    """
+    heavy = tuple(h for h in HEAVY_MODULES if h not in allowed)
+    return ("import atexit, sys\n"
+            "def report():\n"
+            "    loaded = sorted({{h for h in {!r} for m in sys.modules\n"
+            "                     if m == h or m.startswith(h + '.')}})\n"
+            "    sys.stderr.write('heavy modules: {{}}\\n'.format(loaded))\n"
+            "atexit.register(report)\n"
+            "{}\n").format(heavy, command)
+
+
+class ThroughNodeImportsTests(TestCase):
+    """A request through the running node needs the reactor and HTTP, not the mesh."""
+
+    timeout = 60
+
+    async def test_ping_through_the_node_loads_no_mesh(self):
+        """lethean ping with a node running: it answers without the mesh, PyNaCl, Autobahn or rich."""
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        from lethean.node._control import unix_endpoint
+        from tests._processes import short_folder
+
+        home = short_folder(self)
+        _, bravo = start_node(self, home, "bravo")
+        alpha, _ = start_node(self, home, "alpha", control=[
+            unix_endpoint(os.path.join(home, "alpha", "control.sock"))])
+        # Twisted's reactor imports its TLS support (cryptography, OpenSSL) itself.
+        program = reporting_heavy_modules("from lethean.cli import main; main()",
+                                          allowed=("twisted", "cryptography", "OpenSSL"))
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable, ["-c", program, "ping", bravo, "--data-dir",
+                             os.path.join(home, "alpha"), "--json"],
+            env=environment(home), path=ROOT, reactor=reactor)
+        self.assertEqual(code, 0, err)
+        bravo_id = alpha.getServiceNamed("transport").connections()[0].peer_id
+        self.assertEqual(json.loads(out)["peerId"], bravo_id)
+        self.assertEqual(err.decode().splitlines()[-1], "heavy modules: []")
+
+
 class OperationsTests(TestCase):
     """A controller of our own against a node: what mistakes must not change."""
 
@@ -351,16 +401,15 @@ class ContractTests(SynchronousTestCase):
                          (bundles.BUNDLE_MINER, bundles.BUNDLE_FULL, bundles.BUNDLE_PROFILE))
 
     def test_help_imports_no_heavy_layer(self):
-        """Building the parser imports no reactor, mesh, web server or rich."""
+        """lethean --help imports no Twisted, crypto, mesh, web server, metrics or rich."""
         import subprocess
 
-        code = ("import sys; from lethean.cli import build_parser; build_parser(); "
-                "print(sorted(m for m in ('twisted.internet.reactor', 'lethean.mesh', "
-                "'twisted.web.server', 'rich', 'lethean.bundles', 'lethean.levin', "
-                "'lethean.node._controller') if m in sys.modules))")
+        code = reporting_heavy_modules("from lethean.cli import main; main(['--help'])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), check=True)
-        self.assertEqual(out.stdout.strip(), "[]")
+                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), check=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("ping", out.stdout)
+        self.assertEqual(out.stderr.splitlines()[-1], "heavy modules: []")
 
     def test_version(self):
         """lethean --version prints the version and exits 0."""

@@ -7,16 +7,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.identity import PrivateKey
+from lethean.node._errors import AmbiguousTargetError, TargetFormError, UnknownTargetError
 from lethean.node._remote import lethean_words
-from lethean.node._targets import (
-    AmbiguousTargetError,
-    TargetFormError,
-    UnknownTargetError,
-    parse_target,
-    peer_label,
-    resolve_target,
-    same_endpoint,
-)
+from lethean.node._targets import parse_target, peer_label, resolve_target, same_endpoint
 from lethean.peers import Peer, PeerRegistry
 
 
@@ -185,7 +178,8 @@ class WordsTests(SynchronousTestCase):
     def test_wss_to_a_plain_node_says_to_dial_ws(self):
         """A wss dial the plain listener drops mid-handshake: the line says to dial ws://."""
         from lethean.mesh import HandshakeError
-        from lethean.node._reach import NotLetheanError, explain_dial_failure
+        from lethean.node._reach import explain_dial_failure
+        from lethean.node._errors import NotLetheanError
 
         lost = HandshakeError("connection lost during the handshake: Connection to the other "
                               "side was lost in a non-clean fashion: Connection lost.")

@@ -92,7 +92,8 @@ class SmsgCheckerTests(SynchronousTestCase):
 
     def run_case(self, expected):
         from lethean.conformance import _smsg
-        from lethean.smsg import frame_password, seal
+        from lethean.smsg import frame_password
+        from lethean.smsg._frame import seal
         case = {"name": "unknown_fields", "shared_secret_hex": self.SECRET.hex(),
                 "password": frame_password(self.SECRET), "expect": "ok",
                 "frame_hex": seal(self.SECRET, self.BODY, timestamp=1).hex(),

@@ -9,14 +9,13 @@ from zope.interface import implementer
 
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import (
-    DISCONNECT,
     FEATURES,
     FeatureNotAnnouncedError,
-    PONG,
     MessageTooLargeError,
     NotConnectedError,
     new_message,
 )
+from lethean.mesh._envelope import DISCONNECT, PONG
 from lethean.testing import MemoryMesh
 from tests._mesh import address_of, make_identity, make_node
 

@@ -1,5 +1,7 @@
 """The mesh message envelope (lethean.mesh._envelope) and Go-compatible JSON."""
 
+import uuid
+
 import attrs
 from hypothesis import given, settings, strategies as st
 from twisted.internet.task import Clock
@@ -16,8 +18,10 @@ from lethean.mesh._envelope import (
     error_reply,
     new_message,
     reply,
+    uuid_v4_text,
 )
-from lethean.smsg import InvalidTimestampError, RawJSON, Timestamp
+from lethean.smsg import InvalidTimestampError, Timestamp
+from lethean._gojson import RawJSON
 from lethean._gojson import fold_key, go_float, marshal
 from tests._accel import PurePath
 from tests.strategies import json_values, messages, timestamps
@@ -376,6 +380,11 @@ class ConstructionTests(SynchronousTestCase):
         self.assertEqual((m.type, m.from_, m.to, m.payload, m.reply_to), ("ping", A, B, {"sentAt": 1}, ""))
         self.assertNotEqual(new_message("ping", A, B, clock=self.clock).id, m.id)
 
+    @given(st.binary(min_size=16, max_size=16))
+    def test_message_ids_are_uuid4_text(self, raw):
+        """Message ids are written exactly as Python's uuid module writes a v4 UUID."""
+        self.assertEqual(uuid_v4_text(raw), str(uuid.UUID(bytes=raw, version=4)))
+
     def test_reply_follows_the_reference(self):
         """By default a reply swaps from/to of the request and points replyTo at its id."""
         request = new_message("ping", A, B, clock=self.clock, message_id="req")
@@ -452,6 +461,37 @@ class TimestampTests(SynchronousTestCase):
         """Out-of-range nanos or offsets are refused."""
         self.assertRaises(ValueError, Timestamp, 0, 10**9)
         self.assertRaises(ValueError, Timestamp, 0, 0, 30)
+
+    def test_from_unix_is_the_checked_constructor(self):
+        """from_unix gives the Timestamp the validating constructor gives."""
+        for seconds, expected in ((1767323045.123456, (1767323045, 123456000)),
+                                  (-0.5, (-1, 500000000)), (7, (7, 0))):
+            stamp = Timestamp.from_unix(seconds)
+            self.assertEqual(stamp, Timestamp(*expected))
+            self.assertEqual(str(stamp), str(Timestamp(*expected)))
+        self.assertEqual(Timestamp.from_unix(7, 3600), Timestamp(7, 0, 3600))
+        self.assertRaises(ValueError, Timestamp.from_unix, 7, 30)
+
+    def test_seconds_in_turn(self):
+        """Times in the same second and in others, read and written in any order, stay exact."""
+        texts = ["2026-01-02T03:04:05.1Z", "2026-01-02T03:04:05.2Z", "2026-01-02T03:04:06Z",
+                 "2026-01-02T03:04:05.3Z", "2026-01-02T03:04:05.3+01:00", "0000-02-29T12:00:00Z",
+                 "2026-01-02T03:04:05.3Z"]
+        expected = [(1767323045, 10**8), (1767323045, 2 * 10**8), (1767323046, 0),
+                    (1767323045, 3 * 10**8), (1767319445, 3 * 10**8),
+                    (-62162078400, 0), (1767323045, 3 * 10**8)]
+        stamps = [Timestamp.parse(text) for text in texts]
+        self.assertEqual([(s.seconds, s.nanos) for s in stamps], expected)
+        rebuilt = [Timestamp(s.seconds, s.nanos, s.offset) for s in stamps]
+        self.assertEqual([str(s) for s in rebuilt], texts)
+        self.assertEqual([str(s) for s in reversed(rebuilt)], texts[::-1])
+
+    @settings(max_examples=300)
+    @given(st.lists(timestamps, min_size=2, max_size=5))
+    def test_round_trips_in_turn(self, stamps):
+        """Reading and writing several times one after another keeps each exact."""
+        texts = [str(ts) for ts in stamps]
+        self.assertEqual([Timestamp.parse(text) for text in texts], stamps)
 
     @settings(max_examples=300)
     @given(timestamps)

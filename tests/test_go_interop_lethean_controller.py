@@ -13,12 +13,8 @@ from twisted.trial.unittest import TestCase
 from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NodeManager
 from lethean.mesh import MeshTransport, TransportConfig, new_message
-from lethean.node import (
-    SINGLE_DEPLOY_MAX_BYTES,
-    Controller,
-    DeployTooLargeError,
-    RemoteError,
-)
+from lethean.node import Controller, DeployTooLargeError, RemoteError
+from lethean.node._controller import SINGLE_DEPLOY_MAX_BYTES
 from lethean.peers import PeerRegistry
 from lethean.smsg import frame_password
 from tests import _gonode

@@ -9,7 +9,8 @@ import re
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from lethean.mesh import UEPS, FeatureNotAnnouncedError, new_message
+from lethean.mesh import FeatureNotAnnouncedError, new_message
+from lethean.mesh._transport import UEPS
 from lethean.node import Controller
 from lethean.ueps import Dispatcher, Header, Packet, encode
 from tests import _gonode

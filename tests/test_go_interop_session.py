@@ -12,7 +12,9 @@ from zope.interface import implementer
 
 from lethean.bundles import create_profile_bundle
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import CAPABILITIES, PING, SESSION_V2
+from lethean.mesh import SESSION_V2
+from lethean.mesh._capabilities import CAPABILITIES
+from lethean.mesh._envelope import PING
 from lethean.node import Controller, RemoteError, Worker
 from lethean.smsg import frame_password
 from tests._gonode import GONODE, SKIP, gonode_worker, home_for

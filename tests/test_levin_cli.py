@@ -20,7 +20,7 @@ from lethean.cli import _levin
 from lethean.cli._main import describe_error
 from lethean.levin import (
     Command,
-    HandshakeRejectedError,
+    LevinHandshakeRejectedError,
     InvokeTimeoutError,
     LevinFactory,
     LevinProtocol,
@@ -172,7 +172,7 @@ class InProcessTests(_ServerMixin, TestCase):
     async def test_handshake_rejected(self):
         """A daemon that drops a peer of another network fails the handshake."""
         port = await self.levin_server(_monerod_like_handlers())
-        with self.assertRaises(HandshakeRejectedError) as caught:
+        with self.assertRaises(LevinHandshakeRejectedError) as caught:
             await _levin.handshake_command(reactor, _args("handshake", "127.0.0.1:%d" % port))
         self.assertIn("mainnet", describe_error(caught.exception))
         self.assertEqual(self.stdout.getvalue(), "")

@@ -6,7 +6,7 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import _levin_header, _levin_storage, _levin_varint
-from lethean.conformance._expect import Mismatch
+from lethean.conformance._expect import VectorMismatch
 from tests._paths import VECTORS
 
 
@@ -22,7 +22,7 @@ def run(checker, document):
         total += 1
         try:
             check()
-        except Mismatch:
+        except VectorMismatch:
             failed.append(name)
     return failed, total
 
@@ -65,4 +65,4 @@ class CheckerTests(SynchronousTestCase):
 
     def test_description_without_a_number(self):
         """An encode_errors description that cannot be read is a failure, not a pass."""
-        self.assertRaises(Mismatch, _levin_storage.section_from_description, "a long name")
+        self.assertRaises(VectorMismatch, _levin_storage.section_from_description, "a long name")

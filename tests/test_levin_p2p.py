@@ -18,7 +18,7 @@ from lethean.levin import (
     Bool,
     Command,
     ConnectionLostError,
-    HandshakeRejectedError,
+    LevinHandshakeRejectedError,
     Header,
     InvokeTimeoutError,
     LevinFactory,
@@ -449,14 +449,14 @@ class ClientTests(SynchronousTestCase):
     def test_wrong_network_closed_without_reply(self):
         """A daemon that drops the connection rejects the handshake, naming our network."""
         daemon, request, client, d = self.handshake(sent_network=MONERO_MAINNET)
-        failure = self.failureResultOf(d, HandshakeRejectedError)
+        failure = self.failureResultOf(d, LevinHandshakeRejectedError)
         self.assertIn("mainnet", str(failure.value))
 
     def test_reply_from_other_network(self):
         """A reply carrying another network id rejects the handshake."""
         daemon, request, client, d = self.handshake(
             reply_network_id=MONERO_STAGENET.network_id)
-        failure = self.failureResultOf(d, HandshakeRejectedError)
+        failure = self.failureResultOf(d, LevinHandshakeRejectedError)
         self.assertIn("stagenet", str(failure.value))
 
     def test_ping(self):
@@ -639,5 +639,5 @@ class DeferredTests(SynchronousTestCase):
             self.assertIsInstance(d, Deferred)
         client.connectionLost(Failure(ConnectionDone()))
         self.failureResultOf(calls[0], ConnectionLostError)
-        self.failureResultOf(calls[1], HandshakeRejectedError)
+        self.failureResultOf(calls[1], LevinHandshakeRejectedError)
         self.successResultOf(calls[2])

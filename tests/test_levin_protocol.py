@@ -15,11 +15,8 @@ from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from lethean.mesh import (
-    WebSocketTransport,
-    stacked_client_factory,
-    stacked_server_factory,
-)
+from lethean.mesh import stacked_client_factory, stacked_server_factory
+from lethean.mesh._stacking import WebSocketTransport
 from lethean.levin import (
     Array,
     BadSignatureError,

@@ -20,7 +20,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from lethean.errors import LetheanError
 from lethean.identity import generate_challenge, sign_challenge
 from lethean.mesh import (
-    CAPABILITIES,
     FEATURES,
     SESSION_V2,
     HandshakeError,
@@ -31,8 +30,9 @@ from lethean.mesh import (
     decode_message,
     new_message,
     open_message,
-    use_reactor_timers,
 )
+from lethean.mesh._capabilities import CAPABILITIES
+from lethean.mesh._stacking import use_reactor_timers
 from lethean.mesh._handshake import handshake_message, respond, verify_ack
 from lethean.mesh._protocol import MeshClientProtocol, MeshServerProtocol
 from lethean.mesh._session import (

@@ -1,18 +1,14 @@
 """The mesh transport between real nodes over loopback sockets."""
 
 from twisted.internet import defer, reactor
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import (
-    DISCONNECT,
-    DISCONNECT_SHUTDOWN,
-    PONG,
-    NotConnectedError,
-    MessageTooLargeError,
-    new_message,
-)
+from lethean.interfaces import IMeshConnection, IMeshTransport, IMessageConsumer
+from lethean.mesh import NotConnectedError, MessageTooLargeError, new_message
+from lethean.mesh._envelope import DISCONNECT, DISCONNECT_SHUTDOWN, PONG
 from lethean.ueps import Header, Packet
 from tests._mesh import Inbox, PacketInbox, address_of, make_node
 
@@ -180,6 +176,44 @@ class RoundTripTests(TestCase):
         (_, a), (_, b) = await defer.gatherResults([first.wait(), second.wait()])
         self.assertEqual(a, message)
         self.assertEqual(b, message)
+
+    async def test_every_kind_of_consumer_result(self):
+        """Consumers may return nothing, a Deferred, a coroutine or a Failure, or raise."""
+        server, client, last, _, connection = await self._pair()
+        seen, pending = [], defer.Deferred()
+
+        @implementer(IMessageConsumer)
+        class Consumer:
+            def __init__(self, answer):
+                self.answer = answer
+
+            def messageReceived(self, link, message):
+                seen.append(self.answer.__name__)
+                return self.answer()
+
+        def raises():
+            raise ValueError("raised")
+
+        def fails():
+            return Failure(ValueError("failed"))
+
+        async def awaits():
+            await pending
+            seen.append("awaited")
+
+        def defers():
+            return pending
+
+        for answer in (raises, fails, awaits, defers):
+            server.add_consumer(Consumer(answer))
+        server.remove_consumer(last)
+        server.add_consumer(last)
+        connection.send(new_message("x", client.identity.id, "", clock=reactor))
+        await last.wait()
+        self.assertEqual(seen, ["raises", "fails", "awaits", "defers"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
+        pending.callback(None)
+        self.assertEqual(seen[-1], "awaited")
 
 
 def _turn():

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from lethean.cli._client import ControlClient, NodeAnswerError, find_node
 from lethean.identity import NodeManager, PrivateKey
-from lethean.node import CONTROL_TOKEN_NAME
+from lethean.node._control import CONTROL_TOKEN_NAME
 from lethean.node._assembly import assemble_node
 from lethean.node._control import unix_endpoint
 from lethean.node._control_site import MAX_UPLOAD_BYTES

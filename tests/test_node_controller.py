@@ -13,17 +13,14 @@ from zope.interface.verify import verifyObject
 from lethean.bundles import create_miner_bundle, create_profile_bundle
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMeshTransport, IMessageConsumer
-from lethean.mesh import new_message, reply
-from lethean.node._controller import (
-    DEPLOY_CHUNK_BYTES,
-    DEPLOY_WINDOW,
-    SINGLE_DEPLOY_MAX_BYTES,
+from lethean.mesh import NotConnectedError, new_message, reply
+from lethean.node._controller import SINGLE_DEPLOY_MAX_BYTES, Controller
+from lethean.node._deploy_chunks import DEPLOY_CHUNK_BYTES, DEPLOY_WINDOW
+from lethean.node._errors import (
     ConnectFailedError,
-    Controller,
     ControllerError,
     DeployTooLargeError,
     MinerCommandError,
-    PeerNotConnectedError,
     RemoteError,
     RequestAbortedError,
     RequestTimeoutError,
@@ -247,7 +244,7 @@ class RequestTests(ControllerHarness):
     def test_disconnect(self):
         """disconnect_from_peer closes a link and refuses an unconnected peer."""
         self.failureResultOf(self.controller.disconnect_from_peer(self.far_id),
-                             PeerNotConnectedError)
+                             NotConnectedError)
         self.successResultOf(self.controller.connect_to_peer(self.far_id))
         self.controller.disconnect_from_peer(self.far_id)
         self.assertIsNone(self.home.connection(self.far_id))

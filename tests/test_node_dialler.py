@@ -34,6 +34,7 @@ class PeerDiallerTests(SynchronousTestCase):
         self.assertEqual(link.peer_id, bravo.identity.id)
         self.clock.advance(STABLE_LINK_S)
         self.alpha.disconnect(bravo.identity.id)
+        self.clock.advance(0)
         [again] = self.alpha.connections()
         self.assertIsNot(again, link)
         self.successResultOf(self.dialler.stopService())
@@ -124,3 +125,74 @@ class PeerDiallerTests(SynchronousTestCase):
         self.successResultOf(registry.close())
         self.assertEqual(self.clock.getDelayedCalls(), [])  # no retry of zulu pending
         self.successResultOf(dialler.stopService())
+
+
+class PeerDiallerBehaviourTests(SynchronousTestCase):
+    """The backoff, its log lines, bugs, and what stopping leaves."""
+
+    def setUp(self):
+        from twisted.internet.testing import EventLoggingObserver
+        from twisted.logger import globalLogPublisher
+
+        self.events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.clock = Clock()
+        self.mesh = MemoryMesh(self.clock)
+        self.alpha = self.mesh.add_node(identity("alpha"), "alpha:1")
+        self.delays = []
+
+        def policy(attempt):
+            self.delays.append(attempt)
+            return 10.0 * attempt
+        self.dialler = PeerDialler(self.clock, self.alpha, ["bravo:1"], retry_policy=policy)
+
+    def lines(self, text):
+        from twisted.logger import formatEvent
+
+        return [formatEvent(e) for e in self.events if text in e["log_format"]]
+
+    def test_backoff_grows_and_starts_again_after_a_link(self):
+        """Failed dials back off 10, 20 s; after a link closes, the backoff starts again."""
+        self.dialler.startService()
+        self.clock.advance(10)
+        self.clock.advance(20)
+        self.assertEqual(self.delays, [1, 2, 3])
+        self.assertIn("retrying in 10.0 s", self.lines("cannot reach")[-1])
+        bravo = self.mesh.add_node(identity("bravo"), "bravo:1")
+        self.clock.advance(30)
+        self.assertEqual(len(self.alpha.connections()), 1)
+        self.clock.advance(STABLE_LINK_S)
+        from twisted.internet import defer, error
+
+        self.alpha.connect = lambda address, **kw: defer.fail(error.ConnectionRefusedError())
+        self.alpha.disconnect(bravo.identity.id)
+        self.assertEqual(len(self.lines("redialling")), 1)
+        self.clock.advance(0)
+        self.assertEqual(self.delays, [1, 2, 3, 1])
+        self.assertIn("retrying in 10.0 s", self.lines("cannot reach")[-1])
+        self.assertIn("Connection was refused", self.lines("cannot reach")[-1])
+        self.successResultOf(self.dialler.stopService())
+
+    def test_a_bug_is_logged_and_retried(self):
+        """A dial that fails with something unexpected is logged as a bug, then retried."""
+        def broken(address, **kwargs):
+            raise TypeError("bug in connect")
+        self.alpha.connect = broken
+        self.dialler.startService()
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+        self.assertEqual(len(self.lines("bug dialling")), 1)
+        self.clock.advance(10)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+        self.successResultOf(self.dialler.stopService())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopping_leaves_the_link_to_the_mesh(self):
+        """Stopping the dialler stops redialling; the link stays open for the mesh to close."""
+        bravo = self.mesh.add_node(identity("bravo"), "bravo:1")
+        self.dialler.startService()
+        [link] = self.alpha.connections()
+        self.successResultOf(self.dialler.stopService())
+        self.assertEqual(self.alpha.connections(), [link])
+        self.alpha.disconnect(bravo.identity.id)
+        self.clock.advance(100)
+        self.assertEqual(self.alpha.connections(), [])
+        self.assertEqual(self.lines("redialling"), [])

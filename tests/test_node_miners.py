@@ -10,8 +10,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from lethean.interfaces import IMinerManager, IProfileManager
-from lethean.node._miners import MinerError, MinerNotFoundError, MinerProcess, ProcessMinerManager
-from lethean.node._profiles import DirectoryProfileManager, ProfileError, ProfileNotFoundError
+from lethean.node._errors import MinerError, MinerNotFoundError, ProfileError, ProfileNotFoundError
+from lethean.node._miners import MinerProcess, ProcessMinerManager
+from lethean.node._profiles import DirectoryProfileManager
 
 #: A miner that prints its type, config and a speed, then waits for SIGTERM.
 MINER = (

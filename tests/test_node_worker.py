@@ -15,8 +15,11 @@ from lethean.bundles import Bundle, create_miner_bundle, create_plain_profile_bu
 from lethean.identity import LocalIdentity, PrivateKey
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import Timestamp, new_message
+from lethean.node._miners import MinerError, MinerNotFoundError
 from lethean.node._payloads import DEPLOY_CHUNK, DeployChunkPayload
-from lethean.node._worker import MAX_UPLOADS_PER_PEER, Worker
+from lethean.node._errors import ProfileError, ProfileNotFoundError
+from lethean.node._upload import MAX_UPLOADS_PER_PEER
+from lethean.node._worker import Worker
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
 from tests.strategies import json_values
@@ -47,7 +50,7 @@ class FakeMiner:
 
     def get_stats(self):
         if self.fail:
-            raise RuntimeError("stats unavailable")
+            raise MinerError("stats unavailable")
         return self.stats
 
     def get_console_history_since(self, lines, since):
@@ -65,13 +68,13 @@ class FakeMinerManager:
 
     def start_miner(self, miner_type, config):
         if self.start_error:
-            raise RuntimeError(self.start_error)
+            raise MinerError(self.start_error)
         self.started.append((miner_type, config))
         return defer.succeed(FakeMiner(miner_type + "-0", miner_type))
 
     def stop_miner(self, name):
         if self.stop_error:
-            raise RuntimeError(self.stop_error)
+            raise MinerError(self.stop_error)
         self.stopped.append(name)
 
     def list_miners(self):
@@ -79,7 +82,7 @@ class FakeMinerManager:
 
     def get_miner(self, name):
         if name not in self.miners:
-            raise KeyError(name)
+            raise MinerNotFoundError("miner not found: {}".format(name))
         return self.miners[name]
 
 
@@ -92,11 +95,13 @@ class FakeProfileManager:
         self.save_error = save_error
 
     def get_profile(self, profile_id):
+        if profile_id not in self.profiles:
+            raise ProfileNotFoundError("profile not found: {}".format(profile_id))
         return self.profiles[profile_id]
 
     def save_profile(self, profile):
         if self.save_error:
-            raise RuntimeError(self.save_error)
+            raise ProfileError(self.save_error)
         self.saved.append(profile)
 
 
@@ -196,6 +201,49 @@ class DispatchTests(WorkerHarness):
         self.assertIn("disk on fire", reply.payload["message"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertTrue(any(e.get("intent") == "get_stats" for e in observer))
+
+    def assertBugReported(self, message_type, payload, error_class, text):
+        """A manager's bug is logged with its traceback and answered with code 1004."""
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.assertError(message_type, payload, "Worker: {}: {}".format(message_type, text))
+        self.assertEqual(len(self.flushLoggedErrors(error_class)), 1)
+        self.assertTrue(any(e.get("log_failure") is not None and e.get("intent") == message_type
+                            for e in observer))
+
+    def test_manager_bug_is_not_miner_not_found(self):
+        """A get_miner that fails with a bug is logged and answered as one, not 'not found'."""
+        def broken(name):
+            raise TypeError("bug in get_miner")
+        self.miners.get_miner = broken
+        self.assertBugReported("get_logs", {"minerName": "xmrig-0"}, TypeError,
+                               "bug in get_miner")
+
+    def test_manager_bug_is_not_profile_not_found(self):
+        """A profile manager with a bug is logged, not answered 'profile not found'."""
+        self.profiles.get_profile = lambda profile_id: defer.fail(AttributeError("oops"))
+        self.assertBugReported("start_miner", {"minerType": "xmrig", "profileId": "p1"},
+                               AttributeError, "oops")
+
+    def test_manager_bug_is_not_a_refused_start(self):
+        """start_miner, stop_miner and stats report a manager's bug, not a failed miner."""
+        self.miners.start_miner = lambda miner_type, config: 1 / 0
+        self.assertBugReported("start_miner", {"minerType": "xmrig", "config": {}},
+                               ZeroDivisionError, "division by zero")
+        self.miners.stop_miner = lambda name: {}[name]
+        self.assertBugReported("stop_miner", {"minerName": "xmrig-0"}, KeyError, "'xmrig-0'")
+        self.miners.miners["xmrig-0"].get_stats = lambda: None.hashrate
+        self.assertBugReported("get_stats", None, AttributeError,
+                               "'NoneType' object has no attribute 'hashrate'")
+
+    def test_managers_may_answer_with_deferreds_or_coroutines(self):
+        """maybeDeferred's convention: a value, a Deferred or a coroutine's result."""
+        async def history(lines, since):
+            return ["x"]
+        miner = self.miners.miners["xmrig-0"]
+        miner.get_console_history_since = history
+        self.miners.get_miner = lambda name: defer.succeed(miner)
+        self.assertReply("get_logs", {"minerName": "xmrig-0", "lines": 3}, "logs",
+                         {"minerName": "xmrig-0", "lines": ["x"], "hasMore": False})
 
     def test_no_identity_no_error_reply(self):
         """Without an identity errors cannot be sent; they are logged."""
@@ -423,7 +471,7 @@ class DeployTests(WorkerHarness):
                              {"uploadId": "u1", "index": part.index})
         self.assertReply(DEPLOY_CHUNK, parts[-1], "deploy_ack", {"success": True, "name": "big"})
         self.assertTrue(os.path.exists(os.path.join(self.miners_root, "big", "xmrig")))
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
 
     def test_chunk_refusals(self):
         """Out-of-order, oversized, mismatched and excess uploads are refused and dropped."""
@@ -432,7 +480,7 @@ class DeployTests(WorkerHarness):
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[1]).type, "error")
         self.ask(DEPLOY_CHUNK, parts[0])
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[2]).type, "error")
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.replace_worker(max_upload_bytes=100)
         self.assertIn("over the 100 byte limit", self.ask(DEPLOY_CHUNK, parts[0]).payload["message"])
         self.replace_worker()
@@ -462,7 +510,7 @@ class DeployTests(WorkerHarness):
         self.clock.advance(59)
         self.assertEqual(len(self.worker._uploads), 1)
         self.clock.advance(2)
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.assertEqual(self.ask(DEPLOY_CHUNK, parts[2]).type, "error")
 
     def test_connection_lost_drops_uploads(self):
@@ -470,7 +518,7 @@ class DeployTests(WorkerHarness):
         bundle = create_miner_bundle("xmrig", os.urandom(3000), "big", self.password())
         self.ask(DEPLOY_CHUNK, self.chunks(bundle, 1000)[0])
         self.link.close()
-        self.assertEqual(self.worker._uploads, {})
+        self.assertEqual(len(self.worker._uploads), 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 

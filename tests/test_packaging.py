@@ -52,8 +52,9 @@ class WheelTests(SynchronousTestCase):
         self.assertNotIn("twisted/plugins/__init__.py", names)
         self.assertIn("lethean/py.typed", names)
         for package in ("ueps", "levin", "identity", "smsg", "mesh", "peers", "bundles",
-                        "node", "cli", "conformance"):
+                        "node", "cli", "conformance", "testing"):
             self.assertIn("lethean/{}/__init__.py".format(package), names)
+            self.assertIn("lethean/{}/py.typed".format(package), names)
         missing = can_build_extensions()
         if missing is None:
             self.assertEqual(len(_accelerators(names)), 1, sorted(names))

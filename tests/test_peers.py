@@ -14,13 +14,12 @@ from zope.interface.verify import verifyObject
 import lethean.identity
 from lethean.interfaces import IPeerRegistry
 from lethean.peers import (
-    DEFAULT_SCORE,
     PeerError,
     AuthMode,
-    IdentityMismatchError,
+    PeerIdMismatchError,
     InvalidPeerError,
     InvalidPeerNameError,
-    InvalidPublicKeyError,
+    InvalidPeerKeyError,
     KeyMismatchError,
     Peer,
     PeerExistsError,
@@ -29,6 +28,7 @@ from lethean.peers import (
     PeerRegistry,
     node_id_for,
 )
+from lethean.peers._record import DEFAULT_SCORE
 
 #: identity.md vectors A and B.
 KEY_A = "B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9/AsrhtHHw="
@@ -123,13 +123,13 @@ class RecordTests(SynchronousTestCase):
 
     def test_add_rejects_malformed_key(self):
         """A public key must be base64 of 32 bytes."""
-        self.assertRaises(InvalidPublicKeyError, self.registry.add_peer, Peer(id="x", public_key="abc"))
+        self.assertRaises(InvalidPeerKeyError, self.registry.add_peer, Peer(id="x", public_key="abc"))
 
     def test_malformed_key_is_also_the_identity_error(self):
         """The registry's key error is the identity layer's too, with the same kind."""
         with self.assertRaises(lethean.identity.InvalidPublicKeyError) as caught:
             self.registry.add_peer(Peer(id="x", public_key="abc"))
-        self.assertIsInstance(caught.exception, InvalidPublicKeyError)
+        self.assertIsInstance(caught.exception, InvalidPeerKeyError)
         self.assertEqual(caught.exception.kind, "invalid_public_key")
 
     def test_add_allows_keyless_placeholder(self):
@@ -323,7 +323,7 @@ class AuthTests(SynchronousTestCase):
 
     def test_claimed_id_must_match_key(self):
         """An id not derived from the key is refused in every mode (weakness 1)."""
-        self.assertRaises(IdentityMismatchError, self.registry.check_peer, ID_B, KEY_A)
+        self.assertRaises(PeerIdMismatchError, self.registry.check_peer, ID_B, KEY_A)
         self.assertFalse(self.registry.is_peer_allowed(ID_B, KEY_A))
 
     def test_known_key(self):
@@ -365,7 +365,7 @@ class AuthTests(SynchronousTestCase):
 
     def test_malformed_presented_key(self):
         """A key that is not 32 base64 bytes is refused, not crashed on."""
-        self.assertRaises(InvalidPublicKeyError, self.registry.check_peer, ID_A, "not a key")
+        self.assertRaises(InvalidPeerKeyError, self.registry.check_peer, ID_A, "not a key")
         self.assertFalse(self.registry.is_peer_allowed(ID_A, "AAAA"))
 
     def test_allowlist_compares_keys_not_spellings(self):
@@ -380,7 +380,7 @@ class AuthTests(SynchronousTestCase):
 
     def test_allow_rejects_garbage(self):
         """Only real keys can be allowlisted."""
-        self.assertRaises(InvalidPublicKeyError, self.registry.allow_public_key, "short")
+        self.assertRaises(InvalidPeerKeyError, self.registry.allow_public_key, "short")
 
     def test_mode_change_logged(self):
         """Switching modes logs the reference's info event with the mode."""

@@ -10,8 +10,10 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from lethean.peers import AuthMode, Peer, PeerRegistry, encode_peers, write_atomic
-from lethean.peers import _files, _registry
+from lethean.peers import AuthMode, Peer, PeerRegistry
+from lethean.peers._record import encode_peers
+from lethean.peers._files import write_atomic
+from lethean.peers import _files, _saved
 from lethean.peers._files import SerialFile
 
 from tests.test_peers import ID_A, ID_B, KEY_A, KEY_B, START_S, MemoryWriter, peer_for
@@ -294,7 +296,7 @@ class DamagedFileTests(FileTestCase):
         def cannot(path, now_s):
             raise PermissionError("read-only directory")
 
-        self.patch(_registry, "move_aside", cannot)
+        self.patch(_saved, "move_aside", cannot)
         self.write(b"[{")
         registry = self.open()
         registry.add_peer(peer_for(1))

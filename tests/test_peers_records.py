@@ -9,11 +9,10 @@ from lethean.peers import (
     InvalidPeerError,
     InvalidPeerNameError,
     Peer,
-    decode_peers,
-    encode_peers,
     sanitise_peer_name,
     validate_peer_name,
 )
+from lethean.peers._record import decode_peers, encode_peers
 from lethean._gojson import go_float, go_string
 from lethean.peers._record import decode_string_array
 

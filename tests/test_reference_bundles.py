@@ -12,15 +12,13 @@ import subprocess
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.bundles import (
-    DEFAULT_TIM_CONFIG,
     Bundle,
     create_miner_bundle,
     create_profile_bundle,
     extract_miner_bundle,
     extract_profile_bundle,
-    open_stim,
-    parse_stim,
 )
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim
 from lethean.errors import LetheanError
 from lethean.smsg import pack_trix
 from tests._paths import GONODE

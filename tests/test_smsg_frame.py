@@ -14,20 +14,16 @@ from lethean.smsg import (
     DecryptionError,
     FrameCipher,
     FrameTooLargeError,
-    InvalidPayloadError,
+    InvalidSMSGPayloadError,
     MAX_FRAME_BYTES,
     PlaintextTooLargeError,
     Timestamp,
     UnsupportedFormatError,
-    decode_plaintext,
-    encode_plaintext,
     encrypt,
-    frame_key,
     frame_password,
-    open_frame,
     pack_trix,
-    seal,
 )
+from lethean.smsg._frame import decode_plaintext, encode_plaintext, frame_key, open_frame, seal
 from lethean._gojson import fold_key, marshal, utf8
 from tests._accel import PurePath
 from tests.strategies import json_values, messages, shared_secrets
@@ -204,7 +200,7 @@ class OpenTests(SynchronousTestCase):
     def test_plaintext_not_an_object(self):
         """Decrypted bytes that are not a JSON object are an invalid payload."""
         for plaintext in (b"", b"hello", b"[1]", b'"x"', b"\xff\xfe", b"1e400"):
-            error = self.assertRaises(InvalidPayloadError, self.cipher.open, self.frame_with(plaintext))
+            error = self.assertRaises(InvalidSMSGPayloadError, self.cipher.open, self.frame_with(plaintext))
             self.assertEqual(error.kind, "invalid_payload")
 
     def test_null_plaintext_is_an_empty_message(self):
@@ -220,7 +216,7 @@ class OpenTests(SynchronousTestCase):
                           b'{"body":"x","timestamp":1.5}', b'{"body":"x","timestamp":99999999999999999999}',
                           b'{"body":"x","meta":[]}', b'{"body":"x","attachments":{}}',
                           b'{"body":"x","Subject":3}', b'{"body":"x","timestamp":1e400}'):
-            self.assertRaises(InvalidPayloadError, self.cipher.open, self.frame_with(plaintext))
+            self.assertRaises(InvalidSMSGPayloadError, self.cipher.open, self.frame_with(plaintext))
 
     def test_smsg_nested_field_types(self):
         """Fields inside meta, attachments and reply_key are typed too (Go's json.Unmarshal)."""
@@ -232,7 +228,7 @@ class OpenTests(SynchronousTestCase):
                           b'{"body":"x","reply_key":{"public_key":1}}',
                           b'{"body":"x","Reply_Key":{"KEY_ID":5}}',
                           b'{"body":"x","meta":{"a":"x","a":3}}'):
-            self.assertRaises(InvalidPayloadError, decode_plaintext, plaintext)
+            self.assertRaises(InvalidSMSGPayloadError, decode_plaintext, plaintext)
         for plaintext in (b'{"body":"x","meta":{"a":null,"b":"y"}}',
                           b'{"body":"x","attachments":[null,{"name":"n","size":-0,"x":{}}]}',
                           b'{"body":"x","reply_key":{"public_key":"k","other":1}}',
@@ -242,7 +238,7 @@ class OpenTests(SynchronousTestCase):
     def test_first_duplicate_of_a_wrong_type_fails(self):
         """Go's decoder visits every duplicate: a wrong type fails even if a later one is right."""
         for plaintext in (b'{"body":1,"body":"x"}', b'{"timestamp":"1","timestamp":1,"body":"x"}'):
-            self.assertRaises(InvalidPayloadError, decode_plaintext, plaintext)
+            self.assertRaises(InvalidSMSGPayloadError, decode_plaintext, plaintext)
 
     def test_numbers_beyond_float64_in_unknown_fields(self):
         """Go skips an unknown field without reading its number, however large."""
@@ -284,7 +280,7 @@ class OpenTests(SynchronousTestCase):
         """Corrupt or truncated gzip data is an invalid payload."""
         for data in (b"", b"not gzip", gzip.compress(PLAINTEXT)[:-9],
                      gzip.compress(PLAINTEXT) + b"junk"):
-            self.assertRaises(InvalidPayloadError, self.cipher.open,
+            self.assertRaises(InvalidSMSGPayloadError, self.cipher.open,
                               self.frame_with(data, {"compression": "gzip"}))
 
     def test_zstd_refused(self):
@@ -302,7 +298,7 @@ class OpenTests(SynchronousTestCase):
         v2 = len(PLAINTEXT).to_bytes(4, "big") + PLAINTEXT + b"attachment bytes"
         self.assertEqual(self.cipher.open_body(self.frame_with(v2, {"format": "v2"})), PING)
         for bad in (b"", b"\x00\x00", (len(PLAINTEXT) + 1).to_bytes(4, "big") + PLAINTEXT):
-            self.assertRaises(InvalidPayloadError, self.cipher.open,
+            self.assertRaises(InvalidSMSGPayloadError, self.cipher.open,
                               self.frame_with(bad, {"format": "v2"}))
 
     def test_checksum_header_verified(self):
@@ -333,10 +329,10 @@ class PropertyTests(SynchronousTestCase):
     @settings(max_examples=200)
     @given(json_values)
     def test_any_plaintext_json(self, value):
-        """Any JSON document gives a body or raises InvalidPayloadError."""
+        """Any JSON document gives a body or raises InvalidSMSGPayloadError."""
         try:
             body = decode_plaintext(utf8(marshal(value)))
-        except InvalidPayloadError:
+        except InvalidSMSGPayloadError:
             return
         self.assertIsInstance(body, str)
 

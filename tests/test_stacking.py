@@ -7,12 +7,8 @@ from twisted.internet.interfaces import ITransport
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
-from lethean.mesh import (
-    WebSocketTransport,
-    use_reactor_timers,
-    stacked_client_factory,
-    stacked_server_factory,
-)
+from lethean.mesh import stacked_client_factory, stacked_server_factory
+from lethean.mesh._stacking import WebSocketTransport, use_reactor_timers
 
 
 class Echo(protocol.Protocol):

@@ -3,16 +3,16 @@
 import hmac
 import struct
 
+import attrs
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import IntegrityError, LetheanError, LimitExceededError
 from lethean.ueps import (
-    DEFAULT_MAX_ELEMENTS,
-    DEFAULT_MAX_FRAME_BYTES,
     MAX_BUILT_FRAME_BYTES,
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     Header,
     HMACMismatchError,
@@ -26,6 +26,7 @@ from lethean.ueps import (
     encode,
     read_frame,
 )
+from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES
 from tests._accel import PurePath
 from tests.strategies import ueps_packets, ueps_secrets
 
@@ -76,9 +77,42 @@ class HeaderTests(SynchronousTestCase):
                        {"intent_id": 1, "threat_score": 0x10000}):
             self.assertRaises(ValueError, Header, **kwargs)
 
+    @given(st.tuples(*[st.one_of(st.integers(-2, 0x10001), st.booleans(), st.none(),
+                                 st.floats(0, 2), st.text(max_size=2))] * 5))
+    def test_same_checks_as_attrs(self, values):
+        """Headers and packets accept and refuse what attrs' generated checks do."""
+        version, current, target, intent, threat = values
+        kwargs = dict(version=version, current_layer=current, target_layer=target,
+                      threat_score=threat)
+        self.assertEqual(_outcome(Header, intent, **kwargs),
+                         _outcome(_AttrsHeader, intent, **kwargs))
+        payload = b"x" if intent is None else intent
+        self.assertEqual(_outcome(Packet, Header(1), payload),
+                         _outcome(_AttrsPacket, Header(1), payload))
+        self.assertEqual(_outcome(Packet, payload), _outcome(_AttrsPacket, payload))
+
     def test_payload_must_be_bytes(self):
         """A text payload is refused: the wire carries bytes."""
         self.assertRaises(TypeError, Packet, Header(1), "hello")
+
+
+def _outcome(cls, *args, **kwargs):
+    """The fields ``cls`` was built with, or the error it raised."""
+    try:
+        built = cls(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        return type(e), e.args[0], e.args[2:]
+    return attrs.astuple(built, recurse=False)
+
+
+# Header and Packet as attrs would build them, with their own validators.
+_AttrsHeader = attrs.make_class("Header", {
+    field.name: attrs.field(default=field.default, validator=field.validator,
+                            kw_only=field.kw_only)
+    for field in attrs.fields(Header)}, frozen=True)
+_AttrsPacket = attrs.make_class("Packet", {
+    field.name: attrs.field(default=field.default, validator=field.validator)
+    for field in attrs.fields(Packet)}, frozen=True)
 
 
 class EncodeTests(SynchronousTestCase):
@@ -229,14 +263,14 @@ class LimitTests(SynchronousTestCase):
         self.assertEqual(
             read_frame(frame, SPEC_SECRET, max_frame_bytes=len(frame)), (SPEC_PACKET, 64))
         error = self.assertRaises(
-            FrameTooLargeError, read_frame, frame, SPEC_SECRET, max_frame_bytes=len(frame) - 1)
+            UEPSFrameTooLargeError, read_frame, frame, SPEC_SECRET, max_frame_bytes=len(frame) - 1)
         self.assertIsInstance(error, LimitExceededError)
         self.assertEqual(error.kind, "frame_too_large")
 
     def test_declared_length_checked_before_the_bytes(self):
         """An element declaring more than the limit is refused from its 3-byte head alone."""
         self.assertRaises(
-            FrameTooLargeError, read_frame, b"\x07\xff\xff", b"k", max_frame_bytes=1000)
+            UEPSFrameTooLargeError, read_frame, b"\x07\xff\xff", b"k", max_frame_bytes=1000)
 
     def test_element_limit_is_inclusive(self):
         """A frame of exactly max_elements elements reads; one more is refused."""

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.ueps import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     Header,
     HMACMismatchError,
     MalformedFrameError,
@@ -106,7 +106,7 @@ class BadInputTests(SynchronousTestCase):
         """A declared length past the limit is refused before its bytes are awaited."""
         decoder = UEPSDecoder(SECRET, max_frame_bytes=1024)
         self.assertEqual(decoder.feed(b"\x07\x03"), [])
-        self.assertRaises(FrameTooLargeError, decoder.feed, b"\xfe")
+        self.assertRaises(UEPSFrameTooLargeError, decoder.feed, b"\xfe")
 
     def test_never_buffers_past_the_limit(self):
         """Byte by byte, the buffer stays under the limit until the frame is refused."""
@@ -116,7 +116,7 @@ class BadInputTests(SynchronousTestCase):
         for i in range(len(flood)):
             try:
                 decoder.feed(flood[i:i + 1])
-            except FrameTooLargeError:
+            except UEPSFrameTooLargeError:
                 break
             self.assertLess(decoder.buffered, limit)
         else:

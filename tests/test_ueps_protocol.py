@@ -11,11 +11,8 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from lethean.mesh import (
-    WebSocketTransport,
-    stacked_client_factory,
-    stacked_server_factory,
-)
+from lethean.mesh import stacked_client_factory, stacked_server_factory
+from lethean.mesh._stacking import WebSocketTransport
 from lethean.ueps import (
     Header,
     Packet,

@@ -20,7 +20,8 @@ from twisted.internet import task
 from benchmarks._hostile import wire
 from benchmarks._hostile.connections import CHUNK_BYTES, Attacker, Mesh, WebSocket, stream
 from lethean.identity import node_id_for
-from lethean.mesh import GET_STATS, new_message
+from lethean.mesh import new_message
+from lethean.mesh._envelope import GET_STATS
 from lethean.smsg import pack_trix
 
 __all__ = ["ATTACKS", "Attack"]

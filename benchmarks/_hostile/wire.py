@@ -14,7 +14,8 @@ import struct
 import time
 
 from lethean.identity import LocalIdentity, PrivateKey, generate_challenge
-from lethean.mesh import HANDSHAKE, PING, PROTOCOL_VERSION, Timestamp, decode_message, new_message
+from lethean.mesh import Timestamp, decode_message, new_message
+from lethean.mesh._envelope import HANDSHAKE, PING, PROTOCOL_VERSION
 
 __all__ = [
     "OP_CONTINUATION",

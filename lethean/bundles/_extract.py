@@ -100,7 +100,7 @@ def extract_tar(data, dest, *, limits=ExtractLimits(), replace=False, executable
     :class:`~lethean.bundles.UnsafeDestinationError` or
     :class:`~lethean.bundles.ExtractionError`, logs one event and leaves
     no trace on disk.  Synchronous disk work: reactor code runs it with
-    :func:`lethean.bundles.extract_tar_in_thread`.
+    :func:`extract_tar_in_thread`.
     """
     try:
         return extract_tar_unlogged(

@@ -8,6 +8,8 @@ never ``.``, ``..``, hidden, or a path), and the joined folder is checked
 to sit directly inside the miners folder.
 """
 
+from __future__ import annotations
+
 import os
 import re
 
@@ -20,7 +22,7 @@ MAX_BUNDLE_NAME_CHARS = 64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_BUNDLE_NAME_CHARS - 1))
 
 
-def validate_bundle_name(name):
+def validate_bundle_name(name: object) -> str:
     """Return ``name`` if it is a safe folder name, else raise :class:`InvalidBundleNameError`."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidBundleNameError(
@@ -29,7 +31,7 @@ def validate_bundle_name(name):
     return name
 
 
-def install_dir(miners_root, name):
+def install_dir(miners_root: str, name: str) -> str:
     """
     The absolute folder a miner bundle called ``name`` installs into.
 

@@ -24,7 +24,8 @@ from lethean.bundles._errors import (
     InvalidStimPayloadError,
     PasswordRequiredError,
 )
-from lethean.smsg import OVERHEAD_BYTES, SigilReader, derive_key, pack_trix, seal_pieces, unpack_trix
+from lethean.smsg import SigilReader, derive_key, pack_trix, seal_pieces, unpack_trix
+from lethean.smsg._sigil import OVERHEAD_BYTES
 
 __all__ = [
     "STIM_MAGIC",

@@ -12,6 +12,13 @@ ones.  The synchronous functions stay for scripts and for code that is
 already in a thread.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+
 from twisted.internet.threads import deferToThreadPool
 
 from lethean.bundles._bundle import checksum_of, write_bundle
@@ -31,6 +38,8 @@ from lethean.bundles._open import (
 from lethean.bundles._reader import read_bundle
 from lethean.bundles._stim import open_stim, seal_stim
 from lethean.bundles._tar import scan_tar
+
+_T = TypeVar("_T")
 
 __all__ = [
     "in_thread",
@@ -53,19 +62,20 @@ __all__ = [
 ]
 
 
-def in_thread(reactor, function, *args, **kwargs):
+def in_thread(reactor: Any, function: Callable[..., _T], *args: Any,
+              **kwargs: Any) -> Deferred[_T]:
     """A Deferred of ``function(*args, **kwargs)`` run in ``reactor``'s thread pool."""
     return deferToThreadPool(reactor, reactor.getThreadPool(), function, *args, **kwargs)
 
 
-def _wrap(function):
-    def wrapper(reactor, *args, **kwargs):
+def _wrap(function: Callable[..., Any]) -> Any:
+    def wrapper(reactor: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
         return in_thread(reactor, function, *args, **kwargs)
     wrapper.__name__ = function.__name__ + "_in_thread"
     wrapper.__qualname__ = wrapper.__name__
     wrapper.__doc__ = ":func:`{}` in a thread; returns a Deferred (first argument: reactor).".format(
         function.__name__)
-    wrapper.synchronous = function
+    wrapper.synchronous = function  # type: ignore[attr-defined]
     return wrapper
 
 

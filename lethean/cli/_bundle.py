@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 from lethean.cli._output import emit
 
@@ -213,6 +212,8 @@ def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
 
 def _write_atomically(path, write, replace):
     """Write ``path`` with ``write(file)`` via a temporary file and a rename."""
+    import tempfile
+
     from lethean.bundles import BundleFileError, UnsafeDestinationError
 
     path = os.path.abspath(path)

@@ -9,7 +9,6 @@ stderr and a non-zero status (see ``docs/levin.md``).
 
 import argparse
 import re
-import secrets
 
 from lethean.cli._main import run_in_reactor
 from lethean.cli._output import emit
@@ -180,6 +179,8 @@ def handshake_request_for(network, genesis=None, peer_id=None):
     flags 0 (the daemon then asks for them, and we answer), and a chain of
     one block (the genesis) so the daemon neither syncs from us nor to us.
     """
+    import secrets
+
     from lethean.levin import handshake_request, monero_node_data, monero_sync_data
 
     node_data = monero_node_data(
@@ -195,8 +196,8 @@ async def handshake_command(reactor, args):
     "handshake", "timed_sync"}``; returns the exit status.
     """
     from lethean.levin import (
-        HandshakeRejectedError, close_peer, connect_peer, handshake_peer, polite_handlers,
-        reply_to_json)
+        LevinHandshakeRejectedError, close_peer, connect_peer, handshake_peer,
+        polite_handlers, reply_to_json)
 
     request = handshake_request_for(args.network, args.genesis)
     protocol = await connect_peer(
@@ -204,7 +205,7 @@ async def handshake_command(reactor, args):
         handlers=polite_handlers(request["payload_data"]))
     try:
         reply, sync = await handshake_peer(protocol, request, timeout=args.timeout)
-    except HandshakeRejectedError as e:
+    except LevinHandshakeRejectedError as e:
         e.line = ("{} rejected the Levin handshake ({}): if the daemon runs on another "
                   "network, give it with --network mainnet, testnet, stagenet or its network "
                   "id (32 hex digits)".format(args.peer.text, e))

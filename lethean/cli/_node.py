@@ -85,7 +85,8 @@ def _json_config(text):
 
 def check_target(target):
     """Refuse a malformed target before anything is dialled (exit status 2)."""
-    from lethean.node._targets import TargetFormError, parse_target
+    from lethean.node._targets import parse_target
+    from lethean.node._errors import TargetFormError
 
     try:
         return parse_target(target)
@@ -231,10 +232,14 @@ async def node_operations(reactor, args, work):
     """
     from lethean.cli._client import find_node
 
-    _tls_verify(args)
+    tls_options = getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None)
+    if tls_options:
+        # Checked before anything is dialled; without them there is nothing
+        # to check, and a request through the node needs no TLS code.
+        _tls_verify(args)
     client = await find_node(reactor, args.data_dir, args.control)
     if client is not None:
-        if getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None):
+        if tls_options:
             print("lethean: the request goes through the running node, which trusts TLS "
                   "peers as its own --tls-ca and --tls-fingerprint say", file=sys.stderr)
         return await work(_ThroughNode(client))

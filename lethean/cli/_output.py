@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 #: Live displays (progress bars) to stop before "interrupted" is printed.
-_live = []
+_live: list = []
 
 
 def is_terminal(stream):
@@ -115,9 +115,13 @@ class Progress:
         self._task = None
 
     def __call__(self, sent, total):
-        if not total or not is_terminal(sys.stderr):
+        if not total:
             return
         if self._bar is None:
+            # Asked once: while drawing, rich puts its own proxy in
+            # sys.stderr, which before rich 15 says it is no terminal.
+            if not is_terminal(sys.stderr):
+                return
             from rich.console import Console
             from rich.progress import (
                 BarColumn, DownloadColumn, Progress as Bar, TextColumn, TimeRemainingColumn,

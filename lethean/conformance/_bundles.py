@@ -24,18 +24,14 @@ import tempfile
 
 from lethean.bundles import (
     BUNDLE_PROFILE,
-    DEFAULT_TIM_CONFIG,
     Bundle,
     create_miner_bundle,
     create_profile_bundle,
     extract_miner_bundle,
     extract_profile_bundle,
-    open_stim,
-    parse_stim,
-    scan_tar,
-    seal_stim,
-    write_tar,
 )
+from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim, seal_stim
+from lethean.bundles._tar import scan_tar, write_tar
 from lethean.bundles._tar import member_content
 from lethean.conformance._expect import equal, raises_kind
 

@@ -2,17 +2,17 @@
 
 from lethean.errors import LetheanError
 
-__all__ = ["Mismatch", "equal", "raises_kind"]
+__all__ = ["VectorMismatch", "equal", "raises_kind"]
 
 
-class Mismatch(AssertionError):
+class VectorMismatch(AssertionError):
     """A case produced something other than the vector says."""
 
 
 def equal(what, got, expected):
-    """Raise :class:`Mismatch` unless ``got == expected``."""
+    """Raise :class:`VectorMismatch` unless ``got == expected``."""
     if got != expected:
-        raise Mismatch("{}: got {!r}, expected {!r}".format(what, got, expected))
+        raise VectorMismatch("{}: got {!r}, expected {!r}".format(what, got, expected))
 
 
 def raises_kind(kind, function, *args, **kwargs):
@@ -28,9 +28,9 @@ def raises_kind(kind, function, *args, **kwargs):
     except LetheanError as e:
         if kind == "malformed" or kind in _kinds(type(e)):
             return e
-        raise Mismatch("expected error kind {!r}, got {} (kind {!r}): {}".format(
+        raise VectorMismatch("expected error kind {!r}, got {} (kind {!r}): {}".format(
             kind, type(e).__name__, e.kind, e))
-    raise Mismatch("expected error kind {!r}, got a result: {!r}".format(kind, result))
+    raise VectorMismatch("expected error kind {!r}, got a result: {!r}".format(kind, result))
 
 
 def _kinds(cls):

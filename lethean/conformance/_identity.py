@@ -11,7 +11,7 @@ only the envelope ids, times, names and reasons are taken from the text.
 import base64
 from functools import partial
 
-from lethean.conformance._expect import Mismatch, equal, raises_kind
+from lethean.conformance._expect import VectorMismatch, equal, raises_kind
 from lethean.identity import (
     NodeIdentity,
     PrivateKey,
@@ -110,7 +110,7 @@ def _check_handshake_message(handshake, case):
 
     payload = received.payload
     if not isinstance(payload, dict) or not isinstance(payload.get("identity"), dict):
-        raise Mismatch("payload carries no identity object")
+        raise VectorMismatch("payload carries no identity object")
     claimed = NodeIdentity.from_json_value(payload["identity"])
     claimed.verify_binding()
     if received.type == "handshake":
@@ -118,7 +118,7 @@ def _check_handshake_message(handshake, case):
     elif received.type == "handshake_ack":
         sender, peer = responder, initiator
     else:
-        raise Mismatch("unexpected message type {!r}".format(received.type))
+        raise VectorMismatch("unexpected message type {!r}".format(received.type))
     identity = NodeIdentity(id=sender.node_id, name=claimed.name, public_key=sender.public_key_b64,
                             created_at=claimed.created_at, role=claimed.role)
     equal("identity", claimed, identity)

@@ -8,7 +8,7 @@ values and back in that JSON form.
 
 import re
 
-from lethean.conformance._expect import Mismatch, equal, raises_kind
+from lethean.conformance._expect import VectorMismatch, equal, raises_kind
 from lethean.conformance._levin_header import fields_of, header_from_fields
 from lethean.levin import (
     Bool,
@@ -78,7 +78,7 @@ def section_from_description(description):
     """
     numbers = [int(n) for n in re.findall(r"\d+", description)]
     if not numbers:
-        raise Mismatch("cannot read section description {!r}".format(description))
+        raise VectorMismatch("cannot read section description {!r}".format(description))
     quoted = _QUOTED_CHARACTER.search(description)
     name = (quoted.group(1) if quoted else "n") * max(numbers)
     # Built without Section's own checks, so that the encoder is what refuses it.

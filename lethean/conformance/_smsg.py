@@ -15,16 +15,8 @@ from functools import partial
 
 from lethean.conformance._expect import equal, raises_kind
 from lethean.mesh._envelope import decode_message, open_message
-from lethean.smsg import (
-    SMSG_HEADER,
-    FrameCipher,
-    decode_plaintext,
-    derive_key,
-    encode_plaintext,
-    frame_key,
-    frame_password,
-    seal,
-)
+from lethean.smsg import FrameCipher, derive_key, frame_password
+from lethean.smsg._frame import SMSG_HEADER, decode_plaintext, encode_plaintext, frame_key, seal
 from lethean._gojson import marshal
 from lethean.smsg._sigil import xor_obfuscate
 

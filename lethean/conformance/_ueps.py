@@ -9,7 +9,7 @@ stream that merely ends early is not an error for the decoder: it waits).
 import hashlib
 from functools import partial
 
-from lethean.conformance._expect import Mismatch, equal, raises_kind
+from lethean.conformance._expect import VectorMismatch, equal, raises_kind
 from lethean.ueps import Header, Packet, UEPSDecoder, decode, encode, read_frame
 
 __all__ = ["cases"]
@@ -75,7 +75,7 @@ def _check_read_stream(case):
     if case["expect"] == "ok":
         packets = decoder.feed(stream)
         if not packets:
-            raise Mismatch("decoder returned no packet")
+            raise VectorMismatch("decoder returned no packet")
         equal("first packet", packets[0], _expected_packet(case))
     elif case["error_kind"] == "truncated":
         equal("packets from a stream that ends early", decoder.feed(stream), [])

@@ -20,8 +20,6 @@ from lethean.identity._errors import (
     NoIdentityError,
 )
 from lethean.identity._keys import (
-    CHALLENGE_BYTES,
-    KEY_BYTES,
     PrivateKey,
     decode_public_key,
     encode_public_key,
@@ -32,7 +30,6 @@ from lethean.identity._keys import (
     verify_challenge,
 )
 from lethean.identity._node import (
-    DEFAULT_NODE_NAME,
     ROLE_CONTROLLER,
     ROLE_DUAL,
     ROLE_WORKER,
@@ -43,7 +40,6 @@ from lethean.identity._node import (
     validate_node_name,
 )
 from lethean.identity._store import (
-    KEY_FILE_MODE,
     REFUSE,
     REPAIR,
     NodeManager,
@@ -52,8 +48,6 @@ from lethean.identity._store import (
 )
 
 __all__ = [
-    "CHALLENGE_BYTES",
-    "DEFAULT_NODE_NAME",
     "IdentityError",
     "IdentityExistsError",
     "IdentityWriteError",
@@ -63,8 +57,6 @@ __all__ = [
     "InvalidIdentityError",
     "InvalidNodeNameError",
     "InvalidPublicKeyError",
-    "KEY_BYTES",
-    "KEY_FILE_MODE",
     "LocalIdentity",
     "LowOrderPointError",
     "NoIdentityError",

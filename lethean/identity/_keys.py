@@ -8,6 +8,8 @@ the first 16 bytes of its SHA-256.  There is no signing key: "Ed25519" in
 the reference's docs is wrong.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac
@@ -39,15 +41,18 @@ KEY_BYTES = 32
 CHALLENGE_BYTES = 32
 _ZERO = bytes(KEY_BYTES)
 
+#: A public key as raw bytes or as its base64 text.
+PublicKeyLike = bytes | bytearray | memoryview | str
 
-def encode_public_key(raw):
+
+def encode_public_key(raw: bytes) -> str:
     """Padded standard base64 of a 32-byte public key (44 characters)."""
     if len(raw) != KEY_BYTES:
         raise ValueError("a public key is 32 bytes")
     return base64.b64encode(raw).decode("ascii")
 
 
-def decode_public_key(text):
+def decode_public_key(text: str) -> bytes:
     """
     The 32 raw bytes of a base64 public key, read as Go reads it: padded
     standard alphabet, CR and LF skipped anywhere (so a key wrapped over
@@ -62,7 +67,7 @@ def decode_public_key(text):
     return raw
 
 
-def _raw_public(public_key):
+def _raw_public(public_key: PublicKeyLike) -> bytes:
     if isinstance(public_key, str):
         return decode_public_key(public_key)
     if len(public_key) != KEY_BYTES:
@@ -70,7 +75,7 @@ def _raw_public(public_key):
     return bytes(public_key)
 
 
-def node_id_for(public_key):
+def node_id_for(public_key: PublicKeyLike) -> str:
     """The node id a public key (raw bytes or base64) implies: 32 hex digits."""
     return hashlib.sha256(_raw_public(public_key)).digest()[:16].hex()
 
@@ -86,35 +91,35 @@ class PrivateKey:
     _raw: bytes = attrs.field(repr=False, alias="raw")
 
     @_raw.validator
-    def _check(self, attribute, value):
+    def _check(self, attribute: "attrs.Attribute[bytes]", value: object) -> None:
         if not isinstance(value, bytes) or len(value) != KEY_BYTES:
             raise ValueError("a private key is 32 bytes")
 
     @classmethod
-    def generate(cls):
+    def generate(cls) -> "PrivateKey":
         """A fresh key from the OS CSPRNG."""
         return cls(os.urandom(KEY_BYTES))
 
-    def secret_bytes(self):
+    def secret_bytes(self) -> bytes:
         """The raw scalar, for writing the key file. Handle with care."""
         return self._raw
 
     @property
-    def public_key(self):
+    def public_key(self) -> bytes:
         """The raw 32-byte public key, X25519(private, 9)."""
         return crypto_scalarmult_base(self._raw)
 
     @property
-    def public_key_b64(self):
+    def public_key_b64(self) -> str:
         """The public key as it travels: padded standard base64."""
         return encode_public_key(self.public_key)
 
     @property
-    def node_id(self):
+    def node_id(self) -> str:
         """The node id of this key."""
         return node_id_for(self.public_key)
 
-    def exchange(self, peer_public_key):
+    def exchange(self, peer_public_key: PublicKeyLike) -> bytes:
         """
         The raw X25519 output with a peer key (raw bytes or base64).
 
@@ -131,28 +136,28 @@ class PrivateKey:
             raise LowOrderPointError("peer public key has low order")
         return raw
 
-    def shared_secret(self, peer_public_key):
+    def shared_secret(self, peer_public_key: PublicKeyLike) -> bytes:
         """SHA-256 of :meth:`exchange`: the secret both peers derive (identity.md 4)."""
         return hashlib.sha256(self.exchange(peer_public_key)).digest()
 
 
-def shared_secret(private_key, peer_public_key):
+def shared_secret(private_key: "PrivateKey | bytes", peer_public_key: PublicKeyLike) -> bytes:
     """The shared secret of a :class:`PrivateKey` (or its 32 bytes) and a peer key."""
     if not isinstance(private_key, PrivateKey):
         private_key = PrivateKey(bytes(private_key))
     return private_key.shared_secret(peer_public_key)
 
 
-def generate_challenge():
+def generate_challenge() -> bytes:
     """32 fresh random bytes for the responder to MAC."""
     return os.urandom(CHALLENGE_BYTES)
 
 
-def sign_challenge(secret, challenge):
+def sign_challenge(secret: bytes, challenge: bytes) -> bytes:
     """The challenge response: HMAC-SHA256 keyed with the shared secret."""
     return hmac.digest(secret, challenge, "sha256")
 
 
-def verify_challenge(secret, challenge, response):
+def verify_challenge(secret: bytes, challenge: bytes, response: bytes) -> bool:
     """Whether ``response`` answers ``challenge`` (constant time; any length)."""
     return hmac.compare_digest(hmac.digest(secret, challenge, "sha256"), bytes(response))

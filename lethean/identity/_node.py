@@ -15,8 +15,10 @@ from lethean.identity._errors import (
 )
 from lethean.identity._keys import PrivateKey, decode_public_key, node_id_for
 from lethean.smsg import FrameCipher
-from lethean._gojson import fold_key, go_string, top_level_pairs, utf8
-from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
+from lethean._gojson import Pairs, go_string, top_level_pairs, utf8
+from lethean._gostruct import go_field, schema_of
+from lethean._gotime import Timestamp
+from lethean._gotypes import STRING, TIME, Mismatch
 from lethean._names import is_valid_name, sanitise_name
 
 __all__ = [
@@ -78,11 +80,15 @@ class NodeIdentity:
     call :meth:`verify_binding` before believing the ``id``.
     """
 
-    id: str
-    name: str
-    public_key: str
-    created_at: Timestamp = attrs.field(validator=attrs.validators.instance_of(Timestamp))
-    role: str = ROLE_DUAL
+    GO_PACKAGE = "node"
+
+    id: str = go_field("id", STRING, default=attrs.NOTHING)
+    name: str = go_field("name", STRING, default=attrs.NOTHING)
+    public_key: str = go_field("publicKey", STRING, default=attrs.NOTHING)
+    created_at: Timestamp = go_field("createdAt", TIME, default=attrs.NOTHING,
+                                     validator=attrs.validators.instance_of(Timestamp))
+    #: A received identity without a role has none ("").
+    role: str = go_field("role", STRING, default=ROLE_DUAL, zero="")
 
     @property
     def raw_public_key(self):
@@ -102,8 +108,7 @@ class NodeIdentity:
 
     def to_json_value(self):
         """The JSON object, fields in the reference's order."""
-        return {"id": self.id, "name": self.name, "publicKey": self.public_key,
-                "createdAt": str(self.created_at), "role": self.role}
+        return schema_of(NodeIdentity).to_json_value(self)
 
     def to_node_json(self):
         """
@@ -124,7 +129,7 @@ class NodeIdentity:
         """
         if type(value) is not dict:
             raise InvalidIdentityError("an identity is a JSON object")
-        return cls._from_pairs(value.items())
+        return cls._read(value)
 
     @classmethod
     def from_node_json(cls, data):
@@ -134,28 +139,17 @@ class NodeIdentity:
             pairs = top_level_pairs(text)
         except ValueError as e:
             raise InvalidIdentityError("not a JSON object: {}".format(e)) from None
-        return cls._from_pairs(pairs)
+        return cls._read(Pairs(pairs))
 
     @classmethod
-    def _from_pairs(cls, pairs):
-        fields = {"id": "", "name": "", "public_key": "", "created_at": None, "role": ""}
-        for key, value in pairs:
-            name = _FIELDS.get(fold_key(key))
-            if name is None or value is None:
-                continue
-            if type(value) is not str:
-                raise InvalidIdentityError("identity field {!r} must be a string".format(key))
-            fields[name] = value
-        created = fields["created_at"]
+    def _read(cls, value):
         try:
-            fields["created_at"] = ZERO_TIME if created is None else Timestamp.parse(created)
-        except InvalidTimestampError as e:
-            raise InvalidIdentityError(str(e)) from None
-        return cls(**fields)
-
-
-_FIELDS = {"id": "id", "name": "name", "publickey": "public_key", "createdat": "created_at",
-           "role": "role"}
+            return schema_of(cls).read(value)
+        except Mismatch as e:
+            if e.text is not None:
+                raise InvalidIdentityError(e.text) from None
+            raise InvalidIdentityError("identity field {!r} must be a string".format(
+                e.path[0])) from None
 
 
 @attrs.frozen

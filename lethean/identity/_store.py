@@ -12,10 +12,14 @@ These calls block on small local files; call them at startup or from a
 thread, not from a running reactor's hot path.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 import time
+from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from lethean.identity._errors import (
@@ -64,18 +68,18 @@ REFUSE = "refuse"
 _POSIX = os.name == "posix"
 
 
-def default_key_path():
+def default_key_path() -> str:
     """``<XDG data home>/lethean-desktop/node/private.key``, as the reference."""
     return data_path("node", "private.key")
 
 
-def default_identity_path():
+def default_identity_path() -> str:
     """``<XDG config home>/lethean-desktop/node.json``, as the reference."""
     return config_path("node.json")
 
 
 
-def _write_atomic(path, data, mode):
+def _write_atomic(path: str, data: bytes, mode: int) -> None:
     """
     Replace ``path`` with ``data``: a new file created with ``mode`` (never
     wider, whatever happens later), fsynced, renamed into place, and the
@@ -92,7 +96,7 @@ def _write_atomic(path, data, mode):
         raise error from None
 
 
-def _why_not_written(path, error):
+def _why_not_written(path: str, error: OSError) -> str:
     """The reason a file could not be written, naming a file that stands where a folder must."""
     folder = os.path.dirname(os.path.abspath(path))
     while folder and not os.path.exists(folder):
@@ -105,7 +109,7 @@ def _why_not_written(path, error):
     return error.strerror or str(error)
 
 
-def _read_file(path, limit):
+def _read_file(path: str, limit: int) -> tuple[Any, Any, Any]:
     """Up to ``limit`` bytes of a regular file; ``None`` when it does not exist."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
@@ -148,7 +152,8 @@ class NodeManager:
     All methods block on small local files (see the module docstring).
     """
 
-    def __init__(self, key_path=None, identity_path=None, *, insecure_key=REPAIR, clock=None):
+    def __init__(self, key_path: str | None = None, identity_path: str | None = None, *,
+                 insecure_key: str = REPAIR, clock: IReactorTime | None = None) -> None:
         if insecure_key not in (REPAIR, REFUSE):
             raise ValueError("insecure_key must be 'repair' or 'refuse'")
         self.key_path = key_path or default_key_path()
@@ -156,27 +161,27 @@ class NodeManager:
         self.insecure_key = insecure_key
         self._clock = clock
         #: The identity loaded or created last, or ``None``.
-        self.local = None
+        self.local: LocalIdentity | None = None
 
     @classmethod
-    def in_directory(cls, directory, **kwargs):
+    def in_directory(cls, directory: str, **kwargs: Any) -> "NodeManager":
         """A manager keeping ``private.key`` and ``node.json`` in ``directory``."""
         return cls(os.path.join(directory, "private.key"), os.path.join(directory, "node.json"),
                    **kwargs)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<NodeManager key_path={!r} identity_path={!r}>".format(
             self.key_path, self.identity_path)
 
-    def _now(self):
+    def _now(self) -> Timestamp:
         seconds = self._clock.seconds() if self._clock is not None else time.time()
         return Timestamp.from_unix(seconds)
 
-    def exists(self):
+    def exists(self) -> bool:
         """Whether either identity file is present."""
         return os.path.lexists(self.key_path) or os.path.lexists(self.identity_path)
 
-    def load(self):
+    def load(self) -> LocalIdentity:
         """
         The identity on disk, checked: the key file is 32 bytes and private,
         and ``node.json`` holds that key's public key and id.
@@ -205,7 +210,7 @@ class NodeManager:
         self.local = local
         return local
 
-    def _load_key(self):
+    def _load_key(self) -> PrivateKey | None:
         data, info, fd = _read_file(self.key_path, KEY_BYTES + 1)
         if data is None:
             return None
@@ -218,7 +223,7 @@ class NodeManager:
             raise IdentityFileError("{} is not exactly {} bytes".format(self.key_path, KEY_BYTES))
         return PrivateKey(data)
 
-    def _insecure(self, fd, mode):
+    def _insecure(self, fd: int, mode: int) -> None:
         fields = dict(path=self.key_path, mode="{:04o}".format(stat.S_IMODE(mode)),
                       reason="key file readable or writable by other users")
         if self.insecure_key == REFUSE:
@@ -233,14 +238,15 @@ class NodeManager:
         _log.warn("repaired private key {path}: mode {mode} changed to 0600 ({reason})",
                   action="repaired", **fields)
 
-    def save(self, local):
+    def save(self, local: LocalIdentity) -> None:
         """Write ``local`` (key first, then ``node.json``), replacing any files."""
         local.check()
         _write_atomic(self.key_path, local.private_key.secret_bytes(), KEY_FILE_MODE)
         _write_atomic(self.identity_path, local.identity.to_node_json(), IDENTITY_FILE_MODE)
         self.local = local
 
-    def generate(self, name=None, role=ROLE_DUAL, *, force=False):
+    def generate(self, name: str | None = None, role: str = ROLE_DUAL, *,
+                 force: bool = False) -> LocalIdentity:
         """
         Create, save and return a new identity.
 
@@ -258,19 +264,19 @@ class NodeManager:
         return local
 
     @staticmethod
-    def _name(name):
+    def _name(name: str | None) -> str:
         if not name:
             return default_node_name()
         validate_node_name(name)
         return name
 
     @staticmethod
-    def _role(role):
+    def _role(role: str) -> str:
         if role not in ROLES:
             raise ValueError("role must be one of {}".format(", ".join(ROLES)))
         return role
 
-    def load_or_create(self, name=None, role=ROLE_DUAL):
+    def load_or_create(self, name: str | None = None, role: str = ROLE_DUAL) -> LocalIdentity:
         """
         :meth:`load`, or :meth:`generate` when there is no identity.
 
@@ -293,7 +299,7 @@ class NodeManager:
                   path=self.identity_path, node_id=local.id, reason="node.json missing")
         return local
 
-    def delete(self):
+    def delete(self) -> None:
         """Remove both files if present and forget the identity."""
         for path in (self.key_path, self.identity_path):
             try:

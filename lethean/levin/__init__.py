@@ -17,7 +17,7 @@ from ._errors import (
     BadSignatureError,
     BadVersionError,
     ConnectionLostError,
-    HandshakeRejectedError,
+    LevinHandshakeRejectedError,
     InvokeTimeoutError,
     LevinError,
     LevinLimitError,
@@ -77,5 +77,5 @@ __all__ = [
     "BadVersionError", "UnknownTypeError", "PayloadTooBigError", "NameTooLongError",
     "LevinLimitError", "ValueOutOfRangeError", "ReturnCodeError", "InvokeTimeoutError",
     "ConnectionLostError", "UnexpectedReplyError", "UnknownNetworkError",
-    "PeerUnreachableError", "HandshakeRejectedError", "NotLevinError",
+    "PeerUnreachableError", "LevinHandshakeRejectedError", "NotLevinError",
 ]

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from ._errors import (
     BadSignatureError,
     ConnectionLostError,
-    HandshakeRejectedError,
+    LevinHandshakeRejectedError,
     NotLevinError,
     PeerUnreachableError,
     UnexpectedReplyError,
@@ -214,7 +214,7 @@ def handshake_peer(protocol: LevinProtocol, request: Section, *,
 
     A daemon closes the connection without a word when the network id
     differs (spec/levin.md section 5), so a close before the reply, or a
-    reply from another network, fails with :class:`HandshakeRejectedError`.
+    reply from another network, fails with :class:`LevinHandshakeRejectedError`.
     """
     return Deferred.fromCoroutine(_handshake(protocol, request, timeout))
 
@@ -225,12 +225,12 @@ async def _handshake(protocol: LevinProtocol, request: Section,
     try:
         reply = await _invoke(protocol, Command.HANDSHAKE, request, timeout)
     except ConnectionLostError:
-        raise HandshakeRejectedError(
+        raise LevinHandshakeRejectedError(
             "it closed the connection without a reply, as a daemon does to a peer of "
             "another network; we sent {}".format(network_label(network_id))) from None
     parsed = parse_handshake_reply(reply)
     if parsed.node_data.network_id != network_id:
-        raise HandshakeRejectedError("it is on {}, we sent {}".format(
+        raise LevinHandshakeRejectedError("it is on {}, we sent {}".format(
             network_label(parsed.node_data.network_id), network_label(network_id)))
     _log.info("Levin handshake with {peer} done: peer_id {peer_id}, height {height}",
               peer=protocol.peer, peer_id=parsed.node_data.peer_id,

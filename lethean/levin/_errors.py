@@ -31,7 +31,7 @@ __all__ = [
     "ConnectionLostError",
     "UnexpectedReplyError",
     "PeerUnreachableError",
-    "HandshakeRejectedError",
+    "LevinHandshakeRejectedError",
     "NotLevinError",
     "UnknownNetworkError",
 ]
@@ -135,7 +135,7 @@ class PeerUnreachableError(LevinError):
     kind = "unreachable"
 
 
-class HandshakeRejectedError(LevinError):
+class LevinHandshakeRejectedError(LevinError):
     """The peer rejected the Levin handshake."""
 
     kind = "handshake_rejected"

@@ -333,7 +333,7 @@ class _Reader(_Walker):
 
 # Entry names by their wire bytes: a peer sends the same few again and
 # again.  Bounded (cleared when full) against a stream of fresh names.
-_names = {}
+_names: dict[bytes, str] = {}
 _MAX_CACHED_NAMES = 1024
 
 

@@ -94,7 +94,7 @@ class MeshConnection:
     ``Wire``).
     """
 
-    outbound = None
+    outbound: bool | None = None
 
     def __init__(self, owner, websocket):
         self._owner = owner

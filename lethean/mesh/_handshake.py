@@ -19,11 +19,10 @@ shape, and a responder that accepts it answers with another MAC than the
 reference's.  A Go peer sees the reference's bytes either way.
 """
 
-import base64
-
 import attrs
 
-from lethean._gojson import decode_base64, fold_key
+from lethean._gostruct import GoStruct, StructOf, go_field
+from lethean._gotypes import BOOL, BYTES, STRING
 from lethean.errors import LetheanError
 from lethean.identity import (
     LowOrderPointError,
@@ -46,10 +45,11 @@ from lethean.mesh._envelope import (
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
 from lethean.mesh._errors import (
     HandshakeError, HandshakeRejectedError, PeerKeyMismatchError, SelfConnectionError)
-from lethean.peers import IdentityMismatchError, PeerRejectedError
-from lethean.peers import InvalidPublicKeyError as InvalidPeerKeyError
+from lethean.peers import InvalidPeerKeyError, PeerIdMismatchError, PeerRejectedError
 
 __all__ = [
+    "HandshakePayload",
+    "HandshakeAckPayload",
     "REASON_ID_MISMATCH",
     "REASON_SELF",
     "REASON_UNAUTHORIZED",
@@ -82,8 +82,23 @@ def version_reason(version):
         version, " ".join(SUPPORTED_PROTOCOL_VERSIONS))
 
 
-def _b64(data):
-    return base64.b64encode(bytes(data)).decode("ascii")
+@attrs.frozen
+class HandshakePayload(GoStruct):
+    """The initiator's ``handshake`` payload (handshake.md 1)."""
+
+    identity: NodeIdentity = go_field("identity", StructOf(NodeIdentity), default=attrs.NOTHING)
+    challenge: bytes = go_field("challenge", BYTES, omitempty=True, repr=False)
+    version: str = go_field("version", STRING)
+
+
+@attrs.frozen
+class HandshakeAckPayload(GoStruct):
+    """The responder's ``handshake_ack`` payload; ``reason`` only when refused."""
+
+    identity: NodeIdentity = go_field("identity", StructOf(NodeIdentity), default=attrs.NOTHING)
+    challenge_response: bytes = go_field("challengeResponse", BYTES, omitempty=True, repr=False)
+    accepted: bool = go_field("accepted", BOOL)
+    reason: str = go_field("reason", STRING, omitempty=True)
 
 
 def _message(type, from_, to, payload, clock, message_id, ts):
@@ -97,23 +112,20 @@ def _message(type, from_, to, payload, clock, message_id, ts):
 def handshake_message(local, to, challenge, *, clock=None, version=PROTOCOL_VERSION,
                       message_id=None, ts=None):
     """The initiator's ``handshake`` envelope (give ``ts`` and ``message_id`` for fixed bytes)."""
-    payload = {"identity": local.identity.to_json_value(), "challenge": _b64(challenge),
-               "version": version}
+    payload = HandshakePayload(local.identity, bytes(challenge), version).to_json_value()
     return _message(HANDSHAKE, local.id, to, payload, clock, message_id, ts)
 
 
 def ack_message(local, to, challenge_response, *, clock=None, message_id=None, ts=None):
     """The responder's accepting ``handshake_ack`` (no ``challengeResponse`` if empty)."""
-    payload = {"identity": local.identity.to_json_value()}
-    if challenge_response:
-        payload["challengeResponse"] = _b64(challenge_response)
-    payload["accepted"] = True
+    payload = HandshakeAckPayload(local.identity, bytes(challenge_response),
+                                  True).to_json_value()
     return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
 
 
 def rejection_message(local, to, reason, *, clock=None, message_id=None, ts=None):
     """The responder's refusing ``handshake_ack`` (handshake.md 3)."""
-    payload = {"identity": local.identity.to_json_value(), "accepted": False, "reason": reason}
+    payload = HandshakeAckPayload(local.identity, b"", False, reason).to_json_value()
     return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
 
 
@@ -160,37 +172,16 @@ class Drop:
     reason: str
 
 
-def _payload_fields(payload, names):
-    """Go's struct decoding of a payload: keys case-folded, unknown keys ignored."""
+def _read_payload(cls, payload):
+    """The payload read as Go reads it (:class:`InvalidPayloadError`), if an object at all."""
     if type(payload) is not dict:
         raise ValueError("payload is not a JSON object")
-    found = {}
-    for key, value in payload.items():
-        name = names.get(fold_key(key))
-        if name is not None and value is not None:
-            found[name] = value
-    return found
-
-
-_HANDSHAKE_FIELDS = {"identity": "identity", "challenge": "challenge", "version": "version"}
-_ACK_FIELDS = {"identity": "identity", "challengeresponse": "challenge_response",
-               "accepted": "accepted", "reason": "reason"}
-
-
-def _parse_identity(value):
-    if value is None:
-        value = {}
-    return NodeIdentity.from_json_value(value)
+    return cls.from_json_value(payload)
 
 
 def _parse_handshake(message):
-    fields = _payload_fields(message.payload, _HANDSHAKE_FIELDS)
-    identity = _parse_identity(fields.get("identity"))
-    challenge = decode_base64(fields.get("challenge", ""))
-    version = fields.get("version", "")
-    if type(version) is not str:
-        raise ValueError("version must be a string")
-    return identity, challenge, version
+    hello = _read_payload(HandshakePayload, message.payload)
+    return hello.identity, hello.challenge, hello.version
 
 
 def respond(local, registry, data, *, clock, sessions=False):
@@ -222,7 +213,7 @@ def respond(local, registry, data, *, clock, sessions=False):
         return Drop(peer.id[:64], "bad public key: {}".format(e))
     try:
         registry.check_peer(peer.id, peer.public_key)
-    except IdentityMismatchError as e:
+    except PeerIdMismatchError as e:
         return Reject(rejection_message(local, peer.id, REASON_ID_MISMATCH, clock=clock),
                       peer.id[:64], "{}: {}".format(REASON_ID_MISMATCH, e), "id_mismatch")
     except InvalidPeerKeyError as e:
@@ -236,14 +227,6 @@ def respond(local, registry, data, *, clock, sessions=False):
     else:
         response = sign_challenge(secret, challenge) if challenge else b""
     return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret, session)
-
-
-def _is_own(local, identity):
-    """Whether an ack's ``identity`` value is this node's (a rejection from itself)."""
-    try:
-        return _parse_identity(identity).public_key == local.identity.public_key
-    except (LetheanError, ValueError):
-        return False
 
 
 def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None,
@@ -267,25 +250,16 @@ def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected
     if message.type != HANDSHAKE_ACK:
         raise HandshakeError("expected handshake_ack, got {}".format(message.type[:64]))
     try:
-        fields = _payload_fields(message.payload, _ACK_FIELDS)
-        accepted = fields.get("accepted", False)
-        reason = fields.get("reason", "")
-        if type(accepted) is not bool or type(reason) is not str:
-            raise ValueError("accepted must be a boolean and reason a string")
-        if not accepted:
-            if _is_own(local, fields.get("identity")):
-                raise SelfConnectionError("it answered with this node's own key: this node "
-                                          "dialled itself")
-            raise HandshakeRejectedError(reason[:200])
-        peer = _parse_identity(fields.get("identity"))
-        response = decode_base64(fields.get("challenge_response", ""))
+        ack = _read_payload(HandshakeAckPayload, message.payload)
     except (ValueError, LetheanError) as e:
-        if isinstance(e, (HandshakeRejectedError, SelfConnectionError)):
-            raise
         raise HandshakeError("bad handshake_ack payload: {}".format(e)) from None
+    peer, response = ack.identity, ack.challenge_response
     if peer.public_key == local.identity.public_key:
+        # Refused or not: a node that answers with our key is this node.
         raise SelfConnectionError("it answered with this node's own key: this node dialled "
                                   "itself")
+    if not ack.accepted:
+        raise HandshakeRejectedError(ack.reason[:200])
     try:
         peer.verify_binding()
         secret = local.shared_secret(peer.public_key)

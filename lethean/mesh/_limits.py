@@ -48,18 +48,25 @@ class TokenBucket:
         self._tokens = float(self.capacity)
         self._last = self.clock.seconds()
 
-    def _refill(self):
+    def _refilled(self):
+        """The tokens there are now (every frame asks: kept to one call)."""
         now = self.clock.seconds()
-        elapsed = max(0.0, now - self._last)
+        elapsed = now - self._last
         self._last = now
-        self._tokens = min(float(self.capacity), self._tokens + elapsed * self.rate_per_s)
+        tokens = self._tokens
+        if elapsed > 0.0:
+            tokens += elapsed * self.rate_per_s
+        if tokens > self.capacity:
+            tokens = float(self.capacity)
+        return tokens
 
     def allow(self):
         """Take one token if there is one; ``True`` when the frame may pass."""
-        self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        tokens = self._refilled()
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
             return True
+        self._tokens = tokens
         return False
 
     def take(self, amount):
@@ -67,11 +74,10 @@ class TokenBucket:
         Take ``amount`` tokens, going into debt if need be; returns the
         seconds until the debt is repaid (0.0 when there was enough).
         """
-        self._refill()
-        self._tokens -= amount
-        if self._tokens >= 0:
+        tokens = self._tokens = self._refilled() - amount
+        if tokens >= 0:
             return 0.0
-        return -self._tokens / self.rate_per_s
+        return -tokens / self.rate_per_s
 
 
 @attrs.define

@@ -8,7 +8,8 @@ reply for a ping whose payload does not read as a ``PingPayload``.
 
 import attrs
 
-from lethean._gostruct import INT64, Field, GoStruct, InvalidPayloadError
+from lethean._gostruct import GoStruct, InvalidPayloadError, go_field
+from lethean._gotypes import INT64
 from lethean.mesh._envelope import PONG, error_reply, reply
 
 __all__ = ["PingPayload", "PongPayload", "answer_ping"]
@@ -18,24 +19,15 @@ __all__ = ["PingPayload", "PongPayload", "answer_ping"]
 class PingPayload(GoStruct):
     """``ping``: the sender's clock in Unix milliseconds."""
 
-    sent_at: int = 0
-
-    FIELDS = (
-        Field("sentAt", "sent_at", INT64),
-    )
+    sent_at: int = go_field("sentAt", INT64)
 
 
 @attrs.frozen
 class PongPayload(GoStruct):
     """``pong``: the ping's ``sentAt`` and the responder's clock, Unix ms."""
 
-    sent_at: int = 0
-    received_at: int = 0
-
-    FIELDS = (
-        Field("sentAt", "sent_at", INT64),
-        Field("receivedAt", "received_at", INT64),
-    )
+    sent_at: int = go_field("sentAt", INT64)
+    received_at: int = go_field("receivedAt", INT64)
 
 
 def answer_ping(ping, *, clock, from_):

@@ -13,6 +13,8 @@ let compressed messages evade the size limit (autobahn #1909).  Here every
 Autobahn limit is set explicitly and compression is never negotiated.
 """
 
+from collections.abc import Sequence
+
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
     WebSocketClientProtocol,
@@ -25,6 +27,8 @@ from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from lethean._compat import set_autobahn_timer
 
 __all__ = [
     "WebSocketTransport",
@@ -139,7 +143,7 @@ class ReactorTimer:
 
 def use_reactor_timers(factory, reactor):
     """Run ``factory``'s Autobahn timers on ``reactor`` (see ReactorTimer)."""
-    factory._batched_timer = ReactorTimer(reactor)
+    set_autobahn_timer(factory, ReactorTimer(reactor))
 
 
 class QuietOptions:
@@ -153,8 +157,8 @@ class QuietOptions:
     ``CONFIG_ATTRS``), and Autobahn is left nothing to copy or print.
     """
 
-    CONFIG_ATTRS = ()
-    OPTIONS = ()
+    CONFIG_ATTRS: Sequence[str] = ()
+    OPTIONS: Sequence[str] = ()
 
     def connectionMade(self):
         factory = self.factory
@@ -203,7 +207,7 @@ class _StackedMixin:
         self._inner.connectionLost(failure)
 
 
-class StackedServerProtocol(_StackedMixin, QuietOptions, WebSocketServerProtocol):
+class StackedServerProtocol(_StackedMixin, QuietOptions, WebSocketServerProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """Server side: pick the inner factory by request path, then relay."""
 
     OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
@@ -218,7 +222,7 @@ class StackedServerProtocol(_StackedMixin, QuietOptions, WebSocketServerProtocol
         self._start_inner(self._wrapped_factory)
 
 
-class StackedClientProtocol(_StackedMixin, QuietOptions, WebSocketClientProtocol):
+class StackedClientProtocol(_StackedMixin, QuietOptions, WebSocketClientProtocol):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """Client side: relay between the inner protocol and the WebSocket."""
 
     OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS

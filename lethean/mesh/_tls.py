@@ -18,8 +18,10 @@ handshake's key pinning is the only authentication).
 
 import hmac
 
+from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.error import VerifyError
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from zope.interface import implementer
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -125,7 +127,7 @@ def server_tls_options(cert_path, key_path):
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(TLS12_CIPHERS),
         )
-    except Exception as e:
+    except (crypto.Error, SSL.Error, VerifyError, ValueError) as e:
         text = str(e)
         if "do not match" in text:
             raise TLSConfigError("{} is not the private key of the certificate {}: give the "
@@ -205,7 +207,7 @@ def _trust_root(path):
                         _read(path, "CA file"), re.S)
     try:
         certificates = [ssl.Certificate.loadPEM(block) for block in blocks]
-    except Exception as e:
+    except (crypto.Error, ValueError) as e:
         raise TLSConfigError("{} holds a certificate that cannot be read: {}".format(
             path, e)) from None
     if not certificates:
@@ -263,6 +265,7 @@ class _TrustedFile(_ClientCreator):
             return False
         if depth > 0:
             return True
+        from service_identity import CertificateError, VerificationError
         from service_identity.cryptography import extract_patterns
         from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 
@@ -273,7 +276,8 @@ class _TrustedFile(_ClientCreator):
                 wanted = DNS_ID(self.hostname)
             verify_service_identity(extract_patterns(certificate.to_cryptography()),
                                     [wanted], [])
-        except Exception:  # another name, or none at all: not trusted (and no traceback)
+        except (VerificationError, CertificateError, ValueError):
+            # Another name, or none at all: not trusted (and no traceback).
             names = _names(certificate.to_cryptography())
             self.problem = (
                 "it names {}, not {}: dial the node by a name the certificate names, give "

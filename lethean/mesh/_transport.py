@@ -5,10 +5,11 @@ sealed messages and UEPS packets to consumers.
 
 import base64
 from collections import Counter
+from types import CoroutineType
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -19,6 +20,7 @@ from lethean._gojson import decode_base64
 from lethean.errors import LetheanError
 from lethean.interfaces import ILinkOwner, IMeshTransport
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._dialing import DIAL_ERRORS, dial_target
 from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
 from lethean.mesh._admission import own_address
 from lethean.mesh._capabilities import UEPS_FEATURE
@@ -34,7 +36,7 @@ from lethean.mesh._tls import (
 from lethean.mesh._wire import WireFactory
 from lethean.peers import Peer, sanitise_peer_name
 
-__all__ = ["MeshTransport", "UEPS", "SHUTDOWN_REASON", "parse_address"]
+__all__ = ["MeshTransport", "UEPS", "SHUTDOWN_REASON"]
 
 _log = Logger()
 
@@ -47,26 +49,12 @@ SHUTDOWN_REASON = "server shutdown"
 DEDUP_SWEEP_S = 60.0
 
 
-def parse_address(address):
-    """``(host, port)`` of ``host:port`` or ``[v6]:port``; ValueError otherwise."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("expected host:port, got {!r}".format(address[:200]))
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
 def _listen_reason(failure):
     error = failure.value
     socket_error = getattr(error, "socketError", None)
     if socket_error is not None and getattr(socket_error, "strerror", None):
         return socket_error.strerror
     return str(error) or type(error).__name__
-
-
-def _escape(value):
-    return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
 @implementer(IMeshTransport, ILinkOwner)
@@ -268,17 +256,31 @@ class MeshTransport(Service):
     def deliver(self, link, message):
         """
         A decrypted, new message: unwrap UEPS, hand the rest to every
-        consumer.  Returns the consumers' Deferreds (the link bounds how
-        many are pending).
+        consumer.  Returns the Deferreds the consumers returned (the link
+        bounds how many are pending).
         """
         if message.type == UEPS:
             self._packet(link, message)
             return []
         results = []
         for consumer in list(self._consumers):
-            d = defer.maybeDeferred(consumer.messageReceived, link, message)
-            d.addErrback(self._consumer_failed, link, message.type)
-            results.append(d)
+            # maybeDeferred's cases, without a Deferred for the consumers
+            # that answer at once (most do).
+            try:
+                result = consumer.messageReceived(link, message)
+            except Exception:
+                result = Failure()
+            if isinstance(result, defer.Deferred):
+                pass
+            elif isinstance(result, Failure):
+                self._consumer_failed(result, link, message.type)
+                continue
+            elif type(result) is CoroutineType:
+                result = defer.Deferred.fromCoroutine(result)
+            else:
+                continue
+            result.addErrback(self._consumer_failed, link, message.type)
+            results.append(result)
         return results
 
     def _auto_register(self, link):
@@ -349,41 +351,39 @@ class MeshTransport(Service):
         return defer.Deferred.fromCoroutine(self._connect(address, peer_id, scheme))
 
     async def _connect(self, address, peer_id, scheme):
-        host, port = parse_address(address)
+        target = dial_target(self.reactor, address, self.config.handshake_timeout_s)
+        label = target.address or repr(target.endpoint)
         expected_key = None
         if peer_id is not None:
             expected_key = self.registry.known_key(peer_id)
-        else:
+        elif target.address is not None:
             for record in self.registry.list_peers():
-                if record.address == address and record.public_key:
+                if record.address == target.address and record.public_key:
                     peer_id, expected_key = record.id, record.public_key
                     break
         existing = self._links.get(peer_id) if peer_id else None
         if existing is not None:
             return existing
         scheme = scheme or self.config.scheme
-        url_host = "[{}]".format(host) if ":" in host else host
-        url = "{}://{}:{}{}".format(scheme, url_host, port, self.config.ws_path)
-        factory = MeshClientFactory(self, url, address=address, expected_id=peer_id,
-                                    expected_key=expected_key)
+        url = "{}://{}{}".format(scheme, target.url_authority, self.config.ws_path)
+        factory = MeshClientFactory(self, url, address=label, expected_id=peer_id,
+                                    expected_key=expected_key, record_address=target.address)
         wire = WireFactory(factory, self)
         if scheme == "wss":
-            wire = wrap_client_factory(wire, host, self.config.tls_verify)
-        endpoint = clientFromString(self.reactor, "tcp:host={}:port={}:timeout={}".format(
-            _escape(host), port, int(self.config.handshake_timeout_s)))
+            wire = wrap_client_factory(wire, target.host, self.config.tls_verify)
         try:
-            await endpoint.connect(wire)
+            await target.endpoint.connect(wire)
             link = await factory.result
         except SelfConnectionError:
             raise  # counted and logged as refused_self by the link
-        except Exception as e:
+        except DIAL_ERRORS as e:
             if scheme == "wss":
                 rejected = certificate_problem(wire, str(e))
                 if rejected is not None:
                     e = rejected
             self.count("connect_failed")
             # Debug: the caller says it (the dialler summarised, the command in one line).
-            _log.debug("could not connect to {peer} ({peer_id}): {reason}", peer=address,
+            _log.debug("could not connect to {peer} ({peer_id}): {reason}", peer=label,
                       peer_id=peer_id or "id not known yet",
                       reason=clean(str(e) or type(e).__name__, 400))
             if isinstance(e, CertificateRejectedError):
@@ -400,9 +400,15 @@ class MeshTransport(Service):
         return winner
 
     def _remember(self, link, address):
-        """Trust on first use, or refresh the record of a pinned peer."""
+        """
+        Trust on first use, or refresh the record of a pinned peer; an
+        ``address`` of None (an endpoint object was dialled) keeps the
+        record's own.
+        """
         peer = link.peer
         record = self.registry.get_peer(peer.id)
+        if address is None:
+            address = record.address if record is not None else ""
         try:
             if record is None:
                 self.registry.add_peer(Peer(id=peer.id, name=sanitise_peer_name(peer.name),

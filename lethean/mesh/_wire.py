@@ -33,7 +33,7 @@ class DroppedError(ConnectionLost):
 
 
 #: transport class -> the interfaces its instances provide, TLS left out
-_CLASS_INTERFACES = {}
+_CLASS_INTERFACES: dict[type, tuple] = {}
 
 
 def _interfaces_without_tls(transport):

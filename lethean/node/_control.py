@@ -21,10 +21,10 @@ from twisted.logger import Logger
 
 from lethean._paths import data_path
 from lethean.errors import LetheanError
+from lethean.node._errors import ControlSetupError
 
 __all__ = [
     "ControlService",
-    "ControlSetupError",
     "CONTROL_SOCKET_NAME",
     "CONTROL_TOKEN_NAME",
     "control_socket_path",
@@ -41,12 +41,6 @@ _log = Logger()
 CONTROL_SOCKET_NAME = "control.sock"
 #: The file holding the bearer token of TCP control endpoints.
 CONTROL_TOKEN_NAME = "control.token"
-
-
-class ControlSetupError(LetheanError):
-    """The control API cannot be set up."""
-
-    kind = "control_setup"
 
 
 def control_socket_path(data_dir=None):
@@ -176,7 +170,7 @@ class ControlService(service.Service):
         site = ControlSite(self._root, self.status, self._reactor, token)
         try:
             d = serverFromString(self._reactor, description).listen(site)
-        except Exception as e:
+        except (ValueError, TypeError, KeyError, OSError) as e:  # a bad endpoint string
             d = defer.fail(e)
 
         def listening(port):

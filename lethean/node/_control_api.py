@@ -16,14 +16,19 @@ from twisted.web import resource, server
 
 from lethean._gojson import loads_strict
 from lethean.errors import LetheanError, MalformedError
-from lethean.node._controller import UnknownPeerError
+from lethean.node._deploy_source import check_deploy
+from lethean.node._errors import (
+    ControlBusyError,
+    InvalidRequestError,
+    UnknownPeerError,
+    UnknownTargetError,
+)
 from lethean.node._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
-from lethean.node._operations import InvalidRequestError, check_deploy, error_json
-from lethean.node._targets import UnknownTargetError
+from lethean.node._operations import error_json
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
-__all__ = ["build_tree", "ControlBusyError", "MAX_JSON_BODY_BYTES", "MAX_CONCURRENT_DEPLOYS"]
+__all__ = ["build_tree", "MAX_JSON_BODY_BYTES", "MAX_CONCURRENT_DEPLOYS"]
 
 _log = Logger()
 
@@ -31,12 +36,6 @@ _log = Logger()
 MAX_JSON_BODY_BYTES = 64 * 1024
 #: Deploys the control API runs at once (each holds its file).
 MAX_CONCURRENT_DEPLOYS = 2
-
-
-class ControlBusyError(LetheanError):
-    """The node is busy with other deploys: try again when they are done."""
-
-    kind = "control_busy"
 
 
 def _status_of(error):

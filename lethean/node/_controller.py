@@ -12,18 +12,17 @@ outcome and it can deploy bundles, in ``deploy_chunk`` parts when one
 frame cannot carry them.
 """
 
-import collections
-import uuid
 from datetime import datetime
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.errors import LetheanError
 from lethean.identity import NoIdentityError
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import (
+from lethean.mesh import DIAL_ERRORS, NotConnectedError, new_message
+from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
     ERROR,
@@ -34,19 +33,28 @@ from lethean.mesh import (
     MINER_ACK,
     PING,
     PONG,
-    DEPLOY_CHUNKS,
     START_MINER,
     STATS,
     STOP_MINER,
-    new_message,
 )
+from lethean.mesh._capabilities import DEPLOY_CHUNKS
 from lethean._gojson import RawJSON, marshal
+from lethean.node._deploy_chunks import send_chunks
+from lethean.node._errors import (
+    ConnectFailedError,
+    ControllerError,
+    DeployFailedError,
+    DeployTooLargeError,
+    MinerCommandError,
+    RemoteError,
+    RequestAbortedError,
+    RequestTimeoutError,
+    SendFailedError,
+    UnexpectedResponseError,
+    UnknownPeerError,
+)
 from lethean.node._payloads import (
-    DEPLOY_CHUNK,
-    DEPLOY_CHUNK_ACK,
     DeployAckPayload,
-    DeployChunkAckPayload,
-    DeployChunkPayload,
     DeployPayload,
     ErrorPayload,
     GetLogsPayload,
@@ -62,18 +70,6 @@ from lethean.node._payloads import (
 
 __all__ = [
     "Controller",
-    "ControllerError",
-    "UnknownPeerError",
-    "ConnectFailedError",
-    "SendFailedError",
-    "RequestTimeoutError",
-    "RequestAbortedError",
-    "RemoteError",
-    "UnexpectedResponseError",
-    "MinerCommandError",
-    "DeployFailedError",
-    "PeerNotConnectedError",
-    "DeployTooLargeError",
     "ANSWERED",
     "STATS_TIMEOUT_S",
     "MINER_TIMEOUT_S",
@@ -81,8 +77,6 @@ __all__ = [
     "PING_TIMEOUT_S",
     "DEPLOY_TIMEOUT_S",
     "SINGLE_DEPLOY_MAX_BYTES",
-    "DEPLOY_CHUNK_BYTES",
-    "DEPLOY_WINDOW",
 ]
 
 _log = Logger()
@@ -97,109 +91,11 @@ DEPLOY_TIMEOUT_S = 120.0
 #: Bundles up to this size travel as one ``deploy`` a Go worker understands
 #: (base64 makes ~767 KiB the most a 1 MiB frame can carry).
 SINGLE_DEPLOY_MAX_BYTES = 700 * 1024
-#: Data bytes per ``deploy_chunk``.  The mesh seals and opens each frame
-#: in its reactor thread, in time proportional to the frame (about 25 ms
-#: for this size on the pure-Python path; see docs/performance.md), so a
-#: chunk is small enough to keep every stall short.
-DEPLOY_CHUNK_BYTES = 256 * 1024
-#: ``deploy_chunk`` requests in flight at once, so that sealing the next
-#: chunk overlaps the worker opening the last one.  The worker's mesh reads
-#: a peer at most 16 MiB/s, and chunks it has not read wait in our send
-#: buffer, which the mesh caps at 8 MiB before it drops the link as a peer
-#: that does not read: the window stays far below that (16 was too many).
-DEPLOY_WINDOW = 4
-
-
-class ControllerError(LetheanError):
-    """A request to a remote node failed."""
-
-    kind = "controller"
-
-
-class UnknownPeerError(ControllerError):
-    """The peer is neither connected nor in the registry."""
-
-    kind = "unknown_peer"
-
-
-class ConnectFailedError(ControllerError):
-    """Could not connect to the peer."""
-
-    kind = "connect_failed"
-
-
-class SendFailedError(ControllerError):
-    """Could not send the request to the peer."""
-
-    kind = "send_failed"
-
-
-class RequestTimeoutError(ControllerError, defer.TimeoutError):
-    """The peer did not answer in time."""
-
-    kind = "request_timeout"
-
-
-class RequestAbortedError(ControllerError):
-    """The request was abandoned: the link closed or the controller stopped."""
-
-    kind = "request_aborted"
-
-
-class RemoteError(ControllerError):
-    """The peer answered with an error."""
-
-    kind = "remote_error"
-
-    def __init__(self, code, message):
-        super().__init__("remote error ({}): {}".format(code, message))
-        self.code = code
-        self.message = message
-
-
-class UnexpectedResponseError(ControllerError):
-    """The peer answered with a message of the wrong type or shape."""
-
-    kind = "unexpected_response"
-
-
-class MinerCommandError(ControllerError):
-    """The worker could not start or stop the miner."""
-
-    kind = "miner_command_failed"
-
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
-
-
-class DeployFailedError(ControllerError):
-    """The worker could not install the bundle."""
-
-    kind = "deploy_failed"
-
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
 
 
 #: Failures that are the peer's answer: it works, the request was wrong
 #: (an unknown miner, a missing profile), so its score stays as it was.
 ANSWERED = (RemoteError, MinerCommandError, DeployFailedError)
-
-
-class PeerNotConnectedError(ControllerError):
-    """The peer is not connected."""
-
-    kind = "peer_not_connected"
-
-
-class DeployTooLargeError(ControllerError):
-    """The bundle is too large for one deploy, and the peer cannot take it in chunks."""
-
-    kind = "deploy_too_large"
 
 
 class _Pending:
@@ -308,7 +204,7 @@ class Controller:
             raise UnknownPeerError("peer not found: {}".format(peer_id))
         try:
             return await self.transport.connect(peer.address, peer_id=peer_id)
-        except Exception as e:
+        except DIAL_ERRORS as e:
             raise ConnectFailedError("failed to connect to peer: {}".format(e)) from None
 
     def _watch(self, connection):
@@ -343,7 +239,7 @@ class Controller:
         self._watch(connection)
         try:
             connection.send(message)
-        except Exception as e:
+        except LetheanError as e:
             pending = self._take(message.id)
             if pending is not None:
                 pending.timer.cancel()
@@ -477,7 +373,7 @@ class Controller:
         """Close the link to ``peer_id`` (fails if there is none)."""
         connection = self.transport.connection(peer_id)
         if connection is None:
-            return defer.fail(PeerNotConnectedError("peer not connected: {}".format(peer_id)))
+            return defer.fail(NotConnectedError("peer not connected: {}".format(peer_id)))
         return defer.maybeDeferred(connection.close)
 
     def get_all_stats(self):
@@ -533,49 +429,9 @@ class Controller:
                     "and the peer did not announce {} (a Go node takes no larger "
                     "bundle)".format(len(bundle.data), connection.peer_id,
                                      SINGLE_DEPLOY_MAX_BYTES, DEPLOY_CHUNKS))
-            ack = await self._deploy_chunks(peer_id, bundle, timeout_s, progress)
+            ack = await send_chunks(self._reactor, self._call, peer_id, bundle, timeout_s,
+                                    progress)
         if not ack.success:
             raise DeployFailedError("deploy failed: {}".format(ack.error), ack.error)
         progress(len(bundle.data), len(bundle.data))
         return ack
-
-    async def _deploy_chunks(self, peer_id, bundle, timeout_s, progress):
-        data = memoryview(bundle.data)  # chunks are views: no copies
-        upload_id = str(uuid.uuid4())
-        total = -(-len(data) // DEPLOY_CHUNK_BYTES)
-
-        def send(index, reply_type, reply_class):
-            chunk = DeployChunkPayload(
-                upload_id=upload_id, index=index, total=total, size=len(data),
-                type=bundle.type, name=bundle.name, checksum=bundle.checksum,
-                data=data[index * DEPLOY_CHUNK_BYTES:(index + 1) * DEPLOY_CHUNK_BYTES])
-            return defer.Deferred.fromCoroutine(self._call(
-                peer_id, DEPLOY_CHUNK, chunk, reply_type, reply_class, timeout_s))
-
-        # Up to DEPLOY_WINDOW chunks in flight; acks come back in order.
-        # The mesh seals each chunk's frame in the reactor thread: one
-        # chunk per reactor turn, so that seals never pile up into a stall.
-        in_flight = collections.deque()
-        try:
-            for index in range(total - 1):
-                if index:
-                    await task.deferLater(self._reactor, 0, lambda: None)
-                in_flight.append((index, send(index, DEPLOY_CHUNK_ACK, DeployChunkAckPayload)))
-                if len(in_flight) >= DEPLOY_WINDOW:
-                    await self._chunk_acked(in_flight.popleft(), upload_id, len(data), progress)
-            while in_flight:
-                await self._chunk_acked(in_flight.popleft(), upload_id, len(data), progress)
-        except BaseException:
-            for _, waiting in in_flight:  # the upload failed: stop waiting for them
-                waiting.addErrback(lambda _: None)
-                waiting.cancel()
-            raise
-        return await send(total - 1, DEPLOY_ACK, DeployAckPayload)
-
-    @staticmethod
-    async def _chunk_acked(sent, upload_id, size, progress):
-        index, waiting = sent
-        ack = await waiting
-        if ack.upload_id != upload_id or ack.index != index:
-            raise UnexpectedResponseError("deploy_chunk_ack for the wrong chunk")
-        progress(min((index + 1) * DEPLOY_CHUNK_BYTES, size), size)

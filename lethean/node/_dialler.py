@@ -2,27 +2,126 @@
 Keep mesh links to configured peers up, redialling with backoff.
 
 ``twistd lethean-node --peer TARGET`` should survive the peer restarting
-or not being up yet: each target gets its own loop that dials, waits for
-the link to close, and dials again after a growing, jittered delay (the
-policy ``ClientService`` uses), all on the injected clock.  A target is an
-address (``HOST:PORT``, ``ws[s]://HOST:PORT``) or, given a ``resolve``
-function, a registered peer's id, id prefix or name, looked up at every
-dial.  A link that closes as soon as it is up counts as a failed attempt
-(``_redial`` says when to dial again and what to log); a target that turns
-out to be this node itself is given up.
+or not being up yet: each target gets its own ``ClientService``, which
+dials, waits for the link to close, and dials again after a growing,
+jittered delay, all on the injected clock.  A target is an address
+(``HOST:PORT``, ``ws[s]://HOST:PORT``, a client endpoint string) or,
+given a ``resolve`` function, a registered peer's id, id prefix or name,
+looked up at every dial.  A link that closes as soon as it is up counts as
+a failed attempt (:class:`~lethean.node._redial.RedialSchedule` says when
+to dial again and what to log); a target that turns out to be this node
+itself is given up.  The mesh owns the links: stopping the dialler stops
+the redialling and leaves them open (the mesh closes them when it stops).
 """
 
 from twisted.application import service
 from twisted.application.internet import backoffPolicy
-from twisted.internet import defer, task
+from twisted.internet import defer, error, protocol
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from lethean._compat import quiet_client_service
+from lethean.mesh import DIAL_ERRORS
+from lethean.node._redial import RedialSchedule
 
 __all__ = ["PeerDialler"]
 
 _log = Logger()
+_ClientService = quiet_client_service()
 
 
-class PeerDialler(service.Service):
+class _LinkHandle:
+    """
+    What ``ClientService`` sees as a connection's transport: one mesh link,
+    watched until it closes.  ``loseConnection`` (the service stopping)
+    only stops watching: the link is the mesh's to close.
+    """
+
+    def __init__(self, endpoint, link, protocol):
+        self._endpoint = endpoint
+        self._protocol = protocol
+        self.link = link
+        self._watching = True
+
+    def watch(self):
+        self.link.when_lost().addCallback(self._lost)
+
+    def _lost(self, _):
+        if not self._watching:
+            return
+        self._watching = False
+        self._endpoint.lost_reason = getattr(self.link, "reason", None) or "closed"
+        self._protocol.connectionLost(Failure(error.ConnectionLost("mesh link closed")))
+
+    def loseConnection(self):
+        if self._watching:
+            self._watching = False
+            self._protocol.connectionLost(Failure(error.ConnectionDone("dialler stopped")))
+
+
+@implementer(IStreamClientEndpoint)
+class _TargetEndpoint:
+    """
+    One ``--peer`` target as a client endpoint: a "connection" is a mesh
+    link, dialled through the transport (the target resolved anew each
+    time).  A target that names no registered peer, or several, is logged
+    once and not retried: the attempt waits until the service stops.
+    """
+
+    def __init__(self, dialler, target, schedule):
+        self._dialler = dialler
+        self._target = target
+        self.schedule = schedule
+        #: Why the last dial failed, for the retry line.
+        self.reason = ""
+        #: Why the last link closed, while the service waits to redial it.
+        self.lost_reason = None
+
+    def __repr__(self):
+        return "--peer {}".format(self._target)
+
+    def connect(self, factory):
+        d = defer.maybeDeferred(self._dialler._dial, self._target)
+        d.addCallbacks(self._linked, self._failed, callbackArgs=(factory,))
+        return d
+
+    def _linked(self, link, factory):
+        built = factory.buildProtocol(None)
+        self.lost_reason = None
+        self.schedule.link_up()
+        handle = _LinkHandle(self, link, built)
+        built.makeConnection(handle)
+        handle.watch()
+        return built
+
+    def _failed(self, failure):
+        from lethean.mesh import SelfConnectionError
+        from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
+
+        if failure.check(UnknownTargetError, AmbiguousTargetError):
+            _log.error("--peer {address} cannot be dialled: {reason}; not retried (register "
+                       "it with 'lethean peers add', then restart the node)",
+                       address=self._target, reason=failure.value.line)
+            return defer.Deferred()
+        if failure.check(SelfConnectionError):
+            _log.error("--peer {address} is this node itself (it answered with this node's "
+                       "own key); not dialled again", address=self._target)
+            return defer.Deferred()
+        if failure.check(defer.CancelledError):
+            return failure
+        if not failure.check(*DIAL_ERRORS):
+            _log.failure("bug dialling --peer {address}", failure, address=self._target)
+        self.reason = str(failure.value) or failure.type.__name__
+        return failure
+
+
+class _Watcher(protocol.Protocol):
+    """The protocol of a watched link: nothing to say, it only gets lost."""
+
+
+class PeerDialler(service.MultiService):
     """
     Dial every target in ``addresses`` through ``transport`` and redial.
 
@@ -31,37 +130,33 @@ class PeerDialler(service.Service):
     :param retry_policy: ``attempt -> seconds`` (default: ``backoffPolicy()``).
     :param resolve: ``target -> (address, peer_id, scheme, label, peer)``
         (:meth:`~lethean.node.NodeOperations.resolve`); without it every
-        target is a plain ``HOST:PORT``.
+        target is an address.
     """
 
     def __init__(self, reactor, transport, addresses, retry_policy=None, resolve=None):
+        super().__init__()
         self._reactor = reactor
         self._transport = transport
         self.addresses = list(addresses)
         self._retry_policy = retry_policy or backoffPolicy()
         self._resolve = resolve
-        self._loops = []
-        self._waiting = set()
+        for address in self.addresses:
+            endpoint = _TargetEndpoint(self, address,
+                                       RedialSchedule(reactor, address, self._retry_policy))
+            _ClientService(endpoint, protocol.Factory.forProtocol(_Watcher),
+                          retryPolicy=self._policy_for(endpoint),
+                          clock=reactor).setServiceParent(self)
 
-    def startService(self):
-        super().startService()
-        self._loops = [defer.Deferred.fromCoroutine(self._keep_up(address))
-                       for address in self.addresses]
-        for loop in self._loops:
-            loop.addErrback(lambda failure: None if failure.check(defer.CancelledError)
-                            else _log.failure("peer dialler stopped", failure))
-
-    def stopService(self):
-        super().stopService()
-        for pending in list(self._waiting):
-            pending.cancel()
-        loops, self._loops = self._loops, []
-        return defer.DeferredList(loops, consumeErrors=True)
-
-    def _wait(self, d):
-        self._waiting.add(d)
-        d.addBoth(lambda result: (self._waiting.discard(d), result)[1])
-        return d
+    @staticmethod
+    def _policy_for(endpoint):
+        # ClientService counts failed dials and closed links alike; the
+        # schedule tells a short-lived link from a stable one and logs.
+        def policy(attempt):
+            if endpoint.lost_reason is not None:
+                reason, endpoint.lost_reason = endpoint.lost_reason, None
+                return endpoint.schedule.link_lost(reason)
+            return endpoint.schedule.dial_failed(endpoint.reason)
+        return policy
 
     def _dial(self, target):
         if self._resolve is None:
@@ -72,42 +167,3 @@ class PeerDialler(service.Service):
             if existing is not None:
                 return defer.succeed(existing)
         return self._transport.connect(address, peer_id=peer_id, scheme=scheme)
-
-    async def _keep_up(self, address):
-        from lethean.mesh import SelfConnectionError
-        from lethean.node._redial import RedialSchedule
-        from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
-
-        schedule = RedialSchedule(self._reactor, address, self._retry_policy)
-        while self.running:
-            try:
-                connection = await self._wait(self._dial(address))
-            except defer.CancelledError:
-                return
-            except (UnknownTargetError, AmbiguousTargetError) as e:
-                _log.error("--peer {address} cannot be dialled: {reason}; not retried (register "
-                           "it with 'lethean peers add', then restart the node)",
-                           address=address, reason=e.line)
-                return
-            except SelfConnectionError:
-                _log.error("--peer {address} is this node itself (it answered with this node's "
-                           "own key); not dialled again", address=address)
-                return
-            except Exception as e:
-                delay = schedule.dial_failed(str(e) or type(e).__name__)
-            else:
-                schedule.link_up()
-                try:
-                    await self._wait(connection.when_lost())
-                except defer.CancelledError:
-                    return
-                except Exception:
-                    pass
-                if not self.running:
-                    return
-                delay = schedule.link_lost(getattr(connection, "reason", None))
-            if delay:
-                try:
-                    await self._wait(task.deferLater(self._reactor, delay))
-                except defer.CancelledError:
-                    return

@@ -18,17 +18,16 @@ import re
 import shutil
 
 from twisted.internet import defer, protocol
+from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
 from lethean.interfaces import IMinerManager
+from lethean.node._errors import MinerError, MinerNotFoundError
 
 __all__ = [
     "ProcessMinerManager",
     "MinerProcess",
-    "MinerError",
-    "MinerNotFoundError",
     "MAX_CONSOLE_LINES",
     "STOP_TIMEOUT_S",
 ]
@@ -43,14 +42,6 @@ STOP_TIMEOUT_S = 10.0
 MAX_LINE_BYTES = 4096
 
 _STATS_WORDS = re.compile(r"\b(hashrate|shares|rejected)\b[\s:=]+([0-9.]+)", re.IGNORECASE)
-
-
-class MinerError(LetheanError):
-    """The miner could not be started or stopped."""
-
-
-class MinerNotFoundError(MinerError):
-    """No miner runs under that name."""
 
 
 class MinerProcess(protocol.ProcessProtocol):
@@ -211,7 +202,7 @@ class ProcessMinerManager:
         try:
             miner.transport.signalProcess("TERM")
             kill = self._reactor.callLater(self.stop_timeout_s, self._kill, miner)
-        except Exception:  # the process went away meanwhile
+        except (ProcessExitedAlready, OSError):  # the process went away meanwhile
             pass
         done = defer.Deferred()
 
@@ -227,7 +218,7 @@ class ProcessMinerManager:
     def _kill(miner):
         try:
             miner.transport.signalProcess("KILL")
-        except Exception:
+        except (ProcessExitedAlready, OSError):  # it exited after all
             pass
 
     def list_miners(self):

@@ -15,19 +15,14 @@ from twisted.internet import defer
 
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
-from lethean.bundles import in_thread
+from lethean.bundles._threads import in_thread
 from lethean.node._worker import MAX_LOG_LINES
-from lethean.node._reach import (
-    NoAddressError,
-    SelfTargetError,
-    TargetError,
-    explain_dial_failure,
-)
+from lethean.node._deploy_source import build_bundle, check_deploy
+from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError
+from lethean.node._reach import explain_dial_failure
+from lethean.node._registry_edits import RegistryEdits
 from lethean.node._targets import (
     TARGET_FORMS,
-    TargetFormError,
-    UnknownTargetError,
-    lethean_command,
     parse_target,
     peer_label,
     resolve_target,
@@ -36,13 +31,8 @@ from lethean.node._targets import (
 
 __all__ = [
     "NodeOperations",
-    "TargetError",
-    "TargetFormError",
-    "InvalidRequestError",
     "CONNECT_TIMEOUT_S",
-    "peer_json",
     "error_json",
-    "check_deploy",
 ]
 
 #: Seconds allowed for dialling a target and the mesh handshake.
@@ -52,21 +42,6 @@ MAX_CONNECT_TIMEOUT_S = 3600.0
 #: Peers ``stats`` with ``every`` dials at once: a fleet links in parallel,
 #: and a silent peer holds up only its own slot.
 DIAL_CONCURRENCY = 100
-
-#: What ``deploy`` accepts as ``kind``.
-DEPLOY_KINDS = ("bundle", "profile", "miner")
-
-
-class InvalidRequestError(LetheanError):
-    """The request cannot run as given."""
-
-    kind = "invalid_request"
-    exit_code = 2
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
 
 def error_json(error, peer=None):
     """
@@ -89,105 +64,7 @@ def error_json(error, peer=None):
     return document
 
 
-def peer_json(peer, connected=None):
-    """A registry record as the API and ``lethean peers`` show it."""
-    document = {
-        "id": peer.id,
-        "name": peer.name,
-        "publicKey": peer.public_key,
-        "address": peer.address,
-        "role": peer.role,
-        "addedAt": None if peer.added_at is None else str(peer.added_at),
-        "lastSeen": None if peer.last_seen is None else str(peer.last_seen),
-        "pingMs": round(peer.ping_ms, 3),
-        "hops": peer.hops,
-        "geoKm": peer.geo_km,
-        "score": peer.score,
-    }
-    if connected is not None:
-        document["connected"] = connected
-    return document
-
-
-def _read_limited(source, limit, what):
-    """Up to ``limit`` bytes of a path or binary file; BundleTooLargeError beyond."""
-    from lethean.bundles import BundleFileError, BundleTooLargeError
-
-    if hasattr(source, "read"):
-        source.seek(0)
-        content = source.read(limit + 1)
-    else:
-        try:
-            with open(source, "rb") as f:
-                content = f.read(limit + 1)
-        except OSError as e:
-            raise BundleFileError("cannot read the {} {}: {}".format(
-                what, source, e.strerror)) from None
-    if len(content) > limit:
-        raise BundleTooLargeError("the {} is over the {} byte limit".format(what, limit))
-    return content
-
-
-def _named_profile(content, name):
-    """
-    The profile JSON ``content`` saved as ``name``: a worker keeps a profile
-    under its ``id``, so ``--name`` becomes the id (``miner start --profile
-    NAME`` then finds it).
-    """
-    try:
-        profile = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidRequestError("the profile is not JSON: {}".format(e)) from None
-    if not isinstance(profile, dict):
-        raise InvalidRequestError("the profile is not a JSON object")
-    if profile.get("id") == name:
-        return content
-    profile["id"] = name
-    return json.dumps(profile).encode("utf-8")
-
-
-def _build_bundle(source, kind, name, miner_file_name, password):
-    """
-    The bundle to deploy, from ``source`` (a path or a binary file); runs
-    in a thread.
-    """
-    from lethean.bundles import (
-        MAX_BUNDLE_DATA_BYTES, BundleFileError, create_miner_bundle_from_file,
-        create_profile_bundle, read_bundle)
-
-    if kind == "bundle":
-        if hasattr(source, "read"):
-            source.seek(0)
-            return read_bundle(source)
-        try:
-            with open(source, "rb") as f:
-                return read_bundle(f)
-        except OSError as e:
-            raise BundleFileError("cannot read the bundle {}: {}".format(
-                source, e.strerror)) from None
-    if kind == "profile":
-        content = _named_profile(_read_limited(source, MAX_BUNDLE_DATA_BYTES, "profile"), name)
-        return create_profile_bundle(content, name, password)
-    # Sealed as it is read: the bundle is the only copy of the binary in
-    # memory.  create_miner_bundle_from_file applies the per-file limit.
-    if hasattr(source, "read"):
-        source.seek(0)
-    return create_miner_bundle_from_file(source, name, password,
-                                         miner_name=miner_file_name or "miner",
-                                         max_bytes=MAX_BUNDLE_DATA_BYTES)
-
-
-def check_deploy(target, kind, name):
-    """Raise InvalidRequestError unless a deploy of ``kind`` named ``name`` can start."""
-    if not isinstance(target, str) or not target:
-        raise InvalidRequestError("give a target: a node id or HOST:PORT")
-    if kind not in DEPLOY_KINDS:
-        raise InvalidRequestError("the kind is one of: {}".format(", ".join(DEPLOY_KINDS)))
-    if kind != "bundle" and not name:
-        raise InvalidRequestError("--name is required with --kind {}".format(kind))
-
-
-class NodeOperations:
+class NodeOperations(RegistryEdits):
     """
     The operator's requests, carried out through one node's parts.
 
@@ -204,15 +81,10 @@ class NodeOperations:
     """
 
     def __init__(self, reactor, transport, registry, controller, data_dir=None):
+        super().__init__(registry, data_dir)
         self._reactor = reactor
         self.transport = transport
-        self.registry = registry
         self.controller = controller
-        self.data_dir = data_dir
-
-    def command(self, words):
-        """The ``lethean`` command (``words``) a hint names, for this data folder."""
-        return lethean_command(words, self.data_dir)
 
     # -- targets -----------------------------------------------------------
 
@@ -459,7 +331,7 @@ class NodeOperations:
         connection = await self._connect(target, timeout_s)
         # A v2 link's own bundle secret; a Go peer's is the static pair secret.
         password = frame_password(connection.bundle_secret)
-        bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
+        bundle = await in_thread(self._reactor, build_bundle, source, kind, name,
                                  miner_file_name, password)
         total = len(bundle.data)
         ack = await self._ask(connection, target, "install the " + kind,
@@ -494,132 +366,6 @@ class NodeOperations:
             connection = await self._connect(target, timeout_s)
             secret = connection.shared_secret
             _, peer = self._described(connection)
-        bundle = await in_thread(self._reactor, _build_bundle, source, kind, name,
+        bundle = await in_thread(self._reactor, build_bundle, source, kind, name,
                                  miner_file_name, frame_password(secret))
         return peer, bundle
-
-    # -- the registry ------------------------------------------------------
-
-    def list_peers(self):
-        """Every registered peer, best score first, with whether it is connected."""
-        return [peer_json(p, self.registry.is_connected(p.id))
-                for p in self.registry.peers_by_score()]
-
-    def add_peer(self, address, public_key, name="", role=""):
-        """
-        Register a peer; the stored record.  The address is ``HOST:PORT``
-        (or ``ws[s]://HOST:PORT``, kept as ``HOST:PORT``); a malformed
-        address, key, name or role is refused before anything is stored.
-        """
-        from lethean.identity import node_id_for
-        from lethean.peers import Peer, validate_peer_name
-
-        for field, value in (("address", address), ("publicKey", public_key),
-                             ("name", name), ("role", role)):
-            if not isinstance(value, str):
-                raise InvalidRequestError("{} must be a string".format(field))
-        if not address or not public_key:
-            raise InvalidRequestError("give the peer's address and public key")
-        try:
-            parsed = parse_target(address)
-        except TargetFormError as e:
-            raise InvalidRequestError(e.line) from None
-        if not parsed.is_address:
-            raise InvalidRequestError("{!r} is not an address: give HOST:PORT, e.g. "
-                                      "10.0.0.2:9091".format(address))
-        self._need_key(public_key)
-        peer_id = node_id_for(public_key)
-        try:
-            validate_peer_name(name or "")
-        except LetheanError as e:
-            raise InvalidRequestError("{!r} is not a peer name: {}".format(name, e)) from None
-        if role and role not in ("controller", "worker", "dual"):
-            raise InvalidRequestError("the role is controller, worker or dual")
-        existing = self.registry.get_peer(peer_id)
-        if existing is not None:
-            _already_registered(existing, self.command)
-        peer = Peer(id=peer_id, name=name or "", public_key=public_key,
-                    address=parsed.address, role=role or "")
-        stored = self.registry.add_peer(peer)
-        return peer_json(stored, self.registry.is_connected(stored.id))
-
-    def remove_peer(self, peer_id):
-        """
-        Forget a peer, named by its id, a unique id prefix or its name;
-        ``{"removed": id}``.
-        """
-        self._need_string(peer_id, "the peer's node id")
-        if self.registry.get_peer(peer_id) is None:
-            try:
-                target = parse_target(peer_id)
-            except TargetFormError as e:
-                raise InvalidRequestError(e.line) from None
-            if target.is_address:
-                raise InvalidRequestError("give the peer's id or name, not its address "
-                                          "('{}' shows them)".format(
-                                              self.command("peers list")))
-            try:
-                peer_id, _ = resolve_target(self.registry, target, command=self.command)
-            except UnknownTargetError as e:
-                from lethean.peers import PeerNotFoundError
-
-                missing = PeerNotFoundError(e.line)
-                missing.line = e.line
-                raise missing from None
-        self.registry.remove_peer(peer_id)
-        return {"removed": peer_id}
-
-    def allow(self, public_key):
-        """Add a key to the allowlist; ``{"allowed": key}``."""
-        self._need_key(public_key)
-        self.registry.allow_public_key(public_key)
-        return {"allowed": public_key}
-
-    def revoke(self, public_key):
-        """Remove a key from the allowlist; ``{"revoked": key}``."""
-        self._need_key(public_key)
-        if not self.registry.is_public_key_allowed(public_key):
-            from lethean.peers import NotAllowlistedError
-
-            error = NotAllowlistedError(public_key)
-            error.line = "{} is not on the allowlist: nothing was revoked".format(public_key)
-            raise error
-        self.registry.revoke_public_key(public_key)
-        return {"revoked": public_key}
-
-    def _need_key(self, public_key):
-        from lethean.identity import decode_public_key
-
-        self._need_string(public_key, "a public key")
-        try:
-            decode_public_key(public_key)
-        except LetheanError:
-            raise InvalidRequestError(
-                "{!r} is not a public key: give the base64 X25519 key that 'lethean identity "
-                "show' prints on the peer".format(public_key[:100])) from None
-
-    def auth(self, mode=None):
-        """Show or set the auth mode (``open`` or ``allowlist``); ``{"auth": mode}``."""
-        from lethean.peers import AuthMode
-
-        if mode is not None:
-            if mode not in ("open", "allowlist"):
-                raise InvalidRequestError("the auth mode is 'open' or 'allowlist'")
-            self.registry.set_auth_mode(AuthMode[mode.upper()])
-        return {"auth": str(self.registry.auth_mode)}
-
-    @staticmethod
-    def _need_string(value, what):
-        if not isinstance(value, str) or not value:
-            raise InvalidRequestError("give {}".format(what))
-
-
-def _already_registered(record, command):
-    """Refuse to add ``record``'s peer again, naming it and the way to change it."""
-    from lethean.peers import PeerExistsError
-
-    error = PeerExistsError("peer {} already exists".format(record.id))
-    error.line = ("{} is already registered: to change it, forget it with '{}' and add it "
-                  "again".format(peer_label(record.id, record.name, record.address),
-                                 command("peers remove " + record.id)))
-    raise error

@@ -15,6 +15,8 @@ import shutil
 
 from twisted.python import usage
 
+from lethean._compat import server_endpoint_types
+
 __all__ = [
     "listen_endpoint",
     "check_endpoint",
@@ -32,16 +34,14 @@ _HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0
 
 def _endpoint_types():
     """The prefixes Twisted reads as server endpoint types (tcp, unix, plugins...)."""
-    from twisted.internet.endpoints import _serverParsers
     from twisted.internet.interfaces import IStreamServerEndpointStringParser
     from twisted.plugin import getPlugins
 
-    names = {name.lower() for name in _serverParsers}
+    names = server_endpoint_types()
     names.update({"tcp6", "systemd"})
-    try:
-        names.update(p.prefix.lower() for p in getPlugins(IStreamServerEndpointStringParser))
-    except Exception:  # a broken third-party plugin must not break parsing
-        pass
+    # getPlugins logs and skips a plugin module that fails to import.
+    names.update(p.prefix.lower() for p in getPlugins(IStreamServerEndpointStringParser)
+                 if isinstance(getattr(p, "prefix", None), str))
     return names
 
 
@@ -127,7 +127,8 @@ def check_allow(public_key):
 
 def check_peer(target):
     """Refuse a ``--peer`` that is none of the target forms."""
-    from lethean.node._targets import TargetFormError, parse_target
+    from lethean.node._targets import parse_target
+    from lethean.node._errors import TargetFormError
 
     try:
         parse_target(target)

@@ -20,21 +20,9 @@ between lethean nodes; a Go peer never receives them (see ``docs/embedding.md``)
 
 import attrs
 
-from lethean._gostruct import (
-    BOOL,
-    BYTES,
-    FLOAT64,
-    INT,
-    INT64,
-    RAW,
-    STRING,
-    Field,
-    GoStruct,
-    InvalidPayloadError,
-    SliceOf,
-    StructOf,
-)
-from lethean.mesh import PingPayload, PongPayload
+from lethean._gostruct import GoStruct, InvalidPayloadError, StructOf, go_field
+from lethean._gotypes import BOOL, BYTES, FLOAT64, INT, INT64, RAW, STRING, SliceOf
+from lethean.mesh._payloads import PingPayload, PongPayload
 
 __all__ = [
     "InvalidPayloadError",
@@ -69,13 +57,8 @@ DEPLOY_CHUNK_ACK = "deploy_chunk_ack"
 class DisconnectPayload(GoStruct):
     """``disconnect``: why the sender is closing the link."""
 
-    reason: str = ""
-    code: int = 0
-
-    FIELDS = (
-        Field("reason", "reason", STRING),
-        Field("code", "code", INT),
-    )
+    reason: str = go_field("reason", STRING)
+    code: int = go_field("code", INT)
 
 
 @attrs.frozen
@@ -86,116 +69,70 @@ class StartMinerPayload(GoStruct):
     when the key was absent: the worker then falls back to the profile.
     """
 
-    miner_type: str = ""
-    profile_id: str = ""
-    config: object = None
-
-    FIELDS = (
-        Field("minerType", "miner_type", STRING),
-        Field("profileId", "profile_id", STRING, omitempty=True),
-        Field("config", "config", RAW, omitempty=True, keep_null=True),
-    )
+    miner_type: str = go_field("minerType", STRING)
+    profile_id: str = go_field("profileId", STRING, omitempty=True)
+    config: object = go_field("config", RAW, omitempty=True)
 
 
 @attrs.frozen
 class StopMinerPayload(GoStruct):
     """``stop_miner``: the instance to stop."""
 
-    miner_name: str = ""
-
-    FIELDS = (
-        Field("minerName", "miner_name", STRING),
-    )
+    miner_name: str = go_field("minerName", STRING)
 
 
 @attrs.frozen
 class MinerAckPayload(GoStruct):
     """``miner_ack``: the outcome of a start or stop."""
 
-    success: bool = False
-    miner_name: str = ""
-    error: str = ""
-
-    FIELDS = (
-        Field("success", "success", BOOL),
-        Field("minerName", "miner_name", STRING, omitempty=True),
-        Field("error", "error", STRING, omitempty=True),
-    )
+    success: bool = go_field("success", BOOL)
+    miner_name: str = go_field("minerName", STRING, omitempty=True)
+    error: str = go_field("error", STRING, omitempty=True)
 
 
 @attrs.frozen
 class MinerStatsItem(GoStruct):
     """One miner in a ``stats`` reply."""
 
-    name: str = ""
-    type: str = ""
-    hashrate: float = 0.0
-    shares: int = 0
-    rejected: int = 0
-    uptime: int = 0
-    pool: str = ""
-    algorithm: str = ""
-    cpu_threads: int = 0
-
-    FIELDS = (
-        Field("name", "name", STRING),
-        Field("type", "type", STRING),
-        Field("hashrate", "hashrate", FLOAT64),
-        Field("shares", "shares", INT),
-        Field("rejected", "rejected", INT),
-        Field("uptime", "uptime", INT),
-        Field("pool", "pool", STRING),
-        Field("algorithm", "algorithm", STRING),
-        Field("cpuThreads", "cpu_threads", INT, omitempty=True),
-    )
+    name: str = go_field("name", STRING)
+    type: str = go_field("type", STRING)
+    hashrate: float = go_field("hashrate", FLOAT64)
+    shares: int = go_field("shares", INT)
+    rejected: int = go_field("rejected", INT)
+    uptime: int = go_field("uptime", INT)
+    pool: str = go_field("pool", STRING)
+    algorithm: str = go_field("algorithm", STRING)
+    cpu_threads: int = go_field("cpuThreads", INT, omitempty=True)
 
 
 @attrs.frozen
 class StatsPayload(GoStruct):
     """``stats``: the worker's identity, uptime (s) and miners."""
 
-    node_id: str = ""
-    node_name: str = ""
-    miners: tuple = attrs.field(default=(), converter=tuple)
-    uptime: int = 0
-
-    FIELDS = (
-        Field("nodeId", "node_id", STRING),
-        Field("nodeName", "node_name", STRING),
-        Field("miners", "miners", SliceOf(StructOf(MinerStatsItem))),
-        Field("uptime", "uptime", INT64),
-    )
+    node_id: str = go_field("nodeId", STRING)
+    node_name: str = go_field("nodeName", STRING)
+    miners: tuple = go_field("miners", SliceOf(StructOf(MinerStatsItem)), default=(),
+                             converter=tuple)
+    uptime: int = go_field("uptime", INT64)
 
 
 @attrs.frozen
 class GetLogsPayload(GoStruct):
     """``get_logs``: ``since`` is Unix **milliseconds**, 0 for no filter."""
 
-    miner_name: str = ""
-    lines: int = 0
-    since: int = 0
-
-    FIELDS = (
-        Field("minerName", "miner_name", STRING),
-        Field("lines", "lines", INT),
-        Field("since", "since", INT64, omitempty=True),
-    )
+    miner_name: str = go_field("minerName", STRING)
+    lines: int = go_field("lines", INT)
+    since: int = go_field("since", INT64, omitempty=True)
 
 
 @attrs.frozen
 class LogsPayload(GoStruct):
     """``logs``: ``lines`` is None when the miner returned nothing (JSON ``null``)."""
 
-    miner_name: str = ""
-    lines: object = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple))
-    has_more: bool = False
-
-    FIELDS = (
-        Field("minerName", "miner_name", STRING),
-        Field("lines", "lines", SliceOf(STRING)),
-        Field("hasMore", "has_more", BOOL),
-    )
+    miner_name: str = go_field("minerName", STRING)
+    lines: object = go_field("lines", SliceOf(STRING),
+                             converter=attrs.converters.optional(tuple))
+    has_more: bool = go_field("hasMore", BOOL)
 
 
 @attrs.frozen
@@ -207,47 +144,28 @@ class DeployPayload(GoStruct):
     the reference's own error text.
     """
 
-    type: str = ""
-    data: bytes = attrs.field(default=b"", repr=False)
-    checksum: str = ""
-    name: str = ""
-
-    FIELDS = (
-        Field("type", "type", STRING),
-        Field("data", "data", BYTES),
-        Field("checksum", "checksum", STRING),
-        Field("name", "name", STRING),
-    )
+    type: str = go_field("type", STRING)
+    data: bytes = go_field("data", BYTES, repr=False)
+    checksum: str = go_field("checksum", STRING)
+    name: str = go_field("name", STRING)
 
 
 @attrs.frozen
 class DeployAckPayload(GoStruct):
     """``deploy_ack``: the outcome of a deploy."""
 
-    success: bool = False
-    name: str = ""
-    error: str = ""
-
-    FIELDS = (
-        Field("success", "success", BOOL),
-        Field("name", "name", STRING, omitempty=True),
-        Field("error", "error", STRING, omitempty=True),
-    )
+    success: bool = go_field("success", BOOL)
+    name: str = go_field("name", STRING, omitempty=True)
+    error: str = go_field("error", STRING, omitempty=True)
 
 
 @attrs.frozen
 class ErrorPayload(GoStruct):
     """``error``: a failed request; the reference only sends code 1004."""
 
-    code: int = 0
-    message: str = ""
-    details: str = ""
-
-    FIELDS = (
-        Field("code", "code", INT),
-        Field("message", "message", STRING),
-        Field("details", "details", STRING, omitempty=True),
-    )
+    code: int = go_field("code", INT)
+    message: str = go_field("message", STRING)
+    details: str = go_field("details", STRING, omitempty=True)
 
 
 @attrs.frozen
@@ -259,35 +177,19 @@ class DeployChunkPayload(GoStruct):
     first chunk on.
     """
 
-    upload_id: str = ""
-    index: int = 0
-    total: int = 0
-    size: int = 0
-    type: str = ""
-    name: str = ""
-    checksum: str = ""
-    data: bytes = attrs.field(default=b"", repr=False)
-
-    FIELDS = (
-        Field("uploadId", "upload_id", STRING),
-        Field("index", "index", INT),
-        Field("total", "total", INT),
-        Field("size", "size", INT),
-        Field("type", "type", STRING),
-        Field("name", "name", STRING),
-        Field("checksum", "checksum", STRING),
-        Field("data", "data", BYTES),
-    )
+    upload_id: str = go_field("uploadId", STRING)
+    index: int = go_field("index", INT)
+    total: int = go_field("total", INT)
+    size: int = go_field("size", INT)
+    type: str = go_field("type", STRING)
+    name: str = go_field("name", STRING)
+    checksum: str = go_field("checksum", STRING)
+    data: bytes = go_field("data", BYTES, repr=False)
 
 
 @attrs.frozen
 class DeployChunkAckPayload(GoStruct):
     """``deploy_chunk_ack`` (lethean only): chunk ``index`` was stored."""
 
-    upload_id: str = ""
-    index: int = 0
-
-    FIELDS = (
-        Field("uploadId", "upload_id", STRING),
-        Field("index", "index", INT),
-    )
+    upload_id: str = go_field("uploadId", STRING)
+    index: int = go_field("index", INT)

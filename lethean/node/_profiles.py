@@ -19,20 +19,12 @@ from lethean._paths import data_path
 from lethean.bundles import validate_bundle_name
 from lethean.errors import LetheanError
 from lethean.interfaces import IProfileManager
+from lethean.node._errors import ProfileError, ProfileNotFoundError
 
-__all__ = ["DirectoryProfileManager", "ProfileError", "ProfileNotFoundError",
-           "default_profiles_root", "MAX_PROFILE_BYTES"]
+__all__ = ["DirectoryProfileManager", "default_profiles_root", "MAX_PROFILE_BYTES"]
 
 #: Largest profile file read back.
 MAX_PROFILE_BYTES = 1024 * 1024
-
-
-class ProfileError(LetheanError):
-    """The profile could not be stored or read."""
-
-
-class ProfileNotFoundError(ProfileError):
-    """No profile has that id."""
 
 
 def default_profiles_root():

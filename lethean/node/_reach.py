@@ -12,90 +12,21 @@ id and address) and says what to do next.
 
 from twisted.internet import defer, error as net_error
 
-from lethean.errors import LetheanError
+from lethean.node._errors import (
+    HostNotFoundError,
+    NoAnswerError,
+    NotLetheanError,
+    NothingListensError,
+    PeerKeyChangedError,
+    RefusedByPeerError,
+    SelfTargetError,
+    TLSFailedError,
+    TargetError,
+)
 
 __all__ = [
-    "TargetError",
-    "NothingListensError",
-    "HostNotFoundError",
-    "NoAnswerError",
-    "NotLetheanError",
-    "TLSFailedError",
-    "RefusedByPeerError",
-    "PeerKeyChangedError",
-    "SelfTargetError",
-    "NoAddressError",
     "explain_dial_failure",
 ]
-
-
-class TargetError(LetheanError):
-    """The target node cannot be reached."""
-
-    kind = "target_unreachable"
-
-    def __init__(self, line, peer=None, reason=None):
-        super().__init__(line)
-        self.line = line
-        #: ``{"id", "name", "address"}`` of the peer, as far as known.
-        self.peer = peer or {}
-        #: The transport's own text, kept for ``--json``.
-        self.reason = reason
-
-
-class NothingListensError(TargetError):
-    """Nothing listens at the target's address."""
-
-    kind = "connection_refused"
-
-
-class HostNotFoundError(TargetError):
-    """The target's host name has no address."""
-
-    kind = "host_not_found"
-
-
-class NoAnswerError(TargetError):
-    """The target did not answer in time."""
-
-    kind = "no_answer"
-
-
-class NotLetheanError(TargetError):
-    """The target is not a lethean node (or speaks TLS when we did not, or the reverse)."""
-
-    kind = "not_a_lethean_node"
-
-
-class TLSFailedError(TargetError):
-    """The target's TLS certificate is not trusted."""
-
-    kind = "tls_failed"
-
-
-class RefusedByPeerError(TargetError):
-    """The target refused our handshake."""
-
-    kind = "refused_by_peer"
-
-
-class PeerKeyChangedError(TargetError):
-    """The target holds another key than the one pinned for it."""
-
-    kind = "peer_key_changed"
-
-
-class SelfTargetError(TargetError):
-    """The target is this node itself."""
-
-    kind = "self_target"
-    exit_code = 2
-
-
-class NoAddressError(TargetError):
-    """The registered peer has no address to dial."""
-
-    kind = "no_address"
 
 
 def _tls_text(text):

@@ -11,40 +11,22 @@ stays in ``remote`` (``--json`` shows it).
 
 import re
 
-from lethean.errors import LetheanError
+from lethean.node._errors import (
+    DeployFailedError,
+    MinerCommandError,
+    RemoteError,
+    RequestAbortedError,
+    RequestFailedError,
+    RequestRefusedError,
+    RequestTimeoutError,
+    RequestUnansweredError,
+    SendFailedError,
+    UnexpectedResponseError,
+)
 
 __all__ = [
-    "RequestFailedError",
-    "RequestRefusedError",
-    "RequestUnansweredError",
     "explain_request_failure",
 ]
-
-
-class RequestFailedError(LetheanError):
-    """The request to the peer failed."""
-
-    kind = "request_failed"
-
-    def __init__(self, line, peer=None, remote=None):
-        super().__init__(line)
-        self.line = line
-        #: ``{"id", "name", "address"}`` of the peer.
-        self.peer = peer or {}
-        #: ``{"code", "message"}``: what the peer itself said, if it said anything.
-        self.remote = remote
-
-
-class RequestRefusedError(RequestFailedError):
-    """The peer refused the request."""
-
-    kind = "request_refused"
-
-
-class RequestUnansweredError(RequestFailedError):
-    """The peer did not answer the request."""
-
-    kind = "request_unanswered"
 
 
 #: (pattern of the reference's text, lethean's words); ``{0}`` is the
@@ -111,16 +93,6 @@ def explain_request_failure(error, label, peer, target, what, command=None):
     ``label``; None when ``error`` is not a request failure.  ``command``
     writes the ``lethean`` commands hints name.
     """
-    from lethean.node._controller import (
-        DeployFailedError,
-        MinerCommandError,
-        RemoteError,
-        RequestAbortedError,
-        RequestTimeoutError,
-        SendFailedError,
-        UnexpectedResponseError,
-    )
-
     if isinstance(error, RemoteError):
         remote = {"code": error.code, "message": error.message}
         text = error.message

@@ -16,6 +16,7 @@ from zope.interface import implementer
 
 from lethean import __version__
 from lethean._gojson import marshal
+from lethean.errors import LetheanError
 from lethean.interfaces import IMessageConsumer
 
 __all__ = ["TrafficTally", "NodeStatus", "iso_time", "listen_urls"]
@@ -178,8 +179,11 @@ class NodeStatus:
             return []
         try:
             stats = await self.worker.stats()
-        except Exception as e:
+        except LetheanError as e:
             _log.warn("no miner figures for the status: {reason}", reason=str(e))
+            return []
+        except Exception:
+            _log.failure("bug collecting the miner figures for the status")
             return []
         return json.loads(marshal(stats)).get("miners") or []
 

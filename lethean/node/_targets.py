@@ -14,13 +14,10 @@ import re
 
 import attrs
 
-from lethean.errors import LetheanError
+from lethean.node._errors import AmbiguousTargetError, TargetFormError, UnknownTargetError
 
 __all__ = [
     "Target",
-    "TargetFormError",
-    "UnknownTargetError",
-    "AmbiguousTargetError",
     "parse_target",
     "resolve_target",
     "lethean_command",
@@ -47,40 +44,6 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9])?"
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
 _ENDPOINT = re.compile(r"(tcp|tcp6|ssl|tls|unix|tor|onion):", re.I)
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
-
-
-class TargetFormError(LetheanError):
-    """That is not a way to name a node."""
-
-    kind = "bad_target"
-    exit_code = 2
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
-
-class UnknownTargetError(LetheanError):
-    """No registered peer has that name or id."""
-
-    kind = "unknown_target"
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
-
-class AmbiguousTargetError(LetheanError):
-    """More than one registered peer has that name or id prefix."""
-
-    kind = "ambiguous_target"
-    exit_code = 2
-
-    def __init__(self, line, candidates):
-        super().__init__(line)
-        self.line = line
-        #: The matching peers.
-        self.candidates = list(candidates)
 
 
 @attrs.frozen

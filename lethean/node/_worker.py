@@ -15,11 +15,8 @@ refused unless enabled, and bundles too large for one frame arrive as
 ``deploy_chunk`` messages from lethean controllers.
 """
 
-import inspect
-import io
 from datetime import datetime, timezone
 
-import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -28,15 +25,15 @@ from lethean.bundles import (
     BUNDLE_FULL,
     BUNDLE_MINER,
     BUNDLE_PROFILE,
-    MAX_BUNDLE_DATA_BYTES,
     Bundle,
     extract_profile_bundle,
-    in_thread,
     install_miner_bundle,
 )
+from lethean.bundles._threads import in_thread
 from lethean.errors import LetheanError
 from lethean.interfaces import IMessageConsumer
-from lethean.mesh import (
+from lethean.mesh import error_reply, reply
+from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
     GET_LOGS,
@@ -47,12 +44,11 @@ from lethean.mesh import (
     START_MINER,
     STATS,
     STOP_MINER,
-    answer_ping,
-    error_reply,
-    reply,
 )
+from lethean.mesh._payloads import answer_ping
 from lethean._gojson import loads_strict
 from lethean._paths import data_path
+from lethean.node._errors import WorkerError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
     DEPLOY_CHUNK_ACK,
@@ -69,37 +65,24 @@ from lethean.node._payloads import (
     StatsPayload,
     StopMinerPayload,
 )
+from lethean.node._upload import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_TOTAL_BYTES,
+    UPLOAD_IDLE_TIMEOUT_S,
+    UploadAssembly,
+)
 from lethean.smsg import DecryptionError, frame_password
 
 __all__ = [
     "Worker",
-    "WorkerError",
     "default_miners_root",
     "MAX_LOG_LINES",
-    "MAX_UPLOAD_BYTES",
-    "MAX_UPLOADS_PER_PEER",
-    "MAX_UPLOAD_TOTAL_BYTES",
-    "UPLOAD_IDLE_TIMEOUT_S",
 ]
 
 _log = Logger()
 
 #: The most log lines one ``get_logs`` returns (and what 0 or less means).
 MAX_LOG_LINES = 10000
-#: The largest bundle a chunked deploy may carry.
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-#: Chunked deploys one peer may have open at once.
-MAX_UPLOADS_PER_PEER = 2
-#: Bytes all chunked deploys in progress may declare together (node-wide).
-MAX_UPLOAD_TOTAL_BYTES = 256 * 1024 * 1024
-#: A chunked deploy with no new chunk for this long is dropped.
-UPLOAD_IDLE_TIMEOUT_S = 60.0
-
-
-class WorkerError(LetheanError):
-    """The worker could not handle the request."""
-
-    kind = "worker"
 
 
 def default_miners_root():
@@ -107,11 +90,16 @@ def default_miners_root():
     return data_path("miners")
 
 
-async def _result(value):
-    """The value of a manager call, which may return a Deferred or coroutine."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+def _call(method, *args):
+    """
+    A Deferred of a manager call.  Managers (``IMinerManager``,
+    ``IProfileManager`` and miner instances) follow Twisted's one
+    convention, ``maybeDeferred``'s: a method returns its result or a
+    Deferred of it, and fails by raising or by a failed Deferred alike.
+    A :class:`~lethean.errors.LetheanError` is the manager's answer (a
+    miner not found, a start refused); anything else is a bug.
+    """
+    return defer.maybeDeferred(method, *args)
 
 
 def _number(value):
@@ -133,18 +121,6 @@ def _stats_item(name, miner_type, stats):
             if isinstance(stats.get(key), str):
                 fields[key] = stats[key]
     return MinerStatsItem(name=name, type=miner_type, **fields)
-
-
-@attrs.define
-class _Upload:
-    """A chunked deploy being received."""
-
-    first: DeployChunkPayload
-    timer: object
-    #: The data so far: chunks are appended, never joined (getvalue hands
-    #: the buffer over without a copy).
-    data: io.BytesIO = attrs.field(factory=io.BytesIO)
-    chunks: int = 0
 
 
 @implementer(IMessageConsumer)
@@ -184,7 +160,7 @@ class Worker:
         self.upload_idle_timeout_s = upload_idle_timeout_s
         self.max_upload_total_bytes = max_upload_total_bytes
         self.started_at = reactor.seconds()
-        self._uploads = {}
+        self._uploads = UploadAssembly(reactor)
         #: Message type -> ``async handler(connection, message)`` returning
         #: ``(reply_type, payload)`` or None; add entries to serve more types.
         self.handlers = {
@@ -209,13 +185,11 @@ class Worker:
 
     def connectionLost(self, connection):
         """Drop the chunked deploys of a link that closed."""
-        for key in [key for key in self._uploads if key[0] == connection.peer_id]:
-            self._drop_upload(key)
+        self._uploads.drop_peer(connection.peer_id)
 
     def stop(self):
         """Drop every unfinished chunked deploy (call on service stop)."""
-        for key in list(self._uploads):
-            self._drop_upload(key)
+        self._uploads.drop_all()
 
     async def _handle(self, handler, connection, message):
         try:
@@ -250,7 +224,7 @@ class Worker:
     def _send(self, connection, message):
         try:
             connection.send(message)
-        except Exception as e:
+        except LetheanError as e:
             _log.warn("failed to send {intent} to {peer_id}: {reason}",
                       intent=message.type, peer_id=connection.peer_id, reason=str(e))
 
@@ -284,10 +258,10 @@ class Worker:
             raise WorkerError("node: node identity not initialized")
         miners = []
         if self.miner_manager is not None:
-            for instance in await _result(self.miner_manager.list_miners()):
+            for instance in await _call(self.miner_manager.list_miners):
                 try:
-                    stats = await _result(instance.get_stats())
-                except Exception as e:
+                    stats = await _call(instance.get_stats)
+                except LetheanError as e:
                     _log.debug("skipping miner {miner} in stats: {reason}",
                                miner=instance.get_name(), reason=str(e))
                     continue
@@ -307,8 +281,8 @@ class Worker:
             config = loads_strict(request.config.text)
         elif self.profile_manager is not None:
             try:
-                config = await _result(self.profile_manager.get_profile(request.profile_id))
-            except Exception:
+                config = await _call(self.profile_manager.get_profile, request.profile_id)
+            except LetheanError:
                 config = None
             if config is None:
                 raise WorkerError("Worker.handleStartMiner: profile not found: {}".format(
@@ -317,8 +291,8 @@ class Worker:
             raise WorkerError("Worker.handleStartMiner: no config provided and no profile "
                               "manager configured")
         try:
-            instance = await _result(manager.start_miner(request.miner_type, config))
-        except Exception as e:
+            instance = await _call(manager.start_miner, request.miner_type, config)
+        except LetheanError as e:
             return MINER_ACK, MinerAckPayload(success=False, error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=instance.get_name())
 
@@ -328,8 +302,8 @@ class Worker:
         request = self._parse(StopMinerPayload, message,
                               "Worker.handleStopMiner: invalid stop miner payload")
         try:
-            await _result(manager.stop_miner(request.miner_name))
-        except Exception as e:
+            await _call(manager.stop_miner, request.miner_name)
+        except LetheanError as e:
             return MINER_ACK, MinerAckPayload(success=False, miner_name=request.miner_name,
                                               error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=request.miner_name)
@@ -343,8 +317,8 @@ class Worker:
         if lines <= 0 or lines > MAX_LOG_LINES:
             lines = MAX_LOG_LINES
         try:
-            instance = await _result(manager.get_miner(request.miner_name))
-        except Exception:
+            instance = await _call(manager.get_miner, request.miner_name)
+        except LetheanError:
             instance = None
         if instance is None:
             raise WorkerError("Worker.handleGetLogs: miner not found: {}".format(
@@ -352,7 +326,7 @@ class Worker:
         since = None
         if request.since > 0:
             since = datetime.fromtimestamp(request.since / 1000, timezone.utc)
-        history = await _result(instance.get_console_history_since(lines, since))
+        history = await _call(instance.get_console_history_since, lines, since)
         history = None if history is None else list(history)
         return LOGS, LogsPayload(miner_name=request.miner_name, lines=history,
                                  has_more=history is not None and len(history) >= lines)
@@ -399,8 +373,8 @@ class Worker:
         except ValueError as e:
             raise WorkerError("Worker.handleDeploy: invalid profile data JSON: {}".format(e)) from None
         try:
-            await _result(self.profile_manager.save_profile(profile))
-        except Exception as e:
+            await _call(self.profile_manager.save_profile, profile)
+        except LetheanError as e:
             return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
 
@@ -417,8 +391,8 @@ class Worker:
         if profile_json is not None and self.profile_manager is not None:
             try:
                 profile = loads_strict(profile_json.decode("utf-8", "replace"))
-                await _result(self.profile_manager.save_profile(profile))
-            except Exception as e:
+                await _call(self.profile_manager.save_profile, profile)
+            except (LetheanError, ValueError) as e:
                 _log.warn("could not save the profile bundled with {bundle}: {reason}",
                           bundle=request.name, reason=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
@@ -432,75 +406,14 @@ class Worker:
         """
         chunk = self._parse(DeployChunkPayload, message,
                             "Worker.handleDeployChunk: invalid deploy chunk payload")
-        key = (connection.peer_id, chunk.upload_id)
-        upload = self._uploads.get(key)
-        try:
-            if upload is None:
-                upload = self._start_upload(key, chunk)
-            self._add_chunk(upload, chunk)
-        except WorkerError:
-            self._drop_upload(key)
-            raise
-        if chunk.index + 1 < chunk.total:
-            upload.timer.reset(self.upload_idle_timeout_s)
+        whole = self._uploads.take(connection.peer_id, chunk,
+                                   max_bytes=self.max_upload_bytes,
+                                   max_total_bytes=self.max_upload_total_bytes,
+                                   idle_timeout_s=self.upload_idle_timeout_s)
+        if whole is None:
             return DEPLOY_CHUNK_ACK, DeployChunkAckPayload(upload_id=chunk.upload_id,
                                                            index=chunk.index)
-        self._drop_upload(key)
-        first, data = upload.first, upload.data.getvalue()
-        return await self.deploy(connection, DeployPayload(
-            type=first.type, data=data, checksum=first.checksum, name=first.name))
-
-    def _start_upload(self, key, chunk):
-        what = "Worker.handleDeployChunk"
-        if not chunk.upload_id or len(chunk.upload_id) > 64:
-            raise WorkerError("{}: invalid upload id".format(what))
-        if chunk.index != 0:
-            raise WorkerError("{}: unknown upload {}".format(what, chunk.upload_id))
-        limit = min(self.max_upload_bytes, MAX_BUNDLE_DATA_BYTES)
-        if not 0 < chunk.size <= limit:
-            raise WorkerError("{}: bundle of {} bytes is over the {} byte limit".format(
-                what, chunk.size, limit))
-        if not 1 <= chunk.total <= chunk.size:
-            raise WorkerError("{}: invalid chunk count {}".format(what, chunk.total))
-        if sum(1 for k in self._uploads if k[0] == key[0]) >= MAX_UPLOADS_PER_PEER:
-            raise WorkerError("{}: too many uploads in progress".format(what))
-        reserved = sum(upload.first.size for upload in self._uploads.values())
-        if reserved + chunk.size > self.max_upload_total_bytes:
-            raise WorkerError("{}: uploads in progress are at the node's {} byte limit".format(
-                what, self.max_upload_total_bytes))
-        timer = self._reactor.callLater(self.upload_idle_timeout_s, self._expire_upload, key)
-        upload = _Upload(first=chunk, timer=timer)
-        self._uploads[key] = upload
-        return upload
-
-    def _add_chunk(self, upload, chunk):
-        what = "Worker.handleDeployChunk"
-        first = upload.first
-        if chunk.index != upload.chunks:
-            raise WorkerError("{}: chunk {} out of order, expected {}".format(
-                what, chunk.index, upload.chunks))
-        if (chunk.total, chunk.size, chunk.type, chunk.name, chunk.checksum) != (
-                first.total, first.size, first.type, first.name, first.checksum):
-            raise WorkerError("{}: chunk {} does not match the upload".format(what, chunk.index))
-        received = upload.data.tell() + len(chunk.data)
-        if received > first.size:
-            raise WorkerError("{}: more data than the declared {} bytes".format(what, first.size))
-        if chunk.index + 1 == chunk.total and received != first.size:
-            raise WorkerError("{}: {} bytes received, {} declared".format(
-                what, received, first.size))
-        upload.data.write(chunk.data)
-        upload.chunks += 1
-
-    def _expire_upload(self, key):
-        upload = self._uploads.pop(key, None)
-        if upload is not None:
-            _log.warn("dropped deploy upload from {peer_id}: {reason}", peer_id=key[0],
-                      reason="no chunk for {} s".format(self.upload_idle_timeout_s))
-
-    def _drop_upload(self, key):
-        upload = self._uploads.pop(key, None)
-        if upload is not None and upload.timer.active():
-            upload.timer.cancel()
+        return await self.deploy(connection, whole)
 
 
 def _bundle_passwords(connection):

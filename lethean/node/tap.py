@@ -248,7 +248,7 @@ class Options(usage.Options):
 
 # twistd --help shows these docstrings as they are: one paragraph each.
 for _option in (Options.opt_control, Options.opt_peer, Options.opt_allow):
-    _option.__doc__ = " ".join(_option.__doc__.split())
+    _option.__doc__ = " ".join((_option.__doc__ or "").split())
 del _option
 
 

@@ -8,6 +8,10 @@ keeps it in a third file, ``peers.json.auth.json``, which a Go node never
 opens, so both can share one directory.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 import enum
 import json
 
@@ -36,7 +40,7 @@ class AuthMode(enum.IntEnum):
     #: Registered peers and allowlisted keys only.
     ALLOWLIST = 1
 
-    def __str__(self):
+    def __str__(self) -> str:
         return _MODE_NAMES[self]
 
 
@@ -44,20 +48,20 @@ _MODE_NAMES = {AuthMode.OPEN: "open", AuthMode.ALLOWLIST: "allowlist"}
 _MODES_BY_NAME = {name: mode for mode, name in _MODE_NAMES.items()}
 
 
-def encode_allowlist(keys):
+def encode_allowlist(keys: Iterable[str]) -> bytes:
     """The allowlist file: keys sorted, two-space indent, no newline, ``[]`` when empty."""
-    keys = sorted(keys)
-    if not keys:
+    ordered = sorted(keys)
+    if not ordered:
         return b"[]"
-    return ("[\n" + ",\n".join("  " + go_string(k) for k in keys) + "\n]").encode("utf-8")
+    return ("[\n" + ",\n".join("  " + go_string(k) for k in ordered) + "\n]").encode("utf-8")
 
 
-def encode_auth_mode(mode):
+def encode_auth_mode(mode: int) -> bytes:
     """The auth-mode file, e.g. ``{"mode": "allowlist"}`` indented like the others."""
     return ('{\n  "mode": ' + go_string(_MODE_NAMES[AuthMode(mode)]) + "\n}").encode("utf-8")
 
 
-def decode_auth_mode(data):
+def decode_auth_mode(data: bytes) -> AuthMode:
     """The AuthMode in an auth-mode file; ValueError if it does not name one."""
     try:
         document = json.loads(data.decode("utf-8"))

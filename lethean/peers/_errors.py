@@ -12,12 +12,12 @@ __all__ = [
     "PeerError",
     "InvalidPeerError",
     "InvalidPeerNameError",
-    "InvalidPublicKeyError",
+    "InvalidPeerKeyError",
     "PeerExistsError",
     "PeerNotFoundError",
     "NotAllowlistedError",
     "PeerRejectedError",
-    "IdentityMismatchError",
+    "PeerIdMismatchError",
     "KeyMismatchError",
     "PeerNotAllowedError",
     "RegistryFullError",
@@ -43,7 +43,7 @@ class InvalidPeerNameError(InvalidPeerError):
 
 
 # Also the identity layer's error, so one ``except`` serves both layers.
-class InvalidPublicKeyError(InvalidPeerError, _identity_errors.InvalidPublicKeyError):
+class InvalidPeerKeyError(InvalidPeerError, _identity_errors.InvalidPublicKeyError):
     """The public key is not a base64-encoded 32-byte X25519 key."""
 
     kind = "invalid_public_key"
@@ -73,7 +73,7 @@ class PeerRejectedError(PeerError):
     kind = "peer_rejected"
 
 
-class IdentityMismatchError(PeerRejectedError):
+class PeerIdMismatchError(PeerRejectedError):
     """The node id is not derived from the public key the peer presented."""
 
     kind = "id_mismatch"

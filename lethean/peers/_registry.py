@@ -26,9 +26,9 @@ from lethean.peers._auth import (
     encode_auth_mode,
 )
 from lethean.peers._errors import (
-    IdentityMismatchError,
+    PeerIdMismatchError,
     InvalidPeerError,
-    InvalidPublicKeyError,
+    InvalidPeerKeyError,
     KeyMismatchError,
     PeerExistsError,
     PeerNotAllowedError,
@@ -36,7 +36,7 @@ from lethean.peers._errors import (
     PeerRejectedError,
     RegistryFullError,
 )
-from lethean.peers._files import SerialFile, default_writer, move_aside
+from lethean.peers._files import default_writer
 from lethean.peers._keys import canonical_public_key, decode_public_key, key_prefix, node_id_for
 from lethean.peers._record import (
     DEFAULT_SCORE,
@@ -49,6 +49,7 @@ from lethean.peers._record import (
     encode_peers,
     validate_peer_name,
 )
+from lethean.peers._saved import SavedFile
 from lethean.peers._select import NORMALISED_METRIC, RankIndex
 from lethean.smsg import Timestamp
 
@@ -86,41 +87,6 @@ def _clamp(score):
     return min(MAX_SCORE, max(MIN_SCORE, score))
 
 
-class _Saved:
-    """One of the registry's files: its writer queue, its encoder, and whether it is behind."""
-
-    def __init__(self, path, writer, render, what):
-        self.file = SerialFile(path, writer)
-        self.dirty = False
-        self._render = render
-        self._what = what
-
-    @property
-    def path(self):
-        return self.file.path
-
-    def save(self):
-        """Write the current state; on failure log, stay dirty, and fail the Deferred."""
-        self.dirty = False
-        written = self.file.save(self._render())
-
-        def failed(failure):
-            self.dirty = True
-            _log.warn("failed to save {what} to {path}: {error}",
-                      what=self._what, path=self.path, error=failure.getErrorMessage())
-            return failure
-
-        return written.addErrback(failed)
-
-    def save_quietly(self):
-        """``save`` for callers that do not wait: the failure is already logged."""
-        self.save().addErrback(lambda failure: None)
-
-    def settle(self):
-        """Write if behind, else wait for the write in flight."""
-        return self.save() if self.dirty else self.file.idle()
-
-
 @implementer(IPeerRegistry)
 class PeerRegistry:
     """
@@ -156,13 +122,13 @@ class PeerRegistry:
         self._allowlist = set()
         self._auth_mode = AuthMode.OPEN
         writer = writer if writer is not None else default_writer(reactor)
-        self._peers_file = _Saved(
+        self._peers_file = SavedFile(
             self.path, writer, lambda: functools.partial(encode_peers, self._saved_peers()),
             "peer registry")
-        self._allowlist_file = _Saved(
+        self._allowlist_file = SavedFile(
             self.path + ALLOWLIST_SUFFIX, writer,
             lambda: functools.partial(encode_allowlist, list(self._allowlist)), "peer allowlist")
-        self._auth_file = _Saved(
+        self._auth_file = SavedFile(
             self.path + AUTH_MODE_SUFFIX, writer,
             lambda: functools.partial(encode_auth_mode, self._auth_mode), "peer auth mode")
         for saved in (self._peers_file, self._allowlist_file, self._auth_file):
@@ -175,36 +141,8 @@ class PeerRegistry:
 
     # -- loading ----------------------------------------------------------
 
-    def _read(self, saved):
-        """The file's bytes, or None if it does not exist or cannot be read."""
-        try:
-            with open(saved.path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            saved.file.blocked = "it could not be read ({})".format(e)
-            _log.error("cannot read {path}: {error}; it will not be overwritten",
-                       path=saved.path, error=str(e))
-            return None
-
-    def _set_aside(self, saved, problems, kept):
-        """Move a damaged file out of the way, keep what survived, and say so."""
-        reason = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
-        try:
-            moved_to = move_aside(saved.path, self._reactor.seconds())
-        except OSError as e:
-            saved.file.blocked = "it is damaged and could not be moved aside ({})".format(e)
-            _log.error("{path} is damaged ({reason}) and could not be moved aside ({error}); "
-                       "kept {kept} entries and will not overwrite it",
-                       path=saved.path, reason=reason, error=str(e), kept=kept)
-            return
-        _log.warn("{path} is damaged ({reason}); moved it to {moved_to} and kept {kept} entries",
-                  path=saved.path, reason=reason, error=reason, moved_to=moved_to, kept=kept)
-        saved.dirty = True
-
     def _load_peers(self):
-        data = self._read(self._peers_file)
+        data = self._peers_file.read()
         if data is None:
             return
         peers, problems = decode_peers(data)
@@ -215,12 +153,12 @@ class PeerRegistry:
             _log.warn("{path} lists {duplicates} node ids more than once; kept the last of each",
                       path=self.path, duplicates=len(peers) - len(self._peers))
         if problems:
-            self._set_aside(self._peers_file, problems, len(self._peers))
+            self._peers_file.set_aside(problems, len(self._peers), self._reactor.seconds())
             if self._peers_file.dirty:
                 self._schedule_save()
 
     def _load_allowlist(self):
-        data = self._read(self._allowlist_file)
+        data = self._allowlist_file.read()
         if data is None:
             return
         keys, problems = decode_string_array(data)
@@ -228,12 +166,12 @@ class PeerRegistry:
             if key:
                 self._allowlist.add(self._normalise_key(key))
         if problems:
-            self._set_aside(self._allowlist_file, problems, len(self._allowlist))
+            self._allowlist_file.set_aside(problems, len(self._allowlist), self._reactor.seconds())
             if self._allowlist_file.dirty:
                 self._allowlist_file.save_quietly()
 
     def _load_auth_mode(self):
-        data = self._read(self._auth_file)
+        data = self._auth_file.read()
         if data is None:
             if self._auth_file.file.blocked:
                 self._auth_mode = AuthMode.ALLOWLIST
@@ -243,7 +181,7 @@ class PeerRegistry:
         except ValueError as e:
             # Fail closed: this file exists because someone chose a mode.
             self._auth_mode = AuthMode.ALLOWLIST
-            self._set_aside(self._auth_file, [str(e)], 0)
+            self._auth_file.set_aside([str(e)], 0, self._reactor.seconds())
             _log.warn("starting in allowlist mode because the auth mode could not be read")
             if self._auth_file.dirty:
                 self._auth_file.save_quietly()
@@ -253,7 +191,7 @@ class PeerRegistry:
         """The canonical spelling of a key, or the text itself if it is not a key."""
         try:
             return canonical_public_key(key)
-        except InvalidPublicKeyError:
+        except InvalidPeerKeyError:
             return key
 
     # -- saving -----------------------------------------------------------
@@ -491,13 +429,13 @@ class PeerRegistry:
         raw = decode_public_key(public_key)
         derived = node_id_for(public_key)
         if claimed_id != derived:
-            raise IdentityMismatchError(
+            raise PeerIdMismatchError(
                 "claimed id {} but the key belongs to {}".format(claimed_id, derived))
         stored = self.known_key(claimed_id)
         if stored is not None:
             try:
                 same = decode_public_key(stored) == raw
-            except InvalidPublicKeyError:
+            except InvalidPeerKeyError:
                 same = False
             if not same:
                 raise KeyMismatchError("peer {} presented {}".format(claimed_id, key_prefix(public_key)))
@@ -508,6 +446,6 @@ class PeerRegistry:
     def is_peer_allowed(self, claimed_id, public_key):
         try:
             self.check_peer(claimed_id, public_key)
-        except (PeerRejectedError, InvalidPublicKeyError):
+        except (PeerRejectedError, InvalidPeerKeyError):
             return False
         return True

@@ -3,13 +3,19 @@ XChaCha20-Poly1305 (IETF, no associated data) straight through libsodium.
 
 PyNaCl's ``nacl.bindings`` wrappers cost about as much per call as the
 cipher itself on a mesh-sized message; calling the same libsodium functions
-through PyNaCl's cffi handle halves that and lets :func:`open_sealed` read
+through PyNaCl's cffi handle (:func:`lethean._compat.sodium_handle`) halves that and lets :func:`open_sealed` read
 from inside a received frame without copying it.  Sizes are checked here,
 before any pointer reaches C.  If PyNaCl ever stops exposing the handle,
 the public bindings are used instead.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from lethean._types import Buffer
 from lethean._accel import speedups
+from lethean._compat import sodium_handle
 from lethean.smsg._errors import DecryptionError
 
 __all__ = ["seal", "open_sealed", "COMPILED_SIGIL"]
@@ -18,18 +24,13 @@ _KEY = 32
 _NONCE = 24
 _TAG = 16
 
-try:
-    from nacl._sodium import ffi as _ffi, lib as _lib
-    from nacl.bindings import sodium_init
-
-    sodium_init()
-    _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
-    _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
-except (ImportError, AttributeError):  # pragma: no cover - depends on PyNaCl
-    _ffi = None
+_handle = sodium_handle()
+_ffi: Any
+_lib: Any
+_ffi, _lib = _handle if _handle is not None else (None, None)
 
 
-def _check(nonce, key):
+def _check(nonce: bytes, key: bytes) -> None:
     if len(key) != _KEY or len(nonce) != _NONCE:
         raise ValueError("XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce")
 
@@ -42,7 +43,7 @@ if _ffi is not None:
     _encrypt = _lib.crypto_aead_xchacha20poly1305_ietf_encrypt
     _decrypt = _lib.crypto_aead_xchacha20poly1305_ietf_decrypt
 
-    def seal(plaintext, nonce, key):
+    def seal(plaintext: Buffer, nonce: bytes, key: bytes) -> bytes:
         """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
         _check(nonce, key)
         size = len(plaintext) + _TAG
@@ -50,7 +51,7 @@ if _ffi is not None:
         _encrypt(out, _NULL, plaintext, len(plaintext), _NULL, 0, _NULL, nonce, key)
         return _buffer(out, size)[:]
 
-    def open_sealed(data, offset, nonce, key):
+    def open_sealed(data: Buffer, offset: int, nonce: bytes, key: bytes) -> bytes:
         """
         The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
         :class:`DecryptionError` when it is too short or does not verify.
@@ -66,7 +67,7 @@ if _ffi is not None:
             raise DecryptionError("authentication failed")
         return _buffer(out, size)[:]
 
-    def _address(name):
+    def _address(name: str) -> int:
         return int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name)))
 
     if speedups is not None:
@@ -82,12 +83,12 @@ else:  # pragma: no cover - depends on PyNaCl
     )
     from nacl.exceptions import CryptoError
 
-    def seal(plaintext, nonce, key):
+    def seal(plaintext: Buffer, nonce: bytes, key: bytes) -> bytes:
         """``ciphertext || tag`` of ``plaintext`` (bytes) under ``nonce``, ``key``."""
         _check(nonce, key)
         return _binding_encrypt(bytes(plaintext), None, bytes(nonce), bytes(key))
 
-    def open_sealed(data, offset, nonce, key):
+    def open_sealed(data: Buffer, offset: int, nonce: bytes, key: bytes) -> bytes:
         """
         The plaintext of ``data[offset:]`` (``ciphertext || tag``); raises
         :class:`DecryptionError` when it is too short or does not verify.

@@ -10,14 +10,14 @@ from lethean.errors import LetheanError, LimitExceededError, MalformedError
 __all__ = [
     "ContainerError",
     "BadMagicError",
-    "BadVersionError",
+    "ContainerVersionError",
     "TruncatedContainerError",
     "HeaderTooLargeError",
     "BadHeaderJSONError",
-    "ChecksumMismatchError",
+    "ContainerChecksumError",
     "PayloadTooLargeError",
     "DecryptionError",
-    "InvalidPayloadError",
+    "InvalidSMSGPayloadError",
     "UnsupportedFormatError",
     "PlaintextTooLargeError",
     "FrameTooLargeError",
@@ -38,7 +38,7 @@ class BadMagicError(ContainerError):
     container_error = "bad_magic"
 
 
-class BadVersionError(ContainerError):
+class ContainerVersionError(ContainerError):
     """The container version is not 2."""
 
     container_error = "bad_version"
@@ -62,7 +62,7 @@ class BadHeaderJSONError(ContainerError):
     container_error = "bad_header_json"
 
 
-class ChecksumMismatchError(ContainerError):
+class ContainerChecksumError(ContainerError):
     """The container payload does not match the checksum in its header."""
 
     container_error = "checksum_mismatch"
@@ -80,17 +80,17 @@ class DecryptionError(LetheanError):
     kind = "decryption_failed"
 
 
-class InvalidPayloadError(MalformedError):
+class InvalidSMSGPayloadError(MalformedError):
     """The decrypted payload is not an SMSG message object."""
 
     kind = "invalid_payload"
 
 
-class UnsupportedFormatError(InvalidPayloadError):
+class UnsupportedFormatError(InvalidSMSGPayloadError):
     """The frame uses an SMSG compression or format lethean does not accept."""
 
 
-class PlaintextTooLargeError(InvalidPayloadError):
+class PlaintextTooLargeError(InvalidSMSGPayloadError):
     """The frame's plaintext expands beyond the size limit."""
 
 

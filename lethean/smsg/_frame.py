@@ -19,12 +19,15 @@ import attrs
 
 from lethean.smsg._errors import (
     FrameTooLargeError,
-    InvalidPayloadError,
+    InvalidSMSGPayloadError,
     PlaintextTooLargeError,
     UnsupportedFormatError,
 )
 from lethean._accel import shortcut
-from lethean._gojson import ReadFloat, fold_key, go_string, loads_strict, utf8
+from lethean._gojson import loads_pairs, loads_strict, utf8
+from lethean._gostruct import Collapsed, schema_of
+from lethean._gotypes import Mismatch
+from lethean.smsg._message import SmsgMessage
 from lethean.smsg._sigil import (
     KEY_BYTES,
     NONCE_BYTES,
@@ -83,59 +86,13 @@ def encode_plaintext(body, timestamp):
     ``{"body":"...","timestamp":N}`` with HTML escaping on (``timestamp``
     is omitted when 0, as Go's ``omitempty`` does).
     """
-    text = '{"body":' + go_string(body, True)
-    if timestamp:
-        text += ',"timestamp":' + int.__repr__(int(timestamp))
-    return utf8(text + "}")
+    return utf8(_write_plaintext(True, body, int(timestamp)))
 
 
-class _Object(list):
-    """A JSON object as its ``(key, value)`` pairs, duplicates kept: Go's decoder visits each."""
-
-
-def _is_go_int(value):
-    # Go reads "-0" into an int64 field; loads_strict keeps it a float.
-    return (type(value) is int and value in _INT64) or (
-        type(value) is ReadFloat and value.text == "-0")
-
-
-def _is_str(value):
-    return type(value) is str
-
-
-def _is_string_map(value):
-    # map[string]string: a null value reads as "".
-    return type(value) is _Object and all(v is None or type(v) is str for _, v in value)
-
-
-def _struct(fields):
-    """A reader for a Go struct: each known key (folded) must hold its type or null."""
-    def read(value):
-        if type(value) is not _Object:
-            return False
-        for key, item in value:
-            check = fields.get(key) or fields.get(fold_key(key))
-            if check is not None and item is not None and not check(item):
-                return False
-        return True
-    return read
-
-
-_ATTACHMENT = _struct({"name": _is_str, "content": _is_str, "mime": _is_str, "size": _is_go_int})
-_REPLY_KEY = _struct({"public_key": _is_str, "key_id": _is_str, "algorithm": _is_str,
-                      "fingerprint": _is_str})
-
-
-def _is_attachments(value):
-    return type(value) is list and all(item is None or _ATTACHMENT(item) for item in value)
-
-
-# The smsg.Message fields and their Go types (Borg pkg/smsg types.go); a
-# present value of another JSON type fails Go's decoding of the whole object.
-_SMSG_FIELDS = {"subject": _is_str, "body": _is_str, "from": _is_str, "timestamp": _is_go_int,
-                "attachments": _is_attachments, "reply_key": _REPLY_KEY, "meta": _is_string_map}
+_SCHEMA = schema_of(SmsgMessage)
+_write_plaintext = _SCHEMA.writer("body", "timestamp")
+_read_collapsed = _SCHEMA.read_collapsed
 _FAST_KEYS = frozenset(("body", "timestamp"))
-_INT64 = range(-2**63, 2**63)
 
 
 @attrs.frozen
@@ -150,7 +107,7 @@ def decode_plaintext(plaintext):
     """
     The ``body`` of an SMSG message object (``""`` when absent or ``null``).
 
-    Raises :class:`InvalidPayloadError` when the plaintext is not a JSON
+    Raises :class:`InvalidSMSGPayloadError` when the plaintext is not a JSON
     object or ``null``, or a known field (at any depth) has the wrong JSON
     type, as Go's ``json.Unmarshal`` into ``smsg.Message`` fails then.
     """
@@ -166,34 +123,29 @@ def decode_body(plaintext):
     try:
         document = loads_strict(text, keep_overflow=True)
     except ValueError as e:
-        raise InvalidPayloadError("plaintext is not JSON: {}".format(e)) from None
+        raise InvalidSMSGPayloadError("plaintext is not JSON: {}".format(e)) from None
     if document is None:
         return Body("")
     if type(document) is not dict:
-        raise InvalidPayloadError("plaintext is a JSON {}, not an object".format(
+        raise InvalidSMSGPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
-    body = document.get("body")
-    timestamp = document.get("timestamp", 0)
-    if (type(body) is str and type(timestamp) is int and timestamp in _INT64
-            and document.keys() <= _FAST_KEYS
-            and text.count('"body"') < 2 and text.count('"timestamp"') < 2):
-        return Body(body, timestamp)
-    # Other keys, spellings, duplicates or nulls: replay the pairs in order
-    # as Go does (the first wrong type fails, the last value wins).
-    body = ""
-    timestamp = 0
-    for key, value in loads_strict(text, object_pairs_hook=_Object, keep_overflow=True):
-        check = _SMSG_FIELDS.get(key) or _SMSG_FIELDS.get(fold_key(key))
-        if check is None or value is None:
-            continue
-        if not check(value):
-            raise InvalidPayloadError("SMSG field {!r} has the wrong type".format(key))
-        name = key if key in _SMSG_FIELDS else fold_key(key)
-        if name == "body":
-            body = value
-        elif name == "timestamp" and type(value) is int:
-            timestamp = value
-    return Body(body, timestamp)
+    fields = None
+    if (document.keys() <= _FAST_KEYS and text.count('"body"') < 2
+            and text.count('"timestamp"') < 2):
+        # No key repeats, so the parsed dict is the whole document.
+        try:
+            fields = _read_collapsed(document)
+        except Collapsed:
+            pass
+    if fields is None:
+        # Other keys, spellings, duplicates or nulls: replay the pairs in
+        # order as Go does (the first wrong type fails, the last value wins).
+        try:
+            fields = _SCHEMA.fields_of(loads_pairs(text))
+        except Mismatch as e:
+            raise InvalidSMSGPayloadError("SMSG field {!r} has the wrong type".format(
+                e.path[0])) from None
+    return Body(fields["body"], fields["timestamp"])
 
 
 # What every sender writes, read in C when the accelerator is built; None
@@ -213,13 +165,13 @@ def _gunzip(data, limit):
             if total > limit:
                 raise PlaintextTooLargeError("gzip plaintext over {} bytes".format(limit))
             if not inflater.eof:
-                raise InvalidPayloadError("truncated gzip plaintext")
+                raise InvalidSMSGPayloadError("truncated gzip plaintext")
             out.append(chunk)
             data = inflater.unused_data
             if not data:
                 return b"".join(out)
     except zlib.error as e:
-        raise InvalidPayloadError("bad gzip plaintext: {}".format(e)) from None
+        raise InvalidSMSGPayloadError("bad gzip plaintext: {}".format(e)) from None
 
 
 class FrameCipher:
@@ -293,7 +245,7 @@ class FrameCipher:
 
         Raises :class:`FrameTooLargeError`, a
         :class:`~lethean.smsg.ContainerError`, :class:`DecryptionError` or
-        :class:`InvalidPayloadError`.
+        :class:`InvalidSMSGPayloadError`.
         """
         size = len(frame)
         if size > self.max_frame_bytes:
@@ -327,10 +279,10 @@ class FrameCipher:
             raise UnsupportedFormatError("zstd-compressed frames are refused")
         if header.get("format") == "v2":
             if len(plaintext) < 4:
-                raise InvalidPayloadError("v2 plaintext shorter than its length prefix")
+                raise InvalidSMSGPayloadError("v2 plaintext shorter than its length prefix")
             (length,) = _U32.unpack_from(plaintext)
             if length > len(plaintext) - 4:
-                raise InvalidPayloadError("v2 JSON length {} overruns the plaintext".format(length))
+                raise InvalidSMSGPayloadError("v2 JSON length {} overruns the plaintext".format(length))
             plaintext = plaintext[4:4 + length]
         return plaintext
 

@@ -8,10 +8,13 @@ The AEAD has no associated data.  The key is ``SHA-256(password)``; the
 mesh password is the base64 of the peers' shared secret.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import struct
 
+from lethean._types import Buffer
 from lethean._accel import pick
 from lethean.smsg._aead import COMPILED_SIGIL, open_sealed, seal
 from lethean.smsg._errors import DecryptionError
@@ -29,6 +32,7 @@ __all__ = [
     "seal_obfuscated",
     "open_obfuscated",
     "xor_obfuscate_at",
+    "pure_xor_obfuscate_at",
 ]
 
 KEY_BYTES = 32
@@ -43,16 +47,16 @@ _COUNTERS = tuple(struct.pack(">Q", i) for i in range(2048))
 _sha256 = hashlib.sha256
 
 
-def derive_key(password):
+def derive_key(password: str) -> bytes:
     """The sigil key for a password: SHA-256 of its UTF-8 bytes."""
     return _sha256(password.encode("utf-8")).digest()
 
 
-def _keystream(nonce, length, first_block=0):
+def _keystream(nonce: bytes, length: int, first_block: int = 0) -> bytes:
     """``length`` bytes of key stream, from block ``first_block`` on."""
     blocks = first_block + -(-length // _BLOCK)
     copy = _sha256(nonce).copy
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for counter in _COUNTERS[first_block:blocks]:
         h = copy()
@@ -65,7 +69,7 @@ def _keystream(nonce, length, first_block=0):
     return b"".join(parts)
 
 
-def pure_xor_obfuscate(data, nonce):
+def pure_xor_obfuscate(data: Buffer, nonce: bytes) -> bytes:
     """``data`` XOR the SHA-256 key stream of ``nonce`` (its own inverse)."""
     length = len(data)
     if not length:
@@ -79,7 +83,7 @@ def pure_xor_obfuscate(data, nonce):
 xor_obfuscate = pick(pure_xor_obfuscate, "xor_obfuscate")
 
 
-def pure_seal_obfuscated(prefix, nonce, key, plaintext):
+def pure_seal_obfuscated(prefix: bytes, nonce: bytes, key: bytes, plaintext: Buffer) -> bytes:
     """
     ``prefix | nonce | XChaCha20-Poly1305(plaintext XOR key stream)``: the
     whole sigil, behind ``prefix`` (a container header, or nothing).
@@ -87,7 +91,7 @@ def pure_seal_obfuscated(prefix, nonce, key, plaintext):
     return b"".join((prefix, nonce, seal(xor_obfuscate(plaintext, nonce), nonce, key)))
 
 
-def pure_open_obfuscated(data, offset, key):
+def pure_open_obfuscated(data: Buffer, offset: int, key: bytes) -> bytes:
     """
     The plaintext of the sigil payload ``data[offset:]``; raises
     :class:`DecryptionError` when it is too short or does not verify.
@@ -104,7 +108,7 @@ seal_obfuscated = pick(pure_seal_obfuscated, "sigil_seal", COMPILED_SIGIL)
 open_obfuscated = pick(pure_open_obfuscated, "sigil_open", COMPILED_SIGIL)
 
 
-def encrypt(key, plaintext, nonce=None):
+def encrypt(key: bytes, plaintext: Buffer, nonce: bytes | None = None) -> bytes:
     """
     Seal ``plaintext``: ``nonce | ciphertext | tag``.
 
@@ -120,7 +124,7 @@ def encrypt(key, plaintext, nonce=None):
     return seal_obfuscated(b"", bytes(nonce), bytes(key), plaintext)
 
 
-def decrypt(key, payload):
+def decrypt(key: bytes, payload: Buffer) -> bytes:
     """
     Open a sigil payload; raises :class:`DecryptionError` when it is shorter
     than 40 bytes or fails authentication (wrong key, any flipped bit).
@@ -130,7 +134,7 @@ def decrypt(key, payload):
     return open_obfuscated(payload, 0, bytes(key))
 
 
-def xor_obfuscate_at(data, nonce, offset):
+def pure_xor_obfuscate_at(data: Buffer, nonce: bytes, offset: int) -> bytes:
     """
     ``data`` XOR the key stream of ``nonce`` from byte ``offset`` on: the
     same bytes :func:`xor_obfuscate` gives for that stretch of a longer
@@ -145,3 +149,8 @@ def xor_obfuscate_at(data, nonce, offset):
     stream = _keystream(nonce, skip + length, first)
     mixed = int.from_bytes(data, "little") ^ int.from_bytes(stream[skip:skip + length], "little")
     return mixed.to_bytes(length, "little")
+
+
+#: :func:`pure_xor_obfuscate_at`, compiled when the accelerator is built
+#: (a bundle's rootfs goes through it whole, when sealed and when opened).
+xor_obfuscate_at = pick(pure_xor_obfuscate_at, "xor_obfuscate_at")

@@ -10,15 +10,20 @@ the limits before slicing, and raises only :class:`ContainerError`
 subclasses.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import hashlib
 import hmac
 import struct
 
+from lethean._types import Buffer
 from lethean.smsg._errors import (
     BadHeaderJSONError,
     BadMagicError,
-    BadVersionError,
-    ChecksumMismatchError,
+    ContainerVersionError,
+    ContainerChecksumError,
     HeaderTooLargeError,
     PayloadTooLargeError,
     TruncatedContainerError,
@@ -45,7 +50,7 @@ PREFIX_BYTES = 9
 _U32 = struct.Struct(">I")
 
 
-def _lthn_hash(payload):
+def _lthn_hash(payload: bytes) -> str:
     """Enchantrix's ``lthn`` hash: SHA-256(text + reversed, substituted text)."""
     # Go converts the bytes to runes (each invalid byte becomes U+FFFD),
     # reverses them through a fixed character map and appends the result.
@@ -61,7 +66,7 @@ _LTHN_MAP = {"o": "0", "l": "1", "e": "3", "a": "4", "s": "z", "t": "7",
 _LTHN_TABLE = str.maketrans({**_LTHN_MAP, **{chr(0xDC80 + i): "\ufffd" for i in range(128)}})
 
 
-def _go_runes(data):
+def _go_runes(data: bytes) -> str:
     """
     ``[]rune(string(data))`` in Go, as text: every invalid UTF-8 byte is one
     U+FFFD (``surrogateescape`` gives one lone surrogate per invalid byte,
@@ -79,12 +84,13 @@ _HASHES = {
 }
 
 
-def trix_checksum(algorithm, payload):
+def trix_checksum(algorithm: str, payload: Buffer) -> str:
     """Hex digest Enchantrix writes for ``checksum_algo`` (unknown = sha256)."""
     return _HASHES.get(algorithm, _HASHES["sha256"])(bytes(payload))
 
 
-def pack_trix(magic, header, payload, version=TRIX_VERSION):
+def pack_trix(magic: bytes, header: dict[str, Any], payload: bytes,
+              version: int = TRIX_VERSION) -> bytes:
     """
     One container: ``header`` (a dict) is written as Go marshals a map.
 
@@ -97,8 +103,9 @@ def pack_trix(magic, header, payload, version=TRIX_VERSION):
                      header_bytes, payload))
 
 
-def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_bytes=None,
-                verify_checksum=True, view=False):
+def unpack_trix(data: Buffer, magic: bytes, *, max_header_bytes: int = MAX_HEADER_BYTES,
+                max_payload_bytes: int | None = None, verify_checksum: bool = True,
+                view: bool = False) -> tuple[dict[str, Any], bytes | memoryview]:
     """
     ``(header, payload)`` of a container, checked in Go's order.
 
@@ -118,7 +125,7 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
     if size < 5:
         raise TruncatedContainerError("no version byte")
     if data[4] != TRIX_VERSION:
-        raise BadVersionError("version {}".format(data[4]))
+        raise ContainerVersionError("version {}".format(data[4]))
     if size < PREFIX_BYTES:
         raise TruncatedContainerError("no header length")
     (header_length,) = _U32.unpack_from(data, 5)
@@ -133,24 +140,25 @@ def unpack_trix(data, magic, *, max_header_bytes=MAX_HEADER_BYTES, max_payload_b
         raise PayloadTooLargeError("payload of {} bytes, limit {}".format(
             size - end, max_payload_bytes))
     header = _parse_header(bytes(data[PREFIX_BYTES:end]))
-    payload = memoryview(data)[end:].toreadonly() if view else bytes(data[end:])
+    payload: bytes | memoryview = (memoryview(data)[end:].toreadonly() if view
+                                   else bytes(data[end:]))
     if verify_checksum:
         check_checksum(header, payload)
     return header, payload
 
 
-def check_checksum(header, payload):
-    """Verify the header's ``checksum`` of ``payload``, if it has one (ChecksumMismatchError)."""
+def check_checksum(header: dict[str, Any], payload: Buffer) -> None:
+    """Verify the header's ``checksum`` of ``payload``, if it has one (ContainerChecksumError)."""
     checksum = header.get("checksum")
     if isinstance(checksum, str):
         algorithm = header.get("checksum_algo")
         if not isinstance(algorithm, str):
-            raise ChecksumMismatchError("checksum without checksum_algo")
+            raise ContainerChecksumError("checksum without checksum_algo")
         if not hmac.compare_digest(utf8(trix_checksum(algorithm, payload)), utf8(checksum)):
-            raise ChecksumMismatchError("payload does not match its {} checksum".format(algorithm))
+            raise ContainerChecksumError("payload does not match its {} checksum".format(algorithm))
 
 
-def _parse_header(raw):
+def _parse_header(raw: bytes) -> dict[str, Any]:
     try:
         # Go decodes the header with invalid UTF-8 inside strings replaced.
         header = loads_strict(raw.decode("utf-8", "replace"))

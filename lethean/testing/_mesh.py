@@ -33,17 +33,10 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.interfaces import IMeshConnection, IMeshTransport
-from lethean.mesh import (
-    DISCONNECT,
-    FEATURES,
-    PING,
-    SESSION_V2,
-    UEPS_FEATURE,
-    answer_ping,
-    decode_message,
-    new_message,
-    open_message,
-)
+from lethean.mesh import FEATURES, SESSION_V2, decode_message, new_message, open_message
+from lethean.mesh._envelope import DISCONNECT, PING
+from lethean.mesh._capabilities import UEPS_FEATURE
+from lethean.mesh._payloads import answer_ping
 from lethean.smsg import FrameCipher, FrameTooLargeError, MAX_FRAME_BYTES
 
 from lethean.mesh._checks import envelope_problem

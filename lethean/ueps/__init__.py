@@ -7,18 +7,10 @@ reads a stream of them without I/O; :class:`UEPSProtocol` and
 :class:`UEPSFactory` carry them over TCP or (stacked) WebSocket.
 """
 
-from lethean.ueps._codec import (
-    DEFAULT_MAX_ELEMENTS,
-    DEFAULT_MAX_FRAME_BYTES,
-    MAX_BUILT_FRAME_BYTES,
-    MAX_VALUE_BYTES,
-    decode,
-    encode,
-    read_frame,
-)
+from lethean.ueps._codec import MAX_BUILT_FRAME_BYTES, decode, encode, read_frame
 from lethean.ueps._decoder import UEPSDecoder
 from lethean.ueps._errors import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
@@ -27,7 +19,7 @@ from lethean.ueps._errors import (
     UEPSError,
     ValueTooLargeError,
 )
-from lethean.ueps._packet import DEFAULT_LAYER, DEFAULT_VERSION, Header, Packet
+from lethean.ueps._packet import Header, Packet
 from lethean.ueps._protocol import UEPSFactory, UEPSProtocol
 
 from lethean.ueps._dispatcher import (
@@ -39,7 +31,6 @@ from lethean.ueps._dispatcher import (
     INTENT_REHAB,
     NilPacketError,
     PeerQuarantinedError,
-    THREAT_SCORE_THRESHOLD,
     ThreatScoreExceededError,
     UnknownIntentError,
 )
@@ -53,7 +44,6 @@ __all__ = [
     "INTENT_REHAB",
     "NilPacketError",
     "PeerQuarantinedError",
-    "THREAT_SCORE_THRESHOLD",
     "ThreatScoreExceededError",
     "UnknownIntentError",
     "Header",
@@ -70,12 +60,7 @@ __all__ = [
     "MissingHMACError",
     "HMACMismatchError",
     "ValueTooLargeError",
-    "FrameTooLargeError",
+    "UEPSFrameTooLargeError",
     "TooManyElementsError",
-    "DEFAULT_VERSION",
-    "DEFAULT_LAYER",
-    "MAX_VALUE_BYTES",
     "MAX_BUILT_FRAME_BYTES",
-    "DEFAULT_MAX_FRAME_BYTES",
-    "DEFAULT_MAX_ELEMENTS",
 ]

@@ -9,13 +9,17 @@ returns an error where the reference crashes, and bounds the frame's size and
 element count, which the reference does not.
 """
 
+from __future__ import annotations
+
 import hmac
 import operator
 import struct
+from typing import Any
 
+from lethean._types import Buffer
 from lethean._accel import pick
 from lethean.ueps._errors import (
-    FrameTooLargeError,
+    UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
@@ -61,7 +65,7 @@ _BUILT_TLS = ((TAG_VERSION, 1), (TAG_CURRENT_LAYER, 1), (TAG_TARGET_LAYER, 1),
 _BUILT_ELEMENTS = 7
 
 
-def pure_hmac_sha256(key, *chunks):
+def pure_hmac_sha256(key: bytes, *chunks: Buffer) -> bytes:
     """HMAC-SHA256 under ``key`` of the ``chunks`` joined."""
     return hmac.digest(key, b"".join(chunks), "sha256")
 
@@ -78,7 +82,7 @@ DEFAULT_MAX_FRAME_BYTES = 128 * 1024
 DEFAULT_MAX_ELEMENTS = 64
 
 
-def encode(packet, secret):
+def encode(packet: Packet, secret: bytes) -> bytes:
     """
     Build the signed frame of ``packet`` with the shared ``secret``.
 
@@ -101,8 +105,8 @@ def encode(packet, secret):
     return b"".join((signed, _HMAC_TL, mac, _TL.pack(TAG_PAYLOAD, len(payload)), payload))
 
 
-def read_frame(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
-               max_elements=DEFAULT_MAX_ELEMENTS):
+def read_frame(data: Buffer, secret: bytes, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+               max_elements: int = DEFAULT_MAX_ELEMENTS) -> tuple[Packet, int]:
     """
     Read and verify the frame at the start of ``data``.
 
@@ -117,8 +121,8 @@ def read_frame(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
     return packet, end
 
 
-def decode(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
-           max_elements=DEFAULT_MAX_ELEMENTS):
+def decode(data: Buffer, secret: bytes, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+           max_elements: int = DEFAULT_MAX_ELEMENTS) -> Packet:
     """
     Read and verify the frame at the start of ``data``; returns its packet.
 
@@ -130,7 +134,8 @@ def decode(data, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
     return packet
 
 
-def parse_frame(buf, start, secret, max_frame_bytes, max_elements):
+def parse_frame(buf: Buffer, start: int, secret: bytes, max_frame_bytes: int,
+                max_elements: int) -> tuple[Packet | None, int]:
     """
     Parse the frame at ``buf[start:]``, checking each declared length
     against ``max_frame_bytes`` before waiting for the bytes behind it.
@@ -148,7 +153,7 @@ def parse_frame(buf, start, secret, max_frame_bytes, max_elements):
         if _built_tls(built) == _BUILT_TLS_FLAT:
             end = start + _BUILT.size + built[19]
             if end > limit:
-                raise FrameTooLargeError(
+                raise UEPSFrameTooLargeError(
                     "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
             if end > have:
                 return None, end
@@ -168,11 +173,12 @@ _BUILT_TLS_FLAT = sum(_BUILT_TLS, ()) + (TAG_PAYLOAD,)
 
 # Decoded headers by their signed bytes: a peer repeats the same few, and
 # a Header is immutable.  Bounded (cleared when full) against junk headers.
-_headers = {}
+_headers: dict[bytes, Header] = {}
 _MAX_CACHED_HEADERS = 256
 
 
-def _header(signed, version, current, target, intent, threat):
+def _header(signed: bytes, version: int, current: int, target: int, intent: int,
+            threat: int) -> Header:
     header = Header(version=version, current_layer=current, target_layer=target,
                     intent_id=intent, threat_score=threat)
     if len(_headers) >= _MAX_CACHED_HEADERS:
@@ -181,7 +187,8 @@ def _header(signed, version, current, target, intent, threat):
     return header
 
 
-def _parse_elements(buf, start, secret, limit, max_frame_bytes, max_elements):
+def _parse_elements(buf: Any, start: int, secret: bytes, limit: int, max_frame_bytes: int,
+                    max_elements: int) -> tuple[Packet | None, int]:
     """:func:`parse_frame` for any element layout the reference reader accepts."""
     have = len(buf)
     pos = start
@@ -194,7 +201,7 @@ def _parse_elements(buf, start, secret, limit, max_frame_bytes, max_elements):
             tag, length = _TL.unpack_from(buf, pos)
             end += length
         if end > limit:
-            raise FrameTooLargeError(
+            raise UEPSFrameTooLargeError(
                 "frame of at least {} bytes; limit {}".format(end - start, max_frame_bytes))
         if end > have:
             return None, end

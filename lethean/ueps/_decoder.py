@@ -1,10 +1,13 @@
 """A sans-IO reader for a stream of back-to-back UEPS frames."""
 
+from __future__ import annotations
+
 from attrs import define, field
 from attrs.validators import and_, ge, instance_of
 
 from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES, parse_frame
 from lethean.ueps._errors import UEPSError
+from lethean.ueps._packet import Packet
 
 __all__ = ["UEPSDecoder"]
 
@@ -29,9 +32,9 @@ class UEPSDecoder:
     _buffer: bytearray = field(factory=bytearray, init=False, repr=False)
     #: Bytes the frame at the front of the buffer is known to need.
     _need: int = field(default=1, init=False, repr=False)
-    _error: UEPSError = field(default=None, init=False, repr=False)
+    _error: UEPSError | None = field(default=None, init=False, repr=False)
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> list[Packet]:
         """
         Add ``data``; returns the packets it completed, oldest first.
 
@@ -44,7 +47,7 @@ class UEPSDecoder:
         buf += data
         if len(buf) < self._need:
             return []
-        packets = []
+        packets: list[Packet] = []
         pos = 0
         try:
             while True:
@@ -64,6 +67,6 @@ class UEPSDecoder:
             del buf[:pos]
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         """How many bytes wait for the rest of their frame."""
         return len(self._buffer)

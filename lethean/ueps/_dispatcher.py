@@ -9,12 +9,24 @@ so a hostile peer costs a dictionary lookup, not a handler call and a log
 line per packet.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean.errors import LetheanError
 from lethean.interfaces import IPacketConsumer
+from lethean.ueps._packet import Packet
+
+#: ``handler(packet)``: a result, or a Deferred of one.
+Handler = Callable[[Packet], Any]
 
 __all__ = [
     "Dispatcher",
@@ -87,28 +99,29 @@ class Dispatcher:
         a peer ignored for ``breaker_cool_down_s``; 0 disables the breaker.
     """
 
-    def __init__(self, reactor, *, breaker_trips=BREAKER_TRIPS,
-                 breaker_window_s=BREAKER_WINDOW_S, breaker_cool_down_s=BREAKER_COOL_DOWN_S):
+    def __init__(self, reactor: IReactorTime, *, breaker_trips: int = BREAKER_TRIPS,
+                 breaker_window_s: float = BREAKER_WINDOW_S,
+                 breaker_cool_down_s: float = BREAKER_COOL_DOWN_S) -> None:
         self._reactor = reactor
-        self._handlers = {}
+        self._handlers: dict[int, Handler] = {}
         self.breaker_trips = breaker_trips
         self.breaker_window_s = breaker_window_s
         self.breaker_cool_down_s = breaker_cool_down_s
-        self._trips = {}
-        self._open_until = {}
+        self._trips: dict[str, list[float]] = {}
+        self._open_until: dict[str, float] = {}
 
-    def register(self, intent_id, handler):
+    def register(self, intent_id: int, handler: Handler) -> None:
         """Route ``intent_id`` to ``handler``, replacing any earlier one."""
         if not 0 <= intent_id <= 0xFF:
             raise ValueError("an intent is one byte")
         self._handlers[intent_id] = handler
         _log.debug("handler registered for intent {intent}", intent="0x%02X" % intent_id)
 
-    def unregister(self, intent_id):
+    def unregister(self, intent_id: int) -> None:
         """Stop routing ``intent_id``."""
         self._handlers.pop(intent_id, None)
 
-    def dispatch(self, packet, peer_id=None):
+    def dispatch(self, packet: Packet | None, peer_id: str | None = None) -> Deferred[Any]:
         """
         Hand ``packet`` to its intent's handler; a Deferred with the result.
 
@@ -117,7 +130,7 @@ class Dispatcher:
         """
         return defer.maybeDeferred(self._route, packet, peer_id)
 
-    def _route(self, packet, peer_id):
+    def _route(self, packet: Packet | None, peer_id: str | None) -> Any:
         if packet is None:
             raise NilPacketError()
         header = packet.header
@@ -139,7 +152,7 @@ class Dispatcher:
             raise UnknownIntentError()
         return handler(packet)
 
-    def _quarantined(self, peer_id):
+    def _quarantined(self, peer_id: str) -> bool:
         until = self._open_until.get(peer_id)
         if until is None:
             return False
@@ -148,7 +161,7 @@ class Dispatcher:
         del self._open_until[peer_id]
         return False
 
-    def _trip(self, peer_id):
+    def _trip(self, peer_id: str) -> None:
         if not self.breaker_trips:
             return
         now = self._reactor.seconds()
@@ -165,14 +178,14 @@ class Dispatcher:
 
     # -- IPacketConsumer ----------------------------------------------------
 
-    def packetReceived(self, connection, packet):
+    def packetReceived(self, connection: Any, packet: Packet) -> Deferred[Any]:
         """A verified packet from a mesh link: dispatch it; drops are already logged."""
         d = self.dispatch(packet, connection.peer_id)
         d.addErrback(self._dispatch_failed, packet, connection.peer_id)
         return d
 
     @staticmethod
-    def _dispatch_failed(failure, packet, peer_id):
+    def _dispatch_failed(failure: Failure, packet: Packet, peer_id: str | None) -> None:
         if failure.check(DispatchError):
             return None
         _log.failure("handler for intent {intent} from {peer_id} failed", failure,

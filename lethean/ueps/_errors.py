@@ -6,6 +6,10 @@ and each docstring's first line is the text a user sees.  Catch
 :class:`UEPSError` for "this UEPS frame is bad, whatever the reason".
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from lethean.errors import (
     IntegrityError,
     LetheanError,
@@ -21,7 +25,7 @@ __all__ = [
     "MissingHMACError",
     "HMACMismatchError",
     "ValueTooLargeError",
-    "FrameTooLargeError",
+    "UEPSFrameTooLargeError",
     "TooManyElementsError",
 ]
 
@@ -32,7 +36,7 @@ class UEPSError(LetheanError):
     #: Packets a :class:`~lethean.ueps.UEPSDecoder` verified in the same
     #: ``feed()`` call before it met the bad bytes.  They are genuine, so a
     #: receiver may still act on them before it drops the connection.
-    packets = ()
+    packets: tuple[Any, ...] = ()
 
 
 class FrameTruncatedError(UEPSError, TruncatedError):
@@ -65,7 +69,7 @@ class ValueTooLargeError(UEPSError):
     kind = "value_too_large"
 
 
-class FrameTooLargeError(UEPSError, LimitExceededError):
+class UEPSFrameTooLargeError(UEPSError, LimitExceededError):
     """The UEPS frame is larger than the configured frame-size limit."""
 
     kind = "frame_too_large"

@@ -7,6 +7,10 @@ UEPS frames are self-delimiting, so it needs nothing from the transport but
 an ordered byte stream.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
@@ -14,6 +18,7 @@ from lethean.errors import IntegrityError, LimitExceededError
 from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES, encode
 from lethean.ueps._decoder import UEPSDecoder
 from lethean.ueps._errors import UEPSError
+from lethean.ueps._packet import Packet
 
 __all__ = ["UEPSProtocol", "UEPSFactory"]
 
@@ -34,10 +39,12 @@ class UEPSProtocol(Protocol):
     before the bad bytes are still delivered.
     """
 
-    _decoder = None
+    _decoder: UEPSDecoder | None = None
+    factory: "UEPSFactory"
+    transport: Any
     _dropped = False
 
-    def packetReceived(self, packet):
+    def packetReceived(self, packet: Packet) -> None:
         """
         Called with each verified :class:`~lethean.ueps.Packet`, in order.
 
@@ -45,17 +52,17 @@ class UEPSProtocol(Protocol):
         here is logged and closes the connection.
         """
 
-    def sendPacket(self, packet):
+    def sendPacket(self, packet: Packet) -> None:
         """Sign ``packet`` with the factory's secret and write its frame."""
         self.transport.write(encode(packet, self.factory.secret))
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         if self._dropped:
             return
         if self._decoder is None:
             self._decoder = self.factory.decoder()
         try:
-            packets, error = self._decoder.feed(data), None
+            packets, error = tuple(self._decoder.feed(data)), None
         except UEPSError as e:
             packets, error = e.packets, e
         for packet in packets:
@@ -64,7 +71,7 @@ class UEPSProtocol(Protocol):
         if error is not None:
             self._drop(error)
 
-    def _deliver(self, packet):
+    def _deliver(self, packet: Packet) -> bool:
         """Hand ``packet`` to the hook; returns whether to go on."""
         try:
             self.packetReceived(packet)
@@ -75,7 +82,7 @@ class UEPSProtocol(Protocol):
             return False
         return True
 
-    def _drop(self, error):
+    def _drop(self, error: UEPSError) -> None:
         """Log why the peer's stream is refused, then close it."""
         self._dropped = True
         _log.warn(
@@ -87,13 +94,13 @@ class UEPSProtocol(Protocol):
         else:
             self.transport.loseConnection()
 
-    def _peer(self):
+    def _peer(self) -> str:
         return str(self.transport.getPeer())
 
 
-def _describe(error):
+def _describe(error: Exception) -> str:
     """The error's detail, or the first line of its docstring if it has none."""
-    return str(error) or type(error).__doc__.strip().splitlines()[0]
+    return str(error) or ((type(error).__doc__ or "").strip().splitlines() or [""])[0]
 
 
 class UEPSFactory(Factory):
@@ -104,16 +111,16 @@ class UEPSFactory(Factory):
     limits bound what one connection buffers; see :class:`UEPSDecoder`.
     """
 
-    protocol = UEPSProtocol
+    protocol = UEPSProtocol  # type: ignore[assignment]  # Twisted types it as a callable
 
-    def __init__(self, secret, *, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES,
-                 max_elements=DEFAULT_MAX_ELEMENTS):
+    def __init__(self, secret: bytes, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
         self.secret = secret
         self.max_frame_bytes = max_frame_bytes
         self.max_elements = max_elements
         # Refuse a bad secret or limit now, not on a peer's first bytes.
         self.decoder()
 
-    def decoder(self):
+    def decoder(self) -> UEPSDecoder:
         """A fresh decoder for one connection's incoming stream."""
         return UEPSDecoder(self.secret, self.max_frame_bytes, self.max_elements)

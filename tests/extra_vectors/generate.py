@@ -19,9 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lethean.bundles import Bundle, open_stim, parse_stim, scan_tar
+from lethean.bundles import Bundle
+from lethean.bundles._stim import open_stim, parse_stim
+from lethean.bundles._tar import scan_tar
 from lethean.bundles._tar import member_content
-from lethean.smsg import encode_plaintext, frame_password, pack_trix
+from lethean.smsg import frame_password, pack_trix
+from lethean.smsg._frame import encode_plaintext
 from lethean.smsg import FrameCipher
 
 HERE = Path(__file__).resolve().parent

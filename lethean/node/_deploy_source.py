@@ -1,0 +1,92 @@
+"""
+What an operator deploys, from what they give: a bundle file as it is,
+or a profile or miner binary sealed into a bundle (in a thread, within
+the bundle limits), after the request's own checks.
+"""
+
+import json
+
+from lethean.node._errors import InvalidRequestError
+
+__all__ = ["DEPLOY_KINDS", "build_bundle", "check_deploy"]
+
+#: What ``deploy`` accepts as ``kind``.
+DEPLOY_KINDS = ("bundle", "profile", "miner")
+
+
+def _read_limited(source, limit, what):
+    """Up to ``limit`` bytes of a path or binary file; BundleTooLargeError beyond."""
+    from lethean.bundles import BundleFileError, BundleTooLargeError
+
+    if hasattr(source, "read"):
+        source.seek(0)
+        content = source.read(limit + 1)
+    else:
+        try:
+            with open(source, "rb") as f:
+                content = f.read(limit + 1)
+        except OSError as e:
+            raise BundleFileError("cannot read the {} {}: {}".format(
+                what, source, e.strerror)) from None
+    if len(content) > limit:
+        raise BundleTooLargeError("the {} is over the {} byte limit".format(what, limit))
+    return content
+
+
+def _named_profile(content, name):
+    """
+    The profile JSON ``content`` saved as ``name``: a worker keeps a profile
+    under its ``id``, so ``--name`` becomes the id (``miner start --profile
+    NAME`` then finds it).
+    """
+    try:
+        profile = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidRequestError("the profile is not JSON: {}".format(e)) from None
+    if not isinstance(profile, dict):
+        raise InvalidRequestError("the profile is not a JSON object")
+    if profile.get("id") == name:
+        return content
+    profile["id"] = name
+    return json.dumps(profile).encode("utf-8")
+
+
+def build_bundle(source, kind, name, miner_file_name, password):
+    """
+    The bundle to deploy, from ``source`` (a path or a binary file); runs
+    in a thread.
+    """
+    from lethean.bundles import (
+        MAX_BUNDLE_DATA_BYTES, BundleFileError, create_miner_bundle_from_file,
+        create_profile_bundle, read_bundle)
+
+    if kind == "bundle":
+        if hasattr(source, "read"):
+            source.seek(0)
+            return read_bundle(source)
+        try:
+            with open(source, "rb") as f:
+                return read_bundle(f)
+        except OSError as e:
+            raise BundleFileError("cannot read the bundle {}: {}".format(
+                source, e.strerror)) from None
+    if kind == "profile":
+        content = _named_profile(_read_limited(source, MAX_BUNDLE_DATA_BYTES, "profile"), name)
+        return create_profile_bundle(content, name, password)
+    # Sealed as it is read: the bundle is the only copy of the binary in
+    # memory.  create_miner_bundle_from_file applies the per-file limit.
+    if hasattr(source, "read"):
+        source.seek(0)
+    return create_miner_bundle_from_file(source, name, password,
+                                         miner_name=miner_file_name or "miner",
+                                         max_bytes=MAX_BUNDLE_DATA_BYTES)
+
+
+def check_deploy(target, kind, name):
+    """Raise InvalidRequestError unless a deploy of ``kind`` named ``name`` can start."""
+    if not isinstance(target, str) or not target:
+        raise InvalidRequestError("give a target: a node id or HOST:PORT")
+    if kind not in DEPLOY_KINDS:
+        raise InvalidRequestError("the kind is one of: {}".format(", ".join(DEPLOY_KINDS)))
+    if kind != "bundle" and not name:
+        raise InvalidRequestError("--name is required with --kind {}".format(kind))
