@@ -16,10 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from lethean.cli._client import find_node
 from lethean.identity import PrivateKey
-from tests._processes import run_lethean, short_folder, start_twistd_node
-
-#: Each test, twistd start-ups included, must finish within this.
-DEADLINE_S = 180
+from tests._processes import PROCESS_TEST_TIMEOUT_S, run_lethean, short_folder, start_twistd_node
 #: Seconds between two looks at a node's status while its links come up.
 POLL_S = 0.1
 
@@ -69,7 +66,7 @@ class TwistdNode:
 class CommandsThroughNodeTests(TestCase):
     """With a node running for the data folder, the lethean command goes through it."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def lethean(self, *argv):
         out, err, status = await run_lethean(self.home, *argv)
@@ -138,7 +135,7 @@ class CommandsThroughNodeTests(TestCase):
 class StatusPageTests(TestCase):
     """The status page in a real headless Chromium, against three linked nodes."""
 
-    timeout = DEADLINE_S
+    timeout = PROCESS_TEST_TIMEOUT_S
 
     async def test_page_shows_the_peers_of_three_nodes(self):
         """Chromium renders alpha's page over TCP with the token; its peers table lists bravo and charlie."""
