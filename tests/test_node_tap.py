@@ -1,5 +1,7 @@
 """The options of ``twistd lethean-node`` and the service they build."""
 
+import contextlib
+import io
 import os
 
 from twisted.internet.task import Clock
@@ -209,6 +211,29 @@ class MakeServiceTests(SynchronousTestCase):
                           config.connect_per_s, config.connect_burst), (3, 2, 0.5, 2))
 
 
+def _twistd_exits_on_usage_errors():
+    """
+    Whether twistd itself exits non-zero after an options error: it does
+    from Twisted 26.10 on; before, it printed the error and exited 0
+    whatever the plugin did.
+    """
+    from twisted.application import app
+
+    class Refused:
+        def parseOptions(self):
+            raise usage.UsageError("refused")
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            app.run(lambda config: None, Refused)
+    except SystemExit as e:
+        return e.code != 0
+    return False
+
+
+_TWISTD_EXITS_ON_USAGE_ERRORS = _twistd_exits_on_usage_errors()
+
+
 class HelpTests(SynchronousTestCase):
     """``twistd lethean-node --help`` is grouped and explained; a usage error is short."""
 
@@ -248,7 +273,8 @@ class HelpTests(SynchronousTestCase):
     def test_usage_error_is_short(self):
         """A bad value prints the error and where the options are, not the whole list."""
         status, text = self.twistd("-n", "--pidfile=", "lethean-node", "--role", "boss")
-        self.assertNotEqual(status, 0)
+        if _TWISTD_EXITS_ON_USAGE_ERRORS:
+            self.assertNotEqual(status, 0)
         self.assertLessEqual(len(text.strip().splitlines()), 3, text)
         self.assertIn("--role must be one of", text)
         self.assertIn("twistd lethean-node --help", text)
