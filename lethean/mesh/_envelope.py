@@ -23,7 +23,6 @@ import os
 
 import attrs
 
-from lethean.errors import MalformedError
 from lethean._gojson import (
     Pairs,
     RawJSON,
@@ -38,6 +37,7 @@ from lethean._gojson import (
 from lethean._gostruct import Collapsed, go_field, schema_of
 from lethean._gotime import InvalidTimestampError, Timestamp
 from lethean._gotypes import ANY, STRING, TIME, Mismatch
+from lethean.mesh._errors import InvalidMessageJSONError
 
 __all__ = [
     "InvalidMessageJSONError",
@@ -123,12 +123,6 @@ DISCONNECT_SHUTDOWN = 1004
 #: The protocol version an initiator states, and the set a responder accepts.
 PROTOCOL_VERSION = "1.0"
 SUPPORTED_PROTOCOL_VERSIONS = ("1.0",)
-
-
-class InvalidMessageJSONError(MalformedError):
-    """The message is not a valid mesh envelope."""
-
-    kind = "invalid_message_json"
 
 
 @attrs.frozen

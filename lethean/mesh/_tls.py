@@ -27,7 +27,7 @@ from zope.interface import implementer
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 
-from lethean.errors import LetheanError
+from lethean.mesh._errors import CertificateRejectedError, TLSConfigError
 
 __all__ = [
     "TLSConfigError",
@@ -51,20 +51,6 @@ TLS12_CIPHERS = ":".join([
     "ECDHE-RSA-CHACHA20-POLY1305",
     "ECDHE-ECDSA-CHACHA20-POLY1305",
 ])
-
-
-class TLSConfigError(LetheanError):
-    """The TLS certificate or key could not be used."""
-
-
-class CertificateRejectedError(LetheanError):
-    """The peer's TLS certificate was not trusted; ``problem`` says why and what to do."""
-
-    kind = "certificate_rejected"
-
-    def __init__(self, problem):
-        super().__init__("TLS certificate refused: " + problem)
-        self.problem = problem
 
 
 #: What to do about a certificate this node does not trust.

@@ -10,26 +10,15 @@ buffer is full, the bytes written meanwhile are counted, and a peer that
 lets more than the budget pile up is not reading and is dropped.
 """
 
-from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, implementedBy, implementer, providedBy
 
+from lethean.mesh._errors import DroppedError
+
 __all__ = ["Wire", "WireFactory", "DroppedError"]
-
-
-class DroppedError(ConnectionLost):
-    """We dropped the connection; ``reason`` is the counter name, the message says why."""
-
-    def __init__(self, reason, text):
-        super().__init__(text)
-        self.reason = reason
-        self.text = text
-
-    def __str__(self):
-        return self.text
 
 
 #: transport class -> the interfaces its instances provide, TLS left out
