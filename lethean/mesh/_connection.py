@@ -82,8 +82,11 @@ class MeshConnection(LinkClosing):
         if session is not None and session.keyed:
             self._receive_v2(session, frame)
             return
+        cipher = self._cipher
+        assert cipher is not None, "sealed frames are read once the handshake keyed the link"
         try:
-            message = open_message(self._cipher, frame)
+            message = open_message(cipher, frame)
+
         except LetheanError as e:
             self._owner.report("decrypt_failed", "dropped frame: {}".format(e),
                                peer=self.address, peer_id=self.peer_id)
