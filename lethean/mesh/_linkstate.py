@@ -60,6 +60,9 @@ class LinkState:
     """
 
     outbound: bool | None = None
+    #: What the registry keeps as the address of a dialled peer (outbound links).
+    dialled: str | None = None
+
 
     def __init__(self, owner: ILinkOwner, websocket: LinkSocket) -> None:
         self._owner = owner
