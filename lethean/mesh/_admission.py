@@ -25,13 +25,11 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
-
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 from twisted.internet.interfaces import IAddress, IProtocol, IReactorTime
 from twisted.internet.protocol import Factory
-
 
 from lethean.mesh._config import TransportConfig
 from lethean.mesh._limits import TokenBucket
@@ -194,7 +192,13 @@ class Admission:
         return [connection for pool in self._pending.values() for connection in pool]
 
 
-class AddressFilter(Factory[Any]):
+if TYPE_CHECKING:
+    _AnyFactory = Factory[Any]
+else:
+    _AnyFactory = Factory  # Twisted 25's Factory is not generic
+
+
+class AddressFilter(_AnyFactory):
     """
     The outermost listening factory: a connection :meth:`Admission.refusal`
     refuses is closed as it is accepted (no protocol is built, nothing is

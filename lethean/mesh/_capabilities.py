@@ -10,6 +10,8 @@ without ``replyTo``) and announces nothing, so its link's ``features`` stay
 empty and lethean-only extensions are not used with it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 
 from lethean import __version__

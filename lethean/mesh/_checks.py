@@ -21,6 +21,8 @@ So a message is dropped (one counter, one rate-limited log line) when its
 when its ``ts`` is further than ``max_clock_skew_s`` from our clock.
 """
 
+from __future__ import annotations
+
 from lethean.mesh._envelope import Message
 from lethean.mesh._logs import clean
 

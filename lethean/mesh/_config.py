@@ -1,5 +1,7 @@
 """Mesh transport settings, with the reference's defaults."""
 
+from __future__ import annotations
+
 import attrs
 
 from lethean.mesh._capabilities import FEATURES

@@ -9,13 +9,14 @@ upgrade names a host and port in its URL: the endpoint's own where it has
 them, ``localhost`` otherwise (the Go node and lethean ignore it).
 """
 
+from __future__ import annotations
+
 import re
 
 import attrs
 from twisted.internet import defer, error
 from twisted.internet.endpoints import TCP6ClientEndpoint, clientFromString
 from twisted.internet.interfaces import IReactorTCP, IStreamClientEndpoint
-
 
 from lethean.errors import LetheanError
 

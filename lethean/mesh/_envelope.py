@@ -19,6 +19,8 @@ dict keys are written in insertion order, which is how Go writes struct
 fields.
 """
 
+from __future__ import annotations
+
 import os
 
 from typing import TYPE_CHECKING

@@ -19,6 +19,8 @@ shape, and a responder that accepts it answers with another MAC than the
 reference's.  A Go peer sees the reference's bytes either way.
 """
 
+from __future__ import annotations
+
 from typing import TypeVar
 
 import attrs

@@ -4,6 +4,8 @@ Per-peer rate limiting and mesh-wide message de-duplication, on a clock.
 Both take an ``IReactorTime`` so tests drive them with ``task.Clock``.
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
 
 import attrs

@@ -10,6 +10,8 @@ summary line per reason at the end of the window.  It runs on the injected
 clock.
 """
 
+from __future__ import annotations
+
 import re
 from collections import Counter
 

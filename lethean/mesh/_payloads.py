@@ -6,9 +6,10 @@ unanswered); the answer is the reference worker's, including its error
 reply for a ping whose payload does not read as a ``PingPayload``.
 """
 
+from __future__ import annotations
+
 import attrs
 from twisted.internet.interfaces import IReactorTime
-
 
 from lethean._gostruct import GoStruct, InvalidPayloadError, go_field
 from lethean._gotypes import INT64

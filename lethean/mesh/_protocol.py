@@ -5,14 +5,14 @@ link (``_connection``), which holds the state machine and the policy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
     WebSocketClientProtocol,
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
-from typing import TYPE_CHECKING, Any
-
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
@@ -21,9 +21,8 @@ from twisted.python.failure import Failure
 
 from lethean.interfaces import ILinkOwner
 from lethean.mesh._config import TransportConfig
-
-
 from lethean.mesh._errors import HandshakeError
+
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._listener import TOO_MANY_CONNECTIONS

@@ -34,6 +34,8 @@ in short:
 :class:`Session` is one link's side of all this, without I/O.
 """
 
+from __future__ import annotations
+
 import base64
 import hmac
 import os

@@ -13,6 +13,8 @@ let compressed messages evade the size limit (autobahn #1909).  Here every
 Autobahn limit is set explicitly and compression is never negotiated.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
