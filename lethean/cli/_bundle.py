@@ -292,7 +292,8 @@ def _require_password(args):
 
 def _create_for(args, kind, source):
     """The bundle of ``source`` encrypted for the link to ``args.for_target``."""
-    from lethean.cli._main import CommandLineError, run_in_reactor
+    from lethean.cli._errors import CommandLineError
+    from lethean.cli._main import run_in_reactor
     from lethean.cli._node import check_target
 
     check_target(args.for_target)

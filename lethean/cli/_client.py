@@ -23,12 +23,10 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
+from lethean.cli._errors import NodeAnswerError, NodeNotAnsweringError
 
 __all__ = [
     "ControlClient",
-    "NodeAnswerError",
-    "NodeNotAnsweringError",
     "find_node",
     "PROBE_TIMEOUT_S",
     "TOKEN_VARIABLE",
@@ -38,27 +36,6 @@ __all__ = [
 PROBE_TIMEOUT_S = 5.0
 #: The environment variable holding a TCP control endpoint's token.
 TOKEN_VARIABLE = "LETHEAN_CONTROL_TOKEN"
-
-
-class NodeNotAnsweringError(LetheanError):
-    """The node's control API does not answer."""
-
-    kind = "node_not_answering"
-
-
-class NodeAnswerError(LetheanError):
-    """The node could not carry out the request."""
-
-    kind = "node_answer"
-
-    def __init__(self, line, exit_code=1, kind=None, document=None):
-        super().__init__(line)
-        #: The line to show, as the node worded it.
-        self.line = line
-        self.exit_code = exit_code if exit_code in (1, 2) else 1
-        self.remote_kind = kind
-        #: The node's whole error document (``--json`` prints it).
-        self.document = document
 
 
 @implementer(IAgentEndpointFactory)

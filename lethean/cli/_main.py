@@ -28,13 +28,13 @@ import signal
 import sys
 
 from lethean import __version__
+from lethean.cli._errors import CommandLineError
 
 __all__ = [
     "build_parser",
     "main",
     "describe_error",
     "run_in_reactor",
-    "CommandLineError",
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_USAGE",
@@ -73,17 +73,6 @@ def _lethean_error():
     from lethean.errors import LetheanError
 
     return LetheanError
-
-
-class CommandLineError(Exception):
-    """Raised by a command for a value that cannot work (exit status 2)."""
-
-    kind = "usage"
-    exit_code = EXIT_USAGE
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
 
 def build_parser():

@@ -20,7 +20,8 @@ import argparse
 import json
 import sys
 
-from lethean.cli._main import CommandLineError, run_in_reactor
+from lethean.cli._errors import CommandLineError
+from lethean.cli._main import run_in_reactor
 from lethean.cli._output import emit, print_table
 
 __all__ = [

@@ -18,7 +18,7 @@ import sys
 import time
 
 from lethean.cli._output import emit, print_table, table
-from lethean.errors import LetheanError
+from lethean.cli._errors import PeerFilesError
 
 __all__ = ["register", "peers_path", "add_data_dir_option", "table"]
 
@@ -68,16 +68,6 @@ def _print_peers(peers, as_json):
             row.append(p["source"])
         rows.append(row)
     print_table(rows, columns)
-
-
-class PeerFilesError(LetheanError):
-    """The node's registry files cannot be written."""
-
-    kind = "registry_files"
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
 
 def _files_error(path, error):

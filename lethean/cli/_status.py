@@ -5,15 +5,9 @@ API: identity and endpoints, peers, counters and miners, as tables or JSON.
 
 import json
 
-from lethean.errors import LetheanError
+from lethean.cli._errors import NoNodeError
 
 __all__ = ["register", "format_status", "print_status"]
-
-
-class NoNodeError(LetheanError):
-    """No node is running for this data folder."""
-
-    kind = "no_node"
 
 
 def _number(value):

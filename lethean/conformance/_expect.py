@@ -1,12 +1,9 @@
 """Small assertion helpers shared by the conformance checkers."""
 
+from lethean.conformance._errors import VectorMismatch
 from lethean.errors import LetheanError
 
-__all__ = ["VectorMismatch", "equal", "raises_kind"]
-
-
-class VectorMismatch(AssertionError):
-    """A case produced something other than the vector says."""
+__all__ = ["equal", "raises_kind"]
 
 
 def equal(what, got, expected):

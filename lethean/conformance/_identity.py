@@ -11,7 +11,8 @@ only the envelope ids, times, names and reasons are taken from the text.
 import base64
 from functools import partial
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import equal, raises_kind
 from lethean.identity import (
     NodeIdentity,
     PrivateKey,

@@ -8,7 +8,8 @@ values and back in that JSON form.
 
 import re
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import equal, raises_kind
 from lethean.conformance._levin_header import fields_of, header_from_fields
 from lethean.levin import (
     Bool,

@@ -9,7 +9,8 @@ stream that merely ends early is not an error for the decoder: it waits).
 import hashlib
 from functools import partial
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import equal, raises_kind
 from lethean.ueps import Header, Packet, UEPSDecoder, decode, encode, read_frame
 
 __all__ = ["cases"]
