@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from lethean.peers import OverlayRegistry
 
     T = TypeVar("T")
+    #: What a remote command works through: the running node, or a controller of its own.
+    Operations: TypeAlias = "NodeOperations | ThroughNode"
 
 __all__ = [
     "register",
@@ -146,11 +148,6 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
         "--tls-fingerprint", metavar="SHA256", default=None,
         help="accept a wss peer whose certificate has this SHA-256 fingerprint (hex, colons "
         "allowed), whatever signed it")
-
-
-if TYPE_CHECKING:
-    #: What a remote command works through: the running node, or a controller of its own.
-    Operations: TypeAlias = "NodeOperations | ThroughNode"
 
 
 def _tls_verify(args: argparse.Namespace) -> str:
