@@ -75,7 +75,6 @@ EXTRACT_AIM_RATIO = 2.0
 DEPLOY_AIM_S = 5.0
 DEPLOY_AIM_RATIO = 2.0
 STALL_AIM_MS = 50.0
-STARTUP_TIMEOUT_S = 120.0
 GROUPS = ("create", "extract", "reactor", "deploy")
 
 
