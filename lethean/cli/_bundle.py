@@ -307,7 +307,7 @@ def _create_for(args, kind, source):
     made = []
 
     async def command(reactor, args):
-        from lethean.bundles import read_bundle
+        from lethean.bundles import read_bundle_in_thread
         from lethean.cli._client import find_node
         from lethean.cli._node import node_operations
 
@@ -321,7 +321,7 @@ def _create_for(args, kind, source):
 
             peer_ids = headers.getRawHeaders(b"x-lethean-peer-id") or [b""]
             made.append(({"id": peer_ids[0].decode("ascii", "replace")},
-                         read_bundle(io.BytesIO(body))))
+                         await read_bundle_in_thread(reactor, io.BytesIO(body))))
             return 0
 
         async def work(operations):

@@ -332,16 +332,15 @@ class _Bundle(resource.Resource):
         request.content.seek(0)
 
         def send(result):
-            peer, bundle = result
-            body = bundle.to_json()
+            peer, body = result
             request.setHeader(b"content-type", b"application/json")
             request.setHeader(b"x-lethean-peer-id", peer["id"].encode("ascii"))
             request.setHeader(b"content-length", b"%d" % len(body))
             request.write(body)
             request.finish()
 
-        answer(request, self.operations.bundle_for(target, request.content, kind, name,
-                                                   miner_file_name), send)
+        answer(request, self.operations.bundle_file_for(target, request.content, kind, name,
+                                                        miner_file_name), send)
         return server.NOT_DONE_YET
 
 

@@ -8,7 +8,7 @@ import json
 
 from lethean.node._errors import InvalidRequestError
 
-__all__ = ["DEPLOY_KINDS", "build_bundle", "check_deploy"]
+__all__ = ["DEPLOY_KINDS", "build_bundle", "build_bundle_file", "check_deploy"]
 
 #: What ``deploy`` accepts as ``kind``.
 DEPLOY_KINDS = ("bundle", "profile", "miner")
@@ -80,6 +80,15 @@ def build_bundle(source, kind, name, miner_file_name, password):
     return create_miner_bundle_from_file(source, name, password,
                                          miner_name=miner_file_name or "miner",
                                          max_bytes=MAX_BUNDLE_DATA_BYTES)
+
+
+def build_bundle_file(source, kind, name, miner_file_name, password):
+    """
+    :func:`build_bundle`'s bundle in its stand-alone JSON form (the bundle
+    file's bytes); runs in a thread, as the base64 of a large miner is as
+    costly as its sealing.
+    """
+    return build_bundle(source, kind, name, miner_file_name, password).to_json()
 
 
 def check_deploy(target, kind, name):

@@ -17,7 +17,7 @@ from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.bundles._threads import in_thread
 from lethean.node._worker import MAX_LOG_LINES
-from lethean.node._deploy_source import build_bundle, check_deploy
+from lethean.node._deploy_source import build_bundle, build_bundle_file, check_deploy
 from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError
 from lethean.node._reach import explain_dial_failure
 from lethean.node._registry_edits import RegistryEdits
@@ -349,10 +349,20 @@ class NodeOperations(RegistryEdits):
         send it, for deploying later (``lethean bundle create --for``).  A
         registered peer with a known key is not dialled.
         """
-        return defer.Deferred.fromCoroutine(
-            self._bundle_for(target, source, kind, name, miner_file_name, timeout_s))
+        return defer.Deferred.fromCoroutine(self._bundle_for(
+            target, source, kind, name, miner_file_name, timeout_s, build_bundle))
 
-    async def _bundle_for(self, target, source, kind, name, miner_file_name, timeout_s):
+    def bundle_file_for(self, target, source, kind, name, miner_file_name=None,
+                        timeout_s=CONNECT_TIMEOUT_S):
+        """
+        As :meth:`bundle_for`, firing with ``(peer_json_fields, file_bytes)``:
+        the bundle's stand-alone JSON, written in the thread pool with the
+        bundle (the control API's answer).
+        """
+        return defer.Deferred.fromCoroutine(self._bundle_for(
+            target, source, kind, name, miner_file_name, timeout_s, build_bundle_file))
+
+    async def _bundle_for(self, target, source, kind, name, miner_file_name, timeout_s, build):
         from lethean.smsg import frame_password
 
         if kind not in ("profile", "miner"):
@@ -366,6 +376,6 @@ class NodeOperations(RegistryEdits):
             connection = await self._connect(target, timeout_s)
             secret = connection.shared_secret
             _, peer = self._described(connection)
-        bundle = await in_thread(self._reactor, build_bundle, source, kind, name,
-                                 miner_file_name, frame_password(secret))
-        return peer, bundle
+        built = await in_thread(self._reactor, build, source, kind, name, miner_file_name,
+                                frame_password(secret))
+        return peer, built
