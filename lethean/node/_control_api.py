@@ -217,7 +217,7 @@ class _StatusView(resource.Resource):
                 request.setHeader(name, value)
             request.write(self.render_document(document))
             request.finish()
-        answer(request, defer.Deferred.fromCoroutine(self.status.document()), send)
+        answer(request, self.status.document(), send)
         return server.NOT_DONE_YET
 
 
