@@ -23,6 +23,7 @@ from __future__ import annotations
 import attrs
 
 from lethean._gojson import RawJSON
+from lethean._types import Buffer
 from lethean._gostruct import GoStruct, InvalidPayloadError, StructOf, go_field
 from lethean._gotypes import BOOL, BYTES, FLOAT64, INT, INT64, RAW, STRING, SliceOf
 from lethean.mesh._payloads import PingPayload, PongPayload
@@ -187,7 +188,8 @@ class DeployChunkPayload(GoStruct):
     type: str = go_field("type", STRING)
     name: str = go_field("name", STRING)
     checksum: str = go_field("checksum", STRING)
-    data: bytes = go_field("data", BYTES, repr=False)
+    #: Received: bytes; sent: any buffer (a view of the bundle's data).
+    data: Buffer = go_field("data", BYTES, repr=False)
 
 
 @attrs.frozen
