@@ -110,11 +110,15 @@ def build_bundle_file(source: Source, kind: str, name: str | None,
     return build_bundle(source, kind, name, miner_file_name, password).to_json()
 
 
-def check_deploy(target: object, kind: str, name: str | None) -> None:
-    """Raise InvalidRequestError unless a deploy of ``kind`` named ``name`` can start."""
+def check_deploy(target: object, kind: str, name: str | None) -> str:
+    """
+    The target, once a deploy of ``kind`` named ``name`` to it can start;
+    InvalidRequestError otherwise.
+    """
     if not isinstance(target, str) or not target:
         raise InvalidRequestError("give a target: a node id or HOST:PORT")
     if kind not in DEPLOY_KINDS:
         raise InvalidRequestError("the kind is one of: {}".format(", ".join(DEPLOY_KINDS)))
     if kind != "bundle" and not name:
         raise InvalidRequestError("--name is required with --kind {}".format(kind))
+    return target

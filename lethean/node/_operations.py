@@ -363,7 +363,7 @@ class NodeOperations(RegistryEdits):
         return self._result(connection, name=ack.name or bundle.name, success=ack.success,
                             bytes=total)
 
-    def bundle_for(self, target: str, source: Source, kind: str, name: str,
+    def bundle_for(self, target: str, source: Source, kind: str, name: str | None,
                    miner_file_name: str | None = None,
                    timeout_s: float = CONNECT_TIMEOUT_S) -> defer.Deferred[tuple[PeerFields, Bundle]]:
         """
@@ -376,7 +376,7 @@ class NodeOperations(RegistryEdits):
         return defer.Deferred.fromCoroutine(self._bundle_for(
             target, source, kind, name, miner_file_name, timeout_s, build_bundle))
 
-    def bundle_file_for(self, target: str, source: Source, kind: str, name: str,
+    def bundle_file_for(self, target: str, source: Source, kind: str, name: str | None,
                         miner_file_name: str | None = None,
                         timeout_s: float = CONNECT_TIMEOUT_S) -> defer.Deferred[tuple[PeerFields, bytes]]:
         """
@@ -387,7 +387,7 @@ class NodeOperations(RegistryEdits):
         return defer.Deferred.fromCoroutine(self._bundle_for(
             target, source, kind, name, miner_file_name, timeout_s, build_bundle_file))
 
-    async def _bundle_for(self, target: str, source: Source, kind: str, name: str,
+    async def _bundle_for(self, target: str, source: Source, kind: str, name: str | None,
                           miner_file_name: str | None, timeout_s: float,
                           build: Callable[..., _T]) -> tuple[PeerFields, _T]:
         from lethean.smsg import frame_password
