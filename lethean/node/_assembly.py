@@ -173,7 +173,7 @@ def _dispatcher(reactor: Any) -> Dispatcher:
 
 def assemble_node(reactor: Any, identity: LocalIdentity, registry: IPeerRegistry,
                   options: Options, *,
-                  folder_lock: DataFolderLock | None = None) -> service.MultiService:
+                  folder_lock: DataFolderLock | None = None) -> _Node:
     """
     The node's ``MultiService``.
 

@@ -51,6 +51,7 @@ __all__ = [
     "AmbiguousTargetError",
     "MinerError",
     "MinerNotFoundError",
+    "DataFolderLockedError",
 ]
 
 
@@ -303,3 +304,9 @@ class MinerError(LetheanError):
 
 class MinerNotFoundError(MinerError):
     """No miner runs under that name."""
+
+
+class DataFolderLockedError(LetheanError):
+    """Another node is running for this data folder."""
+
+    kind = "data_folder_locked"
