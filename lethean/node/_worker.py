@@ -185,7 +185,8 @@ class Worker:
         self.started_at = reactor.seconds()
         self._uploads = UploadAssembly(reactor)
         #: Message type -> ``handler(connection, message)``, a Deferred of
-        #: ``(reply_type, payload)`` or None; add entries to serve more types.
+        #: ``(reply_type, payload)`` or None (an ``async def`` handler works
+        #: too: its result is awaited); add entries to serve more types.
         self.handlers: dict[str, Handler] = {
             GET_STATS: self.handle_get_stats,
             START_MINER: self.handle_start_miner,
