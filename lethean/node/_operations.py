@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -21,13 +21,13 @@ from twisted.internet.interfaces import IReactorTime
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.bundles._threads import in_thread
-from lethean.interfaces import IMeshConnection, IPeerRegistry
+from lethean.interfaces import IMeshConnection
 from lethean.node._deferreds import returns_deferred
 from lethean.node._worker import MAX_LOG_LINES
 from lethean.node._deploy_source import Source, build_bundle, build_bundle_file, check_deploy
 from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError
 from lethean.node._reach import explain_dial_failure
-from lethean.node._registry_edits import RegistryEdits
+from lethean.node._registry_edits import Registry, RegistryEdits
 from lethean.node._targets import (
     TARGET_FORMS,
     parse_target,
@@ -65,7 +65,7 @@ JSON = Any
 PeerFields = dict[str, Any]
 
 
-def error_json(error: LetheanError, peer: PeerFields | None = None) -> dict[str, JSON]:
+def error_json(error: BaseException, peer: PeerFields | None = None) -> dict[str, JSON]:
     """
     An error as the API and ``--json`` show it: ``kind``, ``message`` (the
     line a person reads), ``exitCode``, and where known the ``peer`` and
@@ -73,7 +73,10 @@ def error_json(error: LetheanError, peer: PeerFields | None = None) -> dict[str,
     """
     from lethean.errors import describe
 
-    document: dict[str, JSON] = {"kind": error.kind, "message": describe(error), "exitCode": error.exit_code}
+    # ``error`` is a LetheanError; another exception is shown as the root's kind.
+    document: dict[str, JSON] = {"kind": getattr(error, "kind", LetheanError.kind),
+                                 "message": describe(error),
+                                 "exitCode": getattr(error, "exit_code", LetheanError.exit_code)}
     peer = getattr(error, "peer", None) or peer
     if peer:
         document["peer"] = peer
@@ -86,7 +89,7 @@ def error_json(error: LetheanError, peer: PeerFields | None = None) -> dict[str,
     return document
 
 
-class NodeOperations(RegistryEdits):
+class NodeOperations(RegistryEdits[Registry]):
     """
     The operator's requests, carried out through one node's parts.
 
@@ -98,16 +101,22 @@ class NodeOperations(RegistryEdits):
     :param data_dir: the data folder the operator names with ``--data-dir``
         (None: the default one), so the commands hints name act on it.
 
+    ``reactor``, ``transport`` and ``controller`` may all be None for an
+    object that only edits the registry (the ``lethean peers`` commands
+    with no node running); the remote operations then cannot be used.
+
     Remote operations return Deferreds; registry edits return at once (the
     registry saves them itself, shortly after).
     """
 
-    def __init__(self, reactor: IReactorTime, transport: MeshTransport, registry: IPeerRegistry,
-                 controller: Controller, data_dir: str | None = None) -> None:
+    def __init__(self, reactor: IReactorTime | None, transport: MeshTransport | None,
+                 registry: Registry, controller: Controller | None,
+                 data_dir: str | None = None) -> None:
         super().__init__(registry, data_dir)
-        self._reactor = reactor
-        self.transport = transport
-        self.controller = controller
+        # Typed as present: only registry edits run without them.
+        self._reactor = cast("IReactorTime", reactor)
+        self.transport = cast("MeshTransport", transport)
+        self.controller = cast("Controller", controller)
 
     # -- targets -----------------------------------------------------------
 

@@ -6,7 +6,7 @@ stored and answered as a JSON-ready value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lethean.errors import LetheanError
 from lethean.interfaces import IPeerRegistry
@@ -45,7 +45,11 @@ def peer_json(peer: Peer, connected: bool | None = None) -> dict[str, Any]:
     return document
 
 
-class RegistryEdits:
+#: The registry's own type (``registry`` is the object given).
+Registry = TypeVar("Registry", bound=IPeerRegistry)
+
+
+class RegistryEdits(Generic[Registry]):
     """
     Registry edits for the operator; they return at once (the registry
     saves them itself, shortly after).
@@ -55,7 +59,7 @@ class RegistryEdits:
         (None: the default one), so the commands hints name act on it.
     """
 
-    def __init__(self, registry: IPeerRegistry, data_dir: str | None = None) -> None:
+    def __init__(self, registry: Registry, data_dir: str | None = None) -> None:
         self.registry = registry
         self.data_dir = data_dir
 
