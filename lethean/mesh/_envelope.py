@@ -314,7 +314,7 @@ def reply(request: Message, type: str, payload: object = None, *, clock: IReacto
                    reply_to=request.id)
 
 
-def error_reply(request: Message, message: str, *, from_: str, clock: IReactorTime,
+def error_reply(request: Message, message: str, *, from_: str | None, clock: IReactorTime,
                 code: int = ERROR_OPERATION_FAILED, message_id: str | None = None) -> Message:
     """
     The ``error`` reply a worker sends when handling ``request`` failed:

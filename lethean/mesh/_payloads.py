@@ -33,7 +33,8 @@ class PongPayload(GoStruct):
     received_at: int = go_field("receivedAt", INT64)
 
 
-def answer_ping(ping: Message, *, clock: IReactorTime, from_: str) -> Message:
+def answer_ping(ping: Message, *, clock: IReactorTime, from_: str | None) -> Message:
+
     """
     The reference worker's answer to ``ping``: a ``pong`` echoing its
     ``sentAt``, or an ``error`` (code 1004) saying why its payload is unreadable.
