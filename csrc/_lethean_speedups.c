@@ -12,6 +12,8 @@
  *                                and XChaCha20-Poly1305, calling the
  *                                libsodium inside PyNaCl (sodium_register)
  *   hmac_sha256(key, *chunks)    HMAC-SHA256 of the chunks joined (UEPS)
+ *   ueps_frame(secret, ...)      a whole signed UEPS frame, the common case
+ *                                (lethean/ueps/_codec.py)
  *   go_string(value, html=True)  a JSON string literal exactly as Go writes
  *                                it (lethean/_gojson.py)
  *   smsg_body(plaintext)         the SMSG message object, the common case
@@ -572,9 +574,30 @@ done:
 /* ------------------------------------------------------------------ */
 /* HMAC-SHA256                                                         */
 
-/* The inner hash of HMAC-SHA256 started with ``key``; ``pad`` keeps the key block. */
-static void hmac_begin(sha256_ctx *inner, uint8_t pad[64], const uint8_t *key, size_t length)
+/*
+ * HMAC-SHA256 begins with one block of the key XOR ipad and one of the key
+ * XOR opad.  A link signs every UEPS frame with its one secret, so the two
+ * hash states after those blocks are kept per key in a small direct-mapped
+ * table: its size is fixed, and a collision only costs computing them again.
+ */
+typedef struct {
+    uint32_t inner[8];
+    uint32_t outer[8];
+} hmac_key_state;
+
+#define HMAC_KEY_SLOTS 64
+#define HMAC_CACHED_KEY_BYTES 64
+
+static struct {
+    int filled;
+    size_t length;
+    uint8_t key[HMAC_CACHED_KEY_BYTES];
+    hmac_key_state state;
+} hmac_keys[HMAC_KEY_SLOTS];
+
+static void hmac_key_compute(hmac_key_state *out, const uint8_t *key, size_t length)
 {
+    uint8_t pad[64];
     memset(pad, 0, 64);
     if (length > 64) {
         sha256_ctx k;
@@ -586,18 +609,62 @@ static void hmac_begin(sha256_ctx *inner, uint8_t pad[64], const uint8_t *key, s
     }
     for (int i = 0; i < 64; i++)
         pad[i] ^= 0x36;
-    sha256_init(inner);
-    sha256_update(inner, pad, 64);
+    memcpy(out->inner, IV256, sizeof IV256);
+    sha256_blocks(out->inner, pad, 1);
+    for (int i = 0; i < 64; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    memcpy(out->outer, IV256, sizeof IV256);
+    sha256_blocks(out->outer, pad, 1);
 }
 
-static void hmac_end(sha256_ctx *inner, uint8_t pad[64], uint8_t mac[32])
+/* The table slot of a key: any mix of its bytes will do, it only spreads keys. */
+static size_t hmac_key_slot(const uint8_t *key, size_t length)
+{
+    uint64_t h = length, word;
+    size_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        memcpy(&word, key + i, 8);
+        h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    for (; i < length; i++)
+        h = (h ^ key[i]) * 0x100000001b3ULL;
+    return (size_t)((h ^ (h >> 32)) % HMAC_KEY_SLOTS);
+}
+
+/* ``out`` = the key states of ``key``, from the table when it holds them (needs the GIL). */
+static void hmac_key(hmac_key_state *out, const uint8_t *key, size_t length)
+{
+    if (length > HMAC_CACHED_KEY_BYTES) {
+        hmac_key_compute(out, key, length);
+        return;
+    }
+    size_t slot = hmac_key_slot(key, length);
+    if (!hmac_keys[slot].filled || hmac_keys[slot].length != length
+        || memcmp(hmac_keys[slot].key, key, length) != 0) {
+        hmac_key_compute(&hmac_keys[slot].state, key, length);
+        memcpy(hmac_keys[slot].key, key, length);
+        hmac_keys[slot].length = length;
+        hmac_keys[slot].filled = 1;
+    }
+    *out = hmac_keys[slot].state;
+}
+
+/* The inner hash, past its key block. */
+static void hmac_begin(sha256_ctx *inner, const hmac_key_state *key)
+{
+    memcpy(inner->state, key->inner, sizeof inner->state);
+    inner->total = 64;
+    inner->used = 0;
+}
+
+static void hmac_end(sha256_ctx *inner, const hmac_key_state *key, uint8_t mac[32])
 {
     sha256_ctx outer;
     sha256_final(inner, mac);
-    for (int i = 0; i < 64; i++)
-        pad[i] ^= 0x36 ^ 0x5c;
-    sha256_init(&outer);
-    sha256_update(&outer, pad, 64);
+    memcpy(outer.state, key->outer, sizeof outer.state);
+    outer.total = 64;
+    outer.used = 0;
     sha256_update(&outer, mac, 32);
     sha256_final(&outer, mac);
 }
@@ -605,7 +672,8 @@ static void hmac_end(sha256_ctx *inner, uint8_t pad[64], uint8_t mac[32])
 static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer key, chunk;
-    uint8_t pad[64], mac[32];
+    hmac_key_state state;
+    uint8_t mac[32];
     sha256_ctx inner;
 
     if (nargs < 1) {
@@ -614,8 +682,9 @@ static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssiz
     }
     if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0)
         return NULL;
-    hmac_begin(&inner, pad, key.buf, (size_t)key.len);
+    hmac_key(&state, key.buf, (size_t)key.len);
     PyBuffer_Release(&key);
+    hmac_begin(&inner, &state);
     for (Py_ssize_t i = 1; i < nargs; i++) {
         if (PyObject_GetBuffer(args[i], &chunk, PyBUF_SIMPLE) < 0)
             return NULL;
@@ -628,8 +697,89 @@ static PyObject *py_hmac_sha256(PyObject *module, PyObject *const *args, Py_ssiz
         }
         PyBuffer_Release(&chunk);
     }
-    hmac_end(&inner, pad, mac);
+    hmac_end(&inner, &state, mac);
     return PyBytes_FromStringAndSize((const char *)mac, 32);
+}
+
+/* ------------------------------------------------------------------ */
+/* UEPS frames                                                         */
+
+/* Header element values, and the frame around them, as the Go builder writes them. */
+#define UEPS_HEADER_BYTES 21
+#define UEPS_PAYLOAD_AT (UEPS_HEADER_BYTES + 3 + 32 + 3)
+
+/* An exact int in [0, max], or -1 for anything else (no error is left set). */
+static long ueps_field(PyObject *value, long max)
+{
+    if (!PyLong_CheckExact(value))
+        return -1;
+    long v = PyLong_AsLong(value);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return v > max ? -1 : v;
+}
+
+/*
+ * ueps_frame(secret, version, current, target, intent, threat, payload):
+ * the signed frame, or None for anything but exact ints in range, a bytes
+ * payload of at most 65535 bytes and a buffer secret (Python then builds
+ * the frame, or raises, itself).
+ */
+static PyObject *py_ueps_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const long max[5] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFFFF};
+    long field[5];
+    Py_buffer key;
+    hmac_key_state state;
+    sha256_ctx inner;
+
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "ueps_frame() takes 7 arguments");
+        return NULL;
+    }
+    PyObject *payload = args[6];
+    if (!PyBytes_CheckExact(payload) || PyBytes_GET_SIZE(payload) > 0xFFFF)
+        Py_RETURN_NONE;
+    for (int i = 0; i < 5; i++)
+        if ((field[i] = ueps_field(args[i + 1], max[i])) < 0)
+            Py_RETURN_NONE;
+    if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    hmac_key(&state, key.buf, (size_t)key.len);
+    PyBuffer_Release(&key);
+
+    Py_ssize_t size = PyBytes_GET_SIZE(payload);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, UEPS_PAYLOAD_AT + size);
+    if (result == NULL)
+        return NULL;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    for (int i = 0; i < 4; i++) {
+        out[4 * i] = (uint8_t)(i + 1);
+        out[4 * i + 1] = 0;
+        out[4 * i + 2] = 1;
+        out[4 * i + 3] = (uint8_t)field[i];
+    }
+    out[16] = 0x05;
+    out[17] = 0;
+    out[18] = 2;
+    out[19] = (uint8_t)(field[4] >> 8);
+    out[20] = (uint8_t)field[4];
+    out[21] = 0x06;
+    out[22] = 0;
+    out[23] = 32;
+    out[56] = 0xFF;
+    out[57] = (uint8_t)(size >> 8);
+    out[58] = (uint8_t)size;
+    memcpy(out + UEPS_PAYLOAD_AT, PyBytes_AS_STRING(payload), (size_t)size);
+    hmac_begin(&inner, &state);
+    sha256_update(&inner, out, UEPS_HEADER_BYTES);
+    sha256_update(&inner, out + UEPS_PAYLOAD_AT, (size_t)size);
+    hmac_end(&inner, &state, out + 24);
+    return result;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1531,6 +1681,9 @@ static PyMethodDef methods[] = {
     {"hmac_sha256", (PyCFunction)(void (*)(void))py_hmac_sha256, METH_FASTCALL,
      "hmac_sha256(key, *chunks)\n--\n\n"
      "HMAC-SHA256 under ``key`` of the chunks joined."},
+    {"ueps_frame", (PyCFunction)(void (*)(void))py_ueps_frame, METH_FASTCALL,
+     "ueps_frame(secret, version, current, target, intent, threat, payload)\n--\n\n"
+     "The signed UEPS frame of these header values and payload, or None."},
     {"go_string", (PyCFunction)(void (*)(void))py_go_string, METH_FASTCALL,
      "go_string(value, html=True)\n--\n\n"
      "A JSON string literal for ``value`` as Go writes it."},
