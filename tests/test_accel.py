@@ -13,9 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from lethean import _accel, _gojson
 from lethean.levin import _storage
 from lethean.smsg import _frame, _sigil, _sigil_stream
-from lethean.ueps import _codec
+from lethean.ueps import Header, Packet, _codec
 from tests._accel import PurePath, can_build_extensions, outcome, shortcuts_off
-from tests.strategies import ueps_packets, ueps_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +28,7 @@ HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"),
        (_storage, "_decode_common", "levin_decode"),
        (_storage, "_encode_common", "levin_encode")]
 #: Bound only where SHA-256 runs on the CPU's SHA instructions.
-HOT_SHA_NI = [(_codec, "hmac_sha256", "hmac_sha256"), (_codec, "_common_frame", "ueps_frame")]
+HOT_SHA_NI = [(_codec, "hmac_sha256", "hmac_sha256"), (_codec, "encode", "ueps_encode")]
 
 
 class LoadTests(SynchronousTestCase):
@@ -48,6 +47,8 @@ class LoadTests(SynchronousTestCase):
         for module, name, compiled in HOT_SHA_NI:
             self.assertEqual(getattr(module, name) is getattr(_accel.speedups, compiled),
                              "sha-ni" in _accel.speedups.BACKENDS)
+        self.assertIs(Header.__new__, _accel.speedups.ueps_header_new)
+        self.assertIs(Packet.__new__, _accel.speedups.ueps_packet_new)
 
     def test_pure_python_when_asked(self):
         """LETHEAN_PURE_PYTHON=1 runs everything on the pure-Python functions."""
@@ -205,30 +206,6 @@ class TwinTests(SynchronousTestCase):
                 self.assertEqual(self.speedups.hmac_sha256(key, b"m"),
                                  hmac.digest(key, b"m", "sha256"))
 
-    @settings(max_examples=300)
-    @given(packet=ueps_packets, secret=ueps_secrets)
-    def test_ueps_frame(self, packet, secret):
-        """The frame built in one call is the one encode builds in Python."""
-        h = packet.header
-        with shortcuts_off(_codec, "_common_frame"):
-            expected = _codec.encode(packet, secret)
-        for _ in self.each_backend():
-            self.assertEqual(self.speedups.ueps_frame(
-                secret, h.version, h.current_layer, h.target_layer, h.intent_id,
-                h.threat_score, packet.payload), expected)
-
-    def test_ueps_frame_leaves_the_unusual_to_python(self):
-        """Only ints in range, a bytes payload that fits and a buffer secret are built in C."""
-        usual = [b"k", 9, 5, 5, 1, 0xFFFF, bytes(0xFFFF)]
-        self.assertEqual(len(self.speedups.ueps_frame(*usual)), 0xFFFF + 59)
-        for at, value in ((0, "text"), (0, None), (1, 256), (1, -1), (1, True), (1, 2**70),
-                          (2, 1.0), (4, None), (5, 0x10000), (6, bytearray(b"x")),
-                          (6, bytes(0x10000)), (6, "text")):
-            unusual = list(usual)
-            unusual[at] = value
-            self.assertIsNone(self.speedups.ueps_frame(*unusual), (at, value))
-        self.assertRaises(TypeError, self.speedups.ueps_frame, *usual[:6])
-
     def test_hmac_sha256_large(self):
         """A chunk past 64 KiB is hashed the same."""
         data = os.urandom(200000)
@@ -309,7 +286,7 @@ class PurePathTests(PurePath, SynchronousTestCase):
         self.assertIs(_frame.seal_obfuscated, _sigil.pure_seal_obfuscated)
         self.assertIs(_frame.open_obfuscated, _sigil.pure_open_obfuscated)
         self.assertIs(_codec.hmac_sha256, _codec.pure_hmac_sha256)
-        self.assertIs(_codec._common_frame, _accel.no_shortcut)
+        self.assertIs(_codec.encode, _codec.pure_encode)
         self.assertIs(_gojson.go_string, _gojson.pure_go_string)
         self.assertIs(_storage._decode_common, _accel.no_shortcut)
         self.assertIs(_storage._encode_common, _accel.no_shortcut)

@@ -19,7 +19,7 @@ import struct
 from typing import Any
 
 from lethean._types import Buffer
-from lethean._accel import pick, shortcut, speedups
+from lethean._accel import pick, speedups
 from lethean.ueps._errors import (
     UEPSFrameTooLargeError,
     FrameTruncatedError,
@@ -105,9 +105,6 @@ COMPILED_HMAC = speedups is not None and "sha-ni" in speedups.BACKENDS
 #: :func:`pure_hmac_sha256`, compiled where the CPU has SHA instructions.
 hmac_sha256 = pick(pure_hmac_sha256, "hmac_sha256", COMPILED_HMAC)
 
-#: ``(secret, version, current, target, intent, threat, payload)`` -> the
-#: signed frame in one compiled call, or None (Python then builds it).
-_common_frame = shortcut("ueps_frame", COMPILED_HMAC)
 
 
 #: A frame from the builder (ours or Go's) is never larger than this.
@@ -119,7 +116,7 @@ DEFAULT_MAX_FRAME_BYTES = 128 * 1024
 DEFAULT_MAX_ELEMENTS = 64
 
 
-def encode(packet: Packet, secret: bytes) -> bytes:
+def pure_encode(packet: Packet, secret: bytes) -> bytes:
     """
     Build the signed frame of ``packet`` with the shared ``secret``.
 
@@ -131,10 +128,6 @@ def encode(packet: Packet, secret: bytes) -> bytes:
         raise ValueTooLargeError(
             "payload of {} bytes; at most {}".format(len(payload), MAX_VALUE_BYTES))
     h = packet.header
-    frame = _common_frame(secret, h.version, h.current_layer, h.target_layer, h.intent_id,
-                          h.threat_score, payload)
-    if frame is not None:
-        return frame
     signed = _HEADER.pack(
         TAG_VERSION, 1, h.version,
         TAG_CURRENT_LAYER, 1, h.current_layer,
@@ -144,6 +137,14 @@ def encode(packet: Packet, secret: bytes) -> bytes:
     )
     mac = hmac_sha256(secret, signed, payload)
     return b"".join((signed, _HMAC_TL, mac, _TL.pack(TAG_PAYLOAD, len(payload)), payload))
+
+
+if COMPILED_HMAC:
+    speedups.ueps_register_encode(pure_encode)
+
+#: :func:`pure_encode`, compiled where the HMAC is: the usual packet is
+#: framed in one call, anything else goes to :func:`pure_encode`.
+encode = pick(pure_encode, "ueps_encode", COMPILED_HMAC)
 
 
 def read_frame(data: Buffer, secret: bytes, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,

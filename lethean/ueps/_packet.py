@@ -7,6 +7,8 @@ from typing import Any
 from attrs import Attribute, field, frozen, validate
 from attrs.validators import and_, ge, instance_of, le
 
+from lethean._accel import pick, speedups
+
 __all__ = [
     "Header",
     "Packet",
@@ -122,12 +124,29 @@ class Packet:
     header: Header = field(validator=_header)
     payload: bytes = field(default=b"", validator=_bytes)
 
-    def __init__(self, header: Header, payload: bytes = b"") -> None:
+    def __new__(cls, header: Header, payload: bytes = b"") -> "Packet":
         # As Header's: attrs' __init__ with the usual case checked inline.
+        self: Packet = _new(cls)
         _set_header(self, header)
         _set_payload(self, payload)
         if type(header) is not Header or type(payload) is not bytes:
             validate(self)
+        return self
+
+    def __getnewargs__(self) -> tuple[Header, bytes]:
+        # copy and pickle make packets through __new__, which needs both.
+        return self.header, self.payload
 
 
 _set_header, _set_payload = (Packet.__dict__[name].__set__ for name in ("header", "payload"))
+
+# Every packet sent makes a Header and a Packet: where the accelerator is
+# built, the usual calls of both are compiled, the rest go to the __new__
+# methods above (tests/test_ueps_codec.py runs both).
+pure_header_new = Header.__new__
+pure_packet_new = Packet.__new__
+if speedups is not None:
+    speedups.ueps_register_values(Packet, Header, pure_packet_new, pure_header_new,
+                                  _DEFAULT_HEADERS)
+Header.__new__ = staticmethod(pick(pure_header_new, "ueps_header_new"))  # type: ignore[method-assign]
+Packet.__new__ = staticmethod(pick(pure_packet_new, "ueps_packet_new"))  # type: ignore[method-assign]
