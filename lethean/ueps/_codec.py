@@ -105,8 +105,6 @@ COMPILED_HMAC = speedups is not None and "sha-ni" in speedups.BACKENDS
 #: :func:`pure_hmac_sha256`, compiled where the CPU has SHA instructions.
 hmac_sha256 = pick(pure_hmac_sha256, "hmac_sha256", COMPILED_HMAC)
 
-
-
 #: A frame from the builder (ours or Go's) is never larger than this.
 MAX_BUILT_FRAME_BYTES = _HEADER.size + _TL_BYTES + _HMAC_BYTES + _TL_BYTES + MAX_VALUE_BYTES
 #: Default reader limit: any built frame, plus about 64 KiB of the unknown or
