@@ -24,7 +24,6 @@ BESIDE_PACKAGE = ("tests", "benchmarks")
 #: back under the limit.
 PENDING_SPLIT_BESIDE_PACKAGE = {
     "tests/test_cli_contract.py",
-    "tests/test_mesh_session.py",
     "tests/test_node_control.py",
     "tests/test_node_controller.py",
     "tests/test_node_worker.py",
