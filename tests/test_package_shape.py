@@ -25,8 +25,6 @@ BESIDE_PACKAGE = ("tests", "benchmarks")
 PENDING_SPLIT_BESIDE_PACKAGE = {
     "tests/test_cli_contract.py",
     "tests/test_node_control.py",
-    "tests/test_node_controller.py",
-    "tests/test_node_worker.py",
 }
 
 #: Lines a module of lethean may hold.
