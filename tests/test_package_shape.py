@@ -24,7 +24,6 @@ BESIDE_PACKAGE = ("tests", "benchmarks")
 #: back under the limit.
 PENDING_SPLIT_BESIDE_PACKAGE = {
     "tests/test_cli_contract.py",
-    "tests/test_node_control.py",
 }
 
 #: Lines a module of lethean may hold.
