@@ -1,8 +1,8 @@
 """
 The optional compiled accelerator, ``_lethean_speedups``.
 
-``pip install .`` builds it from ``csrc/_lethean_speedups.c`` when a C
-compiler is there, and skips it otherwise.  It holds compiled versions of a
+``pip install .`` builds it from the C files in ``csrc/`` when a C compiler
+is there, and skips it otherwise.  It holds compiled versions of a
 few hot loops (the SMSG sigil's key stream, HMAC-SHA256).  A module with
 such a loop keeps its pure-Python function and binds the name it calls
 with :func:`pick`, which gives the compiled twin when there is one; both
@@ -12,15 +12,16 @@ Set ``LETHEAN_PURE_PYTHON=1`` to ignore the compiled module and run
 everything on the pure-Python path.
 """
 
-import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["speedups", "unavailable_reason", "load", "pick", "shortcut", "no_shortcut", "twins",
-           "SOURCE"]
+from lethean._source_digest import source_digest
 
-#: The C source; present in a checkout, not in an installed copy.
-SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "_lethean_speedups.c"
+__all__ = ["speedups", "unavailable_reason", "load", "pick", "shortcut", "no_shortcut", "twins",
+           "SOURCE", "source_digest"]
+
+#: The folder of the C sources; present in a checkout, not in an installed copy.
+SOURCE = Path(__file__).resolve().parent.parent / "csrc"
 
 
 def load(source=SOURCE, environ=os.environ):
@@ -31,11 +32,11 @@ def load(source=SOURCE, environ=os.environ):
         import _lethean_speedups as module
     except ImportError as e:
         return None, "not built ({})".format(e)
-    if source.exists():
+    if source.is_dir():
         # Running from a checkout: a build of another version of the source
         # (an older pip install) must not stand in for this one.
-        if module.SOURCE_SHA256 != hashlib.sha256(source.read_bytes()).hexdigest():
-            return None, "built from another version of {}; run pip install .".format(
+        if module.SOURCE_SHA256 != source_digest(source):
+            return None, "built from another version of {}/; run pip install .".format(
                 source.name)
     return module, ""
 

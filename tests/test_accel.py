@@ -1,8 +1,9 @@
-"""The optional compiled accelerator (lethean._accel, csrc/_lethean_speedups.c)."""
+"""The optional compiled accelerator (lethean._accel, built from csrc/)."""
 
 import hashlib
 import hmac
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,17 +69,31 @@ class LoadTests(SynchronousTestCase):
         if _accel.speedups is None:
             self.skipTest("accelerator not built: {}".format(_accel.unavailable_reason))
         source = Path(self.mktemp())
-        source.write_bytes(b"/* another version */\n")
+        source.mkdir()
+        (source / "_lethean_speedups.c").write_bytes(b"/* another version */\n")
         module, reason = _accel.load(source, environ={})
         self.assertIsNone(module)
         self.assertIn("pip install .", reason)
 
+    def test_change_to_any_source_file_is_refused(self):
+        """The digest covers every C file and header, not only the module's init."""
+        if _accel.speedups is None:
+            self.skipTest("accelerator not built: {}".format(_accel.unavailable_reason))
+        copy = Path(self.mktemp())
+        shutil.copytree(_accel.SOURCE, copy)
+        self.assertEqual(_accel.load(copy, environ={}), (_accel.speedups, ""))
+        with (copy / "speedups.h").open("ab") as header:
+            header.write(b"\n")
+        module, reason = _accel.load(copy, environ={})
+        self.assertIsNone(module)
+        self.assertIn("pip install .", reason)
+
     def test_build_of_this_source_is_used(self):
-        """The checkout's own build carries the digest of csrc/_lethean_speedups.c."""
+        """The checkout's own build carries the digest of the C files in csrc/."""
         if _accel.speedups is None:
             self.skipTest("accelerator not built: {}".format(_accel.unavailable_reason))
         self.assertEqual(_accel.speedups.SOURCE_SHA256,
-                         hashlib.sha256(_accel.SOURCE.read_bytes()).hexdigest())
+                         _accel.source_digest(_accel.SOURCE))
         self.assertEqual(_accel.load(environ={}), (_accel.speedups, ""))
 
 

@@ -105,3 +105,18 @@ class ModuleSizeTests(SynchronousTestCase):
         counts = _line_counts()
         done = sorted(path for path in PENDING_SPLIT if counts.get(path, 0) <= MAX_MODULE_LINES)
         self.assertEqual(done, [], "remove these from PENDING_SPLIT in " + __name__)
+
+
+class CSourceSizeTests(SynchronousTestCase):
+    """No C file or header of the accelerator (csrc/) grows past MAX_MODULE_LINES either."""
+
+    def test_sources_under_limit(self):
+        """Every .c and .h file of csrc/ holds at most MAX_MODULE_LINES lines."""
+        counts = {}
+        for path in sorted((CHECKOUT / "csrc").glob("*.[ch]")):
+            with path.open("rb") as f:
+                counts[path.name] = sum(1 for _ in f)
+        self.assertIn("_lethean_speedups.c", counts)
+        self.assertIn("speedups.h", counts)
+        over = {name: lines for name, lines in counts.items() if lines > MAX_MODULE_LINES}
+        self.assertEqual(over, {})
