@@ -6,6 +6,9 @@ and applications can substitute their own implementation; tests check
 implementations with ``zope.interface.verify.verifyObject``.
 """
 
+from typing import Any
+
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
 __all__ = [
@@ -31,10 +34,12 @@ class IPeerRegistry(Interface):
 
     auth_mode = Attribute("The current ``lethean.peers.AuthMode`` (read-only; see set_auth_mode).")
 
-    def __len__():
+    # Records are ``lethean.peers.Peer`` (Any here: this module imports no layer).
+
+    def __len__() -> int:
         """The number of registered peers."""
 
-    def add_peer(peer):
+    def add_peer(peer: Any) -> Any:
         """
         Register a new peer and return the stored record.
 
@@ -42,40 +47,40 @@ class IPeerRegistry(Interface):
         InvalidPeerNameError or PeerExistsError.
         """
 
-    def add_automatic(peer):
+    def add_automatic(peer: Any) -> Any:
         """
         Register a peer that connected and proved its key, within a cap:
         the least valuable automatically registered peer may be forgotten.
         """
 
-    def update_peer(peer):
+    def update_peer(peer: Any) -> None:
         """Replace the record with ``peer.id``; raises PeerNotFoundError."""
 
-    def remove_peer(peer_id):
+    def remove_peer(peer_id: str) -> None:
         """Forget a peer; raises PeerNotFoundError."""
 
-    def get_peer(peer_id):
+    def get_peer(peer_id: str) -> Any:
         """The record for ``peer_id``, or None."""
 
-    def list_peers():
+    def list_peers() -> list[Any]:
         """Every record, as a new list."""
 
-    def update_metrics(peer_id, ping_ms, geo_km, hops):
+    def update_metrics(peer_id: str, ping_ms: float, geo_km: float, hops: int) -> None:
         """Set the peer's latency, distance and hop count, and mark it seen now."""
 
-    def update_score(peer_id, score):
+    def update_score(peer_id: str, score: float) -> None:
         """Set the peer's score, clamped to 0-100; raises PeerNotFoundError."""
 
-    def record_success(peer_id):
+    def record_success(peer_id: str) -> None:
         """A request to the peer succeeded: +1 (capped at 100), seen now."""
 
-    def record_failure(peer_id):
+    def record_failure(peer_id: str) -> None:
         """A request to the peer failed: -5 (floored at 0)."""
 
-    def record_timeout(peer_id):
+    def record_timeout(peer_id: str) -> None:
         """A request to the peer timed out: -3 (floored at 0)."""
 
-    def record_outcome(peer_id, result):
+    def record_outcome(peer_id: str, result: "Deferred[Any]") -> "Deferred[Any]":
         """
         Score the peer by how the Deferred ``result`` ends, and return it.
 
@@ -83,43 +88,43 @@ class IPeerRegistry(Interface):
         cancellation changes nothing.
         """
 
-    def set_connected(peer_id, connected):
+    def set_connected(peer_id: str, connected: bool) -> None:
         """Record whether a live connection to the peer exists (not saved on its own)."""
 
-    def is_connected(peer_id):
+    def is_connected(peer_id: str) -> bool:
         """True while the peer is marked connected."""
 
-    def connected_peers():
+    def connected_peers() -> list[Any]:
         """The records of the connected peers."""
 
-    def peers_by_score():
+    def peers_by_score() -> list[Any]:
         """Every record, highest score first, ties by node id."""
 
-    def select_optimal(only_connected=False):
+    def select_optimal(only_connected: bool = False) -> Any:
         """The best peer by the registry's selection metric, or None."""
 
-    def select_nearest(n, only_connected=False):
+    def select_nearest(n: int, only_connected: bool = False) -> list[Any]:
         """The ``n`` best peers, best first."""
 
-    def set_auth_mode(mode):
+    def set_auth_mode(mode: int) -> None:
         """Switch between open and allowlist mode; the choice is saved."""
 
-    def allow_public_key(public_key):
+    def allow_public_key(public_key: str) -> None:
         """Add a key to the allowlist (saved at once)."""
 
-    def revoke_public_key(public_key):
+    def revoke_public_key(public_key: str) -> None:
         """Remove a key from the allowlist (saved at once)."""
 
-    def is_public_key_allowed(public_key):
+    def is_public_key_allowed(public_key: str) -> bool:
         """True if the key is on the allowlist."""
 
-    def allowed_public_keys():
+    def allowed_public_keys() -> list[str]:
         """The allowlist, sorted."""
 
-    def known_key(node_id):
+    def known_key(node_id: str) -> str | None:
         """The public key stored for ``node_id``, or None: what a connection must present."""
 
-    def check_peer(claimed_id, public_key):
+    def check_peer(claimed_id: str, public_key: str) -> None:
         """
         Raise a PeerRejectedError unless this identity may connect.
 
@@ -130,13 +135,14 @@ class IPeerRegistry(Interface):
         InvalidPeerKeyError.
         """
 
-    def is_peer_allowed(claimed_id, public_key):
+    def is_peer_allowed(claimed_id: str, public_key: str) -> bool:
         """``check_peer`` as a boolean."""
 
-    def flush():
+    def flush() -> "Deferred[None]":
         """A Deferred that fires when every change so far is on disk."""
 
-    def close():
+    def close() -> "Deferred[None]":
+
         """Cancel the pending save timer and write pending changes; returns a Deferred."""
 
 
