@@ -18,7 +18,6 @@ uint32, string, object) so that we agree with it on every input; pass
 
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from lethean._accel import shortcut, speedups
 from lethean._types import Buffer
