@@ -146,6 +146,10 @@ class IPeerRegistry(Interface):
         """Cancel the pending save timer and write pending changes; returns a Deferred."""
 
 
+# The objects of the layers above (messages, packets, links, consumers,
+# miners) are Any in the signatures below: this module imports no layer.
+
+
 class IMeshConnection(Interface):
     """One authenticated link to a peer, after the mesh handshake."""
 
@@ -171,10 +175,10 @@ class IMeshConnection(Interface):
     bytes_in = Attribute("Bytes of the frames counted in ``frames_in``.")
     bytes_out = Attribute("Bytes of the frames counted in ``frames_out``.")
 
-    def when_lost():
+    def when_lost() -> "Deferred[None]":
         """A Deferred firing (with None) once the link has closed."""
 
-    def send(message):
+    def send(message: Any) -> None:
         """
         Seal and send one ``lethean.mesh.Message``.
 
@@ -183,14 +187,17 @@ class IMeshConnection(Interface):
         peer's limit (the reference sends it anyway and loses the link).
         """
 
-    def close(reason=None, code=None):
-        """Close the link; with a ``reason``, first send a sealed ``disconnect``."""
+    def close(reason: str | None = None, code: int | None = None) -> "Deferred[None]":
+        """
+        Close the link; with a ``reason``, first send a sealed ``disconnect``.
+        The Deferred fires once the link has gone.
+        """
 
 
 class IMessageConsumer(Interface):
     """Something that wants the decrypted, de-duplicated messages of a transport."""
 
-    def messageReceived(connection, message):
+    def messageReceived(connection: Any, message: Any) -> object:
         """
         ``message`` (a ``lethean.mesh.Message``) arrived on ``connection``.
 
@@ -201,7 +208,7 @@ class IMessageConsumer(Interface):
         reading from that peer.
         """
 
-    def connectionLost(connection):
+    def connectionLost(connection: Any) -> object:
         """
         ``connection`` closed (for any reason): free what belongs to it.
 
@@ -223,37 +230,37 @@ class ILinkOwner(Interface):
     features = Attribute("The lethean features this node announces (a frozenset of names).")
     limiter = Attribute("The ``LogLimiter`` every log line about a peer goes through.")
 
-    def count(name):
+    def count(name: str) -> None:
         """Add one to the counter ``name``."""
 
-    def report(reason, text, *, peer, peer_id=""):
+    def report(reason: str, text: str, *, peer: Any, peer_id: str = "") -> None:
         """Count ``reason`` and log ``text`` about ``peer`` once (rate-limited)."""
 
-    def event(name, text, *, peer, peer_id=""):
+    def event(name: str, text: str, *, peer: Any, peer_id: str = "") -> None:
         """Log ``text`` (a link coming up or going down) once (rate-limited by ``name``)."""
 
-    def inbound_links():
+    def inbound_links() -> int:
         """How many authenticated inbound links are open."""
 
-    def link_accepted(link):
+    def link_accepted(link: Any) -> None:
         """An inbound handshake was accepted; the initiator has not proved its key yet."""
 
-    def link_proven(link):
+    def link_proven(link: Any) -> None:
         """``link`` holds the key it presented: register it (it may lose to another link)."""
 
-    def link_lost(link, reason):
+    def link_lost(link: Any, reason: Any) -> None:
         """``link`` left the open or proving state; ``reason`` says why."""
 
-    def is_duplicate(message_id):
+    def is_duplicate(message_id: str) -> bool:
         """True if ``message_id`` was seen recently on any link (and remember it)."""
 
-    def deliver(link, message):
+    def deliver(link: Any, message: Any) -> Any:
         """A new message from ``link`` for the consumers; returns their pending Deferreds."""
 
-    def offence(host, public_key):
+    def offence(host: str | None, public_key: str | None) -> None:
         """A link from ``host`` with ``public_key`` (either may be None) misbehaved."""
 
-    def refusal(host, peer):
+    def refusal(host: str | None, peer: Any) -> str | None:
         """Why an accepted handshake from ``host`` by ``peer`` must be refused, or None."""
 
 
@@ -263,17 +270,17 @@ class IAdmission(Interface):
     a mesh link tells it how far the peer has come.
     """
 
-    def accepted():
+    def accepted() -> None:
         """The mesh handshake was accepted: the initiator now has to prove its key."""
 
-    def admitted():
+    def admitted() -> None:
         """The initiator proved its key: the connection leaves the pending pool."""
 
 
 class IPacketConsumer(Interface):
     """Something that wants the verified UEPS packets carried by mesh links."""
 
-    def packetReceived(connection, packet):
+    def packetReceived(connection: Any, packet: Any) -> object:
         """A ``lethean.ueps.Packet`` verified with the link's shared secret arrived."""
 
 
@@ -282,7 +289,8 @@ class IMeshTransport(Interface):
 
     identity = Attribute("This node's ``lethean.identity.LocalIdentity``.")
 
-    def connect(address, *, peer_id=None, scheme=None):
+    def connect(address: Any, *, peer_id: str | None = None,
+                scheme: str | None = None) -> "Deferred[Any]":
         """
         Dial ``address`` and perform the handshake: a ``HOST:PORT``, a
         client endpoint string (``tcp6:host=::1:port=9091``,
@@ -294,31 +302,31 @@ class IMeshTransport(Interface):
         responder's key is pinned.
         """
 
-    def send(peer_id, message):
+    def send(peer_id: str, message: Any) -> None:
         """Send ``message`` on the link to ``peer_id``; NotConnectedError if none."""
 
-    def broadcast(message):
+    def broadcast(message: Any) -> None:
         """Send ``message`` to every connected peer except ``message.from_``."""
 
-    def connection(peer_id):
+    def connection(peer_id: str) -> Any:
         """The ``IMeshConnection`` to ``peer_id``, or None."""
 
-    def connections():
+    def connections() -> list[Any]:
         """Every live ``IMeshConnection``, as a new list."""
 
-    def add_consumer(consumer):
+    def add_consumer(consumer: Any) -> None:
         """Deliver every incoming message to ``consumer`` (an ``IMessageConsumer``)."""
 
-    def remove_consumer(consumer):
+    def remove_consumer(consumer: Any) -> None:
         """Stop delivering to ``consumer``."""
 
-    def add_packet_consumer(consumer):
+    def add_packet_consumer(consumer: Any) -> None:
         """Deliver every verified UEPS packet to ``consumer`` (an ``IPacketConsumer``)."""
 
-    def remove_packet_consumer(consumer):
+    def remove_packet_consumer(consumer: Any) -> None:
         """Stop delivering packets to ``consumer``."""
 
-    def send_packet(peer_id, packet):
+    def send_packet(peer_id: str, packet: Any) -> None:
         """Sign ``packet`` with the link's shared secret and send it to ``peer_id``."""
 
 
@@ -337,19 +345,21 @@ class IMinerManager(Interface):
     datetime or None).
     """
 
-    def start_miner(miner_type, config):
+    # Results are Any: a value or a Deferred of it (see above).
+
+    def start_miner(miner_type: str, config: Any) -> Any:
         """Start a miner of ``miner_type`` with ``config`` (JSON data); the instance."""
 
-    def stop_miner(name):
+    def stop_miner(name: str) -> Any:
         """Stop the miner ``name``; fails if there is none."""
 
-    def list_miners():
+    def list_miners() -> Any:
         """Every miner instance."""
 
-    def get_miner(name):
+    def get_miner(name: str) -> Any:
         """The instance called ``name``; fails if there is none."""
 
-    def stop_all():
+    def stop_all() -> Any:
         """Stop every miner (node shutdown); a Deferred."""
 
 
@@ -359,14 +369,15 @@ class IProfileManager(Interface):
     Results and failures follow :class:`IMinerManager`'s convention.
     """
 
-    def get_profile(profile_id):
+    def get_profile(profile_id: str) -> Any:
         """The profile ``profile_id``; fails if there is none."""
 
-    def save_profile(profile):
+    def save_profile(profile: Any) -> Any:
         """Store ``profile`` under its ``id`` (or ``name``)."""
 
-    def list_profiles():
+    def list_profiles() -> Any:
         """Every stored profile id."""
 
-    def delete_profile(profile_id):
+    def delete_profile(profile_id: str) -> Any:
+
         """Forget ``profile_id``; fails if there is none."""
