@@ -83,6 +83,5 @@ def shortcut(name: str, usable: bool = True) -> Callable[..., Any]:
 
 
 def twins() -> tuple[tuple[Callable[..., Any], Callable[..., Any]], ...]:
-
     """The ``(pure, compiled)`` pairs :func:`pick` chose the compiled one of."""
     return tuple(_twins)

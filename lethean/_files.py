@@ -47,7 +47,6 @@ def _create_temporary(directory: str, name: str, mode: int) -> tuple[str, int]:
 
 def write_atomic(path: StrPath, data: Buffer, mode: int = 0o644,
                  directory_mode: int = 0o755) -> None:
-
     """
     Replace ``path`` with the bytes ``data`` atomically and durably (blocking).
 
@@ -77,7 +76,6 @@ def write_atomic(path: StrPath, data: Buffer, mode: int = 0o644,
 
 
 def remove_stale_temporaries(path: StrPath, older_than_s: float = STALE_TEMPORARY_S) -> int:
-
     """
     Remove the temporary files interrupted writes of ``path`` left behind
     (older than ``older_than_s``); returns how many went.

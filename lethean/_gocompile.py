@@ -44,7 +44,6 @@ def compile_writer(fields: Sequence["_Field"], given: Collection[str] | None = N
     # (tests/_accel.py) reaches the generated code too.
     names: dict[str, Any] = {"_j": _gojson}
     zero_of: Mapping[str, object] = zeros if zeros is not None else {}
-
     if given is None:
         lines = ["def write(obj, html):"]
     else:
@@ -148,7 +147,6 @@ def compile_collapsed_reader(
                 raise collapsed_error(key)
 
     names: dict[str, Any] = {"M": object(), "Mismatch": Mismatch, "Collapsed": collapsed_error,
-
              "check_others": check_others}
     lines = ["def read(d):", "    n = 0"]
     result = []

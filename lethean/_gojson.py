@@ -349,7 +349,6 @@ def top_level_raw(text: str) -> list[tuple[str, str]]:
         if text[index:index + 1] != '"':
             raise ValueError("expected a key at {}".format(index))
         key, index = _scanstring(text, index + 1)
-
         index = skip(text, index).end()
         if text[index:index + 1] != ":":
             raise ValueError("expected ':' at {}".format(index))

@@ -153,7 +153,6 @@ class Schema:
         self._folded = {fold_key(f.key): entry for f, entry in zip(fields, entries)}
 
     def fields_of(self, value: JSONValue, *, collapsed: bool = False) -> dict[str, Any]:
-
         """
         The constructor arguments (attrs aliases) of the struct that the
         JSON object ``value`` (a ``dict``, or :class:`~lethean._gojson.Pairs`
@@ -248,7 +247,6 @@ class StructOf(Kind):
 
     @property
     def zero(self) -> Any:  # type: ignore[override]
-
         schema = schema_of(self._cls)
         return schema.read(())
 
@@ -287,7 +285,6 @@ class GoStruct:
 
     @classmethod
     def from_json_value(cls: type[_S], value: object) -> _S:
-
         """
         Read a received value (parsed JSON, ``RawJSON`` or an instance) as
         Go's decoder does; raises :class:`InvalidPayloadError` with Go's text.
@@ -305,4 +302,3 @@ class GoStruct:
             return schema.read(value)
         except Mismatch as e:
             raise InvalidPayloadError(e.go_text(cls.__name__)) from None
-

@@ -269,7 +269,6 @@ class Timestamp:
             return "Timestamp({}, {}, {})".format(self.seconds, self.nanos, self.offset)
 
     def to_json_value(self) -> str:
-
         """The RFC 3339 text (used by the Go-compatible JSON encoder)."""
         return str(self)
 

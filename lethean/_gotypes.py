@@ -338,7 +338,6 @@ class MapOf(Kind):
         pairs: Iterable[tuple[str, JSONValue]]
         if type(value) is dict:
             pairs = value.items()
-
         elif type(value) is Pairs:
             pairs = value
         else:
@@ -361,7 +360,6 @@ class MapOf(Kind):
                                for key in sorted(value)]) + "}"
 
     def to_value(self, value: Mapping[str, Any] | None) -> dict[str, JSONValue] | None:
-
         if value is None:
             return None
         item = self._item

@@ -24,7 +24,6 @@ def is_valid_name(name: str) -> bool:
 
 
 def sanitise_name(name: str) -> str:
-
     """
     The nearest valid name to ``name`` (empty if nothing is left): runs of
     other characters become one hyphen, the ends are trimmed to a letter or

@@ -30,6 +30,5 @@ def config_path(*parts: str) -> str:
 
 
 def data_path(*parts: str) -> str:
-
     """``<XDG data home>/lethean-desktop/<parts>``."""
     return os.path.join(_xdg_home("XDG_DATA_HOME", "user_data_dir"), APP_DIRECTORY, *parts)

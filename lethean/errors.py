@@ -52,7 +52,6 @@ class IntegrityError(LetheanError):
 
 
 def describe(error: BaseException) -> str:
-
     """
     The one line a user sees for ``error``: its class's text, then its
     detail in brackets (the CLI prints it; the node's control API sends it),
@@ -63,7 +62,6 @@ def describe(error: BaseException) -> str:
         return line
     lines = (type(error).__doc__ or "").strip().splitlines()
     summary = lines[0] if lines else type(error).__name__
-
     detail = str(error)
     if detail and detail != summary:
         return "{} ({})".format(summary.rstrip("."), detail)

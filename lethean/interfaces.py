@@ -142,7 +142,6 @@ class IPeerRegistry(Interface):
         """A Deferred that fires when every change so far is on disk."""
 
     def close() -> "Deferred[None]":
-
         """Cancel the pending save timer and write pending changes; returns a Deferred."""
 
 
@@ -379,5 +378,4 @@ class IProfileManager(Interface):
         """Every stored profile id."""
 
     def delete_profile(profile_id: str) -> Any:
-
         """Forget ``profile_id``; fails if there is none."""

@@ -289,7 +289,6 @@ def decode_data(value: JSONValue, max_data_bytes: int) -> bytes:
 
 
 def write_bundle(bundle: Bundle, fileobj: IO[bytes]) -> None:
-
     """
     Write ``bundle`` in its stand-alone form to a binary file object, the
     base64 a piece at a time (never the whole text in memory).

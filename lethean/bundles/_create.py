@@ -192,7 +192,6 @@ def _seal_miner(miner_name: str, size: int, content: Iterable[Buffer], name: str
 
 def read_miner(path: str | os.PathLike[str], *,
                max_bytes: int = MAX_MEMBER_BYTES) -> tuple[str, bytes]:
-
     """
     ``(file name, content)`` of a miner binary on disk, size-capped.
 

@@ -256,7 +256,6 @@ def _fsync_file(path: str) -> None:
 
 
 def _fsync_dir(path: str) -> None:
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:

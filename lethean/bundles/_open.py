@@ -261,10 +261,8 @@ def inspect_bundle(bundle: Bundle, password: str | None = None, *,
 
 
 def _checksum_ok(bundle: Bundle) -> bool:
-
     try:
         bundle.verify()
     except LetheanError:
         return False
     return True
-

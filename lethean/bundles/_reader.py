@@ -48,7 +48,6 @@ _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/]*")
 #: ``_BASE64_RUN.match``, which always matches (maybe nothing).
 _skip_base64: Callable[[bytes, int], "re.Match[bytes]"]
 _skip_base64 = _BASE64_RUN.match  # type: ignore[assignment]
-
 _JSON_SPACE = b" \t\r\n"
 
 

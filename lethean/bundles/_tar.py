@@ -313,7 +313,6 @@ def vetted_members(archive: tarfile.TarFile, archive_size: int,
 def scan_tar(data: Buffer | IO[bytes],
              limits: ExtractLimits = ExtractLimits()) -> list[ArchiveMember]:
 
-
     """
     Vet every member of the tar archive ``data`` (bytes, or a seekable
     binary file) without writing anything.

@@ -149,7 +149,6 @@ class NodeIdentity:
     def _read(cls: type[_I], value: JSONValue) -> _I:
         try:
             return schema_of(cls).read(value)
-
         except Mismatch as e:
             if e.text is not None:
                 raise InvalidIdentityError(e.text) from None
@@ -199,6 +198,5 @@ class LocalIdentity:
         return self.private_key.shared_secret(peer_public_key)
 
     def frame_cipher(self, peer_public_key: PublicKeyLike, **kwargs: Any) -> FrameCipher:
-
         """A :class:`~lethean.smsg.FrameCipher` for the link to a peer."""
         return FrameCipher(self.shared_secret(peer_public_key), **kwargs)

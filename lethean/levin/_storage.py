@@ -40,7 +40,6 @@ from ._values import (
     Uint64,
     Scalar,
     Value,
-
     check_name_length,
     decode_name,
     name_bytes,
@@ -342,7 +341,6 @@ class _Reader(_Walker):
         return Array(element, items)  # type: ignore[arg-type]
 
 
-
 # Entry names by their wire bytes: a peer sends the same few again and
 # again.  Bounded (cleared when full) against a stream of fresh names.
 _names: dict[bytes, str] = {}
@@ -381,6 +379,5 @@ _ARRAY_ELEMENT_TYPES[Array.TAG] = Array
 # encodes or decodes from the start: every error comes from the code above.
 _decode_common: Callable[[bytes, int, int, int], Section | None] = shortcut("levin_decode")
 _encode_common: Callable[[Section, int], bytes | None] = shortcut("levin_encode")
-
 if speedups is not None:
     speedups.levin_register(Section, {**SCALARS, String.TAG: String})

@@ -333,7 +333,6 @@ TYPES[Section.TAG] = Section
 
 
 def _element(element_type: "type[Value]", item: Any) -> "Value":
-
     if isinstance(item, element_type):
         return item
     if element_type is Section and isinstance(item, Mapping):
@@ -389,7 +388,6 @@ class Array:
 
     def __getitem__(self, index: int) -> Any:
         return self.items[index]
-
 
 
 

@@ -36,7 +36,6 @@ def encode_varint(n: int) -> bytes:
 
 
 def decode_varint(data: Buffer, offset: int = 0) -> tuple[int, int]:
-
     """
     Read one varint from ``data`` at ``offset``.
 

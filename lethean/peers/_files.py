@@ -140,13 +140,11 @@ class SerialFile:
                 return result
 
             self._running.addBoth(relay)
-
         return done.addErrback(lambda failure: None)
 
     def _start(self, content: Content, waiting: list["Deferred[None]"]) -> None:
         running: Deferred[object]
         if self.blocked is not None:
-
             running = maybeDeferred(_refuse, self.path, self.blocked)
         else:
             running = maybeDeferred(self._writer, self.path, content)
@@ -168,5 +166,4 @@ class SerialFile:
 
 
 def _refuse(path: str, reason: str) -> None:
-
     raise OSError("refusing to overwrite {}: {}".format(path, reason))

@@ -66,6 +66,5 @@ class OverlayRegistry(PeerRegistry):
         return [p for p in self._peers.values() if p.id not in self._borrowed]
 
     def remove_peer(self, peer_id: str) -> None:
-
         super().remove_peer(peer_id)
         self._borrowed.discard(peer_id)

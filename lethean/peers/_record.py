@@ -341,7 +341,6 @@ def decode_string_array(data: bytes | str) -> tuple[list[str], list[str]]:
     items, problems = _scan_array(data)
     strings: list[str] = []
     for index, item in enumerate(items):
-
         if isinstance(item, str):
             strings.append(item)
         elif item is not None:  # Go reads null as ""

@@ -453,7 +453,6 @@ class PeerRegistry:
                 raise PeerNotAllowedError("peer {} ({})".format(claimed_id, key_prefix(public_key)))
 
     def is_peer_allowed(self, claimed_id: str, public_key: str) -> bool:
-
         try:
             self.check_peer(claimed_id, public_key)
         except (PeerRejectedError, InvalidPeerKeyError):

@@ -26,7 +26,6 @@ class SavedFile:
 
     def __init__(self, path: str, writer: Writer, render: Callable[[], Content],
                  what: str) -> None:
-
         self.file = SerialFile(path, writer)
         self.dirty = False
         self._render = render
@@ -85,6 +84,5 @@ class SavedFile:
         self.save().addErrback(lambda failure: None)
 
     def settle(self) -> "Deferred[None]":
-
         """Write if behind, else wait for the write in flight."""
         return self.save() if self.dirty else self.file.idle()

@@ -142,12 +142,10 @@ class RankIndex:
         del self._sorted[:]
 
     def best(self, n: int, accept: Callable[[str], bool] | None = None) -> list[str]:
-
         """The ids of the first ``n`` peers, best first, that ``accept(id)`` (if given) allows."""
         if n <= 0:
             return []
         ids: Iterator[str] = (peer_id for _, peer_id in self._sorted)
-
         if accept is not None:
             ids = filter(accept, ids)
         return list(itertools.islice(ids, n))

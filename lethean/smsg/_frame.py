@@ -318,6 +318,5 @@ def seal(shared_secret: Buffer, message: _Envelope | str | Buffer, *, timestamp:
 
 def open_frame(shared_secret: Buffer, frame: Buffer, *,
                max_frame_bytes: int = MAX_FRAME_BYTES) -> Body:
-
     """The :class:`Body` in one frame; build a :class:`FrameCipher` to open many."""
     return FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes).open(frame)

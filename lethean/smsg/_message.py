@@ -56,4 +56,3 @@ class SmsgMessage(_SmsgStruct):
     from_: str = go_field("from", STRING, omitempty=True)
     timestamp: int = go_field("timestamp", INT64, omitempty=True)
     meta: dict[str, str] | None = go_field("meta", MapOf(STRING), omitempty=True)
-

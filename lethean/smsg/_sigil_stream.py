@@ -211,7 +211,6 @@ class _RawPlaintext(io.RawIOBase):
 
     # io gives a writable memoryview (typeshed: any writable buffer).
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-
         data = self._reader.read_at(self._position, len(buffer))
         buffer[:len(data)] = data
         self._position += len(data)
@@ -232,5 +231,4 @@ class _RawPlaintext(io.RawIOBase):
         return position
 
     def tell(self) -> int:
-
         return self._position
