@@ -160,8 +160,7 @@ class Double:
     @property
     def bits(self) -> int:
         """The IEEE-754 bit pattern as a u64."""
-        bits: int = struct.unpack("<Q", _double_bits(self.value))[0]
-        return bits
+        return struct.unpack("<Q", _double_bits(self.value))[0]
 
 
 def _to_bytes(value: object) -> bytes:
