@@ -17,7 +17,8 @@ from pathlib import Path
 from twisted.internet import defer, protocol, reactor, task
 
 from tests._paths import GONODE
-from tests._processes import environment, run_lethean, short_folder, start_twistd_node
+from tests._processes import (
+    environment, run_lethean, short_folder, signal_if_running, start_twistd_node)
 
 #: ``skip`` for interop test classes: a reason when the Go node is missing.
 SKIP = None if os.access(GONODE, os.X_OK) else (
@@ -166,7 +167,7 @@ class GoWorker:
         """SIGTERM (SIGKILL after :data:`STOP_GRACE_S`); fires with the exit reason."""
         if self.output.status is not None:
             return defer.succeed(self.output.status)
-        self.process.signalProcess("TERM")
+        signal_if_running(self.process, "TERM")
         killer = reactor.callLater(STOP_GRACE_S, self._kill)
         stopped = defer.Deferred()
 
@@ -180,7 +181,7 @@ class GoWorker:
 
     def _kill(self):
         if self.output.status is None:
-            self.process.signalProcess("KILL")
+            signal_if_running(self.process, "KILL")
 
     async def started(self):
         self.info = await self.wait_for(event="ready")
@@ -258,7 +259,7 @@ class LetheanNode:
     def stop(self):
         """SIGTERM; fires with the exit reason."""
         if not self.output.ended.called:
-            self.process.signalProcess("TERM")
+            signal_if_running(self.process, "TERM")
         ended = defer.Deferred()
         self.output.ended.addBoth(lambda result: (ended.callback(result), result)[1])
         return ended

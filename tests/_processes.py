@@ -75,6 +75,18 @@ def environment(home):
                 XDG_CONFIG_HOME=os.path.join(home, "xdg-config"))
 
 
+def signal_if_running(process, name):
+    """
+    Signal ``process`` unless it has exited: its exit is reaped before its
+    pipes close, so a stop (or a second one, from a cleanup) can come
+    between the two, when ``processEnded`` is still to come.
+    """
+    try:
+        process.signalProcess(name)
+    except ProcessExitedAlready:
+        pass
+
+
 def spawn(test, home, argv, *, stop_signal="KILL"):
     """
     Run ``argv`` in ``home``; returns its ``(process, Output)``, sent
@@ -86,10 +98,7 @@ def spawn(test, home, argv, *, stop_signal="KILL"):
     def stop_if_running():
         if output.ended.called:
             return None
-        try:
-            process.signalProcess(stop_signal)
-        except ProcessExitedAlready:
-            pass  # it has exited; its end is on its way
+        signal_if_running(process, stop_signal)
         return output.ended
     test.addCleanup(stop_if_running)
     return process, output

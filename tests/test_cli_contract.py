@@ -543,3 +543,31 @@ class ContractTests(SynchronousTestCase):
         run = _main._Run(__import__("argparse").Namespace(json=False))
         self.assertEqual(run.fail(Odd("x")), 1)
         self.assertEqual(err.getvalue(), "lethean: Odd (x)\n")
+
+    def test_errors_live_in_errors_modules(self):
+        """Every exception of the command and of the conformance checker is defined in its _errors module."""
+        import importlib
+        import inspect
+        import pkgutil
+
+        import lethean.cli
+        import lethean.conformance
+
+        found = {}
+        for package in (lethean.cli, lethean.conformance):
+            for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+                if info.name.endswith(".__main__"):
+                    continue
+                module = importlib.import_module(info.name)
+                for value in vars(module).values():
+                    if inspect.isclass(value) and issubclass(value, BaseException) and (
+                            value.__module__.startswith(package.__name__ + ".")):
+                        found[value.__name__] = value.__module__
+        self.assertEqual(found, {
+            "CommandLineError": "lethean.cli._errors",
+            "NodeAnswerError": "lethean.cli._errors",
+            "NodeNotAnsweringError": "lethean.cli._errors",
+            "NoNodeError": "lethean.cli._errors",
+            "PeerFilesError": "lethean.cli._errors",
+            "VectorMismatch": "lethean.conformance._errors",
+        })

@@ -205,6 +205,7 @@ class HungNodeTests(TestCase):
         from twisted.internet.endpoints import UNIXServerEndpoint
 
         from lethean.cli import _client
+        from lethean.cli._errors import NodeNotAnsweringError
         from lethean.node import control_socket_path
 
         folder = short_folder(self)
@@ -212,7 +213,7 @@ class HungNodeTests(TestCase):
         port = await UNIXServerEndpoint(reactor, control_socket_path(folder)).listen(hole)
         self.addCleanup(port.stopListening)
         self.patch(_client, "PROBE_TIMEOUT_S", 0.1)
-        with self.assertRaises(_client.NodeNotAnsweringError) as caught:
+        with self.assertRaises(NodeNotAnsweringError) as caught:
             await _client.find_node(reactor, folder)
         # The command connected before it gave up: the socket accepts it, if
         # the reactor has not come round to that yet.

@@ -6,7 +6,7 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.conformance import _levin_header, _levin_storage, _levin_varint
-from lethean.conformance._expect import VectorMismatch
+from lethean.conformance._errors import VectorMismatch
 from tests._paths import VECTORS
 
 

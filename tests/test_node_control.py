@@ -13,7 +13,8 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from lethean.cli._client import ControlClient, NodeAnswerError, find_node
+from lethean.cli._client import ControlClient, find_node
+from lethean.cli._errors import NodeAnswerError
 from lethean.identity import NodeManager, PrivateKey
 from lethean.node._control import CONTROL_TOKEN_NAME
 from lethean.node._assembly import assemble_node

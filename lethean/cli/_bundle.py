@@ -10,12 +10,26 @@ link to that peer, as ``lethean deploy`` does.  Every command prints a
 summary, as JSON with ``--json``.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import sys
 
 from lethean.cli._output import emit
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import IO, Any
+
+    from twisted.internet.interfaces import IReactorTime
+
+    from lethean.bundles import Bundle
+    from lethean.cli._main import Subparsers
+    from lethean.node import NodeOperations
 
 __all__ = ["register", "PASSWORD_ENV"]
 
@@ -31,7 +45,7 @@ MAX_MEMBERS = 1024
 BUNDLE_MINER, BUNDLE_FULL, BUNDLE_PROFILE = "miner", "full", "profile"
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add ``lethean bundle ...`` to the ``lethean`` parser."""
     bundle = subparsers.add_parser(
         "bundle",
@@ -45,7 +59,7 @@ def register(subparsers):
     _register_extract(commands)
 
 
-def _add_password_options(parser, required_for):
+def _add_password_options(parser: argparse.ArgumentParser, required_for: str) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--password-file", metavar="FILE",
@@ -60,13 +74,13 @@ def _add_password_options(parser, required_for):
         "above). " + required_for)
 
 
-def _add_data_limit(parser):
+def _add_data_limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-bundle-bytes", type=_positive_int, default=MAX_BUNDLE_DATA_BYTES, metavar="N",
         help="refuse bundles whose data is larger than N bytes (default %(default)s)")
 
 
-def _register_create(commands):
+def _register_create(commands: Subparsers) -> None:
     create = commands.add_parser(
         "create", help="create a profile or miner bundle",
         description="Create a bundle; writes the bundle JSON to --output (default stdout).")
@@ -104,7 +118,7 @@ def _register_create(commands):
     miner.set_defaults(func=_create_miner)
 
 
-def _add_for(parser):
+def _add_for(parser: argparse.ArgumentParser) -> None:
     from lethean.cli._node import TARGET_HELP, add_control_option
     from lethean.cli._peers import add_data_dir_option
 
@@ -117,7 +131,7 @@ def _add_for(parser):
     add_control_option(parser)
 
 
-def _add_output(parser):
+def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "-o", "--output", default="-", metavar="FILE",
@@ -125,7 +139,7 @@ def _add_output(parser):
         "JSON summary is printed instead")
 
 
-def _register_inspect(commands):
+def _register_inspect(commands: Subparsers) -> None:
     inspect = commands.add_parser(
         "inspect", help="describe a bundle without extracting it",
         description="Print a bundle's type, name, checksum status and sizes; with a password "
@@ -137,7 +151,7 @@ def _register_inspect(commands):
     inspect.set_defaults(func=_inspect)
 
 
-def _register_extract(commands):
+def _register_extract(commands: Subparsers) -> None:
     extract = commands.add_parser(
         "extract", help="verify, decrypt and extract a bundle",
         description="Extract a bundle. A profile is written as JSON to the file DEST; a miner "
@@ -165,7 +179,7 @@ def _register_extract(commands):
     extract.set_defaults(func=_extract)
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -175,7 +189,8 @@ def _positive_int(text):
     return value
 
 
-def password_from(args, environ=None):
+def password_from(args: argparse.Namespace,
+                  environ: Mapping[str, str] | None = None) -> str | None:
     """The password the options select, or None when none was given."""
     from lethean.bundles import PasswordRequiredError
 
@@ -193,7 +208,7 @@ def password_from(args, environ=None):
     return environ.get(PASSWORD_ENV)
 
 
-def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
+def _read_file(path: str, limit: int = MAX_BUNDLE_DATA_BYTES) -> bytes:
     """The bytes of ``path`` ('-' = stdin), refusing more than ``limit``."""
     from lethean.bundles import BundleFileError, BundleTooLargeError
 
@@ -210,7 +225,7 @@ def _read_file(path, limit=MAX_BUNDLE_DATA_BYTES):
     return data
 
 
-def _write_atomically(path, write, replace):
+def _write_atomically(path: str, write: Callable[[IO[bytes]], object], replace: bool) -> str:
     """Write ``path`` with ``write(file)`` via a temporary file and a rename."""
     import tempfile
 
@@ -239,7 +254,7 @@ def _write_atomically(path, write, replace):
     return path
 
 
-def _facts(document):
+def _facts(document: Mapping[str, Any]) -> str:
     """A flat JSON object as aligned ``label  value`` lines."""
     rows = []
     for key, value in document.items():
@@ -254,12 +269,13 @@ def _facts(document):
     return "\n".join("{}  {}".format(label.ljust(width), value) for label, value in rows)
 
 
-def _emit(args, document):
+def _emit(args: argparse.Namespace, document: Mapping[str, Any]) -> int:
     emit(args, document, lambda: _facts(document))
     return 0
 
 
-def _finish_create(args, bundle, extra=None):
+def _finish_create(args: argparse.Namespace, bundle: Bundle,
+                   extra: Mapping[str, Any] | None = None) -> int:
     from lethean.bundles import write_bundle
 
     if args.output == "-":
@@ -279,7 +295,7 @@ def _finish_create(args, bundle, extra=None):
     return _emit(args, summary)
 
 
-def _require_password(args):
+def _require_password(args: argparse.Namespace) -> str:
     from lethean.bundles import PasswordRequiredError
 
     password = password_from(args)
@@ -290,9 +306,10 @@ def _require_password(args):
     return password
 
 
-def _create_for(args, kind, source):
+def _create_for(args: argparse.Namespace, kind: str, source: str) -> int:
     """The bundle of ``source`` encrypted for the link to ``args.for_target``."""
-    from lethean.cli._main import CommandLineError, run_in_reactor
+    from lethean.cli._errors import CommandLineError
+    from lethean.cli._main import run_in_reactor
     from lethean.cli._node import check_target
 
     check_target(args.for_target)
@@ -304,12 +321,12 @@ def _create_for(args, kind, source):
     if any(getattr(args, option, None) for option in ("password", "password_file",
                                                        "password_env")):
         raise CommandLineError("--for needs no password: the bundle is encrypted for the link")
-    made = []
+    made: list[tuple[dict[str, str], Bundle]] = []
 
-    async def command(reactor, args):
+    async def command(reactor: IReactorTime, args: argparse.Namespace) -> int:
         from lethean.bundles import read_bundle
         from lethean.cli._client import find_node
-        from lethean.cli._node import node_operations
+        from lethean.cli._node import own_session
 
         client = await find_node(reactor, args.data_dir, args.control)
         if client is not None:
@@ -324,12 +341,13 @@ def _create_for(args, kind, source):
                          read_bundle(io.BytesIO(body))))
             return 0
 
-        async def work(operations):
+        # No node runs: the bundle is made with the command's own identity.
+        async def work(operations: NodeOperations) -> int:
             made.append(await operations.bundle_for(
                 args.for_target, source, kind, args.name,
                 os.path.basename(source) if kind == "miner" else None))
             return 0
-        return await node_operations(reactor, args, work)
+        return await own_session(reactor, args, work)
 
     status = run_in_reactor(command, args)
     if status or not made:
@@ -338,7 +356,7 @@ def _create_for(args, kind, source):
     return _finish_create(args, bundle, {"for": peer.get("id")})
 
 
-def _create_profile(args):
+def _create_profile(args: argparse.Namespace) -> int:
     if args.for_target:
         return _create_for(args, "profile", args.profile)
     from lethean.bundles import create_plain_profile_bundle, create_profile_bundle
@@ -351,7 +369,7 @@ def _create_profile(args):
     return _finish_create(args, bundle)
 
 
-def _create_miner(args):
+def _create_miner(args: argparse.Namespace) -> int:
     if args.for_target:
         return _create_for(args, "miner", args.miner)
     from lethean.bundles import create_miner_bundle_from_file
@@ -363,7 +381,7 @@ def _create_miner(args):
     return _finish_create(args, bundle)
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> Bundle:
     from lethean.bundles import BundleFileError, read_bundle
 
     try:
@@ -375,7 +393,7 @@ def _load(args):
         raise BundleFileError("cannot read {}: {}".format(args.file, e.strerror)) from None
 
 
-def _inspect(args):
+def _inspect(args: argparse.Namespace) -> int:
     from lethean.bundles import inspect_bundle
 
     bundle = _load(args)
@@ -383,7 +401,7 @@ def _inspect(args):
     return _emit(args, info.to_dict())
 
 
-def _extract(args):
+def _extract(args: argparse.Namespace) -> int:
     from lethean.bundles import (
         ExtractLimits, extract_miner_bundle, extract_profile_bundle)
 
@@ -404,12 +422,12 @@ def _extract(args):
     result = extract_miner_bundle(
         bundle, password, args.dest, replace=args.replace, limits=limits,
         max_data_bytes=args.max_bundle_bytes)
-    profile = result.profile_json
+    bundled = result.profile_json
     return _emit(args, {
         "type": bundle.type,
         "name": bundle.name,
         "dest": result.root,
         "miner_path": result.miner_path,
         "files": list(result.files),
-        "profile": None if profile is None else profile.decode("utf-8", "replace"),
+        "profile": None if bundled is None else bundled.decode("utf-8", "replace"),
     })

@@ -1,6 +1,7 @@
 """
-The ``lethean`` command's client for a running node's control API, and
-how it finds that node.
+The ``lethean`` command's client for a running node's control API, how it
+finds that node, and :class:`ThroughNode`, which asks that node to carry
+out what :class:`~lethean.node.NodeOperations` would.
 
 A node runs for a data folder when its control socket (``DIR/control.sock``,
 or the XDG default) accepts a connection and answers ``GET /api/node``
@@ -10,25 +11,29 @@ accepts but does not answer is an error, not a reason to act beside the
 node.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Callable, Mapping
+from typing import IO, Any
 
 from twisted.internet import defer, error, protocol
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.endpoints import UNIXClientEndpoint, clientFromString
 from twisted.python import failure
 from twisted.web.client import (
     Agent, FileBodyProducer, HTTPConnectionPool, RequestTransmissionFailed, ResponseFailed,
     readBody)
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.iweb import IAgentEndpointFactory, IResponse
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
+from lethean.cli._errors import NodeAnswerError, NodeNotAnsweringError
 
 __all__ = [
     "ControlClient",
-    "NodeAnswerError",
-    "NodeNotAnsweringError",
+    "ThroughNode",
     "find_node",
     "PROBE_TIMEOUT_S",
     "TOKEN_VARIABLE",
@@ -38,50 +43,31 @@ __all__ = [
 PROBE_TIMEOUT_S = 5.0
 #: The environment variable holding a TCP control endpoint's token.
 TOKEN_VARIABLE = "LETHEAN_CONTROL_TOKEN"
-
-
-class NodeNotAnsweringError(LetheanError):
-    """The node's control API does not answer."""
-
-    kind = "node_not_answering"
-
-
-class NodeAnswerError(LetheanError):
-    """The node could not carry out the request."""
-
-    kind = "node_answer"
-
-    def __init__(self, line, exit_code=1, kind=None, document=None):
-        super().__init__(line)
-        #: The line to show, as the node worded it.
-        self.line = line
-        self.exit_code = exit_code if exit_code in (1, 2) else 1
-        self.remote_kind = kind
-        #: The node's whole error document (``--json`` prints it).
-        self.document = document
+#: ``progress(sent, total)``: told how much of an upload is sent.
+OnProgress = Callable[[int, int], None]
 
 
 @implementer(IAgentEndpointFactory)
 class _OneEndpoint:
     """Every request goes to the same endpoint (a unix socket, say)."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint: IStreamClientEndpoint) -> None:
         self.endpoint = endpoint
 
-    def endpointForURI(self, uri):
+    def endpointForURI(self, uri: object) -> IStreamClientEndpoint:
         return self.endpoint
 
 
 class _Lines(protocol.Protocol):
     """Reads a JSON-lines answer: progress lines, then the last value."""
 
-    def __init__(self, progress):
+    def __init__(self, progress: OnProgress | None) -> None:
         self.progress = progress
         self.buffer = b""
-        self.last = None
-        self.done = defer.Deferred()
+        self.last: Any = None
+        self.done: defer.Deferred[Any] = defer.Deferred()
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         self.buffer += data
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
@@ -94,13 +80,13 @@ class _Lines(protocol.Protocol):
             else:
                 self.last = value
 
-    def connectionLost(self, reason):
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         if self.buffer.strip():
             self.last = json.loads(self.buffer)
         self.done.callback(self.last)
 
 
-def _answer(code, value):
+def _answer(code: int, value: Any) -> Any:
     if isinstance(value, dict) and "error" in value:
         error = value["error"] if isinstance(value["error"], dict) else {}
         raise NodeAnswerError(error.get("message") or "the node refused the request",
@@ -110,7 +96,7 @@ def _answer(code, value):
     return value
 
 
-def _timed_out(result, timeout_s):
+def _timed_out(result: object, timeout_s: float) -> object:
     """
     What a request cancelled by its timeout fails with: the Agent reports
     the cancellation as a lost response, which is a TimeoutError here.
@@ -130,16 +116,17 @@ class ControlClient:
     :param where: how to name the endpoint in messages.
     """
 
-    def __init__(self, reactor, endpoint, token=None, where="the node"):
+    def __init__(self, reactor: IReactorTime, endpoint: IStreamClientEndpoint,
+                 token: str | None = None, where: str = "the node") -> None:
         self._reactor = reactor
         self.where = where
         self._token = token
         self._agent = Agent.usingEndpointFactory(
             reactor, _OneEndpoint(endpoint), pool=HTTPConnectionPool(reactor, persistent=False))
         #: The node's ``/api/node`` answer, once probed.
-        self.node = None
+        self.node: Any = None
 
-    def _headers(self, content_type=None):
+    def _headers(self, content_type: bytes | None = None) -> Headers:
         headers = Headers({b"user-agent": [b"lethean-cli"]})
         if self._token:
             headers.addRawHeader(b"authorization", b"Bearer " + self._token.encode("utf-8"))
@@ -147,7 +134,9 @@ class ControlClient:
             headers.addRawHeader(b"content-type", content_type)
         return headers
 
-    async def _request(self, method, path, body=None, content_type=None, timeout_s=None):
+    async def _request(self, method: bytes, path: str, body: IO[bytes] | None = None,
+                       content_type: bytes | None = None,
+                       timeout_s: float | None = None) -> IResponse:
         producer = None if body is None else FileBodyProducer(body)
         d = self._agent.request(method, b"http://node" + path.encode("ascii"),
                                 self._headers(content_type), producer)
@@ -160,7 +149,8 @@ class ControlClient:
             raise NodeAnswerError("the connection to {} was lost: {}".format(
                 self.where, reasons)) from None
 
-    async def call(self, method, path, value=None, timeout_s=None):
+    async def call(self, method: bytes, path: str, value: object = None,
+                   timeout_s: float | None = None) -> Any:
         """``method path`` with a JSON body; the JSON answer, or NodeAnswerError."""
         import io
 
@@ -174,15 +164,16 @@ class ControlClient:
                 self.where, response.code)) from None
         return _answer(response.code, answer)
 
-    def get(self, path, timeout_s=None):
+    def get(self, path: str, timeout_s: float | None = None) -> defer.Deferred[Any]:
         """``GET path``: its JSON."""
         return defer.Deferred.fromCoroutine(self.call(b"GET", path, timeout_s=timeout_s))
 
-    def post(self, path, value):
+    def post(self, path: str, value: object) -> defer.Deferred[Any]:
         """``POST path`` with ``value`` as JSON: the JSON answer."""
         return defer.Deferred.fromCoroutine(self.call(b"POST", path, value))
 
-    async def upload(self, path, query, file_path, progress=None):
+    async def upload(self, path: str, query: Mapping[str, object], file_path: str,
+                     progress: OnProgress | None = None) -> Any:
         """
         ``POST path?query`` streaming the file at ``file_path``; reads the
         JSON-lines answer, calling ``progress(sent, total)``; the result.
@@ -203,7 +194,8 @@ class ControlClient:
         return _answer(response.code, last)["result"]
 
 
-    async def upload_for_file(self, path, query, file_path):
+    async def upload_for_file(self, path: str, query: Mapping[str, object],
+                              file_path: str) -> tuple[Headers, bytes]:
         """
         ``POST path?query`` streaming the file at ``file_path``; fires with
         ``(headers, body)`` of a successful answer (NodeAnswerError otherwise).
@@ -225,7 +217,7 @@ class ControlClient:
         return response.headers, body
 
 
-def _token(data_dir):
+def _token(data_dir: str | None) -> str | None:
     from lethean.node import control_token_path
 
     token = os.environ.get(TOKEN_VARIABLE)
@@ -238,7 +230,8 @@ def _token(data_dir):
         return None
 
 
-async def find_node(reactor, data_dir, control=None):
+async def find_node(reactor: IReactorTime, data_dir: str | None,
+                    control: str | None = None) -> ControlClient | None:
     """
     A :class:`ControlClient` for the node running for ``data_dir``, or
     None when none runs.
@@ -270,3 +263,42 @@ async def find_node(reactor, data_dir, control=None):
             return None
         raise NodeNotAnsweringError("cannot connect to {}: {}".format(where, e)) from None
     return client
+
+
+class ThroughNode:
+    """
+    :class:`~lethean.node.NodeOperations`' remote operations, asked of a
+    running node over its control API (same arguments, same answers).
+    """
+
+    def __init__(self, client: ControlClient) -> None:
+        self.client = client
+
+    def ping(self, target: str, timeout_s: float) -> defer.Deferred[Any]:
+        return self.client.post("/api/ping", {"target": target, "timeout": timeout_s})
+
+    def stats(self, target: str | None, every: bool, timeout_s: float) -> defer.Deferred[Any]:
+        return self.client.post("/api/stats", {"target": target, "all": every,
+                                               "timeout": timeout_s})
+
+    def logs(self, target: str, miner: str, lines: int, timeout_s: float) -> defer.Deferred[Any]:
+        return self.client.post("/api/logs", {"target": target, "miner": miner, "lines": lines,
+                                              "timeout": timeout_s})
+
+    def start_miner(self, target: str, miner_type: str, profile: str, config: object,
+                    timeout_s: float) -> defer.Deferred[Any]:
+        return self.client.post("/api/miner/start", {
+            "target": target, "type": miner_type, "profile": profile, "config": config,
+            "timeout": timeout_s})
+
+    def stop_miner(self, target: str, name: str, timeout_s: float) -> defer.Deferred[Any]:
+        return self.client.post("/api/miner/stop", {"target": target, "name": name,
+                                                    "timeout": timeout_s})
+
+    def deploy(self, target: str, path: str, kind: str, name: str | None,
+               miner_file_name: str | None, progress: OnProgress | None,
+               timeout_s: float) -> defer.Deferred[Any]:
+        return defer.Deferred.fromCoroutine(self.client.upload(
+            "/api/deploy", {"target": target, "kind": kind, "name": name,
+                            "minerFileName": miner_file_name, "timeout": timeout_s},
+            path, progress))

@@ -6,7 +6,18 @@ the public identity and where its files are, as text or with ``--json`` as
 JSON; the private key is never printed.
 """
 
+from __future__ import annotations
+
 from lethean.cli._output import emit
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from lethean.cli._main import Subparsers
+    from lethean.identity import LocalIdentity, NodeManager
 
 __all__ = ["register"]
 
@@ -16,7 +27,7 @@ ROLES = ("controller", "worker", "dual")
 REPAIR, REFUSE = "repair", "refuse"
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add ``lethean identity ...`` to the ``lethean`` parser."""
     identity = subparsers.add_parser(
         "identity",
@@ -58,7 +69,7 @@ def register(subparsers):
     new.set_defaults(func=_new)
 
 
-def _add_location(parser):
+def _add_location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the identity as JSON")
     parser.add_argument(
         "--data-dir", metavar="DIR",
@@ -67,7 +78,7 @@ def _add_location(parser):
         "<config home>/lethean-desktop/node.json)")
 
 
-def _manager(args, **kwargs):
+def _manager(args: argparse.Namespace, **kwargs: Any) -> NodeManager:
     from lethean.identity import NodeManager
 
     if args.data_dir:
@@ -75,7 +86,7 @@ def _manager(args, **kwargs):
     return NodeManager(**kwargs)
 
 
-def _print(args, manager, local):
+def _print(args: argparse.Namespace, manager: NodeManager, local: LocalIdentity) -> None:
     document = local.identity.to_json_value()
     document["keyPath"] = manager.key_path
     document["identityPath"] = manager.identity_path
@@ -88,7 +99,7 @@ def _print(args, manager, local):
                                    for label, value in facts))
 
 
-def _show(args):
+def _show(args: argparse.Namespace) -> int:
     from lethean.identity import NoIdentityError
 
     manager = _manager(args, insecure_key=args.insecure_key)
@@ -111,7 +122,7 @@ def _show(args):
     return 0
 
 
-def _new(args):
+def _new(args: argparse.Namespace) -> int:
     manager = _manager(args)
     _print(args, manager, manager.generate(name=args.name, role=args.role, force=args.force))
     return 0

@@ -7,11 +7,25 @@ replies as JSON with ``--json``) and exit 0; any failure is one line on
 stderr and a non-zero status (see ``docs/levin.md``).
 """
 
+from __future__ import annotations
+
 import argparse
 import re
 
 from lethean.cli._main import run_in_reactor
 from lethean.cli._output import emit
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from twisted.internet.interfaces import IReactorTime
+
+    from lethean.cli._main import Subparsers
+    from lethean.levin import Section
+    from lethean.levin._networks import Network
 
 __all__ = ["register", "PeerAddress", "parse_peer"]
 
@@ -31,12 +45,12 @@ class PeerAddress:
     endpoint string.
     """
 
-    def __init__(self, text, host=None, port=None):
+    def __init__(self, text: str, host: str | None = None, port: int | None = None) -> None:
         self.text = text
         self.host = host
         self.port = port
 
-    def endpoint(self, timeout):
+    def endpoint(self, timeout: float) -> str:
         """The client endpoint string (``timeout`` applies to ``HOST:PORT`` only)."""
         from twisted.internet.endpoints import quoteStringArgument
 
@@ -46,7 +60,7 @@ class PeerAddress:
             quoteStringArgument(self.host), self.port, max(1, int(round(timeout))))
 
 
-def parse_peer(text):
+def parse_peer(text: str) -> PeerAddress:
     """
     A :class:`PeerAddress` from ``HOST:PORT``, ``[IPV6]:PORT`` or a client
     endpoint string (``tcp:host=H:port=P``, ``tcp:H:P``, ``unix:/path``,
@@ -62,7 +76,7 @@ def parse_peer(text):
     return PeerAddress(text, match["v6"] or match["host"], int(match["port"]))
 
 
-def _check_endpoint(text):
+def _check_endpoint(text: str) -> None:
     """Refuse, as a usage error, an endpoint string Twisted cannot build."""
     from twisted.internet import reactor
     from twisted.internet.endpoints import clientFromString
@@ -77,7 +91,7 @@ def _check_endpoint(text):
                 text, type(e).__name__, e)) from None
 
 
-def _seconds(text):
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -87,7 +101,7 @@ def _seconds(text):
     return value
 
 
-def _network(text):
+def _network(text: str) -> Network:
     from lethean.levin import UnknownNetworkError, resolve_network
 
     try:
@@ -96,7 +110,7 @@ def _network(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _genesis(text):
+def _genesis(text: str) -> bytes:
     from lethean.levin import UnknownNetworkError
     from lethean.levin._networks import HASH_SIZE, parse_hash
 
@@ -113,7 +127,7 @@ _TIMEOUT_HELP = ("seconds to wait for the connection and for each reply "
                  "(default {:g})".format(DEFAULT_TIMEOUT_S))
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add ``levin ping`` and ``levin handshake`` to the ``lethean`` parser."""
     levin = subparsers.add_parser(
         "levin", help="talk to a CryptoNote/Lethean daemon over Levin (P2P port)",
@@ -153,11 +167,12 @@ def register(subparsers):
     handshake.set_defaults(func=lambda args: run_in_reactor(handshake_command, args))
 
 
-def _print(args, document, text):
+def _print(args: argparse.Namespace, document: dict[str, Any],
+           text: str | Callable[[], str]) -> None:
     emit(args, document, text)
 
 
-async def ping_command(reactor, args):
+async def ping_command(reactor: IReactorTime, args: argparse.Namespace) -> int:
     """``lethean levin ping``: print ``{"peer", "ping"}``; returns the exit status."""
     from lethean.levin import close_peer, connect_peer, ping_peer, reply_to_json
 
@@ -173,7 +188,8 @@ async def ping_command(reactor, args):
     return 0
 
 
-def handshake_request_for(network, genesis=None, peer_id=None):
+def handshake_request_for(network: Network, genesis: bytes | None = None,
+                          peer_id: int | None = None) -> Section:
     """
     Our handshake body: a fresh random peer id, no listening port, support
     flags 0 (the daemon then asks for them, and we answer), and a chain of
@@ -190,7 +206,7 @@ def handshake_request_for(network, genesis=None, peer_id=None):
     return handshake_request(node_data, sync_data)
 
 
-async def handshake_command(reactor, args):
+async def handshake_command(reactor: IReactorTime, args: argparse.Namespace) -> int:
     """
     ``lethean levin handshake``: print ``{"peer", "network", "network_id",
     "handshake", "timed_sync"}``; returns the exit status.
@@ -223,7 +239,7 @@ async def handshake_command(reactor, args):
     return 0
 
 
-def _handshake_text(document):
+def _handshake_text(document: dict[str, Any]) -> str:
     """The facts of a handshake a person looks for first."""
     handshake, sync = document["handshake"], document["timed_sync"]
     node = handshake.get("node_data") or {}

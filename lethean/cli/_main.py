@@ -21,6 +21,8 @@ heavy parts (Twisted's reactor, the mesh, ``rich``) inside the commands:
 ``lethean --help`` stays fast.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import os
@@ -28,13 +30,32 @@ import signal
 import sys
 
 from lethean import __version__
+from lethean.cli._errors import CommandLineError
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``
+# (type checkers read this name the same way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import FrameType, TracebackType
+    from typing import NoReturn
+
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.python.failure import Failure
+
+    from lethean.errors import LetheanError
+
+    #: ``async def command(reactor, args) -> int``: a command run in the reactor.
+    Command = Callable[[IReactorTime, argparse.Namespace], Awaitable[int]]
+    ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+    #: What ``add_subparsers()`` returns: each command group's ``register`` adds to it.
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
     "build_parser",
     "main",
     "describe_error",
     "run_in_reactor",
-    "CommandLineError",
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_USAGE",
@@ -69,24 +90,13 @@ _REPORT = ("lethean: this is a bug in lethean {}; please report it with the line
            "and the command you ran".format(__version__))
 
 
-def _lethean_error():
+def _lethean_error() -> type[LetheanError]:
     from lethean.errors import LetheanError
 
     return LetheanError
 
 
-class CommandLineError(Exception):
-    """Raised by a command for a value that cannot work (exit status 2)."""
-
-    kind = "usage"
-    exit_code = EXIT_USAGE
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
-
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The ``lethean`` argument parser with every available command group."""
     parser = argparse.ArgumentParser(
         prog="lethean",
@@ -112,14 +122,14 @@ def build_parser():
     return parser
 
 
-def describe_error(error):
+def describe_error(error: BaseException) -> str:
     """The one line a user sees for a lethean error."""
     from lethean.errors import describe
 
     return describe(error)
 
 
-def _error_json(error):
+def _error_json(error: BaseException) -> object:
     from lethean.node._operations import error_json
 
     document = getattr(error, "document", None)
@@ -129,12 +139,13 @@ def _error_json(error):
 class _Run:
     """One command's run: how it ended, and whether it was interrupted."""
 
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.interrupted = None
+        #: The signal that stopped the command, if one did.
+        self.interrupted: int | None = None
         self.said_interrupted = False
 
-    def fail(self, error):
+    def fail(self, error: LetheanError | CommandLineError) -> int:
         """Report a lethean (or command-line) error; its exit status."""
         if self.interrupted:
             return self.exit_interrupted()
@@ -149,7 +160,7 @@ class _Run:
         print("lethean: " + line, file=sys.stderr)
         return error.exit_code if error.exit_code in (EXIT_FAILED, EXIT_USAGE) else EXIT_FAILED
 
-    def bug(self, exc_info):
+    def bug(self, exc_info: ExcInfo) -> int:
         """Report a bug: the traceback and a line asking to report it."""
         if self.interrupted:
             return self.exit_interrupted()
@@ -159,7 +170,7 @@ class _Run:
         print(_REPORT, file=sys.stderr)
         return EXIT_BUG
 
-    def exit_interrupted(self):
+    def exit_interrupted(self) -> int:
         """Say ``interrupted`` (once, whichever path saw it first); the exit status."""
         from lethean.cli._output import stop_live_output
 
@@ -171,7 +182,7 @@ class _Run:
         return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
 
 
-def _quiet_pipe():
+def _quiet_pipe() -> int:
     """stdout's reader went away: send what is left nowhere, quietly."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -182,7 +193,7 @@ def _quiet_pipe():
     return EXIT_OK
 
 
-def _run_plain(run, func):
+def _run_plain(run: _Run, func: Callable[[argparse.Namespace], int | None]) -> int | None:
     LetheanError = _lethean_error()
     try:
         return func(run.args)
@@ -193,11 +204,11 @@ def _run_plain(run, func):
         return run.exit_interrupted()
     except BrokenPipeError:
         return _quiet_pipe()
-    except Exception:
-        return run.bug(sys.exc_info())
+    except Exception as e:
+        return run.bug((type(e), e, e.__traceback__))
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> NoReturn:
     """Run ``lethean``; returns nothing, exits with the command's status."""
     parser = build_parser()
     try:
@@ -215,7 +226,7 @@ def main(argv=None):
     sys.exit(status or 0)
 
 
-def _log_to_stderr(level):
+def _log_to_stderr(level: str) -> None:
     """Write the process's log events at ``level`` and above to standard error."""
     from twisted.logger import (
         FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
@@ -227,7 +238,7 @@ def _log_to_stderr(level):
         redirectStandardIO=False)
 
 
-def run_in_reactor(command, args):
+def run_in_reactor(command: Command, args: argparse.Namespace) -> int:
     """
     Run ``async def command(reactor, args) -> int`` in the global reactor;
     its exit status.
@@ -237,12 +248,13 @@ def run_in_reactor(command, args):
     anything else is reported as the bug it is (status 70).
     """
     from twisted.internet import defer, reactor
+    from twisted.internet.interfaces import IReactorFromThreads
 
     LetheanError = _lethean_error()
     run = getattr(args, "_run", None) or _Run(args)
-    outcome = []
+    outcome: list[int] = []
 
-    async def body():
+    async def body() -> int:
         try:
             return await command(reactor, args)
         except (LetheanError, CommandLineError) as e:
@@ -254,7 +266,7 @@ def run_in_reactor(command, args):
                 return run.exit_interrupted()
             raise
 
-    def stop():
+    def stop() -> None:
         from twisted.internet.error import ReactorNotRunning
 
         try:
@@ -262,26 +274,26 @@ def run_in_reactor(command, args):
         except ReactorNotRunning:
             pass
 
-    def finished(status):
+    def finished(status: int) -> None:
         if not outcome:
             outcome.append(status)
         stop()
 
-    def failed(failure):
+    def failed(failure: Failure) -> int:
         return run.bug((failure.type, failure.value, failure.getTracebackObject()))
 
-    def on_signal(number, frame):
+    def on_signal(number: int, frame: FrameType | None) -> None:
         if run.interrupted:
             os._exit(EXIT_INTERRUPTED if number == signal.SIGINT else EXIT_TERMINATED)
         run.interrupted = number
-        reactor.callFromThread(interrupt)
+        IReactorFromThreads(reactor).callFromThread(interrupt)
 
-    def interrupt():
+    def interrupt() -> None:
         if not outcome:
             outcome.append(run.exit_interrupted())
         stop()
 
-    def start():
+    def start() -> None:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         defer.Deferred.fromCoroutine(body()).addErrback(failed).addCallback(finished)

@@ -16,12 +16,33 @@ A target is a node id, a unique id prefix (4+ hex digits), a peer name,
 peer (trust on first use), and a registered peer's key is pinned.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import sys
 
-from lethean.cli._main import CommandLineError, run_in_reactor
+from lethean.cli._errors import CommandLineError
+from lethean.cli._main import run_in_reactor
 from lethean.cli._output import emit, print_table
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any, TypeAlias, TypeVar
+
+    from twisted.internet.interfaces import IReactorTime
+
+    from lethean.cli._client import ThroughNode
+    from lethean.cli._main import Command, Subparsers
+    from lethean.node import NodeOperations
+    from lethean.node._targets import Target
+    from lethean.peers import OverlayRegistry
+
+    T = TypeVar("T")
+    #: What a remote command works through: the running node, or a controller of its own.
+    Operations: TypeAlias = "NodeOperations | ThroughNode"
 
 __all__ = [
     "register",
@@ -30,6 +51,7 @@ __all__ = [
     "add_control_option",
     "add_tls_options",
     "node_operations",
+    "own_session",
     "check_target",
     "seconds",
     "TARGET_HELP",
@@ -46,14 +68,14 @@ TARGET_HELP = ("node id (or its first 4+ hex digits), peer name, HOST:PORT, or "
                "ws[s]://HOST:PORT")
 
 
-def cli_folder():
+def cli_folder() -> str:
     """Where the command keeps its own identity and registry when no node runs."""
     from lethean._paths import data_path
 
     return data_path("cli")
 
 
-def seconds(text):
+def seconds(text: str) -> float:
     """An argparse type: a number of seconds, more than 0 and at most an hour."""
     try:
         value = float(text)
@@ -65,7 +87,7 @@ def seconds(text):
     return value
 
 
-def _lines(text):
+def _lines(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -76,14 +98,14 @@ def _lines(text):
     return value
 
 
-def _json_config(text):
+def _json_config(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError("not JSON ({}): {!r}".format(e, text[:80])) from None
 
 
-def check_target(target):
+def check_target(target: str) -> Target:
     """Refuse a malformed target before anything is dialled (exit status 2)."""
     from lethean.node._targets import parse_target
     from lethean.node._errors import TargetFormError
@@ -91,10 +113,10 @@ def check_target(target):
     try:
         return parse_target(target)
     except TargetFormError as e:
-        raise CommandLineError(e.line) from None
+        raise CommandLineError(str(e)) from None
 
 
-def _control_endpoint(text):
+def _control_endpoint(text: str) -> str:
     """An argparse type: a client endpoint string naming a node's control API."""
     from twisted.internet.endpoints import clientFromString
 
@@ -107,7 +129,7 @@ def _control_endpoint(text):
     return text
 
 
-def add_control_option(parser):
+def add_control_option(parser: argparse.ArgumentParser) -> None:
     """``--control``: reach a node's control API at an explicit endpoint."""
     parser.add_argument(
         "--control", metavar="ENDPOINT", default=None, type=_control_endpoint,
@@ -116,7 +138,7 @@ def add_control_option(parser):
         "control.sock of the data folder")
 
 
-def add_tls_options(parser):
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
     """``--tls-ca`` and ``--tls-fingerprint``: how a ``wss`` peer is trusted."""
     parser.add_argument(
         "--tls-ca", metavar="FILE", default=None,
@@ -128,45 +150,7 @@ def add_tls_options(parser):
         "allowed), whatever signed it")
 
 
-class _ThroughNode:
-    """
-    :class:`~lethean.node.NodeOperations`' remote operations, asked of a
-    running node over its control API (same arguments, same answers).
-    """
-
-    def __init__(self, client):
-        self.client = client
-
-    def ping(self, target, timeout_s):
-        return self.client.post("/api/ping", {"target": target, "timeout": timeout_s})
-
-    def stats(self, target, every, timeout_s):
-        return self.client.post("/api/stats", {"target": target, "all": every,
-                                               "timeout": timeout_s})
-
-    def logs(self, target, miner, lines, timeout_s):
-        return self.client.post("/api/logs", {"target": target, "miner": miner, "lines": lines,
-                                              "timeout": timeout_s})
-
-    def start_miner(self, target, miner_type, profile, config, timeout_s):
-        return self.client.post("/api/miner/start", {
-            "target": target, "type": miner_type, "profile": profile, "config": config,
-            "timeout": timeout_s})
-
-    def stop_miner(self, target, name, timeout_s):
-        return self.client.post("/api/miner/stop", {"target": target, "name": name,
-                                                    "timeout": timeout_s})
-
-    def deploy(self, target, path, kind, name, miner_file_name, progress, timeout_s):
-        from twisted.internet import defer
-
-        return defer.Deferred.fromCoroutine(self.client.upload(
-            "/api/deploy", {"target": target, "kind": kind, "name": name,
-                            "minerFileName": miner_file_name, "timeout": timeout_s},
-            path, progress))
-
-
-def _tls_verify(args):
+def _tls_verify(args: argparse.Namespace) -> str:
     """
     The ``tls_verify`` of the command's own transport; a usage error (status
     2) for a CA file that cannot be used or a malformed fingerprint, checked
@@ -183,7 +167,7 @@ def _tls_verify(args):
         raise CommandLineError(str(e)) from None
 
 
-def command_registry(reactor, data_dir):
+def command_registry(reactor: IReactorTime, data_dir: str | None) -> OverlayRegistry:
     """
     The short-lived controller's registry: its own (in :func:`cli_folder`),
     with the peers registered for ``data_dir`` beside it, read only.
@@ -198,7 +182,8 @@ def command_registry(reactor, data_dir):
     return OverlayRegistry(reactor, os.path.join(folder, "peers.json"), peers_path(data_dir))
 
 
-async def _own_session(reactor, args, work):
+async def own_session(reactor: IReactorTime, args: argparse.Namespace,
+                      work: Callable[[NodeOperations], Awaitable[T]]) -> T:
     """
     Run ``await work(operations)`` with a short-lived controller of our own:
     its identity and registry are the command's, and it also knows the
@@ -225,12 +210,13 @@ async def _own_session(reactor, args, work):
         await registry.close()
 
 
-async def node_operations(reactor, args, work):
+async def node_operations(reactor: IReactorTime, args: argparse.Namespace,
+                          work: Callable[[Operations], Awaitable[T]]) -> T:
     """
     ``await work(operations)`` through the node running for ``args.data_dir``
     (or ``args.control``), else through a controller of the command's own.
     """
-    from lethean.cli._client import find_node
+    from lethean.cli._client import ThroughNode, find_node
 
     tls_options = getattr(args, "tls_ca", None) or getattr(args, "tls_fingerprint", None)
     if tls_options:
@@ -242,11 +228,11 @@ async def node_operations(reactor, args, work):
         if tls_options:
             print("lethean: the request goes through the running node, which trusts TLS "
                   "peers as its own --tls-ca and --tls-fingerprint say", file=sys.stderr)
-        return await work(_ThroughNode(client))
-    return await _own_session(reactor, args, work)
+        return await work(ThroughNode(client))
+    return await own_session(reactor, args, work)
 
 
-def _label(result):
+def _label(result: dict[str, Any]) -> str:
     """How a result names the peer that answered."""
     from lethean.node._targets import peer_label
 
@@ -254,17 +240,17 @@ def _label(result):
     return peer_label(result.get("peerId"), peer.get("name"), peer.get("address"))
 
 
-async def _ping(reactor, args):
+async def _ping(reactor: IReactorTime, args: argparse.Namespace) -> int:
     check_target(args.target)
 
-    async def work(operations):
+    async def work(operations: Operations) -> int:
         result = await operations.ping(args.target, args.timeout)
         emit(args, result, "pong from {}: {:.1f} ms".format(_label(result), result["rttMs"]))
         return 0
     return await node_operations(reactor, args, work)
 
 
-def _stats_text(peer_id, stats):
+def _stats_text(peer_id: str, stats: dict[str, Any]) -> str:
     """A node's stats as text; the names it chose are escaped (one line each)."""
     from lethean.node._targets import printable
 
@@ -281,7 +267,7 @@ def _stats_text(peer_id, stats):
     return "\n".join(lines)
 
 
-def _log_text(lines):
+def _log_text(lines: list[str]) -> str:
     """
     A miner's console lines: on a terminal with their control characters
     escaped (a peer's output must not drive the operator's terminal), in a
@@ -295,7 +281,7 @@ def _log_text(lines):
     return "\n".join(lines)
 
 
-def _stats_table(results):
+def _stats_table(results: dict[str, dict[str, Any]]) -> None:
     rows = []
     for peer_id, stats in results.items():
         miners = stats.get("miners") or []
@@ -305,7 +291,7 @@ def _stats_table(results):
     print_table(rows, ["NAME", "ID", "UPTIME_S", "MINERS", "HASHRATE"])
 
 
-async def _stats(reactor, args):
+async def _stats(reactor: IReactorTime, args: argparse.Namespace) -> int:
     if args.all and args.target is not None:
         raise CommandLineError("give a target or --all, not both")
     if not args.all and args.target is None:
@@ -313,7 +299,7 @@ async def _stats(reactor, args):
     if args.target is not None:
         check_target(args.target)
 
-    async def work(operations):
+    async def work(operations: Operations) -> int:
         result = await operations.stats(args.target, args.all, args.timeout)
         results, failed = result["stats"], result.get("failed", {})
         every = dict(results)
@@ -340,23 +326,23 @@ async def _stats(reactor, args):
     return await node_operations(reactor, args, work)
 
 
-async def _logs(reactor, args):
+async def _logs(reactor: IReactorTime, args: argparse.Namespace) -> int:
     check_target(args.target)
 
-    async def work(operations):
+    async def work(operations: Operations) -> int:
         result = await operations.logs(args.target, args.miner, args.lines, args.timeout)
         emit(args, result, _log_text(result["lines"]) if result["lines"] else None)
         return 0
     return await node_operations(reactor, args, work)
 
 
-async def _miner(reactor, args):
+async def _miner(reactor: IReactorTime, args: argparse.Namespace) -> int:
     check_target(args.target)
     if args.miner_command == "start" and args.profile is None and args.config is None:
         raise CommandLineError("give --profile NAME (a profile deployed to the node) or "
                                "--config JSON")
 
-    async def work(operations):
+    async def work(operations: Operations) -> int:
         if args.miner_command == "start":
             result = await operations.start_miner(args.target, args.miner_type,
                                                   args.profile or "", args.config, args.timeout)
@@ -368,7 +354,7 @@ async def _miner(reactor, args):
     return await node_operations(reactor, args, work)
 
 
-async def _deploy(reactor, args):
+async def _deploy(reactor: IReactorTime, args: argparse.Namespace) -> int:
     import os
 
     from lethean.cli._output import Progress
@@ -380,7 +366,7 @@ async def _deploy(reactor, args):
         raise CommandLineError("{} is not a file".format(args.file))
     progress = Progress("deploying " + os.path.basename(args.file))
 
-    async def work(operations):
+    async def work(operations: Operations) -> int:
         try:
             result = await operations.deploy(args.target, args.file, args.kind, args.name,
                                              args.miner_file_name, progress, args.timeout)
@@ -398,11 +384,11 @@ _ROUTING = ("When a node runs for --data-dir (its control.sock answers), the req
             "knowing the peers registered for --data-dir (it never writes their files).")
 
 
-def _runner(command):
+def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     return lambda args: run_in_reactor(command, args)
 
 
-def _common(sub):
+def _common(sub: argparse.ArgumentParser) -> None:
     from lethean.cli._peers import add_data_dir_option
 
     add_data_dir_option(sub)
@@ -413,10 +399,11 @@ def _common(sub):
                      help="seconds to connect and handshake (default %(default)g)")
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add the controller commands."""
 
-    def command(name, function, help_text, target=True):
+    def command(name: str, function: Command, help_text: str,
+                target: bool = True) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() +
                                     help_text[1:] + ". TARGET is a " + TARGET_HELP + ". " +
                                     _ROUTING)

@@ -7,8 +7,19 @@ read, and progress is not drawn at all.  ``rich`` is imported only when
 something is drawn, so ``lethean --help`` stays fast.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import IO, Any
+
+    from rich.progress import Progress as Bar, TaskID
 
 __all__ = [
     "emit",
@@ -21,10 +32,10 @@ __all__ = [
 ]
 
 #: Live displays (progress bars) to stop before "interrupted" is printed.
-_live: list = []
+_live: list[Progress] = []
 
 
-def is_terminal(stream):
+def is_terminal(stream: IO[Any]) -> bool:
     """Whether ``stream`` is a terminal a person watches."""
     try:
         return stream.isatty()
@@ -32,13 +43,14 @@ def is_terminal(stream):
         return False
 
 
-def emit_json(value):
+def emit_json(value: object) -> None:
     """``value`` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
-def emit(args, value, text):
+def emit(args: argparse.Namespace, value: object,
+         text: str | Callable[[], str | None] | None) -> None:
     """
     ``value`` as JSON with ``--json``, else ``text`` (a string, or a
     function of no arguments that prints or returns one).
@@ -53,7 +65,7 @@ def emit(args, value, text):
         sys.stdout.flush()
 
 
-def table(rows, columns):
+def table(rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
     """Rows of strings as a plain aligned table (for pipes and files)."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
               for i, c in enumerate(columns)]
@@ -63,7 +75,8 @@ def table(rows, columns):
     return "\n".join(lines)
 
 
-def print_table(rows, columns, title=None):
+def print_table(rows: Sequence[Sequence[str]], columns: Sequence[str],
+                title: str | None = None) -> None:
     """
     A table on stdout: drawn by ``rich`` on a terminal, plain otherwise.
 
@@ -109,15 +122,15 @@ class Progress:
     total)``; :meth:`close` ends the display.
     """
 
-    def __init__(self, description):
+    def __init__(self, description: str) -> None:
         self.description = description
-        self._bar = None
-        self._task = None
+        #: The bar and its one task, once drawn.
+        self._drawn: tuple[Bar, TaskID] | None = None
 
-    def __call__(self, sent, total):
+    def __call__(self, sent: int, total: int) -> None:
         if not total:
             return
-        if self._bar is None:
+        if self._drawn is None:
             # Asked once: while drawing, rich puts its own proxy in
             # sys.stderr, which before rich 15 says it is no terminal.
             if not is_terminal(sys.stderr):
@@ -127,24 +140,25 @@ class Progress:
                 BarColumn, DownloadColumn, Progress as Bar, TextColumn, TimeRemainingColumn,
                 TransferSpeedColumn)
 
-            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                            TransferSpeedColumn(), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=False)
-            self._bar.start()
+            bar = Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), TimeRemainingColumn(),
+                      console=Console(stderr=True), transient=False)
+            bar.start()
             _live.append(self)
-            self._task = self._bar.add_task(self.description, total=total)
-        self._bar.update(self._task, completed=min(sent, total), total=total)
+            self._drawn = bar, bar.add_task(self.description, total=total)
+        bar, task = self._drawn
+        bar.update(task, completed=min(sent, total), total=total)
 
-    def close(self):
+    def close(self) -> None:
         """End the display (its last state stays on screen)."""
-        if self._bar is not None:
-            bar, self._bar = self._bar, None
+        if self._drawn is not None:
+            (bar, _), self._drawn = self._drawn, None
             bar.stop()
             if self in _live:
                 _live.remove(self)
 
 
-def stop_live_output():
+def stop_live_output() -> None:
     """Stop every live display, so the next line starts on a line of its own."""
     for live in list(_live):
         live.close()

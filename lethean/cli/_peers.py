@@ -13,17 +13,37 @@ those too (``source`` ``cli``), and ``peers remove`` forgets a peer in
 both, so the hint of a changed key always works.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import time
 
 from lethean.cli._output import emit, print_table, table
-from lethean.errors import LetheanError
+from lethean.cli._errors import PeerFilesError
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable, Callable
+    from typing import Any, TypeVar
+
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.internet.task import Clock
+    from twisted.python.failure import Failure
+
+    from lethean.cli._client import ControlClient
+    from lethean.cli._main import Subparsers
+    from lethean.node import NodeOperations
+    from lethean.peers import PeerRegistry
+
+    T = TypeVar("T")
 
 __all__ = ["register", "peers_path", "add_data_dir_option", "table"]
 
 
-def add_data_dir_option(parser):
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     """The ``--data-dir`` option every node-file command shares."""
     parser.add_argument(
         "--data-dir", metavar="DIR", default=None,
@@ -31,7 +51,7 @@ def add_data_dir_option(parser):
         "--data-dir'); default: the XDG locations")
 
 
-def peers_path(data_dir):
+def peers_path(data_dir: str | None) -> str:
     """peers.json for ``--data-dir``, or the reference's XDG location."""
     from lethean.peers import default_peers_path
 
@@ -40,7 +60,7 @@ def peers_path(data_dir):
     return os.path.join(data_dir, "peers.json")
 
 
-def _print_peers(peers, as_json):
+def _print_peers(peers: list[dict[str, Any]], as_json: bool) -> None:
     import json
 
     if as_json:
@@ -70,24 +90,14 @@ def _print_peers(peers, as_json):
     print_table(rows, columns)
 
 
-class PeerFilesError(LetheanError):
-    """The node's registry files cannot be written."""
-
-    kind = "registry_files"
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
-
-def _files_error(path, error):
+def _files_error(path: str, error: OSError) -> PeerFilesError:
     folder = os.path.dirname(os.path.abspath(path))
     return PeerFilesError("cannot write {}: {}; run the command as the user that owns {} "
                           "(or fix its permissions)".format(
                               path, getattr(error, "strerror", None) or error, folder))
 
 
-def _wall_clock():
+def _wall_clock() -> Clock:
     """
     A one-shot command needs no reactor: on a ``Clock`` set to the wall
     time a registry stamps real times and writes synchronously.
@@ -99,9 +109,9 @@ def _wall_clock():
     return clock
 
 
-def _write_back(registry):
+def _write_back(registry: PeerRegistry) -> None:
     """Write ``registry``'s changes now; a file that cannot be written is one line."""
-    failures = []
+    failures: list[Failure] = []
     registry.close().addErrback(failures.append)
     if failures:
         error = failures[0].value
@@ -110,7 +120,7 @@ def _write_back(registry):
         failures[0].raiseException()
 
 
-def _with_registry(args, change):
+def _with_registry(args: argparse.Namespace, change: Callable[[PeerRegistry], T]) -> T:
     """Apply ``change`` to the data folder's registry and write it back before returning."""
     from lethean.peers import PeerRegistry
 
@@ -120,12 +130,12 @@ def _with_registry(args, change):
     return result
 
 
-def _no_node_note(args):
+def _no_node_note(args: argparse.Namespace) -> str:
     return "lethean: no node is running for {}; changed its files directly".format(
         args.data_dir or "the default data folder")
 
 
-def _refuse_beside_a_node(args):
+def _refuse_beside_a_node(args: argparse.Namespace) -> None:
     """Refuse to edit the files of a node that runs without a control API."""
     from lethean._paths import data_path
     from lethean.node._lock import DataFolderLockedError, running_node_pid
@@ -141,7 +151,8 @@ def _refuse_beside_a_node(args):
         raise error
 
 
-def _on_files(args, local, edits):
+def _on_files(args: argparse.Namespace, local: Callable[[NodeOperations], T],
+              edits: bool) -> T:
     from lethean.node import NodeOperations
 
     if edits:
@@ -153,7 +164,7 @@ def _on_files(args, local, edits):
     return result
 
 
-def _command_operations(args):
+def _command_operations(args: argparse.Namespace) -> NodeOperations:
     """
     Operations on the registry of the command's own controller: its own
     peers and, read only, the data folder's (see ``lethean.cli._node``).
@@ -165,7 +176,7 @@ def _command_operations(args):
     return NodeOperations(None, None, registry, None, data_dir=args.data_dir)
 
 
-def _list_on_files(args):
+def _list_on_files(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The data folder's peers, then those only the command's own registry holds."""
     operations = _command_operations(args)
     peers = operations.list_peers()
@@ -174,7 +185,7 @@ def _list_on_files(args):
     return sorted(peers, key=lambda peer: peer["source"] != "node")
 
 
-def _remove_on_files(args):
+def _remove_on_files(args: argparse.Namespace) -> dict[str, str]:
     """
     Forget a peer (its id, a unique id prefix or its name) in the data
     folder's files and in the command's own registry, wherever it is.
@@ -185,7 +196,7 @@ def _remove_on_files(args):
     peer_id = operations.remove_peer(args.peer_id)["removed"]
     _write_back(registry)
 
-    def forget(files):
+    def forget(files: PeerRegistry) -> bool:
         if files.get_peer(peer_id) is None:
             return False
         files.remove_peer(peer_id)
@@ -198,7 +209,8 @@ def _remove_on_files(args):
     return {"removed": peer_id}
 
 
-def _run(args, remote, on_files, show):
+def _run(args: argparse.Namespace, remote: Callable[[ControlClient], Awaitable[T]],
+         on_files: Callable[[], T], show: Callable[[T], None]) -> int:
     """
     ``remote(client)`` on the node running for the data folder, else
     ``on_files()`` on its files; then ``show(result)``.  Without a control
@@ -211,7 +223,7 @@ def _run(args, remote, on_files, show):
         show(on_files())
         return 0
 
-    async def command(reactor, args):
+    async def command(reactor: IReactorTime, args: argparse.Namespace) -> int:
         from lethean.cli._client import find_node
 
         client = await find_node(reactor, args.data_dir, args.control)
@@ -220,22 +232,22 @@ def _run(args, remote, on_files, show):
     return run_in_reactor(command, args)
 
 
-def _edit(args, local):
+def _edit(args: argparse.Namespace, local: Callable[[NodeOperations], T]) -> Callable[[], T]:
     """``on_files`` for an edit of the data folder's files by ``local(operations)``."""
     return lambda: _on_files(args, local, edits=True)
 
 
-def _printer(args, text):
+def _printer(args: argparse.Namespace, text: Callable[[Any], str]) -> Callable[[Any], None]:
     return lambda result: emit(args, result, lambda: text(result))
 
 
-def _list(args):
+def _list(args: argparse.Namespace) -> int:
     return _run(args, lambda client: client.get("/api/peers"),
                 lambda: _list_on_files(args),
                 lambda peers: _print_peers(peers, args.json))
 
 
-def _add(args):
+def _add(args: argparse.Namespace) -> int:
     request = {"address": args.address, "publicKey": args.public_key,
                "name": args.name or "", "role": args.role or ""}
     return _run(args, lambda client: client.post("/api/peers/add", request),
@@ -244,27 +256,27 @@ def _add(args):
                 lambda peer: _print_peers([peer], args.json))
 
 
-def _remove(args):
+def _remove(args: argparse.Namespace) -> int:
     return _run(args, lambda client: client.post("/api/peers/remove", {"id": args.peer_id}),
                 lambda: _remove_on_files(args),
                 _printer(args, lambda result: "removed " + result["removed"]))
 
 
-def _allow(args):
+def _allow(args: argparse.Namespace) -> int:
     return _run(args,
                 lambda client: client.post("/api/peers/allow", {"publicKey": args.public_key}),
                 _edit(args, lambda operations: operations.allow(args.public_key)),
                 _printer(args, lambda result: "allowed " + args.public_key))
 
 
-def _revoke(args):
+def _revoke(args: argparse.Namespace) -> int:
     return _run(args,
                 lambda client: client.post("/api/peers/revoke", {"publicKey": args.public_key}),
                 _edit(args, lambda operations: operations.revoke(args.public_key)),
                 _printer(args, lambda result: "revoked " + args.public_key))
 
 
-def _auth(args):
+def _auth(args: argparse.Namespace) -> int:
     return _run(args,
                 lambda client: (client.post("/api/peers/auth", {"mode": args.mode})
                                 if args.mode is not None else client.get("/api/peers/auth")),
@@ -273,7 +285,7 @@ def _auth(args):
                 _printer(args, lambda result: "auth mode: " + result["auth"]))
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add ``lethean peers ...``."""
     parser = subparsers.add_parser(
         "peers", help="list and edit the node's known peers and allowlist",
@@ -284,7 +296,8 @@ def register(subparsers):
 
     from lethean.cli._node import add_control_option
 
-    def command(name, function, help_text):
+    def command(name: str, function: Callable[[argparse.Namespace], int],
+                help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_data_dir_option(sub)
         add_control_option(sub)

@@ -3,20 +3,29 @@
 API: identity and endpoints, peers, counters and miners, as tables or JSON.
 """
 
+from __future__ import annotations
+
 import json
 
-from lethean.errors import LetheanError
+from lethean.cli._errors import NoNodeError
+
+# Not typing.TYPE_CHECKING: importing typing would slow ``lethean --help``.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from twisted.internet.interfaces import IReactorTime
+
+    from lethean.cli._main import Subparsers
+
+    #: A titled table: ``(title, rows, columns, what to say when empty)``.
+    Table = tuple[str, list[list[str]], list[str], str]
 
 __all__ = ["register", "format_status", "print_status"]
 
 
-class NoNodeError(LetheanError):
-    """No node is running for this data folder."""
-
-    kind = "no_node"
-
-
-def _number(value):
+def _number(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -24,7 +33,8 @@ def _number(value):
     return str(value)
 
 
-def _facts_and_tables(status):
+def _facts_and_tables(
+        status: dict[str, Any]) -> tuple[list[tuple[str, str]], list[Table]]:
     """The status document as a block of facts and three ``(title, rows, columns, empty)``."""
     node = status["node"]
     traffic = status["traffic"]
@@ -63,12 +73,12 @@ def _facts_and_tables(status):
     return facts, tables
 
 
-def _facts_text(facts):
+def _facts_text(facts: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in facts)
     return "\n".join("{}  {}".format(label.ljust(width), value) for label, value in facts)
 
 
-def format_status(status):
+def format_status(status: dict[str, Any]) -> str:
     """The status document as plain text: a block of facts, then tables."""
     from lethean.cli._output import table
 
@@ -79,7 +89,7 @@ def format_status(status):
     return "\n\n".join(parts)
 
 
-def print_status(status):
+def print_status(status: dict[str, Any]) -> None:
     """The status on stdout: tables drawn by rich on a terminal, plain text otherwise."""
     import sys
 
@@ -98,7 +108,7 @@ def print_status(status):
             print(title + "\n" + empty)
 
 
-async def _status(reactor, args):
+async def _status(reactor: IReactorTime, args: argparse.Namespace) -> int:
     from lethean.cli._client import find_node
     from lethean.node import control_socket_path
 
@@ -115,7 +125,7 @@ async def _status(reactor, args):
     return 0
 
 
-def register(subparsers):
+def register(subparsers: Subparsers) -> None:
     """Add ``lethean status``."""
     from lethean.cli._main import run_in_reactor
     from lethean.cli._node import add_control_option

@@ -15,6 +15,7 @@ returns on success and raises on a mismatch (any exception is a failure).
 import importlib
 import json
 from pathlib import Path
+from types import ModuleType
 
 import attrs
 
@@ -27,11 +28,11 @@ class Report:
 
     passed: int = 0
     failed: int = 0
-    skipped: list = attrs.field(factory=list)
-    failures: list = attrs.field(factory=list)
+    skipped: list[str] = attrs.field(factory=list)
+    failures: list[str] = attrs.field(factory=list)
 
 
-def _checker_for(path):
+def _checker_for(path: Path) -> ModuleType | None:
     """The checker module for a vectors file, or ``None`` if there is none."""
     name = "lethean.conformance._" + path.stem
     try:
@@ -44,7 +45,7 @@ def _checker_for(path):
         raise
 
 
-def check_file(path, report):
+def check_file(path: Path, report: Report) -> None:
     """Run every case of one vectors file, adding the outcome to ``report``."""
     checker = _checker_for(path)
     if checker is None:
@@ -64,7 +65,7 @@ def check_file(path, report):
             report.passed += 1
 
 
-def check_directory(directory):
+def check_directory(directory: str | Path) -> Report:
     """Check every vectors file in ``directory``; returns a :class:`Report`."""
     report = Report()
     for path in sorted(Path(directory).glob("*.json")):
@@ -72,7 +73,7 @@ def check_directory(directory):
     return report
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m lethean.conformance``."""
     import argparse
     import sys

@@ -21,6 +21,8 @@ import os
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
+from typing import cast
 
 from lethean.bundles import (
     BUNDLE_PROFILE,
@@ -33,12 +35,13 @@ from lethean.bundles import (
 from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim, parse_stim, seal_stim
 from lethean.bundles._tar import scan_tar, write_tar
 from lethean.bundles._tar import member_content
-from lethean.conformance._expect import equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import Case, Cases, Check, equal, raises_kind
 
 __all__ = ["cases"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of ``bundles.json``."""
     for vector in document.get("profile_bundles", []):
         name = "profile_bundles/" + vector["name"]
@@ -56,22 +59,22 @@ def cases(document):
         yield "errors/" + vector["name"], _bind(_check_error, vector)
 
 
-def _bind(function, *args):
-    return lambda: function(*args)
+def _bind(function: Callable[[Case], object], vector: Case) -> Check:
+    return lambda: function(vector)
 
 
-def _bundle(vector):
+def _bundle(vector: Case) -> Bundle:
     return Bundle.from_json(vector["bundle_json"].encode("utf-8"))
 
 
-def _check_round_trip(vector):
+def _check_round_trip(vector: Case) -> Bundle:
     bundle = _bundle(vector)
     equal("bundle_json round trip", bundle.to_json().decode("utf-8"), vector["bundle_json"])
     bundle.verify()
     return bundle
 
 
-def _check_profile_create(vector):
+def _check_profile_create(vector: Case) -> None:
     stim = vector["stim"]
     bundle = create_profile_bundle(
         vector["profile_json"].encode("utf-8"), vector["bundle_name"], vector["password"],
@@ -84,7 +87,7 @@ def _check_profile_create(vector):
     _check_round_trip(vector)
 
 
-def _check_stim(vector):
+def _check_stim(vector: Case) -> None:
     data = _bundle(vector).data
     stim = vector["stim"]
     password = vector["password"]
@@ -119,7 +122,7 @@ def _check_stim(vector):
     equal("resealed STIM", resealed.hex(), data.hex())
 
 
-def _rebuild(tar):
+def _rebuild(tar: bytes) -> bytes:
     """``tar`` rewritten by :func:`write_tar`: each file 0600 with its own mtime."""
     if not tar.strip(b"\0"):
         return write_tar([], mtime=0)
@@ -128,25 +131,33 @@ def _rebuild(tar):
         for info in archive:
             if not info.isreg():
                 continue
-            content = archive.extractfile(info).read()
-            parts.append(write_tar([(info.name, content)], mtime=info.mtime, mode=0o600)[:-1024])
+            member = archive.extractfile(info)
+            if member is None:
+                raise VectorMismatch("{}: a regular file tarfile cannot read".format(info.name))
+            content = member.read()
+            # The vectors' archives hold whole seconds (tarfile types a float too).
+            mtime = cast(int, info.mtime)
+            parts.append(write_tar([(info.name, content)], mtime=mtime, mode=0o600)[:-1024])
     return b"".join(parts) + write_tar([], mtime=0)
 
 
-def _first_mtime(tar):
+def _first_mtime(tar: bytes) -> int:
     if not tar.strip(b"\0"):
         return 0
     with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
-        return archive.next().mtime
+        first = archive.next()
+        if first is None:
+            raise VectorMismatch("the rootfs tar holds no member")
+        return int(first.mtime)
 
 
-def _check_profile_extract(vector):
+def _check_profile_extract(vector: Case) -> None:
     bundle = _check_round_trip(vector)
     profile = extract_profile_bundle(bundle, vector["password"])
     equal("profile", profile.decode("utf-8"), vector["expected_profile_json"])
 
 
-def _check_plain(vector):
+def _check_plain(vector: Case) -> None:
     bundle = _check_round_trip(vector)
     equal("type", bundle.type, BUNDLE_PROFILE)
     resealed = Bundle.seal(bundle.type, bundle.name, bundle.data)
@@ -155,7 +166,7 @@ def _check_plain(vector):
     equal("profile", profile.decode("utf-8"), vector["expected_profile_json"])
 
 
-def _profile_of(vector):
+def _profile_of(vector: Case) -> bytes | None:
     """
     The vector's profile bytes, or None for a bundle made without one.
 
@@ -174,7 +185,7 @@ def _profile_of(vector):
     return None
 
 
-def _check_miner_create(vector):
+def _check_miner_create(vector: Case) -> None:
     reference = _check_round_trip(vector)
     stim = vector["stim"]
     tim = open_stim(reference.data, vector["password"])
@@ -191,7 +202,7 @@ def _check_miner_create(vector):
     equal("miner bundle_json", bundle.to_json().decode("utf-8"), vector["bundle_json"])
 
 
-def _check_miner_extract(vector):
+def _check_miner_extract(vector: Case) -> None:
     bundle = _check_round_trip(vector)
     with tempfile.TemporaryDirectory(prefix="lethean-conformance-") as scratch:
         dest = os.path.join(scratch, "miner")
@@ -214,14 +225,14 @@ def _check_miner_extract(vector):
             equal("miner path", expected_path.endswith("/" + relative) or expected_path == relative,
                   True)
         else:
+            miner = os.path.join(dest, vector["miner_file_name"])
             equal("miner path (reference returns '', lethean the binary)",
-                  result.miner_path, os.path.join(dest, vector["miner_file_name"]))
-            equal("miner is executable",
-                  bool(os.lstat(result.miner_path).st_mode & stat.S_IXUSR), True)
+                  result.miner_path, miner)
+            equal("miner is executable", bool(os.lstat(miner).st_mode & stat.S_IXUSR), True)
 
 
-def _check_error(vector):
-    def attempt():
+def _check_error(vector: Case) -> None:
+    def attempt() -> object:
         bundle = Bundle.from_json(vector["bundle_json"].encode("utf-8"))
         password = vector.get("password", "")
         if bundle.type == BUNDLE_PROFILE:

@@ -1,21 +1,29 @@
 """Small assertion helpers shared by the conformance checkers."""
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lethean.conformance._errors import VectorMismatch
 from lethean.errors import LetheanError
 
-__all__ = ["VectorMismatch", "equal", "raises_kind"]
+__all__ = ["equal", "raises_kind", "Case", "Check", "Cases"]
+
+#: One case of a vectors file (a JSON object).
+Case = dict[str, Any]
+#: A case's check: returns on success, raises on a mismatch.
+Check = Callable[[], object]
+#: What a checker's ``cases(document)`` yields.
+Cases = Iterator[tuple[str, Check]]
 
 
-class VectorMismatch(AssertionError):
-    """A case produced something other than the vector says."""
-
-
-def equal(what, got, expected):
+def equal(what: str, got: object, expected: object) -> None:
     """Raise :class:`VectorMismatch` unless ``got == expected``."""
     if got != expected:
         raise VectorMismatch("{}: got {!r}, expected {!r}".format(what, got, expected))
 
 
-def raises_kind(kind, function, *args, **kwargs):
+def raises_kind(kind: str, function: Callable[..., object], *args: Any,
+                **kwargs: Any) -> LetheanError:
     """
     Call ``function`` and require it to raise a lethean error of ``kind``.
 
@@ -33,6 +41,7 @@ def raises_kind(kind, function, *args, **kwargs):
     raise VectorMismatch("expected error kind {!r}, got a result: {!r}".format(kind, result))
 
 
-def _kinds(cls):
+def _kinds(cls: type[LetheanError]) -> list[str]:
     """Every ``kind`` along the class hierarchy, most specific first."""
-    return [k.kind for k in cls.__mro__ if isinstance(getattr(k, "kind", None), str)]
+    kinds = (getattr(k, "kind", None) for k in cls.__mro__)
+    return [kind for kind in kinds if isinstance(kind, str)]

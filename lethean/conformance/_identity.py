@@ -11,7 +11,8 @@ only the envelope ids, times, names and reasons are taken from the text.
 import base64
 from functools import partial
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import Case, Cases, equal, raises_kind
 from lethean.identity import (
     NodeIdentity,
     PrivateKey,
@@ -26,7 +27,7 @@ from lethean.mesh._envelope import Message, decode_message
 __all__ = ["cases"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the identity vectors."""
     for case in document.get("keys", ()):
         yield "keys/" + case["name"], partial(_check_key, case)
@@ -47,7 +48,7 @@ def cases(document):
                    partial(_check_handshake_message, handshake, message))
 
 
-def _check_key(case):
+def _check_key(case: Case) -> None:
     key = PrivateKey(bytes.fromhex(case["private_key_hex"]))
     equal("public key", key.public_key.hex(), case["public_key_hex"])
     equal("public key base64", key.public_key_b64, case["public_key_b64"])
@@ -56,7 +57,7 @@ def _check_key(case):
     equal("node id of base64", node_id_for(case["public_key_b64"]), case["node_id"])
 
 
-def _check_secret(case):
+def _check_secret(case: Case) -> None:
     a = PrivateKey(bytes.fromhex(case["a_private_key_hex"]))
     equal("secret a->b", a.shared_secret(case["b_public_key_b64"]).hex(), case["shared_secret_hex"])
     if "x25519_raw_hex" in case:
@@ -68,35 +69,35 @@ def _check_secret(case):
               case["shared_secret_hex"])
 
 
-def _check_derive_error(case):
+def _check_derive_error(case: Case) -> None:
     raises_kind(case["error_kind"], shared_secret, bytes.fromhex(case["private_key_hex"]),
                 case["peer_public_key_b64"])
 
 
-def _check_derive_accepted(case):
+def _check_derive_accepted(case: Case) -> None:
     secret = shared_secret(bytes.fromhex(case["private_key_hex"]), case["peer_public_key_b64"])
     equal("shared secret", secret.hex(), case["shared_secret_hex"])
 
 
-def _check_challenge(case):
+def _check_challenge(case: Case) -> None:
     secret = bytes.fromhex(case["shared_secret_hex"])
     challenge = bytes.fromhex(case["challenge_hex"])
     equal("response", sign_challenge(secret, challenge).hex(), case["response_hex"])
     equal("verifies", verify_challenge(secret, challenge, bytes.fromhex(case["response_hex"])), True)
 
 
-def _check_verify(case):
+def _check_verify(case: Case) -> None:
     result = verify_challenge(bytes.fromhex(case["shared_secret_hex"]),
                               bytes.fromhex(case["challenge_hex"]),
                               bytes.fromhex(case["response_hex"]))
     equal("valid", result, case["valid"])
 
 
-def _b64(raw):
+def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _check_handshake_message(handshake, case):
+def _check_handshake_message(handshake: Case, case: Case) -> None:
     text = case["json"]
     received = decode_message(text)
     initiator = PrivateKey(bytes.fromhex(handshake["initiator_private_key_hex"]))

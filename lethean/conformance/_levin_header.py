@@ -1,6 +1,8 @@
 """Conformance checks for ``levin_header.json`` (the 33-byte Levin header)."""
 
-from lethean.conformance._expect import equal, raises_kind
+from typing import Any
+
+from lethean.conformance._expect import Case, Cases, Check, equal, raises_kind
 from lethean.levin import Header, decode_header, encode_header
 from lethean.levin._header import (
     FLAG_REQUEST,
@@ -14,7 +16,7 @@ from lethean.levin._header import (
 __all__ = ["cases", "header_from_fields", "fields_of"]
 
 
-def header_from_fields(fields):
+def header_from_fields(fields: dict[str, Any]) -> Header:
     """The :class:`Header` of a vectors ``fields`` object (signature checked)."""
     equal("signature", int(fields["signature"], 16), LEVIN_SIGNATURE)
     return Header(
@@ -27,7 +29,7 @@ def header_from_fields(fields):
     )
 
 
-def fields_of(header):
+def fields_of(header: Header) -> dict[str, Any]:
     """The vectors ``fields`` object of a :class:`Header`."""
     return {
         "signature": "0x{:016x}".format(LEVIN_SIGNATURE),
@@ -40,7 +42,7 @@ def fields_of(header):
     }
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the document."""
     if "constants" in document:
         yield "constants", lambda: _check_constants(document["constants"])
@@ -50,7 +52,7 @@ def cases(document):
         yield "decode/" + case["name"], _decode_check(case)
 
 
-def _check_constants(constants):
+def _check_constants(constants: dict[str, Any]) -> None:
     equal("header_size", HEADER_SIZE, constants["header_size"])
     equal("signature", LEVIN_SIGNATURE, int(constants["signature"], 16))
     equal("max_payload_size", MAX_PAYLOAD_SIZE, constants["max_payload_size"])
@@ -59,16 +61,16 @@ def _check_constants(constants):
     equal("protocol_version", PROTOCOL_VERSION, constants["protocol_version"])
 
 
-def _encode_check(case):
-    def check():
+def _encode_check(case: Case) -> Check:
+    def check() -> None:
         header = header_from_fields(case["fields"])
         equal("encoded", encode_header(header).hex(), case["hex"])
         equal("decoded", fields_of(decode_header(bytes.fromhex(case["hex"]))), case["fields"])
     return check
 
 
-def _decode_check(case):
-    def check():
+def _decode_check(case: Case) -> Check:
+    def check() -> None:
         data = bytes.fromhex(case["hex"])
         if case["expect"] == "ok":
             header = decode_header(data)

@@ -7,8 +7,10 @@ values and back in that JSON form.
 """
 
 import re
+from typing import Any
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import Case, Cases, Check, equal, raises_kind
 from lethean.conformance._levin_header import fields_of, header_from_fields
 from lethean.levin import (
     Bool,
@@ -24,7 +26,7 @@ from lethean.levin import (
 __all__ = ["cases", "section_from_description"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the document."""
     for case in document.get("encode", []):
         yield "encode/" + case["name"], _encode_check(case)
@@ -36,21 +38,21 @@ def cases(document):
         yield "decode/" + case["name"], _decode_check(case)
 
 
-def _check_decoded(data, expected_json):
+def _check_decoded(data: bytes, expected_json: Any) -> None:
     decoded = decode_storage(data)
     equal("decoded section", decoded, from_typed_json(expected_json))
     equal("decoded section as JSON", to_typed_json(decoded), expected_json)
 
 
-def _encode_check(case):
-    def check():
+def _encode_check(case: Case) -> Check:
+    def check() -> None:
         section = from_typed_json(case["section"])
         equal("encoded", encode_storage(section).hex(), case["hex"])
         _check_decoded(bytes.fromhex(case["hex"]), case["section"])
     return check
 
 
-def _check_packet(packet):
+def _check_packet(packet: Case) -> None:
     header = header_from_fields(packet["header"])
     body = bytes.fromhex(packet["body_hex"])
     equal("payload_size", header.payload_size, len(body))
@@ -68,7 +70,7 @@ def _check_packet(packet):
 _QUOTED_CHARACTER = re.compile(r"'(.)'")
 
 
-def section_from_description(description):
+def section_from_description(description: str) -> Section:
     """
     Build the section an ``encode_errors`` case describes in words.
 
@@ -85,15 +87,15 @@ def section_from_description(description):
     return Section._trusted({name: Bool("(false)" not in description)})
 
 
-def _encode_error_check(case):
-    def check():
+def _encode_error_check(case: Case) -> Check:
+    def check() -> None:
         section = section_from_description(case["section_desc"])
         raises_kind(case["error_kind"], encode_storage, section)
     return check
 
 
-def _decode_check(case):
-    def check():
+def _decode_check(case: Case) -> Check:
+    def check() -> None:
         data = bytes.fromhex(case["hex"])
         if case["expect"] == "ok":
             _check_decoded(data, case["section"])

@@ -1,12 +1,12 @@
 """Conformance checks for ``levin_varint.json`` (epee portable-storage varints)."""
 
-from lethean.conformance._expect import equal, raises_kind
+from lethean.conformance._expect import Case, Cases, Check, equal, raises_kind
 from lethean.levin import decode_varint, encode_varint
 
 __all__ = ["cases"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the document."""
     for case in document.get("encode", []):
         yield "encode/{}".format(case["value"]), _encode_check(case)
@@ -16,16 +16,16 @@ def cases(document):
         yield "encode_out_of_range/{}".format(case["value"]), _out_of_range_check(case)
 
 
-def _encode_check(case):
-    def check():
+def _encode_check(case: Case) -> Check:
+    def check() -> None:
         encoded = encode_varint(case["value"])
         equal("encoded", encoded.hex(), case["hex"])
         equal("decoded", decode_varint(encoded), (case["value"], len(encoded)))
     return check
 
 
-def _decode_check(case):
-    def check():
+def _decode_check(case: Case) -> Check:
+    def check() -> None:
         data = bytes.fromhex(case["hex"])
         if case["expect"] == "ok":
             equal("decoded", decode_varint(data), (case["value"], case["consumed"]))
@@ -34,8 +34,8 @@ def _decode_check(case):
     return check
 
 
-def _out_of_range_check(case):
-    def check():
+def _out_of_range_check(case: Case) -> Check:
+    def check() -> None:
         # The reference silently truncates; we refuse.  Its output still
         # decodes to what it says.
         raises_kind("out_of_range", encode_varint, case["value"])

@@ -12,9 +12,10 @@ have used ``json.Marshal``, its HTML-escaped text.
 """
 
 from functools import partial
+from typing import Any
 
-from lethean.conformance._expect import equal, raises_kind
-from lethean.mesh._envelope import decode_message, open_message
+from lethean.conformance._expect import Case, Cases, equal, raises_kind
+from lethean.mesh._envelope import Message, decode_message, open_message
 from lethean.smsg import FrameCipher, derive_key, frame_password
 from lethean.smsg._frame import SMSG_HEADER, decode_plaintext, encode_plaintext, frame_key, seal
 from lethean._gojson import marshal
@@ -23,7 +24,7 @@ from lethean.smsg._sigil import xor_obfuscate
 __all__ = ["cases"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the SMSG vectors."""
     for case in document.get("vectors", ()):
         yield "vectors/" + case["name"] + "/keys", partial(_check_keys, case)
@@ -34,14 +35,14 @@ def cases(document):
         yield "decrypt_cases/" + case["name"], partial(_check_decrypt_case, case)
 
 
-def _check_keys(case):
+def _check_keys(case: Case) -> None:
     secret = bytes.fromhex(case["shared_secret_hex"])
     equal("password", frame_password(secret), case["password"])
     equal("key", frame_key(secret).hex(), case["key_hex"])
     equal("key from password", derive_key(case["password"]).hex(), case["key_hex"])
 
 
-def _check_seal(case):
+def _check_seal(case: Case) -> None:
     secret = bytes.fromhex(case["shared_secret_hex"])
     nonce = bytes.fromhex(case["nonce_hex"])
     plaintext = encode_plaintext(case["mesh_message_json"], case["smsg_timestamp"])
@@ -56,7 +57,7 @@ def _check_seal(case):
     equal("frame from the decoded message", frame.hex(), case["frame_hex"])
 
 
-def _check_open(case):
+def _check_open(case: Case) -> None:
     cipher = FrameCipher.from_key(derive_key(case["password"]))
     frame = bytes.fromhex(case["frame_hex"])
     equal("plaintext", cipher.open_plaintext(frame).decode("utf-8"), case["smsg_plaintext_json"])
@@ -64,7 +65,7 @@ def _check_open(case):
     equal("re-encoded message", open_message(cipher, frame).to_json(), case["mesh_message_json"])
 
 
-def _as_vector(message):
+def _as_vector(message: Message) -> dict[str, Any]:
     document = {"id": message.id, "type": message.type, "from": message.from_,
                 "to": message.to, "ts": str(message.ts), "payload": message.payload}
     if message.reply_to:
@@ -72,7 +73,7 @@ def _as_vector(message):
     return document
 
 
-def _check_message(case):
+def _check_message(case: Case) -> None:
     expected = dict(case["mesh_message"])
     expected.setdefault("payload", None)
     message = decode_message(decode_plaintext(case["smsg_plaintext_json"].encode("utf-8")))
@@ -80,13 +81,13 @@ def _check_message(case):
     equal("mesh message JSON", message.to_json(), case["mesh_message_json"])
 
 
-def _check_reencoded(message, expected):
+def _check_reencoded(message: Message, expected: str) -> None:
     encoded = message.to_json()
     if encoded != expected and message.to_json(html=True) != expected:
         equal("re-encoded message", encoded, expected)
 
 
-def _check_decrypt_case(case):
+def _check_decrypt_case(case: Case) -> None:
     secret = bytes.fromhex(case["shared_secret_hex"])
     equal("password", frame_password(secret), case["password"])
     cipher = FrameCipher(secret)

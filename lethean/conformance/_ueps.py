@@ -9,13 +9,14 @@ stream that merely ends early is not an error for the decoder: it waits).
 import hashlib
 from functools import partial
 
-from lethean.conformance._expect import VectorMismatch, equal, raises_kind
+from lethean.conformance._errors import VectorMismatch
+from lethean.conformance._expect import Case, Cases, equal, raises_kind
 from lethean.ueps import Header, Packet, UEPSDecoder, decode, encode, read_frame
 
 __all__ = ["cases"]
 
 
-def cases(document):
+def cases(document: Case) -> Cases:
     """Yield ``(name, check)`` for every case of the UEPS vectors."""
     for case in document.get("build", ()):
         yield "build/" + case["name"], partial(_check_build, case)
@@ -26,11 +27,11 @@ def cases(document):
         yield "read/" + case["name"] + "/stream", partial(_check_read_stream, case)
 
 
-def _packet(case, payload):
+def _packet(case: Case, payload: bytes) -> Packet:
     return Packet(Header(**case["header"]), payload)
 
 
-def _check_build(case):
+def _check_build(case: Case) -> None:
     secret = bytes.fromhex(case["secret_hex"])
     packet = _packet(case, bytes.fromhex(case["payload_hex"]))
     frame = encode(packet, secret)
@@ -39,7 +40,7 @@ def _check_build(case):
     equal("decoded packet", decode(bytes.fromhex(case["frame_hex"]), secret), packet)
 
 
-def _check_build_limit(case):
+def _check_build_limit(case: Case) -> None:
     secret = bytes.fromhex(case["secret_hex"])
     repeat = case["payload_repeat"]
     packet = _packet(case, bytes.fromhex(repeat["byte_hex"]) * repeat["length"])
@@ -53,11 +54,11 @@ def _check_build_limit(case):
     equal("frame prefix", frame[:len(prefix) // 2].hex(), prefix)
 
 
-def _expected_packet(case):
+def _expected_packet(case: Case) -> Packet:
     return _packet(case, bytes.fromhex(case["payload_hex"]))
 
 
-def _check_read(case):
+def _check_read(case: Case) -> None:
     secret = bytes.fromhex(case["secret_hex"])
     stream = bytes.fromhex(case["stream_hex"])
     if case["expect"] == "ok":
@@ -68,7 +69,7 @@ def _check_read(case):
         raises_kind(case["error_kind"], read_frame, stream, secret)
 
 
-def _check_read_stream(case):
+def _check_read_stream(case: Case) -> None:
     secret = bytes.fromhex(case["secret_hex"])
     stream = bytes.fromhex(case["stream_hex"])
     decoder = UEPSDecoder(secret)

@@ -25,7 +25,11 @@ it caused has been delivered.  Pass ``autoflush=False`` to queue instead,
 and deliver with :meth:`MemoryMesh.flush` (as ``iosim``'s ``pump.flush``).
 """
 
+from __future__ import annotations
+
 from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.error import ConnectionRefusedError
@@ -43,6 +47,14 @@ from lethean.mesh._checks import envelope_problem
 from lethean.mesh._errors import (
     FeatureNotAnnouncedError, MessageTooLargeError, NotConnectedError, SelfConnectionError)
 from lethean.mesh._session import Session, transcript_hash
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
+    from lethean.identity import LocalIdentity, NodeIdentity
+    from lethean.interfaces import IMessageConsumer, IPacketConsumer
+    from lethean.mesh import Message
+    from lethean.ueps import Packet
 
 __all__ = [
     "MemoryMesh",
@@ -65,17 +77,19 @@ class MemoryMesh:
         reactor's clock (None: not checked), as ``TransportConfig``'s.
     """
 
-    def __init__(self, reactor, *, max_frame_bytes=MAX_FRAME_BYTES, autoflush=True,
-                 max_clock_skew_s=300.0):
+    def __init__(self, reactor: IReactorTime, *, max_frame_bytes: int = MAX_FRAME_BYTES,
+                 autoflush: bool = True, max_clock_skew_s: float | None = 300.0) -> None:
         self.reactor = reactor
         self.max_frame_bytes = max_frame_bytes
         self.max_clock_skew_s = max_clock_skew_s
         self.autoflush = autoflush
-        self._nodes = {}
-        self._queue = deque()
+        self._nodes: dict[str, MemoryMeshTransport] = {}
+        self._queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._delivering = False
 
-    def add_node(self, identity, address=None, *, answer_pings=True, features=FEATURES):
+    def add_node(self, identity: LocalIdentity, address: str | None = None, *,
+                 answer_pings: bool = True,
+                 features: Iterable[str] = FEATURES) -> MemoryMeshTransport:
         """
         A new node with ``identity`` (a ``LocalIdentity``) reachable at
         ``address`` (default ``"memory:<node id>"``).
@@ -92,16 +106,16 @@ class MemoryMesh:
         self._nodes[address] = node
         return node
 
-    def node_at(self, address):
+    def node_at(self, address: str) -> MemoryMeshTransport | None:
         """The transport listening at ``address``, or None."""
         return self._nodes.get(address)
 
-    def _enqueue(self, call, *args):
+    def _enqueue(self, call: Callable[..., object], *args: Any) -> None:
         self._queue.append((call, args))
         if self.autoflush:
             self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         """Deliver queued messages (and what they cause) until none are left."""
         if self._delivering:
             return
@@ -118,42 +132,44 @@ class MemoryMesh:
 class MemoryMeshConnection:
     """One end of an in-memory link."""
 
-    def __init__(self, local, remote, outbound):
+    def __init__(self, local: MemoryMeshTransport, remote: MemoryMeshTransport,
+                 outbound: bool) -> None:
         self._local = local
         self._remote = remote
-        self.peer = remote.identity.identity
+        self.peer: NodeIdentity = remote.identity.identity
         self.peer_id = self.peer.id
         self.outbound = outbound
         self.shared_secret = local.identity.shared_secret(self.peer.public_key)
         self._cipher = FrameCipher(self.shared_secret, max_frame_bytes=local.mesh.max_frame_bytes)
-        self.other_end = None
+        #: The link's other end (``MemoryMeshTransport.connect`` makes and pairs both).
+        self.other_end: MemoryMeshConnection
         self.closed = False
-        self._waiters = []
+        self._waiters: list[defer.Deferred[None]] = []
         self.address = remote.address
         self.connected_at = self.last_activity = local.mesh.reactor.seconds()
-        self.rtt_s = None
+        self.rtt_s: float | None = None
         #: What the other node announced, as a real link learns it.
         self.features = remote.features
         self.session = "v1"
-        self._session = None
+        self._session: Session | None = None
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<MemoryMeshConnection {} -> {}>".format(self._local.identity.id, self.peer_id)
 
     @property
-    def bundle_secret(self):
+    def bundle_secret(self) -> bytes:
         """The v2 session's bundle secret, or the static pair secret on a v1 link."""
         if self._session is not None:
             return self._session.bundle_secret
         return self.shared_secret
 
-    def _key_session(self, session):
+    def _key_session(self, session: Session) -> None:
         self._session = session
         self.session = "v2"
 
-    def send(self, message):
+    def send(self, message: Message) -> None:
         """Seal ``message`` and queue it for the other end."""
         if self.closed:
             raise NotConnectedError("not connected to {}".format(self.peer_id))
@@ -169,7 +185,7 @@ class MemoryMeshConnection:
         self.bytes_out += len(frame)
         self._local.mesh._enqueue(self.other_end._frame_received, frame)
 
-    def _frame_received(self, frame):
+    def _frame_received(self, frame: bytes) -> None:
         if self.closed:
             return
         if self._session is not None:
@@ -190,7 +206,7 @@ class MemoryMeshConnection:
             return
         self._local._message_received(self, message)
 
-    def close(self, reason=None, code=None):
+    def close(self, reason: str | None = None, code: int | None = None) -> defer.Deferred[None]:
         """Close both ends; with a ``reason``, send a ``disconnect`` first."""
         if self.closed:
             return self.when_lost()
@@ -203,15 +219,15 @@ class MemoryMeshConnection:
         self._local.mesh._enqueue(self._lose)
         return lost
 
-    def when_lost(self):
+    def when_lost(self) -> defer.Deferred[None]:
         """A Deferred firing (with None) once this end is closed."""
         if self.closed:
             return defer.succeed(None)
-        d = defer.Deferred()
+        d: defer.Deferred[None] = defer.Deferred()
         self._waiters.append(d)
         return d
 
-    def _lose(self):
+    def _lose(self) -> None:
         for end in (self, self.other_end):
             if not end.closed:
                 end.closed = True
@@ -228,24 +244,26 @@ class MemoryMeshTransport:
     closes (``IMessageConsumer.connectionLost``), as on the real transport.
     """
 
-    def __init__(self, mesh, identity, address, answer_pings, features=FEATURES):
+    def __init__(self, mesh: MemoryMesh, identity: LocalIdentity, address: str,
+                 answer_pings: bool, features: frozenset[str] = FEATURES) -> None:
         self.mesh = mesh
         self.identity = identity
         self.address = address
         self.answer_pings = answer_pings
         self.features = features
-        self._links = {}
-        self._consumers = []
-        self._packet_consumers = []
+        self._links: dict[str, MemoryMeshConnection] = {}
+        self._consumers: list[IMessageConsumer] = []
+        self._packet_consumers: list[IPacketConsumer] = []
         #: Every message this node received, in order (handy in tests).
-        self.received = []
+        self.received: list[Message] = []
         #: ``(reason, message)`` of every message the envelope checks dropped.
-        self.rejected = []
+        self.rejected: list[tuple[str, Message]] = []
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<MemoryMeshTransport {} at {}>".format(self.identity.id, self.address)
 
-    def connect(self, address, *, peer_id=None, scheme=None):
+    def connect(self, address: str, *, peer_id: str | None = None,
+                scheme: str | None = None) -> defer.Deferred[MemoryMeshConnection]:
         """Link to the node at ``address``; a Deferred firing with our end."""
         remote = self.mesh.node_at(address)
         if remote is None:
@@ -269,36 +287,36 @@ class MemoryMeshTransport:
         remote._links[theirs.peer_id] = theirs
         return defer.succeed(ours)
 
-    def send(self, peer_id, message):
+    def send(self, peer_id: str, message: Message) -> None:
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("not connected to {}".format(peer_id))
         connection.send(message)
 
-    def broadcast(self, message):
+    def broadcast(self, message: Message) -> None:
         for connection in self.connections():
             if connection.peer_id != message.from_:
                 connection.send(message)
 
-    def connection(self, peer_id):
+    def connection(self, peer_id: str) -> MemoryMeshConnection | None:
         return self._links.get(peer_id)
 
-    def connections(self):
+    def connections(self) -> list[MemoryMeshConnection]:
         return list(self._links.values())
 
-    def add_consumer(self, consumer):
+    def add_consumer(self, consumer: IMessageConsumer) -> None:
         self._consumers.append(consumer)
 
-    def remove_consumer(self, consumer):
+    def remove_consumer(self, consumer: IMessageConsumer) -> None:
         self._consumers.remove(consumer)
 
-    def add_packet_consumer(self, consumer):
+    def add_packet_consumer(self, consumer: IPacketConsumer) -> None:
         self._packet_consumers.append(consumer)
 
-    def remove_packet_consumer(self, consumer):
+    def remove_packet_consumer(self, consumer: IPacketConsumer) -> None:
         self._packet_consumers.remove(consumer)
 
-    def send_packet(self, peer_id, packet):
+    def send_packet(self, peer_id: str, packet: Packet) -> None:
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("not connected to {}".format(peer_id))
@@ -308,17 +326,18 @@ class MemoryMeshTransport:
         self.mesh._enqueue(connection.other_end._local._packet_received,
                            connection.other_end, packet)
 
-    def disconnect(self, peer_id, reason=None, code=None):
+    def disconnect(self, peer_id: str, reason: str | None = None,
+                   code: int | None = None) -> None:
         """Close the link to ``peer_id`` (a no-op when there is none)."""
         connection = self._links.get(peer_id)
         if connection is not None:
             connection.close(reason, code)
 
-    def _packet_received(self, connection, packet):
+    def _packet_received(self, connection: MemoryMeshConnection, packet: Packet) -> None:
         for consumer in list(self._packet_consumers):
             _call(consumer.packetReceived, connection, packet)
 
-    def _message_received(self, connection, message):
+    def _message_received(self, connection: MemoryMeshConnection, message: Message) -> None:
         self.received.append(message)
         if message.type == PING and self.answer_pings:
             connection.send(answer_ping(message, clock=self.mesh.reactor,
@@ -327,7 +346,7 @@ class MemoryMeshTransport:
         for consumer in list(self._consumers):
             _call(consumer.messageReceived, connection, message)
 
-    def _connection_lost(self, connection):
+    def _connection_lost(self, connection: MemoryMeshConnection) -> None:
         if self._links.get(connection.peer_id) is connection:
             del self._links[connection.peer_id]
         for consumer in list(self._consumers):
@@ -336,7 +355,8 @@ class MemoryMeshTransport:
                 _call(lost, connection)
 
 
-def _linked_sessions(mesh, initiator, responder):
+def _linked_sessions(mesh: MemoryMesh, initiator: MemoryMeshConnection,
+                     responder: MemoryMeshConnection) -> list[Session]:
     """
     Both ends of a v2 session, keyed by the real upgrade (each side's
     ephemeral key, then the key derivation); the transcript stands for the
@@ -355,7 +375,7 @@ def _linked_sessions(mesh, initiator, responder):
     return ends
 
 
-def _call(function, *args):
+def _call(function: Callable[..., object], *args: Any) -> None:
     result = defer.maybeDeferred(function, *args)
     result.addErrback(lambda failure: _log.failure(
         "consumer {consumer} failed", failure, consumer=function))
