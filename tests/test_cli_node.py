@@ -12,6 +12,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
+from lethean.bundles import Bundle
 from lethean.cli import _node as cli_node
 from lethean.identity import NodeManager, PrivateKey
 from lethean.node._assembly import assemble_node
@@ -86,6 +87,25 @@ class ControllerCommandTests(TestCase):
         with open(installed, "rb") as f:
             self.assertEqual(f.read(), b"#!/bin/sh\necho mining\n")
         self.assertTrue(os.access(installed, os.X_OK))
+
+    async def test_bundle_for_a_peer_deploys_later(self):
+        """``bundle create --for`` writes a bundle sealed for the link; deployed as it is, it installs."""
+        os.makedirs(self.cli_dir, exist_ok=True)
+        profile = os.path.join(self.cli_dir, "gpu.json")
+        with open(profile, "w") as f:
+            json.dump({"id": "cpu", "threads": 3}, f)
+        path = os.path.join(self.cli_dir, "gpu.bundle")
+        made = await self.lethean("bundle", "create", "profile", profile, "--name", "gpu",
+                                  "--for", self.address, "-o", path)
+        node_id = self.node.getServiceNamed("transport").identity.id
+        self.assertEqual((made["type"], made["name"], made["for"], made["encrypted"]),
+                         ("profile", "gpu", node_id, True))
+        with open(path, "rb") as f:
+            self.assertEqual(made["checksum"], Bundle.from_json(f.read()).checksum)
+        deployed = await self.lethean("deploy", node_id, path)
+        self.assertTrue(deployed["success"])
+        self.assertEqual(self.app.worker.profile_manager.get_profile("gpu"),
+                         {"id": "gpu", "threads": 3})
 
     async def test_unknown_miner_is_one_line_and_status_1(self):
         """A remote error prints one line on stderr and exits 1."""

@@ -34,7 +34,7 @@ from lethean.levin import (
     decode_storage,
 )
 from lethean.levin._networks import MONERO_MAINNET, MONERO_TESTNET
-from tests.test_levin_p2p import MONEROD_HANDSHAKE_REPLY, MONEROD_TIMED_SYNC_REPLY
+from tests._levin_p2p import MONEROD_HANDSHAKE_REPLY, MONEROD_TIMED_SYNC_REPLY
 
 #: The checkout, so that the child ``python`` imports this copy of lethean.
 REPO = Path(__file__).resolve().parent.parent

@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import stat
+import threading
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, protocol, reactor
@@ -440,6 +441,36 @@ class OperationsTests(TestCase):
         self.assertEqual((result["peerId"], result["name"], result["success"]),
                          (bravo.id, "gpu", True))
         self.assertEqual(progress[-1][0], progress[-1][1])
+        self.assertEqual(bravo.app.worker.profile_manager.get_profile("gpu"),
+                         {"id": "gpu", "threads": 2})
+
+    async def test_bundle_for_a_peer_is_made_off_the_reactor_thread(self):
+        """/api/bundle seals the profile and writes the bundle's JSON in the thread pool; it deploys."""
+        from lethean.bundles import _bundle, _create
+
+        alpha, bravo, charlie = await linked_nodes(self)
+        profile = os.path.join(alpha.folder, "gpu.json")
+        with open(profile, "w") as f:
+            json.dump({"id": "gpu", "threads": 2}, f)
+        threads = {}
+
+        def spy(what, function):
+            def spied(*args, **kwargs):
+                threads.setdefault(what, []).append(threading.get_ident())
+                return function(*args, **kwargs)
+            return spied
+        self.patch(_create, "seal_stim", spy("seal", _create.seal_stim))
+        self.patch(_bundle, "write_bundle", spy("json", _bundle.write_bundle))
+        headers, body = await alpha.client().upload_for_file(
+            "/api/bundle", {"target": bravo.id, "kind": "profile", "name": "gpu"}, profile)
+        self.assertEqual(sorted(threads), ["json", "seal"])
+        self.assertNotIn(threading.get_ident(), threads["seal"] + threads["json"])
+        self.assertEqual(headers.getRawHeaders(b"x-lethean-peer-id"), [bravo.id.encode()])
+        path = os.path.join(alpha.folder, "gpu.bundle")
+        with open(path, "wb") as f:
+            f.write(body)
+        result = await alpha.client().upload("/api/deploy", {"target": bravo.id}, path)
+        self.assertEqual((result["name"], result["success"]), ("gpu", True))
         self.assertEqual(bravo.app.worker.profile_manager.get_profile("gpu"),
                          {"id": "gpu", "threads": 2})
 

@@ -101,8 +101,8 @@ class ProcessMinerManagerTests(TestCase):
         self.assertRaises(MinerError, ProcessMinerManager(reactor, None).start_miner, "xmrig", {})
 
     def test_stop_unknown(self):
-        """Stopping a miner that does not run fails with MinerNotFoundError."""
-        self.assertRaises(MinerNotFoundError, self.manager().stop_miner, "nope")
+        """Stopping a miner that does not run fails its Deferred with MinerNotFoundError."""
+        self.failureResultOf(self.manager().stop_miner("nope"), MinerNotFoundError)
 
 
 class ConsoleTests(SynchronousTestCase):
@@ -140,18 +140,25 @@ class DirectoryProfileManagerTests(SynchronousTestCase):
     def test_round_trip(self):
         """A saved profile reads back, is listed, and can be deleted."""
         verifyObject(IProfileManager, self.profiles)
-        self.profiles.save_profile({"id": "gpu", "threads": 4})
+        self.assertIsNone(self.successResultOf(
+            self.profiles.save_profile({"id": "gpu", "threads": 4})))
         self.assertEqual(self.profiles.get_profile("gpu"), {"id": "gpu", "threads": 4})
         self.assertEqual(self.profiles.list_profiles(), ["gpu"])
         self.profiles.delete_profile("gpu")
         self.assertRaises(ProfileNotFoundError, self.profiles.get_profile, "gpu")
 
+    def test_unwritable_folder_fails_the_deferred(self):
+        """A folder that cannot be made fails save_profile's Deferred with ProfileError."""
+        with open(self.root, "w") as f:
+            f.write("a file where the folder should be")
+        self.failureResultOf(self.profiles.save_profile({"id": "gpu"}), ProfileError)
+
     def test_unsafe_ids(self):
-        """Ids that could leave the folder are refused."""
+        """Ids that could leave the folder are refused (through save_profile's Deferred)."""
         for bad in ("../x", "/etc/passwd", "", ".hidden"):
-            self.assertRaises(ProfileError, self.profiles.save_profile, {"id": bad})
+            self.failureResultOf(self.profiles.save_profile({"id": bad}), ProfileError)
             self.assertRaises(ProfileError, self.profiles.get_profile, bad)
-        self.assertRaises(ProfileError, self.profiles.save_profile, ["not", "an", "object"])
+        self.failureResultOf(self.profiles.save_profile(["not", "an", "object"]), ProfileError)
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(self.root), "x.json")))
 
 

@@ -16,8 +16,8 @@ from lethean.identity import LocalIdentity, PrivateKey
 from lethean.interfaces import IMessageConsumer
 from lethean.mesh import Timestamp, new_message
 from lethean.node._miners import MinerError, MinerNotFoundError
-from lethean.node._payloads import DEPLOY_CHUNK, DeployChunkPayload
-from lethean.node._errors import ProfileError, ProfileNotFoundError
+from lethean.node._payloads import DEPLOY_CHUNK, DeployChunkPayload, DeployPayload
+from lethean.node._errors import ProfileError, ProfileNotFoundError, WorkerError
 from lethean.node._upload import MAX_UPLOADS_PER_PEER
 from lethean.node._worker import Worker
 from lethean.smsg import frame_password
@@ -166,6 +166,29 @@ class DispatchTests(WorkerHarness):
     def test_provides_interface(self):
         """Worker provides IMessageConsumer."""
         self.assertTrue(verifyObject(IMessageConsumer, self.worker))
+
+    def test_public_calls_return_deferreds(self):
+        """Each handler, stats and deploy return a Deferred, never a bare coroutine."""
+        handler_types = {"ping": {"sentAt": 5}, "get_stats": None,
+                         "start_miner": {"minerType": "xmrig", "profileId": "p1"},
+                         "stop_miner": {"minerName": "xmrig-0"},
+                         "get_logs": {"minerName": "xmrig-0", "lines": 2},
+                         "deploy": {"type": "nonsense"}, "deploy_chunk": {}}
+        self.replace_worker(answer_pings=True)
+        self.assertEqual(set(self.worker.handlers), set(handler_types))
+        for message_type, payload in handler_types.items():
+            request = new_message(message_type, self.client.identity.id,
+                                  self.server.identity.id, payload, clock=self.clock)
+            d = self.worker.handlers[message_type](self.link, request)
+            self.assertIsInstance(d, defer.Deferred, message_type)
+            d.addErrback(lambda failure: None)
+        stats = self.worker.stats()
+        self.assertIsInstance(stats, defer.Deferred)
+        self.assertEqual(self.successResultOf(stats).node_name, "bravo")
+        deploy = self.worker.deploy(self.link, DeployPayload(type="nonsense", data=b"",
+                                                             checksum="", name="x"))
+        self.assertIsInstance(deploy, defer.Deferred)
+        self.failureResultOf(deploy, WorkerError)
 
     def test_unknown_types_ignored(self):
         """Types without a handler, replies included, get no reply at all."""

@@ -324,7 +324,7 @@ def _create_for(args: argparse.Namespace, kind: str, source: str) -> int:
     made: list[tuple[dict[str, str], Bundle]] = []
 
     async def command(reactor: IReactorTime, args: argparse.Namespace) -> int:
-        from lethean.bundles import read_bundle
+        from lethean.bundles import read_bundle_in_thread
         from lethean.cli._client import find_node
         from lethean.cli._node import own_session
 
@@ -338,7 +338,7 @@ def _create_for(args: argparse.Namespace, kind: str, source: str) -> int:
 
             peer_ids = headers.getRawHeaders(b"x-lethean-peer-id") or [b""]
             made.append(({"id": peer_ids[0].decode("ascii", "replace")},
-                         read_bundle(io.BytesIO(body))))
+                         await read_bundle_in_thread(reactor, io.BytesIO(body))))
             return 0
 
         # No node runs: the bundle is made with the command's own identity.

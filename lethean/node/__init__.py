@@ -8,7 +8,10 @@ for replies; :class:`Worker` answers them.  Both are message consumers of
 one mesh transport, so a node can play both roles at once.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import TYPE_CHECKING, Any
 
 # The names below are loaded on first use (PEP 562), so a command that
 # needs one part of the node (the control API's client, the targets) does
@@ -58,6 +61,83 @@ _MODULES = {
         "DirectoryProfileManager", "default_profiles_root",
     ),
 }
+if TYPE_CHECKING:  # the names as the type checker sees them (loaded lazily below)
+    from lethean.node._controller import Controller
+    from lethean.node._errors import (
+        AmbiguousTargetError,
+        ConnectFailedError,
+        ControlBusyError,
+        ControllerError,
+        DeployFailedError,
+        DeployTooLargeError,
+        HostNotFoundError,
+        InvalidRequestError,
+        MinerCommandError,
+        MinerError,
+        MinerNotFoundError,
+        NoAddressError,
+        NoAnswerError,
+        NotLetheanError,
+        NothingListensError,
+        PeerKeyChangedError,
+        ProfileError,
+        ProfileNotFoundError,
+        RefusedByPeerError,
+        RemoteError,
+        RequestAbortedError,
+        RequestFailedError,
+        RequestRefusedError,
+        RequestTimeoutError,
+        RequestUnansweredError,
+        SelfTargetError,
+        SendFailedError,
+        TLSFailedError,
+        TargetError,
+        TargetFormError,
+        UnexpectedResponseError,
+        UnknownPeerError,
+        UnknownTargetError,
+        WorkerError,
+    )
+    from lethean.node._payloads import (
+        DeployAckPayload,
+        DeployPayload,
+        DisconnectPayload,
+        ErrorPayload,
+        GetLogsPayload,
+        InvalidPayloadError,
+        LogsPayload,
+        MinerAckPayload,
+        MinerStatsItem,
+        PingPayload,
+        PongPayload,
+        StartMinerPayload,
+        StatsPayload,
+        StopMinerPayload,
+    )
+    from lethean.node._worker import (
+        Worker,
+        default_miners_root,
+    )
+    from lethean.node._assembly import (
+        NodeService,
+        RegistryService,
+        assemble_node,
+    )
+    from lethean.node._dialler import PeerDialler
+    from lethean.node._operations import NodeOperations
+    from lethean.node._status import NodeStatus
+    from lethean.node._control import (
+        ControlService,
+        control_socket_path,
+        control_token_path,
+    )
+    from lethean.node._miners import ProcessMinerManager
+    from lethean.node._profiles import (
+        DirectoryProfileManager,
+        default_profiles_root,
+    )
+
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
@@ -127,7 +207,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError("module 'lethean.node' has no attribute {!r}".format(name))
@@ -136,5 +216,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

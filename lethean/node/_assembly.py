@@ -6,12 +6,20 @@ Kept apart from ``tap.py`` (which only parses options and loads files) so
 an application can build the same node from its own configuration.
 """
 
+from __future__ import annotations
+
 import os
 import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from lethean.identity import LocalIdentity
+from lethean.interfaces import IMinerManager, IPacketConsumer, IPeerRegistry
 from lethean.mesh import ListenError, MeshTransport, TransportConfig
 from lethean.node._control import ControlService, control_token_path
 from lethean.node._controller import Controller
@@ -20,7 +28,18 @@ from lethean.node._operations import NodeOperations
 from lethean.node._status import NodeStatus, listen_urls
 from lethean.node._worker import Worker
 
+if TYPE_CHECKING:
+    from twisted.logger import LogLevel
+
+    from lethean.node._lock import DataFolderLock
+    from lethean.node._miners import ProcessMinerManager
+    from lethean.node._profiles import DirectoryProfileManager
+    from lethean.ueps import Dispatcher
+
 __all__ = ["NodeService", "RegistryService", "assemble_node"]
+
+#: ``twistd lethean-node``'s options by their long names (``"data-dir"``).
+Options = Mapping[str, Any]
 
 
 class _Node(service.MultiService):
@@ -32,12 +51,12 @@ class _Node(service.MultiService):
 
     #: The data folder's :class:`~lethean.node._lock.DataFolderLock`, held
     #: until the node has stopped (its registry written), or None.
-    folder_lock = None
+    folder_lock: DataFolderLock | None = None
     #: The ``LogLevel`` below which the process's log drops events (twistd's
     #: ``--log-level``), or None to leave the log observers alone.
-    log_level = None
+    log_level: LogLevel | None = None
 
-    def privilegedStartService(self):
+    def privilegedStartService(self) -> None:
         if self.log_level is not None:
             # twistd's observers are in place by now.
             from lethean.node._loglevel import filter_log_observers
@@ -52,12 +71,14 @@ class _Node(service.MultiService):
             self._release()
             raise SystemExit(1) from None
 
-    def stopService(self):
-        d = super().stopService()
-        d.addBoth(lambda result: (self._release(), result)[1])
-        return d
+    def stopService(self) -> defer.Deferred[None]:
+        def released(result: Failure | None) -> Failure | None:
+            self._release()
+            return result
+        d: defer.Deferred[None] = super().stopService()
+        return d.addBoth(released)
 
-    def _release(self):
+    def _release(self) -> None:
         if self.folder_lock is not None:
             self.folder_lock.release()
 
@@ -67,10 +88,10 @@ _log = Logger()
 class RegistryService(service.Service):
     """Owns the peer registry: its pending writes are flushed on stop."""
 
-    def __init__(self, registry):
+    def __init__(self, registry: IPeerRegistry) -> None:
         self.registry = registry
 
-    def stopService(self):
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         return self.registry.close()
 
@@ -82,8 +103,10 @@ class NodeService(service.Service):
     UEPS dispatcher as its packet consumer, and the miners the worker runs.
     """
 
-    def __init__(self, transport, worker, controller, dispatcher=None, miner_manager=None,
-                 control=None):
+    def __init__(self, transport: MeshTransport, worker: Worker, controller: Controller,
+                 dispatcher: IPacketConsumer | None = None,
+                 miner_manager: IMinerManager | None = None,
+                 control: ControlService | None = None) -> None:
         self.transport = transport
         self.worker = worker
         self.controller = controller
@@ -91,14 +114,14 @@ class NodeService(service.Service):
         self.miner_manager = miner_manager
         self.control = control
 
-    def startService(self):
+    def startService(self) -> None:
         super().startService()
         self.transport.add_consumer(self.worker)
         self.transport.add_consumer(self.controller)
         if self.dispatcher is not None:
             self.transport.add_packet_consumer(self.dispatcher)
         identity = self.transport.identity
-        registry = self.controller.registry
+        registry = self.transport.registry  # whose auth mode the transport applies
         control = self.control.describe() if self.control is not None else []
         _log.info("node {node_id} ({name}, {role}) is up: mesh on {listen}, auth {auth} "
                   "({allowlisted} allowlisted keys), control on {control}",
@@ -107,7 +130,7 @@ class NodeService(service.Service):
                   auth=str(registry.auth_mode), allowlisted=len(registry.allowed_public_keys()),
                   control=", ".join(control) or "none")
 
-    def stopService(self):
+    def stopService(self) -> defer.Deferred[Any] | None:
         super().stopService()
         self.transport.remove_consumer(self.worker)
         self.transport.remove_consumer(self.controller)
@@ -120,14 +143,14 @@ class NodeService(service.Service):
         return None
 
 
-def _data_path(options, name):
+def _data_path(options: Options, name: str) -> str | None:
     """A folder under ``--data-dir``, or None for the library default."""
     if options.get("data-dir") is None:
         return None
     return os.path.join(options["data-dir"], name)
 
 
-def _miner_manager(reactor, options):
+def _miner_manager(reactor: Any, options: Options) -> ProcessMinerManager:
     from lethean.node._miners import ProcessMinerManager
 
     command = options.get("miner-command")
@@ -135,22 +158,28 @@ def _miner_manager(reactor, options):
     return ProcessMinerManager(reactor, miner_command=argv)
 
 
-def _profile_manager(reactor, options):
+def _profile_manager(reactor: Any, options: Options) -> DirectoryProfileManager:
     from lethean.node._profiles import DirectoryProfileManager, default_profiles_root
 
     path = _data_path(options, "profiles")
     return DirectoryProfileManager(path if path is not None else default_profiles_root(), reactor)
 
 
-def _dispatcher(reactor):
+def _dispatcher(reactor: Any) -> Dispatcher:
     from lethean.ueps import Dispatcher
 
     return Dispatcher(reactor)
 
 
-def assemble_node(reactor, identity, registry, options, *, folder_lock=None):
+def assemble_node(reactor: Any, identity: LocalIdentity, registry: IPeerRegistry,
+                  options: Options, *,
+                  folder_lock: DataFolderLock | None = None) -> _Node:
     """
     The node's ``MultiService``.
+
+    ``reactor`` provides what the parts need: ``IReactorTime``,
+    ``IReactorTCP`` (and the other listeners of the endpoints),
+    ``IReactorProcess`` (miners) and ``IReactorThreads`` (bundles).
 
     Start order is registry, transport, control API, application,
     diallers; stopping runs backwards, so peers are told ``server

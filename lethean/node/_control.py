@@ -11,17 +11,28 @@ object (see docs/control.md).  The unix socket is mode 0600 in the node's
 ``control.token``.
 """
 
+from __future__ import annotations
+
 import os
 import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from lethean._paths import data_path
 from lethean.errors import LetheanError
 from lethean.node._errors import ControlSetupError
+
+if TYPE_CHECKING:
+    from lethean.node._operations import NodeOperations
+    from lethean.node._status import NodeStatus
 
 __all__ = [
     "ControlService",
@@ -43,40 +54,40 @@ CONTROL_SOCKET_NAME = "control.sock"
 CONTROL_TOKEN_NAME = "control.token"
 
 
-def control_socket_path(data_dir=None):
+def control_socket_path(data_dir: str | None = None) -> str:
     """``DIR/control.sock``, or in the XDG data folder without ``data_dir``."""
     if data_dir is None:
         return data_path(CONTROL_SOCKET_NAME)
     return os.path.join(data_dir, CONTROL_SOCKET_NAME)
 
 
-def control_token_path(data_dir=None):
+def control_token_path(data_dir: str | None = None) -> str:
     """``DIR/control.token``, or in the XDG data folder without ``data_dir``."""
     if data_dir is None:
         return data_path(CONTROL_TOKEN_NAME)
     return os.path.join(data_dir, CONTROL_TOKEN_NAME)
 
 
-def _escape(value):
+def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
-def unix_endpoint(path):
+def unix_endpoint(path: str) -> str:
     """The server endpoint string of a 0600 control socket at ``path``."""
     return "unix:{}:mode=600:lockfile=1".format(_escape(os.path.abspath(path)))
 
 
-def default_control_endpoints(data_dir=None):
+def default_control_endpoints(data_dir: str | None = None) -> list[str]:
     """The control endpoints of a node with no ``--control``: its socket."""
     return [unix_endpoint(control_socket_path(data_dir))]
 
 
-def is_unix_endpoint(description):
+def is_unix_endpoint(description: str) -> bool:
     """True for a ``unix:`` endpoint string."""
     return description.split(":", 1)[0].strip().lower() == "unix"
 
 
-def _unix_path(description):
+def _unix_path(description: str) -> str:
     """The socket path of a ``unix:`` endpoint string."""
     import re
 
@@ -86,7 +97,7 @@ def _unix_path(description):
     return re.sub(r"\\(.)", r"\1", first)
 
 
-def _with_unix_defaults(description):
+def _with_unix_defaults(description: str) -> str:
     """A unix endpoint string with mode 0600 and a lock file unless it says otherwise."""
     if ":mode=" not in description:
         description += ":mode=600"
@@ -95,7 +106,7 @@ def _with_unix_defaults(description):
     return description
 
 
-def load_or_create_token(path):
+def load_or_create_token(path: str) -> str:
     """The bearer token in ``path``, created (0600) when missing or empty."""
     try:
         with open(path, "r", encoding="ascii") as f:
@@ -131,25 +142,28 @@ class ControlService(service.Service):
     line; the node runs on without it.
     """
 
-    def __init__(self, reactor, endpoints, operations, status, token_path):
+    def __init__(self, reactor: Any, endpoints: Iterable[str], operations: NodeOperations,
+                 status: NodeStatus, token_path: str) -> None:
+        # reactor: IReactorTime and the reactor interfaces of the endpoints.
         self._reactor = reactor
         self.endpoints = list(endpoints)
         self.operations = operations
         self.status = status
         self.token_path = token_path
-        self.ports = []
-        self._listening = []
+        #: ``(endpoint string, listening port)`` of every endpoint that listens.
+        self.ports: list[tuple[str, IListeningPort]] = []
+        self._listening: list[defer.Deferred[Any]] = []
         from lethean.node._control_api import build_tree
 
         self._root = build_tree(operations, status)
 
-    def startService(self):
+    def startService(self) -> None:
         super().startService()
         self.status.transport.add_consumer(self.status.traffic)
         for description in self.endpoints:
             self._listen(description)
 
-    def _listen(self, description):
+    def _listen(self, description: str) -> None:
         token = None
         if is_unix_endpoint(description):
             description = _with_unix_defaults(description)
@@ -173,11 +187,11 @@ class ControlService(service.Service):
         except (ValueError, TypeError, KeyError, OSError) as e:  # a bad endpoint string
             d = defer.fail(e)
 
-        def listening(port):
+        def listening(port: IListeningPort) -> IListeningPort:
             self.ports.append((description, port))
             return port
 
-        def failed(failure):
+        def failed(failure: Failure) -> None:
             reason = failure.getErrorMessage()
             if "Cannot acquire lock" in reason:
                 reason = "another running node holds its lock file (one node per data folder)"
@@ -186,19 +200,18 @@ class ControlService(service.Service):
                        endpoint=description, reason=reason)
         self._listening.append(d.addCallbacks(listening, failed))
 
-    def describe(self):
+    def describe(self) -> list[str]:
         """Where the control API listens: ``unix:PATH`` or ``tcp:HOST:PORT (token)``."""
         described = []
         for _, port in self.ports:
             host = port.getHost()
-            name = getattr(host, "name", None)
-            if name is not None:
-                described.append("unix:" + os.fsdecode(name))
-            else:
+            if isinstance(host, UNIXAddress) and host.name is not None:
+                described.append("unix:" + os.fsdecode(host.name))
+            elif isinstance(host, (IPv4Address, IPv6Address)):
                 described.append("tcp:{}:{} (token)".format(host.host, host.port))
         return described
 
-    def stopService(self):
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         self.status.transport.remove_consumer(self.status.traffic)
         ports, self.ports = self.ports, []

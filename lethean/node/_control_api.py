@@ -7,11 +7,16 @@ Answers are JSON; every error is ``{"error": {"kind", "message",
 goes away cancels its request's work.
 """
 
+from __future__ import annotations
+
 import io
 import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from lethean._gojson import loads_strict
@@ -28,7 +33,20 @@ from lethean.node._operations import error_json
 from lethean.node._page import CONTENT_SECURITY_POLICY, render_page
 from lethean.peers import InvalidPeerError, PeerExistsError, PeerNotFoundError
 
+if TYPE_CHECKING:
+    from lethean.node._control_site import ControlRequest as Request
+    from lethean.node._operations import NodeOperations
+    from lethean.node._status import NodeStatus
+
 __all__ = ["build_tree", "MAX_JSON_BODY_BYTES", "MAX_CONCURRENT_DEPLOYS"]
+
+_T = TypeVar("_T")
+#: A JSON document (parsed or to send).
+JSON = Any
+#: ``handler(request)``: the answer's JSON, or a Deferred (or coroutine) of it.
+Handler = Callable[["Request"], Any]
+#: ``send_error(request, status, document)``: finish a request with an error.
+SendError = Callable[["Request", int, JSON], None]
 
 _log = Logger()
 
@@ -38,7 +56,7 @@ MAX_JSON_BODY_BYTES = 64 * 1024
 MAX_CONCURRENT_DEPLOYS = 2
 
 
-def _status_of(error):
+def _status_of(error: LetheanError) -> int:
     """The HTTP status of an operation's error."""
     if (isinstance(error, (InvalidRequestError, InvalidPeerError, MalformedError))
             or error.exit_code == 2):
@@ -52,16 +70,16 @@ def _status_of(error):
     return 502
 
 
-def error_document(error):
+def error_document(error: LetheanError) -> dict[str, JSON]:
     """The JSON body of an error answer."""
     return {"error": error_json(error)}
 
 
-def _json_bytes(value):
+def _json_bytes(value: JSON) -> bytes:
     return json.dumps(value, indent=None, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def _write_json(request, code, value):
+def _write_json(request: Request, code: int, value: JSON) -> None:
     body = _json_bytes(value)
     request.setResponseCode(code)
     request.setHeader(b"content-type", b"application/json")
@@ -74,21 +92,21 @@ def _write_json(request, code, value):
 class _Tree(resource.Resource):
     """A folder of the API: unknown children are JSON 404s."""
 
-    def getChild(self, path, request):
+    def getChild(self, path: bytes, request: Request) -> resource.Resource:
         return _NotFound()
 
 
 class _NotFound(resource.Resource):
     isLeaf = True
 
-    def render(self, request):
+    def render(self, request: Request) -> int:
         _write_json(request, 404, {"error": {
             "kind": "not_found", "message": "no such path in the node's control API",
             "exitCode": 1}})
         return server.NOT_DONE_YET
 
 
-def _json_body(request):
+def _json_body(request: Request) -> dict[str, JSON]:
     """The request's JSON object (empty for no body); InvalidRequestError otherwise."""
     content = request.content
     content.seek(0, io.SEEK_END)
@@ -107,7 +125,20 @@ def _json_body(request):
     return value
 
 
-def _field(body, name, kind, default=None, required=False):
+@overload
+def _field(body: Mapping[str, JSON], name: str, kind: type[_T], default: _T,
+           required: bool = ...) -> _T: ...
+@overload
+def _field(body: Mapping[str, JSON], name: str, kind: type[_T], default: None = ..., *,
+           required: Literal[True]) -> _T: ...
+@overload
+def _field(body: Mapping[str, JSON], name: str, kind: type[_T], default: None = ...,
+           required: bool = ...) -> _T | None: ...
+
+
+def _field(body: Mapping[str, JSON], name: str, kind: type[Any], default: Any = None,
+           required: bool = False) -> Any:
+    """``body[name]`` of type ``kind`` (ints count as floats), or ``default``."""
     value = body.get(name, default)
     if value is None:
         if required:
@@ -136,11 +167,11 @@ class _Call(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, **handlers):
+    def __init__(self, **handlers: Handler) -> None:
         super().__init__()
         self.handlers = {method.encode("ascii"): handler for method, handler in handlers.items()}
 
-    def render(self, request):
+    def render(self, request: Request) -> int:
         if request.postpath not in ([], [b""]):
             return _NotFound().render(request)
         handler = self.handlers.get(request.method)
@@ -161,36 +192,38 @@ _INTERNAL = {"error": {"kind": "internal", "message": "internal error in the nod
                        "exitCode": 70}}
 
 
-def _error_json(request, code, document):
+def _error_json(request: Request, code: int, document: JSON) -> None:
     _write_json(request, code, document)
 
 
-def answer(request, work, send, send_error=_error_json):
+def answer(request: Request, work: defer.Deferred[_T], send: Callable[[_T], None],
+           send_error: SendError = _error_json) -> None:
     """
     Finish ``request`` with ``send(result)`` of the Deferred ``work``, or
     ``send_error(request, status, document)`` for its error (a bug is
     logged, never shown); cancel ``work`` if the client goes away first.
     """
-    gone = []
+    gone: list[bool] = []
 
-    def client_gone(failure):
+    def client_gone(failure: Failure) -> None:
         gone.append(True)
         work.cancel()
 
     request.notifyFinish().addErrback(client_gone)
 
-    def failed(failure):
+    def failed(failure: Failure) -> None:
         if gone or failure.check(defer.CancelledError):
             return None
         if failure.check(LetheanError):
-            send_error(request, _status_of(failure.value), error_document(failure.value))
+            error: Any = failure.value
+            send_error(request, _status_of(error), error_document(error))
             return None
         _log.failure("control request {path} failed", failure,
                      path=request.path[:200].decode("ascii", "replace"))
         send_error(request, 500, _INTERNAL)
         return None
 
-    def succeeded(value):
+    def succeeded(value: _T) -> None:
         if not gone:
             send(value)
 
@@ -202,22 +235,23 @@ class _StatusView(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, status, render, headers):
+    def __init__(self, status: NodeStatus, render: Callable[[JSON], bytes],
+                 headers: Iterable[tuple[bytes, bytes]]) -> None:
         super().__init__()
         self.status = status
         self.render_document = render
         self.headers = headers
 
-    def render_GET(self, request):
+    def render_GET(self, request: Request) -> int:
         if request.postpath not in ([], [b""]):
             return _NotFound().render(request)
 
-        def send(document):
+        def send(document: JSON) -> None:
             for name, value in self.headers:
                 request.setHeader(name, value)
             request.write(self.render_document(document))
             request.finish()
-        answer(request, defer.Deferred.fromCoroutine(self.status.document()), send)
+        answer(request, self.status.document(), send)
         return server.NOT_DONE_YET
 
 
@@ -231,7 +265,7 @@ _PAGE_HEADERS = [
 _METRICS_HEADERS = [(b"content-type", METRICS_CONTENT_TYPE.encode("ascii"))]
 
 
-def _text_arg(request, name):
+def _text_arg(request: Request, name: str) -> str | None:
     values = request.args.get(name.encode("ascii"))
     if not values:
         return None
@@ -241,13 +275,13 @@ def _text_arg(request, name):
         raise InvalidRequestError("'{}' is not UTF-8".format(name)) from None
 
 
-def _upload_args(request, default_kind):
+def _upload_args(request: Request,
+                 default_kind: str) -> tuple[str, str, str | None, str | None]:
     """``(target, kind, name, minerFileName)`` of an upload's query, checked."""
     target = _text_arg(request, "target")
     kind = _text_arg(request, "kind") or default_kind
     name = _text_arg(request, "name")
-    check_deploy(target, kind, name)
-    return target, kind, name, _text_arg(request, "minerFileName")
+    return check_deploy(target, kind, name), kind, name, _text_arg(request, "minerFileName")
 
 
 class _Deploy(resource.Resource):
@@ -260,12 +294,12 @@ class _Deploy(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, operations):
+    def __init__(self, operations: NodeOperations) -> None:
         super().__init__()
         self.operations = operations
         self.running = 0
 
-    def render_POST(self, request):
+    def render_POST(self, request: Request) -> int:
         try:
             target, kind, name, miner_file_name = _upload_args(request, "bundle")
             timeout = _text_arg(request, "timeout")
@@ -281,21 +315,21 @@ class _Deploy(resource.Resource):
         request.setHeader(b"content-type", b"application/x-ndjson")
         request.setHeader(b"cache-control", b"no-store")
 
-        def progress(sent, total):
+        def progress(sent: int, total: int) -> None:
             if not request.finished:
                 request.write(_json_bytes({"progress": {"sent": sent, "total": total}}))
 
-        def send(value):
+        def send(value: JSON) -> None:
             request.write(_json_bytes({"result": value}))
             request.finish()
 
-        def send_error(request, code, document):
+        def send_error(request: Request, code: int, document: JSON) -> None:
             if not request.startedWriting:
                 request.setResponseCode(code)
             request.write(_json_bytes(document))
             request.finish()
 
-        def done(result):
+        def done(result: _T) -> _T:
             self.running -= 1
             request.content.close()
             return result
@@ -319,11 +353,11 @@ class _Bundle(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, operations):
+    def __init__(self, operations: NodeOperations) -> None:
         super().__init__()
         self.operations = operations
 
-    def render_POST(self, request):
+    def render_POST(self, request: Request) -> int:
         try:
             target, kind, name, miner_file_name = _upload_args(request, "profile")
         except LetheanError as e:
@@ -331,64 +365,63 @@ class _Bundle(resource.Resource):
             return server.NOT_DONE_YET
         request.content.seek(0)
 
-        def send(result):
-            peer, bundle = result
-            body = bundle.to_json()
+        def send(result: tuple[dict[str, Any], bytes]) -> None:
+            peer, body = result
             request.setHeader(b"content-type", b"application/json")
             request.setHeader(b"x-lethean-peer-id", peer["id"].encode("ascii"))
             request.setHeader(b"content-length", b"%d" % len(body))
             request.write(body)
             request.finish()
 
-        answer(request, self.operations.bundle_for(target, request.content, kind, name,
-                                                   miner_file_name), send)
+        answer(request, self.operations.bundle_file_for(target, request.content, kind, name,
+                                                        miner_file_name), send)
         return server.NOT_DONE_YET
 
 
-def build_tree(operations, status):
+def build_tree(operations: NodeOperations, status: NodeStatus) -> resource.Resource:
     """The control API's resource tree."""
     ops = operations
 
-    def body(request):
+    def body(request: Request) -> dict[str, JSON]:
         return _json_body(request)
 
-    def timeout(b):
+    def timeout(b: Mapping[str, JSON]) -> dict[str, float]:
         value = _field(b, "timeout", float)
         return {} if value is None else {"timeout_s": value}
 
-    def ping(request):
+    def ping(request: Request) -> defer.Deferred[JSON]:
         b = body(request)
         return ops.ping(_field(b, "target", str, required=True), **timeout(b))
 
-    def stats(request):
+    def stats(request: Request) -> defer.Deferred[JSON]:
         b = body(request)
         return ops.stats(_field(b, "target", str), bool(_field(b, "all", bool, False)),
                          **timeout(b))
 
-    def logs(request):
+    def logs(request: Request) -> defer.Deferred[JSON]:
         b = body(request)
         return ops.logs(_field(b, "target", str, required=True),
                         _field(b, "miner", str, required=True),
                         _field(b, "lines", int, 100), **timeout(b))
 
-    def miner_start(request):
+    def miner_start(request: Request) -> defer.Deferred[JSON]:
         b = body(request)
         return ops.start_miner(_field(b, "target", str, required=True),
                                _field(b, "type", str, required=True),
                                _field(b, "profile", str, ""), b.get("config"), **timeout(b))
 
-    def miner_stop(request):
+    def miner_stop(request: Request) -> defer.Deferred[JSON]:
         b = body(request)
         return ops.stop_miner(_field(b, "target", str, required=True),
                               _field(b, "name", str, required=True), **timeout(b))
 
-    def peers_add(request):
+    def peers_add(request: Request) -> JSON:
         b = body(request)
         return ops.add_peer(_field(b, "address", str, required=True),
                             _field(b, "publicKey", str, required=True),
                             _field(b, "name", str, ""), _field(b, "role", str, ""))
 
-    def peers_auth(request):
+    def peers_auth(request: Request) -> JSON:
         return ops.auth(_field(body(request), "mode", str))
 
     root = _Tree()
@@ -424,16 +457,17 @@ def build_tree(operations, status):
 class _PeersFolder(resource.Resource):
     """``/api/peers`` lists; its children edit."""
 
-    def __init__(self, listing, children):
+    def __init__(self, listing: resource.Resource,
+                 children: Mapping[bytes, resource.Resource]) -> None:
         super().__init__()
         self.listing = listing
         for name, child in children.items():
             self.putChild(name, child)
 
-    def getChild(self, path, request):
+    def getChild(self, path: bytes, request: Request) -> resource.Resource:
         if path == b"":
             return self.listing
         return _NotFound()
 
-    def render(self, request):
+    def render(self, request: Request) -> Any:
         return self.listing.render(request)

@@ -8,15 +8,22 @@ mode.  A refused request is answered and its connection closed before any
 of its body is stored; refusals are logged once, then summarised.
 """
 
+from __future__ import annotations
+
 import base64
 import hmac
 import io
 import json
+from typing import TYPE_CHECKING, Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import http, resource, server
 
 from lethean.bundles import MAX_BUNDLE_DATA_BYTES
+
+if TYPE_CHECKING:
+    from lethean.node._status import NodeStatus
 
 __all__ = ["ControlSite", "ControlRequest", "MAX_UPLOAD_BYTES", "IDLE_TIMEOUT_S",
            "REFUSAL_SUMMARY_S"]
@@ -41,7 +48,11 @@ class ControlRequest(server.Request):
 
     refused = False
 
-    def gotLength(self, length):
+    channel: Any  # an HTTPChannel of a ControlSite
+    content: Any  # the body: a file, once the headers are in
+    args: Any  # the query: {name: [value]}, bytes
+
+    def gotLength(self, length: int | None) -> None:
         site = self.channel.site
         if not site.authorized(self):
             site.refused_unauthorized(self)
@@ -54,7 +65,7 @@ class ControlRequest(server.Request):
         self._received = 0
         super().gotLength(length)
 
-    def handleContentChunk(self, data):
+    def handleContentChunk(self, data: bytes) -> None:
         if self.refused:
             return
         self._received += len(data)
@@ -64,12 +75,12 @@ class ControlRequest(server.Request):
             return
         super().handleContentChunk(data)
 
-    def requestReceived(self, command, path, version):
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self.refused:
             return
         super().requestReceived(command, path, version)
 
-    def _refuse(self, code, kind, message):
+    def _refuse(self, code: int, kind: str, message: str) -> None:
         """Answer at once, outside the usual flow, and close the connection."""
         self.refused = True
         self.content = io.BytesIO()
@@ -98,7 +109,8 @@ class ControlSite(server.Site):
     displayTracebacks = False
     noisy = False
 
-    def __init__(self, root, status, reactor, token=None):
+    def __init__(self, root: resource.IResource, status: NodeStatus, reactor: IReactorTime,
+                 token: bytes | None = None) -> None:
         # Bodies are JSON or a deploy's file: never parse them as forms
         # (that would read a whole upload into memory).
         super().__init__(root, timeout=IDLE_TIMEOUT_S, reactor=reactor,
@@ -107,9 +119,9 @@ class ControlSite(server.Site):
         self.token = token
         self._reactor = reactor
         self._refused_since_log = 0
-        self._last_refusal_log = None
+        self._last_refusal_log: float | None = None
 
-    def authorized(self, request):
+    def authorized(self, request: server.Request) -> bool:
         if self.token is None:
             return True
         header = (request.getHeader(b"authorization") or b"").decode("latin-1")
@@ -127,7 +139,7 @@ class ControlSite(server.Site):
             return False
         return hmac.compare_digest(offered.encode("utf-8", "replace"), self.token)
 
-    def refused_unauthorized(self, request):
+    def refused_unauthorized(self, request: server.Request) -> None:
         """Count a refusal; log the first, then a summary now and then."""
         self.status.unauthorized += 1
         now = self._reactor.seconds()
@@ -147,7 +159,7 @@ class ControlSite(server.Site):
             self._refused_since_log = 0
             self._last_refusal_log = now
 
-    def log(self, request):
+    def log(self, request: http.Request) -> None:
         _log.debug("control {method} {path}: {code}",
                    method=request.method.decode("ascii", "replace"),
                    path=request.path[:200].decode("ascii", "replace"), code=request.code)

@@ -5,10 +5,15 @@ of chunks in flight, acknowledged in order, the last one answered by the
 ``deploy_ack`` of the whole bundle.
 """
 
+from __future__ import annotations
+
 import collections
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 
 from lethean.mesh._envelope import DEPLOY_ACK
 from lethean.node._errors import UnexpectedResponseError
@@ -20,7 +25,16 @@ from lethean.node._payloads import (
     DeployChunkPayload,
 )
 
-__all__ = ["DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "send_chunks"]
+if TYPE_CHECKING:
+    from lethean.bundles import Bundle
+
+__all__ = ["DEPLOY_CHUNK_BYTES", "DEPLOY_WINDOW", "Progress", "send_chunks"]
+
+#: ``progress(sent_bytes, total_bytes)``: how far a deploy has come.
+Progress = Callable[[int, int], None]
+#: The controller's request: ``call(peer_id, type, payload, reply_type,
+#: reply_class, timeout_s)``, a coroutine of the reply's payload.
+Call = Callable[..., Coroutine[Any, Any, Any]]
 
 #: Data bytes per ``deploy_chunk``.  The mesh seals and opens each frame
 #: in its reactor thread, in time proportional to the frame (about 25 ms
@@ -35,7 +49,8 @@ DEPLOY_CHUNK_BYTES = 256 * 1024
 DEPLOY_WINDOW = 4
 
 
-async def send_chunks(reactor, call, peer_id, bundle, timeout_s, progress):
+async def send_chunks(reactor: IReactorTime, call: Call, peer_id: str, bundle: Bundle,
+                      timeout_s: float, progress: Progress) -> DeployAckPayload:
     """
     Send ``bundle`` to ``peer_id`` in chunks; the worker's
     :class:`DeployAckPayload`.  ``call(peer_id, type, payload, reply_type,
@@ -46,7 +61,7 @@ async def send_chunks(reactor, call, peer_id, bundle, timeout_s, progress):
     upload_id = str(uuid.uuid4())
     total = -(-len(data) // DEPLOY_CHUNK_BYTES)
 
-    def send(index, reply_type, reply_class):
+    def send(index: int, reply_type: str, reply_class: type[Any]) -> defer.Deferred[Any]:
         chunk = DeployChunkPayload(
             upload_id=upload_id, index=index, total=total, size=len(data),
             type=bundle.type, name=bundle.name, checksum=bundle.checksum,
@@ -57,7 +72,7 @@ async def send_chunks(reactor, call, peer_id, bundle, timeout_s, progress):
     # Up to DEPLOY_WINDOW chunks in flight; acks come back in order.
     # The mesh seals each chunk's frame in the reactor thread: one
     # chunk per reactor turn, so that seals never pile up into a stall.
-    in_flight = collections.deque()
+    in_flight: collections.deque[tuple[int, defer.Deferred[Any]]] = collections.deque()
     try:
         for index in range(total - 1):
             if index:
@@ -72,10 +87,12 @@ async def send_chunks(reactor, call, peer_id, bundle, timeout_s, progress):
             waiting.addErrback(lambda _: None)
             waiting.cancel()
         raise
-    return await send(total - 1, DEPLOY_ACK, DeployAckPayload)
+    ack: DeployAckPayload = await send(total - 1, DEPLOY_ACK, DeployAckPayload)
+    return ack
 
 
-async def _chunk_acked(sent, upload_id, size, progress):
+async def _chunk_acked(sent: tuple[int, defer.Deferred[Any]], upload_id: str, size: int,
+                       progress: Progress) -> None:
     index, waiting = sent
     ack = await waiting
     if ack.upload_id != upload_id or ack.index != index:

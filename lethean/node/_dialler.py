@@ -14,15 +14,21 @@ itself is given up.  The mesh owns the links: stopping the dialler stops
 the redialling and leaves them open (the mesh closes them when it stops).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from twisted.application import service
 from twisted.application.internet import backoffPolicy
 from twisted.internet import defer, error, protocol
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from lethean._compat import quiet_client_service
+from lethean.interfaces import IMeshConnection, IMeshTransport
 from lethean.mesh import DIAL_ERRORS
 from lethean.node._redial import RedialSchedule
 
@@ -30,6 +36,9 @@ __all__ = ["PeerDialler"]
 
 _log = Logger()
 _ClientService = quiet_client_service()
+
+#: ``resolve(target) -> (address, peer_id, scheme, label, peer)``.
+Resolve = Callable[[str], tuple[str, "str | None", "str | None", str, dict[str, Any]]]
 
 
 class _LinkHandle:
@@ -39,23 +48,24 @@ class _LinkHandle:
     only stops watching: the link is the mesh's to close.
     """
 
-    def __init__(self, endpoint, link, protocol):
+    def __init__(self, endpoint: _TargetEndpoint, link: IMeshConnection,
+                 protocol: Any) -> None:
         self._endpoint = endpoint
         self._protocol = protocol
         self.link = link
         self._watching = True
 
-    def watch(self):
+    def watch(self) -> None:
         self.link.when_lost().addCallback(self._lost)
 
-    def _lost(self, _):
+    def _lost(self, _: object) -> None:
         if not self._watching:
             return
         self._watching = False
         self._endpoint.lost_reason = getattr(self.link, "reason", None) or "closed"
         self._protocol.connectionLost(Failure(error.ConnectionLost("mesh link closed")))
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         if self._watching:
             self._watching = False
             self._protocol.connectionLost(Failure(error.ConnectionDone("dialler stopped")))
@@ -70,24 +80,26 @@ class _TargetEndpoint:
     once and not retried: the attempt waits until the service stops.
     """
 
-    def __init__(self, dialler, target, schedule):
+    def __init__(self, dialler: PeerDialler, target: str, schedule: RedialSchedule) -> None:
         self._dialler = dialler
         self._target = target
         self.schedule = schedule
         #: Why the last dial failed, for the retry line.
         self.reason = ""
         #: Why the last link closed, while the service waits to redial it.
-        self.lost_reason = None
+        self.lost_reason: str | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "--peer {}".format(self._target)
 
-    def connect(self, factory):
+    # ``factory`` is ClientService's own, and what it builds is handed a
+    # _LinkHandle as its transport: Any, as Twisted's own types say otherwise.
+    def connect(self, factory: Any) -> defer.Deferred[Any]:
         d = defer.maybeDeferred(self._dialler._dial, self._target)
         d.addCallbacks(self._linked, self._failed, callbackArgs=(factory,))
         return d
 
-    def _linked(self, link, factory):
+    def _linked(self, link: IMeshConnection, factory: Any) -> Any:
         built = factory.buildProtocol(None)
         self.lost_reason = None
         self.schedule.link_up()
@@ -96,7 +108,7 @@ class _TargetEndpoint:
         handle.watch()
         return built
 
-    def _failed(self, failure):
+    def _failed(self, failure: Failure) -> Failure | defer.Deferred[Any]:
         from lethean.mesh import SelfConnectionError
         from lethean.node._targets import AmbiguousTargetError, UnknownTargetError
 
@@ -133,7 +145,9 @@ class PeerDialler(service.MultiService):
         target is an address.
     """
 
-    def __init__(self, reactor, transport, addresses, retry_policy=None, resolve=None):
+    def __init__(self, reactor: IReactorTime, transport: IMeshTransport, addresses: Iterable[str],
+                 retry_policy: Callable[[int], float] | None = None,
+                 resolve: Resolve | None = None) -> None:
         super().__init__()
         self._reactor = reactor
         self._transport = transport
@@ -148,17 +162,17 @@ class PeerDialler(service.MultiService):
                           clock=reactor).setServiceParent(self)
 
     @staticmethod
-    def _policy_for(endpoint):
+    def _policy_for(endpoint: _TargetEndpoint) -> Callable[[int], float]:
         # ClientService counts failed dials and closed links alike; the
         # schedule tells a short-lived link from a stable one and logs.
-        def policy(attempt):
+        def policy(attempt: int) -> float:
             if endpoint.lost_reason is not None:
                 reason, endpoint.lost_reason = endpoint.lost_reason, None
                 return endpoint.schedule.link_lost(reason)
             return endpoint.schedule.dial_failed(endpoint.reason)
         return policy
 
-    def _dial(self, target):
+    def _dial(self, target: str) -> defer.Deferred[IMeshConnection]:
         if self._resolve is None:
             return self._transport.connect(target)
         address, peer_id, scheme, _, _ = self._resolve(target)

@@ -6,6 +6,11 @@ Each class's docstring is the text a user sees; ``kind`` is its stable
 machine-readable name (the control API sends it).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from twisted.internet import defer
 
 from lethean.errors import LetheanError
@@ -46,7 +51,18 @@ __all__ = [
     "AmbiguousTargetError",
     "MinerError",
     "MinerNotFoundError",
+    "DataFolderLockedError",
 ]
+
+
+class _WordedError(LetheanError):
+    """Base of the errors worded whole for their situation: ``line`` is what a user reads."""
+
+    line: str
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 class ControllerError(LetheanError):
@@ -90,7 +106,7 @@ class RemoteError(ControllerError):
 
     kind = "remote_error"
 
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__("remote error ({}): {}".format(code, message))
         self.code = code
         self.message = message
@@ -102,26 +118,25 @@ class UnexpectedResponseError(ControllerError):
     kind = "unexpected_response"
 
 
-class MinerCommandError(ControllerError):
+class _WorkerWordsError(ControllerError):
+    """Base of the refusals that carry the worker's own words."""
+
+    def __init__(self, text: str, remote_message: str = "") -> None:
+        super().__init__(text)
+        #: The worker's own words.
+        self.remote_message = remote_message
+
+
+class MinerCommandError(_WorkerWordsError):
     """The worker could not start or stop the miner."""
 
     kind = "miner_command_failed"
 
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
 
-
-class DeployFailedError(ControllerError):
+class DeployFailedError(_WorkerWordsError):
     """The worker could not install the bundle."""
 
     kind = "deploy_failed"
-
-    def __init__(self, text, remote_message=""):
-        super().__init__(text)
-        #: The worker's own words.
-        self.remote_message = remote_message
 
 
 class DeployTooLargeError(ControllerError):
@@ -142,15 +157,11 @@ class ControlBusyError(LetheanError):
     kind = "control_busy"
 
 
-class InvalidRequestError(LetheanError):
+class InvalidRequestError(_WordedError):
     """The request cannot run as given."""
 
     kind = "invalid_request"
     exit_code = 2
-
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
 
 class ProfileError(LetheanError):
@@ -167,14 +178,14 @@ class WorkerError(LetheanError):
     kind = "worker"
 
 
-class TargetError(LetheanError):
+class TargetError(_WordedError):
     """The target node cannot be reached."""
 
     kind = "target_unreachable"
 
-    def __init__(self, line, peer=None, reason=None):
+    def __init__(self, line: str, peer: Mapping[str, Any] | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(line)
-        self.line = line
         #: ``{"id", "name", "address"}`` of the peer, as far as known.
         self.peer = peer or {}
         #: The transport's own text, kept for ``--json``.
@@ -236,14 +247,14 @@ class NoAddressError(TargetError):
     kind = "no_address"
 
 
-class RequestFailedError(LetheanError):
+class RequestFailedError(_WordedError):
     """The request to the peer failed."""
 
     kind = "request_failed"
 
-    def __init__(self, line, peer=None, remote=None):
+    def __init__(self, line: str, peer: Mapping[str, Any] | None = None,
+                 remote: Mapping[str, Any] | None = None) -> None:
         super().__init__(line)
-        self.line = line
         #: ``{"id", "name", "address"}`` of the peer.
         self.peer = peer or {}
         #: ``{"code", "message"}``: what the peer itself said, if it said anything.
@@ -262,36 +273,27 @@ class RequestUnansweredError(RequestFailedError):
     kind = "request_unanswered"
 
 
-class TargetFormError(LetheanError):
+class TargetFormError(_WordedError):
     """That is not a way to name a node."""
 
     kind = "bad_target"
     exit_code = 2
 
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
-
-class UnknownTargetError(LetheanError):
+class UnknownTargetError(_WordedError):
     """No registered peer has that name or id."""
 
     kind = "unknown_target"
 
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
 
-
-class AmbiguousTargetError(LetheanError):
+class AmbiguousTargetError(_WordedError):
     """More than one registered peer has that name or id prefix."""
 
     kind = "ambiguous_target"
     exit_code = 2
 
-    def __init__(self, line, candidates):
+    def __init__(self, line: str, candidates: Iterable[Any]) -> None:
         super().__init__(line)
-        self.line = line
         #: The matching peers.
         self.candidates = list(candidates)
 
@@ -302,3 +304,9 @@ class MinerError(LetheanError):
 
 class MinerNotFoundError(MinerError):
     """No miner runs under that name."""
+
+
+class DataFolderLockedError(LetheanError):
+    """Another node is running for this data folder."""
+
+    kind = "data_folder_locked"

@@ -11,9 +11,11 @@ refusal can name it.  An ``flock`` belongs to the open file, so it survives
 twistd's daemonising fork; the pid is written again once the node runs.
 """
 
+from __future__ import annotations
+
 import os
 
-from lethean.errors import LetheanError
+from lethean.node._errors import DataFolderLockedError
 
 __all__ = ["DataFolderLock", "DataFolderLockedError", "LOCK_NAME", "running_node_pid"]
 
@@ -21,25 +23,19 @@ __all__ = ["DataFolderLock", "DataFolderLockedError", "LOCK_NAME", "running_node
 LOCK_NAME = "node.lock"
 
 
-class DataFolderLockedError(LetheanError):
-    """Another node is running for this data folder."""
-
-    kind = "data_folder_locked"
-
-
 class DataFolderLock:
     """The lock of the data folder ``folder`` (see the module docstring)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder: str) -> None:
         self.folder = folder
         self.path = os.path.join(folder, LOCK_NAME)
-        self._fd = None
+        self._fd: int | None = None
 
     @property
-    def held(self):
+    def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self):
+    def acquire(self) -> None:
         """Take the lock, or raise DataFolderLockedError naming the holder's pid."""
         try:
             import fcntl
@@ -68,7 +64,7 @@ class DataFolderLock:
                 os.close(fd)
         self.record_pid()
 
-    def record_pid(self):
+    def record_pid(self) -> None:
         """Write this process's pid (again: twistd forks after the lock is taken)."""
         if self._fd is None:
             return
@@ -76,7 +72,7 @@ class DataFolderLock:
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
 
-    def release(self):
+    def release(self) -> None:
         """Remove the lock file and let go of the lock."""
         fd, self._fd = self._fd, None
         if fd is None:
@@ -88,7 +84,7 @@ class DataFolderLock:
         os.close(fd)
 
 
-def running_node_pid(folder):
+def running_node_pid(folder: str) -> int | None:
     """
     The pid of the node running for ``folder`` (0 when it wrote none yet),
     or None when no node holds its lock.
@@ -112,7 +108,7 @@ def running_node_pid(folder):
         os.close(fd)
 
 
-def _read_pid(fd):
+def _read_pid(fd: int) -> int | None:
     """The pid a lock file holds, or None."""
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

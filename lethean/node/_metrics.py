@@ -8,8 +8,14 @@ counters are published by name, whatever names it keeps: a counter named
 drop, and any other an event.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 
 __all__ = ["StatusCollector", "render_metrics", "CONTENT_TYPE"]
 
@@ -20,7 +26,7 @@ _REFUSAL_PREFIXES = ("refused_", "rejected_", "handshake_rejected")
 _DROP_PREFIX = "dropped_"
 
 
-def _reason(name):
+def _reason(name: str) -> str:
     """A counter name as a label value: the part after the classifying prefix."""
     for prefix in _REFUSAL_PREFIXES + (_DROP_PREFIX,):
         if name.startswith(prefix):
@@ -32,10 +38,10 @@ def _reason(name):
 class StatusCollector:
     """A ``prometheus_client`` collector over one status document."""
 
-    def __init__(self, status):
+    def __init__(self, status: Mapping[str, Any]) -> None:
         self.status = status
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         status = self.status
         node = status["node"]
         info = InfoMetricFamily("lethean_node", "This node's identity and software.")
@@ -119,7 +125,7 @@ class StatusCollector:
         yield shares
 
 
-def render_metrics(status):
+def render_metrics(status: Mapping[str, Any]) -> bytes:
     """The Prometheus text format of ``status`` (bytes)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(status))

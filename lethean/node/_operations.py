@@ -9,18 +9,25 @@ With no node running, the command builds its own short-lived transport and
 calls the very same operations, so both paths answer alike.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.bundles._threads import in_thread
+from lethean.interfaces import IMeshConnection
+from lethean.node._deferreds import returns_deferred
 from lethean.node._worker import MAX_LOG_LINES
-from lethean.node._deploy_source import build_bundle, check_deploy
+from lethean.node._deploy_source import Source, build_bundle, build_bundle_file, check_deploy
 from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError
 from lethean.node._reach import explain_dial_failure
-from lethean.node._registry_edits import RegistryEdits
+from lethean.node._registry_edits import Registry, RegistryEdits
 from lethean.node._targets import (
     TARGET_FORMS,
     parse_target,
@@ -28,6 +35,13 @@ from lethean.node._targets import (
     resolve_target,
     same_endpoint,
 )
+
+if TYPE_CHECKING:
+    from lethean.bundles import Bundle
+    from lethean.mesh import MeshTransport
+    from lethean.node._controller import Controller
+    from lethean.node._deploy_chunks import Progress
+    from lethean.peers import Peer
 
 __all__ = [
     "NodeOperations",
@@ -43,7 +57,15 @@ MAX_CONNECT_TIMEOUT_S = 3600.0
 #: and a silent peer holds up only its own slot.
 DIAL_CONCURRENCY = 100
 
-def error_json(error, peer=None):
+_T = TypeVar("_T")
+
+#: JSON data as an answer holds it.
+JSON = Any
+#: ``{"id", "name", "address"}`` of a peer, as far as known.
+PeerFields = dict[str, Any]
+
+
+def error_json(error: BaseException, peer: PeerFields | None = None) -> dict[str, JSON]:
     """
     An error as the API and ``--json`` show it: ``kind``, ``message`` (the
     line a person reads), ``exitCode``, and where known the ``peer`` and
@@ -51,7 +73,10 @@ def error_json(error, peer=None):
     """
     from lethean.errors import describe
 
-    document = {"kind": error.kind, "message": describe(error), "exitCode": error.exit_code}
+    # ``error`` is a LetheanError; another exception is shown as the root's kind.
+    document: dict[str, JSON] = {"kind": getattr(error, "kind", LetheanError.kind),
+                                 "message": describe(error),
+                                 "exitCode": getattr(error, "exit_code", LetheanError.exit_code)}
     peer = getattr(error, "peer", None) or peer
     if peer:
         document["peer"] = peer
@@ -64,7 +89,7 @@ def error_json(error, peer=None):
     return document
 
 
-class NodeOperations(RegistryEdits):
+class NodeOperations(RegistryEdits[Registry]):
     """
     The operator's requests, carried out through one node's parts.
 
@@ -76,19 +101,27 @@ class NodeOperations(RegistryEdits):
     :param data_dir: the data folder the operator names with ``--data-dir``
         (None: the default one), so the commands hints name act on it.
 
+    ``reactor``, ``transport`` and ``controller`` may all be None for an
+    object that only edits the registry (the ``lethean peers`` commands
+    with no node running); the remote operations then cannot be used.
+
     Remote operations return Deferreds; registry edits return at once (the
     registry saves them itself, shortly after).
     """
 
-    def __init__(self, reactor, transport, registry, controller, data_dir=None):
+    def __init__(self, reactor: IReactorTime | None, transport: MeshTransport | None,
+                 registry: Registry, controller: Controller | None,
+                 data_dir: str | None = None) -> None:
         super().__init__(registry, data_dir)
-        self._reactor = reactor
-        self.transport = transport
-        self.controller = controller
+        # Typed as present: only registry edits run without them.
+        self._reactor = cast("IReactorTime", reactor)
+        self.transport = cast("MeshTransport", transport)
+        self.controller = cast("Controller", controller)
 
     # -- targets -----------------------------------------------------------
 
-    def connect(self, target, timeout_s=CONNECT_TIMEOUT_S):
+    def connect(self, target: str,
+                timeout_s: float = CONNECT_TIMEOUT_S) -> defer.Deferred[IMeshConnection]:
         """
         A Deferred firing with the ``IMeshConnection`` to ``target``: a
         node id, a unique id prefix (4+ hex digits), a peer name,
@@ -97,7 +130,7 @@ class NodeOperations(RegistryEdits):
         """
         return defer.Deferred.fromCoroutine(self._connect(target, timeout_s))
 
-    def resolve(self, target):
+    def resolve(self, target: str) -> tuple[str, str | None, str | None, str, PeerFields]:
         """
         ``(address, peer_id, scheme, label, peer)`` for dialling ``target``:
         the one place where a target becomes an address.  ``peer`` is
@@ -106,7 +139,7 @@ class NodeOperations(RegistryEdits):
         NoAddressError.
         """
         parsed = parse_target(target)
-        if parsed.is_address:
+        if parsed.address is not None:
             address, peer_id, name = parsed.address, None, ""
             # A registered peer at the same endpoint (localhost:9101 for a saved
             # 127.0.0.1:9101) is dialled as saved, so its record stays as it is.
@@ -128,7 +161,7 @@ class NodeOperations(RegistryEdits):
                 "by itself, or dial it once by HOST:PORT".format(label), peer)
         return address, peer_id, None, label, peer
 
-    async def _connect(self, target, timeout_s):
+    async def _connect(self, target: str, timeout_s: float) -> IMeshConnection:
         if not isinstance(target, str) or not target:
             raise InvalidRequestError("give a target: " + TARGET_FORMS)
         if (timeout_s is None or isinstance(timeout_s, bool)
@@ -158,11 +191,11 @@ class NodeOperations(RegistryEdits):
             raise SelfTargetError("{} is this node itself".format(address), peer)
         return connection
 
-    def _default_scheme(self):
+    def _default_scheme(self) -> str:
         config = getattr(self.transport, "config", None)
         return getattr(config, "scheme", "ws")
 
-    def _is_own_address(self, target):
+    def _is_own_address(self, target: str) -> bool:
         """True when ``target`` is surely this node's own listener (a loopback dial)."""
         port = getattr(self.transport, "port", None)
         host, _, port_text = target.rpartition(":")
@@ -172,7 +205,7 @@ class NodeOperations(RegistryEdits):
         own = {getattr(bound, "host", None), "localhost", "127.0.0.1", "::1", "[::1]"}
         return int(port_text) == getattr(bound, "port", None) and host.lower() in own
 
-    async def _forget_self(self, connection):
+    async def _forget_self(self, connection: IMeshConnection) -> None:
         """A dial that reached this very node: close it, and keep no record of it."""
         from lethean.peers import PeerNotFoundError
 
@@ -186,7 +219,7 @@ class NodeOperations(RegistryEdits):
 
     # -- remote operations -------------------------------------------------
 
-    def _described(self, connection):
+    def _described(self, connection: IMeshConnection) -> tuple[str, PeerFields]:
         """``(label, peer)`` of a live link, for messages."""
         record = self.registry.get_peer(connection.peer_id)
         name = record.name if record is not None else ""
@@ -195,14 +228,15 @@ class NodeOperations(RegistryEdits):
         peer = {"id": connection.peer_id, "name": name, "address": address}
         return peer_label(connection.peer_id, name, address), peer
 
-    def _result(self, connection, **fields):
+    def _result(self, connection: IMeshConnection, **fields: JSON) -> dict[str, JSON]:
         """An answer about ``connection``'s peer: its id, ``peer`` (id, name, address), fields."""
         _, peer = self._described(connection)
-        result = {"peerId": peer["id"], "peer": peer}
+        result: dict[str, JSON] = {"peerId": peer["id"], "peer": peer}
         result.update(fields)
         return result
 
-    async def _ask(self, connection, target, what, request):
+    async def _ask(self, connection: IMeshConnection, target: str, what: str,
+                   request: Awaitable[_T]) -> _T:
         """
         ``await request``, a controller request to ``connection``'s peer;
         its failure becomes one line naming the peer (``what`` says what
@@ -219,25 +253,23 @@ class NodeOperations(RegistryEdits):
                 raise
             raise explained from None
 
-    def ping(self, target, timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def ping(self, target: str, timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """``{"peerId", "rttMs"}``: the round trip of one ping (ms, to the microsecond)."""
-        async def ping():
-            connection = await self._connect(target, timeout_s)
-            rtt_ms = await self._ask(connection, target, "answer the ping",
-                                     self.controller.ping_peer(connection.peer_id))
-            return self._result(connection, rttMs=round(rtt_ms, 3))
-        return defer.Deferred.fromCoroutine(ping())
+        connection = await self._connect(target, timeout_s)
+        rtt_ms = await self._ask(connection, target, "answer the ping",
+                                 self.controller.ping_peer(connection.peer_id))
+        return self._result(connection, rttMs=round(rtt_ms, 3))
 
-    def stats(self, target=None, every=False, timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def stats(self, target: str | None = None, every: bool = False,
+                    timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """
         ``{"stats": {peer_id: stats}, "failed": {peer_id: error}}`` of
         ``target``, or with ``every`` of each registered peer that has an
         address or a link (controllers, which answer no stats, left out);
         ``error`` is as :func:`error_json` makes it.
         """
-        return defer.Deferred.fromCoroutine(self._stats(target, every, timeout_s))
-
-    async def _stats(self, target, every, timeout_s):
         if every and target:
             raise InvalidRequestError("give a target or --all, not both")
         if not every:
@@ -247,9 +279,11 @@ class NodeOperations(RegistryEdits):
             stats = await self._ask(connection, target, "report its stats",
                                     self.controller.get_remote_stats(connection.peer_id))
             return {"stats": {connection.peer_id: json.loads(marshal(stats))}, "failed": {}}
-        results, failed = {}, {}
+        results: dict[str, JSON] = {}
+        failed: dict[str, JSON] = {}
 
-        async def ask(peer):
+        @returns_deferred
+        async def ask(peer: Peer) -> None:
             try:
                 connection = await self._connect(peer.id, timeout_s)
                 stats = await self._ask(connection, peer.id, "report its stats",
@@ -262,57 +296,59 @@ class NodeOperations(RegistryEdits):
 
         slots = defer.DeferredSemaphore(DIAL_CONCURRENCY)
         await defer.DeferredList([
-            slots.run(lambda peer=peer: defer.Deferred.fromCoroutine(ask(peer)))
+            slots.run(ask, peer)
             for peer in self.registry.list_peers()
             if peer.role != "controller"
             and (peer.address or self.transport.connection(peer.id) is not None)])
         return {"stats": dict(sorted(results.items())), "failed": dict(sorted(failed.items()))}
 
-    def logs(self, target, miner, lines, timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def logs(self, target: str, miner: str, lines: int,
+                   timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """``{"peerId", "miner", "lines"}``: a miner's last console lines."""
-        async def logs():
-            if not isinstance(miner, str) or not miner:
-                raise InvalidRequestError("give the miner's name")
-            if isinstance(lines, bool) or not isinstance(lines, int) \
-                    or not 0 < lines <= MAX_LOG_LINES:
-                raise InvalidRequestError("lines must be a whole number from 1 to {}".format(
-                    MAX_LOG_LINES))
-            connection = await self._connect(target, timeout_s)
-            got = await self._ask(connection, target, "show the miner's lines",
-                                  self.controller.get_remote_logs(connection.peer_id, miner,
-                                                                  lines))
-            return self._result(connection, miner=miner, lines=got)
-        return defer.Deferred.fromCoroutine(logs())
+        if not isinstance(miner, str) or not miner:
+            raise InvalidRequestError("give the miner's name")
+        if isinstance(lines, bool) or not isinstance(lines, int) \
+                or not 0 < lines <= MAX_LOG_LINES:
+            raise InvalidRequestError("lines must be a whole number from 1 to {}".format(
+                MAX_LOG_LINES))
+        connection = await self._connect(target, timeout_s)
+        got = await self._ask(connection, target, "show the miner's lines",
+                              self.controller.get_remote_logs(connection.peer_id, miner, lines))
+        return self._result(connection, miner=miner, lines=got)
 
-    def start_miner(self, target, miner_type, profile="", config=None,
-                    timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def start_miner(self, target: str, miner_type: str, profile: str = "",
+                          config: JSON = None,
+                          timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """``{"peerId", "started"}``; ``config`` (JSON data) overrides the profile."""
-        async def start():
-            if not isinstance(miner_type, str) or not miner_type:
-                raise InvalidRequestError("give the miner type, e.g. xmrig")
-            if not profile and config is None:
-                raise InvalidRequestError("give --profile NAME (a profile deployed to the "
-                                          "node) or --config JSON")
-            connection = await self._connect(target, timeout_s)
-            name = await self._ask(connection, target, "start the miner",
-                                   self.controller.start_remote_miner(
-                                       connection.peer_id, miner_type, profile or "", config))
-            return self._result(connection, started=name)
-        return defer.Deferred.fromCoroutine(start())
+        if not isinstance(miner_type, str) or not miner_type:
+            raise InvalidRequestError("give the miner type, e.g. xmrig")
+        if not profile and config is None:
+            raise InvalidRequestError("give --profile NAME (a profile deployed to the "
+                                      "node) or --config JSON")
+        connection = await self._connect(target, timeout_s)
+        name = await self._ask(connection, target, "start the miner",
+                               self.controller.start_remote_miner(
+                                   connection.peer_id, miner_type, profile or "", config))
+        return self._result(connection, started=name)
 
-    def stop_miner(self, target, name, timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def stop_miner(self, target: str, name: str,
+                         timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """``{"peerId", "stopped"}``."""
-        async def stop():
-            if not isinstance(name, str) or not name:
-                raise InvalidRequestError("give the miner's name")
-            connection = await self._connect(target, timeout_s)
-            stopped = await self._ask(connection, target, "stop the miner",
-                                      self.controller.stop_remote_miner(connection.peer_id, name))
-            return self._result(connection, stopped=stopped)
-        return defer.Deferred.fromCoroutine(stop())
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError("give the miner's name")
+        connection = await self._connect(target, timeout_s)
+        stopped = await self._ask(connection, target, "stop the miner",
+                                  self.controller.stop_remote_miner(connection.peer_id, name))
+        return self._result(connection, stopped=stopped)
 
-    def deploy(self, target, source, kind="bundle", name=None, miner_file_name=None,
-               progress=None, timeout_s=CONNECT_TIMEOUT_S):
+    @returns_deferred
+    async def deploy(self, target: str, source: Source, kind: str = "bundle",
+                     name: str | None = None, miner_file_name: str | None = None,
+                     progress: Progress | None = None,
+                     timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, JSON]:
         """
         Deploy ``source`` (a path or a binary file) to ``target``: a bundle
         file as it is, or
@@ -321,10 +357,6 @@ class NodeOperations(RegistryEdits):
         ``{"peerId", "name", "success", "bytes"}``; ``progress(sent, total)``
         follows the acknowledged chunks.
         """
-        return defer.Deferred.fromCoroutine(
-            self._deploy(target, source, kind, name, miner_file_name, progress, timeout_s))
-
-    async def _deploy(self, target, source, kind, name, miner_file_name, progress, timeout_s):
         from lethean.smsg import frame_password
 
         check_deploy(target, kind, name)
@@ -340,8 +372,9 @@ class NodeOperations(RegistryEdits):
         return self._result(connection, name=ack.name or bundle.name, success=ack.success,
                             bytes=total)
 
-    def bundle_for(self, target, source, kind, name, miner_file_name=None,
-                   timeout_s=CONNECT_TIMEOUT_S):
+    def bundle_for(self, target: str, source: Source, kind: str, name: str | None,
+                   miner_file_name: str | None = None,
+                   timeout_s: float = CONNECT_TIMEOUT_S) -> defer.Deferred[tuple[PeerFields, Bundle]]:
         """
         A Deferred firing with ``(peer_json_fields, bundle)``: ``source`` (a
         profile JSON or a miner binary, a path or a binary file) bundled and
@@ -349,10 +382,23 @@ class NodeOperations(RegistryEdits):
         send it, for deploying later (``lethean bundle create --for``).  A
         registered peer with a known key is not dialled.
         """
-        return defer.Deferred.fromCoroutine(
-            self._bundle_for(target, source, kind, name, miner_file_name, timeout_s))
+        return defer.Deferred.fromCoroutine(self._bundle_for(
+            target, source, kind, name, miner_file_name, timeout_s, build_bundle))
 
-    async def _bundle_for(self, target, source, kind, name, miner_file_name, timeout_s):
+    def bundle_file_for(self, target: str, source: Source, kind: str, name: str | None,
+                        miner_file_name: str | None = None,
+                        timeout_s: float = CONNECT_TIMEOUT_S) -> defer.Deferred[tuple[PeerFields, bytes]]:
+        """
+        As :meth:`bundle_for`, firing with ``(peer_json_fields, file_bytes)``:
+        the bundle's stand-alone JSON, written in the thread pool with the
+        bundle (the control API's answer).
+        """
+        return defer.Deferred.fromCoroutine(self._bundle_for(
+            target, source, kind, name, miner_file_name, timeout_s, build_bundle_file))
+
+    async def _bundle_for(self, target: str, source: Source, kind: str, name: str | None,
+                          miner_file_name: str | None, timeout_s: float,
+                          build: Callable[..., _T]) -> tuple[PeerFields, _T]:
         from lethean.smsg import frame_password
 
         if kind not in ("profile", "miner"):
@@ -366,6 +412,6 @@ class NodeOperations(RegistryEdits):
             connection = await self._connect(target, timeout_s)
             secret = connection.shared_secret
             _, peer = self._described(connection)
-        bundle = await in_thread(self._reactor, build_bundle, source, kind, name,
-                                 miner_file_name, frame_password(secret))
-        return peer, bundle
+        built = await in_thread(self._reactor, build, source, kind, name, miner_file_name,
+                                frame_password(secret))
+        return peer, built

@@ -7,6 +7,8 @@ keys, the miner command, TLS files and the data folder.  A bad one is a
 so twistd prints it under the usage instead of a traceback.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import os
 import re
@@ -32,7 +34,7 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})")
 
 
-def _endpoint_types():
+def _endpoint_types() -> set[str]:
     """The prefixes Twisted reads as server endpoint types (tcp, unix, plugins...)."""
     from twisted.internet.interfaces import IStreamServerEndpointStringParser
     from twisted.plugin import getPlugins
@@ -45,11 +47,11 @@ def _endpoint_types():
     return names
 
 
-def _escape(value):
+def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
-def _port(text, option, given):
+def _port(text: str, option: str, given: str) -> int:
     port = int(text)
     if not 0 <= port < 65536:
         raise usage.UsageError("{} {}: the port must be 0 (any free port) to 65535".format(
@@ -57,7 +59,7 @@ def _port(text, option, given):
     return port
 
 
-def check_endpoint(option, description):
+def check_endpoint(option: str, description: str) -> str:
     """Refuse a server endpoint string Twisted cannot build; returns it."""
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
@@ -76,7 +78,7 @@ def check_endpoint(option, description):
     return description
 
 
-def listen_endpoint(text):
+def listen_endpoint(text: str) -> str:
     """
     The endpoint string of ``--listen``: an endpoint string as it is; a
     bare ``PORT`` as ``tcp:PORT``; ``HOST:PORT`` as
@@ -100,7 +102,7 @@ def listen_endpoint(text):
     return check_endpoint("--listen", given)
 
 
-def check_name(name):
+def check_name(name: str) -> str:
     """Refuse a node name peers would not register."""
     from lethean._names import is_valid_name
 
@@ -111,7 +113,7 @@ def check_name(name):
     return name
 
 
-def check_allow(public_key):
+def check_allow(public_key: str) -> str:
     """Refuse a value that is not a base64 X25519 public key."""
     from lethean.errors import LetheanError
     from lethean.identity import decode_public_key
@@ -125,7 +127,7 @@ def check_allow(public_key):
     return public_key
 
 
-def check_peer(target):
+def check_peer(target: str) -> str:
     """Refuse a ``--peer`` that is none of the target forms."""
     from lethean.node._targets import parse_target
     from lethean.node._errors import TargetFormError
@@ -137,7 +139,7 @@ def check_peer(target):
     return target
 
 
-def check_data_dir(path):
+def check_data_dir(path: str) -> str:
     """The data folder, absolute; refused when it cannot be made or written."""
     path = os.path.abspath(os.path.expanduser(path))
     existing = path
@@ -155,7 +157,7 @@ def check_data_dir(path):
     return path
 
 
-def check_miner_command(command):
+def check_miner_command(command: str) -> str:
     """Refuse a miner command that does not split into words or names no program."""
     try:
         words = shlex.split(command)
@@ -172,7 +174,7 @@ def check_miner_command(command):
     return command
 
 
-def _readable(option, path):
+def _readable(option: str, path: str) -> None:
     try:
         with open(path, "rb") as f:
             f.read(1)
@@ -180,7 +182,8 @@ def _readable(option, path):
         raise usage.UsageError("{} {}: {}".format(option, path, e.strerror)) from None
 
 
-def check_tls(cert, key, ca, fingerprint):
+def check_tls(cert: str | None, key: str | None, ca: str | None,
+              fingerprint: str | None) -> str:
     """
     Check the TLS options (files readable and usable, one way of trusting
     peers); the ``tls_verify`` setting they make.
@@ -190,7 +193,7 @@ def check_tls(cert, key, ca, fingerprint):
 
     if (cert is None) != (key is None):
         raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
-    if cert is not None:
+    if cert is not None and key is not None:  # both or neither, as checked
         _readable("--tls-cert", cert)
         _readable("--tls-key", key)
         try:

@@ -7,7 +7,11 @@ Content-Security-Policy); the browser reloads it every few seconds.  Every
 string is escaped, since names, addresses and reasons come from peers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 __all__ = ["render_page", "REFRESH_S", "CONTENT_SECURITY_POLICY"]
 
@@ -32,7 +36,7 @@ code, td.id { font-family: ui-monospace, monospace; font-size: .92em; word-break
 """
 
 
-def _text(value):
+def _text(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -40,12 +44,13 @@ def _text(value):
     return str(value)
 
 
-def _cell(value, css=None):
+def _cell(value: object, css: str | None = None) -> str:
     klass = ' class="{}"'.format(css) if css else ""
     return "<td{}>{}</td>".format(klass, escape(_text(value)))
 
 
-def _table(table_id, columns, rows, empty):
+def _table(table_id: str, columns: Sequence[tuple[str, tuple[str, str | None]]],
+           rows: Sequence[Mapping[str, Any]], empty: str) -> str:
     if not rows:
         return '<p class="empty" id="{}">{}</p>'.format(table_id, escape(empty))
     head = "".join("<th>{}</th>".format(escape(title)) for title, _ in columns)
@@ -83,7 +88,7 @@ _MINER_COLUMNS = [
 ]
 
 
-def render_page(status):
+def render_page(status: Mapping[str, Any]) -> bytes:
     """The status page (UTF-8 bytes) for a status document."""
     node = status["node"]
     traffic = status["traffic"]

@@ -18,8 +18,12 @@ answers pings) and are re-exported here.  Two extension payloads, :class:`Deploy
 between lethean nodes; a Go peer never receives them (see ``docs/embedding.md``).
 """
 
+from __future__ import annotations
+
 import attrs
 
+from lethean._gojson import RawJSON
+from lethean._types import Buffer
 from lethean._gostruct import GoStruct, InvalidPayloadError, StructOf, go_field
 from lethean._gotypes import BOOL, BYTES, FLOAT64, INT, INT64, RAW, STRING, SliceOf
 from lethean.mesh._payloads import PingPayload, PongPayload
@@ -71,7 +75,7 @@ class StartMinerPayload(GoStruct):
 
     miner_type: str = go_field("minerType", STRING)
     profile_id: str = go_field("profileId", STRING, omitempty=True)
-    config: object = go_field("config", RAW, omitempty=True)
+    config: RawJSON | None = go_field("config", RAW, omitempty=True)
 
 
 @attrs.frozen
@@ -111,7 +115,7 @@ class StatsPayload(GoStruct):
 
     node_id: str = go_field("nodeId", STRING)
     node_name: str = go_field("nodeName", STRING)
-    miners: tuple = go_field("miners", SliceOf(StructOf(MinerStatsItem)), default=(),
+    miners: tuple[MinerStatsItem, ...] = go_field("miners", SliceOf(StructOf(MinerStatsItem)), default=(),
                              converter=tuple)
     uptime: int = go_field("uptime", INT64)
 
@@ -130,7 +134,7 @@ class LogsPayload(GoStruct):
     """``logs``: ``lines`` is None when the miner returned nothing (JSON ``null``)."""
 
     miner_name: str = go_field("minerName", STRING)
-    lines: object = go_field("lines", SliceOf(STRING),
+    lines: tuple[str, ...] | None = go_field("lines", SliceOf(STRING),
                              converter=attrs.converters.optional(tuple))
     has_more: bool = go_field("hasMore", BOOL)
 
@@ -184,7 +188,8 @@ class DeployChunkPayload(GoStruct):
     type: str = go_field("type", STRING)
     name: str = go_field("name", STRING)
     checksum: str = go_field("checksum", STRING)
-    data: bytes = go_field("data", BYTES, repr=False)
+    #: Received: bytes; sent: any buffer (a view of the bundle's data).
+    data: Buffer = go_field("data", BYTES, repr=False)
 
 
 @attrs.frozen

@@ -10,6 +10,11 @@ one :class:`TargetError` per situation, whose line names the peer (name,
 id and address) and says what to do next.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
 from twisted.internet import defer, error as net_error
 
 from lethean.node._errors import (
@@ -24,19 +29,22 @@ from lethean.node._errors import (
     TargetError,
 )
 
+from lethean.node._targets import Command
+
 __all__ = [
     "explain_dial_failure",
 ]
 
 
-def _tls_text(text):
+def _tls_text(text: str) -> bool:
     lowered = text.lower()
     return any(word in lowered for word in ("certificate", "ssl", "tls", "wrong version number",
                                             "packet length too long", "http request"))
 
 
-def explain_dial_failure(exc, label, peer, scheme, timeout_s, own_key=None,
-                         command=None):
+def explain_dial_failure(exc: BaseException, label: str, peer: Mapping[str, Any], scheme: str,
+                         timeout_s: float, own_key: str | None = None,
+                         command: Command | None = None) -> TargetError | None:
     """
     The :class:`TargetError` for the dial of ``label`` (how to name the
     peer) that failed with ``exc``; ``scheme`` is what was dialled (``ws``

@@ -11,6 +11,12 @@ every :data:`SUMMARY_S`, so a peer that is down for a day costs a few
 lines an hour.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 __all__ = ["RedialSchedule", "STABLE_LINK_S", "SUMMARY_S"]
@@ -32,27 +38,28 @@ class RedialSchedule:
     :param retry_policy: ``attempt -> seconds`` (e.g. ``backoffPolicy()``).
     """
 
-    def __init__(self, clock, target, retry_policy):
+    def __init__(self, clock: IReactorTime, target: str,
+                 retry_policy: Callable[[int], float]) -> None:
         self._clock = clock
         self.target = target
         self._retry_policy = retry_policy
         self.attempt = 0
-        self._up_at = None
-        self._quiet_until = None
+        self._up_at: float | None = None
+        self._quiet_until: float | None = None
         self._held = 0
 
-    def dial_failed(self, reason):
+    def dial_failed(self, reason: str) -> float:
         """The dial failed with ``reason``: seconds to wait before the next one."""
         delay = self._next_delay()
         self._note("cannot reach {target} ({reason}); retrying in {delay:.1f} s",
                    reason=reason, delay=delay)
         return delay
 
-    def link_up(self):
+    def link_up(self) -> None:
         """The dial made a link (or found one up)."""
         self._up_at = self._clock.seconds()
 
-    def link_lost(self, reason):
+    def link_lost(self, reason: str | None) -> float:
         """The link closed with ``reason`` (or None): seconds to wait before redialling."""
         lasted = self._clock.seconds() - (self._up_at if self._up_at is not None else 0.0)
         self._up_at = None
@@ -67,11 +74,11 @@ class RedialSchedule:
                    "{delay:.1f} s", reason=reason, delay=delay, lasted=lasted)
         return delay
 
-    def _next_delay(self):
+    def _next_delay(self) -> float:
         self.attempt += 1
         return self._retry_policy(self.attempt)
 
-    def _note(self, text, *, reason, delay, **fields):
+    def _note(self, text: str, *, reason: str, delay: float, **fields: Any) -> None:
         """One line of a run of failures, or a count towards its next summary."""
         now = self._clock.seconds()
         if self._quiet_until is not None and now < self._quiet_until:

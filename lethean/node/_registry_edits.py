@@ -4,16 +4,30 @@ peers, the allowlist and the auth mode, each checked before anything is
 stored and answered as a JSON-ready value.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
 from lethean.errors import LetheanError
+from lethean.interfaces import IPeerRegistry
 from lethean.node._errors import InvalidRequestError, TargetFormError, UnknownTargetError
-from lethean.node._targets import lethean_command, parse_target, peer_label, resolve_target
+from lethean.node._targets import (
+    Command,
+    lethean_command,
+    parse_target,
+    peer_label,
+    resolve_target,
+)
+
+if TYPE_CHECKING:
+    from lethean.peers import Peer
 
 __all__ = ["RegistryEdits", "peer_json"]
 
 
-def peer_json(peer, connected=None):
+def peer_json(peer: Peer, connected: bool | None = None) -> dict[str, Any]:
     """A registry record as the API and ``lethean peers`` show it."""
-    document = {
+    document: dict[str, Any] = {
         "id": peer.id,
         "name": peer.name,
         "publicKey": peer.public_key,
@@ -31,7 +45,11 @@ def peer_json(peer, connected=None):
     return document
 
 
-class RegistryEdits:
+#: The registry's own type (``registry`` is the object given).
+Registry = TypeVar("Registry", bound=IPeerRegistry)
+
+
+class RegistryEdits(Generic[Registry]):
     """
     Registry edits for the operator; they return at once (the registry
     saves them itself, shortly after).
@@ -41,20 +59,21 @@ class RegistryEdits:
         (None: the default one), so the commands hints name act on it.
     """
 
-    def __init__(self, registry, data_dir=None):
+    def __init__(self, registry: Registry, data_dir: str | None = None) -> None:
         self.registry = registry
         self.data_dir = data_dir
 
-    def command(self, words):
+    def command(self, words: str) -> str:
         """The ``lethean`` command (``words``) a hint names, for this data folder."""
         return lethean_command(words, self.data_dir)
 
-    def list_peers(self):
+    def list_peers(self) -> list[dict[str, Any]]:
         """Every registered peer, best score first, with whether it is connected."""
         return [peer_json(p, self.registry.is_connected(p.id))
                 for p in self.registry.peers_by_score()]
 
-    def add_peer(self, address, public_key, name="", role=""):
+    def add_peer(self, address: str, public_key: str, name: str = "",
+                 role: str = "") -> dict[str, Any]:
         """
         Register a peer; the stored record.  The address is ``HOST:PORT``
         (or ``ws[s]://HOST:PORT``, kept as ``HOST:PORT``); a malformed
@@ -73,7 +92,7 @@ class RegistryEdits:
             parsed = parse_target(address)
         except TargetFormError as e:
             raise InvalidRequestError(e.line) from None
-        if not parsed.is_address:
+        if parsed.address is None:
             raise InvalidRequestError("{!r} is not an address: give HOST:PORT, e.g. "
                                       "10.0.0.2:9091".format(address))
         self._need_key(public_key)
@@ -92,7 +111,7 @@ class RegistryEdits:
         stored = self.registry.add_peer(peer)
         return peer_json(stored, self.registry.is_connected(stored.id))
 
-    def remove_peer(self, peer_id):
+    def remove_peer(self, peer_id: str) -> dict[str, str]:
         """
         Forget a peer, named by its id, a unique id prefix or its name;
         ``{"removed": id}``.
@@ -118,13 +137,13 @@ class RegistryEdits:
         self.registry.remove_peer(peer_id)
         return {"removed": peer_id}
 
-    def allow(self, public_key):
+    def allow(self, public_key: str) -> dict[str, str]:
         """Add a key to the allowlist; ``{"allowed": key}``."""
         self._need_key(public_key)
         self.registry.allow_public_key(public_key)
         return {"allowed": public_key}
 
-    def revoke(self, public_key):
+    def revoke(self, public_key: str) -> dict[str, str]:
         """Remove a key from the allowlist; ``{"revoked": key}``."""
         self._need_key(public_key)
         if not self.registry.is_public_key_allowed(public_key):
@@ -136,7 +155,7 @@ class RegistryEdits:
         self.registry.revoke_public_key(public_key)
         return {"revoked": public_key}
 
-    def _need_key(self, public_key):
+    def _need_key(self, public_key: str) -> None:
         from lethean.identity import decode_public_key
 
         self._need_string(public_key, "a public key")
@@ -147,7 +166,7 @@ class RegistryEdits:
                 "{!r} is not a public key: give the base64 X25519 key that 'lethean identity "
                 "show' prints on the peer".format(public_key[:100])) from None
 
-    def auth(self, mode=None):
+    def auth(self, mode: str | None = None) -> dict[str, str]:
         """Show or set the auth mode (``open`` or ``allowlist``); ``{"auth": mode}``."""
         from lethean.peers import AuthMode
 
@@ -158,12 +177,12 @@ class RegistryEdits:
         return {"auth": str(self.registry.auth_mode)}
 
     @staticmethod
-    def _need_string(value, what):
+    def _need_string(value: object, what: str) -> None:
         if not isinstance(value, str) or not value:
             raise InvalidRequestError("give {}".format(what))
 
 
-def _already_registered(record, command):
+def _already_registered(record: Peer, command: Command) -> None:
     """Refuse to add ``record``'s peer again, naming it and the way to change it."""
     from lethean.peers import PeerExistsError
 

@@ -9,8 +9,13 @@ whose line names the peer and says what to do next; the peer's own text
 stays in ``remote`` (``--json`` shows it).
 """
 
-import re
+from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from lethean.errors import LetheanError
 from lethean.node._errors import (
     DeployFailedError,
     MinerCommandError,
@@ -23,6 +28,8 @@ from lethean.node._errors import (
     SendFailedError,
     UnexpectedResponseError,
 )
+
+from lethean.node._targets import Command
 
 __all__ = [
     "explain_request_failure",
@@ -66,7 +73,7 @@ _COMPILED = [(re.compile(pattern, re.S), words) for pattern, words in _TEXTS]
 _GO_PREFIX = re.compile(r"^(?:Worker|Controller|node)\.?[A-Za-z]*: ")
 
 
-def lethean_words(text, target, command=None):
+def lethean_words(text: str, target: str, command: Command | None = None) -> str:
     """
     The reference's refusal ``text`` as lethean words (one printable line);
     ``command(words)`` writes a ``lethean`` command for a hint.
@@ -86,13 +93,17 @@ def lethean_words(text, target, command=None):
     return _GO_PREFIX.sub("", text) or "no reason given"
 
 
-def explain_request_failure(error, label, peer, target, what, command=None):
+def explain_request_failure(error: LetheanError, label: str, peer: Mapping[str, Any],
+                            target: str, what: str,
+                            command: Command | None = None) -> RequestFailedError | None:
     """
     The :class:`RequestFailedError` for ``error`` (a controller error) of
     the request ``what`` (``"stats"``, ``"start the miner"``...) to the peer
     ``label``; None when ``error`` is not a request failure.  ``command``
     writes the ``lethean`` commands hints name.
     """
+    remote: dict[str, Any] | None
+    text: str | None
     if isinstance(error, RemoteError):
         remote = {"code": error.code, "message": error.message}
         text = error.message

@@ -7,17 +7,27 @@ all read this one document, so they never disagree.  Times are UTC ISO
 8601 strings; durations are seconds.
 """
 
+from __future__ import annotations
+
 import json
 import weakref
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from lethean import __version__
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
-from lethean.interfaces import IMessageConsumer
+from lethean.interfaces import IMeshConnection, IMessageConsumer, IPeerRegistry
+from lethean.node._deferreds import returns_deferred
+
+if TYPE_CHECKING:
+    from lethean.mesh import MeshTransport, Message
+    from lethean.node._worker import Worker
 
 __all__ = ["TrafficTally", "NodeStatus", "iso_time", "listen_urls"]
 
@@ -26,7 +36,7 @@ _log = Logger()
 _FIGURES = ("frames_in", "frames_out", "bytes_in", "bytes_out")
 
 
-def iso_time(seconds):
+def iso_time(seconds: float | None) -> str | None:
     """``seconds`` since the epoch as ``2024-05-01T12:00:00.123Z``, or None."""
     if seconds is None:
         return None
@@ -34,7 +44,7 @@ def iso_time(seconds):
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def listen_urls(transport):
+def listen_urls(transport: MeshTransport) -> list[str]:
     """The mesh URLs the transport's listener serves, from its bound port."""
     port = getattr(transport, "port", None)
     if port is None:
@@ -60,16 +70,16 @@ class TrafficTally:
     links it has seen are also watched through ``when_lost``.
     """
 
-    def __init__(self, transport):
+    def __init__(self, transport: MeshTransport) -> None:
         self.transport = transport
         self.closed = dict.fromkeys(_FIGURES, 0)
-        self._counted = weakref.WeakSet()
-        self._watched = weakref.WeakSet()
+        self._counted: weakref.WeakSet[IMeshConnection] = weakref.WeakSet()
+        self._watched: weakref.WeakSet[IMeshConnection] = weakref.WeakSet()
 
-    def messageReceived(self, connection, message):
+    def messageReceived(self, connection: IMeshConnection, message: Message) -> None:
         """Messages are not counted here (the links count them)."""
 
-    def connectionLost(self, connection):
+    def connectionLost(self, connection: IMeshConnection) -> None:
         """Add the closed link's figures to the closed total, once."""
         if connection in self._counted:
             return
@@ -77,13 +87,13 @@ class TrafficTally:
         for name in _FIGURES:
             self.closed[name] += getattr(connection, name, 0) or 0
 
-    def _watch(self, connection):
+    def _watch(self, connection: IMeshConnection) -> None:
         if connection in self._watched or connection in self._counted:
             return
         self._watched.add(connection)
         connection.when_lost().addBoth(lambda _: self.connectionLost(connection))
 
-    def totals(self):
+    def totals(self) -> dict[str, int]:
         """``{"framesIn", "framesOut", "bytesIn", "bytesOut"}`` over all links."""
         totals = dict(self.closed)
         for connection in self.transport.connections():
@@ -96,7 +106,8 @@ class TrafficTally:
                 "bytesIn": totals["bytes_in"], "bytesOut": totals["bytes_out"]}
 
 
-def _peer(connection, registry, now):
+def _peer(connection: IMeshConnection, registry: IPeerRegistry | None,
+          now: float) -> dict[str, Any]:
     record = registry.get_peer(connection.peer_id) if registry is not None else None
     identity = connection.peer
     rtt_s = connection.rtt_s
@@ -132,9 +143,13 @@ class NodeStatus:
     :param worker: its :class:`~lethean.node.Worker` (miner stats), or None.
     :param control: ``() -> [endpoint description]``, the control API's
         endpoints, shown in the document.
+
+    :meth:`miners` and :meth:`document` return Deferreds.
     """
 
-    def __init__(self, reactor, transport, registry, worker=None, control=lambda: []):
+    def __init__(self, reactor: IReactorTime, transport: MeshTransport,
+                 registry: IPeerRegistry, worker: Worker | None = None,
+                 control: Callable[[], Iterable[str]] = lambda: []) -> None:
         self._reactor = reactor
         self.transport = transport
         self.registry = registry
@@ -145,7 +160,7 @@ class NodeStatus:
         #: Requests the control API refused (missing or wrong token).
         self.unauthorized = 0
 
-    def node(self):
+    def node(self) -> dict[str, Any]:
         """The ``node`` section: identity, version, uptime, endpoints, auth."""
         identity = self.transport.identity
         config = self.transport.config
@@ -166,14 +181,15 @@ class NodeStatus:
             "control": list(self.control()),
         }
 
-    def peers(self):
+    def peers(self) -> list[dict[str, Any]]:
         """The ``peers`` section: each live link, oldest first."""
         now = self._reactor.seconds()
         connections = sorted(self.transport.connections(),
                              key=lambda c: (c.connected_at, c.peer_id))
         return [_peer(c, self.registry, now) for c in connections]
 
-    async def miners(self):
+    @returns_deferred
+    async def miners(self) -> list[Any]:
         """The ``miners`` section: the worker's miners and their figures."""
         if self.worker is None or self.worker.miner_manager is None:
             return []
@@ -187,7 +203,7 @@ class NodeStatus:
             return []
         return json.loads(marshal(stats)).get("miners") or []
 
-    def counters(self):
+    def counters(self) -> dict[str, int]:
         """The ``counters`` section: every known counter (0 until it moves), and any other."""
         from lethean.mesh import COUNTER_NAMES
 
@@ -195,7 +211,8 @@ class NodeStatus:
         counters.update(self.transport.counters)
         return dict(sorted(counters.items()))
 
-    async def document(self):
+    @returns_deferred
+    async def document(self) -> dict[str, Any]:
         """The whole status document (``GET /api/status``)."""
         return {
             "node": self.node(),

@@ -9,14 +9,23 @@ checks the form alone (a command line refuses a malformed one at once);
 and ``twistd lethean-node --peer`` read targets the same way.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
 from lethean.node._errors import AmbiguousTargetError, TargetFormError, UnknownTargetError
 
+if TYPE_CHECKING:
+    from lethean.interfaces import IPeerRegistry
+    from lethean.peers import Peer
+
 __all__ = [
+    "Command",
     "Target",
     "parse_target",
     "resolve_target",
@@ -45,6 +54,9 @@ _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
 _ENDPOINT = re.compile(r"(tcp|tcp6|ssl|tls|unix|tor|onion):", re.I)
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
+#: ``command(words)``: the ``lethean`` command line a hint names.
+Command = Callable[[str], str]
+
 
 @attrs.frozen
 class Target:
@@ -61,11 +73,11 @@ class Target:
     key: str | None = None
 
     @property
-    def is_address(self):
+    def is_address(self) -> bool:
         return self.host is not None
 
     @property
-    def address(self):
+    def address(self) -> str | None:
         """``HOST:PORT`` as the registry keeps it (``[V6]:PORT`` for IPv6)."""
         if self.host is None:
             return None
@@ -73,7 +85,7 @@ class Target:
         return "{}:{}".format(host, self.port)
 
 
-def _valid_host(host):
+def _valid_host(host: str) -> bool:
     if _HOSTNAME.fullmatch(host):
         return True
     try:
@@ -83,7 +95,7 @@ def _valid_host(host):
     return True
 
 
-def _address(text, host, port_text, scheme):
+def _address(text: str, host: str, port_text: str, scheme: str | None) -> Target:
     port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else 0
     if not 0 < port < 65536:
         raise TargetFormError("{!r} has no valid port: give a port from 1 to 65535".format(text))
@@ -92,7 +104,7 @@ def _address(text, host, port_text, scheme):
     return Target(text=text, host=host, port=port, scheme=scheme)
 
 
-def parse_target(text):
+def parse_target(text: object) -> Target:
     """
     The :class:`Target` of ``text``; TargetFormError (one line saying
     which forms exist) when it is none of them.
@@ -135,7 +147,7 @@ def parse_target(text):
     return Target(text=text, key=text)
 
 
-def printable(text, limit=300):
+def printable(text: object, limit: int = 300) -> str:
     """
     Text a peer chose, safe on one terminal line: control characters (and
     other line breaks) escaped, cut at ``limit`` characters.
@@ -146,7 +158,8 @@ def printable(text, limit=300):
     return shown + ("... (cut)" if cut else "")
 
 
-def peer_label(peer_id=None, name=None, address=None):
+def peer_label(peer_id: str | None = None, name: str | None = None,
+               address: str | None = None) -> str:
     """How messages name a peer: ``bravo (6105b23c... at 10.0.0.2:9091)``."""
     details = []
     if peer_id:
@@ -159,7 +172,7 @@ def peer_label(peer_id=None, name=None, address=None):
     return inside or "the peer"
 
 
-def lethean_command(words, data_dir=None):
+def lethean_command(words: str, data_dir: str | None = None) -> str:
     """
     A ``lethean`` command line for a hint: ``words`` with ``--data-dir``
     when the data folder is not the default, so the hint acts on the same
@@ -172,11 +185,12 @@ def lethean_command(words, data_dir=None):
     return "lethean " + words
 
 
-def _record_label(peer):
+def _record_label(peer: Peer | _Connected) -> str:
     return peer_label(peer.id, peer.name, peer.address)
 
 
-def resolve_target(registry, target, connected=(), command=lethean_command):
+def resolve_target(registry: IPeerRegistry, target: Target, connected: Iterable[str] = (),
+                   command: Command = lethean_command) -> tuple[str, Peer | None]:
     """
     The registry record a name or id target means: an exact id, then an
     exact name, then a unique id prefix of 4+ hex digits.  ``connected``
@@ -186,7 +200,8 @@ def resolve_target(registry, target, connected=(), command=lethean_command):
     command a hint names.
     """
     key = target.key
-    peers = registry.list_peers()
+    assert key is not None, "an address target is dialled, not resolved"
+    peers: list[Peer] = registry.list_peers()
     lowered = key.lower()
     for peer in peers:
         if peer.id == lowered:
@@ -203,7 +218,7 @@ def resolve_target(registry, target, connected=(), command=lethean_command):
         if len(lowered) < MIN_PREFIX_DIGITS:
             raise TargetFormError("{!r} is too short an id prefix: give at least {} hex "
                                   "digits".format(key, MIN_PREFIX_DIGITS))
-        matches = [p for p in peers if p.id.startswith(lowered)]
+        matches: list[Peer | _Connected] = [p for p in peers if p.id.startswith(lowered)]
         matches += [_Connected(i) for i in connected
                     if i.startswith(lowered) and all(p.id != i for p in matches)]
         if len(matches) == 1:
@@ -230,7 +245,7 @@ class _Connected:
     address: str = ""
 
 
-def _normal_host(host):
+def _normal_host(host: str) -> str:
     host = host.lower().strip("[]")
     if host in _LOOPBACK_NAMES:
         return "loopback"
@@ -242,7 +257,7 @@ def _normal_host(host):
     return host.rstrip(".")
 
 
-def same_endpoint(a, b):
+def same_endpoint(a: str, b: str) -> bool:
     """
     Whether addresses ``a`` and ``b`` surely reach the same listener: the
     same port on the same host, every loopback name counting as one.
@@ -251,6 +266,6 @@ def same_endpoint(a, b):
         first, second = parse_target(a), parse_target(b)
     except TargetFormError:
         return a == b
-    if not (first.is_address and second.is_address):
+    if first.host is None or second.host is None:  # not both addresses
         return a == b
     return first.port == second.port and _normal_host(first.host) == _normal_host(second.host)

@@ -9,9 +9,12 @@ uploads one peer may have open, the order and agreement of the chunks.
 An upload with no new chunk for the idle timeout is dropped.
 """
 
+from __future__ import annotations
+
 import io
 
 import attrs
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from lethean.bundles import MAX_BUNDLE_DATA_BYTES
@@ -40,13 +43,16 @@ UPLOAD_IDLE_TIMEOUT_S = 60.0
 #: How the reference would name the handler, in the texts of refusals.
 _WHAT = "Worker.handleDeployChunk"
 
+#: An upload's key: ``(peer_id, upload_id)``.
+_Key = tuple[str, str]
+
 
 @attrs.define
 class _Upload:
     """A chunked deploy being received."""
 
     first: DeployChunkPayload
-    timer: object
+    timer: IDelayedCall
     idle_timeout_s: float
     #: The data so far: chunks are appended, never joined (getvalue hands
     #: the buffer over without a copy).
@@ -64,14 +70,15 @@ class UploadAssembly:
     :meth:`take`.
     """
 
-    def __init__(self, reactor):
+    def __init__(self, reactor: IReactorTime) -> None:
         self._reactor = reactor
-        self._uploads = {}
+        self._uploads: dict[_Key, _Upload] = {}
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._uploads)
 
-    def take(self, peer_id, chunk, *, max_bytes, max_total_bytes, idle_timeout_s):
+    def take(self, peer_id: str, chunk: DeployChunkPayload, *, max_bytes: int,
+             max_total_bytes: int, idle_timeout_s: float) -> DeployPayload | None:
         """
         Add ``chunk`` (a :class:`DeployChunkPayload`) from ``peer_id``: the
         whole bundle as a :class:`DeployPayload` once its last chunk is in,
@@ -96,17 +103,18 @@ class UploadAssembly:
         return DeployPayload(type=first.type, data=upload.data.getvalue(),
                              checksum=first.checksum, name=first.name)
 
-    def drop_peer(self, peer_id):
+    def drop_peer(self, peer_id: str) -> None:
         """Forget the uploads of ``peer_id`` (its link closed)."""
         for key in [key for key in self._uploads if key[0] == peer_id]:
             self._drop(key)
 
-    def drop_all(self):
+    def drop_all(self) -> None:
         """Forget every upload and cancel its timer."""
         for key in list(self._uploads):
             self._drop(key)
 
-    def _start(self, key, chunk, max_bytes, max_total_bytes, idle_timeout_s):
+    def _start(self, key: _Key, chunk: DeployChunkPayload, max_bytes: int, max_total_bytes: int,
+               idle_timeout_s: float) -> _Upload:
         if not chunk.upload_id or len(chunk.upload_id) > 64:
             raise WorkerError("{}: invalid upload id".format(_WHAT))
         if chunk.index != 0:
@@ -129,7 +137,7 @@ class UploadAssembly:
         return upload
 
     @staticmethod
-    def _add(upload, chunk):
+    def _add(upload: _Upload, chunk: DeployChunkPayload) -> None:
         first = upload.first
         if chunk.index != upload.chunks:
             raise WorkerError("{}: chunk {} out of order, expected {}".format(
@@ -146,13 +154,13 @@ class UploadAssembly:
         upload.data.write(chunk.data)
         upload.chunks += 1
 
-    def _expire(self, key):
+    def _expire(self, key: _Key) -> None:
         upload = self._uploads.pop(key, None)
         if upload is not None:
             _log.warn("dropped deploy upload from {peer_id}: {reason}", peer_id=key[0],
                       reason="no chunk for {} s".format(upload.idle_timeout_s))
 
-    def _drop(self, key):
+    def _drop(self, key: _Key) -> None:
         upload = self._uploads.pop(key, None)
         if upload is not None and upload.timer.active():
             upload.timer.cancel()

@@ -15,9 +15,14 @@ refused unless enabled, and bundles too large for one frame arrive as
 ``deploy_chunk`` messages from lethean controllers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -31,8 +36,9 @@ from lethean.bundles import (
 )
 from lethean.bundles._threads import in_thread
 from lethean.errors import LetheanError
-from lethean.interfaces import IMessageConsumer
-from lethean.mesh import error_reply, reply
+from lethean.identity import LocalIdentity
+from lethean.interfaces import IMeshConnection, IMessageConsumer, IMinerManager, IProfileManager
+from lethean.mesh import Message, error_reply, reply
 from lethean.mesh._envelope import (
     DEPLOY,
     DEPLOY_ACK,
@@ -47,7 +53,9 @@ from lethean.mesh._envelope import (
 )
 from lethean.mesh._payloads import answer_ping
 from lethean._gojson import loads_strict
+from lethean._gostruct import GoStruct
 from lethean._paths import data_path
+from lethean.node._deferreds import returns_deferred
 from lethean.node._errors import WorkerError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
@@ -85,12 +93,21 @@ _log = Logger()
 MAX_LOG_LINES = 10000
 
 
-def default_miners_root():
+#: What a handler answers: ``(reply_type, payload)``, or None for no reply.
+Answer = tuple[str, Any] | None
+#: ``handler(connection, message)``: a Deferred (or awaitable) of its :data:`Answer`.
+Handler = Callable[[IMeshConnection, Message], Awaitable[Answer]]
+
+_T = TypeVar("_T")
+_G = TypeVar("_G", bound=GoStruct)
+
+
+def default_miners_root() -> str:
     """``<XDG data home>/lethean-desktop/miners``, where the reference installs miners."""
     return data_path("miners")
 
 
-def _call(method, *args):
+def _call(method: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
     """
     A Deferred of a manager call.  Managers (``IMinerManager``,
     ``IProfileManager`` and miner instances) follow Twisted's one
@@ -102,15 +119,15 @@ def _call(method, *args):
     return defer.maybeDeferred(method, *args)
 
 
-def _number(value):
+def _number(value: object) -> bool:
     return type(value) is not bool and isinstance(value, (int, float))
 
 
-def _stats_item(name, miner_type, stats):
+def _stats_item(name: str, miner_type: str, stats: Any) -> MinerStatsItem:
     """A MinerStatsItem from a miner's stats, mapped as the reference does."""
     if hasattr(stats, "to_json_value"):
         stats = stats.to_json_value()
-    fields = {}
+    fields: dict[str, Any] = {}
     if isinstance(stats, dict) and all(isinstance(key, str) for key in stats):
         if _number(stats.get("hashrate")):
             fields["hashrate"] = float(stats["hashrate"])
@@ -142,13 +159,19 @@ class Worker:
         transport answers pings itself (lethean's does).
     :param run_in_thread: ``run_in_thread(reactor, f, *args)`` -> Deferred;
         extraction runs there (tests pass a synchronous one).
+
+    Every handler and :meth:`stats` and :meth:`deploy` return Deferreds.
     """
 
-    def __init__(self, reactor, identity, *, miner_manager=None, profile_manager=None,
-                 miners_root=None, allow_plain_profiles=False, answer_pings=False,
-                 run_in_thread=in_thread, max_upload_bytes=MAX_UPLOAD_BYTES,
-                 upload_idle_timeout_s=UPLOAD_IDLE_TIMEOUT_S,
-                 max_upload_total_bytes=MAX_UPLOAD_TOTAL_BYTES):
+    def __init__(self, reactor: IReactorTime, identity: LocalIdentity | None, *,
+                 miner_manager: IMinerManager | None = None,
+                 profile_manager: IProfileManager | None = None,
+                 miners_root: str | None = None, allow_plain_profiles: bool = False,
+                 answer_pings: bool = False,
+                 run_in_thread: Callable[..., defer.Deferred[Any]] = in_thread,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES,
+                 upload_idle_timeout_s: float = UPLOAD_IDLE_TIMEOUT_S,
+                 max_upload_total_bytes: int = MAX_UPLOAD_TOTAL_BYTES) -> None:
         self._reactor = reactor
         self.identity = identity
         self.miner_manager = miner_manager
@@ -161,9 +184,10 @@ class Worker:
         self.max_upload_total_bytes = max_upload_total_bytes
         self.started_at = reactor.seconds()
         self._uploads = UploadAssembly(reactor)
-        #: Message type -> ``async handler(connection, message)`` returning
-        #: ``(reply_type, payload)`` or None; add entries to serve more types.
-        self.handlers = {
+        #: Message type -> ``handler(connection, message)``, a Deferred of
+        #: ``(reply_type, payload)`` or None (an ``async def`` handler works
+        #: too: its result is awaited); add entries to serve more types.
+        self.handlers: dict[str, Handler] = {
             GET_STATS: self.handle_get_stats,
             START_MINER: self.handle_start_miner,
             STOP_MINER: self.handle_stop_miner,
@@ -176,22 +200,24 @@ class Worker:
 
     # -- IMessageConsumer --------------------------------------------------
 
-    def messageReceived(self, connection, message):
+    def messageReceived(self, connection: IMeshConnection,
+                        message: Message) -> defer.Deferred[None] | None:
         """Run the handler for ``message.type``, if any, and send its reply."""
         handler = self.handlers.get(message.type)
         if handler is None:
             return None
         return defer.Deferred.fromCoroutine(self._handle(handler, connection, message))
 
-    def connectionLost(self, connection):
+    def connectionLost(self, connection: IMeshConnection) -> None:
         """Drop the chunked deploys of a link that closed."""
         self._uploads.drop_peer(connection.peer_id)
 
-    def stop(self):
+    def stop(self) -> None:
         """Drop every unfinished chunked deploy (call on service stop)."""
         self._uploads.drop_all()
 
-    async def _handle(self, handler, connection, message):
+    async def _handle(self, handler: Handler, connection: IMeshConnection,
+                      message: Message) -> None:
         try:
             result = await handler(connection, message)
         except WorkerError as e:
@@ -213,7 +239,7 @@ class Worker:
         _log.debug("served {intent} to {peer_id}: {reply}", intent=message.type,
                    peer_id=connection.peer_id, reply=reply_type)
 
-    def _send_error(self, connection, request, text):
+    def _send_error(self, connection: IMeshConnection, request: Message, text: str) -> None:
         if self.identity is None:
             _log.warn("no identity: cannot send error reply to {peer_id}: {reason}",
                       peer_id=connection.peer_id, reason=text)
@@ -221,20 +247,20 @@ class Worker:
         self._send(connection, error_reply(request, text, from_=self.identity.id,
                                            clock=self._reactor))
 
-    def _send(self, connection, message):
+    def _send(self, connection: IMeshConnection, message: Message) -> None:
         try:
             connection.send(message)
         except LetheanError as e:
             _log.warn("failed to send {intent} to {peer_id}: {reason}",
                       intent=message.type, peer_id=connection.peer_id, reason=str(e))
 
-    def _need_miner_manager(self):
+    def _need_miner_manager(self) -> IMinerManager:
         if self.miner_manager is None:
             raise WorkerError("node: miner manager not configured")
         return self.miner_manager
 
     @staticmethod
-    def _parse(cls, message, what):
+    def _parse(cls: type[_G], message: Message, what: str) -> _G:
         try:
             return cls.from_json_value(message.payload)
         except InvalidPayloadError as e:
@@ -242,21 +268,24 @@ class Worker:
 
     # -- handlers ----------------------------------------------------------
 
-    async def handle_ping(self, connection, message):
+    @returns_deferred
+    async def handle_ping(self, connection: IMeshConnection, message: Message) -> Answer:
         """``ping`` -> ``pong``, or the reference's error (only with ``answer_pings``)."""
         # Only its type and payload are used: _handle addresses the reply.
         answer = answer_ping(message, clock=self._reactor, from_=None)
         return answer.type, answer.payload
 
-    async def handle_get_stats(self, connection, message):
+    @returns_deferred
+    async def handle_get_stats(self, connection: IMeshConnection, message: Message) -> Answer:
         """``get_stats`` -> ``stats``: identity, uptime and every miner whose stats load."""
         return STATS, await self.stats()
 
-    async def stats(self):
+    @returns_deferred
+    async def stats(self) -> StatsPayload:
         """This node's :class:`StatsPayload` (also what its status shows)."""
         if self.identity is None:
             raise WorkerError("node: node identity not initialized")
-        miners = []
+        miners: list[MinerStatsItem] = []
         if self.miner_manager is not None:
             for instance in await _call(self.miner_manager.list_miners):
                 try:
@@ -267,10 +296,11 @@ class Worker:
                     continue
                 miners.append(_stats_item(instance.get_name(), instance.get_type(), stats))
         identity = self.identity.identity
-        return StatsPayload(node_id=identity.id, node_name=identity.name, miners=miners,
+        return StatsPayload(node_id=identity.id, node_name=identity.name, miners=tuple(miners),
                             uptime=int(self._reactor.seconds() - self.started_at))
 
-    async def handle_start_miner(self, connection, message):
+    @returns_deferred
+    async def handle_start_miner(self, connection: IMeshConnection, message: Message) -> Answer:
         """``start_miner`` -> ``miner_ack``; the config comes from the request or the profile."""
         manager = self._need_miner_manager()
         request = self._parse(StartMinerPayload, message,
@@ -296,7 +326,8 @@ class Worker:
             return MINER_ACK, MinerAckPayload(success=False, error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=instance.get_name())
 
-    async def handle_stop_miner(self, connection, message):
+    @returns_deferred
+    async def handle_stop_miner(self, connection: IMeshConnection, message: Message) -> Answer:
         """``stop_miner`` -> ``miner_ack`` with the outcome."""
         manager = self._need_miner_manager()
         request = self._parse(StopMinerPayload, message,
@@ -308,7 +339,8 @@ class Worker:
                                               error=str(e))
         return MINER_ACK, MinerAckPayload(success=True, miner_name=request.miner_name)
 
-    async def handle_get_logs(self, connection, message):
+    @returns_deferred
+    async def handle_get_logs(self, connection: IMeshConnection, message: Message) -> Answer:
         """``get_logs`` -> ``logs``; ``since`` is Unix milliseconds."""
         manager = self._need_miner_manager()
         request = self._parse(GetLogsPayload, message,
@@ -327,17 +359,19 @@ class Worker:
         if request.since > 0:
             since = datetime.fromtimestamp(request.since / 1000, timezone.utc)
         history = await _call(instance.get_console_history_since, lines, since)
-        history = None if history is None else list(history)
+        history = None if history is None else tuple(history)
         return LOGS, LogsPayload(miner_name=request.miner_name, lines=history,
                                  has_more=history is not None and len(history) >= lines)
 
-    async def handle_deploy(self, connection, message):
+    @returns_deferred
+    async def handle_deploy(self, connection: IMeshConnection, message: Message) -> Answer:
         """``deploy`` -> ``deploy_ack`` (profile, miner or full bundle)."""
         request = self._parse(DeployPayload, message,
                               "Worker.handleDeploy: invalid deploy payload")
         return await self.deploy(connection, request)
 
-    async def deploy(self, connection, request):
+    @returns_deferred
+    async def deploy(self, connection: IMeshConnection, request: DeployPayload) -> Answer:
         """Install the bundle of a ``deploy`` (or a finished chunked upload)."""
         passwords = _bundle_passwords(connection)
         if request.type == BUNDLE_PROFILE:
@@ -346,7 +380,8 @@ class Worker:
             return await self._deploy_miner(request, passwords)
         raise WorkerError("Worker.handleDeploy: unknown bundle type: {}".format(request.type))
 
-    async def _open_bundle(self, function, bundle, passwords, *args, **kwargs):
+    async def _open_bundle(self, function: Callable[..., _T], bundle: Bundle,
+                           passwords: Sequence[str], *args: Any, **kwargs: Any) -> _T:
         """``function(bundle, password, ...)`` in a thread, with each password until one opens it."""
         for password in passwords[:-1]:
             try:
@@ -357,7 +392,7 @@ class Worker:
         return await self._in_thread(self._reactor, function, bundle, passwords[-1],
                                      *args, **kwargs)
 
-    async def _deploy_profile(self, request, passwords):
+    async def _deploy_profile(self, request: DeployPayload, passwords: Sequence[str]) -> Answer:
         if self.profile_manager is None:
             raise WorkerError("Worker.handleDeploy: profile manager not configured")
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
@@ -378,7 +413,7 @@ class Worker:
             return DEPLOY_ACK, DeployAckPayload(success=False, name=request.name, error=str(e))
         return DEPLOY_ACK, DeployAckPayload(success=True, name=request.name)
 
-    async def _deploy_miner(self, request, passwords):
+    async def _deploy_miner(self, request: DeployPayload, passwords: Sequence[str]) -> Answer:
         bundle = Bundle(type=request.type, name=request.name, data=request.data,
                         checksum=request.checksum)
         root = self.miners_root or default_miners_root()
@@ -399,7 +434,8 @@ class Worker:
 
     # -- chunked deploys (lethean extension) --------------------------------
 
-    async def handle_deploy_chunk(self, connection, message):
+    @returns_deferred
+    async def handle_deploy_chunk(self, connection: IMeshConnection, message: Message) -> Answer:
         """
         ``deploy_chunk`` -> ``deploy_chunk_ack``, or for the last chunk the
         ``deploy_ack`` of the whole bundle.
@@ -416,7 +452,7 @@ class Worker:
         return await self.deploy(connection, whole)
 
 
-def _bundle_passwords(connection):
+def _bundle_passwords(connection: IMeshConnection) -> list[str]:
     """
     The passwords a bundle from ``connection`` may be sealed with: the
     link's bundle secret (a v2 session's own), and on a v2 link also the

@@ -7,7 +7,11 @@ the dispatcher, worker and controller as its message consumers, and one
 dialler per ``--peer``.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from twisted.python import usage
 
@@ -24,6 +28,10 @@ from lethean.node._options import (
 
 from lethean.identity import ROLES, ROLE_DUAL, NodeManager
 from lethean.peers import AuthMode, PeerRegistry, default_peers_path
+
+if TYPE_CHECKING:
+    from twisted.application.service import MultiService
+    from lethean.node._lock import DataFolderLock
 
 __all__ = ["Options", "makeService", "OPTION_GROUPS"]
 
@@ -129,14 +137,14 @@ class Options(usage.Options):
          "critical."],
     ]
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._failed = False
         self["peer"] = []
         self["allow"] = []
         self["control"] = None
 
-    def parseOptions(self, options=None):
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
         try:
             super().parseOptions(options)
         except usage.UsageError:
@@ -144,7 +152,7 @@ class Options(usage.Options):
             self._failed = True
             raise
 
-    def getUsage(self, width=None):
+    def getUsage(self, width: int | None = None) -> str:
         """The options by group, each with its value and explanation."""
         import textwrap
 
@@ -170,7 +178,7 @@ class Options(usage.Options):
         lines.extend(textwrap.wrap(self.longdesc, width))
         return "\n".join(lines) + "\n"
 
-    def opt_help(self):
+    def opt_help(self) -> NoReturn:
         """Display this help and exit."""
         import sys
 
@@ -181,7 +189,7 @@ class Options(usage.Options):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
 
-    def opt_control(self, endpoint):
+    def opt_control(self, endpoint: str) -> None:
         """
         Serve the control API (status, metrics, the status page, the
         lethean command's requests) on this endpoint; repeatable. Default:
@@ -193,18 +201,18 @@ class Options(usage.Options):
             self["control"] = []
         self["control"].append(endpoint)
 
-    def opt_peer(self, target):
+    def opt_peer(self, target: str) -> None:
         """
         Dial this peer at start and keep the link up (repeatable): HOST:PORT,
         ws[s]://HOST:PORT, or a registered peer's id, id prefix or name.
         """
         self["peer"].append(check_peer(target))
 
-    def opt_allow(self, public_key):
+    def opt_allow(self, public_key: str) -> None:
         """Add this base64 public key to the allowlist (repeatable)."""
         self["allow"].append(check_allow(public_key))
 
-    def opt_version(self):
+    def opt_version(self) -> NoReturn:
         """Display lethean's and Twisted's versions and exit."""
         import sys
 
@@ -215,7 +223,7 @@ class Options(usage.Options):
         print("lethean {} (Twisted {})".format(__version__, version.short()))
         sys.exit(0)
 
-    def postOptions(self):
+    def postOptions(self) -> None:
         self["listen"] = listen_endpoint(self["listen"])
         if self["name"] is not None:
             check_name(self["name"])
@@ -252,7 +260,7 @@ for _option in (Options.opt_control, Options.opt_peer, Options.opt_allow):
 del _option
 
 
-def _control_endpoints(values, data_dir):
+def _control_endpoints(values: list[str] | None, data_dir: str | None) -> list[str]:
     """The control API's endpoint strings for the --control values given."""
     from lethean.node._control import default_control_endpoints
 
@@ -271,7 +279,7 @@ def _control_endpoints(values, data_dir):
     return list(values)
 
 
-def _paths(data_dir):
+def _paths(data_dir: str | None) -> tuple[NodeManager, str]:
     """(identity manager, peers.json path) for ``--data-dir`` or XDG."""
     if data_dir is None:
         return NodeManager(), default_peers_path()
@@ -279,7 +287,7 @@ def _paths(data_dir):
     return NodeManager.in_directory(data_dir), os.path.join(data_dir, "peers.json")
 
 
-def _lock_data_folder(data_dir):
+def _lock_data_folder(data_dir: str | None) -> DataFolderLock:
     """
     The held lock of the node's data folder (``--data-dir``, else the XDG
     data folder); another node holding it ends the process with one line.
@@ -298,7 +306,7 @@ def _lock_data_folder(data_dir):
     return lock
 
 
-def makeService(options, reactor=None):
+def makeService(options: Options | dict[str, Any], reactor: Any = None) -> MultiService:
     """The node's ``MultiService`` for ``options`` (an :class:`Options`)."""
     if reactor is None:
         from twisted.internet import reactor
