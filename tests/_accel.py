@@ -29,14 +29,14 @@ def can_build_extensions():
 
 def _lethean_modules():
     return [module for name, module in list(sys.modules.items())
-            if module is not None and (name == "lethean" or name.startswith("lethean."))]
+            if module is not None and (name == "lethean" or name.startswith(("lethean.", "tests.")))]
 
 
 class PurePath:
     """
     Mixin (put it first): each compiled function lethean bound with
     ``_accel.pick`` is replaced by its pure-Python twin for the test,
-    wherever a lethean module holds it.
+    wherever a lethean module (or a test module) holds it.
     """
 
     def setUp(self):

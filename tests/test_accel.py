@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from lethean import _accel, _gojson
 from lethean.levin import _storage
 from lethean.smsg import _frame, _sigil, _sigil_stream
-from lethean.ueps import _codec
+from lethean.ueps import Header, Packet, _codec
 from tests._accel import PurePath, can_build_extensions, outcome, shortcuts_off
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +23,12 @@ HOT = [(_sigil, "xor_obfuscate", "xor_obfuscate"),
        (_sigil, "xor_obfuscate_at", "xor_obfuscate_at"),
        (_sigil_stream, "xor_obfuscate_at", "xor_obfuscate_at"),
        (_sigil, "seal_obfuscated", "sigil_seal"),
-       (_sigil, "open_obfuscated", "sigil_open"), (_codec, "hmac_sha256", "hmac_sha256"),
+       (_sigil, "open_obfuscated", "sigil_open"),
        (_gojson, "go_string", "go_string"), (_frame, "_common_plaintext", "smsg_body"),
        (_storage, "_decode_common", "levin_decode"),
        (_storage, "_encode_common", "levin_encode")]
+#: Bound only where SHA-256 runs on the CPU's SHA instructions.
+HOT_SHA_NI = [(_codec, "hmac_sha256", "hmac_sha256"), (_codec, "encode", "ueps_encode")]
 
 
 class LoadTests(SynchronousTestCase):
@@ -42,6 +44,11 @@ class LoadTests(SynchronousTestCase):
         self.assertIsNotNone(_accel.speedups, _accel.unavailable_reason)
         for module, name, compiled in HOT:
             self.assertIs(getattr(module, name), getattr(_accel.speedups, compiled))
+        for module, name, compiled in HOT_SHA_NI:
+            self.assertEqual(getattr(module, name) is getattr(_accel.speedups, compiled),
+                             "sha-ni" in _accel.speedups.BACKENDS)
+        self.assertIs(Header.__new__, _accel.speedups.ueps_header_new)
+        self.assertIs(Packet.__new__, _accel.speedups.ueps_packet_new)
 
     def test_pure_python_when_asked(self):
         """LETHEAN_PURE_PYTHON=1 runs everything on the pure-Python functions."""
@@ -191,6 +198,14 @@ class TwinTests(SynchronousTestCase):
         for _ in self.each_backend():
             self.assertEqual(self.speedups.hmac_sha256(key, *parts), expected)
 
+    def test_hmac_keys_past_the_key_table(self):
+        """More keys than the table of key states holds, in turns: every MAC is right."""
+        keys = [hashlib.sha512(bytes([i])).digest()[:i % 80] * (1 + i % 2) for i in range(200)]
+        for _ in self.each_backend():
+            for key in keys + keys[::-1] + keys:
+                self.assertEqual(self.speedups.hmac_sha256(key, b"m"),
+                                 hmac.digest(key, b"m", "sha256"))
+
     def test_hmac_sha256_large(self):
         """A chunk past 64 KiB is hashed the same."""
         data = os.urandom(200000)
@@ -271,6 +286,7 @@ class PurePathTests(PurePath, SynchronousTestCase):
         self.assertIs(_frame.seal_obfuscated, _sigil.pure_seal_obfuscated)
         self.assertIs(_frame.open_obfuscated, _sigil.pure_open_obfuscated)
         self.assertIs(_codec.hmac_sha256, _codec.pure_hmac_sha256)
+        self.assertIs(_codec.encode, _codec.pure_encode)
         self.assertIs(_gojson.go_string, _gojson.pure_go_string)
         self.assertIs(_storage._decode_common, _accel.no_shortcut)
         self.assertIs(_storage._encode_common, _accel.no_shortcut)

@@ -3,6 +3,8 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from lethean.mesh import COUNTER_NAMES
+from lethean.mesh._counters import OFFENCES
 from lethean.mesh._limits import DedupCache, TokenBucket
 
 
@@ -77,3 +79,19 @@ class DedupCacheTests(SynchronousTestCase):
         self.assertEqual(len(cache), 3)
         self.assertTrue(cache.check_and_mark("a"))
         self.assertFalse(cache.check_and_mark("d"))
+
+
+class OffenceTests(SynchronousTestCase):
+    """Which drop and refusal reasons are offences, declared with the counters."""
+
+    def test_offences_are_counters(self):
+        """Every offence is a published counter name."""
+        self.assertLessEqual(OFFENCES, set(COUNTER_NAMES))
+
+    def test_offences(self):
+        """The reasons that earn a strike: hostile input, not bad luck or timeouts."""
+        self.assertEqual(OFFENCES, {
+            "dropped_flooding", "dropped_bad_frames", "dropped_text_frame",
+            "dropped_fragments", "dropped_control_frames", "dropped_protocol_error",
+            "refused_bad_handshake", "refused_id_mismatch", "dropped_prove_timeout",
+            "dropped_session_frame", "dropped_session_refused"})

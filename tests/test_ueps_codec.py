@@ -1,6 +1,8 @@
 """One-shot UEPS frames: encode, decode and read_frame."""
 
+import copy
 import hmac
+import pickle
 import struct
 
 import attrs
@@ -26,8 +28,10 @@ from lethean.ueps import (
     encode,
     read_frame,
 )
+from lethean._accel import speedups
+from lethean.ueps import _codec, _packet
 from lethean.ueps._codec import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_FRAME_BYTES
-from tests._accel import PurePath
+from tests._accel import PurePath, outcome
 from tests.strategies import ueps_packets, ueps_secrets
 
 #: The worked example of the spec (ueps.md section 4).
@@ -94,6 +98,25 @@ class HeaderTests(SynchronousTestCase):
     def test_payload_must_be_bytes(self):
         """A text payload is refused: the wire carries bytes."""
         self.assertRaises(TypeError, Packet, Header(1), "hello")
+
+    def test_default_headers_are_shared(self):
+        """Headers with the builder's defaults are one value per intent; others are new."""
+        self.assertIs(Header(7), Header(intent_id=7, version=9, threat_score=0))
+        self.assertIsNot(Header(7, threat_score=1), Header(7, threat_score=1))
+
+    @given(st.integers(0, 255), st.sampled_from([{}, {"version": 9}, {"current_layer": 5},
+                                                 {"target_layer": 5}, {"threat_score": 0}]))
+    def test_default_header_fields(self, intent, defaults):
+        """A shared header holds exactly the builder's defaults and its intent."""
+        header = Header(intent_id=intent, **defaults)
+        self.assertEqual(attrs.astuple(header), (9, 5, 5, intent, 0))
+        self.assertIs(type(header.intent_id), int)
+
+    def test_copy_and_pickle(self):
+        """Headers and packets copy and pickle as the values they are."""
+        for value in (Header(3), Header(3, threat_score=9), Packet(Header(3), b"x")):
+            self.assertEqual(copy.deepcopy(value), value)
+            self.assertEqual(pickle.loads(pickle.dumps(value)), value)
 
 
 def _outcome(cls, *args, **kwargs):
@@ -336,20 +359,104 @@ class PropertyTests(SynchronousTestCase):
             self.assertEqual(got.header, packet.header)
 
 
+class CompiledValuesTests(SynchronousTestCase):
+    """The compiled encode and constructors give what their Python twins give."""
+
+    def setUp(self):
+        if speedups is None:
+            self.skipTest("accelerator not built")
+
+    @given(st.lists(st.one_of(st.integers(-2, 0x10001), st.booleans(), st.none(),
+                              st.just(9.0), st.text(max_size=2)), max_size=3),
+           st.dictionaries(st.sampled_from(["version", "current_layer", "target_layer",
+                                            "intent_id", "threat_score", "other"]),
+                           st.one_of(st.integers(-1, 300), st.sampled_from([9, 5, 0]),
+                                     st.booleans(), st.just(5.0)), max_size=5))
+    def test_header_new(self, args, kwargs):
+        """Any call of Header gives the same header, or the same error."""
+        self.assertEqual(_made(speedups.ueps_header_new, Header, *args, **kwargs),
+                         _made(_packet.pure_header_new, Header, *args, **kwargs))
+
+    @given(st.lists(st.one_of(st.sampled_from([Header(1), Header(2, threat_score=3)]),
+                              st.binary(max_size=4), st.text(max_size=2), st.none()),
+                    max_size=3))
+    def test_packet_new(self, args):
+        """Any call of Packet gives the same packet, or the same error."""
+        self.assertEqual(_made(speedups.ueps_packet_new, Packet, *args),
+                         _made(_packet.pure_packet_new, Packet, *args))
+
+    def test_subclasses_are_made_in_python(self):
+        """A subclass of Header or Packet gets its own objects, of its own class."""
+        class Mine(Header):
+            pass
+
+        header = Mine(1)
+        self.assertIs(type(header), Mine)
+        self.assertIsNot(header, Mine(1))
+
+    @settings(max_examples=300)
+    @given(ueps_packets, st.one_of(ueps_secrets, st.builds(bytearray, ueps_secrets)))
+    def test_encode(self, packet, secret):
+        """Each SHA-256 backend frames a packet as the Python encode does."""
+        if not _codec.COMPILED_HMAC:
+            self.skipTest("the compiled HMAC is not used on this CPU")
+        before = speedups.get_backend()
+        self.addCleanup(speedups.set_backend, before)
+        expected = _codec.pure_encode(packet, secret)
+        for backend in speedups.BACKENDS:
+            speedups.set_backend(backend)
+            self.assertEqual(speedups.ueps_encode(packet, secret), expected)
+
+    def test_encode_leaves_the_unusual_to_python(self):
+        """Odd packets, secrets and calls give what the Python encode gives."""
+        if not _codec.COMPILED_HMAC:
+            self.skipTest("the compiled HMAC is not used on this CPU")
+        usual = Packet(Header(1), b"x")
+        odd = Header(1, threat_score=1)  # a header of its own, not the shared Header(1)
+        object.__setattr__(odd, "threat_score", 0x10000)
+        for args, kwargs in (((usual, "text"), {}), ((usual,), {}), ((usual, b"k", 1), {}),
+                             ((usual,), {"secret": b"k"}), ((Packet(Header(1), bytes(65536)), b"k"), {}),
+                             ((Packet(odd, b""), b"k"), {}), ((None, b"k"), {})):
+            self.assertEqual(outcome(speedups.ueps_encode, *args, **kwargs),
+                             outcome(_codec.pure_encode, *args, **kwargs))
+
+
+def _made(new, cls, *args, **kwargs):
+    """What ``new(cls, ...)`` gives: the fields made, or the error's type and message."""
+    try:
+        value = new(cls, *args, **kwargs)
+    except Exception as e:
+        return type(e), str(e)
+    return type(value), attrs.astuple(value, recurse=False)
+
+
 # The same tests on the pure-Python path (tests/_accel.py).
 
 
-class PureEncodeTests(PurePath, EncodeTests):
+class PureValues(PurePath):
+    """PurePath, with Header and Packet made by their Python __new__."""
+
+    def setUp(self):
+        self.patch(Header, "__new__", staticmethod(_packet.pure_header_new))
+        self.patch(Packet, "__new__", staticmethod(_packet.pure_packet_new))
+        super().setUp()
+
+
+class PureHeaderTests(PureValues, HeaderTests):
+    """HeaderTests, with Header and Packet made in Python."""
+
+
+class PureEncodeTests(PureValues, EncodeTests):
     """EncodeTests, on the pure-Python twins of the compiled functions."""
 
 
-class PureReadFrameTests(PurePath, ReadFrameTests):
+class PureReadFrameTests(PureValues, ReadFrameTests):
     """ReadFrameTests, on the pure-Python twins of the compiled functions."""
 
 
-class PureLimitTests(PurePath, LimitTests):
+class PureLimitTests(PureValues, LimitTests):
     """LimitTests, on the pure-Python twins of the compiled functions."""
 
 
-class PurePropertyTests(PurePath, PropertyTests):
+class PurePropertyTests(PureValues, PropertyTests):
     """PropertyTests, on the pure-Python twins of the compiled functions."""

@@ -21,7 +21,6 @@ and reflection protection; docs/security.md).
 """
 
 from lethean.mesh._envelope import (
-    InvalidMessageJSONError,
     Message,
     Timestamp,
     decode_message,
@@ -48,10 +47,12 @@ from lethean.mesh._errors import (
     MessageTooLargeError,
     NotConnectedError,
     PeerKeyMismatchError,
+    InvalidMessageJSONError,
+    TLSConfigError,
+    CertificateRejectedError,
 )
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._transport import MeshTransport
-from lethean.mesh._tls import CertificateRejectedError, TLSConfigError
 from lethean.mesh._stacking import stacked_client_factory, stacked_server_factory
 from lethean.mesh._dialing import DIAL_ERRORS
 

@@ -20,12 +20,18 @@ connections from one address costs an accept and a close each.
 address (a unix socket), are never limited by address.
 """
 
+from __future__ import annotations
+
 import ipaddress
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+from twisted.internet.interfaces import IAddress, IProtocol, IReactorTime
 from twisted.internet.protocol import Factory
 
+from lethean.mesh._config import TransportConfig
 from lethean.mesh._limits import TokenBucket
 
 __all__ = [
@@ -49,8 +55,24 @@ MAX_IDLE_ADDRESSES = 10_000
 _OWN_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
-def own_address(host):
+class Pending(Protocol):
+
+    """An inbound connection as the pool sees it (an ``UpgradeGate``)."""
+
+    #: Its remote address.
+    host: str
+    #: When it was accepted, or took its last step.
+    since: float
+
+    def evict(self) -> None:
+        """Make room in a full pool: the connection goes."""
+
+
+
+def own_address(host: str | None) -> bool:
     """This machine's own address (127.0.0.1 or ::1), where the operator's tools connect from."""
+    if host is None:
+        return False
     try:
         address = ipaddress.ip_address(host)
     except (TypeError, ValueError):
@@ -71,26 +93,26 @@ class Admission:
     :meth:`left_pool` and :meth:`closed`.
     """
 
-    clock: object
-    config: object
+    clock: IReactorTime
+    config: TransportConfig
     max_idle: int = MAX_IDLE_ADDRESSES
     #: host -> connections open from it
-    _open: dict = attrs.field(init=False, factory=dict)
+    _open: dict[str, int] = attrs.field(init=False, factory=dict)
     #: host -> its pending connections, stalled longest first (the pool)
-    _pending: dict = attrs.field(init=False, factory=dict)
+    _pending: dict[str, dict[Pending, None]] = attrs.field(init=False, factory=dict)
     _size: int = attrs.field(init=False, default=0)
-    _buckets: OrderedDict = attrs.field(init=False, factory=OrderedDict)
+    _buckets: OrderedDict[str, TokenBucket] = attrs.field(init=False, factory=OrderedDict)
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """How many connections have not authenticated now."""
         return self._size
 
-    def held(self, host):
+    def held(self, host: str) -> tuple[int, int]:
         """``(open, pending)``: the connections ``host`` holds now."""
         return self._open.get(host, 0), len(self._pending.get(host, ()))
 
-    def refusal(self, host):
+    def refusal(self, host: str | None) -> tuple[str, str] | None:
         """
         ``(counter, why)`` when a new connection from ``host`` must be
         refused, else None; either way it counts against ``host``'s rate.
@@ -111,7 +133,7 @@ class Admission:
                 pending)
         return None
 
-    def _bucket(self, host):
+    def _bucket(self, host: str) -> TokenBucket:
         bucket = self._buckets.pop(host, None)
         if bucket is None:
             bucket = TokenBucket(self.clock, self.config.connect_burst, self.config.connect_per_s)
@@ -122,7 +144,7 @@ class Admission:
 
     # -- what the listener reports -------------------------------------------------------
 
-    def opened(self, connection):
+    def opened(self, connection: Pending) -> None:
         """``connection`` was kept: it is open, and pending until :meth:`left_pool`."""
         host = connection.host
         self._open[host] = self._open.get(host, 0) + 1
@@ -131,7 +153,7 @@ class Admission:
         self._pending.setdefault(host, {})[connection] = None
         self._size += 1
 
-    def progressed(self, connection):
+    def progressed(self, connection: Pending) -> None:
         """``connection`` took a step (its ``since`` is now): last in its address's eviction order."""
         pool = self._pending.get(connection.host)
         if pool is None or connection not in pool:
@@ -139,7 +161,7 @@ class Admission:
         del pool[connection]
         pool[connection] = None
 
-    def left_pool(self, connection):
+    def left_pool(self, connection: Pending) -> None:
         """``connection`` is no longer pending (proven, refused, or a stacked route)."""
         pool = self._pending.get(connection.host)
         if pool is None or connection not in pool:
@@ -149,7 +171,7 @@ class Admission:
         if not pool:
             del self._pending[connection.host]
 
-    def closed(self, connection):
+    def closed(self, connection: Pending) -> None:
         """``connection`` ended."""
         self.left_pool(connection)
         host = connection.host
@@ -159,18 +181,24 @@ class Admission:
         else:
             self._open.pop(host, None)
 
-    def _victim(self):
+    def _victim(self) -> Pending:
         """Of the address holding the most places, the pending connection stalled longest."""
         most = max(len(pool) for pool in self._pending.values())
         return min((next(iter(pool)) for pool in self._pending.values() if len(pool) == most),
                    key=lambda connection: connection.since)
 
-    def pending_connections(self):
+    def pending_connections(self) -> list[Pending]:
         """Every pending connection (to abort them when the node stops)."""
         return [connection for pool in self._pending.values() for connection in pool]
 
 
-class AddressFilter(Factory):
+if TYPE_CHECKING:
+    _AnyFactory = Factory[Any]
+else:
+    _AnyFactory = Factory  # Twisted 25's Factory is not generic
+
+
+class AddressFilter(_AnyFactory):
     """
     The outermost listening factory: a connection :meth:`Admission.refusal`
     refuses is closed as it is accepted (no protocol is built, nothing is
@@ -181,21 +209,22 @@ class AddressFilter(Factory):
 
     noisy = False
 
-    def __init__(self, admission, wrapped, report):
+    def __init__(self, admission: Admission, wrapped: Factory[Any],
+                 report: Callable[..., None]) -> None:
         self.admission = admission
         self.wrapped = wrapped
         self._report = report
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         return self.wrapped.logPrefix()
 
-    def doStart(self):
+    def doStart(self) -> None:
         self.wrapped.doStart()
 
-    def doStop(self):
+    def doStop(self) -> None:
         self.wrapped.doStop()
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: IAddress | None) -> IProtocol | None:
         host = getattr(addr, "host", None)
         refusal = self.admission.refusal(host)
         if refusal is not None:

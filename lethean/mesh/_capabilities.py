@@ -10,7 +10,12 @@ without ``replyTo``) and announces nothing, so its link's ``features`` stay
 empty and lethean-only extensions are not used with it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 from lethean import __version__
+
 
 __all__ = [
     "CAPABILITIES",
@@ -41,12 +46,13 @@ MAX_FEATURE_CHARS = 64
 _MAX_VERSION_CHARS = 64
 
 
-def capabilities_payload(features, version=__version__):
+def capabilities_payload(features: Iterable[str],
+                         version: str = __version__) -> dict[str, object]:
     """The payload announcing ``features``."""
     return {"features": sorted(features), "version": version}
 
 
-def parse_capabilities(payload):
+def parse_capabilities(payload: object) -> tuple[frozenset[str], str]:
     """
     ``(features, version)`` from a peer's payload.  Unknown names are kept
     (a newer peer's); anything that is not a short string is skipped, and
@@ -55,7 +61,7 @@ def parse_capabilities(payload):
     if type(payload) is not dict:
         return frozenset(), ""
     names = payload.get("features")
-    features = set()
+    features: set[str] = set()
     if type(names) is list:
         for name in names:
             if len(features) >= MAX_FEATURES:

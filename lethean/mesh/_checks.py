@@ -21,12 +21,17 @@ So a message is dropped (one counter, one rate-limited log line) when its
 when its ``ts`` is further than ``max_clock_skew_s`` from our clock.
 """
 
+from __future__ import annotations
+
+from lethean.mesh._envelope import Message
 from lethean.mesh._logs import clean
+
 
 __all__ = ["envelope_problem"]
 
 
-def envelope_problem(message, *, peer_id, local_id, now, max_skew_s):
+def envelope_problem(message: Message, *, peer_id: str, local_id: str, now: float,
+                     max_skew_s: float | None) -> tuple[str, str] | None:
     """
     Why ``message`` from ``peer_id`` must be dropped, as ``(counter, text)``,
     or None.  ``now`` is our clock in seconds; ``max_skew_s`` None skips

@@ -1,5 +1,7 @@
 """Mesh transport settings, with the reference's defaults."""
 
+from __future__ import annotations
+
 import attrs
 
 from lethean.mesh._capabilities import FEATURES
@@ -64,7 +66,7 @@ class TransportConfig:
     #: The lethean extensions this node announces.  With ``session_v2``
     #: among them, links to lethean peers that have it too upgrade to a v2
     #: session (docs/security.md).
-    features: frozenset = FEATURES
+    features: frozenset[str] = FEATURES
     #: A v2 upgrade must be done (the peer's first v2 frame opened) this
     #: long after the handshake, or the link is dropped.
     session_timeout_s: float = 10.0
@@ -112,9 +114,10 @@ class TransportConfig:
     max_send_buffer_bytes: int = 8 * 1024 * 1024
     #: Origins allowed to open the mesh WebSocket (no Origin header is
     #: always allowed); the reference allows loopback names only.
-    allowed_origin_hosts: tuple = ("localhost", "127.0.0.1", "::1")
+    allowed_origin_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
-    def __attrs_post_init__(self):
+
+    def __attrs_post_init__(self) -> None:
         if self.ping_interval_s <= 0:
             raise ValueError("ping_interval_s must be positive")
         if self.max_message_bytes <= 0:
@@ -137,11 +140,11 @@ class TransportConfig:
             raise ValueError("give both tls_cert and tls_key, or neither")
 
     @property
-    def idle_limit_s(self):
+    def idle_limit_s(self) -> float:
         """A connection silent for longer than this is dropped."""
         return self.ping_interval_s + self.pong_timeout_s
 
     @property
-    def scheme(self):
+    def scheme(self) -> str:
         """``wss`` when this node serves TLS, else ``ws``."""
         return "wss" if self.tls_cert else "ws"

@@ -9,12 +9,14 @@ upgrade names a host and port in its URL: the endpoint's own where it has
 them, ``localhost`` otherwise (the Go node and lethean ignore it).
 """
 
+from __future__ import annotations
+
 import re
 
 import attrs
 from twisted.internet import defer, error
 from twisted.internet.endpoints import TCP6ClientEndpoint, clientFromString
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTCP, IStreamClientEndpoint
 
 from lethean.errors import LetheanError
 
@@ -36,7 +38,7 @@ DIAL_ERRORS = (
 _UNESCAPED_COLON = re.compile(r"(?<!\\):")
 
 
-def parse_address(address):
+def parse_address(address: str) -> tuple[str, int]:
     """``(host, port)`` of ``host:port`` or ``[v6]:port``; ValueError otherwise."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -48,11 +50,11 @@ def parse_address(address):
     return host, int(port)
 
 
-def _escape(value):
+def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
-def _unescape(value):
+def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
@@ -60,29 +62,31 @@ def _unescape(value):
 class DialTarget:
     """Where a dial goes: the endpoint, the URL's host and port, what to record."""
 
-    endpoint: object
+    endpoint: IStreamClientEndpoint
     host: str
     port: int | None
     #: The text the registry keeps as the peer's address (None: keep its own).
     address: str | None
 
     @property
-    def url_authority(self):
+    def url_authority(self) -> str:
         host = "[{}]".format(self.host) if ":" in self.host else self.host
         return host if self.port is None else "{}:{}".format(host, self.port)
 
 
-def _tcp6(reactor, host, port, named):
+def _tcp6(reactor: IReactorTCP, host: str | None, port: str | None,
+          named: dict[str, str]) -> TCP6ClientEndpoint:
     """``tcp6:host=H:port=P[:timeout=S]``, which Twisted reads only for servers."""
     if not host or port is None or not str(port).isdigit():
         raise ValueError("tcp6: needs host=ADDRESS and port=NUMBER")
     return TCP6ClientEndpoint(reactor, host, int(port), timeout=float(named.get("timeout", 30)))
 
 
-def _string_target(reactor, description):
+def _string_target(reactor: IReactorTCP, description: str) -> DialTarget:
     """A target from a client endpoint string; ValueError if Twisted cannot read it."""
     kind, _, rest = description.partition(":")
-    positional, named = [], {}
+    positional: list[str] = []
+    named: dict[str, str] = {}
     for part in _UNESCAPED_COLON.split(rest) if rest else []:
         key, equals, value = part.partition("=")
         if equals and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
@@ -97,12 +101,13 @@ def _string_target(reactor, description):
         endpoint = _tcp6(reactor, host, port, named)
     else:
         endpoint = clientFromString(reactor, description)
-    port = int(port) if port is not None and str(port).isdigit() else None
-    return DialTarget(endpoint=endpoint, host=host or "localhost", port=port,
+    return DialTarget(endpoint=endpoint, host=host or "localhost",
+                      port=int(port) if port is not None and str(port).isdigit() else None,
                       address=description)
 
 
-def dial_target(reactor, target, timeout_s):
+def dial_target(reactor: IReactorTCP, target: str | IStreamClientEndpoint,
+                timeout_s: float) -> DialTarget:
     """
     The :class:`DialTarget` of ``target`` (see the module's text); a
     ``HOST:PORT`` gets a TCP connect timeout of ``timeout_s``.  Raises

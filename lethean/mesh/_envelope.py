@@ -19,11 +19,15 @@ dict keys are written in insertion order, which is how Go writes struct
 fields.
 """
 
+from __future__ import annotations
+
 import os
 
-import attrs
+from typing import TYPE_CHECKING
 
-from lethean.errors import MalformedError
+import attrs
+from twisted.internet.interfaces import IReactorTime
+
 from lethean._gojson import (
     Pairs,
     RawJSON,
@@ -38,6 +42,12 @@ from lethean._gojson import (
 from lethean._gostruct import Collapsed, go_field, schema_of
 from lethean._gotime import InvalidTimestampError, Timestamp
 from lethean._gotypes import ANY, STRING, TIME, Mismatch
+from lethean._types import Buffer
+from lethean.mesh._errors import InvalidMessageJSONError
+
+if TYPE_CHECKING:
+    from lethean.smsg import FrameCipher
+
 
 __all__ = [
     "InvalidMessageJSONError",
@@ -125,12 +135,6 @@ PROTOCOL_VERSION = "1.0"
 SUPPORTED_PROTOCOL_VERSIONS = ("1.0",)
 
 
-class InvalidMessageJSONError(MalformedError):
-    """The message is not a valid mesh envelope."""
-
-    kind = "invalid_message_json"
-
-
 @attrs.frozen
 class Message:
     """
@@ -154,26 +158,27 @@ class Message:
     reply_to: str = go_field("replyTo", STRING, omitempty=True)
     #: ``(envelope text, payload)`` of a decoded message: the payload is
     #: written back from that text while it is still the decoded object.
-    _received: object = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    _received: tuple[str, object] | None = attrs.field(
+default=None, eq=False, repr=False, kw_only=True)
 
-    def to_json(self, *, html=False):
+    def to_json(self, *, html: bool = False) -> str:
         """
         The envelope text, exactly as the Go mesh encoder writes it
         (``html=True``: as Go's ``json.Marshal`` writes it).
         """
         return encode_message(self, html=html)
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The envelope as UTF-8 bytes (what a handshake text frame carries)."""
         return utf8(encode_message(self))
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: str | Buffer) -> "Message":
         """Decode envelope text or bytes; see :func:`decode_message`."""
         return decode_message(data)
 
 
-def encode_message(message, *, html=False):
+def encode_message(message: Message, *, html: bool = False) -> str:
     """
     The envelope text of ``message`` (Go mesh encoder: HTML escaping off;
     ``html=True`` gives Go's ``json.Marshal`` instead).
@@ -187,7 +192,7 @@ def encode_message(message, *, html=False):
     return _SCHEMA.encode(message, html, {"payload": payload})
 
 
-def _received_payload(message, html):
+def _received_payload(message: Message, html: bool) -> str | None:
     """
     The payload text as received (Go's ``json.RawMessage``), or None when
     the message was not decoded, had no payload, or its payload was since
@@ -208,7 +213,7 @@ def _received_payload(message, html):
     return compact(raw, html)
 
 
-def decode_message(data):
+def decode_message(data: str | Buffer) -> Message:
     """
     A :class:`Message` from envelope JSON (``str`` or UTF-8 ``bytes``).
 
@@ -239,14 +244,14 @@ def decode_message(data):
     return Message(**fields, received=(data, fields["payload"]))
 
 
-def _mismatch_text(mismatch):
+def _mismatch_text(mismatch: Mismatch) -> str:
     if mismatch.text is not None:
         return mismatch.text
     return "field {!r} must be a string, not {}".format(
         mismatch.path[0], type(mismatch.value).__name__)
 
 
-def open_message(cipher, frame):
+def open_message(cipher: "FrameCipher", frame: Buffer) -> Message:
     """
     The :class:`Message` a sealed frame carries: ``cipher`` (a
     ``lethean.smsg.FrameCipher``) opens the frame, the mesh decodes its body.
@@ -262,11 +267,11 @@ _write = _SCHEMA.write
 _read_collapsed = _SCHEMA.read_collapsed
 
 
-def _new_id():
+def _new_id() -> str:
     return uuid_v4_text(os.urandom(16))
 
 
-def uuid_v4_text(random_bytes):
+def uuid_v4_text(random_bytes: bytes) -> str:
     """
     ``str(uuid.UUID(bytes=random_bytes, version=4))``, which is what
     ``uuid.uuid4()`` is, in a third of its time (every message has one).
@@ -278,11 +283,12 @@ def uuid_v4_text(random_bytes):
     return "-".join((text[:8], text[8:12], text[12:16], text[16:20], text[20:]))
 
 
-def _now(clock):
+def _now(clock: IReactorTime) -> Timestamp:
     return Timestamp.from_unix(clock.seconds())
 
 
-def new_message(type, from_, to, payload=None, *, clock, message_id=None):
+def new_message(type: str, from_: str, to: str, payload: object = None, *,
+                clock: IReactorTime, message_id: str | None = None) -> Message:
     """
     A new message stamped by ``clock`` (``IReactorTime``), in UTC.
 
@@ -292,7 +298,8 @@ def new_message(type, from_, to, payload=None, *, clock, message_id=None):
                    ts=_now(clock), payload=payload)
 
 
-def reply(request, type, payload=None, *, clock, from_=None, message_id=None):
+def reply(request: Message, type: str, payload: object = None, *, clock: IReactorTime,
+          from_: str | None = None, message_id: str | None = None) -> Message:
     """
     A reply to ``request`` (envelope.md 1.2): ``to`` is the request's
     ``from`` and ``replyTo`` its ``id``.
@@ -307,8 +314,8 @@ def reply(request, type, payload=None, *, clock, from_=None, message_id=None):
                    reply_to=request.id)
 
 
-def error_reply(request, message, *, from_, clock, code=ERROR_OPERATION_FAILED,
-                message_id=None):
+def error_reply(request: Message, message: str, *, from_: str | None, clock: IReactorTime,
+                code: int = ERROR_OPERATION_FAILED, message_id: str | None = None) -> Message:
     """
     The ``error`` reply a worker sends when handling ``request`` failed:
     payload ``{"code":code,"message":message}``, ``from`` our own id.

@@ -1,6 +1,8 @@
 """Errors of the mesh transport; each docstring's first line is the user-facing text."""
 
-from lethean.errors import LetheanError, LimitExceededError
+from twisted.internet.error import ConnectionLost
+
+from lethean.errors import LetheanError, LimitExceededError, MalformedError
 
 __all__ = [
     "MeshError",
@@ -15,6 +17,10 @@ __all__ = [
     "FeatureNotAnnouncedError",
     "SessionError",
     "SessionPendingError",
+    "InvalidMessageJSONError",
+    "TLSConfigError",
+    "CertificateRejectedError",
+    "DroppedError",
 ]
 
 
@@ -47,7 +53,7 @@ class HandshakeRejectedError(HandshakeError):
 
     kind = "handshake_rejected"
 
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         super().__init__("handshake rejected: {}".format(reason))
         self.reason = reason
 
@@ -87,7 +93,7 @@ class SessionError(MeshError):
 
     kind = "session"
 
-    def __init__(self, reason, text):
+    def __init__(self, reason: str, text: str) -> None:
         super().__init__(text)
         #: The drop reason (a ``dropped_session_*`` counter name).
         self.reason = reason
@@ -97,3 +103,35 @@ class SessionPendingError(MeshError):
     """The v2 session with the peer is still being set up; try again shortly."""
 
     kind = "session_pending"
+
+
+class InvalidMessageJSONError(MalformedError):
+    """The message is not a valid mesh envelope."""
+
+    kind = "invalid_message_json"
+
+
+class TLSConfigError(LetheanError):
+    """The TLS certificate or key could not be used."""
+
+
+class CertificateRejectedError(LetheanError):
+    """The peer's TLS certificate was not trusted; ``problem`` says why and what to do."""
+
+    kind = "certificate_rejected"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("TLS certificate refused: " + problem)
+        self.problem = problem
+
+
+class DroppedError(ConnectionLost):
+    """We dropped the connection; ``reason`` is the counter name, the message says why."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text

@@ -19,12 +19,20 @@ shape, and a responder that accepts it answers with another MAC than the
 reference's.  A Go peer sees the reference's bytes either way.
 """
 
+from __future__ import annotations
+
+from typing import TypeVar
+
 import attrs
+from twisted.internet.interfaces import IReactorTime
+
+from lethean._types import Buffer
 
 from lethean._gostruct import GoStruct, StructOf, go_field
 from lethean._gotypes import BOOL, BYTES, STRING
 from lethean.errors import LetheanError
 from lethean.identity import (
+    LocalIdentity,
     LowOrderPointError,
     NodeIdentity,
     node_id_for,
@@ -45,6 +53,7 @@ from lethean.mesh._envelope import (
 from lethean.mesh._session import accept_response, accepts_offer, is_offer
 from lethean.mesh._errors import (
     HandshakeError, HandshakeRejectedError, PeerKeyMismatchError, SelfConnectionError)
+from lethean.interfaces import IPeerRegistry
 from lethean.peers import InvalidPeerKeyError, PeerIdMismatchError, PeerRejectedError
 
 __all__ = [
@@ -65,7 +74,10 @@ __all__ = [
     "version_reason",
 ]
 
+_Payload = TypeVar("_Payload", bound=GoStruct)
+
 #: The reason text of an allowlist (or key) refusal, exactly as the reference.
+
 REASON_UNAUTHORIZED = "peer not authorized"
 #: The reason text when the claimed node id is not derived from the key
 #: (the reference accepts such a handshake; lethean refuses it).
@@ -76,7 +88,7 @@ REASON_ID_MISMATCH = "node id does not match public key"
 REASON_SELF = "this is the node itself"
 
 
-def version_reason(version):
+def version_reason(version: str) -> str:
     """The reference's exact rejection text for an unsupported version."""
     return "incompatible protocol version {}, supported: [{}]".format(
         version, " ".join(SUPPORTED_PROTOCOL_VERSIONS))
@@ -101,29 +113,41 @@ class HandshakeAckPayload(GoStruct):
     reason: str = go_field("reason", STRING, omitempty=True)
 
 
-def _message(type, from_, to, payload, clock, message_id, ts):
+def _message(type: str, from_: str, to: str, payload: object, clock: IReactorTime | None,
+             message_id: str | None, ts: Timestamp | str | None) -> Message:
     if ts is None:
+        if clock is None:
+            raise TypeError("give clock (or ts and message_id for fixed bytes)")
         return new_message(type, from_, to, payload, clock=clock, message_id=message_id)
-    if not isinstance(ts, Timestamp):
-        ts = Timestamp.parse(ts)
-    return Message(id=message_id, type=type, from_=from_, to=to, ts=ts, payload=payload)
+
+    stamp = ts if isinstance(ts, Timestamp) else Timestamp.parse(ts)
+    # A fixed ``ts`` comes with a fixed ``message_id`` (the callers' fixed bytes).
+    return Message(id=message_id, type=type, from_=from_, to=to,  # type: ignore[arg-type]
+                   ts=stamp, payload=payload)
 
 
-def handshake_message(local, to, challenge, *, clock=None, version=PROTOCOL_VERSION,
-                      message_id=None, ts=None):
+
+def handshake_message(local: LocalIdentity, to: str, challenge: Buffer, *,
+                      clock: IReactorTime | None = None, version: str = PROTOCOL_VERSION,
+                      message_id: str | None = None,
+                      ts: Timestamp | str | None = None) -> Message:
     """The initiator's ``handshake`` envelope (give ``ts`` and ``message_id`` for fixed bytes)."""
     payload = HandshakePayload(local.identity, bytes(challenge), version).to_json_value()
     return _message(HANDSHAKE, local.id, to, payload, clock, message_id, ts)
 
 
-def ack_message(local, to, challenge_response, *, clock=None, message_id=None, ts=None):
+def ack_message(local: LocalIdentity, to: str, challenge_response: Buffer, *,
+                clock: IReactorTime | None = None, message_id: str | None = None,
+                ts: Timestamp | str | None = None) -> Message:
     """The responder's accepting ``handshake_ack`` (no ``challengeResponse`` if empty)."""
     payload = HandshakeAckPayload(local.identity, bytes(challenge_response),
                                   True).to_json_value()
     return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
 
 
-def rejection_message(local, to, reason, *, clock=None, message_id=None, ts=None):
+def rejection_message(local: LocalIdentity, to: str, reason: str, *,
+                      clock: IReactorTime | None = None, message_id: str | None = None,
+                      ts: Timestamp | str | None = None) -> Message:
     """The responder's refusing ``handshake_ack`` (handshake.md 3)."""
     payload = HandshakeAckPayload(local.identity, b"", False, reason).to_json_value()
     return _message(HANDSHAKE_ACK, local.id, to, payload, clock, message_id, ts)
@@ -172,19 +196,20 @@ class Drop:
     reason: str
 
 
-def _read_payload(cls, payload):
+def _read_payload(cls: type[_Payload], payload: object) -> _Payload:
     """The payload read as Go reads it (:class:`InvalidPayloadError`), if an object at all."""
     if type(payload) is not dict:
         raise ValueError("payload is not a JSON object")
     return cls.from_json_value(payload)
 
 
-def _parse_handshake(message):
+def _parse_handshake(message: Message) -> tuple[NodeIdentity, bytes, str]:
     hello = _read_payload(HandshakePayload, message.payload)
     return hello.identity, hello.challenge, hello.version
 
 
-def respond(local, registry, data, *, clock, sessions=False):
+def respond(local: LocalIdentity, registry: IPeerRegistry, data: Buffer | str, *,
+            clock: IReactorTime, sessions: bool = False) -> Accept | Reject | Drop:
     """
     The responder's decision on the first frame ``data`` (bytes or text).
 
@@ -229,8 +254,9 @@ def respond(local, registry, data, *, clock, sessions=False):
     return Accept(ack_message(local, peer.id, response, clock=clock), peer, secret, session)
 
 
-def verify_ack(local, data, challenge, *, max_bytes, expected_key=None, expected_id=None,
-               offered=False):
+def verify_ack(local: LocalIdentity, data: Buffer, challenge: bytes, *, max_bytes: int,
+               expected_key: str | None = None, expected_id: str | None = None,
+               offered: bool = False) -> Acked:
     """
     Check the responder's ack; returns :class:`Acked`.  When ``offered``
     (``challenge`` is a v2 offer), an ack accepting it is valid too, and

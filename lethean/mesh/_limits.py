@@ -4,9 +4,12 @@ Per-peer rate limiting and mesh-wide message de-duplication, on a clock.
 Both take an ``IReactorTime`` so tests drive them with ``task.Clock``.
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
 
 import attrs
+from twisted.internet.interfaces import IReactorTime
 
 __all__ = [
     "TokenBucket",
@@ -38,17 +41,17 @@ class TokenBucket:
     throttled; here tokens accrue continuously at ``rate_per_s``.
     """
 
-    clock: object
+    clock: IReactorTime
     capacity: float = RATE_BURST
     rate_per_s: float = RATE_PER_S
     _tokens: float = attrs.field(init=False)
     _last: float = attrs.field(init=False)
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
         self._tokens = float(self.capacity)
         self._last = self.clock.seconds()
 
-    def _refilled(self):
+    def _refilled(self) -> float:
         """The tokens there are now (every frame asks: kept to one call)."""
         now = self.clock.seconds()
         elapsed = now - self._last
@@ -60,7 +63,7 @@ class TokenBucket:
             tokens = float(self.capacity)
         return tokens
 
-    def allow(self):
+    def allow(self) -> bool:
         """Take one token if there is one; ``True`` when the frame may pass."""
         tokens = self._refilled()
         if tokens >= 1.0:
@@ -69,7 +72,7 @@ class TokenBucket:
         self._tokens = tokens
         return False
 
-    def take(self, amount):
+    def take(self, amount: float) -> float:
         """
         Take ``amount`` tokens, going into debt if need be; returns the
         seconds until the debt is repaid (0.0 when there was enough).
@@ -90,12 +93,12 @@ class DedupCache:
     Expired ids are dropped as they are met, and by :meth:`sweep`.
     """
 
-    clock: object
+    clock: IReactorTime
     ttl_s: float = DEDUP_TTL_S
     max_entries: int = DEDUP_MAX_ENTRIES
-    _seen: OrderedDict = attrs.field(init=False, factory=OrderedDict)
+    _seen: OrderedDict[str, float] = attrs.field(init=False, factory=OrderedDict)
 
-    def check_and_mark(self, message_id):
+    def check_and_mark(self, message_id: str) -> bool:
         """``True`` if ``message_id`` is new (and now remembered), else ``False``."""
         now = self.clock.seconds()
         first_seen = self._seen.get(message_id)
@@ -107,7 +110,7 @@ class DedupCache:
             self._seen.popitem(last=False)
         return True
 
-    def sweep(self):
+    def sweep(self) -> int:
         """Forget every id older than the TTL; returns how many were dropped."""
         cutoff = self.clock.seconds() - self.ttl_s
         dropped = 0
@@ -119,7 +122,7 @@ class DedupCache:
             dropped += 1
         return dropped
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._seen)
 
 
@@ -146,14 +149,14 @@ class Offenders:
     past ``max_entries`` the least recent offender is forgotten.
     """
 
-    clock: object
+    clock: IReactorTime
     strikes: int = OFFENDER_STRIKES
     backoff_s: float = OFFENDER_BACKOFF_S
     max_backoff_s: float = OFFENDER_MAX_BACKOFF_S
     max_entries: int = OFFENDER_MAX_ENTRIES
-    _entries: OrderedDict = attrs.field(init=False, factory=OrderedDict)
+    _entries: OrderedDict[str, tuple[int, float]] = attrs.field(init=False, factory=OrderedDict)
 
-    def strike(self, key):
+    def strike(self, key: str) -> bool:
         """Record an offence by ``key``; returns True if it is now refused."""
         now = self.clock.seconds()
         strikes, until = self._current(key, now)
@@ -171,12 +174,12 @@ class Offenders:
             self._entries.popitem(last=False)
         return strikes >= self.strikes
 
-    def refused(self, key):
+    def refused(self, key: str) -> bool:
         """True while ``key`` is serving a refusal period."""
         strikes, until = self._current(key, self.clock.seconds())
         return strikes >= self.strikes and until > self.clock.seconds()
 
-    def _current(self, key, now):
+    def _current(self, key: str, now: float) -> tuple[int, float]:
         entry = self._entries.get(key)
         if entry is None:
             return 0, 0.0
@@ -185,5 +188,5 @@ class Offenders:
             return 0, 0.0
         return entry
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._entries)

@@ -23,15 +23,28 @@ deadline covers the upgrade and the mesh handshake
 keepalive, 30 s after the handshake).
 """
 
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
 from urllib.parse import urlsplit
 
-from twisted.internet.protocol import Factory
+from autobahn.twisted.websocket import WebSocketServerFactory
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.protocol import Factory, connectionDone
+
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from lethean.interfaces import IAdmission
 from lethean.mesh._admission import AddressFilter, Admission
 from lethean.mesh._logs import peer_text
 from lethean.mesh._wire import Wire
+
+if TYPE_CHECKING:
+    from lethean.interfaces import ILinkOwner
+
 
 __all__ = [
     "MeshListener",
@@ -56,7 +69,7 @@ _STATUS = {
 }
 
 
-def http_answer(code, body):
+def http_answer(code: int, body: bytes) -> bytes:
     """A plain-text HTTP answer as Go's ``http.Error`` writes it (without Date)."""
     return (b"HTTP/1.1 %d %s\r\n"
             b"Content-Type: text/plain; charset=utf-8\r\n"
@@ -74,7 +87,7 @@ _BAD_REQUEST = http_answer(400, b"400 Bad Request\n")
 _FORBIDDEN = http_answer(403, b"Forbidden\n")
 
 
-def _request_path(head):
+def _request_path(head: bytes) -> str | None:
     """The path of an HTTP GET request head, or None when it is not one."""
     line = head.split(b"\r\n", 1)[0]
     parts = line.split(b" ")
@@ -89,7 +102,7 @@ def _request_path(head):
         return None
 
 
-def _header(head, name):
+def _header(head: bytes, name: bytes) -> str | None:
     """The first value of header ``name`` (lower case bytes) in a request head, or None."""
     for line in head.split(b"\r\n")[1:]:
         key, colon, value = line.partition(b":")
@@ -98,7 +111,7 @@ def _header(head, name):
     return None
 
 
-def origin_allowed(origin, hosts):
+def origin_allowed(origin: str | None, hosts: Collection[str]) -> bool:
     """The reference's Origin rule: absent, or a URL whose host is one of ``hosts``."""
     if not origin:
         return True
@@ -113,18 +126,18 @@ def origin_allowed(origin, hosts):
 class UpgradeGate(Wire):
     """One inbound TCP connection until it is admitted (see the module docstring)."""
 
-    def __init__(self, listener, addr):
+    def __init__(self, listener: MeshListener, addr: IAddress | None) -> None:
         super().__init__(listener, None, listener.owner)
         self.listener = listener
         self.peer = peer_text(addr)
-        self.host = getattr(addr, "host", self.peer)
+        self.host: str = getattr(addr, "host", self.peer)
         self.stage = REQUEST
-        self.since = listener.owner.reactor.seconds()
+        self.since: float = listener.owner.reactor.seconds()
         self._addr = addr
         self._buffer = b""
-        self._deadline = None
+        self._deadline: IDelayedCall | None = None
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         super().connectionMade()
         owner = self.owner
         self._deadline = owner.reactor.callLater(owner.config.handshake_timeout_s, self._expired)
@@ -132,7 +145,7 @@ class UpgradeGate(Wire):
 
     # -- before WebSocket ------------------------------------------------------
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         if self.wrappedProtocol is not None:
             self.wrappedProtocol.dataReceived(data)
             return
@@ -154,7 +167,7 @@ class UpgradeGate(Wire):
             return
         self._route(path, self._buffer[:end])
 
-    def _route(self, path, head):
+    def _route(self, path: str, head: bytes) -> None:
         factory, mesh = self.listener.route(path)
         if factory is None:
             self._refuse("refused_path", _NOT_FOUND, "no service at path {}".format(path))
@@ -180,10 +193,11 @@ class UpgradeGate(Wire):
             return
         buffered, self._buffer = self._buffer, b""
         self.wrappedProtocol = protocol
-        protocol.makeConnection(self)
+        # This wrapper provides the transport's interfaces (Wire.makeConnection).
+        protocol.makeConnection(self)  # type: ignore[arg-type]
         protocol.dataReceived(buffered)
 
-    def _refuse(self, reason, answer, text):
+    def _refuse(self, reason: str, answer: bytes, text: str) -> None:
         self.owner.report(reason, text, peer=self.peer)
         self._buffer = b""
         self._leave()
@@ -192,7 +206,7 @@ class UpgradeGate(Wire):
 
     # -- IAdmission ------------------------------------------------------------
 
-    def accepted(self):
+    def accepted(self) -> None:
         """The mesh handshake was accepted: the initiator now has to prove its key."""
         if self._deadline is None:
             return
@@ -200,23 +214,23 @@ class UpgradeGate(Wire):
         self._deadline.reset(self.owner.config.prove_timeout_s)
         self._progressed()
 
-    def admitted(self):
+    def admitted(self) -> None:
         """The connection proved itself: out of the pool, no deadline."""
         self._leave()
 
-    def _progressed(self):
+    def _progressed(self) -> None:
         """A step forward: a full pool evicts connections that stalled longer first."""
         self.since = self.owner.reactor.seconds()
         self.listener.progressed(self)
 
-    def _leave(self):
+    def _leave(self) -> None:
         if self._deadline is not None:
             if self._deadline.active():
                 self._deadline.cancel()
             self._deadline = None
         self.listener.leave(self)
 
-    def _expired(self):
+    def _expired(self) -> None:
         self._deadline = None
         config = self.owner.config
         if self.stage == PROVING:
@@ -229,17 +243,17 @@ class UpgradeGate(Wire):
             self.owner.report(reason, text, peer=self.peer)
         self.drop(reason, text)
 
-    def evict(self):
+    def evict(self) -> None:
         """Make room in a full pool: this connection goes."""
         if self.wrappedProtocol is None:
             self.owner.report("refused_evicted", "evicted to make room", peer=self.peer)
         self.drop("refused_evicted", "evicted to make room for a newer connection")
 
-    def drop(self, reason, text):
+    def drop(self, reason: str, text: str) -> None:
         self._leave()
         super().drop(reason, text)
 
-    def connectionLost(self, reason):
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._leave()
         self.listener.closed(self)
         super().connectionLost(reason)
@@ -255,17 +269,18 @@ class MeshListener(Factory):
 
     noisy = False
 
-    def __init__(self, owner, mesh_factory, routes=None):
+    def __init__(self, owner: ILinkOwner, mesh_factory: WebSocketServerFactory,
+                 routes: Mapping[str, WebSocketServerFactory] | None = None) -> None:
         self.owner = owner
         self.mesh_factory = mesh_factory
         self.routes = dict(routes or {})
         self.admission = Admission(owner.reactor, owner.config)
-        self._open = set()
+        self._open: set[UpgradeGate] = set()
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: IAddress | None) -> UpgradeGate:
         return UpgradeGate(self, addr)
 
-    def address_filter(self, factory):
+    def address_filter(self, factory: Factory[Any]) -> AddressFilter:
         """
         The factory to listen with, around ``factory`` (this listener, or
         TLS around it): it refuses connections over the per-address limits
@@ -273,38 +288,38 @@ class MeshListener(Factory):
         """
         return AddressFilter(self.admission, factory, self.owner.report)
 
-    def route(self, path):
+    def route(self, path: str) -> tuple[WebSocketServerFactory | None, bool]:
         """``(Autobahn factory, is the mesh)`` for ``path``, or ``(None, False)``."""
         if path == self.owner.config.ws_path:
             return self.mesh_factory, True
         return self.routes.get(path), False
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """How many connections are unauthenticated now."""
         return self.admission.pending
 
-    def enter(self, gate):
+    def enter(self, gate: UpgradeGate) -> None:
         """``gate`` is open and pending; a full pool evicts another."""
         self._open.add(gate)
         self.admission.opened(gate)
 
-    def progressed(self, gate):
+    def progressed(self, gate: UpgradeGate) -> None:
         """``gate`` took a step: in a full pool, stalled connections go before it."""
         self.admission.progressed(gate)
 
-    def leave(self, gate):
+    def leave(self, gate: UpgradeGate) -> None:
         """``gate`` is no longer pending."""
         self.admission.left_pool(gate)
 
-    def closed(self, gate):
+    def closed(self, gate: UpgradeGate) -> None:
         """``gate``'s connection ended."""
         if gate in self._open:
             self._open.discard(gate)
             self.admission.closed(gate)
 
-    def abort_pending(self):
+    def abort_pending(self) -> None:
         """Drop every connection still in the pool (the node is stopping)."""
-        for gate in self.admission.pending_connections():
+        for gate in cast("list[UpgradeGate]", self.admission.pending_connections()):
             gate.abortConnection()
             self.leave(gate)

@@ -10,10 +10,14 @@ summary line per reason at the end of the window.  It runs on the injected
 clock.
 """
 
+from __future__ import annotations
+
 import re
 from collections import Counter
 
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+
 
 __all__ = ["clean", "peer_text", "LogLimiter", "AutobahnLog",
            "LOG_WINDOW_S", "LOG_PER_REASON", "LOG_TOTAL", "MAX_LOGGED_CHARS"]
@@ -29,23 +33,23 @@ LOG_TOTAL = 50
 MAX_LOGGED_CHARS = 120
 
 
-def clean(value, limit=MAX_LOGGED_CHARS):
+def clean(value: object, limit: int = MAX_LOGGED_CHARS) -> str:
     """
     ``value`` made safe for one log line: control and non-ASCII characters
     escaped, cut to ``limit`` characters with a note of what was cut.
     """
     if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value[:limit * 4]).decode("latin-1")
+        value_text = bytes(value[:limit * 4]).decode("latin-1")
     else:
-        value = str(value)
-    cut = len(value) > limit * 4
-    text = value[:limit * 4].encode("unicode_escape").decode("ascii")
+        value_text = str(value)
+    cut = len(value_text) > limit * 4
+    text = value_text[:limit * 4].encode("unicode_escape").decode("ascii")
     if len(text) > limit or cut:
         return "{}...(cut)".format(text[:limit])
     return text
 
 
-def peer_text(address):
+def peer_text(address: object) -> str:
     """``host:port`` of an ``IAddress`` (or the value itself as text)."""
     host = getattr(address, "host", None)
     if host is None:
@@ -56,19 +60,20 @@ def peer_text(address):
 class LogLimiter:
     """Rate-limits log events per reason on ``clock``, with periodic summaries."""
 
-    def __init__(self, clock, *, window_s=LOG_WINDOW_S, per_reason=LOG_PER_REASON,
-                 total=LOG_TOTAL, log=_log):
+    def __init__(self, clock: IReactorTime, *, window_s: float = LOG_WINDOW_S,
+                 per_reason: int = LOG_PER_REASON, total: int = LOG_TOTAL,
+                 log: Logger = _log) -> None:
         self._clock = clock
         self.window_s = window_s
         self.per_reason = per_reason
         self.total = total
         self._log = log
-        self._written = Counter()
-        self._suppressed = Counter()
-        self._window_end = None
-        self._summary = None
+        self._written: Counter[str] = Counter()
+        self._suppressed: Counter[str] = Counter()
+        self._window_end: float | None = None
+        self._summary: IDelayedCall | None = None
 
-    def allow(self, reason):
+    def allow(self, reason: str) -> bool:
         """True if an event for ``reason`` may be written now (else it is counted)."""
         now = self._clock.seconds()
         if self._window_end is None or now >= self._window_end:
@@ -83,7 +88,7 @@ class LogLimiter:
             self._summary = self._clock.callLater(self.window_s, self.flush)
         return False
 
-    def flush(self):
+    def flush(self) -> None:
         """Write one summary line per reason whose events were held back."""
         if self._summary is not None and self._summary.active():
             self._summary.cancel()
@@ -94,7 +99,7 @@ class LogLimiter:
                            "(not logged one by one)",
                            count=count, reason=reason, window_s=self.window_s)
 
-    def stop(self):
+    def stop(self) -> None:
         """Write what is pending and cancel the timer."""
         self.flush()
 
@@ -106,11 +111,11 @@ class AutobahnLog:
     ``websocket`` events, escaped.
     """
 
-    def __init__(self, limiter, peer):
+    def __init__(self, limiter: LogLimiter, peer: str) -> None:
         self._limiter = limiter
         self._peer = peer
 
-    def _emit(self, level, format, **fields):
+    def _emit(self, level: str, format: str, **fields: object) -> None:
         if format.startswith(_OURS):
             return  # the link already said why it dropped the connection
         if self._limiter.allow("websocket"):
@@ -121,24 +126,24 @@ class AutobahnLog:
             getattr(_log, level)("websocket {peer}: {reason}", peer=self._peer,
                                  reason=clean(_tls_words(text)))
 
-    def debug(self, *args, **kwargs):
+    def debug(self, *args: object, **kwargs: object) -> None:
         pass
 
     trace = debug
 
-    def info(self, format, **fields):
+    def info(self, format: str, **fields: object) -> None:
         self._emit("info", format, **_safe(fields))
 
-    def warn(self, format, **fields):
+    def warn(self, format: str, **fields: object) -> None:
         self._emit("warn", format, **_safe(fields))
 
-    def error(self, format, **fields):
+    def error(self, format: str, **fields: object) -> None:
         self._emit("warn", format, **_safe(fields))
 
     critical = failure = error
 
 
-def _tls_words(text):
+def _tls_words(text: str) -> str:
     """
     Autobahn's ``SSL error: REASON (in FUNCTION)`` (the function is often
     empty) as a line that says what happened.
@@ -158,5 +163,5 @@ _SSL_ERROR = re.compile(r"SSL error: (.*?) \(in (.*)\)", re.S)
 _OURS = ("dropping connection", "failing WebSocket connection")
 
 
-def _safe(fields):
+def _safe(fields: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in fields.items() if key != "log_failure"}

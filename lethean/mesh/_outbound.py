@@ -6,14 +6,22 @@ The ack is checked by ``_handshake.verify_ack``; the open link's behaviour
 is :class:`~lethean.mesh.MeshConnection`'s.
 """
 
+from __future__ import annotations
+
 from automat import MethodicalMachine
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
 
 from lethean.errors import LetheanError
+from lethean.interfaces import ILinkOwner
 from lethean.identity import generate_challenge
 from lethean.mesh._connection import MeshConnection, reason_text
 from lethean.mesh._counters import REFUSED_SELF
 from lethean.mesh._errors import HandshakeError, HandshakeTimeoutError, SelfConnectionError
-from lethean.mesh._handshake import handshake_message, verify_ack
+from lethean.mesh._handshake import Acked, handshake_message, verify_ack
+from lethean.mesh._linkstate import LinkSocket
+
 from lethean.mesh._session import offer_challenge
 
 __all__ = ["OutboundLink"]
@@ -25,70 +33,71 @@ class OutboundLink(MeshConnection):
     outbound = True
     _machine = MethodicalMachine()
 
-    def __init__(self, owner, websocket, result, *, dialled, expected_id=None,
-                 expected_key=None):
+    def __init__(self, owner: ILinkOwner, websocket: LinkSocket,
+                 result: Deferred[OutboundLink], *, dialled: str | None,
+                 expected_id: str | None = None, expected_key: str | None = None) -> None:
         super().__init__(owner, websocket)
         self.dialled = dialled
         self._result = result
         self._expected_id = expected_id
         self._expected_key = expected_key
-        self._challenge = None
-        self._deadline = self._clock.callLater(self._config.handshake_timeout_s, self.timed_out)
+        self._challenge = b""
+        self._deadline: IDelayedCall | None = self._clock.callLater(self._config.handshake_timeout_s, self.timed_out)
 
     @_machine.state(initial=True)
-    def upgrading(self):
+    def upgrading(self) -> None:
         """The HTTP upgrade is under way."""
 
     @_machine.state()
-    def awaiting_ack(self):
+    def awaiting_ack(self) -> None:
         """Our handshake is sent; the responder's ack must verify."""
 
     @_machine.state()
-    def open(self):
+    def open(self) -> None:
         """The responder proved its key: messages flow."""
 
     @_machine.state()
-    def closed_(self):
+    def closed_(self) -> None:
         """Gone, or going."""
 
     @_machine.input()
-    def opened(self):
+    def opened(self) -> None:
         """The WebSocket is open."""
 
     @_machine.input()
-    def message_received(self, payload, is_binary):
+    def message_received(self, payload: bytes, is_binary: bool) -> None:
         """A whole WebSocket message arrived."""
 
     @_machine.input()
-    def accepted(self, acked, ack):
+    def accepted(self, acked: Acked, ack: bytes) -> None:
         """The ack (the frame ``ack``) verified: ``acked`` says who and how."""
 
     @_machine.input()
-    def failed(self, error):
+    def failed(self, error: LetheanError) -> None:
         """The handshake failed with ``error``."""
 
     @_machine.input()
-    def timed_out(self):
+    def timed_out(self) -> None:
         """The handshake deadline passed."""
 
     @_machine.input()
-    def proved(self):
+    def proved(self) -> None:
         """A sealed frame from the responder decrypted (it proved its key already)."""
 
     @_machine.input()
-    def drop(self, reason, text):
+    def drop(self, reason: str, text: str) -> None:
         """Abort the connection: the peer misbehaves or is dead."""
 
     @_machine.input()
-    def shutdown(self, reason=None, code=None):
+    def shutdown(self, reason: str | None = None, code: int | None = None) -> None:
         """Close gracefully (with a sealed disconnect when ``reason`` is given)."""
 
     @_machine.input()
-    def lost(self, failure):
+    def lost(self, failure: Failure) -> None:
         """The connection is gone."""
 
     @_machine.output()
-    def _send_handshake(self):
+    def _send_handshake(self) -> None:
         local = self._owner.identity
         # A v2 offer looks like any 32 random bytes to a Go responder.
         self._challenge = (offer_challenge(local.identity.raw_public_key) if self._sessions
@@ -99,7 +108,7 @@ class OutboundLink(MeshConnection):
         self._websocket.sendMessage(self._hello, isBinary=False)
 
     @_machine.output()
-    def _verify(self, payload, is_binary):
+    def _verify(self, payload: bytes, is_binary: bool) -> None:
         try:
             acked = verify_ack(self._owner.identity, payload, self._challenge,
                                max_bytes=self._config.max_message_bytes,
@@ -111,7 +120,7 @@ class OutboundLink(MeshConnection):
             self.accepted(acked, bytes(payload))
 
     @_machine.output()
-    def _open(self, acked, ack):
+    def _open(self, acked: Acked, ack: bytes) -> None:
         self._cancel_deadline()
         self._proven = True
         self._begin(acked.peer, acked.shared_secret)
@@ -132,7 +141,7 @@ class OutboundLink(MeshConnection):
         self._result.callback(self)
 
     @_machine.output()
-    def _fail(self, error):
+    def _fail(self, error: LetheanError) -> None:
         self._cancel_deadline()
         self.closed = True
         reason = "handshake_failed:" + error.kind
@@ -146,7 +155,7 @@ class OutboundLink(MeshConnection):
         self._result.errback(error)
 
     @_machine.output()
-    def _time_out(self):
+    def _time_out(self) -> None:
         self._deadline = None
         error = HandshakeTimeoutError("no mesh handshake within {} s".format(
             self._config.handshake_timeout_s))
@@ -159,7 +168,7 @@ class OutboundLink(MeshConnection):
         self._result.errback(error)
 
     @_machine.output()
-    def _lost_early(self, failure):
+    def _lost_early(self, failure: Failure) -> None:
         self._cancel_deadline()
         self.closed = True
         self._report_drop(failure)
@@ -167,15 +176,15 @@ class OutboundLink(MeshConnection):
             reason_text(failure))))
 
     @_machine.output()
-    def _drop_open(self, reason, text):
+    def _drop_open(self, reason: str, text: str) -> None:
         self._drop_while_open(reason, text)
 
     @_machine.output()
-    def _close_open(self, reason, code):
+    def _close_open(self, reason: str | None, code: int | None) -> None:
         self._close_while_open(reason, code)
 
     @_machine.output()
-    def _drop_early(self, reason, text):
+    def _drop_early(self, reason: str, text: str) -> None:
         self._cancel_deadline()
         self.closed = True
         self._owner.report(reason, text, peer=self.address, peer_id=self._expected_id or "")
@@ -184,7 +193,7 @@ class OutboundLink(MeshConnection):
         self._result.errback(HandshakeError(text))
 
     @_machine.output()
-    def _close_early(self):
+    def _close_early(self) -> None:
         self._cancel_deadline()
         self.closed = True
         transport = self._websocket.transport
@@ -193,18 +202,18 @@ class OutboundLink(MeshConnection):
         self._result.errback(HandshakeError("closed during the handshake"))
 
     @_machine.output()
-    def _lost_open(self, failure):
+    def _lost_open(self, failure: Failure) -> None:
         self._lost_while_open(failure)
 
     @_machine.output()
-    def _gone(self):
+    def _gone(self) -> None:
         self._gone_now()
 
     @_machine.output()
-    def _receive(self, payload, is_binary):
+    def _receive(self, payload: bytes, is_binary: bool) -> None:
         self._receive_sealed(payload, is_binary)
 
-    def _cancel_deadline(self):
+    def _cancel_deadline(self) -> None:
         if self._deadline is not None and self._deadline.active():
             self._deadline.cancel()
         self._deadline = None

@@ -6,11 +6,14 @@ unanswered); the answer is the reference worker's, including its error
 reply for a ping whose payload does not read as a ``PingPayload``.
 """
 
+from __future__ import annotations
+
 import attrs
+from twisted.internet.interfaces import IReactorTime
 
 from lethean._gostruct import GoStruct, InvalidPayloadError, go_field
 from lethean._gotypes import INT64
-from lethean.mesh._envelope import PONG, error_reply, reply
+from lethean.mesh._envelope import PONG, Message, error_reply, reply
 
 __all__ = ["PingPayload", "PongPayload", "answer_ping"]
 
@@ -30,7 +33,8 @@ class PongPayload(GoStruct):
     received_at: int = go_field("receivedAt", INT64)
 
 
-def answer_ping(ping, *, clock, from_):
+def answer_ping(ping: Message, *, clock: IReactorTime, from_: str | None) -> Message:
+
     """
     The reference worker's answer to ``ping``: a ``pong`` echoing its
     ``sentAt``, or an ``error`` (code 1004) saying why its payload is unreadable.

@@ -3,6 +3,10 @@ Thin Autobahn protocols for the mesh: each forwards its events to its
 link (``_connection``), which holds the state machine and the policy.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
     WebSocketClientProtocol,
@@ -12,8 +16,13 @@ from autobahn.twisted.websocket import (
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IConnector
+from twisted.python.failure import Failure
 
+from lethean.interfaces import ILinkOwner
+from lethean.mesh._config import TransportConfig
 from lethean.mesh._errors import HandshakeError
+
 from lethean.mesh._inbound import InboundLink
 from lethean.mesh._outbound import OutboundLink
 from lethean.mesh._listener import TOO_MANY_CONNECTIONS
@@ -28,7 +37,7 @@ __all__ = [
 ]
 
 
-def _options(config):
+def _options(config: TransportConfig) -> dict[str, Any]:
     return dict(
         maxMessagePayloadSize=config.max_message_bytes,
         maxFramePayloadSize=config.max_message_bytes,
@@ -44,37 +53,48 @@ def _options(config):
 _OPEN = WebSocketProtocol.STATE_OPEN
 
 
-class _Forward:
+if TYPE_CHECKING:
+    # What the mixin is mixed into (the server's and the client's share it).
+    _WebSocket = WebSocketServerProtocol
+else:
+    _WebSocket = object
+
+
+class _Forward(_WebSocket):
     """What both protocols forward to their link as frames arrive."""
 
-    link = None
+    link: Any = None
+    #: The TCP (or TLS) transport underneath, once connected.
+    transport: Any
+    #: Set from the factory's options on connecting.
+    logOctets: bool
 
-    def onMessageBegin(self, isBinary):
+    def onMessageBegin(self, isBinary: bool) -> None:
         super().onMessageBegin(isBinary)
         self.link.message_begins()
 
-    def onMessageFrameBegin(self, length):
+    def onMessageFrameBegin(self, length: int) -> None:
         super().onMessageFrameBegin(length)
         self.link.fragment_begins(length)
 
-    def onPing(self, payload):
+    def onPing(self, payload: bytes) -> None:
         if self.link.control_frame():
             super().onPing(payload)
 
-    def onPong(self, payload):
+    def onPong(self, payload: bytes) -> None:
         self.link.control_frame()
 
-    def onMessageEnd(self):
+    def onMessageEnd(self) -> None:
         # Autobahn's own also fires its "message" observers through a new
         # future for every message; the mesh registers none.
         if not self.failedByMe:
             self.onMessage(b"".join(self.message_data), self.message_is_binary)
-        self.message_data = None
+        self.message_data = None  # type: ignore[assignment]  # as Autobahn's own
 
-    def onMessage(self, payload, isBinary):
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self.link.message_received(payload, isBinary)
 
-    def sendData(self, data, sync=False, chopsize=None):
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Autobahn's own formats a debug line (its arguments highlighted
         # through click) for every write, logged or not: a tenth of a
         # message's cost.  The same write and counters, without it.
@@ -84,10 +104,10 @@ class _Forward:
         self.transport.write(data)
         self.trafficStats.outgoingOctetsWireLevel += len(data)
 
-    def onOpen(self):
+    def onOpen(self) -> None:
         self.link.opened()
 
-    def connectionLost(self, reason=ConnectionDone()):
+    def connectionLost(self, reason: Failure = ConnectionDone()) -> None:  # type: ignore[assignment]  # as Autobahn's
         super().connectionLost(reason)
         if self.failedByMe:
             # Autobahn failed the connection: a WebSocket protocol violation.
@@ -100,12 +120,15 @@ class MeshServerProtocol(_Forward, QuietOptions, WebSocketServerProtocol):  # ty
 
     OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
 
-    def connectionMade(self):
+    link: InboundLink
+
+    def connectionMade(self) -> None:
         self.log = AutobahnLog(self.factory.owner.limiter, peer_text(self.transport.getPeer()))
         super().connectionMade()
         self.link = InboundLink(self.factory.owner, self)
 
-    def failHandshake(self, reason, code=400, responseHeaders=None):
+    def failHandshake(self, reason: str, code: int = 400,
+                      responseHeaders: list[tuple[str, str]] | None = None) -> None:
         """Refusals are counted and logged by the link; over the cap, the reference's 503."""
         self.wasNotCleanReason = reason
         if code == 503:
@@ -123,7 +146,9 @@ class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):  # ty
 
     OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS
 
-    def connectionMade(self):
+    link: OutboundLink
+
+    def connectionMade(self) -> None:
         factory = self.factory
         self.log = AutobahnLog(factory.owner.limiter, factory.address)
         super().connectionMade()
@@ -132,7 +157,7 @@ class MeshClientProtocol(_Forward, QuietOptions, WebSocketClientProtocol):  # ty
                                  expected_id=factory.expected_id,
                                  expected_key=factory.expected_key)
 
-    def failHandshake(self, reason):
+    def failHandshake(self, reason: str) -> None:  # type: ignore[override]  # the client base's
         """The upgrade failed (HTTP 503 over the responder's cap, 404, a bad answer): say so."""
         super().failHandshake(reason)
         self.link.failed(HandshakeError(reason))
@@ -144,7 +169,7 @@ class MeshServerFactory(WebSocketServerFactory):
     protocol = MeshServerProtocol
     noisy = False
 
-    def __init__(self, owner, url=None):
+    def __init__(self, owner: ILinkOwner, url: str | None = None) -> None:
         super().__init__(url=url, reactor=owner.reactor)
         self.owner = owner
         use_reactor_timers(self, owner.reactor)
@@ -171,19 +196,20 @@ class MeshClientFactory(WebSocketClientFactory):
     protocol = MeshClientProtocol
     noisy = False
 
-    def __init__(self, owner, url, *, address, expected_id=None, expected_key=None,
-                 record_address=_SAME):
+    def __init__(self, owner: ILinkOwner, url: str, *, address: str,
+                 expected_id: str | None = None, expected_key: str | None = None,
+                 record_address: str | None | object = _SAME) -> None:
         super().__init__(url=url, reactor=owner.reactor)
         self.owner = owner
         self.address = address
         self.record_address = address if record_address is _SAME else record_address
         self.expected_id = expected_id
         self.expected_key = expected_key
-        self.result = defer.Deferred()
+        self.result: defer.Deferred[OutboundLink] = defer.Deferred()
         use_reactor_timers(self, owner.reactor)
         # No Origin, no sub-protocol, no compression offered (handshake.md 1).
         self.setProtocolOptions(perMessageCompressionOffers=[], **_options(owner.config))
 
-    def clientConnectionFailed(self, connector, reason):
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         if not self.result.called:
             self.result.errback(reason)

@@ -34,18 +34,23 @@ in short:
 :class:`Session` is one link's side of all this, without I/O.
 """
 
+from __future__ import annotations
+
 import base64
 import hmac
 import os
 import struct
 
 import attrs
+from twisted.internet.interfaces import IReactorTime
 import nacl.bindings as sodium
 import nacl.encoding
 import nacl.exceptions
 import nacl.hash
 
+from lethean._types import Buffer
 from lethean.mesh._errors import MessageTooLargeError, SessionError, SessionPendingError
+
 
 __all__ = [
     "SESSION_UPGRADE",
@@ -100,12 +105,12 @@ _BUNDLE = b"lethean/v2/bndl"
 _U32 = struct.Struct(">I")
 
 
-def _blake2b(data, *, key, person, size=32):
+def _blake2b(data: bytes, *, key: bytes, person: bytes, size: int = 32) -> bytes:
     return nacl.hash.blake2b(data, digest_size=size, key=key, person=person,
                              encoder=nacl.encoding.RawEncoder)
 
 
-def offer_challenge(public_key, nonce=None):
+def offer_challenge(public_key: Buffer, nonce: Buffer | None = None) -> bytes:
     """
     The handshake challenge of an initiator offering v2: 16 random bytes
     and their tag under its own 32-byte ``public_key``.  ``nonce`` is for
@@ -117,7 +122,7 @@ def offer_challenge(public_key, nonce=None):
     return nonce + _blake2b(nonce, key=bytes(public_key), person=_OFFER, size=_NONCE_BYTES)
 
 
-def is_offer(challenge, public_key):
+def is_offer(challenge: bytes, public_key: Buffer) -> bool:
     """Whether ``challenge`` offers v2 (for the initiator holding ``public_key``)."""
     if len(challenge) != OFFER_BYTES:
         return False
@@ -126,17 +131,17 @@ def is_offer(challenge, public_key):
     return hmac.compare_digest(expected, tag)
 
 
-def accept_response(shared_secret, challenge):
+def accept_response(shared_secret: Buffer, challenge: Buffer) -> bytes:
     """The challenge response of a responder accepting the offer ``challenge``."""
     return _blake2b(bytes(challenge), key=bytes(shared_secret), person=_ACCEPT)
 
 
-def accepts_offer(shared_secret, challenge, response):
+def accepts_offer(shared_secret: Buffer, challenge: Buffer, response: Buffer) -> bool:
     """Whether ``response`` accepts the offer ``challenge`` (constant time)."""
     return hmac.compare_digest(accept_response(shared_secret, challenge), bytes(response))
 
 
-def transcript_hash(handshake, ack):
+def transcript_hash(handshake: Buffer, ack: Buffer) -> bytes:
     """The hash of the exact handshake and ack frames (the bytes sent or received)."""
     data = b"".join((_U32.pack(len(handshake)), bytes(handshake), _U32.pack(len(ack)), bytes(ack)))
     return _blake2b(data, key=b"", person=_TRANSCRIPT)
@@ -147,13 +152,15 @@ class Ephemeral:
 
     __slots__ = ("public_key", "_secret")
 
-    def __init__(self):
+    def __init__(self) -> None:
+        self.public_key: bytes
+        self._secret: bytes | None
         self.public_key, self._secret = sodium.crypto_kx_keypair()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Ephemeral {}>".format(base64.b64encode(self.public_key).decode("ascii"))
 
-    def forget(self):
+    def forget(self) -> None:
         self._secret = None
 
 
@@ -166,8 +173,9 @@ class SessionKeys:
     bundle: bytes = attrs.field(repr=False)
 
 
-def derive_keys(ephemeral, peer_key, *, initiator, shared_secret, transcript, initiator_key,
-                responder_key):
+def derive_keys(ephemeral: Ephemeral, peer_key: bytes, *, initiator: bool,
+                shared_secret: Buffer, transcript: Buffer, initiator_key: Buffer,
+                responder_key: Buffer) -> SessionKeys:
     """
     This side's :class:`SessionKeys`: ``crypto_kx`` between ``ephemeral``
     and the peer's ephemeral ``peer_key`` (the initiator is the client),
@@ -213,30 +221,30 @@ class SessionCipher:
     __slots__ = ("_clock", "max_frame_bytes", "_push", "_header", "_pull", "_pull_key",
                  "_sent_since_rekey", "_rekeyed_at", "_finished", "_ended")
 
-    def __init__(self, keys, clock, *, max_frame_bytes):
+    def __init__(self, keys: SessionKeys, clock: IReactorTime, *, max_frame_bytes: int) -> None:
         self._clock = clock
         self.max_frame_bytes = max_frame_bytes
         self._push = sodium.crypto_secretstream_xchacha20poly1305_state()
-        self._header = sodium.crypto_secretstream_xchacha20poly1305_init_push(
+        self._header: bytes | None = sodium.crypto_secretstream_xchacha20poly1305_init_push(
             self._push, keys.send)
-        self._pull = None
-        self._pull_key = keys.receive
+        self._pull: sodium.crypto_secretstream_xchacha20poly1305_state | None = None
+        self._pull_key: bytes | None = keys.receive
         self._sent_since_rekey = 0
         self._rekeyed_at = clock.seconds()
         #: The peer sent its final frame; we sent ours.
         self._finished = self._ended = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<SessionCipher max_frame_bytes={}>".format(self.max_frame_bytes)
 
-    def check_size(self, plaintext):
+    def check_size(self, plaintext: Buffer) -> None:
         """Raise MessageTooLargeError if ``plaintext`` would make a frame over the limit."""
         size = len(plaintext) + _ABYTES + (_HEADER_BYTES if self._header else 0)
         if size > self.max_frame_bytes:
             raise MessageTooLargeError("frame of {} bytes, limit {}".format(
                 size, self.max_frame_bytes))
 
-    def seal(self, plaintext, *, final=False):
+    def seal(self, plaintext: Buffer, *, final: bool = False) -> bytes:
         """The next frame of our stream; ``final`` ends it (nothing may follow)."""
         if self._ended:
             raise SessionError("dropped_session_frame", "the stream was already finished")
@@ -260,7 +268,7 @@ class SessionCipher:
             frame, self._header = self._header + frame, None
         return frame
 
-    def open(self, frame):
+    def open(self, frame: Buffer) -> bytes:
         """The plaintext of the peer's next frame; SessionError if it is not that."""
         if len(frame) > self.max_frame_bytes:
             raise SessionError("dropped_session_frame", "frame of {} bytes, limit {}".format(
@@ -273,6 +281,7 @@ class SessionCipher:
                 raise SessionError("dropped_session_frame",
                                    "first frame of {} bytes is shorter than the stream "
                                    "header".format(len(frame)))
+            assert self._pull_key is not None, "the key is dropped once the stream is pulled"
             self._pull = sodium.crypto_secretstream_xchacha20poly1305_state()
             sodium.crypto_secretstream_xchacha20poly1305_init_pull(
                 self._pull, frame[:_HEADER_BYTES], self._pull_key)
@@ -291,11 +300,11 @@ class SessionCipher:
         return plaintext
 
 
-def _b64(data):
+def _b64(data: Buffer) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def _read_key(payload, name):
+def _read_key(payload: dict[str, object], name: str) -> bytes:
     value = payload.get(name)
     if type(value) is not str or len(value) > 64:
         raise ValueError("{} must be base64 of 32 bytes".format(name))
@@ -326,39 +335,40 @@ class Session:
     with the static key.
     """
 
-    def __init__(self, clock, *, initiator, shared_secret, initiator_key, responder_key,
-                 transcript, max_frame_bytes):
+    def __init__(self, clock: IReactorTime, *, initiator: bool, shared_secret: bytes,
+                 initiator_key: Buffer, responder_key: Buffer, transcript: Buffer,
+                 max_frame_bytes: int) -> None:
         self._clock = clock
         self.initiator = initiator
-        self._shared_secret = shared_secret
+        self._shared_secret: bytes | None = shared_secret
         self._initiator_key = bytes(initiator_key)
         self._responder_key = bytes(responder_key)
         self._transcript = bytes(transcript)
         self._max_frame_bytes = max_frame_bytes
-        self._ephemeral = None
-        self.cipher = None
+        self._ephemeral: Ephemeral | None = None
+        self.cipher: SessionCipher | None = None
         #: The secret deploy bundles of this session are keyed from.
-        self.bundle_secret = None
+        self.bundle_secret: bytes | None = None
         self.state = "upgrading"
-        self._queue = []
+        self._queue: list[bytes] = []
         self._queued_bytes = 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Session {} {}>".format("initiator" if self.initiator else "responder",
                                         self.state)
 
     @property
-    def keyed(self):
+    def keyed(self) -> bool:
         return self.cipher is not None
 
-    def start(self):
+    def start(self) -> dict[str, str]:
         """Our ``session_upgrade`` payload: a fresh ephemeral key and our transcript."""
         if self._ephemeral is not None:
             raise SessionError("dropped_session_refused", "the upgrade was already started")
         self._ephemeral = Ephemeral()
         return {"key": _b64(self._ephemeral.public_key), "transcript": _b64(self._transcript)}
 
-    def upgrade(self, payload):
+    def upgrade(self, payload: object) -> None:
         """
         Key the session from the peer's ``session_upgrade`` payload.  A
         second one, a malformed one, our own key sent back, or a transcript
@@ -380,19 +390,24 @@ class Session:
         if not hmac.compare_digest(transcript, self._transcript):
             raise SessionError("dropped_session_transcript",
                                "the handshake frames were altered in transit")
+        shared_secret = self._shared_secret
+        if shared_secret is None:
+            # Forgotten with the ephemeral key (derive_keys would say the same).
+            raise SessionError("dropped_session_refused", "the ephemeral key was already used")
         keys = derive_keys(self._ephemeral, peer_key, initiator=self.initiator,
-                           shared_secret=self._shared_secret, transcript=self._transcript,
+                           shared_secret=shared_secret, transcript=self._transcript,
+
                            initiator_key=self._initiator_key, responder_key=self._responder_key)
         self._ephemeral.forget()
         self.cipher = SessionCipher(keys, self._clock, max_frame_bytes=self._max_frame_bytes)
         self.bundle_secret = keys.bundle
         self.state = "keyed"
 
-    def opened(self):
+    def opened(self) -> None:
         """A frame of the peer's stream opened: the session is established."""
         self.state = "v2"
 
-    def hold(self, data):
+    def hold(self, data: bytes) -> None:
         """Queue an encoded envelope until the session is keyed (bounded)."""
         if len(self._queue) >= QUEUE_MESSAGES or self._queued_bytes + len(data) > QUEUE_BYTES:
             raise SessionPendingError(
@@ -401,12 +416,12 @@ class Session:
         self._queue.append(data)
         self._queued_bytes += len(data)
 
-    def release(self):
+    def release(self) -> list[bytes]:
         """The queued envelopes, in order; the queue is emptied."""
         queue, self._queue, self._queued_bytes = self._queue, [], 0
         return queue
 
-    def forget(self):
+    def forget(self) -> None:
         """The link is gone: drop every key and anything queued."""
         if self._ephemeral is not None:
             self._ephemeral.forget()

@@ -13,7 +13,10 @@ let compressed messages evade the size limit (autobahn #1909).  Here every
 Autobahn limit is set explicitly and compression is never negotiated.
 """
 
-from collections.abc import Sequence
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
@@ -21,9 +24,19 @@ from autobahn.twisted.websocket import (
     WebSocketServerFactory,
     WebSocketServerProtocol,
 )
-from autobahn.websocket.types import ConnectionDeny
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProducer,
+    IProtocol,
+    IProtocolFactory,
+    IPushProducer,
+    IReactorTime,
+    ITransport,
+)
+
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -72,54 +85,59 @@ class WebSocketTransport:
 
     disconnecting = False
 
-    def __init__(self, websocket):
+    def __init__(self, websocket: WebSocketServerProtocol | WebSocketClientProtocol) -> None:
         self._websocket = websocket
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         if not self.disconnecting and data:
             self._websocket.sendMessage(bytes(data), isBinary=True)
 
-    def writeSequence(self, data):
+    def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         if not self.disconnecting:
             self.disconnecting = True
             self._websocket.sendClose(code=1000)
 
-    def abortConnection(self):
+    def abortConnection(self) -> None:
         self.disconnecting = True
         self._websocket.dropConnection(abort=True)
 
-    def getPeer(self):
-        return self._websocket.transport.getPeer()
+    @property
+    def _tcp(self) -> Any:
+        """The transport under the WebSocket (TCP or TLS: a consumer and a producer)."""
+        return self._websocket.transport
 
-    def getHost(self):
-        return self._websocket.transport.getHost()
+    def getPeer(self) -> IAddress:
+        return self._tcp.getPeer()
 
-    def registerProducer(self, producer, streaming):
-        self._websocket.transport.registerProducer(producer, streaming)
+    def getHost(self) -> IAddress:
+        return self._tcp.getHost()
 
-    def unregisterProducer(self):
-        self._websocket.transport.unregisterProducer()
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        self._tcp.registerProducer(producer, streaming)
 
-    def pauseProducing(self):
-        self._websocket.transport.pauseProducing()
+    def unregisterProducer(self) -> None:
+        self._tcp.unregisterProducer()
 
-    def resumeProducing(self):
-        self._websocket.transport.resumeProducing()
+    def pauseProducing(self) -> None:
+        self._tcp.pauseProducing()
 
-    def stopProducing(self):
+    def resumeProducing(self) -> None:
+        self._tcp.resumeProducing()
+
+    def stopProducing(self) -> None:
         self.abortConnection()
 
 
 class _ReactorCall:
     """One Autobahn timer; cancelling it twice or after it ran is harmless."""
 
-    def __init__(self, delayed_call):
+    def __init__(self, delayed_call: IDelayedCall) -> None:
         self._delayed_call = delayed_call
 
-    def cancel(self):
+    def cancel(self) -> None:
         if self._delayed_call.active():
             self._delayed_call.cancel()
 
@@ -134,14 +152,16 @@ class ReactorTimer:
     (a ``Clock`` in tests) and really cancels them.
     """
 
-    def __init__(self, reactor):
+    def __init__(self, reactor: IReactorTime) -> None:
         self._reactor = reactor
 
-    def call_later(self, delay, func, *args, **kwargs):
+    def call_later(self, delay: float, func: Callable[..., object], *args: object,
+                   **kwargs: object) -> _ReactorCall:
         return _ReactorCall(self._reactor.callLater(delay, func, *args, **kwargs))
 
 
-def use_reactor_timers(factory, reactor):
+def use_reactor_timers(factory: WebSocketServerFactory | WebSocketClientFactory,
+                       reactor: IReactorTime) -> None:
     """Run ``factory``'s Autobahn timers on ``reactor`` (see ReactorTimer)."""
     set_autobahn_timer(factory, ReactorTimer(reactor))
 
@@ -159,29 +179,39 @@ class QuietOptions:
 
     CONFIG_ATTRS: Sequence[str] = ()
     OPTIONS: Sequence[str] = ()
+    factory: Any
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         factory = self.factory
         for name in self.OPTIONS:
             setattr(self, name, getattr(factory, name))
-        super().connectionMade()
+        super().connectionMade()  # type: ignore[misc]  # the Autobahn base's, after this mixin
 
 
-class _StackedMixin:
+if TYPE_CHECKING:
+    # What the mixin is mixed into (the server's and the client's share it).
+    _WebSocket = WebSocketServerProtocol
+else:
+    _WebSocket = object
+
+
+class _StackedMixin(_WebSocket):
     """What server and client connections share: drive the inner protocol."""
 
-    _inner = None
+    _inner: IProtocol | None = None
     _inner_lost = False
 
-    def _start_inner(self, wrapped_factory):
-        inner = wrapped_factory.buildProtocol(self.transport.getPeer())
+    def _start_inner(self, wrapped_factory: IProtocolFactory) -> None:
+        transport = self.transport
+        assert transport is not None, "the inner protocol starts once the WebSocket is open"
+        inner = wrapped_factory.buildProtocol(transport.getPeer())
         if inner is None:
             self.sendClose(code=1000)
             return
         self._inner = inner
         inner.makeConnection(WebSocketTransport(self))
 
-    def onMessage(self, payload, isBinary):
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self._inner is None or self._inner_lost:
             return
         if not isBinary:
@@ -196,7 +226,7 @@ class _StackedMixin:
             return
         self._inner.dataReceived(payload)
 
-    def onClose(self, wasClean, code, reason):
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._inner is None or self._inner_lost:
             return
         self._inner_lost = True
@@ -212,13 +242,13 @@ class StackedServerProtocol(_StackedMixin, QuietOptions, WebSocketServerProtocol
 
     OPTIONS = WebSocketServerProtocol.CONFIG_ATTRS
 
-    def onConnect(self, request):
+    def onConnect(self, request: ConnectionRequest) -> None:
         self._wrapped_factory = self.factory.route(request.path)
         if self._wrapped_factory is None:
             raise ConnectionDeny(ConnectionDeny.NOT_FOUND, "no service at this path")
         return None
 
-    def onOpen(self):
+    def onOpen(self) -> None:
         self._start_inner(self._wrapped_factory)
 
 
@@ -227,7 +257,7 @@ class StackedClientProtocol(_StackedMixin, QuietOptions, WebSocketClientProtocol
 
     OPTIONS = WebSocketClientProtocol.CONFIG_ATTRS
 
-    def onOpen(self):
+    def onOpen(self) -> None:
         self._start_inner(self.factory.wrapped_factory)
 
 
@@ -235,11 +265,13 @@ class _StackedServerFactory(WebSocketServerFactory):
     protocol = StackedServerProtocol
     noisy = False
 
-    def __init__(self, routes, **kwargs):
+    def __init__(self, routes: Mapping[str | None, IProtocolFactory | None],
+                 **kwargs: Any) -> None:
+
         super().__init__(**kwargs)
         self.routes = routes
 
-    def route(self, path):
+    def route(self, path: str) -> IProtocolFactory | None:
         """The inner factory serving ``path``, or ``None``."""
         if None in self.routes:
             return self.routes[None]
@@ -250,13 +282,13 @@ class _StackedClientFactory(WebSocketClientFactory):
     protocol = StackedClientProtocol
     noisy = False
 
-    def __init__(self, wrapped_factory, **kwargs):
+    def __init__(self, wrapped_factory: IProtocolFactory, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wrapped_factory = wrapped_factory
 
 
-def _limits(max_message_bytes, open_handshake_timeout_s, auto_ping_interval_s,
-            auto_ping_timeout_s):
+def _limits(max_message_bytes: int, open_handshake_timeout_s: float,
+            auto_ping_interval_s: float, auto_ping_timeout_s: float) -> dict[str, Any]:
     return dict(
         maxMessagePayloadSize=max_message_bytes,
         maxFramePayloadSize=max_message_bytes,
@@ -270,17 +302,17 @@ def _limits(max_message_bytes, open_handshake_timeout_s, auto_ping_interval_s,
 
 
 def stacked_server_factory(
-    wrapped_factory=None,
+    wrapped_factory: IProtocolFactory | None = None,
     *,
-    reactor,
-    url=None,
-    routes=None,
-    max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-    max_connections=0,
-    open_handshake_timeout_s=OPEN_HANDSHAKE_TIMEOUT_S,
-    auto_ping_interval_s=AUTO_PING_INTERVAL_S,
-    auto_ping_timeout_s=AUTO_PING_TIMEOUT_S,
-):
+    reactor: IReactorTime,
+    url: str | None = None,
+    routes: Mapping[str, IProtocolFactory] | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_connections: int = 0,
+    open_handshake_timeout_s: float = OPEN_HANDSHAKE_TIMEOUT_S,
+    auto_ping_interval_s: float = AUTO_PING_INTERVAL_S,
+    auto_ping_timeout_s: float = AUTO_PING_TIMEOUT_S,
+) -> WebSocketServerFactory:
     """
     A WebSocket server factory whose connections each run an inner protocol.
 
@@ -292,9 +324,10 @@ def stacked_server_factory(
     """
     if (wrapped_factory is None) == (routes is None):
         raise TypeError("give exactly one of wrapped_factory and routes")
-    if routes is None:
-        routes = {None: wrapped_factory}
-    factory = _StackedServerFactory(routes, url=url, reactor=reactor)
+    table: Mapping[str | None, IProtocolFactory | None] = (
+        {None: wrapped_factory} if routes is None
+        else cast("Mapping[str | None, IProtocolFactory | None]", routes))
+    factory = _StackedServerFactory(table, url=url, reactor=reactor)
     use_reactor_timers(factory, reactor)
     factory.setProtocolOptions(
         webStatus=False,
@@ -306,15 +339,15 @@ def stacked_server_factory(
 
 
 def stacked_client_factory(
-    wrapped_factory,
-    url,
+    wrapped_factory: IProtocolFactory,
+    url: str,
     *,
-    reactor,
-    max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-    open_handshake_timeout_s=OPEN_HANDSHAKE_TIMEOUT_S,
-    auto_ping_interval_s=AUTO_PING_INTERVAL_S,
-    auto_ping_timeout_s=AUTO_PING_TIMEOUT_S,
-):
+    reactor: IReactorTime,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    open_handshake_timeout_s: float = OPEN_HANDSHAKE_TIMEOUT_S,
+    auto_ping_interval_s: float = AUTO_PING_INTERVAL_S,
+    auto_ping_timeout_s: float = AUTO_PING_TIMEOUT_S,
+) -> WebSocketClientFactory:
     """
     A WebSocket client factory that runs ``wrapped_factory``'s protocol.
 

@@ -16,18 +16,27 @@ fingerprint (``--tls-fingerprint``), or is turned off (``none``, where the
 handshake's key pinning is the only authentication).
 """
 
+from __future__ import annotations
+
 import hmac
+from typing import TYPE_CHECKING
 
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.error import VerifyError
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IProtocolFactory
 from zope.interface import implementer
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.filepath import FilePath
 
-from lethean.errors import LetheanError
+from lethean.mesh._errors import CertificateRejectedError, TLSConfigError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    # Twisted's trust-root interface is not exported; annotations only.
+    from twisted.internet._sslverify import IOpenSSLTrustRoot
+
 
 __all__ = [
     "TLSConfigError",
@@ -53,26 +62,13 @@ TLS12_CIPHERS = ":".join([
 ])
 
 
-class TLSConfigError(LetheanError):
-    """The TLS certificate or key could not be used."""
-
-
-class CertificateRejectedError(LetheanError):
-    """The peer's TLS certificate was not trusted; ``problem`` says why and what to do."""
-
-    kind = "certificate_rejected"
-
-    def __init__(self, problem):
-        super().__init__("TLS certificate refused: " + problem)
-        self.problem = problem
-
-
 #: What to do about a certificate this node does not trust.
 _TRUST_HINT = ("give its certificate (or its CA's) with --tls-ca FILE, or pin it with "
                "--tls-fingerprint SHA256")
 
 
-def certificate_problem(wrapped_factory, failure_text):
+def certificate_problem(wrapped_factory: object,
+                        failure_text: str) -> CertificateRejectedError | None:
     """
     A CertificateRejectedError saying why the dial through
     ``wrapped_factory`` (from :func:`wrap_client_factory`) was refused, or
@@ -87,10 +83,11 @@ def certificate_problem(wrapped_factory, failure_text):
     return None
 
 
-def _names(certificate):
+def _names(certificate: x509.Certificate) -> list[str]:
     """The host names and addresses a certificate names (its subjectAltName)."""
     from cryptography import x509
 
+    extension: x509.SubjectAlternativeName
     try:
         extension = certificate.extensions.get_extension_for_class(
             x509.SubjectAlternativeName).value
@@ -100,14 +97,14 @@ def _names(certificate):
             + [str(n) for n in extension.get_values_for_type(x509.IPAddress)])
 
 
-def _read(path, what):
+def _read(path: str, what: str) -> bytes:
     try:
         return FilePath(path).getContent()
     except OSError as e:
         raise TLSConfigError("cannot read {} {}: {}".format(what, path, e.strerror)) from None
 
 
-def server_tls_options(cert_path, key_path):
+def server_tls_options(cert_path: str, key_path: str) -> ssl.CertificateOptions:
     """A context factory for a TLS mesh listener from PEM files."""
     cert_pem = _read(cert_path, "certificate")
     key_pem = _read(key_path, "private key")
@@ -137,7 +134,7 @@ def server_tls_options(cert_path, key_path):
                                  cert_path, key_path, _ssl_words(e))) from None
 
 
-def _ssl_words(error):
+def _ssl_words(error: BaseException) -> str:
     """OpenSSL's error list as its reasons only ('no start line'), not tuples."""
     reasons = [item[-1] for item in getattr(error, "args", [[]])[0] or ()
                if isinstance(item, tuple) and item and item[-1]]
@@ -148,7 +145,7 @@ def _ssl_words(error):
 FINGERPRINT_PREFIX = "sha256:"
 
 
-def parse_fingerprint(text):
+def parse_fingerprint(text: str) -> str:
     """
     The SHA-256 fingerprint in ``text`` (64 hex digits, colons and case
     free, an optional ``sha256:`` prefix) as lowercase hex; TLSConfigError
@@ -165,7 +162,7 @@ def parse_fingerprint(text):
     return digits
 
 
-def tls_verify_setting(ca_file=None, fingerprint=None):
+def tls_verify_setting(ca_file: str | None = None, fingerprint: str | None = None) -> str:
     """
     The ``TransportConfig.tls_verify`` for ``--tls-ca FILE`` and
     ``--tls-fingerprint SHA256``: the system's CAs without either.
@@ -179,7 +176,8 @@ def tls_verify_setting(ca_file=None, fingerprint=None):
     return "system"
 
 
-def client_tls_options(hostname, verify="system"):
+def client_tls_options(hostname: str,
+                       verify: str = "system") -> IOpenSSLClientConnectionCreator:
     """
     Client TLS options for dialling ``hostname``.
 
@@ -199,7 +197,7 @@ def client_tls_options(hostname, verify="system"):
     return _TrustedFile(hostname, _trust_root(verify))
 
 
-def _trust_root(path):
+def _trust_root(path: str) -> IOpenSSLTrustRoot:
     """The certificates of a PEM file, as a trust root; TLSConfigError if there are none."""
     import re
 
@@ -221,19 +219,20 @@ class _ClientCreator:
     """TLS client connections from one context, with SNI for host names."""
 
     #: Why the peer's certificate was refused (a line saying what to do), or None.
-    problem = None
+    problem: str | None = None
 
-    def __init__(self, hostname, options):
+    def __init__(self, hostname: str, options: ssl.CertificateOptions) -> None:
         from OpenSSL import SSL
 
         self.hostname = hostname
         self._context = options.getContext()
         self._context.set_verify(SSL.VERIFY_PEER, self._verify)
 
-    def _verify(self, connection, certificate, error_number, depth, ok):
+    def _verify(self, connection: SSL.Connection, certificate: crypto.X509, error_number: int,
+                depth: int, ok: int) -> bool:
         raise NotImplementedError
 
-    def clientConnectionForTLS(self, tlsProtocol):
+    def clientConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         from OpenSSL import SSL
 
         connection = SSL.Connection(self._context, None)
@@ -255,11 +254,12 @@ class _TrustedFile(_ClientCreator):
     just not trusted, and the dial fails as any untrusted one does.
     """
 
-    def __init__(self, hostname, trust_root):
+    def __init__(self, hostname: str, trust_root: IOpenSSLTrustRoot) -> None:
         super().__init__(hostname, ssl.CertificateOptions(
             trustRoot=trust_root, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
 
-    def _verify(self, connection, certificate, error_number, depth, ok):
+    def _verify(self, connection: SSL.Connection, certificate: crypto.X509, error_number: int,
+                depth: int, ok: int) -> bool:
         if not ok:
             self.problem = "no certificate of the --tls-ca file signed it: " + _TRUST_HINT
             return False
@@ -269,6 +269,7 @@ class _TrustedFile(_ClientCreator):
         from service_identity.cryptography import extract_patterns
         from service_identity.hazmat import DNS_ID, IPAddress_ID, verify_service_identity
 
+        wanted: IPAddress_ID | DNS_ID
         try:
             if isIPAddress(self.hostname) or isIPv6Address(self.hostname):
                 wanted = IPAddress_ID(self.hostname)
@@ -296,12 +297,13 @@ class _PinnedFingerprint(_ClientCreator):
     SHA-256 fingerprint (a peer without a CA), whatever signed it.
     """
 
-    def __init__(self, hostname, fingerprint):
+    def __init__(self, hostname: str, fingerprint: str) -> None:
         self.fingerprint = fingerprint
         super().__init__(hostname, ssl.CertificateOptions(
             verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2))
 
-    def _verify(self, connection, certificate, error_number, depth, ok):
+    def _verify(self, connection: SSL.Connection, certificate: crypto.X509, error_number: int,
+                depth: int, ok: int) -> bool:
         if depth > 0:
             return True  # only the peer's own certificate is pinned
         from cryptography.hazmat.primitives import hashes
@@ -316,22 +318,24 @@ class _PinnedFingerprint(_ClientCreator):
         return False
 
 
-def _colons(digest):
+def _colons(digest: str) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2)).upper()
 
 
-def wrap_server_factory(factory, cert_path, key_path):
+def wrap_server_factory(factory: IProtocolFactory, cert_path: str,
+                        key_path: str) -> TLSMemoryBIOFactory:
     """``factory`` behind TLS, for listening on a plain ``tcp:`` endpoint."""
     wrapped = TLSMemoryBIOFactory(server_tls_options(cert_path, key_path), False, factory)
     wrapped.noisy = False
     return wrapped
 
 
-def wrap_client_factory(factory, hostname, verify="system"):
+def wrap_client_factory(factory: IProtocolFactory, hostname: str,
+                        verify: str = "system") -> TLSMemoryBIOFactory:
     """``factory`` behind TLS, for connecting with a plain ``tcp:`` endpoint."""
     creator = client_tls_options(hostname, verify)
     wrapped = TLSMemoryBIOFactory(creator, True, factory)
     wrapped.noisy = False
     #: Read by certificate_problem() when the dial fails.
-    wrapped.tls_creator = creator
+    wrapped.tls_creator = creator  # type: ignore[attr-defined]
     return wrapped

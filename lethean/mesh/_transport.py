@@ -3,26 +3,50 @@ The mesh transport: a Twisted service that listens, dials, and delivers
 sealed messages and UEPS packets to consumers.
 """
 
+from __future__ import annotations
+
 import base64
 from collections import Counter
-from types import CoroutineType
+from collections.abc import Mapping
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory
+
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorTCP,
+    IReactorTime,
+
+    IStreamClientEndpoint,
+)
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from lethean import ueps
-from lethean._gojson import decode_base64
 from lethean.errors import LetheanError
-from lethean.interfaces import ILinkOwner, IMeshTransport
+from lethean.identity import LocalIdentity
+from lethean.interfaces import (
+    ILinkOwner,
+    IMeshTransport,
+    IMessageConsumer,
+    IPacketConsumer,
+    IPeerRegistry,
+)
+from lethean.mesh._connection import MeshConnection
 from lethean.mesh._config import TransportConfig
+from lethean.mesh._delivery import Consumers
+from lethean.mesh._owner import UEPS, LinkOwner, link_secret
 from lethean.mesh._dialing import DIAL_ERRORS, dial_target
-from lethean.mesh._envelope import DISCONNECT_NORMAL, DISCONNECT_SHUTDOWN, new_message
-from lethean.mesh._admission import own_address
+
+from lethean.mesh._envelope import DISCONNECT_SHUTDOWN, Message, new_message
+
 from lethean.mesh._capabilities import UEPS_FEATURE
 from lethean.mesh._errors import (
     FeatureNotAnnouncedError, ListenError, NotConnectedError, SelfConnectionError)
@@ -34,22 +58,18 @@ from lethean.mesh._stacking import stacked_server_factory
 from lethean.mesh._tls import (
     CertificateRejectedError, certificate_problem, wrap_client_factory, wrap_server_factory)
 from lethean.mesh._wire import WireFactory
-from lethean.peers import Peer, sanitise_peer_name
 
 __all__ = ["MeshTransport", "UEPS", "SHUTDOWN_REASON"]
 
 _log = Logger()
 
-#: lethean's extension message type: ``{"frame": base64 UEPS frame}`` signed
-#: with the link's shared secret.  A Go peer ignores unknown types.
-UEPS = "ueps"
 #: The graceful-close reason every peer gets when the transport stops.
 SHUTDOWN_REASON = "server shutdown"
 #: How often the de-duplication cache forgets expired ids.
 DEDUP_SWEEP_S = 60.0
 
 
-def _listen_reason(failure):
+def _listen_reason(failure: Failure) -> str:
     error = failure.value
     socket_error = getattr(error, "socketError", None)
     if socket_error is not None and getattr(socket_error, "strerror", None):
@@ -58,7 +78,7 @@ def _listen_reason(failure):
 
 
 @implementer(IMeshTransport, ILinkOwner)
-class MeshTransport(Service):
+class MeshTransport(LinkOwner, Service):
     """
     This node's mesh: a WebSocket listener and outbound links, one per peer.
 
@@ -72,42 +92,43 @@ class MeshTransport(Service):
     interface only.
     """
 
-    def __init__(self, reactor, identity, registry, config=None, *, routes=None):
+    def __init__(self, reactor: IReactorTime, identity: LocalIdentity, registry: IPeerRegistry,
+                 config: TransportConfig | None = None, *,
+                 routes: Mapping[str, IProtocolFactory] | None = None) -> None:
         self.reactor = reactor
         self.identity = identity
         self.registry = registry
         self.config = config if config is not None else TransportConfig()
         self.features = self.config.features
         self.routes = dict(routes or {})
-        self.counters = Counter()
+        self.counters: Counter[str] = Counter()
         self.limiter = LogLimiter(reactor)
         self.dedup = DedupCache(reactor, self.config.dedup_ttl_s, self.config.dedup_max_entries)
         self.offenders = Offenders(reactor, strikes=self.config.offender_strikes,
                                    backoff_s=self.config.offender_backoff_s)
-        self.port = None
-        self.listener = None
-        self._listening = None
-        self._links = {}
-        self._unproven = set()
-        self._consumers = []
-        self._packet_consumers = []
+        self.port: IListeningPort | None = None
+        self.listener: MeshListener | None = None
+        self._listening: Deferred[IListeningPort] | None = None
+        self._links: dict[str, MeshConnection] = {}
+        self._unproven: set[MeshConnection] = set()
+        self._consumers = Consumers()
         self._sweeper = LoopingCall(self.dedup.sweep)
         self._sweeper.clock = reactor
 
     # -- service ---------------------------------------------------------------
 
-    def privilegedStartService(self):
+    def privilegedStartService(self) -> None:
         """Listen before privileges are dropped; raises ListenError when it cannot."""
         super().privilegedStartService()
         self._listen()
 
-    def startService(self):
+    def startService(self) -> None:
         """Listen (unless already listening) and start the housekeeping timers."""
         super().startService()
         self._listen()
         self._sweeper.start(DEDUP_SWEEP_S, now=False)
 
-    def server_factory(self):
+    def server_factory(self) -> MeshListener:
         """
         The factory this node listens with (plain, without TLS): the mesh at
         ``config.ws_path`` and the stacked ``routes`` beside it.
@@ -123,40 +144,43 @@ class MeshTransport(Service):
             self.listener = MeshListener(self, mesh, routes)
         return self.listener
 
-    def _listen(self):
+    def _listen(self) -> None:
         if self.config.listen is None or self._listening is not None:
             return
-        factory = self.server_factory()
+        listener = self.server_factory()
+        factory: Factory[Any] = listener
+        cert, key = self.config.tls_cert, self.config.tls_key
         try:
-            if self.config.tls_cert:
-                factory = wrap_server_factory(factory, self.config.tls_cert, self.config.tls_key)
-            factory = self.listener.address_filter(factory)
+            if cert and key is not None:  # the config holds both or neither
+                factory = wrap_server_factory(factory, cert, key)
+            factory = listener.address_filter(factory)
             d = serverFromString(self.reactor, self.config.listen).listen(factory)
         except (LetheanError, ValueError) as e:
             raise ListenError("cannot listen on {}: {}".format(self.config.listen, e)) from None
         self._listening = d
-        outcome = []
+        outcome: list[IListeningPort | Failure] = []
         d.addBoth(outcome.append)
-        if outcome and isinstance(outcome[0], Failure):
-            raise ListenError("cannot listen on {}: {}".format(
-                self.config.listen, _listen_reason(outcome[0])))
         if outcome:
-            self.port = outcome[0]
+            result = outcome[0]
+            if isinstance(result, Failure):
+                raise ListenError("cannot listen on {}: {}".format(
+                    self.config.listen, _listen_reason(result)))
+            self.port = result
             _log.info("mesh listening on {listen} (port {port})", listen=self.config.listen,
-                      port=getattr(self.port.getHost(), "port", "?"))
+                      port=getattr(result.getHost(), "port", "?"))
             return
 
-        def listening(port):
+        def listening(port: IListeningPort) -> IListeningPort:
             self.port = port
             return port
 
-        def failed(failure):
+        def failed(failure: Failure) -> None:
             _log.critical("cannot listen on {listen}: {reason}", listen=self.config.listen,
                           reason=_listen_reason(failure))
 
         d.addCallbacks(listening, failed)
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None]:
         """Close every link with ``server shutdown`` (1004), stop listening."""
         super().stopService()
         if self._sweeper.running:
@@ -167,191 +191,37 @@ class MeshTransport(Service):
             self.listener.abort_pending()
         if self.port is not None:
             port, self.port = self.port, None
-            closing.append(defer.maybeDeferred(port.stopListening))
+            # stopListening returns a Deferred or None; maybeDeferred takes both.
+            closing.append(defer.maybeDeferred(port.stopListening))  # type: ignore[call-overload]
         self._listening = None
         self.limiter.stop()
         return defer.DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Connections that have not authenticated yet (the pending pool)."""
         return self.listener.pending if self.listener is not None else 0
 
-    # -- ILinkOwner ----------------------------------------------------------------
-
-    def count(self, name):
-        """Add one to counter ``name``."""
-        self.counters[name] += 1
-
-    def report(self, reason, text, *, peer, peer_id=""):
-        """Count ``reason``; log it once, unless a flood of them is being summarised."""
-        self.counters[reason] += 1
-        if self.limiter.allow(reason):
-            peer_id = clean(peer_id, 64)
-            _log.warn("{reason} {peer}{named}: {text}", reason=reason, peer=clean(peer, 64),
-                      peer_id=peer_id, named=" " + peer_id if peer_id else "", text=clean(text))
-
-    def event(self, name, text, *, peer, peer_id=""):
-        """Log ``text`` about a link (up, down), rate-limited by ``name``."""
-        if self.limiter.allow(name):
-            _log.info("{text}", text=text, peer=peer, peer_id=peer_id)
-
-    def inbound_links(self):
-        return sum(1 for link in self._links.values() if not link.outbound)
-
-    def link_accepted(self, link):
-        """An inbound link whose initiator has not yet proved its key."""
-        self._unproven.add(link)
-
-    def link_proven(self, link):
-        """The peer holds its key: remember it and register the link."""
-        self._unproven.discard(link)
-        if link.outbound:
-            self._remember(link, link.dialled)
-        else:
-            self._auto_register(link)
-        self._register(link)
-
-    def link_lost(self, link, reason):
-        """Remove ``link``, and only it (weakness 9); tell the consumers."""
-        self._unproven.discard(link)
-        if self._links.get(link.peer_id) is not link:
-            return
-        del self._links[link.peer_id]
-        self.registry.set_connected(link.peer_id, False)
-        self.count("connections_closed")
-        for consumer in list(self._consumers):
-            lost = getattr(consumer, "connectionLost", None)
-            if lost is not None:
-                d = defer.maybeDeferred(lost, link)
-                d.addErrback(self._consumer_failed, link, "connectionLost")
-
-    def is_duplicate(self, message_id):
-        return not self.dedup.check_and_mark(message_id)
-
-    def offence(self, host, public_key):
-        """
-        A link was dropped for misbehaving: a strike for its address and key.
-        127.0.0.1 and ::1 get none: they are this machine's own tools, and
-        refusing them by address would lock the operator out.
-        """
-        if host and not own_address(host):
-            self.offenders.strike("address " + host)
-        if public_key:
-            self.offenders.strike("key " + public_key)
-
-    def refusal(self, host, peer):
-        """
-        Why an accepted handshake from ``host`` by ``peer`` is refused, or
-        None: a key serving a refusal period is refused; from an address
-        serving one, only registered peers are let in.
-        """
-        if self.offenders.refused("key " + peer.public_key):
-            return "key refused after repeated offences"
-        if (host and self.offenders.refused("address " + host)
-                and self.registry.get_peer(peer.id) is None):
-            return "address refused after repeated offences"
-        return None
-
-    def deliver(self, link, message):
-        """
-        A decrypted, new message: unwrap UEPS, hand the rest to every
-        consumer.  Returns the Deferreds the consumers returned (the link
-        bounds how many are pending).
-        """
-        if message.type == UEPS:
-            self._packet(link, message)
-            return []
-        results = []
-        for consumer in list(self._consumers):
-            # maybeDeferred's cases, without a Deferred for the consumers
-            # that answer at once (most do).
-            try:
-                result = consumer.messageReceived(link, message)
-            except Exception:
-                result = Failure()
-            if isinstance(result, defer.Deferred):
-                pass
-            elif isinstance(result, Failure):
-                self._consumer_failed(result, link, message.type)
-                continue
-            elif type(result) is CoroutineType:
-                result = defer.Deferred.fromCoroutine(result)
-            else:
-                continue
-            result.addErrback(self._consumer_failed, link, message.type)
-            results.append(result)
-        return results
-
-    def _auto_register(self, link):
-        peer = link.peer
-        if self.registry.get_peer(peer.id) is not None:
-            return
-        try:
-            self.registry.add_automatic(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
-                                             public_key=peer.public_key, role=peer.role))
-        except LetheanError as e:
-            self.report("register_failed", "could not register: {}".format(e),
-                        peer=link.address, peer_id=peer.id)
-
-    def _register(self, link):
-        peer_id = link.peer_id
-        old = self._links.get(peer_id)
-        if old is not None and old is not link:
-            keep = self._prefer(link, old)
-            drop = old if keep is link else link
-            self.count("dropped_duplicate")
-            self.event("duplicate", "closing duplicate link to {}".format(peer_id),
-                       peer=drop.address, peer_id=peer_id)
-            if keep is old:
-                drop.close("duplicate connection", DISCONNECT_NORMAL)
-                return
-            self._links[peer_id] = link
-            old.close("duplicate connection", DISCONNECT_NORMAL)
-        self._links[peer_id] = link
-        self.registry.set_connected(peer_id, True)
-        self.count("connections_opened")
-
-    def _prefer(self, new, old):
-        """
-        Which of two links to one peer survives, so both ends agree: a
-        reconnect in the same direction replaces the old link; of crossed
-        dials, the one initiated by the smaller node id wins.
-        """
-        if new.outbound == old.outbound:
-            return new
-        initiator_new = self.identity.id if new.outbound else new.peer_id
-        initiator_old = self.identity.id if old.outbound else old.peer_id
-        return new if initiator_new < initiator_old else old
-
-    @staticmethod
-    def _consumer_failed(failure, link, what):
-        _log.failure("consumer failed on {type} from {peer_id}", failure,
-                     type=what, peer_id=link.peer_id)
-
-    def _packet(self, link, message):
-        try:
-            frame = message.payload.get("frame") if type(message.payload) is dict else None
-            packet = ueps.decode(decode_base64(frame), link.shared_secret)
-        except (LetheanError, ValueError) as e:
-            self.report("ueps_rejected", "dropped UEPS packet: {}".format(e),
-                        peer=link.address, peer_id=link.peer_id)
-            return
-        self.count("ueps_received")
-        for consumer in list(self._packet_consumers):
-            d = defer.maybeDeferred(consumer.packetReceived, link, packet)
-            d.addErrback(self._consumer_failed, link, message.type)
-
     # -- IMeshTransport -----------------------------------------------------------
 
-    def connect(self, address, *, peer_id=None, scheme=None):
+    def connect(self, address: str | IStreamClientEndpoint, *, peer_id: str | None = None,
+                scheme: str | None = None) -> Deferred[MeshConnection]:
+        """
+        Dial ``address`` (``HOST:PORT``, a client endpoint string or an
+        ``IStreamClientEndpoint``) and perform the handshake: a Deferred
+        firing with the link (an existing one is reused) or failing with one
+        of :data:`~lethean.mesh.DIAL_ERRORS`.
+        """
         existing = self._links.get(peer_id) if peer_id else None
         if existing is not None:
             return defer.succeed(existing)
         return defer.Deferred.fromCoroutine(self._connect(address, peer_id, scheme))
 
-    async def _connect(self, address, peer_id, scheme):
-        target = dial_target(self.reactor, address, self.config.handshake_timeout_s)
+    async def _connect(self, address: str | IStreamClientEndpoint, peer_id: str | None,
+                       scheme: str | None) -> MeshConnection:
+        # The transport's reactor is a whole reactor: it connects too.
+        target = dial_target(cast(IReactorTCP, self.reactor), address,
+                             self.config.handshake_timeout_s)
         label = target.address or repr(target.endpoint)
         expected_key = None
         if peer_id is not None:
@@ -368,7 +238,7 @@ class MeshTransport(Service):
         url = "{}://{}{}".format(scheme, target.url_authority, self.config.ws_path)
         factory = MeshClientFactory(self, url, address=label, expected_id=peer_id,
                                     expected_key=expected_key, record_address=target.address)
-        wire = WireFactory(factory, self)
+        wire: IProtocolFactory = WireFactory(factory, self)
         if scheme == "wss":
             wire = wrap_client_factory(wire, target.host, self.config.tls_verify)
         try:
@@ -399,36 +269,14 @@ class MeshTransport(Service):
                 link.peer_id, link.reason or "link closed"))
         return winner
 
-    def _remember(self, link, address):
-        """
-        Trust on first use, or refresh the record of a pinned peer; an
-        ``address`` of None (an endpoint object was dialled) keeps the
-        record's own.
-        """
-        peer = link.peer
-        record = self.registry.get_peer(peer.id)
-        if address is None:
-            address = record.address if record is not None else ""
-        try:
-            if record is None:
-                self.registry.add_peer(Peer(id=peer.id, name=sanitise_peer_name(peer.name),
-                                            public_key=peer.public_key, address=address,
-                                            role=peer.role))
-            else:
-                self.registry.update_peer(record.evolve(
-                    address=address, role=peer.role, public_key=peer.public_key,
-                    name=sanitise_peer_name(peer.name)))
-        except LetheanError as e:
-            self.report("register_failed", "could not register: {}".format(e),
-                        peer=address, peer_id=peer.id)
-
-    def send(self, peer_id, message):
+    def send(self, peer_id: str, message: Message) -> None:
+        """Seal and send ``message`` to ``peer_id``; NotConnectedError without a link."""
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("peer {} not connected".format(peer_id))
         connection.send(message)
 
-    def broadcast(self, message):
+    def broadcast(self, message: Message) -> None:
         """Send to every peer but ``message.from_``; the last error is raised."""
         error = None
         for connection in list(self._links.values()):
@@ -441,36 +289,39 @@ class MeshTransport(Service):
         if error is not None:
             raise error
 
-    def connection(self, peer_id):
+    def connection(self, peer_id: str) -> MeshConnection | None:
+        """The link to ``peer_id``, or None."""
         return self._links.get(peer_id)
 
-    def connections(self):
+    def connections(self) -> list[MeshConnection]:
+        """Every live link, as a new list."""
         return list(self._links.values())
 
-    def add_consumer(self, consumer):
-        if consumer not in self._consumers:
-            self._consumers.append(consumer)
+    def add_consumer(self, consumer: IMessageConsumer) -> None:
+        """Deliver every incoming message to ``consumer``."""
+        self._consumers.add(consumer)
 
-    def remove_consumer(self, consumer):
-        if consumer in self._consumers:
-            self._consumers.remove(consumer)
+    def remove_consumer(self, consumer: IMessageConsumer) -> None:
+        """Stop delivering to ``consumer``."""
+        self._consumers.remove(consumer)
 
-    def add_packet_consumer(self, consumer):
-        if consumer not in self._packet_consumers:
-            self._packet_consumers.append(consumer)
+    def add_packet_consumer(self, consumer: IPacketConsumer) -> None:
+        """Deliver every verified UEPS packet to ``consumer``."""
+        self._consumers.add_packets(consumer)
 
-    def remove_packet_consumer(self, consumer):
-        if consumer in self._packet_consumers:
-            self._packet_consumers.remove(consumer)
+    def remove_packet_consumer(self, consumer: IPacketConsumer) -> None:
+        """Stop delivering packets to ``consumer``."""
+        self._consumers.remove_packets(consumer)
 
-    def send_packet(self, peer_id, packet):
+    def send_packet(self, peer_id: str, packet: ueps.Packet) -> None:
+        """Sign ``packet`` with the link's shared secret and send it to ``peer_id``."""
         connection = self._links.get(peer_id)
         if connection is None:
             raise NotConnectedError("peer {} not connected".format(peer_id))
         if UEPS_FEATURE not in connection.features:
             raise FeatureNotAnnouncedError("peer {} did not announce {!r}".format(
                 peer_id, UEPS_FEATURE))
-        frame = ueps.encode(packet, connection.shared_secret)
+        frame = ueps.encode(packet, link_secret(connection))
         message = new_message(UEPS, self.identity.id, peer_id,
                               {"frame": base64.b64encode(frame).decode("ascii")},
                               clock=self.reactor)

@@ -10,33 +10,40 @@ buffer is full, the bytes written meanwhile are counted, and a peer that
 lets more than the budget pile up is not reading and is dropped.
 """
 
-from twisted.internet.error import ConnectionLost
-from twisted.internet.interfaces import IPushProducer, ISSLTransport
-from twisted.internet.protocol import Factory, Protocol
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import (
+    IAddress,
+    IConnector,
+    IProtocol,
+    IPushProducer,
+    ISSLTransport,
+    ITransport,
+)
+from twisted.internet.protocol import ClientFactory, Factory, Protocol, connectionDone
+
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, implementedBy, implementer, providedBy
+from zope.interface.interface import InterfaceClass
+
+from lethean.mesh._errors import DroppedError
+
+if TYPE_CHECKING:
+    from lethean.interfaces import ILinkOwner
+
 
 __all__ = ["Wire", "WireFactory", "DroppedError"]
 
 
-class DroppedError(ConnectionLost):
-    """We dropped the connection; ``reason`` is the counter name, the message says why."""
-
-    def __init__(self, reason, text):
-        super().__init__(text)
-        self.reason = reason
-        self.text = text
-
-    def __str__(self):
-        return self.text
-
-
 #: transport class -> the interfaces its instances provide, TLS left out
-_CLASS_INTERFACES: dict[type, tuple] = {}
+_CLASS_INTERFACES: dict[type, tuple[InterfaceClass, ...]] = {}
 
 
-def _interfaces_without_tls(transport):
+def _interfaces_without_tls(transport: object) -> tuple[InterfaceClass, ...]:
     """
     What ``transport`` provides, but TLS.  Walking a transport's interfaces
     costs more than the rest of accepting a connection, so it is done once
@@ -52,7 +59,8 @@ def _interfaces_without_tls(transport):
     return interfaces
 
 
-def _without_tls(provided):
+def _without_tls(provided: Any) -> tuple[InterfaceClass, ...]:
+    # ``provided`` is a zope Declaration, whose stubs say interfaces() returns None.
     return tuple(interface for interface in provided.interfaces()
                  if not interface.isOrExtends(ISSLTransport))
 
@@ -61,16 +69,16 @@ def _without_tls(provided):
 class _WriteWatch:
     """The producer the real transport pauses when its write buffer is full."""
 
-    def __init__(self, wire):
+    def __init__(self, wire: Wire) -> None:
         self._wire = wire
 
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         self._wire.write_paused(True)
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         self._wire.write_paused(False)
 
-    def stopProducing(self):
+    def stopProducing(self) -> None:
         pass
 
 
@@ -82,22 +90,29 @@ class Wire(ProtocolWrapper):
     wrapped protocol a :class:`DroppedError` saying why.
     """
 
-    def __init__(self, factory, wrapped, owner):
-        super().__init__(factory, wrapped)
+    #: The real transport underneath: TCP or TLS, a consumer with a producer.
+    transport: Any
+    #: None until an UpgradeGate has routed, and once the connection is lost.
+    wrappedProtocol: Any
+
+    def __init__(self, factory: Factory, wrapped: IProtocol | None, owner: ILinkOwner) -> None:
+        # A WireFactory (or the listener) is no WrappingFactory, and an
+        # UpgradeGate has no wrapped protocol until it has routed.
+        super().__init__(factory, wrapped)  # type: ignore[arg-type]
         self.owner = owner
         self.unsent_bytes = 0
         self._paused = False
-        self._watch = None
-        self._producer = None
-        self._dropped = None
+        self._watch: _WriteWatch | None = None
+        self._producer: IPushProducer | None = None
+        self._dropped: DroppedError | None = None
 
-    def makeConnection(self, transport):
+    def makeConnection(self, transport: ITransport) -> None:
         # Look like the transport underneath, except for TLS: Autobahn would
         # then ask this wrapper for TLS channel bindings the mesh never uses.
         directlyProvides(self, *_interfaces_without_tls(transport))
         Protocol.makeConnection(self, transport)
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         self._watch = _WriteWatch(self)
         try:
             self.transport.registerProducer(self._watch, True)
@@ -108,7 +123,7 @@ class Wire(ProtocolWrapper):
 
     # -- the send budget ------------------------------------------------------
 
-    def write_paused(self, paused):
+    def write_paused(self, paused: bool) -> None:
         """The real transport's buffer is full (True) or drained (False)."""
         self._paused = paused
         if not paused:
@@ -121,15 +136,15 @@ class Wire(ProtocolWrapper):
 
     # The wrapped protocol's producer hears of the real transport's pauses
     # through us: the real transport has one producer, our watch.
-    def registerProducer(self, producer, streaming):
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
         self._producer = producer
         if not streaming:
             producer.resumeProducing()
 
-    def unregisterProducer(self):
+    def unregisterProducer(self) -> None:
         self._producer = None
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         if self._dropped is not None:
             return
         if self._paused:
@@ -140,29 +155,29 @@ class Wire(ProtocolWrapper):
                 return
         self.transport.write(data)
 
-    def writeSequence(self, data):
+    def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
 
     # -- closing ----------------------------------------------------------------
 
-    def _release(self):
+    def _release(self) -> None:
         # A transport with a registered producer waits for it before closing
         # (TLS would never send its close_notify).
         if self._watch is not None:
             self._watch = None
             self.transport.unregisterProducer()
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         self.disconnecting = 1
         self._release()
         self.transport.loseConnection()
 
-    def abortConnection(self):
+    def abortConnection(self) -> None:
         self.disconnecting = 1
         self._release()
         self.transport.abortConnection()
 
-    def drop(self, reason, text):
+    def drop(self, reason: str, text: str) -> None:
         """
         Abort at once; the wrapped protocol's ``connectionLost`` gets a
         :class:`DroppedError` with ``reason`` (a counter name) and ``text``.
@@ -172,7 +187,7 @@ class Wire(ProtocolWrapper):
         self._dropped = DroppedError(reason, text)
         self.abortConnection()
 
-    def connectionLost(self, reason):
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._watch = None
         if self._dropped is not None:
             reason = Failure(self._dropped)
@@ -187,18 +202,18 @@ class WireFactory(Factory):
     noisy = False
     protocol = Wire
 
-    def __init__(self, wrapped, owner):
+    def __init__(self, wrapped: ClientFactory, owner: ILinkOwner) -> None:
         self.wrapped = wrapped
         self.owner = owner
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: IAddress | None) -> Wire | None:
         inner = self.wrapped.buildProtocol(addr)
         if inner is None:
             return None
         return self.protocol(self, inner, self.owner)
 
-    def clientConnectionFailed(self, connector, reason):
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         self.wrapped.clientConnectionFailed(connector, reason)
 
-    def clientConnectionLost(self, connector, reason):
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         self.wrapped.clientConnectionLost(connector, reason)

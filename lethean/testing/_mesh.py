@@ -162,6 +162,7 @@ class MemoryMeshConnection:
     def bundle_secret(self) -> bytes:
         """The v2 session's bundle secret, or the static pair secret on a v1 link."""
         if self._session is not None:
+            assert self._session.bundle_secret is not None, "linked sessions are keyed"
             return self._session.bundle_secret
         return self.shared_secret
 
@@ -174,6 +175,7 @@ class MemoryMeshConnection:
         if self.closed:
             raise NotConnectedError("not connected to {}".format(self.peer_id))
         if self._session is not None:
+            assert self._session.cipher is not None, "linked sessions are keyed"
             frame = self._session.cipher.seal(message.to_bytes())
         else:
             try:
@@ -189,7 +191,9 @@ class MemoryMeshConnection:
         if self.closed:
             return
         if self._session is not None:
+            assert self._session.cipher is not None, "linked sessions are keyed"
             message = decode_message(self._session.cipher.open(frame))
+
         else:
             message = open_message(self._cipher, frame)
         self.frames_in += 1

@@ -10,29 +10,29 @@ reads a stream of them without I/O; :class:`UEPSProtocol` and
 from lethean.ueps._codec import MAX_BUILT_FRAME_BYTES, decode, encode, read_frame
 from lethean.ueps._decoder import UEPSDecoder
 from lethean.ueps._errors import (
+    DispatchError,
     UEPSFrameTooLargeError,
     FrameTruncatedError,
     HMACMismatchError,
     MalformedFrameError,
     MissingHMACError,
+    NilPacketError,
+    PeerQuarantinedError,
+    ThreatScoreExceededError,
     TooManyElementsError,
     UEPSError,
+    UnknownIntentError,
     ValueTooLargeError,
 )
 from lethean.ueps._packet import Header, Packet
 from lethean.ueps._protocol import UEPSFactory, UEPSProtocol
 
 from lethean.ueps._dispatcher import (
-    DispatchError,
     Dispatcher,
     INTENT_COMPUTE,
     INTENT_CUSTOM,
     INTENT_HANDSHAKE,
     INTENT_REHAB,
-    NilPacketError,
-    PeerQuarantinedError,
-    ThreatScoreExceededError,
-    UnknownIntentError,
 )
 
 __all__ = [

@@ -11,13 +11,15 @@ element count, which the reference does not.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import operator
 import struct
 from typing import Any
 
 from lethean._types import Buffer
-from lethean._accel import pick
+from lethean._accel import pick, speedups
 from lethean.ueps._errors import (
     UEPSFrameTooLargeError,
     FrameTruncatedError,
@@ -65,13 +67,43 @@ _BUILT_TLS = ((TAG_VERSION, 1), (TAG_CURRENT_LAYER, 1), (TAG_TARGET_LAYER, 1),
 _BUILT_ELEMENTS = 7
 
 
+_SHA256_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=64)
+def _key_states(key: bytes) -> tuple[Any, Any]:
+    """
+    The SHA-256 states after ``key``'s inner and outer pad blocks: a link
+    signs every frame with its one secret, so HMAC's key setup is done
+    once per secret (the cache is bounded, like the compiled one).
+    """
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
+
+
 def pure_hmac_sha256(key: bytes, *chunks: Buffer) -> bytes:
     """HMAC-SHA256 under ``key`` of the ``chunks`` joined."""
-    return hmac.digest(key, b"".join(chunks), "sha256")
+    if type(key) is not bytes:
+        return hmac.digest(key, b"".join(chunks), "sha256")
+    inner, outer = _key_states(key)
+    inner = inner.copy()
+    for chunk in chunks:
+        inner.update(chunk)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
-#: :func:`pure_hmac_sha256`, compiled when the accelerator is built.
-hmac_sha256 = pick(pure_hmac_sha256, "hmac_sha256")
+#: Whether the compiled HMAC is used: it runs on the CPU's SHA instructions;
+#: without them OpenSSL's SHA-256 (the pure twin's) is the faster one.
+COMPILED_HMAC = speedups is not None and "sha-ni" in speedups.BACKENDS
+
+#: :func:`pure_hmac_sha256`, compiled where the CPU has SHA instructions.
+hmac_sha256 = pick(pure_hmac_sha256, "hmac_sha256", COMPILED_HMAC)
 
 #: A frame from the builder (ours or Go's) is never larger than this.
 MAX_BUILT_FRAME_BYTES = _HEADER.size + _TL_BYTES + _HMAC_BYTES + _TL_BYTES + MAX_VALUE_BYTES
@@ -82,7 +114,7 @@ DEFAULT_MAX_FRAME_BYTES = 128 * 1024
 DEFAULT_MAX_ELEMENTS = 64
 
 
-def encode(packet: Packet, secret: bytes) -> bytes:
+def pure_encode(packet: Packet, secret: bytes) -> bytes:
     """
     Build the signed frame of ``packet`` with the shared ``secret``.
 
@@ -103,6 +135,14 @@ def encode(packet: Packet, secret: bytes) -> bytes:
     )
     mac = hmac_sha256(secret, signed, payload)
     return b"".join((signed, _HMAC_TL, mac, _TL.pack(TAG_PAYLOAD, len(payload)), payload))
+
+
+if COMPILED_HMAC:
+    speedups.ueps_register_encode(pure_encode)
+
+#: :func:`pure_encode`, compiled where the HMAC is: the usual packet is
+#: framed in one call, anything else goes to :func:`pure_encode`.
+encode = pick(pure_encode, "ueps_encode", COMPILED_HMAC)
 
 
 def read_frame(data: Buffer, secret: bytes, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,

@@ -21,8 +21,14 @@ from twisted.python.failure import Failure
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from lethean.errors import LetheanError
 from lethean.interfaces import IPacketConsumer
+from lethean.ueps._errors import (
+    DispatchError,
+    NilPacketError,
+    PeerQuarantinedError,
+    ThreatScoreExceededError,
+    UnknownIntentError,
+)
 from lethean.ueps._packet import Packet
 
 #: ``handler(packet)``: a result, or a Deferred of one.
@@ -30,11 +36,6 @@ Handler = Callable[[Packet], Any]
 
 __all__ = [
     "Dispatcher",
-    "DispatchError",
-    "NilPacketError",
-    "ThreatScoreExceededError",
-    "UnknownIntentError",
-    "PeerQuarantinedError",
     "THREAT_SCORE_THRESHOLD",
     "INTENT_HANDSHAKE",
     "INTENT_COMPUTE",
@@ -57,36 +58,6 @@ BREAKER_TRIPS = 5
 BREAKER_WINDOW_S = 60.0
 #: How long an open breaker ignores the peer.
 BREAKER_COOL_DOWN_S = 300.0
-
-
-class DispatchError(LetheanError):
-    """The packet was not dispatched."""
-
-    kind = "dispatch"
-
-
-class NilPacketError(DispatchError):
-    """Dispatcher.Dispatch: nil packet"""
-
-    kind = "nil_packet"
-
-
-class ThreatScoreExceededError(DispatchError):
-    """Dispatcher.Dispatch: packet rejected: threat score exceeds safety threshold (50000)"""
-
-    kind = "threat_score_exceeded"
-
-
-class UnknownIntentError(DispatchError):
-    """Dispatcher.Dispatch: packet dropped: unknown intent"""
-
-    kind = "unknown_intent"
-
-
-class PeerQuarantinedError(DispatchError):
-    """The peer's packets are ignored for a while after repeated threat drops."""
-
-    kind = "peer_quarantined"
 
 
 @implementer(IPacketConsumer)

@@ -1,9 +1,10 @@
 """
-The errors a UEPS frame can fail with.
+The errors a UEPS frame can fail with, and those of dispatching its packet.
 
 Each ``kind`` is the ``error_kind`` string of the shared conformance vectors,
 and each docstring's first line is the text a user sees.  Catch
-:class:`UEPSError` for "this UEPS frame is bad, whatever the reason".
+:class:`UEPSError` for "this UEPS frame is bad, whatever the reason", and
+:class:`DispatchError` for "this packet was not dispatched".
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ __all__ = [
     "ValueTooLargeError",
     "UEPSFrameTooLargeError",
     "TooManyElementsError",
+    "DispatchError",
+    "NilPacketError",
+    "ThreatScoreExceededError",
+    "UnknownIntentError",
+    "PeerQuarantinedError",
 ]
 
 
@@ -79,3 +85,33 @@ class TooManyElementsError(UEPSError, LimitExceededError):
     """The UEPS frame has more elements than the configured limit."""
 
     kind = "too_many_elements"
+
+
+class DispatchError(LetheanError):
+    """The packet was not dispatched."""
+
+    kind = "dispatch"
+
+
+class NilPacketError(DispatchError):
+    """Dispatcher.Dispatch: nil packet"""
+
+    kind = "nil_packet"
+
+
+class ThreatScoreExceededError(DispatchError):
+    """Dispatcher.Dispatch: packet rejected: threat score exceeds safety threshold (50000)"""
+
+    kind = "threat_score_exceeded"
+
+
+class UnknownIntentError(DispatchError):
+    """Dispatcher.Dispatch: packet dropped: unknown intent"""
+
+    kind = "unknown_intent"
+
+
+class PeerQuarantinedError(DispatchError):
+    """The peer's packets are ignored for a while after repeated threat drops."""
+
+    kind = "peer_quarantined"
