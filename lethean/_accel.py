@@ -48,7 +48,9 @@ def load(source: Path = SOURCE,
 
 
 #: The compiled module, or None when lethean runs on pure Python only;
-#: ``unavailable_reason`` then says why.
+#: ``unavailable_reason`` then says why.  Any: the module has no stubs, and
+#: its users check a flag of their own (``pick``'s ``usable``) before using it.
+speedups: Any
 speedups, unavailable_reason = load()
 
 _twins: list[tuple[Callable[..., Any], Callable[..., Any]]] = []

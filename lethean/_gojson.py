@@ -229,7 +229,7 @@ def loads_strict(text: str,
         raise ValueError("JSON nested too deeply") from None
 
 
-def decode_base64(text: str) -> bytes:
+def decode_base64(text: object) -> bytes:
     """
     The bytes of a JSON ``[]byte`` string, read as Go reads it: padded
     standard base64, CR and LF ignored anywhere, nothing else tolerated.
