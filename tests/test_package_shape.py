@@ -19,17 +19,6 @@ PACKAGE = Path(lethean.__file__).resolve().parent
 CHECKOUT = Path(__file__).resolve().parent.parent
 BESIDE_PACKAGE = ("tests", "benchmarks")
 
-#: Test and benchmark modules over the limit whose split is under way
-#: elsewhere (paths from the checkout); each entry goes once its module is
-#: back under the limit.
-PENDING_SPLIT_BESIDE_PACKAGE = {
-    "tests/test_cli_contract.py",
-    "tests/test_mesh_session.py",
-    "tests/test_node_control.py",
-    "tests/test_node_controller.py",
-    "tests/test_node_worker.py",
-}
-
 #: Lines a module of lethean may hold.
 MAX_MODULE_LINES = 500
 
@@ -98,16 +87,8 @@ class TestAndBenchmarkSizeTests(SynchronousTestCase):
         counts = _line_counts(CHECKOUT, BESIDE_PACKAGE)
         self.assertIn("tests/test_package_shape.py", counts)
         self.assertIn("benchmarks/_timing.py", counts)
-        over = {path: lines for path, lines in counts.items()
-                if lines > MAX_MODULE_LINES and path not in PENDING_SPLIT_BESIDE_PACKAGE}
+        over = {path: lines for path, lines in counts.items() if lines > MAX_MODULE_LINES}
         self.assertEqual(over, {})
-
-    def test_pending_splits_still_pending(self):
-        """A module listed as pending a split is still over the limit (else drop it from the list)."""
-        counts = _line_counts(CHECKOUT, BESIDE_PACKAGE)
-        done = sorted(path for path in PENDING_SPLIT_BESIDE_PACKAGE
-                      if counts.get(path, 0) <= MAX_MODULE_LINES)
-        self.assertEqual(done, [], "remove these from PENDING_SPLIT_BESIDE_PACKAGE in " + __name__)
 
 
 class ModuleSizeTests(SynchronousTestCase):

@@ -10,7 +10,7 @@ from lethean.mesh import FEATURES, new_message
 from lethean.mesh._errors import MessageTooLargeError, NotConnectedError
 from lethean.smsg import frame_password
 from lethean.testing import MemoryMesh
-from tests.test_node_worker import make_identity
+from tests._node_worker import make_identity
 
 
 class Recorder:
