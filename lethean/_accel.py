@@ -13,7 +13,10 @@ everything on the pure-Python path.
 """
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
 
 from lethean._source_digest import source_digest
 
@@ -24,7 +27,11 @@ __all__ = ["speedups", "unavailable_reason", "load", "pick", "shortcut", "no_sho
 SOURCE = Path(__file__).resolve().parent.parent / "csrc"
 
 
-def load(source=SOURCE, environ=os.environ):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def load(source: Path = SOURCE,
+         environ: Mapping[str, str] = os.environ) -> tuple[ModuleType | None, str]:
     """``(module, "")``, or ``(None, why not)``; see :data:`speedups`."""
     if environ.get("LETHEAN_PURE_PYTHON"):
         return None, "LETHEAN_PURE_PYTHON is set"
@@ -42,13 +49,15 @@ def load(source=SOURCE, environ=os.environ):
 
 
 #: The compiled module, or None when lethean runs on pure Python only;
-#: ``unavailable_reason`` then says why.
+#: ``unavailable_reason`` then says why.  Any: the module has no stubs, and
+#: its users check a flag of their own (``pick``'s ``usable``) before using it.
+speedups: Any
 speedups, unavailable_reason = load()
 
-_twins: list = []
+_twins: list[tuple[Callable[..., Any], Callable[..., Any]]] = []
 
 
-def pick(pure, name, usable=True):
+def pick(pure: _F, name: str, usable: bool = True) -> _F:
     """
     The compiled function ``name`` when the accelerator is loaded (and
     ``usable``: what it needs is there), else ``pure``, its pure-Python
@@ -56,17 +65,17 @@ def pick(pure, name, usable=True):
     """
     if speedups is None or not usable:
         return pure
-    compiled = getattr(speedups, name)
+    compiled: _F = getattr(speedups, name)
     _twins.append((pure, compiled))
     return compiled
 
 
-def no_shortcut(*args):
+def no_shortcut(*args: object) -> None:
     """The pure-Python twin of every compiled shortcut: there is none (None)."""
     return None
 
 
-def shortcut(name, usable=True):
+def shortcut(name: str, usable: bool = True) -> Callable[..., Any]:
     """
     A compiled shortcut: it does the common case and returns None for
     anything else, which the caller then handles in Python from the start
@@ -76,6 +85,6 @@ def shortcut(name, usable=True):
     return pick(no_shortcut, name, usable)
 
 
-def twins():
+def twins() -> tuple[tuple[Callable[..., Any], Callable[..., Any]], ...]:
     """The ``(pure, compiled)`` pairs :func:`pick` chose the compiled one of."""
     return tuple(_twins)

@@ -10,6 +10,8 @@ mode), is fsynced, renamed over the target, and the directory is fsynced.
 import os
 import time
 
+from lethean._types import Buffer, StrPath
+
 __all__ = ["write_atomic", "fsync_directory", "remove_stale_temporaries", "STALE_TEMPORARY_S"]
 
 #: A temporary file of ``write_atomic`` older than this was left by an
@@ -20,7 +22,7 @@ _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW"
                  | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
-def fsync_directory(directory):
+def fsync_directory(directory: str) -> None:
     """Make a rename in ``directory`` durable (where the platform allows)."""
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -34,7 +36,7 @@ def fsync_directory(directory):
         os.close(fd)
 
 
-def _create_temporary(directory, name, mode):
+def _create_temporary(directory: str, name: str, mode: int) -> tuple[str, int]:
     while True:
         temporary = os.path.join(directory, ".{}.{}.tmp".format(name, os.urandom(6).hex()))
         try:
@@ -43,7 +45,8 @@ def _create_temporary(directory, name, mode):
             continue
 
 
-def write_atomic(path, data, mode=0o644, directory_mode=0o755):
+def write_atomic(path: StrPath, data: Buffer, mode: int = 0o644,
+                 directory_mode: int = 0o755) -> None:
     """
     Replace ``path`` with the bytes ``data`` atomically and durably (blocking).
 
@@ -72,7 +75,7 @@ def write_atomic(path, data, mode=0o644, directory_mode=0o755):
     fsync_directory(directory)
 
 
-def remove_stale_temporaries(path, older_than_s=STALE_TEMPORARY_S):
+def remove_stale_temporaries(path: StrPath, older_than_s: float = STALE_TEMPORARY_S) -> int:
     """
     Remove the temporary files interrupted writes of ``path`` left behind
     (older than ``older_than_s``); returns how many went.

@@ -12,19 +12,28 @@ their writer as an expression (``Kind.inline``) over ``_j``, the
 :mod:`lethean._gojson` module.
 """
 
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from lethean import _gojson
 from lethean._gojson import fold_key
 from lethean._gotypes import Kind, Mismatch
+from lethean._types import JSONValue
+
+if TYPE_CHECKING:
+    from lethean._gostruct import _Field
 
 __all__ = ["compile_writer", "compile_to_value", "compile_collapsed_reader"]
 
 
-def _build(lines, names, name):
+def _build(lines: list[str], names: dict[str, Any], name: str) -> Callable[..., Any]:
     exec("\n".join(lines), names)
-    return names[name]
+    function: Callable[..., Any] = names[name]
+    return function
 
 
-def compile_writer(fields, given=None, zeros=None):
+def compile_writer(fields: Sequence["_Field"], given: Collection[str] | None = None,
+                   zeros: Mapping[str, object] | None = None) -> Callable[..., str]:
     """
     ``write(obj, html)``: the JSON text of an instance.  With ``given`` (a
     sequence of attribute names), ``write(html, *values)`` instead: the
@@ -33,19 +42,20 @@ def compile_writer(fields, given=None, zeros=None):
     """
     # Looked up in the module at each call, so that the pure-Python path
     # (tests/_accel.py) reaches the generated code too.
-    names = {"_j": _gojson}
+    names: dict[str, Any] = {"_j": _gojson}
+    zero_of: Mapping[str, object] = zeros if zeros is not None else {}
     if given is None:
         lines = ["def write(obj, html):"]
     else:
         lines = ["def write(html, {}):".format(", ".join("v_" + name for name in given))]
     # (index, field, value expression or None for a constant zero)
-    written = []
+    written: list[tuple[int, "_Field", str | None]] = []
     for index, field in enumerate(fields):
         if given is None:
             written.append((index, field, "obj." + field.attribute))
         elif field.attribute in given:
             written.append((index, field, "v_" + field.attribute))
-        elif not field.omitempty or zeros[field.alias]:
+        elif not field.omitempty or zero_of[field.alias]:
             written.append((index, field, None))
     static = bool(written) and not written[0][1].omitempty
     run = []  # parts of fields written unconditionally, not yet emitted
@@ -58,7 +68,7 @@ def compile_writer(fields, given=None, zeros=None):
         names["w{}".format(index)] = field.kind.write
         write = field.kind.inline or "w{}({{}}, html)".format(index)
         if value is None:
-            names["z{}".format(index)] = field.kind.write(zeros[field.alias], False)
+            names["z{}".format(index)] = field.kind.write(zero_of[field.alias], False)
             run += ["k{}".format(index), "z{}".format(index)]
             continue
         if not field.omitempty:
@@ -84,13 +94,13 @@ def compile_writer(fields, given=None, zeros=None):
     return _build(lines, names, "write")
 
 
-def _as_is(kind):
+def _as_is(kind: Kind) -> bool:
     return type(kind).to_value is Kind.to_value
 
 
-def compile_to_value(fields):
+def compile_to_value(fields: Sequence["_Field"]) -> Callable[[object], dict[str, JSONValue]]:
     """``to_value(obj)``: the instance as plain JSON data, a dict in field order."""
-    names = {}
+    names: dict[str, Any] = {}
     lines = ["def to_value(obj):"]
     run = []  # "key: value" of fields written unconditionally, not yet emitted
     emitted = False
@@ -117,7 +127,10 @@ def compile_to_value(fields):
     return _build(lines, names, "to_value")
 
 
-def compile_collapsed_reader(fields, zeros, plain, collapsed_error):
+def compile_collapsed_reader(
+        fields: Sequence["_Field"], zeros: Mapping[str, object], plain: Mapping[str, type],
+        collapsed_error: Callable[[str], Exception]) -> Callable[[dict[str, JSONValue]],
+                                                                 dict[str, Any]]:
     """
     ``read(d)``: the constructor arguments a ``dict`` from a plain parse
     reads as, or ``collapsed_error`` raised wherever the text's pairs might
@@ -128,12 +141,12 @@ def compile_collapsed_reader(fields, zeros, plain, collapsed_error):
     exact = frozenset(field.key for field in fields)
     folded = frozenset(fold_key(field.key) for field in fields)
 
-    def check_others(d):
+    def check_others(d: dict[str, JSONValue]) -> None:
         for key in d:
             if key not in exact and fold_key(key) in folded:
                 raise collapsed_error(key)
 
-    names = {"M": object(), "Mismatch": Mismatch, "Collapsed": collapsed_error,
+    names: dict[str, Any] = {"M": object(), "Mismatch": Mismatch, "Collapsed": collapsed_error,
              "check_others": check_others}
     lines = ["def read(d):", "    n = 0"]
     result = []

@@ -23,12 +23,14 @@ import binascii
 import codecs
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from lethean._accel import pick
+from lethean._types import JSONValue
 
 __all__ = [
     "RawJSON",
@@ -50,15 +52,16 @@ __all__ = [
 _encode_basestring = json.encoder.encode_basestring  # C: no ASCII escaping
 
 
-def _fffd(error):
+def _fffd(error: UnicodeEncodeError) -> tuple[bytes, int]:
     """Codec error handler: a lone surrogate becomes U+FFFD, as in Go."""
     return (b"\xef\xbf\xbd" * (error.end - error.start), error.end)
 
 
-codecs.register_error("lethean.go-fffd", _fffd)
+# Registered for encoding only, so the error is always a UnicodeEncodeError.
+codecs.register_error("lethean.go-fffd", _fffd)  # type: ignore[arg-type]
 
 
-def utf8(text):
+def utf8(text: str) -> bytes:
     """UTF-8 bytes of ``text``; lone surrogates become U+FFFD (Go's rune error)."""
     try:
         return text.encode("utf-8")
@@ -66,7 +69,7 @@ def utf8(text):
         return text.encode("utf-8", "lethean.go-fffd")
 
 
-def _html_escape(text):
+def _html_escape(text: str) -> str:
     if "<" in text:
         text = text.replace("<", "\\u003c")
     if ">" in text:
@@ -76,7 +79,7 @@ def _html_escape(text):
     return text
 
 
-def _line_sep_escape(text):
+def _line_sep_escape(text: str) -> str:
     if "\u2028" in text:
         text = text.replace("\u2028", "\\u2028")
     if "\u2029" in text:
@@ -87,7 +90,7 @@ def _line_sep_escape(text):
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def pure_go_string(value, html=True):
+def pure_go_string(value: str, html: bool = True) -> str:
     """
     A JSON string literal for ``value`` as Go writes it; lone surrogates
     (not valid UTF-8) become U+FFFD, as Go writes invalid text.
@@ -104,7 +107,7 @@ def pure_go_string(value, html=True):
 go_string = pick(pure_go_string, "go_string")
 
 
-def go_float(value):
+def go_float(value: float) -> str:
     """
     A float in Go's JSON notation: shortest round-trip digits, plain decimal
     for 1e-6 <= |x| < 1e21, otherwise ``1e-7`` / ``1e+21`` style.
@@ -138,7 +141,7 @@ class RawJSON:
     text: str = attrs.field()
 
     @text.validator
-    def _check(self, attribute, value):
+    def _check(self, attribute: "attrs.Attribute[str]", value: object) -> None:
         if not isinstance(value, str):
             raise TypeError("RawJSON text must be str")
         loads_strict(value, keep_overflow=True)  # ValueError when it is not JSON
@@ -147,7 +150,7 @@ class RawJSON:
 _WHITESPACE_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
 
 
-def compact(text, html=False):
+def compact(text: str, html: bool = False) -> str:
     """
     ``text`` (valid JSON) with the whitespace between tokens removed, as Go
     writes a ``json.RawMessage``: escapes are kept as they are, U+2028 and
@@ -158,7 +161,7 @@ def compact(text, html=False):
     return _html_escape(text) if html else text
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> float:
     raise ValueError("{} is not JSON".format(name))
 
 
@@ -171,8 +174,10 @@ class ReadFloat(float):
 
     __slots__ = ("text",)
 
+    text: str
 
-def _go_float_literal(text):
+
+def _go_float_literal(text: str) -> ReadFloat:
     value = ReadFloat(text)
     if value in (_INF, -_INF):
         raise ValueError("number {} overflows a float64".format(text[:40]))
@@ -180,7 +185,7 @@ def _go_float_literal(text):
     return value
 
 
-def _kept_float_literal(text):
+def _kept_float_literal(text: str) -> ReadFloat:
     # A number beyond float64 is still JSON: Go skips it in an unknown
     # field and keeps its text in a json.RawMessage.  It reads as +-inf
     # here and is written back as its text.
@@ -189,7 +194,7 @@ def _kept_float_literal(text):
     return value
 
 
-def _go_int_literal(text):
+def _go_int_literal(text: str) -> int | ReadFloat:
     # "-0" is negative zero to Go's float64: keep it a float (and its text).
     return int(text) if text != "-0" else _go_float_literal(text)
 
@@ -201,7 +206,9 @@ _DECODER = json.JSONDecoder(**_HOOKS)
 _KEEP_OVERFLOW_DECODER = json.JSONDecoder(**_KEEP_OVERFLOW_HOOKS)
 
 
-def loads_strict(text, object_pairs_hook=None, *, keep_overflow=False):
+def loads_strict(text: str,
+                 object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None, *,
+                 keep_overflow: bool = False) -> JSONValue:
     """
     ``json.loads`` that rejects what Go rejects (``NaN``, ``Infinity``,
     floats beyond float64) and turns deep nesting into ``ValueError``
@@ -222,7 +229,7 @@ def loads_strict(text, object_pairs_hook=None, *, keep_overflow=False):
         raise ValueError("JSON nested too deeply") from None
 
 
-def decode_base64(text):
+def decode_base64(text: object) -> bytes:
     """
     The bytes of a JSON ``[]byte`` string, read as Go reads it: padded
     standard base64, CR and LF ignored anywhere, nothing else tolerated.
@@ -242,10 +249,13 @@ def decode_base64(text):
 _BASE64_OR_NEWLINE = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
                       b"\r\n")
 _NEWLINES = re.compile(rb"[\r\n]*")
+#: ``_NEWLINES.match``, which always matches (maybe nothing).
+_skip_newlines: Callable[[bytes, int], re.Match[bytes]]
+_skip_newlines = _NEWLINES.match  # type: ignore[assignment]
 _PAD = ord("=")
 
 
-def _base64_error_offset(src):
+def _base64_error_offset(src: bytes) -> int | None:
     """
     Where Go's ``base64.StdEncoding.Decode`` stops on ``src`` (its
     ``CorruptInputError``), or None.  Go reads quanta of four digits,
@@ -263,17 +273,17 @@ def _base64_error_offset(src):
         return stop
     si = stop + 1
     if j == 2:  # "==" expected: the second "=" may follow newlines
-        si = _NEWLINES.match(src, si).end()
+        si = _skip_newlines(src, si).end()
         if si == end:
             return end
         if src[si] != _PAD:
             return si - 1
         si += 1
-    si = _NEWLINES.match(src, si).end()
+    si = _skip_newlines(src, si).end()
     return si if si < end else None
 
 
-def fold_key(key):
+def fold_key(key: str) -> str:
     """
     A key folded the way Go matches JSON keys to struct fields: ASCII case
     plus the two non-ASCII letters that fold to ASCII (Kelvin sign, long s).
@@ -281,28 +291,28 @@ def fold_key(key):
     return key.lower().replace("\u212a", "k").replace("\u017f", "s")
 
 
-class Pairs(list):
+class Pairs(list[tuple[str, Any]]):
     """
     A JSON object as its ``(key, value)`` pairs in document order, repeated
     keys kept: Go's decoder visits each of them.
     """
 
 
-def loads_pairs(text):
+def loads_pairs(text: str) -> JSONValue:
     """:func:`loads_strict` with every object, at any depth, read as :class:`Pairs`."""
     return loads_strict(text, object_pairs_hook=Pairs, keep_overflow=True)
 
 
-def top_level_pairs(text, *, keep_overflow=False):
+def top_level_pairs(text: str, *, keep_overflow: bool = False) -> list[tuple[str, JSONValue]]:
     """
     The ``(key, value)`` pairs of a JSON object in document order, duplicates
     included (Go assigns fields in that order, so the last one wins, and a
     ``null`` leaves the field as it was).  ``ValueError`` when ``text`` is not
     JSON or not an object.
     """
-    holder = []
+    holder: list[list[tuple[str, JSONValue]]] = []
 
-    def hook(pairs):
+    def hook(pairs: list[tuple[str, JSONValue]]) -> dict[str, JSONValue]:
         holder.append(pairs)
         return dict(pairs)
 
@@ -312,26 +322,33 @@ def top_level_pairs(text, *, keep_overflow=False):
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
+#: ``_SPACE.match``, which always matches (maybe nothing).
+_skip_space: Callable[[str, int], re.Match[str]]
+_skip_space = _SPACE.match  # type: ignore[assignment]
+#: The C string scanner ``json`` uses (not in its type stubs).
+_scanstring: Callable[[str, int], tuple[str, int]]
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
 
 
-def top_level_raw(text):
+
+def top_level_raw(text: str) -> list[tuple[str, str]]:
     """
     The ``(key, raw value text)`` pairs of a JSON object in document order,
     duplicates included: what Go's ``json.RawMessage`` fields keep.
     ``text`` must be a JSON object (``ValueError`` otherwise).
     """
-    skip = _SPACE.match
+    skip = _skip_space
     index = skip(text, 0).end()
     if text[index:index + 1] != "{":
         raise ValueError("not a JSON object")
     index = skip(text, index + 1).end()
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     if text[index:index + 1] == "}":
         return pairs
     while True:
         if text[index:index + 1] != '"':
             raise ValueError("expected a key at {}".format(index))
-        key, index = json.decoder.scanstring(text, index + 1)
+        key, index = _scanstring(text, index + 1)
         index = skip(text, index).end()
         if text[index:index + 1] != ":":
             raise ValueError("expected ':' at {}".format(index))
@@ -350,7 +367,7 @@ def top_level_raw(text):
             raise ValueError("expected ',' or '}}' at {}".format(index))
 
 
-def marshal(value, *, html=True, sort_keys=False):
+def marshal(value: JSONValue, *, html: bool = True, sort_keys: bool = False) -> str:
     """
     Compact JSON text of ``value`` as Go writes it.
 
@@ -359,13 +376,13 @@ def marshal(value, *, html=True, sort_keys=False):
     fields keep their order, so leave it off for those).  Raises
     ``TypeError``/``ValueError`` for values Go could not encode either.
     """
-    parts = []
+    parts: list[str] = []
     _encode(value, parts.append, html, sort_keys)
     text = "".join(parts)
     return text
 
 
-def _encode(value, out, html, sort_keys):
+def _encode(value: JSONValue, out: Callable[[str], object], html: bool, sort_keys: bool) -> None:
     kind = type(value)
     if kind is str:
         out(go_string(value, html))

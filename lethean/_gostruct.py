@@ -26,11 +26,15 @@ The struct's name in Go's type names is the class name (``GO_NAME``
 overrides it) in the package ``GO_PACKAGE``.
 """
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
 import attrs
 
 from lethean._gojson import Pairs, RawJSON, fold_key, go_string, loads_strict
 from lethean._gocompile import compile_collapsed_reader, compile_to_value, compile_writer
 from lethean._gotypes import Kind, Mismatch
+from lethean._types import JSONValue
 from lethean.errors import MalformedError
 
 __all__ = [
@@ -69,10 +73,16 @@ class _Tag:
     zero: object
 
 
-_KIND_ZERO = object()
+_KIND_ZERO: Any = object()
+
+_S = TypeVar("_S", bound="GoStruct")
+
+#: A JSON object as the struct readers take it: a ``dict`` or ``Pairs``.
+_Object = dict[str, JSONValue] | Sequence[tuple[str, JSONValue]]
 
 
-def go_field(key, kind, *, omitempty=False, zero=attrs.NOTHING, default=_KIND_ZERO, **kwargs):
+def go_field(key: str, kind: Kind, *, omitempty: bool = False, zero: object = attrs.NOTHING,
+             default: Any = _KIND_ZERO, **kwargs: Any) -> Any:
     """
     An attrs field that is the Go struct field ``key`` of type ``kind``.
 
@@ -109,12 +119,12 @@ _PLAIN = {"string": str, "bool": bool}
 class Schema:
     """The JSON shape of one struct class, read from its attrs fields."""
 
-    def __init__(self, cls):
+    def __init__(self, cls: type) -> None:
         self.cls = cls
         self.go_type = "{}.{}".format(getattr(cls, "GO_PACKAGE", ""),
                                       cls.__dict__.get("GO_NAME", cls.__name__))
         fields = []
-        zeros = {}
+        zeros: dict[str, object] = {}
         for attribute in attrs.fields(cls):
             tag = attribute.metadata.get(_META)
             if tag is None:
@@ -124,7 +134,7 @@ class Schema:
             if tag.zero is not attrs.NOTHING:
                 zeros[attribute.alias] = tag.zero
             elif attribute.default is not attrs.NOTHING and not isinstance(
-                    attribute.default, attrs.Factory):
+                    attribute.default, attrs.Factory):  # type: ignore[arg-type]  # a class
                 zeros[attribute.alias] = attribute.default
             else:
                 zeros[attribute.alias] = tag.kind.zero
@@ -142,7 +152,7 @@ class Schema:
         self._exact = {f.key: entry for f, entry in zip(fields, entries)}
         self._folded = {fold_key(f.key): entry for f, entry in zip(fields, entries)}
 
-    def fields_of(self, value, *, collapsed=False):
+    def fields_of(self, value: JSONValue, *, collapsed: bool = False) -> dict[str, Any]:
         """
         The constructor arguments (attrs aliases) of the struct that the
         JSON object ``value`` (a ``dict``, or :class:`~lethean._gojson.Pairs`
@@ -175,18 +185,19 @@ class Schema:
                     raise
         return found
 
-    def read(self, value):
+    def read(self, value: _Object) -> Any:
         """The struct ``value`` (a JSON object, dict or pairs) reads as."""
         return self.cls(**self.fields_of(value))
 
-    def encode(self, instance, html, written=None):
+    def encode(self, instance: object, html: bool,
+               written: Mapping[str, str] | None = None) -> str:
         """
         The JSON text of ``instance``; ``written`` maps attribute names to
         text the caller already has for them.
         """
         if written is None:
             return self.write(instance, html)
-        parts = []
+        parts: list[str] = []
         for field in self.fields:
             if written is not None and field.attribute in written:
                 parts += (field.prefix, written[field.attribute])
@@ -201,11 +212,11 @@ class Schema:
         parts.append("}")
         return "".join(parts)
 
-    def to_json_value(self, instance):
+    def to_json_value(self, instance: object) -> dict[str, JSONValue]:
         """``instance`` as plain JSON data: a dict in field order, ``omitempty`` applied."""
         return self._to_value(instance)
 
-    def writer(self, *attributes):
+    def writer(self, *attributes: str) -> Callable[..., str]:
         """
         ``write(html, *values)``: the JSON text of an instance whose
         ``attributes`` hold ``values`` and whose other fields are their
@@ -214,39 +225,40 @@ class Schema:
         return compile_writer(self.fields, attributes, self._zeros)
 
 
-def schema_of(cls):
+def schema_of(cls: type) -> Schema:
     """The :class:`Schema` of a struct class (built once, on first use)."""
-    schema = cls.__dict__.get("_go_schema")
+    schema: Schema | None = cls.__dict__.get("_go_schema")
     if schema is None:
         schema = Schema(cls)
-        cls._go_schema = schema
+        setattr(cls, "_go_schema", schema)
     return schema
 
 
 class StructOf(Kind):
     """A nested struct field: an attrs class declared with :func:`go_field`."""
 
-    def __init__(self, cls):
+    def __init__(self, cls: type) -> None:
         self._cls = cls
 
+    # Read-only here: the struct class says what they are.
     @property
-    def go_type(self):
+    def go_type(self) -> str:  # type: ignore[override]
         return schema_of(self._cls).go_type
 
     @property
-    def zero(self):
+    def zero(self) -> Any:  # type: ignore[override]
         schema = schema_of(self._cls)
         return schema.read(())
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> Any:
         if type(value) is not dict and type(value) is not Pairs:
             raise self.mismatch(value)
         return schema_of(self._cls).read(value)
 
-    def write(self, value, html):
+    def write(self, value: object, html: bool) -> str:
         return schema_of(self._cls).write(value, html)
 
-    def to_value(self, value):
+    def to_value(self, value: object) -> dict[str, JSONValue]:
         return schema_of(self._cls).to_json_value(value)
 
 
@@ -260,19 +272,19 @@ class GoStruct:
     GO_PACKAGE = "node"
 
     @classmethod
-    def go_type(cls):
+    def go_type(cls) -> str:
         """The Go type name, e.g. ``node.GetLogsPayload``."""
         return schema_of(cls).go_type
 
-    def to_json_value(self):
+    def to_json_value(self) -> dict[str, JSONValue]:
         """The struct as a dict in Go field order, ``omitempty`` applied."""
         return schema_of(type(self)).to_json_value(self)
 
-    def __go_json__(self, html):
+    def __go_json__(self, html: bool) -> str:
         return schema_of(type(self)).write(self, html)
 
     @classmethod
-    def from_json_value(cls, value):
+    def from_json_value(cls: type[_S], value: object) -> _S:
         """
         Read a received value (parsed JSON, ``RawJSON`` or an instance) as
         Go's decoder does; raises :class:`InvalidPayloadError` with Go's text.
@@ -290,4 +302,3 @@ class GoStruct:
             return schema.read(value)
         except Mismatch as e:
             raise InvalidPayloadError(e.go_text(cls.__name__)) from None
-

@@ -8,6 +8,7 @@ both, so a received ``ts`` is written back byte for byte.
 
 import datetime
 import re
+from typing import TypeVar
 
 import attrs
 
@@ -35,20 +36,23 @@ _RFC3339 = re.compile(
     r"(?:(Z)|([+-])(\d{2}):(\d{2}))", re.ASCII)
 
 
-def _is_leap(year):
+_T = TypeVar("_T", bound="Timestamp")
+
+
+def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _days_in(month, year):
+def _days_in(month: int, year: int) -> int:
     if month == 2 and _is_leap(year):
         return 29
     return _MONTH_DAYS[month - 1]
 
 
-def _days_from_civil(year, month, day):
+def _days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 in the proleptic Gregorian calendar."""
     year -= month <= 2
     era = year // 400
@@ -58,7 +62,7 @@ def _days_from_civil(year, month, day):
     return era * 146097 + doe - 719468
 
 
-def _civil_from_days(days):
+def _civil_from_days(days: int) -> tuple[int, int, int]:
     """(year, month, day) of a day count since 1970-01-01."""
     days += 719468
     era = days // 146097
@@ -71,7 +75,7 @@ def _civil_from_days(days):
     return yoe + era * 400 + (month <= 2), month, day
 
 
-def _year_zero(text, match):
+def _year_zero(text: str, match: "re.Match[str]") -> int:
     """Seconds since the epoch of a valid year-0 time (``datetime`` stops at 1)."""
     year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
     if (year != 0 or not 1 <= month <= 12 or not 1 <= day <= _days_in(month, year)
@@ -82,11 +86,11 @@ def _year_zero(text, match):
 
 #: The last second written and read, with its text: a node stamps and
 #: reads many messages within one second.
-_last_written = (None, "")
+_last_written: tuple[int | None, str] = (None, "")
 _last_read = ("", 0)
 
 
-def _date_and_time(local):
+def _date_and_time(local: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS`` of ``local`` seconds since the epoch."""
     global _last_written
     cached, text = _last_written
@@ -104,7 +108,7 @@ def _date_and_time(local):
     return text
 
 
-def _local_seconds(text, match):
+def _local_seconds(text: str, match: "re.Match[str]") -> int:
     """Seconds since the epoch of the date and time ``match`` found in ``text``."""
     global _last_read
     date_time = text[:19]
@@ -135,16 +139,16 @@ class Timestamp:
     seconds: int
     nanos: int = 0
     offset: int = 0
-    _text: str = attrs.field(init=False, default=None, eq=False, repr=False)
+    _text: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
         if not 0 <= self.nanos < _NS:
             raise ValueError("nanos must be in 0..999999999")
         if self.offset % 60 or not -86400 < self.offset < 86400:
             raise ValueError("offset must be whole minutes within a day")
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls: type[_T], text: str) -> _T:
         """Read Go's RFC 3339 form; raises :class:`InvalidTimestampError`."""
         match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
         if match is None:
@@ -173,7 +177,7 @@ class Timestamp:
             return stamp
         # Every envelope carries one: skip the checks the pattern already
         # made (nanos has at most 9 digits, the zone is under 24 hours).
-        stamp = _new(Timestamp)
+        stamp = _new(cls)
         _set(stamp, "seconds", local - offset)
         _set(stamp, "nanos", nanos)
         _set(stamp, "offset", offset)
@@ -181,7 +185,7 @@ class Timestamp:
         return stamp
 
     @classmethod
-    def from_unix(cls, seconds, offset=0):
+    def from_unix(cls: type[_T], seconds: int | float, offset: int = 0) -> _T:
         """
         The instant ``seconds`` after the epoch (int or float, e.g. a
         ``clock.seconds()``); floats are rounded to the microsecond, below
@@ -196,7 +200,7 @@ class Timestamp:
         if cls is not Timestamp or offset:
             return cls(whole, nanos, offset)
         # Every message sent is stamped: nanos is in range by construction.
-        stamp = _new(Timestamp)
+        stamp = _new(cls)
         _set(stamp, "seconds", whole)
         _set(stamp, "nanos", nanos)
         _set(stamp, "offset", 0)
@@ -204,13 +208,13 @@ class Timestamp:
         return stamp
 
     @classmethod
-    def from_unix_nanos(cls, nanos, offset=0):
+    def from_unix_nanos(cls: type[_T], nanos: int, offset: int = 0) -> _T:
         """The instant ``nanos`` nanoseconds after the epoch."""
         whole, rest = divmod(nanos, _NS)
         return cls(whole, rest, offset)
 
     @classmethod
-    def from_datetime(cls, value):
+    def from_datetime(cls: type[_T], value: datetime.datetime) -> _T:
         """The instant of an aware ``datetime``, keeping its UTC offset."""
         delta = value.utcoffset()
         if delta is None:
@@ -220,7 +224,7 @@ class Timestamp:
         seconds = since.days * _DAY_S + since.seconds
         return cls(seconds, since.microseconds * 1000, int(delta.total_seconds()))
 
-    def to_datetime(self):
+    def to_datetime(self) -> datetime.datetime:
         """An aware ``datetime`` (truncated to microseconds)."""
         zone = datetime.timezone(datetime.timedelta(seconds=self.offset))
         epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -228,27 +232,27 @@ class Timestamp:
         return moment.astimezone(zone)
 
     @property
-    def unix_nanos(self):
+    def unix_nanos(self) -> int:
         """Nanoseconds since the epoch."""
         return self.seconds * _NS + self.nanos
 
     @property
-    def unix_millis(self):
+    def unix_millis(self) -> int:
         """Whole milliseconds since the epoch (Go's ``UnixMilli``)."""
         return self.unix_nanos // 1_000_000
 
-    def is_zero(self):
+    def is_zero(self) -> bool:
         """True for Go's zero time, ``0001-01-01T00:00:00Z``."""
         return self == ZERO_TIME
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = self._text
         if text is None:
             text = self._format()
             object.__setattr__(self, "_text", text)
         return text
 
-    def _format(self):
+    def _format(self) -> str:
         text = _date_and_time(self.seconds + self.offset)
         if self.nanos:
             text += ".{:09d}".format(self.nanos).rstrip("0")
@@ -258,13 +262,13 @@ class Timestamp:
         zone_minutes = abs(self.offset) // 60
         return "{}{}{:02d}:{:02d}".format(text, sign, zone_minutes // 60, zone_minutes % 60)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         try:
             return "Timestamp.parse({!r})".format(str(self))
         except ValueError:
             return "Timestamp({}, {}, {})".format(self.seconds, self.nanos, self.offset)
 
-    def to_json_value(self):
+    def to_json_value(self) -> str:
         """The RFC 3339 text (used by the Go-compatible JSON encoder)."""
         return str(self)
 

@@ -16,9 +16,12 @@ literal of a number that does not fit.
 """
 
 import base64
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from lethean._gojson import Pairs, RawJSON, ReadFloat, decode_base64, go_string, marshal
 from lethean._gotime import ZERO_TIME, InvalidTimestampError, Timestamp
+from lethean._types import JSONValue
 
 __all__ = [
     "Mismatch",
@@ -39,13 +42,13 @@ __all__ = [
 _INF = float("inf")
 
 
-def _literal(number):
+def _literal(number: int | float) -> str:
     if type(number) is ReadFloat:
         return number.text
     return repr(number) if isinstance(number, float) else int.__repr__(number)
 
 
-def describe(value, literal=False):
+def describe(value: JSONValue, literal: bool = False) -> str:
     """Go's ``UnmarshalTypeError.Value`` for a JSON value."""
     if isinstance(value, bool):
         return "bool"
@@ -67,7 +70,8 @@ class Mismatch(Exception):
     type mismatch.  ``path`` is filled in on the way out of the decoder.
     """
 
-    def __init__(self, value, go_type, *, literal=False, detail=None, text=None):
+    def __init__(self, value: JSONValue, go_type: str, *, literal: bool = False,
+                 detail: str | None = None, text: str | None = None) -> None:
         super().__init__(value, go_type)
         self.value = value
         self.go_type = go_type
@@ -75,14 +79,14 @@ class Mismatch(Exception):
         self.detail = detail
         self.text = text
         #: The keys and indexes leading to the value, innermost first.
-        self.steps = []
+        self.steps: list[str | int] = []
 
     @property
-    def path(self):
+    def path(self) -> tuple[str | int, ...]:
         """The keys (as received) and indexes from the root to the value."""
         return tuple(reversed(self.steps))
 
-    def go_text(self, root):
+    def go_text(self, root: str) -> str:
         """The error as Go's ``encoding/json`` words it; ``root`` is the struct's name."""
         if self.text is not None:
             return self.text
@@ -112,25 +116,25 @@ class Kind:
     reads_null = False
     #: For a type read from JSON strings only: ``(parse, errors)``, the
     #: function :meth:`read` calls on them and the exceptions it raises.
-    parse_string: object = None
+    parse_string: tuple[Callable[[str], Any], tuple[type[Exception], ...]] | None = None
     #: :meth:`write` as a Python expression of ``{}`` (the value), ``html``
     #: and ``_j`` (:mod:`lethean._gojson`), for the struct writers compiled
     #: for the hot path (:mod:`lethean._gocompile`), or None.
     inline: str | None = None
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> Any:
         """The Python value of the JSON ``value``; raises :class:`Mismatch`."""
         raise NotImplementedError
 
-    def write(self, value, html):
+    def write(self, value: Any, html: bool) -> str:
         """The JSON text of ``value``."""
         return marshal(value, html=html)
 
-    def to_value(self, value):
+    def to_value(self, value: Any) -> JSONValue:
         """``value`` as plain JSON data (what ``to_json_value`` holds)."""
         return value
 
-    def mismatch(self, value, **kwargs):
+    def mismatch(self, value: JSONValue, **kwargs: Any) -> Mismatch:
         return Mismatch(value, self.go_type, **kwargs)
 
 
@@ -139,12 +143,12 @@ class _String(Kind):
     zero = ""
     inline = "_j.go_string({}, html)"
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> str:
         if type(value) is not str:
             raise Mismatch(value, "string")
         return value
 
-    def write(self, value, html):
+    def write(self, value: str, html: bool) -> str:
         return go_string(value, html)
 
 
@@ -152,7 +156,7 @@ class _Bool(Kind):
     go_type = "bool"
     zero = False
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> bool:
         if type(value) is not bool:
             raise Mismatch(value, "bool")
         return value
@@ -164,12 +168,12 @@ class _Integer(Kind):
     zero = 0
     inline = "(int.__repr__({0}) if type({0}) is int else _j.marshal({0}, html=html))"
 
-    def __init__(self, go_type, low, high):
+    def __init__(self, go_type: str, low: int, high: int) -> None:
         self.go_type = go_type
         self._low = low
         self._high = high
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> int:
         if type(value) is int and self._low <= value <= self._high:
             return value
         if type(value) is ReadFloat and value.text == "-0" and self._low < 0:
@@ -177,7 +181,7 @@ class _Integer(Kind):
         number = type(value) is not bool and isinstance(value, (int, float))
         raise self.mismatch(value, literal=number)
 
-    def write(self, value, html):
+    def write(self, value: int, html: bool) -> str:
         return int.__repr__(value) if type(value) is int else marshal(value, html=html)
 
 
@@ -185,7 +189,7 @@ class _Float(Kind):
     go_type = "float64"
     zero = 0.0
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> float:
         if type(value) is bool or not isinstance(value, (int, float)):
             raise self.mismatch(value)
         try:
@@ -206,7 +210,7 @@ class _Bytes(Kind):
     go_type = "[]uint8"
     zero = b""
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> bytes:
         if type(value) is str:
             try:
                 return decode_base64(value)
@@ -223,10 +227,10 @@ class _Bytes(Kind):
             return bytes(data)
         raise self.mismatch(value)
 
-    def write(self, value, html):
+    def write(self, value: bytes, html: bool) -> str:
         return '"' + self.to_value(value) + '"'
 
-    def to_value(self, value):
+    def to_value(self, value: bytes) -> str:
         return base64.b64encode(value).decode("ascii")
 
 
@@ -236,11 +240,11 @@ class _Raw(Kind):
     go_type = "json.RawMessage"
     reads_null = True
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> RawJSON:
         return RawJSON(marshal(value, html=False))
 
 
-def _plain(value):
+def _plain(value: JSONValue) -> JSONValue:
     """A JSON value with its :class:`Pairs` made dicts (the last duplicate wins, as in Go's maps)."""
     if type(value) is Pairs:
         return {key: _plain(item) for key, item in value}
@@ -256,7 +260,7 @@ class _Any(Kind):
     reads_null = True
     inline = "_j.marshal({}, html=html)"
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> JSONValue:
         if type(value) is Pairs or type(value) is list:
             return _plain(value)
         return value
@@ -270,7 +274,7 @@ class _Time(Kind):
     parse_string = (Timestamp.parse, (InvalidTimestampError,))
     inline = "'\"' + str({}) + '\"'"
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> Timestamp:
         if type(value) is not str:
             raise self.mismatch(value)
         try:
@@ -278,21 +282,21 @@ class _Time(Kind):
         except InvalidTimestampError as e:
             raise Mismatch(value, self.go_type, text=str(e)) from None
 
-    def write(self, value, html):
+    def write(self, value: Timestamp, html: bool) -> str:
         return '"' + str(value) + '"'
 
-    def to_value(self, value):
+    def to_value(self, value: Timestamp) -> str:
         return str(value)
 
 
 class SliceOf(Kind):
     """A Go slice of ``item`` (a tuple); ``null`` elements are the item's zero value."""
 
-    def __init__(self, item):
+    def __init__(self, item: Kind) -> None:
         self._item = item
         self.go_type = "[]" + item.go_type
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> tuple[Any, ...]:
         if type(value) is not list:
             raise self.mismatch(value)
         item = self._item
@@ -310,13 +314,13 @@ class SliceOf(Kind):
                         break
             raise
 
-    def write(self, value, html):
+    def write(self, value: Sequence[Any] | None, html: bool) -> str:
         if value is None:
             return "null"
         item = self._item
         return "[" + ",".join([item.write(element, html) for element in value]) + "]"
 
-    def to_value(self, value):
+    def to_value(self, value: Sequence[Any] | None) -> list[JSONValue] | None:
         if value is None:
             return None
         item = self._item
@@ -326,11 +330,12 @@ class SliceOf(Kind):
 class MapOf(Kind):
     """A Go ``map[string]item`` (a dict); ``null`` values are the item's zero value."""
 
-    def __init__(self, item):
+    def __init__(self, item: Kind) -> None:
         self._item = item
         self.go_type = "map[string]" + item.go_type
 
-    def read(self, value):
+    def read(self, value: JSONValue) -> dict[str, Any]:
+        pairs: Iterable[tuple[str, JSONValue]]
         if type(value) is dict:
             pairs = value.items()
         elif type(value) is Pairs:
@@ -338,7 +343,7 @@ class MapOf(Kind):
         else:
             raise self.mismatch(value)
         item = self._item
-        found = {}
+        found: dict[str, Any] = {}
         for key, element in pairs:
             try:
                 found[key] = item.zero if element is None else item.read(element)
@@ -347,14 +352,14 @@ class MapOf(Kind):
                 raise
         return found
 
-    def write(self, value, html):
+    def write(self, value: Mapping[str, Any] | None, html: bool) -> str:
         if value is None:
             return "null"
         item = self._item
         return "{" + ",".join([go_string(key, html) + ":" + item.write(value[key], html)
                                for key in sorted(value)]) + "}"
 
-    def to_value(self, value):
+    def to_value(self, value: Mapping[str, Any] | None) -> dict[str, JSONValue] | None:
         if value is None:
             return None
         item = self._item

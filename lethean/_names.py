@@ -18,12 +18,12 @@ _INVALID_RUN = re.compile(r"[^a-zA-Z0-9\-_ ]+", re.ASCII)
 _EDGE = re.compile(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", re.ASCII)
 
 
-def is_valid_name(name):
+def is_valid_name(name: str) -> bool:
     """Whether the non-empty string ``name`` follows the rule."""
     return _NAME.fullmatch(name) is not None
 
 
-def sanitise_name(name):
+def sanitise_name(name: str) -> str:
     """
     The nearest valid name to ``name`` (empty if nothing is left): runs of
     other characters become one hyphen, the ends are trimmed to a letter or

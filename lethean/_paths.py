@@ -15,19 +15,20 @@ __all__ = ["APP_DIRECTORY", "config_path", "data_path"]
 APP_DIRECTORY = "lethean-desktop"
 
 
-def _xdg_home(variable, platform_default):
+def _xdg_home(variable: str, platform_default: str) -> str:
     value = os.path.expanduser(os.environ.get(variable, ""))
     if value and os.path.isabs(value):
         return value
     import platformdirs
-    return getattr(platformdirs, platform_default)()
+    home: str = getattr(platformdirs, platform_default)()
+    return home
 
 
-def config_path(*parts):
+def config_path(*parts: str) -> str:
     """``<XDG config home>/lethean-desktop/<parts>``."""
     return os.path.join(_xdg_home("XDG_CONFIG_HOME", "user_config_dir"), APP_DIRECTORY, *parts)
 
 
-def data_path(*parts):
+def data_path(*parts: str) -> str:
     """``<XDG data home>/lethean-desktop/<parts>``."""
     return os.path.join(_xdg_home("XDG_DATA_HOME", "user_data_dir"), APP_DIRECTORY, *parts)

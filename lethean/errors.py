@@ -51,16 +51,17 @@ class IntegrityError(LetheanError):
     kind = "integrity"
 
 
-def describe(error):
+def describe(error: BaseException) -> str:
     """
     The one line a user sees for ``error``: its class's text, then its
     detail in brackets (the CLI prints it; the node's control API sends it),
     or the error's own :attr:`LetheanError.line` when it has one.
     """
-    if getattr(error, "line", None):
-        return error.line
-    summary = (type(error).__doc__ or "").strip().splitlines()
-    summary = summary[0] if summary else type(error).__name__
+    line: str | None = getattr(error, "line", None)
+    if line:
+        return line
+    lines = (type(error).__doc__ or "").strip().splitlines()
+    summary = lines[0] if lines else type(error).__name__
     detail = str(error)
     if detail and detail != summary:
         return "{} ({})".format(summary.rstrip("."), detail)

@@ -10,12 +10,15 @@ exactly that key order, with Go's HTML-safe string escaping, then one
 
 import base64
 import binascii
+import builtins
 import hashlib
 import io
 import json
 import re
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
-from attrs import field, frozen, validators
+from attrs import Attribute, field, frozen, validators
 
 from lethean.bundles._errors import (
     BundleTooLargeError,
@@ -23,6 +26,7 @@ from lethean.bundles._errors import (
     InvalidBundleError,
     UnknownBundleTypeError,
 )
+from lethean._types import Buffer, JSONValue
 
 __all__ = [
     "BUNDLE_PROFILE",
@@ -57,6 +61,9 @@ _GO_LEADING_SPACE = re.compile(
     rb"(?:[\t\n\v\f\r ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
     rb"|\xe2\x81\x9f|\xe3\x80\x80)*"
 )
+#: ``_GO_LEADING_SPACE.match``, which always matches (maybe nothing).
+_skip_space: Callable[[bytes], "re.Match[bytes]"]
+_skip_space = _GO_LEADING_SPACE.match  # type: ignore[assignment]
 
 _HTML_ESCAPES = (
     ("<", "\\u003c"),
@@ -67,19 +74,22 @@ _HTML_ESCAPES = (
 )
 
 
-def checksum_of(data):
+_B = TypeVar("_B", bound="Bundle")
+
+
+def checksum_of(data: Buffer) -> str:
     """The bundle checksum of ``data``: lowercase hex SHA-256."""
     return hashlib.sha256(data).hexdigest()
 
 
-def is_plain_json(data):
+def is_plain_json(data: bytes) -> bool:
     """
     Whether ``data`` is an unencrypted profile, by the reference's test.
 
     The reference trims white space and looks for ``{`` or ``[``; a STIM
     container always starts with ``STIM``, so the two never overlap.
     """
-    start = _GO_LEADING_SPACE.match(data).end()
+    start = _skip_space(data).end()
     return data[start:start + 1] in (b"{", b"[")
 
 
@@ -88,7 +98,7 @@ _LONGEST_SPACE_BYTES = 3
 _PIECE_BYTES = 64 * 1024
 
 
-def reads_as_plain_json(read, length):
+def reads_as_plain_json(read: Callable[[int], bytes], length: int) -> bool:
     """
     :func:`is_plain_json` of the ``length`` bytes ``read(n)`` gives, read
     only as far as the first character that is not white space.
@@ -99,7 +109,7 @@ def reads_as_plain_json(read, length):
         length -= len(piece)
         ended = not piece or not length
         pending += piece
-        start = _GO_LEADING_SPACE.match(pending).end()
+        start = _skip_space(pending).end()
         # A multi-byte character may still be arriving: decide on an ASCII
         # byte, on enough bytes for the longest space, or at the end.
         if start < len(pending) and (pending[start] < 0x80 or ended
@@ -110,7 +120,7 @@ def reads_as_plain_json(read, length):
         pending = pending[start:]
 
 
-def _go_json_string(text):
+def _go_json_string(text: str) -> str:
     """``text`` as Go's encoding/json writes it with HTML escaping on."""
     # Go strings hold UTF-8; a lone surrogate has no UTF-8 form and Go
     # would write U+FFFD in its place.
@@ -121,7 +131,7 @@ def _go_json_string(text):
     return out
 
 
-def max_json_bytes(max_data_bytes):
+def max_json_bytes(max_data_bytes: int) -> int:
     """The longest stand-alone form a bundle of at most ``max_data_bytes`` may have."""
     return 4 * -(-max_data_bytes // 3) + _JSON_OVERHEAD_BYTES
 
@@ -143,21 +153,22 @@ class Bundle:
     checksum: str = field(validator=validators.instance_of(str))
 
     @type.validator
-    def _check_type(self, attribute, value):
+    def _check_type(self, attribute: "Attribute[str]", value: str) -> None:
         if value not in BUNDLE_TYPES:
             raise UnknownBundleTypeError("unknown bundle type: {!r}".format(value))
 
     @classmethod
-    def seal(cls, type, name, data):
+    # ``builtins.type``: in this class, ``type`` is the bundle's field.
+    def seal(cls: builtins.type[_B], type: str, name: str, data: bytes) -> _B:
         """A bundle of ``data`` with its checksum computed."""
         return cls(type=type, name=name, data=data, checksum=checksum_of(data))
 
     @property
-    def is_plain(self):
+    def is_plain(self) -> bool:
         """Whether ``data`` is plain profile JSON rather than STIM."""
         return is_plain_json(self.data)
 
-    def verify(self):
+    def verify(self) -> None:
         """
         Raise :class:`ChecksumMismatchError` unless the checksum holds.
 
@@ -168,13 +179,13 @@ class Bundle:
             # The reference's exact text: workers send it to controllers.
             raise ChecksumMismatchError("checksum mismatch - bundle may be corrupted")
 
-    def to_json(self):
+    def to_json(self) -> bytes:
         """The stand-alone form: compact JSON then ``\\n``, as UTF-8 bytes."""
         out = io.BytesIO()
         write_bundle(self, out)
         return out.getvalue()  # the buffer itself, not a copy (CPython)
 
-    def to_deploy_payload(self):
+    def to_deploy_payload(self) -> dict[str, str]:
         """The ``deploy`` message payload (mesh key order: type, data, checksum, name)."""
         return {
             "type": self.type,
@@ -184,7 +195,8 @@ class Bundle:
         }
 
     @classmethod
-    def from_mapping(cls, obj, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    def from_mapping(cls: builtins.type[_B], obj: JSONValue, *,
+                     max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> _B:
         """
         The bundle in a parsed JSON object (a ``deploy`` payload or file).
 
@@ -197,7 +209,8 @@ class Bundle:
             obj, lambda value: decode_data(value, max_data_bytes), bundle_class=cls)
 
     @classmethod
-    def from_json(cls, text, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+    def from_json(cls: builtins.type[_B], text: bytes | str, *,
+                  max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> _B:
         """
         Parse the stand-alone JSON form (bytes or str).
 
@@ -217,7 +230,7 @@ class Bundle:
 _MISSING = object()
 
 
-def parse_json(text):
+def parse_json(text: str) -> JSONValue:
     """``text`` (a str) parsed as JSON, or :class:`InvalidBundleError`."""
     try:
         return json.loads(text)
@@ -225,7 +238,8 @@ def parse_json(text):
         raise InvalidBundleError("bundle is not valid JSON: {}".format(e)) from None
 
 
-def bundle_from_mapping(obj, decode, bundle_class=Bundle):
+def bundle_from_mapping(obj: JSONValue, decode: Callable[[Any], bytes],
+                        bundle_class: type[_B] = Bundle) -> _B:  # type: ignore[assignment]
     """
     The bundle in a parsed JSON object; ``decode(value)`` turns its
     ``data`` value (absent: a sentinel) into bytes.  The checks and their
@@ -233,7 +247,7 @@ def bundle_from_mapping(obj, decode, bundle_class=Bundle):
     """
     if not isinstance(obj, dict):
         raise InvalidBundleError("a bundle must be a JSON object")
-    values = {}
+    values: dict[str, str] = {}
     for key in ("type", "name", "checksum"):
         value = obj.get(key)
         if not isinstance(value, str):
@@ -244,7 +258,7 @@ def bundle_from_mapping(obj, decode, bundle_class=Bundle):
     return bundle_class(data=decode(obj.get("data", _MISSING)), **values)
 
 
-def check_encoded_size(length, max_data_bytes):
+def check_encoded_size(length: int, max_data_bytes: int) -> None:
     """Refuse base64 text of ``length`` characters that must decode to too much."""
     if length // 4 * 3 > max_data_bytes + 3:
         raise BundleTooLargeError(
@@ -252,14 +266,14 @@ def check_encoded_size(length, max_data_bytes):
                 length // 4 * 3, max_data_bytes))
 
 
-def check_decoded_size(length, max_data_bytes):
+def check_decoded_size(length: int, max_data_bytes: int) -> None:
     """Refuse decoded data of ``length`` bytes over the cap."""
     if length > max_data_bytes:
         raise BundleTooLargeError(
             "bundle data is {} bytes, over the {} byte limit".format(length, max_data_bytes))
 
 
-def decode_data(value, max_data_bytes):
+def decode_data(value: JSONValue, max_data_bytes: int) -> bytes:
     """Go's []byte JSON decoding: base64 with CR/LF ignored, null is empty."""
     if value is None:
         return b""
@@ -274,7 +288,7 @@ def decode_data(value, max_data_bytes):
     return data
 
 
-def write_bundle(bundle, fileobj):
+def write_bundle(bundle: Bundle, fileobj: IO[bytes]) -> None:
     """
     Write ``bundle`` in its stand-alone form to a binary file object, the
     base64 a piece at a time (never the whole text in memory).

@@ -13,6 +13,8 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from lethean.bundles._bundle import (
     BUNDLE_FULL,
@@ -25,6 +27,7 @@ from lethean.bundles._errors import BundleFileError, BundleTooLargeError, Invali
 from lethean.bundles._names import validate_bundle_name
 from lethean.bundles._stim import DEFAULT_TIM_CONFIG, seal_stim, write_stim
 from lethean.bundles._tar import EMPTY_TAR, MAX_MEMBER_BYTES, tar_of_one_file
+from lethean._types import Buffer
 
 __all__ = [
     "create_profile_bundle",
@@ -41,7 +44,7 @@ READ_BYTES = 1024 * 1024
 ROOTFS_FILE_MODE = 0o600
 
 
-def _check_profile(profile_json):
+def _check_profile(profile_json: bytes) -> None:
     if not isinstance(profile_json, bytes):
         raise TypeError("profile JSON is bytes")
     try:
@@ -50,7 +53,9 @@ def _check_profile(profile_json):
         raise InvalidBundleError("the profile is not valid JSON: {}".format(e)) from None
 
 
-def create_profile_bundle(profile_json, name, password, *, config_nonce=None, rootfs_nonce=None):
+def create_profile_bundle(profile_json: bytes, name: str, password: str, *,
+                          config_nonce: bytes | None = None,
+                          rootfs_nonce: bytes | None = None) -> Bundle:
     """
     An encrypted profile bundle: the profile is the TIM config.
 
@@ -63,7 +68,7 @@ def create_profile_bundle(profile_json, name, password, *, config_nonce=None, ro
     return Bundle.seal(BUNDLE_PROFILE, name, stim)
 
 
-def create_plain_profile_bundle(profile_json, name):
+def create_plain_profile_bundle(profile_json: bytes, name: str) -> Bundle:
     """
     An unencrypted profile bundle (for tests or trusted networks).
 
@@ -76,16 +81,17 @@ def create_plain_profile_bundle(profile_json, name):
     return Bundle.seal(BUNDLE_PROFILE, name, profile_json)
 
 
-def _check_file_name(miner_name):
+def _check_file_name(miner_name: str) -> None:
     if (not isinstance(miner_name, str) or miner_name in ("", ".", "..")
             or "/" in miner_name or "\\" in miner_name or "\0" in miner_name):
         raise InvalidBundleError("miner file name {!r} must be a plain file name".format(
             miner_name))
 
 
-def create_miner_bundle(miner_name, miner_content, name, password, *, profile_json=None,
-                        bundle_type=BUNDLE_MINER, mtime=None,
-                        config_nonce=None, rootfs_nonce=None):
+def create_miner_bundle(miner_name: str, miner_content: Buffer, name: str, password: str, *,
+                        profile_json: bytes | None = None, bundle_type: str = BUNDLE_MINER,
+                        mtime: int | None = None, config_nonce: bytes | None = None,
+                        rootfs_nonce: bytes | None = None) -> Bundle:
     """
     An encrypted miner bundle holding one binary and an optional profile.
 
@@ -99,10 +105,13 @@ def create_miner_bundle(miner_name, miner_content, name, password, *, profile_js
                        password, profile_json, bundle_type, mtime, config_nonce, rootfs_nonce)
 
 
-def create_miner_bundle_from_file(source, name, password, *, miner_name=None, profile_json=None,
-                                  bundle_type=BUNDLE_MINER, mtime=None,
-                                  max_bytes=MAX_MEMBER_BYTES, config_nonce=None,
-                                  rootfs_nonce=None):
+def create_miner_bundle_from_file(
+        source: str | os.PathLike[str] | IO[bytes], name: str,
+
+        password: str, *, miner_name: str | None = None, profile_json: bytes | None = None,
+        bundle_type: str = BUNDLE_MINER, mtime: int | None = None,
+        max_bytes: int = MAX_MEMBER_BYTES, config_nonce: bytes | None = None,
+        rootfs_nonce: bytes | None = None) -> Bundle:
     """
     :func:`create_miner_bundle` of the binary in ``source``, a path or a
     binary file (read from its current position to its end), read a piece
@@ -139,7 +148,7 @@ def create_miner_bundle_from_file(source, name, password, *, miner_name=None, pr
                        profile_json, bundle_type, mtime, config_nonce, rootfs_nonce)
 
 
-def _file_pieces(source, size, what):
+def _file_pieces(source: IO[bytes], size: int, what: str) -> Iterator[bytes]:
     """``size`` bytes of ``source``, a piece at a time; it must end there."""
     left = size
     while left:
@@ -152,7 +161,7 @@ def _file_pieces(source, size, what):
         raise BundleFileError("{} changed while it was read".format(what))
 
 
-def _check_miner(miner_name, name, bundle_type, size):
+def _check_miner(miner_name: str, name: str, bundle_type: str, size: int) -> None:
     validate_bundle_name(name)
     _check_file_name(miner_name)
     if bundle_type not in (BUNDLE_MINER, BUNDLE_FULL):
@@ -162,8 +171,9 @@ def _check_miner(miner_name, name, bundle_type, size):
             size, MAX_MEMBER_BYTES))
 
 
-def _seal_miner(miner_name, size, content, name, password, profile_json, bundle_type, mtime,
-                config_nonce, rootfs_nonce):
+def _seal_miner(miner_name: str, size: int, content: Iterable[Buffer], name: str,
+                password: str, profile_json: bytes | None, bundle_type: str, mtime: int | None,
+                config_nonce: bytes | None, rootfs_nonce: bytes | None) -> Bundle:
     if profile_json is None:
         config = DEFAULT_TIM_CONFIG
     else:
@@ -180,7 +190,8 @@ def _seal_miner(miner_name, size, content, name, password, profile_json, bundle_
     return Bundle.seal(bundle_type, name, out.getvalue())
 
 
-def read_miner(path, *, max_bytes=MAX_MEMBER_BYTES):
+def read_miner(path: str | os.PathLike[str], *,
+               max_bytes: int = MAX_MEMBER_BYTES) -> tuple[str, bytes]:
     """
     ``(file name, content)`` of a miner binary on disk, size-capped.
 

@@ -23,6 +23,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from typing import IO, Any
 
 from attrs import frozen
 from twisted.logger import Logger
@@ -40,12 +41,14 @@ from lethean.bundles._errors import (
 from lethean.bundles._tar import (
     EMPTY_TAR,
     TAR_ERRORS,
+    ArchiveMember,
     ExtractLimits,
     open_tar,
     tar_file,
     vetted_members,
 )
 from lethean.errors import LetheanError
+from lethean._types import Buffer, StrPath
 
 __all__ = ["ExtractedTree", "extract_tar", "extract_tar_unlogged", "log_rejection"]
 
@@ -70,12 +73,12 @@ class ExtractedTree:
     #: Absolute path of the destination folder.
     root: str
     #: Relative paths of the regular files, in archive order.
-    files: tuple
+    files: tuple[str, ...]
     #: Absolute path of the file marked executable, or None.
-    executable: object = None
+    executable: str | None = None
 
 
-def log_rejection(what, error, **fields):
+def log_rejection(what: str, error: LetheanError, **fields: Any) -> None:
     """The one structured event for a refused bundle or archive."""
     _log.warn(
         "refused {what}: {reason}",
@@ -83,7 +86,8 @@ def log_rejection(what, error, **fields):
     )
 
 
-def extract_tar(data, dest, *, limits=ExtractLimits(), replace=False, executable=None):
+def extract_tar(data: Buffer | IO[bytes], dest: StrPath, *, limits: ExtractLimits = ExtractLimits(),
+                replace: bool = False, executable: str | None = None) -> ExtractedTree:
     """
     Extract the tar archive ``data`` into the folder ``dest``, safely.
 
@@ -110,9 +114,11 @@ def extract_tar(data, dest, *, limits=ExtractLimits(), replace=False, executable
         raise
 
 
-def extract_tar_unlogged(data, dest, *, limits=ExtractLimits(), replace=False, executable=None):
+def extract_tar_unlogged(data: Buffer | IO[bytes], dest: StrPath, *,
+                         limits: ExtractLimits = ExtractLimits(), replace: bool = False,
+                         executable: str | None = None) -> ExtractedTree:
     """:func:`extract_tar` without the log event, for callers that log their own."""
-    dest = os.path.abspath(os.fspath(dest))
+    folder = os.path.abspath(os.fspath(dest))
     source, size = tar_file(data)
     if not size:
         source, size = tar_file(EMPTY_TAR)  # Go reads an empty stream as an empty archive
@@ -121,33 +127,34 @@ def extract_tar_unlogged(data, dest, *, limits=ExtractLimits(), replace=False, e
         files = tuple(m.path for _, m in vetted if not m.is_dir)
         if executable is not None and executable not in files:
             raise ValueError("executable {!r} is not a file of the archive".format(executable))
-        _check_destination(dest, replace)
-        parent = os.path.dirname(dest)
+        _check_destination(folder, replace)
+        parent = os.path.dirname(folder)
         try:
             os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
             staging = tempfile.mkdtemp(
-                prefix=".{}.extract-".format(os.path.basename(dest)[:32]), dir=parent)
+                prefix=".{}.extract-".format(os.path.basename(folder)[:32]), dir=parent)
         except OSError as e:
-            raise ExtractionError("cannot create a folder next to {}: {}".format(dest, e)) from None
+            raise ExtractionError("cannot create a folder next to {}: {}".format(
+                folder, e)) from None
         try:
             _write(archive, vetted, staging)
             if executable is not None:
                 _make_executable(os.path.join(staging, executable))
             _verify(staging, set(files), limits)
             os.chmod(staging, DIR_MODE)
-            _move_into_place(staging, dest, replace)
+            _move_into_place(staging, folder, replace)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     _fsync_dir(parent)
     return ExtractedTree(
-        root=dest,
+        root=folder,
         files=files,
-        executable=None if executable is None else os.path.join(dest, executable),
+        executable=None if executable is None else os.path.join(folder, executable),
     )
 
 
-def _check_destination(dest, replace):
+def _check_destination(dest: str, replace: bool) -> None:
     if os.path.basename(dest) in ("", ".", ".."):
         raise UnsafeDestinationError("not a folder name: {}".format(dest))
     try:
@@ -165,7 +172,8 @@ def _check_destination(dest, replace):
             "{} is not empty (pass --replace to replace its content)".format(dest))
 
 
-def _write(archive, vetted, staging):
+def _write(archive: tarfile.TarFile, vetted: list[tuple[tarfile.TarInfo, ArchiveMember]],
+           staging: str) -> None:
     members = [info.replace(name=m.path, deep=False) for info, m in vetted]
     try:
         archive.extractall(staging, members=members, filter="data")
@@ -180,7 +188,7 @@ def _write(archive, vetted, staging):
         raise ExtractionError("cannot write the files: {}".format(e)) from None
 
 
-def _make_executable(path):
+def _make_executable(path: str) -> None:
     """Add an execute bit wherever there is a read bit (``chmod +x`` for readers)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
@@ -190,7 +198,7 @@ def _make_executable(path):
         os.close(fd)
 
 
-def _verify(staging, expected_files, limits):
+def _verify(staging: str, expected_files: set[str], limits: ExtractLimits) -> None:
     """
     Walk what was written, never following links: only the expected regular
     files (and folders) may be there.  Also fsyncs each file.
@@ -220,7 +228,7 @@ def _verify(staging, expected_files, limits):
         raise UnsafeArchiveError("the extracted files differ from the archive's")
 
 
-def _move_into_place(staging, dest, replace):
+def _move_into_place(staging: str, dest: str, replace: bool) -> None:
     """Rename ``staging`` to ``dest``; rename(2) never follows a link at ``dest``."""
     try:
         if replace and os.path.lexists(dest):
@@ -239,7 +247,7 @@ def _move_into_place(staging, dest, replace):
         raise UnsafeDestinationError("cannot move the files into {}: {}".format(dest, e)) from None
 
 
-def _fsync_file(path):
+def _fsync_file(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         os.fsync(fd)
@@ -247,7 +255,7 @@ def _fsync_file(path):
         os.close(fd)
 
 
-def _fsync_dir(path):
+def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:

@@ -9,15 +9,24 @@ marks the miner executable (the reference loses the execute bit, so its
 profile.  Every refusal raises and logs one event.
 """
 
+from collections.abc import Callable, Iterable
+from typing import IO, Any, TypeVar
+
 from attrs import field, frozen
 
-from lethean.bundles._bundle import MAX_BUNDLE_DATA_BYTES, is_plain_json, reads_as_plain_json
+from lethean.bundles._bundle import (
+    MAX_BUNDLE_DATA_BYTES,
+    Bundle,
+    is_plain_json,
+    reads_as_plain_json,
+)
 from lethean.bundles._errors import PlaintextRefusedError
 from lethean.bundles._extract import extract_tar_unlogged, log_rejection
 from lethean.bundles._names import install_dir, validate_bundle_name
 from lethean.bundles._stim import DEFAULT_TIM_CONFIG, open_stim_lazily, parse_stim
-from lethean.bundles._tar import ExtractLimits, scan_tar, tar_file
+from lethean.bundles._tar import ArchiveMember, ExtractLimits, scan_tar, tar_file
 from lethean.errors import LetheanError
+from lethean._types import Buffer, StrPath
 
 __all__ = [
     "ExtractedMiner",
@@ -30,6 +39,8 @@ __all__ = [
     "pick_miner",
 ]
 
+_T = TypeVar("_T")
+
 
 @frozen
 class ExtractedMiner:
@@ -38,14 +49,14 @@ class ExtractedMiner:
     #: Absolute folder the files were written to.
     root: str
     #: Absolute path of the executable miner, or None if the bundle has none.
-    miner_path: object
+    miner_path: str | None
     #: Relative paths of every file written, in archive order.
-    files: tuple
+    files: tuple[str, ...]
     #: The TIM config (the profile JSON, or the default TIM config).
     config: bytes = field(repr=False)
 
     @property
-    def profile_json(self):
+    def profile_json(self) -> bytes | None:
         """
         The bundled profile, or None.
 
@@ -78,17 +89,17 @@ class BundleInfo:
     data_bytes: int
     encrypted: bool
     #: STIM header (None for a plain bundle).
-    stim_header: object = None
+    stim_header: dict[str, Any] | None = None
     #: Sizes of the encrypted parts (None for a plain bundle).
-    config_part_bytes: object = None
-    rootfs_part_bytes: object = None
+    config_part_bytes: int | None = None
+    rootfs_part_bytes: int | None = None
     #: Decrypted config (plain bundles: the profile), None without password.
-    config: object = field(default=None, repr=False)
+    config: bytes | None = field(default=None, repr=False)
     #: Decrypted rootfs tar size and files, None without password.
-    rootfs_bytes: object = None
-    files: object = None
+    rootfs_bytes: int | None = None
+    files: tuple[FileInfo, ...] | None = None
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (config as text)."""
         return {
             "type": self.type,
@@ -110,7 +121,7 @@ class BundleInfo:
         }
 
 
-def pick_miner(rootfs, members):
+def pick_miner(rootfs: Buffer | IO[bytes], members: Iterable[ArchiveMember]) -> str | None:
     """
     The relative path of the miner binary in a vetted rootfs (bytes or a
     seekable binary file), or None.
@@ -132,7 +143,8 @@ def pick_miner(rootfs, members):
     return None
 
 
-def _logged(what, bundle, function, *args, **kwargs):
+def _logged(what: str, bundle: Bundle, function: Callable[..., _T], *args: Any,
+            **kwargs: Any) -> _T:
     try:
         return function(*args, **kwargs)
     except LetheanError as e:
@@ -140,8 +152,9 @@ def _logged(what, bundle, function, *args, **kwargs):
         raise
 
 
-def extract_profile_bundle(bundle, password, *, allow_plain=False, limits=ExtractLimits(),
-                           max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def extract_profile_bundle(bundle: Bundle, password: str | None, *, allow_plain: bool = False,
+                           limits: ExtractLimits = ExtractLimits(),
+                           max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> bytes:
     """
     The profile JSON bytes of a profile bundle.
 
@@ -153,7 +166,8 @@ def extract_profile_bundle(bundle, password, *, allow_plain=False, limits=Extrac
                    bundle, password, allow_plain, limits, max_data_bytes)
 
 
-def _extract_profile(bundle, password, allow_plain, limits, max_data_bytes):
+def _extract_profile(bundle: Bundle, password: str | None, allow_plain: bool,
+                     limits: ExtractLimits, max_data_bytes: int) -> bytes:
     bundle.verify()
     if bundle.is_plain:
         if not allow_plain:
@@ -165,8 +179,9 @@ def _extract_profile(bundle, password, allow_plain, limits, max_data_bytes):
     return tim.config
 
 
-def extract_miner_bundle(bundle, password, dest, *, replace=False, limits=ExtractLimits(),
-                         max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def extract_miner_bundle(bundle: Bundle, password: str, dest: StrPath, *, replace: bool = False,
+                         limits: ExtractLimits = ExtractLimits(),
+                         max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> ExtractedMiner:
     """
     Decrypt a miner (or full) bundle and extract its files into ``dest``.
 
@@ -179,7 +194,8 @@ def extract_miner_bundle(bundle, password, dest, *, replace=False, limits=Extrac
                    bundle, password, dest, replace, limits, max_data_bytes)
 
 
-def _extract_miner(bundle, password, dest, replace, limits, max_data_bytes):
+def _extract_miner(bundle: Bundle, password: str, dest: StrPath, replace: bool,
+                   limits: ExtractLimits, max_data_bytes: int) -> ExtractedMiner:
     bundle.verify()
     tim = open_stim_lazily(bundle.data, password, max_data_bytes=max_data_bytes)
     # The rootfs is decrypted as tarfile reads it: never whole in memory.
@@ -191,22 +207,24 @@ def _extract_miner(bundle, password, dest, replace, limits, max_data_bytes):
         root=tree.root, miner_path=tree.executable, files=tree.files, config=tim.config)
 
 
-def install_miner_bundle(bundle, password, miners_root, *, limits=ExtractLimits(),
-                         max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def install_miner_bundle(bundle: Bundle, password: str, miners_root: str, *,
+                         limits: ExtractLimits = ExtractLimits(),
+                         max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> ExtractedMiner:
     """
     Install a miner bundle as the worker does: into ``<miners_root>/<name>``.
 
     The name is validated (it can never leave ``miners_root``) and a
     previous install of the same name is replaced atomically.
     """
-    def install():
+    def install() -> ExtractedMiner:
         dest = install_dir(miners_root, validate_bundle_name(bundle.name))
         return _extract_miner(bundle, password, dest, True, limits, max_data_bytes)
     return _logged("miner bundle", bundle, install)
 
 
-def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
-                   max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def inspect_bundle(bundle: Bundle, password: str | None = None, *,
+                   limits: ExtractLimits = ExtractLimits(),
+                   max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> BundleInfo:
     """
     Describe a bundle without extracting it.
 
@@ -214,7 +232,7 @@ def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
     sizes; with one, the config and the rootfs file list too.  The checksum
     is reported, not enforced, so a damaged bundle can still be examined.
     """
-    base = dict(
+    base: dict[str, Any] = dict(
         type=bundle.type,
         name=bundle.name,
         checksum=bundle.checksum,
@@ -224,7 +242,7 @@ def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
     if is_plain_json(bundle.data):
         return BundleInfo(encrypted=False, config=bundle.data, rootfs_bytes=0, files=(), **base)
     layout = parse_stim(bundle.data, max_data_bytes=max_data_bytes, view=True)
-    stim = dict(
+    stim: dict[str, Any] = dict(
         encrypted=True,
         stim_header=layout.header,
         config_part_bytes=len(layout.config_part),
@@ -242,10 +260,9 @@ def inspect_bundle(bundle, password=None, *, limits=ExtractLimits(),
                       **base, **stim)
 
 
-def _checksum_ok(bundle):
+def _checksum_ok(bundle: Bundle) -> bool:
     try:
         bundle.verify()
     except LetheanError:
         return False
     return True
-

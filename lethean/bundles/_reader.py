@@ -18,6 +18,8 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
+from typing import IO, Any
 
 from lethean.bundles._bundle import (
     MAX_BUNDLE_DATA_BYTES,
@@ -25,6 +27,7 @@ from lethean.bundles._bundle import (
     check_decoded_size,
     check_encoded_size,
     decode_data,
+    Bundle,
     max_json_bytes,
 )
 from lethean.bundles._errors import BundleTooLargeError, InvalidBundleError
@@ -42,10 +45,13 @@ SCAN_LIMIT_BYTES = 64 * 1024
 _STRUCTURE = re.compile(rb'[{}\[\]:,"]')
 _STRING_STOP = re.compile(rb'["\\]')
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9+/]*")
+#: ``_BASE64_RUN.match``, which always matches (maybe nothing).
+_skip_base64: Callable[[bytes, int], "re.Match[bytes]"]
+_skip_base64 = _BASE64_RUN.match  # type: ignore[assignment]
 _JSON_SPACE = b" \t\r\n"
 
 
-def read_bundle(fileobj, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def read_bundle(fileobj: IO[bytes], *, max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> Bundle:
     """
     Read one stand-alone bundle from a binary file object.
 
@@ -75,13 +81,13 @@ def read_bundle(fileobj, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
 class _StreamedData:
     """One top-level ``data`` string decoded on the fly: plain base64 only."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.decoded = io.BytesIO()
         self.characters = 0
         self.tail = b""  # the last 0-3 characters of an unfinished quad
         self.padding = 0
 
-    def take(self, run):
+    def take(self, run: bytes) -> None:
         """Decode a run of base64 alphabet characters (no padding)."""
         self.characters += len(run)
         quads = self.tail + run
@@ -90,12 +96,12 @@ class _StreamedData:
             self.decoded.write(binascii.a2b_base64(quads[:whole], strict_mode=True))
         self.tail = quads[whole:]
 
-    def text(self):
+    def text(self) -> bytes:
         """The string as it was in the stream (for the slow path)."""
         return (binascii.b2a_base64(self.decoded.getbuffer(), newline=False)
                 + self.tail + b"=" * self.padding)
 
-    def value(self, max_data_bytes):
+    def value(self, max_data_bytes: int) -> bytes:
         """The bytes, with :func:`decode_data`'s checks and errors in its order."""
         check_encoded_size(self.characters, max_data_bytes)
         try:
@@ -119,36 +125,38 @@ class _Scanner:
     the parser then refuses anyway; the parser has the last word.
     """
 
-    def __init__(self, max_data_bytes):
+    def __init__(self, max_data_bytes: int) -> None:
         self.max_data_bytes = max_data_bytes
         self.skeleton = bytearray()
-        self.mode = self._outside
+        self.mode: Callable[[bytes, int], int] = self._outside
         self.depth = 0
-        self.top = None
-        self.expect = None
-        self.key = None
-        self.key_text = None
+        self.top: bytes | None = None
+        self.expect: str | None = None
+        self.key: Any = None
+        self.key_text: bytearray | None = None
         self.escaped = False
-        self.streamed = {}  # placeholder -> _StreamedData
-        self.placeholders = []  # (placeholder, length of the original string)
-        self.current = None
+        self.streamed: dict[str, _StreamedData] = {}  # placeholder -> _StreamedData
+        # (placeholder, length of the original string)
+        self.placeholders: list[tuple[str, int]] = []
+        #: The ``data`` string being streamed: set while the mode is ``_data``.
+        self.current: _StreamedData | None = None
         self.token = os.urandom(8).hex()
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> None:
         position = 0
         while position < len(chunk):
             if len(self.skeleton) > SCAN_LIMIT_BYTES and self.mode != self._data:
                 self.mode = self._kept
             position = self.mode(chunk, position)
 
-    def _kept(self, chunk, position):
+    def _kept(self, chunk: bytes, position: int) -> int:
         """Past the scan limit: keep the text as it is, stream nothing more."""
         self.skeleton += chunk[position:]
         return len(chunk)
 
     # -- modes: each consumes from ``position`` and returns where it stopped
 
-    def _outside(self, chunk, position):
+    def _outside(self, chunk: bytes, position: int) -> int:
         match = _STRUCTURE.search(chunk, position)
         end = match.start() if match else len(chunk)
         if end > position:
@@ -176,7 +184,7 @@ class _Scanner:
             self.expect = "key"
         return end + 1
 
-    def _string_starts(self):
+    def _string_starts(self) -> None:
         at_top = self.depth == 1 and self.top == b"{"
         if at_top and self.expect == "key":
             self.key_text = bytearray(b'"')
@@ -187,7 +195,7 @@ class _Scanner:
         self.skeleton += b'"'
         self.mode = self._string
 
-    def _string(self, chunk, position):
+    def _string(self, chunk: bytes, position: int) -> int:
         """Inside a string kept as text (and a key, remembered)."""
         start = position
         if self.escaped:
@@ -210,12 +218,12 @@ class _Scanner:
             self._string_ends()
             return position
 
-    def _keep(self, text):
+    def _keep(self, text: bytes) -> None:
         self.skeleton += text
         if self.key_text is not None:
             self.key_text += text
 
-    def _string_ends(self):
+    def _string_ends(self) -> None:
         self.mode = self._outside
         if self.key_text is not None:
             try:
@@ -230,11 +238,11 @@ class _Scanner:
         elif self.depth == 1:
             self.expect = None
 
-    def _data(self, chunk, position):
+    def _data(self, chunk: bytes, position: int) -> int:
         """Inside the top-level ``data`` string, while it is plain base64."""
-        data = self.current
+        data: _StreamedData = self.current  # type: ignore[assignment]  # set in this mode
         if not data.padding:
-            end = _BASE64_RUN.match(chunk, position).end()
+            end = _skip_base64(chunk, position).end()
             if end > position:
                 data.take(chunk[position:end])
                 position = end
@@ -254,26 +262,27 @@ class _Scanner:
         self.mode = self._string
         return position
 
-    def _data_ends(self):
+    def _data_ends(self) -> None:
+        data: _StreamedData = self.current  # type: ignore[assignment]  # set in _data mode
         placeholder = "\\u0000{}-{}".format(self.token, len(self.placeholders))
         self.skeleton += b'"' + placeholder.encode("ascii") + b'"'
-        self.streamed[json.loads('"' + placeholder + '"')] = self.current
-        self.placeholders.append((placeholder, self.current.characters + 2))
+        self.streamed[json.loads('"' + placeholder + '"')] = data
+        self.placeholders.append((placeholder, data.characters + 2))
         self.current = None
         self.mode = self._outside
         self.expect = None
 
     # -- the end ----------------------------------------------------------
 
-    def bundle(self):
+    def bundle(self) -> Bundle:
         """The bundle, or the error :meth:`Bundle.from_json` would raise."""
         if self.mode == self._data:
             # Unterminated: hand the text over, the parser says what is wrong.
-            self.skeleton += b'"' + self.current.text()
+            self.skeleton += b'"' + self.current.text()  # type: ignore[union-attr]
             self.current = None
         # Go's decoder puts U+FFFD in place of invalid UTF-8.
         text = self.skeleton.decode("utf-8", "replace")
-        self.skeleton = None
+        self.skeleton = None  # type: ignore[assignment]  # read: free it
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
@@ -282,14 +291,14 @@ class _Scanner:
         except (ValueError, RecursionError) as e:
             raise InvalidBundleError("bundle is not valid JSON: {}".format(e)) from None
 
-        def decode(value):
+        def decode(value: Any) -> bytes:
             streamed = self.streamed.get(value) if type(value) is str else None
             if streamed is not None:
                 return streamed.value(self.max_data_bytes)
             return decode_data(value, self.max_data_bytes)
         return bundle_from_mapping(obj, decode)
 
-    def _as_in_stream(self, error, text):
+    def _as_in_stream(self, error: json.JSONDecodeError, text: str) -> str:
         """The parser's message with positions as in the stream, not the skeleton."""
         position, column = error.pos, error.colno
         for placeholder, length in self.placeholders:

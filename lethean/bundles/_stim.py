@@ -15,6 +15,8 @@ refuses is refused with the reference's error kind (a header saying
 
 import io
 import struct
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from attrs import field, frozen
 
@@ -26,6 +28,7 @@ from lethean.bundles._errors import (
 )
 from lethean.smsg import SigilReader, derive_key, pack_trix, seal_pieces, unpack_trix
 from lethean.smsg._sigil import OVERHEAD_BYTES
+from lethean._types import Buffer
 
 __all__ = [
     "STIM_MAGIC",
@@ -78,19 +81,21 @@ class LazyTim:
 class StimLayout:
     """The parts of a STIM container, located but not decrypted."""
 
-    header: dict
+    header: dict[str, Any]
     #: ``bytes``, or memoryviews into the container (``parse_stim(view=True)``).
-    config_part: bytes = field(repr=False)
-    rootfs_part: bytes = field(repr=False)
+    config_part: bytes | memoryview = field(repr=False)
+    rootfs_part: bytes | memoryview = field(repr=False)
 
 
-def _key(password):
+def _key(password: str | None) -> bytes:
     if not isinstance(password, str) or not password:
         raise PasswordRequiredError("the bundle is encrypted: a password is required")
     return derive_key(password)
 
 
-def seal_stim(config, rootfs, password, *, config_nonce=None, rootfs_nonce=None):
+def seal_stim(config: bytes, rootfs: Buffer, password: str, *,
+              config_nonce: Buffer | None = None,
+              rootfs_nonce: Buffer | None = None) -> bytes:
     """
     The STIM bytes of ``config`` and the ``rootfs`` tar under ``password``.
 
@@ -103,8 +108,9 @@ def seal_stim(config, rootfs, password, *, config_nonce=None, rootfs_nonce=None)
     return out.getvalue()  # the buffer itself, not a copy (CPython)
 
 
-def write_stim(write, config, rootfs_size, rootfs_pieces, password, *, config_nonce=None,
-               rootfs_nonce=None):
+def write_stim(write: Callable[[bytes], object], config: bytes, rootfs_size: int,
+               rootfs_pieces: Iterable[Buffer], password: str, *,
+               config_nonce: Buffer | None = None, rootfs_nonce: Buffer | None = None) -> int:
     """
     Write what :func:`seal_stim` returns with ``write``, a piece at a time:
     the rootfs tar comes as ``rootfs_pieces`` (bytes-like pieces adding up
@@ -129,7 +135,8 @@ def write_stim(write, config, rootfs_size, rootfs_pieces, password, *, config_no
     return len(prefix) + config_part + rootfs_part
 
 
-def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES, view=False):
+def parse_stim(data: Buffer, *, max_data_bytes: int = MAX_BUNDLE_DATA_BYTES,
+               view: bool = False) -> StimLayout:
     """
     Locate the parts of a STIM container without decrypting them.
 
@@ -152,17 +159,18 @@ def parse_stim(data, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES, view=False):
     if end > len(payload):
         raise InvalidStimPayloadError("config of {} bytes overruns a {} byte payload".format(
             config_size, len(payload)))
-    config_part, rootfs_part = payload[_U32.size:end], payload[end:]
+    config_part: bytes | memoryview = payload[_U32.size:end]
+    rootfs_part: bytes | memoryview = payload[end:]
     if not view:
         config_part, rootfs_part = bytes(config_part), bytes(rootfs_part)
     return StimLayout(header=header, config_part=config_part, rootfs_part=rootfs_part)
 
 
-def _is_count(value, expected):
+def _is_count(value: object, expected: int) -> bool:
     return type(value) is int and value == expected
 
 
-def check_stim_header(layout):
+def check_stim_header(layout: StimLayout) -> None:
     """
     Raise :class:`InvalidStimHeaderError` unless the header describes the
     parts as the reference writes it (sizes, ``tim``, version, algorithm).
@@ -184,7 +192,8 @@ def check_stim_header(layout):
             ", ".join(problems)))
 
 
-def open_stim(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def open_stim(data: Buffer, password: str | None, *,
+              max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> Tim:
     """
     Decrypt a STIM container into a :class:`Tim`.
 
@@ -203,7 +212,8 @@ def open_stim(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
     return Tim(config=tim.config, rootfs=tim.rootfs.read_all())
 
 
-def open_stim_lazily(data, password, *, max_data_bytes=MAX_BUNDLE_DATA_BYTES):
+def open_stim_lazily(data: Buffer, password: str | None, *,
+                     max_data_bytes: int = MAX_BUNDLE_DATA_BYTES) -> LazyTim:
     """
     :func:`open_stim` with the same checks and errors in the same order,
     but the rootfs only authenticated: a :class:`LazyTim` whose rootfs is

@@ -15,6 +15,8 @@ over :class:`ExtractLimits`.  Only regular files and directories pass.
 
 import io
 import tarfile
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from attrs import field, frozen, validators
 
@@ -32,6 +34,7 @@ from lethean.bundles._errors import (
     SymlinkMemberError,
     TooManyMembersError,
 )
+from lethean._types import Buffer
 
 __all__ = [
     "BLOCK_BYTES",
@@ -86,7 +89,7 @@ class ArchiveMember:
     offset: int
 
 
-def _octal(value, width):
+def _octal(value: int, width: int) -> bytes:
     """Go's ``formatOctal``: zero-padded digits then a NUL, ``width`` bytes."""
     digits = "{:0{}o}".format(value, width - 1).encode("ascii")
     if len(digits) > width - 1:
@@ -94,7 +97,7 @@ def _octal(value, width):
     return digits + b"\0"
 
 
-def _go_ustar_header(name, size, mode, mtime):
+def _go_ustar_header(name: str, size: int, mode: int, mtime: int) -> bytes | None:
     """A USTAR header block exactly as Go writes it, or None if it cannot be."""
     try:
         raw = name.encode("ascii")
@@ -119,7 +122,7 @@ def _go_ustar_header(name, size, mode, mtime):
     return bytes(header)
 
 
-def _pax_header(name, size, mode, mtime):
+def _pax_header(name: str, size: int, mode: int, mtime: int) -> bytes:
     """Fallback for names USTAR cannot hold (Go would use PAX here too)."""
     info = tarfile.TarInfo(name)
     info.size = size
@@ -129,12 +132,12 @@ def _pax_header(name, size, mode, mtime):
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def _member_header(name, size, mode, mtime):
+def _member_header(name: str, size: int, mode: int, mtime: int) -> bytes:
     header = _go_ustar_header(name, size, mode, mtime)
     return _pax_header(name, size, mode, mtime) if header is None else header
 
 
-def write_tar(files, *, mtime, mode=0o600):
+def write_tar(files: Iterable[tuple[str, Buffer]], *, mtime: int, mode: int = 0o600) -> bytes:
     """
     A tar archive of ``files`` (``(name, content)`` pairs) as Go writes it.
 
@@ -151,7 +154,8 @@ def write_tar(files, *, mtime, mode=0o600):
     return out.getvalue()
 
 
-def tar_of_one_file(name, size, content, *, mtime, mode=0o600):
+def tar_of_one_file(name: str, size: int, content: Iterable[Buffer], *, mtime: int,
+                    mode: int = 0o600) -> tuple[int, Iterator[Buffer]]:
     """
     ``(length, pieces)``: the archive :func:`write_tar` makes of one file
     of ``size`` bytes, as an iterable of pieces that passes ``content``
@@ -161,19 +165,19 @@ def tar_of_one_file(name, size, content, *, mtime, mode=0o600):
     header = _member_header(name, size, mode, mtime)
     trailer = bytes(-size % BLOCK_BYTES) + EMPTY_TAR
 
-    def pieces():
+    def pieces() -> Iterator[Buffer]:
         yield header
         yield from content
         yield trailer
     return len(header) + size + len(trailer), pieces()
 
 
-def member_content(data, member):
+def member_content(data: Buffer, member: ArchiveMember) -> memoryview:
     """The content of a vetted file member, as a memoryview into ``data``."""
     return memoryview(data)[member.offset:member.offset + member.size]
 
 
-def _normalise(name, is_dir):
+def _normalise(name: str, is_dir: bool) -> str:
     """A member name as a safe relative path; raises for anything else."""
     if name.startswith("/"):
         raise AbsolutePathError("absolute path not allowed: {!r}".format(name))
@@ -192,7 +196,7 @@ def _normalise(name, is_dir):
     return "/".join(parts)
 
 
-def _check_kind(info):
+def _check_kind(info: tarfile.TarInfo) -> bool:
     """True for a folder, False for a regular file; raises for anything else."""
     if info.issym():
         raise SymlinkMemberError("symbolic link not allowed: {!r} -> {!r}".format(
@@ -215,11 +219,11 @@ def _check_kind(info):
 class _Tree:
     """Paths claimed so far, to refuse duplicates and file/folder clashes."""
 
-    def __init__(self):
-        self.files = set()
-        self.dirs = set()
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.dirs: set[str] = set()
 
-    def claim(self, path, is_dir, name):
+    def claim(self, path: str, is_dir: bool, name: str) -> None:
         parents = path.split("/")[:-1]
         for i in range(1, len(parents) + 1):
             parent = "/".join(parents[:i])
@@ -235,7 +239,7 @@ class _Tree:
 TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError)
 
 
-def tar_file(source):
+def tar_file(source: Buffer | IO[bytes]) -> tuple[IO[bytes], int]:
     """
     ``(file, size)`` for a tar archive given as bytes or as a seekable
     binary file (such as :meth:`lethean.smsg.SigilReader.open` gives),
@@ -249,7 +253,7 @@ def tar_file(source):
     return source, size
 
 
-def open_tar(source):
+def open_tar(source: Buffer | IO[bytes]) -> tarfile.TarFile:
     """
     A tar archive (bytes, or a file from :func:`tar_file`) as a read-only,
     uncompressed :class:`tarfile.TarFile`.
@@ -263,7 +267,8 @@ def open_tar(source):
         raise CorruptArchiveError("not a readable tar archive: {}".format(e)) from None
 
 
-def vetted_members(archive, archive_size, limits):
+def vetted_members(archive: tarfile.TarFile, archive_size: int,
+                   limits: ExtractLimits) -> Iterator[tuple[tarfile.TarInfo, ArchiveMember]]:
     """
     Yield ``(TarInfo, ArchiveMember)`` for each member of ``archive``, an
     archive of ``archive_size`` bytes.
@@ -305,7 +310,9 @@ def vetted_members(archive, archive_size, limits):
         raise CorruptArchiveError("not a readable tar archive: {}".format(e)) from None
 
 
-def scan_tar(data, limits=ExtractLimits()):
+def scan_tar(data: Buffer | IO[bytes],
+             limits: ExtractLimits = ExtractLimits()) -> list[ArchiveMember]:
+
     """
     Vet every member of the tar archive ``data`` (bytes, or a seekable
     binary file) without writing anything.

@@ -422,12 +422,12 @@ def _extract(args: argparse.Namespace) -> int:
     result = extract_miner_bundle(
         bundle, password, args.dest, replace=args.replace, limits=limits,
         max_data_bytes=args.max_bundle_bytes)
-    profile = result.profile_json
+    bundled = result.profile_json
     return _emit(args, {
         "type": bundle.type,
         "name": bundle.name,
         "dest": result.root,
         "miner_path": result.miner_path,
         "files": list(result.files),
-        "profile": None if profile is None else profile.decode("utf-8", "replace"),
+        "profile": None if bundled is None else bundled.decode("utf-8", "replace"),
     })

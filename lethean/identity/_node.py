@@ -4,6 +4,7 @@ the local identity that also holds the private key.
 """
 
 import socket
+from typing import Any, TypeVar
 
 import attrs
 
@@ -13,13 +14,14 @@ from lethean.identity._errors import (
     InvalidNodeNameError,
     InvalidPublicKeyError,
 )
-from lethean.identity._keys import PrivateKey, decode_public_key, node_id_for
+from lethean.identity._keys import PrivateKey, PublicKeyLike, decode_public_key, node_id_for
 from lethean.smsg import FrameCipher
 from lethean._gojson import Pairs, go_string, top_level_pairs, utf8
 from lethean._gostruct import go_field, schema_of
 from lethean._gotime import Timestamp
 from lethean._gotypes import STRING, TIME, Mismatch
 from lethean._names import is_valid_name, sanitise_name
+from lethean._types import Buffer, JSONValue
 
 __all__ = [
     "ROLE_CONTROLLER",
@@ -41,9 +43,11 @@ ROLES = (ROLE_CONTROLLER, ROLE_WORKER, ROLE_DUAL)
 #: The reference's fallback when the host name is unavailable.
 DEFAULT_NODE_NAME = "lethean-node"
 
+_I = TypeVar("_I", bound="NodeIdentity")
+_L = TypeVar("_L", bound="LocalIdentity")
 
 
-def validate_node_name(name):
+def validate_node_name(name: str) -> None:
     """
     Raise :class:`InvalidNodeNameError` unless peers would accept ``name``:
     1-64 ASCII letters, digits, ``-``, ``_`` or spaces, starting and ending
@@ -53,7 +57,7 @@ def validate_node_name(name):
         raise InvalidNodeNameError("{!r} is not a valid node name".format(name))
 
 
-def default_node_name(hostname=None):
+def default_node_name(hostname: str | None = None) -> str:
     """
     A valid node name from the host name: its first label, other characters
     turned into ``-``, trimmed and cut to 64 characters.
@@ -91,11 +95,11 @@ class NodeIdentity:
     role: str = go_field("role", STRING, default=ROLE_DUAL, zero="")
 
     @property
-    def raw_public_key(self):
+    def raw_public_key(self) -> bytes:
         """The 32 key bytes (raises ``InvalidPublicKeyError``)."""
         return decode_public_key(self.public_key)
 
-    def verify_binding(self):
+    def verify_binding(self) -> None:
         """
         Check that ``id`` is the id of ``public_key``; the reference never
         does, which lets any key claim any id.  Raises
@@ -106,11 +110,11 @@ class NodeIdentity:
             raise IdentityMismatchError("claimed id {!r} is not the id of its key ({})".format(
                 self.id[:64], expected))
 
-    def to_json_value(self):
+    def to_json_value(self) -> dict[str, JSONValue]:
         """The JSON object, fields in the reference's order."""
         return schema_of(NodeIdentity).to_json_value(self)
 
-    def to_node_json(self):
+    def to_node_json(self) -> bytes:
         """
         ``node.json`` bytes as Go's ``MarshalIndent`` writes them: two-space
         indent, HTML escaping on, no trailing newline.
@@ -120,7 +124,7 @@ class NodeIdentity:
         return utf8("{\n" + lines + "\n}")
 
     @classmethod
-    def from_json_value(cls, value):
+    def from_json_value(cls: type[_I], value: JSONValue) -> _I:
         """
         An identity from decoded JSON, with Go's tolerance: keys matched
         case-insensitively, unknown keys ignored, ``null`` leaves a field
@@ -132,7 +136,7 @@ class NodeIdentity:
         return cls._read(value)
 
     @classmethod
-    def from_node_json(cls, data):
+    def from_node_json(cls: type[_I], data: Buffer) -> _I:
         """An identity from ``node.json`` bytes (see :meth:`from_json_value`)."""
         try:
             text = bytes(data).decode("utf-8", "replace")
@@ -142,7 +146,7 @@ class NodeIdentity:
         return cls._read(Pairs(pairs))
 
     @classmethod
-    def _read(cls, value):
+    def _read(cls: type[_I], value: JSONValue) -> _I:
         try:
             return schema_of(cls).read(value)
         except Mismatch as e:
@@ -164,7 +168,8 @@ class LocalIdentity:
     private_key: PrivateKey = attrs.field(repr=False)
 
     @classmethod
-    def create(cls, private_key, name, role, created_at):
+    def create(cls: type[_L], private_key: PrivateKey, name: str, role: str,
+               created_at: Timestamp) -> _L:
         """The identity of ``private_key`` with the given name, role and time."""
         identity = NodeIdentity(id=private_key.node_id, name=name,
                                 public_key=private_key.public_key_b64,
@@ -172,11 +177,11 @@ class LocalIdentity:
         return cls(identity, private_key)
 
     @property
-    def id(self):
+    def id(self) -> str:
         """Our node id."""
         return self.identity.id
 
-    def check(self):
+    def check(self) -> None:
         """Raise :class:`IdentityMismatchError` unless the identity is the key's."""
         try:
             same = decode_public_key(self.identity.public_key) == self.private_key.public_key
@@ -188,10 +193,10 @@ class LocalIdentity:
             raise IdentityMismatchError("node.json id {!r} is not the id of the private key ({})".format(
                 self.identity.id[:64], self.private_key.node_id))
 
-    def shared_secret(self, peer_public_key):
+    def shared_secret(self, peer_public_key: PublicKeyLike) -> bytes:
         """The secret shared with a peer (raw bytes or base64 key; identity.md 4)."""
         return self.private_key.shared_secret(peer_public_key)
 
-    def frame_cipher(self, peer_public_key, **kwargs):
+    def frame_cipher(self, peer_public_key: PublicKeyLike, **kwargs: Any) -> FrameCipher:
         """A :class:`~lethean.smsg.FrameCipher` for the link to a peer."""
         return FrameCipher(self.shared_secret(peer_public_key), **kwargs)

@@ -17,8 +17,10 @@ uint32, string, object) so that we agree with it on every input; pass
 """
 
 import struct
+from collections.abc import Callable, Mapping
 
 from lethean._accel import shortcut, speedups
+from lethean._types import Buffer
 
 from ._errors import (
     BadSignatureError,
@@ -36,6 +38,8 @@ from ._values import (
     String,
     Uint32,
     Uint64,
+    Scalar,
+    Value,
     check_name_length,
     decode_name,
     name_bytes,
@@ -66,13 +70,14 @@ MAX_DEPTH = 100
 MAX_ITEMS = 65536
 
 #: Array element types the Go reference reads and writes.
-REFERENCE_ARRAY_TYPES = frozenset({Uint64, Uint32, String, Section})
+REFERENCE_ARRAY_TYPES: frozenset[type[Value]] = frozenset({Uint64, Uint32, String, Section})
 
 _ARRAY_FLAG = 0x80
 _STRUCTS = {tag: struct.Struct("<" + cls.FORMAT) for tag, cls in SCALARS.items()}
 
 
-def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
+def encode_storage(section: Section | Mapping[str, object], *, epee_arrays: bool = False,
+                   max_depth: int = MAX_DEPTH) -> bytes:
     """
     The portable-storage bytes of ``section`` (a :class:`Section` or a dict
     of typed values), entries sorted by the bytes of their names.
@@ -81,14 +86,13 @@ def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
     (Go peers cannot read them).  Raises :class:`UnknownTypeError`,
     :class:`NameTooLongError` or :class:`LevinLimitError` (too deep).
     """
-    if not isinstance(section, Section):
-        section = Section(section)
-    encoded = _encode_common(section, max_depth)
+    root = section if isinstance(section, Section) else Section(section)
+    encoded = _encode_common(root, max_depth)
     if encoded is not None:
         return encoded
     out = bytearray(STORAGE_HEADER)
     try:
-        _Writer(out, epee_arrays, max_depth).section(section, 1)
+        _Writer(out, epee_arrays, max_depth).section(root, 1)
     except RecursionError:
         raise LevinLimitError("nesting too deep for this Python") from None
     return bytes(out)
@@ -97,21 +101,21 @@ def encode_storage(section, *, epee_arrays=False, max_depth=MAX_DEPTH):
 class _Walker:
     """What the writer and the reader share: the array mode and the depth cap."""
 
-    def __init__(self, epee_arrays, max_depth):
+    def __init__(self, epee_arrays: bool, max_depth: int) -> None:
         self.epee_arrays = epee_arrays
         self.max_depth = max_depth
 
-    def deeper(self, depth):
+    def deeper(self, depth: int) -> None:
         if depth > self.max_depth:
             raise LevinLimitError("nesting deeper than {} levels".format(self.max_depth))
 
 
 class _Writer(_Walker):
-    def __init__(self, out, epee_arrays, max_depth):
+    def __init__(self, out: bytearray, epee_arrays: bool, max_depth: int) -> None:
         super().__init__(epee_arrays, max_depth)
         self.out = out
 
-    def section(self, section, depth):
+    def section(self, section: Section, depth: int) -> None:
         self.deeper(depth)
         entries = sorted(((name_bytes(name), value) for name, value in section.items()),
                          key=lambda entry: entry[0])
@@ -129,7 +133,7 @@ class _Writer(_Walker):
                 self.out.append(value.TAG)
                 self.value(value, depth)
 
-    def value(self, value, depth):
+    def value(self, value: Scalar | String | Section, depth: int) -> None:
         if isinstance(value, Section):
             self.section(value, depth + 1)
         elif isinstance(value, String):
@@ -138,14 +142,15 @@ class _Writer(_Walker):
         else:
             self.out += _STRUCTS[value.TAG].pack(value.value)
 
-    def array_tag(self, array):
+
+    def array_tag(self, array: Array) -> int:
         if not self.epee_arrays and array.element_type not in REFERENCE_ARRAY_TYPES:
             raise UnknownTypeError(
                 "array of {} is not readable by the Go reference "
                 "(pass epee_arrays=True)".format(array.element_type.__name__))
         return array.tag
 
-    def array_body(self, array, depth):
+    def array_body(self, array: Array, depth: int) -> None:
         self.deeper(depth)
         self.out += encode_varint(len(array.items))
         if array.element_type is Array:
@@ -157,7 +162,8 @@ class _Writer(_Walker):
                 self.value(item, depth)
 
 
-def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
+def decode_storage(data: Buffer, *, epee_arrays: bool = False, max_depth: int = MAX_DEPTH,
+                   max_items: int = MAX_ITEMS) -> Section:
     """
     Decode portable-storage bytes into a :class:`Section`.
 
@@ -168,13 +174,13 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
     ``truncated``, ``bad_signature``, ``bad_version``, ``unknown_type``
     and ``limit_exceeded``.
     """
-    data = bytes(data)
-    if data[:len(STORAGE_HEADER)] != STORAGE_HEADER:
-        _check_header(data)  # raises: the header is one fixed string
-    section = _decode_common(data, len(STORAGE_HEADER), max_depth, max_items)
+    blob = bytes(data)
+    if blob[:len(STORAGE_HEADER)] != STORAGE_HEADER:
+        _check_header(blob)  # raises: the header is one fixed string
+    section = _decode_common(blob, len(STORAGE_HEADER), max_depth, max_items)
     if section is not None:
         return section
-    reader = _Reader(data, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
+    reader = _Reader(blob, len(STORAGE_HEADER), epee_arrays, max_depth, max_items)
     try:
         return reader.section(1)
     except RecursionError:
@@ -182,7 +188,7 @@ def decode_storage(data, *, epee_arrays=False, max_depth=MAX_DEPTH, max_items=MA
         raise LevinLimitError("nesting too deep for this Python") from None
 
 
-def _check_header(data):
+def _check_header(data: bytes) -> None:
     if len(data) < len(STORAGE_HEADER):
         raise LevinTruncatedError("truncated storage header: {} of {} bytes".format(
             len(data), len(STORAGE_HEADER)))
@@ -193,7 +199,7 @@ def _check_header(data):
         raise BadVersionError("unsupported storage version {}".format(version))
 
 
-def _truncated(need, offset, size):
+def _truncated(need: int, offset: int, size: int) -> LevinTruncatedError:
     return LevinTruncatedError("truncated storage data: need {} bytes at offset {}, "
                                "have {}".format(need, offset, size - offset))
 
@@ -205,20 +211,21 @@ _set = object.__setattr__
 
 
 class _Reader(_Walker):
-    def __init__(self, data, offset, epee_arrays, max_depth, max_items):
+    def __init__(self, data: bytes, offset: int, epee_arrays: bool, max_depth: int,
+                 max_items: int) -> None:
         super().__init__(epee_arrays, max_depth)
         self.data = data
         self.offset = offset
         self.items_left = max_items
         self.max_items = max_items
 
-    def count_items(self, n):
+    def count_items(self, n: int) -> None:
         self.items_left -= n
         if self.items_left < 0:
             raise LevinLimitError("more than {} entries and array elements".format(
                 self.max_items))
 
-    def take(self, n):
+    def take(self, n: int) -> bytes:
         end = self.offset + n
         if end > len(self.data):
             raise _truncated(n, self.offset, len(self.data))
@@ -226,22 +233,22 @@ class _Reader(_Walker):
         self.offset = end
         return chunk
 
-    def byte(self):
+    def byte(self) -> int:
         return self.take(1)[0]
 
-    def varint(self):
+    def varint(self) -> int:
         value, consumed = decode_varint(self.data, self.offset)
         self.offset += consumed
         return value
 
-    def section(self, depth):
+    def section(self, depth: int) -> Section:
         self.deeper(depth)
         count = self.varint()
         data = self.data
         size = len(data)
         pos = self.offset
         names = _names
-        entries = {}
+        entries: dict[str, Value] = {}
         # No allocation from ``count``: every entry consumes bytes, so a
         # count larger than the data fails as truncated when they run out.
         for _ in range(count):
@@ -274,7 +281,7 @@ class _Reader(_Walker):
         self.offset = pos
         return Section._trusted(entries)
 
-    def entry_value(self, tag, depth):
+    def entry_value(self, tag: int, depth: int) -> Value:
         if tag & _ARRAY_FLAG:
             return self.array(tag & ~_ARRAY_FLAG, depth + 1)
         if tag == Array.TAG and self.epee_arrays:
@@ -285,7 +292,7 @@ class _Reader(_Walker):
             return self.array(inner & ~_ARRAY_FLAG, depth + 1)
         return self.scalar(tag, depth)
 
-    def scalar(self, tag, depth):
+    def scalar(self, tag: int, depth: int) -> Value:
         if tag == String.TAG:
             value = _new(String)
             _set(value, "value", self.take(self.varint()))
@@ -302,7 +309,7 @@ class _Reader(_Walker):
             return SCALARS[tag](value)
         raise UnknownTypeError("unknown type tag {:#04x}".format(tag))
 
-    def array(self, element_tag, depth):
+    def array(self, element_tag: int, depth: int) -> Array:
         element = _ARRAY_ELEMENT_TYPES.get(element_tag)
         if element is None or not (self.epee_arrays or element in REFERENCE_ARRAY_TYPES):
             raise UnknownTypeError("unknown type tag {:#04x} (array of {:#04x})".format(
@@ -314,10 +321,13 @@ class _Reader(_Walker):
             # Checked against the bytes present before anything is sliced.
             raw = self.take(_checked_size(count, unpacker.size, len(self.data) - self.offset))
             self.count_items(count)
+            # (The ignores: attrs' mypy plugin leaves converter=tuple's type
+            # variable unbound, so it accepts no typed list as items.)
             if element is Bool:
-                return Array(Bool, [Bool(b != 0) for b in raw])
-            return Array(element, [element(v) for (v,) in unpacker.iter_unpack(raw)])
-        items = []
+                return Array(Bool, [Bool(b != 0) for b in raw])  # type: ignore[misc]
+            return Array(element, [element(v) for (v,) in  # type: ignore[misc]
+                                   unpacker.iter_unpack(raw)])
+        items: list[Value] = []
         for _ in range(count):
             self.count_items(1)
             if element is Array:
@@ -328,7 +338,7 @@ class _Reader(_Walker):
                 items.append(self.array(inner & ~_ARRAY_FLAG, depth + 1))
             else:
                 items.append(self.scalar(element_tag, depth))
-        return Array(element, items)
+        return Array(element, items)  # type: ignore[arg-type]
 
 
 # Entry names by their wire bytes: a peer sends the same few again and
@@ -337,7 +347,7 @@ _names: dict[bytes, str] = {}
 _MAX_CACHED_NAMES = 1024
 
 
-def _remember_name(raw):
+def _remember_name(raw: bytes) -> str:
     name = decode_name(raw)
     if len(_names) >= _MAX_CACHED_NAMES:
         _names.clear()
@@ -345,7 +355,7 @@ def _remember_name(raw):
     return name
 
 
-def _checked_size(count, size, remaining):
+def _checked_size(count: int, size: int, remaining: int) -> int:
     if count > remaining // size:
         raise LevinTruncatedError("truncated storage data: array of {} x {} bytes, "
                                   "{} bytes left".format(count, size, remaining))
@@ -358,7 +368,7 @@ def _checked_size(count, size, remaining):
 _SCALAR_READERS = {tag: (_STRUCTS[tag].unpack_from, _STRUCTS[tag].size, cls)
                    for tag, cls in SCALARS.items() if cls is not Bool}
 
-_ARRAY_ELEMENT_TYPES = dict(SCALARS)
+_ARRAY_ELEMENT_TYPES: dict[int, type[Value]] = dict(SCALARS)
 _ARRAY_ELEMENT_TYPES[String.TAG] = String
 _ARRAY_ELEMENT_TYPES[Section.TAG] = Section
 _ARRAY_ELEMENT_TYPES[Array.TAG] = Array
@@ -367,7 +377,7 @@ _ARRAY_ELEMENT_TYPES[Array.TAG] = Array
 # The compiled codec does the common case (sections of numbers, strings and
 # sections) and returns None for anything else, which the Python codec then
 # encodes or decodes from the start: every error comes from the code above.
-_decode_common = shortcut("levin_decode")
-_encode_common = shortcut("levin_encode")
+_decode_common: Callable[[bytes, int, int, int], Section | None] = shortcut("levin_decode")
+_encode_common: Callable[[Section, int], bytes | None] = shortcut("levin_encode")
 if speedups is not None:
     speedups.levin_register(Section, {**SCALARS, String.TAG: String})

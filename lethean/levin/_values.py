@@ -12,10 +12,10 @@ Names are ``str``; bytes that are not UTF-8 are kept with the
 """
 
 import struct
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, TypeAlias, Union
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
 
 from ._errors import LevinMalformedError, NameTooLongError, ValueOutOfRangeError
 
@@ -33,6 +33,7 @@ __all__ = [
     "Bool",
     "Section",
     "Array",
+    "Value",
     "MAX_NAME_LENGTH",
     "encode_name",
     "decode_name",
@@ -42,8 +43,8 @@ __all__ = [
 MAX_NAME_LENGTH = 255
 
 
-def _integer(low, high):
-    def check(instance, attribute, value):
+def _integer(low: int, high: int) -> Callable[[object, "Attribute[int]", int], None]:
+    def check(instance: object, attribute: "Attribute[int]", value: int) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ValueOutOfRangeError("{} holds an integer in {}..{}, not {!r}".format(
                 type(instance).__name__, low, high, value))
@@ -122,11 +123,11 @@ class Uint8:
     value: int = field(validator=_integer(0, (1 << 8) - 1))
 
 
-def _double_bits(value):
+def _double_bits(value: float) -> bytes:
     return struct.pack("<d", value)
 
 
-def _to_float(value):
+def _to_float(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueOutOfRangeError("Double holds a float, not {!r}".format(value))
     try:
@@ -150,19 +151,19 @@ class Double:
     value: float = field(converter=_to_float, eq=_double_bits)
 
     @classmethod
-    def from_bits(cls, bits):
+    def from_bits(cls, bits: int) -> "Double":
         """The double whose IEEE-754 bit pattern is the u64 ``bits``."""
         if not isinstance(bits, int) or not 0 <= bits < (1 << 64):
             raise ValueOutOfRangeError("double bits must be a u64, not {!r}".format(bits))
         return cls(struct.unpack("<d", struct.pack("<Q", bits))[0])
 
     @property
-    def bits(self):
+    def bits(self) -> int:
         """The IEEE-754 bit pattern as a u64."""
         return struct.unpack("<Q", _double_bits(self.value))[0]
 
 
-def _to_bytes(value):
+def _to_bytes(value: object) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -182,7 +183,7 @@ class String:
     value: bytes = field(converter=_to_bytes)
 
 
-def _boolean(instance, attribute, value):
+def _boolean(instance: object, attribute: "Attribute[bool]", value: object) -> None:
     if not isinstance(value, bool):
         raise ValueOutOfRangeError("Bool holds True or False, not {!r}".format(value))
 
@@ -196,15 +197,21 @@ class Bool:
     value: bool = field(validator=_boolean)
 
 
+#: The fixed-width values, which ``FORMAT`` packs (everything but String,
+#: Section and Array).
+Scalar: TypeAlias = Union[Int64, Int32, Int16, Int8, Uint64, Uint32, Uint16, Uint8, Double, Bool]
+#: Any typed value an entry or an array element holds.
+Value: TypeAlias = Union[Scalar, String, "Section", "Array"]
+
 #: Scalar classes by tag (everything but String, Section and Array).
-SCALARS = {cls.TAG: cls for cls in (
+SCALARS: dict[int, type[Scalar]] = {cls.TAG: cls for cls in (
     Int64, Int32, Int16, Int8, Uint64, Uint32, Uint16, Uint8, Double, Bool)}
 #: Every value class by tag (Section and Array added below).
-TYPES = dict(SCALARS)
+TYPES: dict[int, type[Value]] = dict(SCALARS)
 TYPES[String.TAG] = String
 
 
-def name_bytes(name):
+def name_bytes(name: str | bytes | bytearray) -> bytes:
     """The wire bytes of an entry name, length not checked (see :func:`encode_name`)."""
     if isinstance(name, (bytes, bytearray)):
         raw = bytes(name)
@@ -218,14 +225,14 @@ def name_bytes(name):
     return raw
 
 
-def check_name_length(raw):
+def check_name_length(raw: bytes) -> None:
     """Raise :class:`NameTooLongError` for a name over 255 bytes (its length is one byte)."""
     if len(raw) > MAX_NAME_LENGTH:
         raise NameTooLongError("entry name of {} bytes (at most {})".format(
             len(raw), MAX_NAME_LENGTH))
 
 
-def encode_name(name):
+def encode_name(name: str | bytes | bytearray) -> bytes:
     """
     The wire bytes of an entry name: 0 to 255 bytes.  An empty name is
     valid, as in the Go reference (epee would refuse it).
@@ -235,22 +242,24 @@ def encode_name(name):
     return raw
 
 
-def decode_name(raw):
+def decode_name(raw: bytes | bytearray | memoryview) -> str:
     """The ``str`` for an entry name's wire bytes (non-UTF-8 bytes kept)."""
     return bytes(raw).decode("utf-8", "surrogateescape")
 
 
-def _check_value(name, value):
+def _check_value(name: str, value: object) -> "Value":
     if isinstance(value, Mapping) and not isinstance(value, Section):
         return Section(value)
     if type(value) not in TYPES.values() and not isinstance(value, (Section, Array)):
         raise ValueOutOfRangeError(
             "entry {!r} must hold a typed value (Uint32(...), String(...), ...), "
             "not {!r}".format(name, value))
-    return value
+    return value  # type: ignore[return-value]  # a typed value, checked above
 
 
-class Section(Mapping):
+# Entries read as Any: a reader checks each value's class (its wire tag)
+# where it uses it, as the reply parsers do.
+class Section(Mapping[str, Any]):
     """
     An object (tag 12): an immutable mapping of names to typed values.
 
@@ -263,7 +272,7 @@ class Section(Mapping):
     TAG = 12
     __slots__ = ("_entries", "_hash")
 
-    def __init__(self, entries=()):
+    def __init__(self, entries: Mapping[str, object] | Iterable[tuple[str, object]] = ()) -> None:
         checked = {}
         items = entries.items() if isinstance(entries, Mapping) else entries
         for name, value in items:
@@ -274,39 +283,44 @@ class Section(Mapping):
         object.__setattr__(self, "_hash", None)
 
     @classmethod
-    def _trusted(cls, entries):
+    def _trusted(cls, entries: dict[str, "Value"]) -> "Section":
         """A Section over a dict the decoder already checked (no copy)."""
         self = cls.__new__(cls)
         object.__setattr__(self, "_entries", entries)
         object.__setattr__(self, "_hash", None)
         return self
 
-    def __getitem__(self, name):
+    _entries: dict[str, "Value"]
+    _hash: int | None
+
+    def __getitem__(self, name: str) -> Any:
         return self._entries[name]
 
-    def __iter__(self):
+
+    def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._entries)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Section):
             return self._entries == other._entries
         return super().__eq__(other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         if self._hash is None:
             object.__setattr__(self, "_hash", hash(frozenset(self._entries.items())))
-        return self._hash
+        return self._hash  # type: ignore[return-value]  # set just above
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Section({!r})".format(self._entries)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Section is immutable")
 
-    def updated(self, entries=(), **more):
+    def updated(self, entries: Mapping[str, object] | Iterable[tuple[str, object]] = (),
+                **more: object) -> "Section":
         """A new Section with ``entries`` (and keyword entries) added or replaced."""
         merged = dict(self._entries)
         merged.update(Section(entries))
@@ -317,7 +331,7 @@ class Section(Mapping):
 TYPES[Section.TAG] = Section
 
 
-def _element(element_type, item):
+def _element(element_type: "type[Value]", item: Any) -> "Value":
     if isinstance(item, element_type):
         return item
     if element_type is Section and isinstance(item, Mapping):
@@ -331,7 +345,10 @@ def _element(element_type, item):
     return element_type(item)
 
 
-def _element_type(instance, attribute, value):
+
+def _element_type(instance
+: object, attribute: "Attribute[type[Value]]",
+                  value: "type[Value]") -> None:
     if value is not Array and value not in TYPES.values():
         raise ValueOutOfRangeError("unknown array element type {!r}".format(value))
 
@@ -348,26 +365,29 @@ class Array:
     """
 
     TAG: ClassVar[int] = 13
-    element_type: type = field(validator=_element_type)
-    items: tuple = field(default=(), converter=tuple)
+    element_type: "type[Value]" = field(validator=_element_type)
+    items: "tuple[Any, ...]" = field(default=(), converter=tuple)
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
         items = tuple(_element(self.element_type, item) for item in self.items)
         object.__setattr__(self, "items", items)
 
     @property
-    def tag(self):
+    def tag(self) -> int:
         """The array's type byte as written on the wire."""
         return 0x80 | self.element_type.TAG
 
-    def __len__(self):
+
+    def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):
+    # Items read as Any, like a Section's entries.
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.items)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         return self.items[index]
+
 
 
 TYPES[Array.TAG] = Array

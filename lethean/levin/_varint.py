@@ -8,6 +8,8 @@ encoder picks the smallest width; the decoder accepts any width.  Values of
 we refuse them.
 """
 
+from lethean._types import Buffer
+
 from ._errors import LevinTruncatedError, ValueOutOfRangeError
 
 __all__ = ["encode_varint", "decode_varint", "VARINT_MAX"]
@@ -20,7 +22,7 @@ _WIDTHS = ((1 << 6, 1, 0), (1 << 14, 2, 1), (1 << 30, 4, 2), (1 << 62, 8, 3))
 _WIDTH_OF_MARK = (1, 2, 4, 8)
 
 
-def encode_varint(n):
+def encode_varint(n: int) -> bytes:
     """The shortest varint bytes for ``n``; refuses values outside 0..2**62-1."""
     if not isinstance(n, int) or isinstance(n, bool):
         raise ValueOutOfRangeError("a varint holds an integer, not {!r}".format(n))
@@ -33,7 +35,7 @@ def encode_varint(n):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def decode_varint(data, offset=0):
+def decode_varint(data: Buffer, offset: int = 0) -> tuple[int, int]:
     """
     Read one varint from ``data`` at ``offset``.
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from lethean.node._errors import InvalidRequestError
 
@@ -88,14 +88,16 @@ def build_bundle(source: Source, kind: str, name: str | None, miner_file_name: s
     if kind == "bundle":
         with _reading(source, "bundle") as f:
             return read_bundle(f)
+    # check_deploy refused a profile or miner without a name.
+    bundle_name = cast(str, name)
     if kind == "profile":
         content = _named_profile(_read_limited(source, MAX_BUNDLE_DATA_BYTES, "profile"), name)
-        return create_profile_bundle(content, name, password)
+        return create_profile_bundle(content, bundle_name, password)
     # Sealed as it is read: the bundle is the only copy of the binary in
     # memory.  create_miner_bundle_from_file applies the per-file limit.
     if not isinstance(source, (str, os.PathLike)):
         source.seek(0)
-    return create_miner_bundle_from_file(source, name, password,
+    return create_miner_bundle_from_file(source, bundle_name, password,
                                          miner_name=miner_file_name or "miner",
                                          max_bytes=MAX_BUNDLE_DATA_BYTES)
 

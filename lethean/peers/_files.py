@@ -10,14 +10,17 @@ per file is in flight and folds requests made meanwhile into one more write.
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
 from lethean._files import write_atomic as _write_atomic
 from lethean._paths import config_path
+from lethean._types import Buffer
 
 __all__ = [
     "FILE_MODE",
@@ -35,9 +38,12 @@ __all__ = [
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
 
+#: What a file holds, computed where the write runs.
+Content: TypeAlias = Callable[[], Buffer]
+#: ``writer(path, content)``: writes at once (returns None) or later (a Deferred).
+Writer: TypeAlias = Callable[[str, Content], object]
 
-
-def default_peers_path():
+def default_peers_path() -> str:
     """
     Where the reference keeps peers.json: ``<XDG config home>/lethean-desktop/peers.json``.
 
@@ -47,24 +53,24 @@ def default_peers_path():
     return config_path("peers.json")
 
 
-def write_atomic(path, data, mode=FILE_MODE):
+def write_atomic(path: str, data: Buffer, mode: int = FILE_MODE) -> None:
     """Replace ``path`` with ``data`` atomically and durably (blocking)."""
     _write_atomic(path, data, mode, DIRECTORY_MODE)
 
 
-def write_now(path, content):
+def write_now(path: str, content: Content) -> None:
     """A writer that encodes and writes at once, in the calling thread."""
     write_atomic(path, content())
 
 
-def threaded_writer(reactor):
+def threaded_writer(reactor: IReactorThreads) -> Writer:
     """A writer that encodes and writes in the reactor's thread pool."""
-    def write(path, content):
+    def write(path: str, content: Content) -> "Deferred[None]":
         return deferToThreadPool(reactor, reactor.getThreadPool(), write_now, path, content)
     return write
 
 
-def default_writer(reactor):
+def default_writer(reactor: IReactorTime) -> Writer:
     """
     In a thread when the reactor has threads, otherwise at once.
 
@@ -76,7 +82,7 @@ def default_writer(reactor):
     return write_now
 
 
-def move_aside(path, now_s):
+def move_aside(path: str, now_s: float) -> str:
     """
     Rename a damaged ``path`` to ``<path>.corrupt-<UTC timestamp>`` and return the new name.
 
@@ -103,17 +109,17 @@ class SerialFile:
     for a damaged file that could not be moved aside.
     """
 
-    def __init__(self, path, writer):
+    def __init__(self, path: str, writer: Writer) -> None:
         self.path = path
-        self.blocked = None
+        self.blocked: str | None = None
         self._writer = writer
-        self._running = None
-        self._next = None
-        self._waiting = []
+        self._running: Deferred[Any] | None = None
+        self._next: Content | None = None
+        self._waiting: list[Deferred[None]] = []
 
-    def save(self, content):
+    def save(self, content: Content) -> "Deferred[None]":
         """A Deferred that fires once ``content`` (or newer) is on disk."""
-        done = Deferred()
+        done: Deferred[None] = Deferred()
         if self._running is None:
             self._start(content, [done])
         else:
@@ -121,18 +127,23 @@ class SerialFile:
             self._waiting.append(done)
         return done
 
-    def idle(self):
+    def idle(self) -> "Deferred[None]":
         """A Deferred that fires (never fails) once no write is in flight or queued."""
-        done = Deferred()
+        done: Deferred[None] = Deferred()
         if self._running is None:
             done.callback(None)
         elif self._next is not None:
             self._waiting.append(done)
         else:
-            self._running.addBoth(lambda result: (done.callback(None), result)[1])
+            def relay(result: object) -> object:
+                done.callback(None)
+                return result
+
+            self._running.addBoth(relay)
         return done.addErrback(lambda failure: None)
 
-    def _start(self, content, waiting):
+    def _start(self, content: Content, waiting: list["Deferred[None]"]) -> None:
+        running: Deferred[object]
         if self.blocked is not None:
             running = maybeDeferred(_refuse, self.path, self.blocked)
         else:
@@ -140,7 +151,7 @@ class SerialFile:
         self._running = running
         running.addBoth(self._finished, waiting)
 
-    def _finished(self, result, waiting):
+    def _finished(self, result: object, waiting: list["Deferred[None]"]) -> None:
         self._running = None
         if self._next is not None:
             content, self._next = self._next, None
@@ -154,5 +165,5 @@ class SerialFile:
         return None
 
 
-def _refuse(path, reason):
+def _refuse(path: str, reason: str) -> None:
     raise OSError("refusing to overwrite {}: {}".format(path, reason))

@@ -10,9 +10,12 @@ folder's files, which belong to the node that may start there at any time.
 its own, changes to them stay in memory, and only its own are saved.
 """
 
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from lethean.peers._record import decode_peers
+from lethean.peers._record import Peer, decode_peers
 from lethean.peers._registry import PeerRegistry
 
 __all__ = ["OverlayRegistry", "read_peers"]
@@ -20,7 +23,7 @@ __all__ = ["OverlayRegistry", "read_peers"]
 _log = Logger()
 
 
-def read_peers(path):
+def read_peers(path: str) -> list[Peer]:
     """
     The records of the peers.json at ``path``, read without changing it:
     none when it is missing or unreadable, what survives of a damaged one.
@@ -45,22 +48,23 @@ class OverlayRegistry(PeerRegistry):
     id: it is what the operator registered.
     """
 
-    def __init__(self, reactor, path, borrowed_path, **kwargs):
+    def __init__(self, reactor: IReactorTime, path: str, borrowed_path: str,
+                 **kwargs: Any) -> None:
         super().__init__(reactor, path, **kwargs)
         self.borrowed_path = borrowed_path
-        self._borrowed = set()
+        self._borrowed: set[str] = set()
         for peer in read_peers(borrowed_path):
             self._peers[peer.id] = peer
             self._index.put(peer)
             self._borrowed.add(peer.id)
 
-    def is_borrowed(self, peer_id):
+    def is_borrowed(self, peer_id: str) -> bool:
         """True when ``peer_id``'s record came from ``borrowed_path``."""
         return peer_id in self._borrowed
 
-    def _saved_peers(self):
+    def _saved_peers(self) -> list[Peer]:
         return [p for p in self._peers.values() if p.id not in self._borrowed]
 
-    def remove_peer(self, peer_id):
+    def remove_peer(self, peer_id: str) -> None:
         super().remove_peer(peer_id)
         self._borrowed.discard(peer_id)

@@ -11,9 +11,11 @@ import datetime
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attr
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
 
 from lethean.peers._errors import InvalidPeerError, InvalidPeerNameError
 from lethean._gojson import go_float, go_string
@@ -54,7 +56,7 @@ BAD_CHARACTERS = (
 )
 
 
-def validate_peer_name(name):
+def validate_peer_name(name: str) -> None:
     """
     Raise InvalidPeerNameError unless ``name`` is a valid peer name.
 
@@ -73,7 +75,7 @@ def validate_peer_name(name):
 
 
 
-def sanitise_peer_name(name):
+def sanitise_peer_name(name: str) -> str:
     """
     The nearest valid peer name to ``name`` (possibly empty, which is valid).
 
@@ -86,32 +88,32 @@ def sanitise_peer_name(name):
     return sanitise_name(name)
 
 
-def _string(instance, attribute, value):
+def _string(instance: object, attribute: "Attribute[str]", value: object) -> None:
     if not isinstance(value, str):
         raise InvalidPeerError("{} must be a string".format(attribute.name))
 
 
-def as_finite_float(value):
+def as_finite_float(value: object) -> float:
     """``value`` as a finite float; InvalidPeerError for anything else (bools included)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidPeerError("expected a number, got {}".format(type(value).__name__))
     try:
-        value = float(value)
+        number = float(value)
     except OverflowError:
         raise InvalidPeerError("number out of float64 range") from None
-    if not math.isfinite(value):
+    if not math.isfinite(number):
         raise InvalidPeerError("number is not finite")
-    return value
+    return number
 
 
-def _hops(instance, attribute, value):
+def _hops(instance: object, attribute: "Attribute[int]", value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidPeerError("hops must be an integer")
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise InvalidPeerError("hops out of int64 range")
 
 
-def _to_moment(value):
+def _to_moment(value: Timestamp | datetime.datetime | None) -> Timestamp | None:
     """A Timestamp or None ("never"); aware datetimes are converted, Go's zero time is None."""
     if value is None:
         return None
@@ -144,14 +146,14 @@ class Peer:
     public_key: str = field(default="", validator=_string)
     address: str = field(default="", validator=_string)
     role: str = field(default="", validator=_string)
-    added_at: Timestamp = field(default=None, converter=_to_moment)
-    last_seen: Timestamp = field(default=None, converter=_to_moment)
+    added_at: Timestamp | None = field(default=None, converter=_to_moment)
+    last_seen: Timestamp | None = field(default=None, converter=_to_moment)
     ping_ms: float = field(default=0.0, converter=as_finite_float)
     hops: int = field(default=0, validator=_hops)
     geo_km: float = field(default=0.0, converter=as_finite_float)
     score: float = field(default=DEFAULT_SCORE, converter=as_finite_float)
 
-    def evolve(self, **changes):
+    def evolve(self, **changes: Any) -> "Peer":
         """A copy with ``changes`` applied (validated like a new record)."""
         return attr.evolve(self, **changes)
 
@@ -174,13 +176,13 @@ _BY_KEY = {key: (name, kind) for key, name, kind in _FIELDS}
 _BY_FOLDED_KEY = {key.lower(): (name, kind) for key, name, kind in _FIELDS}
 
 
-def _fold(key):
+def _fold(key: str) -> str:
     # Go matches keys case-insensitively with Unicode simple folding; of the
     # non-ASCII letters only the Kelvin sign and the long s fold onto ours.
     return key.lower().replace("\u017f", "s")
 
 
-def _encode_value(kind, value):
+def _encode_value(kind: str, value: Any) -> str:
     if kind == "str":
         return go_string(value)
     if kind == "time":
@@ -190,7 +192,7 @@ def _encode_value(kind, value):
     return go_float(value)
 
 
-def _encode_peer(peer):
+def _encode_peer(peer: Peer) -> str:
     lines = [
         "    {}: {}".format(go_string(key), _encode_value(kind, getattr(peer, name)))
         for key, name, kind in _FIELDS
@@ -198,20 +200,20 @@ def _encode_peer(peer):
     return "  {\n" + ",\n".join(lines) + "\n  }"
 
 
-def encode_peers(peers):
+def encode_peers(peers: Iterable[Peer]) -> bytes:
     """
     peers.json for ``peers`` exactly as Go writes it.
 
     Two-space indentation, HTML escaping, no trailing newline, and the
     literal ``null`` for an empty registry.
     """
-    peers = list(peers)
-    if not peers:
+    records = list(peers)
+    if not records:
         return b"null"
-    return ("[\n" + ",\n".join(_encode_peer(p) for p in peers) + "\n]").encode("utf-8")
+    return ("[\n" + ",\n".join(_encode_peer(p) for p in records) + "\n]").encode("utf-8")
 
 
-def _decode_value(kind, value):
+def _decode_value(kind: str, value: object) -> object:
     if kind == "str":
         if not isinstance(value, str):
             raise InvalidPeerError("expected a string")
@@ -230,7 +232,7 @@ def _decode_value(kind, value):
     return as_finite_float(value)
 
 
-def peer_from_json(pairs):
+def peer_from_json(pairs: object) -> Peer:
     """
     A Peer from one decoded JSON object (a list of key/value pairs), as Go reads it.
 
@@ -240,7 +242,7 @@ def peer_from_json(pairs):
     """
     if not isinstance(pairs, _Pairs):
         raise InvalidPeerError("not a JSON object")
-    values = {name: default for name, default in _ZERO_VALUES.items()}
+    values: dict[str, Any] = {name: default for name, default in _ZERO_VALUES.items()}
     for key, value in pairs:
         spec = _BY_KEY.get(key) or _BY_FOLDED_KEY.get(_fold(key))
         if spec is None or value is None:
@@ -253,26 +255,29 @@ def peer_from_json(pairs):
     return Peer(**values)
 
 
-_ZERO_VALUES = {
+_ZERO_VALUES: dict[str, object] = {
     "id": "", "name": "", "public_key": "", "address": "", "role": "",
     "added_at": None, "last_seen": None,
     "ping_ms": 0.0, "hops": 0, "geo_km": 0.0, "score": 0.0,
 }
 
 
-class _Pairs(list):
+class _Pairs(list[tuple[str, Any]]):
     """A JSON object as its key/value pairs, in order, duplicates kept."""
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> float:
     raise ValueError("{} is not valid JSON".format(name))
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_reject_constant)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+#: ``_WHITESPACE.match``, which always matches (maybe nothing).
+_skip_space: Callable[..., "re.Match[str]"]
+_skip_space = _WHITESPACE.match  # type: ignore[assignment]
 
 
-def _scan_array(data):
+def _scan_array(data: bytes | str) -> tuple[list[Any], list[str]]:
     """
     The elements of the JSON array in ``data`` that parse, and what went wrong.
 
@@ -280,14 +285,15 @@ def _scan_array(data):
     still yields every element before the cut.
     """
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    pos = _WHITESPACE.match(text).end()
+    pos = _skip_space(text).end()
     if pos == len(text):
         return [], ["file is empty"]
-    if text.startswith("null", pos) and _WHITESPACE.match(text, pos + 4).end() == len(text):
+    if text.startswith("null", pos) and _skip_space(text, pos + 4).end() == len(text):
         return [], []
     if text[pos] != "[":
         return [], ["not a JSON array"]
-    items, pos = [], _WHITESPACE.match(text, pos + 1).end()
+    items: list[Any] = []
+    pos = _skip_space(text, pos + 1).end()
     if text.startswith("]", pos):
         pos += 1
     else:
@@ -299,20 +305,20 @@ def _scan_array(data):
             except RecursionError:
                 return items, ["element {} is nested too deeply".format(len(items))]
             items.append(value)
-            pos = _WHITESPACE.match(text, pos).end()
+            pos = _skip_space(text, pos).end()
             if text.startswith(",", pos):
-                pos = _WHITESPACE.match(text, pos + 1).end()
+                pos = _skip_space(text, pos + 1).end()
             elif text.startswith("]", pos):
                 pos += 1
                 break
             else:
                 return items, ["array cut short after element {} (character {})".format(len(items), pos)]
-    if _WHITESPACE.match(text, pos).end() != len(text):
+    if _skip_space(text, pos).end() != len(text):
         return items, ["data after the array (character {})".format(pos)]
     return items, []
 
 
-def decode_peers(data):
+def decode_peers(data: bytes | str) -> tuple[list[Peer], list[str]]:
     """
     ``(peers, problems)`` from the bytes of a peers.json.
 
@@ -330,10 +336,10 @@ def decode_peers(data):
     return peers, problems
 
 
-def decode_string_array(data):
+def decode_string_array(data: bytes | str) -> tuple[list[str], list[str]]:
     """``(strings, problems)`` from a JSON array of strings such as the allowlist."""
     items, problems = _scan_array(data)
-    strings = []
+    strings: list[str] = []
     for index, item in enumerate(items):
         if isinstance(item, str):
             strings.append(item)

@@ -8,9 +8,13 @@ A file that cannot be read, or is damaged and cannot be moved aside, is
 recover is lost.
 """
 
-from twisted.logger import Logger
+from collections.abc import Callable, Sequence
 
-from lethean.peers._files import SerialFile, move_aside
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from lethean.peers._files import Content, SerialFile, Writer, move_aside
 
 __all__ = ["SavedFile"]
 
@@ -20,17 +24,18 @@ _log = Logger()
 class SavedFile:
     """One of the registry's files: its writer queue, its encoder, and whether it is behind."""
 
-    def __init__(self, path, writer, render, what):
+    def __init__(self, path: str, writer: Writer, render: Callable[[], Content],
+                 what: str) -> None:
         self.file = SerialFile(path, writer)
         self.dirty = False
         self._render = render
         self._what = what
 
     @property
-    def path(self):
+    def path(self) -> str:
         return self.file.path
 
-    def read(self):
+    def read(self) -> bytes | None:
         """The file's bytes, or None if it does not exist or cannot be read."""
         try:
             with open(self.path, "rb") as f:
@@ -43,7 +48,7 @@ class SavedFile:
                        path=self.path, error=str(e))
             return None
 
-    def set_aside(self, problems, kept, now):
+    def set_aside(self, problems: Sequence[str], kept: int, now: float) -> None:
         """
         Move the damaged file out of the way (named for ``now``, in seconds),
         keep what survived (``kept`` entries), and say so.
@@ -61,12 +66,12 @@ class SavedFile:
                   path=self.path, reason=reason, error=reason, moved_to=moved_to, kept=kept)
         self.dirty = True
 
-    def save(self):
+    def save(self) -> "Deferred[None]":
         """Write the current state; on failure log, stay dirty, and fail the Deferred."""
         self.dirty = False
         written = self.file.save(self._render())
 
-        def failed(failure):
+        def failed(failure: Failure) -> Failure:
             self.dirty = True
             _log.warn("failed to save {what} to {path}: {error}",
                       what=self._what, path=self.path, error=failure.getErrorMessage())
@@ -74,10 +79,10 @@ class SavedFile:
 
         return written.addErrback(failed)
 
-    def save_quietly(self):
+    def save_quietly(self) -> None:
         """``save`` for callers that do not wait: the failure is already logged."""
         self.save().addErrback(lambda failure: None)
 
-    def settle(self):
+    def settle(self) -> "Deferred[None]":
         """Write if behind, else wait for the write in flight."""
         return self.save() if self.dirty else self.file.idle()

@@ -13,10 +13,11 @@ measures it against a scan and against scipy's cKDTree.
 import bisect
 import itertools
 import math
+from collections.abc import Callable, Iterable, Iterator
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
 
-from lethean.peers._record import MAX_SCORE
+from lethean.peers._record import MAX_SCORE, Peer
 
 __all__ = [
     "SelectionMetric",
@@ -33,15 +34,20 @@ REFERENCE_WEIGHTS = (1.0, 0.7, 0.2, 1.2)
 #: one second of latency, ten hops, half the Earth's circumference, score 0.
 NORMALISED_SCALES = (1000.0, 10.0, 20015.0, 100.0)
 
-
-def _four_floats(value):
-    value = tuple(float(v) for v in value)
-    if len(value) != 4 or not all(math.isfinite(v) for v in value):
-        raise ValueError("need four finite numbers, got {!r}".format(value))
-    return value
+#: A value on each of the four axes.
+Axes = tuple[float, float, float, float]
+#: Where a peer sorts: squared distance, then node id.
+RankKey = tuple[float, str]
 
 
-def _positive(instance, attribute, value):
+def _four_floats(value: Iterable[float]) -> Axes:
+    numbers = tuple(float(v) for v in value)
+    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
+        raise ValueError("need four finite numbers, got {!r}".format(numbers))
+    return numbers
+
+
+def _positive(instance: object, attribute: "Attribute[Axes]", value: Axes) -> None:
     if not all(v > 0 for v in value):
         raise ValueError("{} must be positive".format(attribute.name))
 
@@ -59,10 +65,10 @@ class SelectionMetric:
     """
 
     name: str
-    weights: tuple = field(default=REFERENCE_WEIGHTS, converter=_four_floats)
-    scales: tuple = field(default=(1.0, 1.0, 1.0, 1.0), converter=_four_floats, validator=_positive)
+    weights: Axes = field(default=REFERENCE_WEIGHTS, converter=_four_floats)
+    scales: Axes = field(default=(1.0, 1.0, 1.0, 1.0), converter=_four_floats, validator=_positive)
 
-    def point(self, peer):
+    def point(self, peer: Peer) -> Axes:
         """The peer's coordinates on the four axes."""
         (w0, w1, w2, w3), (s0, s1, s2, s3) = self.weights, self.scales
         return (
@@ -72,16 +78,16 @@ class SelectionMetric:
             (MAX_SCORE - peer.score) * w3 / s3,
         )
 
-    def distance_squared(self, peer):
+    def distance_squared(self, peer: Peer) -> float:
         """The squared distance; ranking uses it, as sqrt would only lose ties."""
         a, b, c, d = self.point(peer)
         return a * a + b * b + c * c + d * d
 
-    def distance(self, peer):
+    def distance(self, peer: Peer) -> float:
         """The Euclidean distance of the peer from the ideal."""
         return math.sqrt(self.distance_squared(peer))
 
-    def rank_key(self, peer):
+    def rank_key(self, peer: Peer) -> RankKey:
         """Sort key: nearer first, ties broken by node id (the reference breaks them at random)."""
         return (self.distance_squared(peer), peer.id)
 
@@ -92,7 +98,8 @@ REFERENCE_METRIC = SelectionMetric("reference")
 NORMALISED_METRIC = SelectionMetric("normalised", scales=NORMALISED_SCALES)
 
 
-def rank_peers(peers, n, metric=NORMALISED_METRIC):
+def rank_peers(peers: Iterable[Peer], n: int,
+               metric: SelectionMetric = NORMALISED_METRIC) -> list[Peer]:
     """
     The ``n`` best of ``peers`` under ``metric``, best first: a plain scan.
 
@@ -109,36 +116,36 @@ class RankIndex:
     list shift to insert or remove, and the best N are the first N.
     """
 
-    def __init__(self, metric):
+    def __init__(self, metric: SelectionMetric) -> None:
         self.metric = metric
-        self._keys = {}  # id -> rank key
-        self._sorted = []  # rank keys, ascending
+        self._keys: dict[str, RankKey] = {}  # id -> rank key
+        self._sorted: list[RankKey] = []  # rank keys, ascending
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._sorted)
 
-    def put(self, peer):
+    def put(self, peer: Peer) -> None:
         """Add the peer or move it to its new rank."""
         self.discard(peer.id)
         key = self.metric.rank_key(peer)
         self._keys[peer.id] = key
         bisect.insort(self._sorted, key)
 
-    def discard(self, peer_id):
+    def discard(self, peer_id: str) -> None:
         """Forget the peer if it is indexed."""
         key = self._keys.pop(peer_id, None)
         if key is not None:
             del self._sorted[bisect.bisect_left(self._sorted, key)]
 
-    def clear(self):
+    def clear(self) -> None:
         self._keys.clear()
         del self._sorted[:]
 
-    def best(self, n, accept=None):
+    def best(self, n: int, accept: Callable[[str], bool] | None = None) -> list[str]:
         """The ids of the first ``n`` peers, best first, that ``accept(id)`` (if given) allows."""
         if n <= 0:
             return []
-        ids = (peer_id for _, peer_id in self._sorted)
+        ids: Iterator[str] = (peer_id for _, peer_id in self._sorted)
         if accept is not None:
             ids = filter(accept, ids)
         return list(itertools.islice(ids, n))

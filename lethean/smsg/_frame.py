@@ -14,6 +14,8 @@ import hashlib
 import os
 import struct
 import zlib
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 
@@ -27,6 +29,7 @@ from lethean._accel import shortcut
 from lethean._gojson import loads_pairs, loads_strict, utf8
 from lethean._gostruct import Collapsed, schema_of
 from lethean._gotypes import Mismatch
+from lethean._types import Buffer
 from lethean.smsg._message import SmsgMessage
 from lethean.smsg._sigil import (
     KEY_BYTES,
@@ -70,17 +73,23 @@ FRAME_OVERHEAD_BYTES = _PREFIX_LEN + OVERHEAD_BYTES
 _U32 = struct.Struct(">I")
 
 
-def frame_password(shared_secret):
+class _Envelope(Protocol):
+    """What :meth:`FrameCipher.seal` takes besides text: a ``lethean.mesh.Message``."""
+
+    def to_json(self) -> str: ...
+
+
+def frame_password(shared_secret: Buffer) -> str:
     """The SMSG password of a shared secret: its padded standard base64."""
     return base64.b64encode(shared_secret).decode("ascii")
 
 
-def frame_key(shared_secret):
+def frame_key(shared_secret: Buffer) -> bytes:
     """The frame (and deploy bundle) key: SHA-256 of :func:`frame_password`."""
     return hashlib.sha256(base64.b64encode(shared_secret)).digest()
 
 
-def encode_plaintext(body, timestamp):
+def encode_plaintext(body: str, timestamp: int | float) -> bytes:
     """
     The SMSG message object as Go's ``json.Marshal`` writes it:
     ``{"body":"...","timestamp":N}`` with HTML escaping on (``timestamp``
@@ -103,7 +112,7 @@ class Body:
     timestamp: int = 0
 
 
-def decode_plaintext(plaintext):
+def decode_plaintext(plaintext: bytes) -> str:
     """
     The ``body`` of an SMSG message object (``""`` when absent or ``null``).
 
@@ -114,7 +123,7 @@ def decode_plaintext(plaintext):
     return decode_body(plaintext).text
 
 
-def decode_body(plaintext):
+def decode_body(plaintext: bytes) -> Body:
     """The :class:`Body` of an SMSG message object; see :func:`decode_plaintext`."""
     common = _common_plaintext(plaintext)
     if common is not None:
@@ -129,7 +138,7 @@ def decode_body(plaintext):
     if type(document) is not dict:
         raise InvalidSMSGPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
-    fields = None
+    fields: dict[str, Any] | None = None
     if (document.keys() <= _FAST_KEYS and text.count('"body"') < 2
             and text.count('"timestamp"') < 2):
         # No key repeats, so the parsed dict is the whole document.
@@ -150,10 +159,10 @@ def decode_body(plaintext):
 
 # What every sender writes, read in C when the accelerator is built; None
 # for anything else, which the JSON module then reads.
-_common_plaintext = shortcut("smsg_body")
+_common_plaintext: Callable[[bytes], tuple[str, int] | None] = shortcut("smsg_body")
 
 
-def _gunzip(data, limit):
+def _gunzip(data: bytes, limit: int) -> bytes:
     """Concatenated gzip members, refusing to produce more than ``limit`` bytes."""
     out = []
     total = 0
@@ -186,14 +195,14 @@ class FrameCipher:
 
     __slots__ = ("_key", "max_frame_bytes")
 
-    def __init__(self, shared_secret, *, max_frame_bytes=MAX_FRAME_BYTES):
+    def __init__(self, shared_secret: Buffer, *, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         if len(shared_secret) != 32:
             raise ValueError("a shared secret is 32 bytes")
         self._key = frame_key(bytes(shared_secret))
         self.max_frame_bytes = max_frame_bytes
 
     @classmethod
-    def from_key(cls, key, *, max_frame_bytes=MAX_FRAME_BYTES):
+    def from_key(cls, key: Buffer, *, max_frame_bytes: int = MAX_FRAME_BYTES) -> "FrameCipher":
         """A cipher for an already derived 32-byte frame key."""
         if len(key) != KEY_BYTES:
             raise ValueError("a frame key is 32 bytes")
@@ -202,10 +211,11 @@ class FrameCipher:
         cipher.max_frame_bytes = max_frame_bytes
         return cipher
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<FrameCipher max_frame_bytes={}>".format(self.max_frame_bytes)
 
-    def seal(self, message, *, timestamp, nonce=None):
+    def seal(self, message: _Envelope | str | Buffer, *, timestamp: int | float,
+             nonce: Buffer | None = None) -> bytes:
         """
         One frame carrying ``message`` (a ``Message``, or its envelope text
         as ``str`` or UTF-8 bytes).
@@ -224,7 +234,7 @@ class FrameCipher:
             raise ValueError("an SMSG body cannot be empty")
         return self.seal_plaintext(encode_plaintext(body, timestamp), nonce)
 
-    def seal_plaintext(self, plaintext, nonce=None):
+    def seal_plaintext(self, plaintext: Buffer, nonce: Buffer | None = None) -> bytes:
         """One frame around an already encoded SMSG plaintext."""
         size = FRAME_OVERHEAD_BYTES + len(plaintext)
         if size > self.max_frame_bytes:
@@ -238,7 +248,7 @@ class FrameCipher:
             nonce = bytes(nonce)
         return seal_obfuscated(_PREFIX, nonce, self._key, plaintext)
 
-    def open_plaintext(self, frame):
+    def open_plaintext(self, frame: Buffer) -> bytes:
         """
         The decrypted SMSG plaintext of a frame (decompressed if it was a
         gzip frame, within ``max_frame_bytes``).
@@ -268,7 +278,7 @@ class FrameCipher:
             plaintext = self._apply_header(header, plaintext)
         return plaintext
 
-    def _apply_header(self, header, plaintext):
+    def _apply_header(self, header: dict[str, Any], plaintext: bytes) -> bytes:
         """Undo the optional ``compression`` and ``format`` a Go receiver honours."""
         compression = header.get("compression")
         if compression == "gzip":
@@ -286,11 +296,11 @@ class FrameCipher:
             plaintext = plaintext[4:4 + length]
         return plaintext
 
-    def open_body(self, frame):
+    def open_body(self, frame: Buffer) -> str:
         """The envelope text a frame carries (see :meth:`open_plaintext`)."""
         return decode_plaintext(self.open_plaintext(frame))
 
-    def open(self, frame):
+    def open(self, frame: Buffer) -> Body:
         """
         The :class:`Body` a frame carries (``lethean.mesh`` decodes its text).
 
@@ -299,12 +309,14 @@ class FrameCipher:
         return decode_body(self.open_plaintext(frame))
 
 
-def seal(shared_secret, message, *, timestamp, nonce=None, max_frame_bytes=MAX_FRAME_BYTES):
+def seal(shared_secret: Buffer, message: _Envelope | str | Buffer, *, timestamp: int | float,
+         nonce: Buffer | None = None, max_frame_bytes: int = MAX_FRAME_BYTES) -> bytes:
     """One frame for ``message``; build a :class:`FrameCipher` to send many."""
     cipher = FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes)
     return cipher.seal(message, timestamp=timestamp, nonce=nonce)
 
 
-def open_frame(shared_secret, frame, *, max_frame_bytes=MAX_FRAME_BYTES):
+def open_frame(shared_secret: Buffer, frame: Buffer, *,
+               max_frame_bytes: int = MAX_FRAME_BYTES) -> Body:
     """The :class:`Body` in one frame; build a :class:`FrameCipher` to open many."""
     return FrameCipher(shared_secret, max_frame_bytes=max_frame_bytes).open(frame)

@@ -13,11 +13,17 @@ from lethean._gotypes import INT, INT64, STRING, MapOf, SliceOf
 __all__ = ["SmsgMessage", "Attachment", "PKIInfo"]
 
 
-@attrs.frozen
-class Attachment:
-    """One attachment (not used by the mesh)."""
+class _SmsgStruct:
+    """A struct of Borg's ``pkg/smsg`` (the package in Go's type names)."""
+
+    __slots__ = ()
 
     GO_PACKAGE = "smsg"
+
+
+@attrs.frozen
+class Attachment(_SmsgStruct):
+    """One attachment (not used by the mesh)."""
 
     name: str = go_field("name", STRING)
     content: str = go_field("content", STRING, omitempty=True)
@@ -26,10 +32,8 @@ class Attachment:
 
 
 @attrs.frozen
-class PKIInfo:
+class PKIInfo(_SmsgStruct):
     """The key for authenticated replies (not used by the mesh)."""
-
-    GO_PACKAGE = "smsg"
 
     public_key: str = go_field("public_key", STRING)
     key_id: str = go_field("key_id", STRING, omitempty=True)
@@ -38,16 +42,17 @@ class PKIInfo:
 
 
 @attrs.frozen
-class SmsgMessage:
+class SmsgMessage(_SmsgStruct):
     """The object sealed in a frame; ``body`` is the mesh envelope's text."""
 
-    GO_PACKAGE = "smsg"
     GO_NAME = "Message"
 
     subject: str = go_field("subject", STRING, omitempty=True)
     body: str = go_field("body", STRING)
-    attachments: tuple = go_field("attachments", SliceOf(StructOf(Attachment)), omitempty=True)
-    reply_key: object = go_field("reply_key", StructOf(PKIInfo), default=None, omitempty=True)
+    attachments: tuple[Attachment, ...] | None = go_field(
+        "attachments", SliceOf(StructOf(Attachment)), omitempty=True)
+    reply_key: PKIInfo | None = go_field("reply_key", StructOf(PKIInfo), default=None,
+                                         omitempty=True)
     from_: str = go_field("from", STRING, omitempty=True)
     timestamp: int = go_field("timestamp", INT64, omitempty=True)
-    meta: object = go_field("meta", MapOf(STRING), omitempty=True)
+    meta: dict[str, str] | None = go_field("meta", MapOf(STRING), omitempty=True)

@@ -25,11 +25,13 @@ block minus that input.  The tests compare every byte with libsodium.
 import io
 import os
 import struct
+from collections.abc import Callable, Iterable, Iterator
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
+from lethean._types import Buffer
 from lethean.smsg._errors import DecryptionError
 from lethean.smsg._sigil import KEY_BYTES, NONCE_BYTES, OVERHEAD_BYTES, TAG_BYTES, xor_obfuscate_at
 
@@ -47,12 +49,12 @@ _U32 = struct.Struct("<I")
 _LENGTHS = struct.Struct("<QQ")
 
 
-def _chacha20(key, initial):
+def _chacha20(key: bytes, initial: bytes) -> CipherContext:
     """A ChaCha20 (IETF) context; ``initial`` is the 16-byte counter | nonce."""
     return Cipher(algorithms.ChaCha20(key, initial), mode=None).encryptor()
 
 
-def _hchacha20(key, nonce16):
+def _hchacha20(key: bytes, nonce16: bytes) -> bytes:
     block = _WORDS.unpack(_chacha20(key, nonce16).update(bytes(_BLOCK_BYTES)))
     start = _SIGMA + struct.unpack("<8I", key) + struct.unpack("<4I", nonce16)
     return struct.pack("<8I", *[(block[i] - start[i]) & 0xFFFFFFFF
@@ -62,18 +64,18 @@ def _hchacha20(key, nonce16):
 class _Stream:
     """One payload's ChaCha20 stream and Poly1305, from any byte on."""
 
-    def __init__(self, key, nonce):
+    def __init__(self, key: Buffer, nonce: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("a sigil key is 32 bytes")
         self.nonce = nonce
         self._subkey = _hchacha20(bytes(key), nonce[:16])
         self._nonce12 = bytes(4) + nonce[16:]
 
-    def mac(self):
+    def mac(self) -> Poly1305:
         """A Poly1305 keyed for this payload."""
         return Poly1305(_chacha20(self._subkey, _U32.pack(0) + self._nonce12).update(bytes(32)))
 
-    def at(self, offset):
+    def at(self, offset: int) -> CipherContext:
         """A context XORing the stream from plaintext byte ``offset`` on."""
         block, skip = divmod(offset, _BLOCK_BYTES)
         context = _chacha20(self._subkey, _U32.pack(1 + block) + self._nonce12)
@@ -82,17 +84,18 @@ class _Stream:
         return context
 
 
-def _finish(mac, length):
+def _finish(mac: Poly1305, length: int) -> None:
     mac.update(bytes(-length % 16))
     mac.update(_LENGTHS.pack(0, length))
 
 
-def _pieces(view, size=PIECE_BYTES):
+def _pieces(view: memoryview, size: int = PIECE_BYTES) -> Iterator[memoryview]:
     for start in range(0, len(view), size):
         yield view[start:start + size]
 
 
-def seal_pieces(key, pieces, write, nonce=None):
+def seal_pieces(key: Buffer, pieces: Iterable[Buffer], write: Callable[[bytes], object],
+                nonce: Buffer | None = None) -> int:
     """
     Seal the concatenation of ``pieces`` (bytes-like), as
     :func:`~lethean.smsg.encrypt` would, calling ``write`` with
@@ -134,41 +137,42 @@ class SigilReader:
     copied.
     """
 
-    def __init__(self, key, payload):
+    def __init__(self, key: Buffer, payload: Buffer) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("a sigil key is 32 bytes")
-        payload = memoryview(payload).cast("B")
-        if len(payload) < OVERHEAD_BYTES:
+        view = memoryview(payload).cast("B")
+        if len(view) < OVERHEAD_BYTES:
             raise DecryptionError("payload of {} bytes is shorter than nonce and tag".format(
-                len(payload)))
+                len(view)))
         #: The plaintext's length.
-        self.size = len(payload) - OVERHEAD_BYTES
-        self._nonce = bytes(payload[:NONCE_BYTES])
-        self._ciphertext = payload[NONCE_BYTES:NONCE_BYTES + self.size]
+        self.size = len(view) - OVERHEAD_BYTES
+        self._nonce = bytes(view[:NONCE_BYTES])
+        self._ciphertext = view[NONCE_BYTES:NONCE_BYTES + self.size]
         self._stream = _Stream(key, self._nonce)
         mac = self._stream.mac()
         for part in _pieces(self._ciphertext, _MAC_PIECE_BYTES):
             mac.update(part)  # in pieces: other threads get the GIL in between
         _finish(mac, self.size)
         try:
-            mac.verify(bytes(payload[len(payload) - TAG_BYTES:]))
+            mac.verify(bytes(view[len(view) - TAG_BYTES:]))
         except InvalidSignature:
             raise DecryptionError("authentication failed") from None
-        self._cipher = None
-        self._next = None
+        self._cipher: CipherContext | None = None
+        self._next: int | None = None
 
-    def _read(self, offset, length):
+    def _read(self, offset: int, length: int) -> Iterator[bytes]:
         """The plaintext pieces of ``[offset, offset + length)``."""
-        if self._next != offset:
-            self._cipher = self._stream.at(offset)
+        cipher = self._cipher
+        if self._next != offset or cipher is None:
+            cipher = self._cipher = self._stream.at(offset)
         self._next = None  # until the stretch is read whole
         end = min(offset + length, self.size)
         for part in _pieces(self._ciphertext[offset:end]):
-            yield xor_obfuscate_at(self._cipher.update(part), self._nonce, offset)
+            yield xor_obfuscate_at(cipher.update(part), self._nonce, offset)
             offset += len(part)
         self._next = end
 
-    def read_at(self, offset, length):
+    def read_at(self, offset: int, length: int) -> bytes:
         """Up to ``length`` plaintext bytes from ``offset`` (fewer at the end)."""
         if offset < 0 or length < 0:
             raise ValueError("negative offset or length")
@@ -182,11 +186,11 @@ class SigilReader:
         # BytesIO hands over its buffer without a copy (CPython).
         return out.getvalue()
 
-    def read_all(self):
+    def read_all(self) -> bytes:
         """The whole plaintext, as :func:`~lethean.smsg.decrypt` returns it."""
         return self.read_at(0, self.size)
 
-    def open(self):
+    def open(self) -> io.BufferedReader:
         """A seekable, read-only binary file of the plaintext."""
         return io.BufferedReader(_RawPlaintext(self), PIECE_BYTES)
 
@@ -194,24 +198,25 @@ class SigilReader:
 class _RawPlaintext(io.RawIOBase):
     """A :class:`SigilReader`'s plaintext as a raw binary file."""
 
-    def __init__(self, reader):
+    def __init__(self, reader: SigilReader) -> None:
         super().__init__()
         self._reader = reader
         self._position = 0
 
-    def readable(self):
+    def readable(self) -> bool:
         return True
 
-    def seekable(self):
+    def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer):
+    # io gives a writable memoryview (typeshed: any writable buffer).
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self._reader.read_at(self._position, len(buffer))
         buffer[:len(data)] = data
         self._position += len(data)
         return len(data)
 
-    def seek(self, offset, whence=io.SEEK_SET):
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_SET:
             position = offset
         elif whence == io.SEEK_CUR:
@@ -225,5 +230,5 @@ class _RawPlaintext(io.RawIOBase):
         self._position = position
         return position
 
-    def tell(self):
+    def tell(self) -> int:
         return self._position
