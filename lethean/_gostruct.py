@@ -143,7 +143,11 @@ class Schema:
         #: ``write(instance, html)``: the JSON text of an instance.
         self.write = compile_writer(self.fields)
         self._to_value = compile_to_value(self.fields)
-        #: ``read_collapsed(d)``: :meth:`fields_of` ``(d, collapsed=True)``.
+        #: The attrs aliases of the fields, in field order.
+        self.aliases = tuple(f.alias for f in fields)
+        #: ``read_collapsed(d)``: :meth:`fields_of` ``(d, collapsed=True)``
+        #: as a tuple in field order (see :attr:`aliases`): for a class whose
+        #: fields are its leading positional arguments, ``cls(*values)``.
         self.read_collapsed = compile_collapsed_reader(fields, zeros, _PLAIN, Collapsed)
         # What the reading loop needs, unpacked once per key:
         # (alias, type taken as is, reader, reads null).
@@ -165,7 +169,7 @@ class Schema:
         ``null``, a wrong type), so that the common case costs one parse.
         """
         if collapsed:
-            return self.read_collapsed(value)
+            return dict(zip(self.aliases, self.read_collapsed(value)))
         found = self._zeros.copy()
         exact = self._exact
         for key, item in (value.items() if type(value) is dict else value):

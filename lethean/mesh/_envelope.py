@@ -233,14 +233,18 @@ def decode_message(data: str | Buffer) -> Message:
         raise InvalidMessageJSONError("a message is a JSON object, not {}".format(
             type(document).__name__))
     try:
-        fields = _read_collapsed(document)
+        # The schema's fields are Message's leading positional arguments.
+        values = _read_collapsed(document)
     except Collapsed:
-        # Other spellings, nulls or bad types: replay the keys in order as
-        # Go does, so that the last occurrence of a field wins.
-        try:
-            fields = _SCHEMA.fields_of(Pairs(top_level_pairs(data, keep_overflow=True)))
-        except Mismatch as e:
-            raise InvalidMessageJSONError(_mismatch_text(e)) from None
+        pass
+    else:
+        return Message(*values, received=(data, values[_PAYLOAD]))
+    # Other spellings, nulls or bad types: replay the keys in order as Go
+    # does, so that the last occurrence of a field wins.
+    try:
+        fields = _SCHEMA.fields_of(Pairs(top_level_pairs(data, keep_overflow=True)))
+    except Mismatch as e:
+        raise InvalidMessageJSONError(_mismatch_text(e)) from None
     return Message(**fields, received=(data, fields["payload"]))
 
 
@@ -265,6 +269,7 @@ def open_message(cipher: "FrameCipher", frame: Buffer) -> Message:
 _SCHEMA = schema_of(Message)
 _write = _SCHEMA.write
 _read_collapsed = _SCHEMA.read_collapsed
+_PAYLOAD = _SCHEMA.aliases.index("payload")
 
 
 def _new_id() -> str:

@@ -101,6 +101,7 @@ def encode_plaintext(body: str, timestamp: int | float) -> bytes:
 _SCHEMA = schema_of(SmsgMessage)
 _write_plaintext = _SCHEMA.writer("body", "timestamp")
 _read_collapsed = _SCHEMA.read_collapsed
+_BODY, _TIMESTAMP = (_SCHEMA.aliases.index(alias) for alias in ("body", "timestamp"))
 _FAST_KEYS = frozenset(("body", "timestamp"))
 
 
@@ -138,22 +139,22 @@ def decode_body(plaintext: bytes) -> Body:
     if type(document) is not dict:
         raise InvalidSMSGPayloadError("plaintext is a JSON {}, not an object".format(
             type(document).__name__))
-    fields: dict[str, Any] | None = None
     if (document.keys() <= _FAST_KEYS and text.count('"body"') < 2
             and text.count('"timestamp"') < 2):
         # No key repeats, so the parsed dict is the whole document.
         try:
-            fields = _read_collapsed(document)
+            values = _read_collapsed(document)
         except Collapsed:
             pass
-    if fields is None:
-        # Other keys, spellings, duplicates or nulls: replay the pairs in
-        # order as Go does (the first wrong type fails, the last value wins).
-        try:
-            fields = _SCHEMA.fields_of(loads_pairs(text))
-        except Mismatch as e:
-            raise InvalidSMSGPayloadError("SMSG field {!r} has the wrong type".format(
-                e.path[0])) from None
+        else:
+            return Body(values[_BODY], values[_TIMESTAMP])
+    # Other keys, spellings, duplicates or nulls: replay the pairs in order
+    # as Go does (the first wrong type fails, the last value wins).
+    try:
+        fields = _SCHEMA.fields_of(loads_pairs(text))
+    except Mismatch as e:
+        raise InvalidSMSGPayloadError("SMSG field {!r} has the wrong type".format(
+            e.path[0])) from None
     return Body(fields["body"], fields["timestamp"])
 
 
