@@ -131,14 +131,21 @@ PyObject *lethean_ueps_register_values(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "one default header per intent");
         return NULL;
     }
+    /* Every descriptor is found before any is replaced: a failed call
+     * leaves the registration it found whole. */
+    PyObject *slots[7] = {NULL};
     for (int i = 0; i < 7; i++) {
-        Py_CLEAR(ueps_slots[i]);
-        if ((ueps_slots[i] = lethean_slot_of(i < 2 ? packet : header, ueps_slot_names[i])) == NULL)
+        if ((slots[i] = lethean_slot_of(i < 2 ? packet : header, ueps_slot_names[i])) == NULL
+            || (i >= 2 && ueps_header_names[i - 2] == NULL
+                && (ueps_header_names[i - 2] = PyUnicode_InternFromString(ueps_slot_names[i]))
+                   == NULL)) {
+            for (int j = 0; j <= i; j++)
+                Py_XDECREF(slots[j]);
             return NULL;
-        if (i >= 2 && ueps_header_names[i - 2] == NULL
-            && (ueps_header_names[i - 2] = PyUnicode_InternFromString(ueps_slot_names[i])) == NULL)
-            return NULL;
+        }
     }
+    for (int i = 0; i < 7; i++)
+        Py_XSETREF(ueps_slots[i], slots[i]);
     Py_INCREF(packet);
     Py_XSETREF(ueps_packet_class, packet);
     Py_INCREF(header);

@@ -394,6 +394,17 @@ class CompiledValuesTests(SynchronousTestCase):
         self.assertIs(type(header), Mine)
         self.assertIsNot(header, Mine(1))
 
+    def test_failed_registration_keeps_the_last(self):
+        """A registration that fails part way leaves the one before it whole."""
+        class NotHeader:
+            pass
+
+        with self.assertRaises(AttributeError):
+            speedups.ueps_register_values(Packet, NotHeader, _packet.pure_packet_new,
+                                          _packet.pure_header_new, _packet._DEFAULT_HEADERS)
+        packet = speedups.ueps_packet_new(Packet, speedups.ueps_header_new(Header, 1), b"x")
+        self.assertEqual(speedups.ueps_encode(packet, b"k"), _codec.pure_encode(packet, b"k"))
+
     @settings(max_examples=300)
     @given(ueps_packets, st.one_of(ueps_secrets, st.builds(bytearray, ueps_secrets)))
     def test_encode(self, packet, secret):
