@@ -10,7 +10,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from lethean.errors import LetheanError
 from lethean.mesh._envelope import (
     ERROR_OPERATION_FAILED,
-    InvalidMessageJSONError,
     Message,
     decode_base64,
     decode_message,
@@ -20,6 +19,7 @@ from lethean.mesh._envelope import (
     reply,
     uuid_v4_text,
 )
+from lethean.mesh._errors import InvalidMessageJSONError
 from lethean.smsg import Timestamp
 from lethean._gojson import RawJSON
 from lethean._gojson import fold_key, go_float, marshal

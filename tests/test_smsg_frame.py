@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from lethean.errors import LetheanError
-from lethean.mesh._envelope import InvalidMessageJSONError, Message, decode_message, open_message
+from lethean.mesh._envelope import Message, decode_message, open_message
+from lethean.mesh._errors import InvalidMessageJSONError
 from lethean.smsg import (
     Body,
     ContainerError,

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "InvalidMessageJSONError",
     "Message",
     "new_message",
     "reply",

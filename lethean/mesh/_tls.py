@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "TLSConfigError",
-    "CertificateRejectedError",
     "certificate_problem",
     "TLS12_CIPHERS",
     "server_tls_options",

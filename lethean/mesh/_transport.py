@@ -49,14 +49,14 @@ from lethean.mesh._envelope import DISCONNECT_SHUTDOWN, Message, new_message
 
 from lethean.mesh._capabilities import UEPS_FEATURE
 from lethean.mesh._errors import (
-    FeatureNotAnnouncedError, ListenError, NotConnectedError, SelfConnectionError)
+    CertificateRejectedError, FeatureNotAnnouncedError, ListenError, NotConnectedError,
+    SelfConnectionError)
 from lethean.mesh._limits import DedupCache, Offenders
 from lethean.mesh._listener import MeshListener
 from lethean.mesh._logs import LogLimiter, clean
 from lethean.mesh._protocol import MeshClientFactory, MeshServerFactory
 from lethean.mesh._stacking import stacked_server_factory
-from lethean.mesh._tls import (
-    CertificateRejectedError, certificate_problem, wrap_client_factory, wrap_server_factory)
+from lethean.mesh._tls import certificate_problem, wrap_client_factory, wrap_server_factory
 from lethean.mesh._wire import WireFactory
 
 __all__ = ["MeshTransport", "UEPS", "SHUTDOWN_REASON"]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from lethean.interfaces import ILinkOwner
 
 
-__all__ = ["Wire", "WireFactory", "DroppedError"]
+__all__ = ["Wire", "WireFactory"]
 
 
 #: transport class -> the interfaces its instances provide, TLS left out

@@ -188,8 +188,8 @@ def check_tls(cert: str | None, key: str | None, ca: str | None,
     Check the TLS options (files readable and usable, one way of trusting
     peers); the ``tls_verify`` setting they make.
     """
-    from lethean.mesh._tls import (
-        TLSConfigError, client_tls_options, server_tls_options, tls_verify_setting)
+    from lethean.mesh._errors import TLSConfigError
+    from lethean.mesh._tls import client_tls_options, server_tls_options, tls_verify_setting
 
     if (cert is None) != (key is None):
         raise usage.UsageError("give both --tls-cert and --tls-key, or neither")
