@@ -138,7 +138,8 @@ def _no_node_note(args: argparse.Namespace) -> str:
 def _refuse_beside_a_node(args: argparse.Namespace) -> None:
     """Refuse to edit the files of a node that runs without a control API."""
     from lethean._paths import data_path
-    from lethean.node._lock import DataFolderLockedError, running_node_pid
+    from lethean.node._errors import DataFolderLockedError
+    from lethean.node._lock import running_node_pid
 
     pid = running_node_pid(args.data_dir or data_path())
     if pid is not None:

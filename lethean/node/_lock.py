@@ -17,7 +17,7 @@ import os
 
 from lethean.node._errors import DataFolderLockedError
 
-__all__ = ["DataFolderLock", "DataFolderLockedError", "LOCK_NAME", "running_node_pid"]
+__all__ = ["DataFolderLock", "LOCK_NAME", "running_node_pid"]
 
 #: The lock file's name in the data folder.
 LOCK_NAME = "node.lock"

@@ -293,7 +293,8 @@ def _lock_data_folder(data_dir: str | None) -> DataFolderLock:
     data folder); another node holding it ends the process with one line.
     """
     from lethean._paths import data_path
-    from lethean.node._lock import DataFolderLock, DataFolderLockedError
+    from lethean.node._errors import DataFolderLockedError
+    from lethean.node._lock import DataFolderLock
 
     lock = DataFolderLock(data_dir if data_dir is not None else data_path())
     try:
