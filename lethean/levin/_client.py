@@ -19,6 +19,8 @@ from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint, ITr
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from lethean._deferreds import returns_deferred
+
 from ._errors import (
     BadSignatureError,
     ConnectionLostError,
@@ -113,9 +115,10 @@ class _ClientFactory(LevinFactory):
     protocol = _ClientProtocol
 
 
-def connect_peer(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str, *,
-                 timeout: float, handlers: Mapping[int, Handler] | None = None,
-                 max_payload_size: int = CLIENT_MAX_PAYLOAD_SIZE) -> Deferred[LevinProtocol]:
+@returns_deferred
+async def connect_peer(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str, *,
+                       timeout: float, handlers: Mapping[int, Handler] | None = None,
+                       max_payload_size: int = CLIENT_MAX_PAYLOAD_SIZE) -> LevinProtocol:
     """
     Connect to a Levin peer; a Deferred firing with the connected
     :class:`LevinProtocol`.
@@ -128,13 +131,6 @@ def connect_peer(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str, *
     ``max_payload_size`` drops the connection.  Fails with
     :class:`PeerUnreachableError`.
     """
-    return Deferred.fromCoroutine(
-        _connect(reactor, endpoint, timeout, handlers, max_payload_size))
-
-
-async def _connect(reactor: IReactorTime, endpoint: IStreamClientEndpoint | str,
-                   timeout: float, handlers: Mapping[int, Handler] | None,
-                   max_payload_size: int) -> LevinProtocol:
     dial: IStreamClientEndpoint = (
         clientFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint)
     factory = _ClientFactory(reactor, handlers=handlers, invoke_timeout=timeout,
@@ -160,18 +156,16 @@ def _connect_detail(error: Exception) -> str:
     return detail or type(error).__name__
 
 
-def close_peer(protocol: LevinProtocol) -> Deferred[None]:
+@returns_deferred
+async def close_peer(protocol: LevinProtocol) -> None:
     """
     Close a connection made by :func:`connect_peer`; a Deferred firing once
     it is closed (at once if it already is).
     """
-    return Deferred.fromCoroutine(_close(cast(_ClientProtocol, protocol)))
-
-
-async def _close(protocol: _ClientProtocol) -> None:
-    if not protocol.lost.called:
-        cast(ITransport, protocol.transport).loseConnection()
-    await protocol.lost
+    client = cast(_ClientProtocol, protocol)
+    if not client.lost.called:
+        cast(ITransport, client.transport).loseConnection()
+    await client.lost
 
 
 async def _invoke(protocol: LevinProtocol, command: int, section: Section,
@@ -188,16 +182,13 @@ async def _invoke(protocol: LevinProtocol, command: int, section: Section,
         raise
 
 
-def ping_peer(protocol: LevinProtocol, *, timeout: float | None = None) -> Deferred[Section]:
+@returns_deferred
+async def ping_peer(protocol: LevinProtocol, *, timeout: float | None = None) -> Section:
     """
     COMMAND_PING; a Deferred firing with the reply :class:`Section` after
     checking that its status is ``OK`` (:class:`UnexpectedReplyError`
     otherwise).
     """
-    return Deferred.fromCoroutine(_ping(protocol, timeout))
-
-
-async def _ping(protocol: LevinProtocol, timeout: float | None) -> Section:
     reply = await _invoke(protocol, Command.PING, ping_request(), timeout)
     parsed = parse_ping_reply(reply)
     if not parsed.ok:
@@ -206,8 +197,9 @@ async def _ping(protocol: LevinProtocol, timeout: float | None) -> Section:
     return reply
 
 
-def handshake_peer(protocol: LevinProtocol, request: Section, *,
-                   timeout: float | None = None) -> Deferred[tuple[Section, Section]]:
+@returns_deferred
+async def handshake_peer(protocol: LevinProtocol, request: Section, *,
+                         timeout: float | None = None) -> tuple[Section, Section]:
     """
     COMMAND_HANDSHAKE with ``request``, then one COMMAND_TIMED_SYNC with the
     request's ``payload_data``; a Deferred firing with both reply Sections.
@@ -216,11 +208,6 @@ def handshake_peer(protocol: LevinProtocol, request: Section, *,
     differs (spec/levin.md section 5), so a close before the reply, or a
     reply from another network, fails with :class:`LevinHandshakeRejectedError`.
     """
-    return Deferred.fromCoroutine(_handshake(protocol, request, timeout))
-
-
-async def _handshake(protocol: LevinProtocol, request: Section,
-                     timeout: float | None) -> tuple[Section, Section]:
     network_id = request["node_data"]["network_id"].value
     try:
         reply = await _invoke(protocol, Command.HANDSHAKE, request, timeout)

@@ -22,7 +22,7 @@ from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.bundles._threads import in_thread
 from lethean.interfaces import IMeshConnection
-from lethean.node._deferreds import returns_deferred
+from lethean._deferreds import returns_deferred
 from lethean.node._worker import MAX_LOG_LINES
 from lethean.node._deploy_source import Source, build_bundle, build_bundle_file, check_deploy
 from lethean.node._errors import InvalidRequestError, NoAddressError, SelfTargetError

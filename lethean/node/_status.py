@@ -23,7 +23,7 @@ from lethean import __version__
 from lethean._gojson import marshal
 from lethean.errors import LetheanError
 from lethean.interfaces import IMeshConnection, IMessageConsumer, IPeerRegistry
-from lethean.node._deferreds import returns_deferred
+from lethean._deferreds import returns_deferred
 
 if TYPE_CHECKING:
     from lethean.mesh import MeshTransport, Message

@@ -55,7 +55,7 @@ from lethean.mesh._payloads import answer_ping
 from lethean._gojson import loads_strict
 from lethean._gostruct import GoStruct
 from lethean._paths import data_path
-from lethean.node._deferreds import returns_deferred
+from lethean._deferreds import returns_deferred
 from lethean.node._errors import WorkerError
 from lethean.node._payloads import (
     DEPLOY_CHUNK,
